@@ -1,0 +1,135 @@
+// The agent's window onto Linux: system headers plus the few helpers Swift cannot
+// express portably. Constants are re-exported as plain `static const` values because
+// glibc imports some of them as enums (SOCK_STREAM) or not at all (EPOLLIN), while musl
+// imports them as Int32; this way the Swift code is identical on both C libraries.
+#ifndef CSYS_H
+#define CSYS_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+// Sockets
+static const int CSYS_SOCK_STREAM = SOCK_STREAM;
+static const int CSYS_SOCK_NONBLOCK = SOCK_NONBLOCK;
+static const int CSYS_SOCK_CLOEXEC = SOCK_CLOEXEC;
+static const int CSYS_AF_INET = AF_INET;
+static const int CSYS_AF_INET6 = AF_INET6;
+static const int CSYS_AF_UNIX = AF_UNIX;
+static const int CSYS_SOL_SOCKET = SOL_SOCKET;
+static const int CSYS_SO_REUSEADDR = SO_REUSEADDR;
+static const int CSYS_SO_KEEPALIVE = SO_KEEPALIVE;
+static const int CSYS_IPPROTO_TCP = IPPROTO_TCP;
+static const int CSYS_IPPROTO_IPV6 = IPPROTO_IPV6;
+static const int CSYS_TCP_NODELAY = TCP_NODELAY;
+static const int CSYS_IPV6_V6ONLY = IPV6_V6ONLY;
+static const int CSYS_SHUT_WR = SHUT_WR;
+
+// epoll
+static const uint32_t CSYS_EPOLLIN = EPOLLIN;
+static const uint32_t CSYS_EPOLLOUT = EPOLLOUT;
+static const uint32_t CSYS_EPOLLERR = EPOLLERR;
+static const uint32_t CSYS_EPOLLHUP = EPOLLHUP;
+static const uint32_t CSYS_EPOLLRDHUP = EPOLLRDHUP;
+static const int CSYS_EPOLL_CTL_ADD = EPOLL_CTL_ADD;
+static const int CSYS_EPOLL_CTL_MOD = EPOLL_CTL_MOD;
+static const int CSYS_EPOLL_CTL_DEL = EPOLL_CTL_DEL;
+
+// Descriptors, files, memory
+static const int CSYS_O_RDONLY = O_RDONLY;
+static const int CSYS_O_RDWR = O_RDWR;
+static const int CSYS_O_CLOEXEC = O_CLOEXEC;
+static const int CSYS_TFD_CLOEXEC = TFD_CLOEXEC;
+static const int CSYS_TFD_NONBLOCK = TFD_NONBLOCK;
+static const int CSYS_SFD_NONBLOCK = SFD_NONBLOCK;
+static const int CSYS_SFD_CLOEXEC = SFD_CLOEXEC;
+static const int CSYS_CLOCK_MONOTONIC = CLOCK_MONOTONIC;
+static const int CSYS_PROT_READ_WRITE = PROT_READ | PROT_WRITE;
+static const int CSYS_MAP_PRIVATE_ANONYMOUS = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+static const int CSYS_MADV_DONTNEED = MADV_DONTNEED;
+static const mode_t CSYS_S_IFMT = S_IFMT;
+static const mode_t CSYS_S_IFSOCK = S_IFSOCK;
+static const int CSYS_WNOHANG = WNOHANG;
+
+// Signals
+static const int CSYS_SIGCHLD = SIGCHLD;
+static const int CSYS_SIGTERM = SIGTERM;
+static const int CSYS_SIGINT = SIGINT;
+static const int CSYS_SIGPIPE = SIGPIPE;
+
+// errno values the agent tells apart
+static const int CSYS_EINTR = EINTR;
+static const int CSYS_EAGAIN = EAGAIN;
+static const int CSYS_EWOULDBLOCK = EWOULDBLOCK;
+static const int CSYS_EINPROGRESS = EINPROGRESS;
+static const int CSYS_ECONNREFUSED = ECONNREFUSED;
+static const int CSYS_ECONNABORTED = ECONNABORTED;
+static const int CSYS_EMFILE = EMFILE;
+static const int CSYS_ENFILE = ENFILE;
+static const int CSYS_ENOENT = ENOENT;
+static const int CSYS_EAFNOSUPPORT = EAFNOSUPPORT;
+static const int CSYS_EADDRINUSE = EADDRINUSE;
+
+static const int CSYS_NO_ARGUMENT = no_argument;
+static const int CSYS_REQUIRED_ARGUMENT = required_argument;
+
+static inline int csys_errno(void) { return errno; }
+static inline long csys_page_size(void) { return sysconf(_SC_PAGESIZE); }
+
+// getopt_long keeps its state in C globals; Swift 6 rejects direct access to mutable
+// globals, so they are read and reset through these accessors.
+static inline const char *csys_optarg(void) { return optarg; }
+static inline int csys_optind(void) { return optind; }
+static inline void csys_getopt_reset(void) { optind = 0; opterr = 0; }
+
+// epoll_event is packed on x86_64 (glibc and musl), which Swift cannot lay out
+// reliably, so readiness is copied into this plain struct.
+typedef struct {
+    uint64_t token;
+    uint32_t events;
+} csys_ready_event;
+
+int csys_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
+int csys_epoll_wait(int epfd, csys_ready_event *out, int capacity, int timeout_ms);
+
+// _GNU_SOURCE functions: glibc's headers belong to the SwiftGlibc module, where a
+// #define here cannot reach them, so they are wrapped out of line in csys.c.
+int csys_accept(int fd, struct sockaddr_storage *peer, socklen_t *peer_len);
+
+// Blocks `signals` (count entries) for the whole process and returns a signalfd for them.
+int csys_signalfd_for(const int *signals, int count);
+int csys_ignore_signal(int signal);
+
+// Arms a timerfd to fire once at an absolute CLOCK_MONOTONIC time; 0 disarms it.
+int csys_timerfd_arm(int fd, uint64_t deadline_ms);
+uint64_t csys_monotonic_ms(void);
+
+// RLIMIT_NOFILE: glibc and musl disagree on the resource parameter's type.
+int csys_nofile_limit(uint64_t *soft, uint64_t *hard);
+int csys_set_nofile_soft_limit(uint64_t soft);
+
+// open and fcntl are variadic, which Swift cannot call.
+int csys_open(const char *path, int flags);
+int csys_set_nonblocking(int fd);
+
+#endif

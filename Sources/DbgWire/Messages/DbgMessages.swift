@@ -1,0 +1,319 @@
+/// The dbg service (id 0x60), seed 001: sessions, command execution, shells, files.
+public enum Dbg {
+    public enum Op: UInt16, CaseIterable {
+        case authenticate = 0x0601
+        case logout = 0x0602
+        case runCommand = 0x0610
+        case runShell = 0x0611
+        case shellOpen = 0x0612
+        case shellInput = 0x0613
+        case shellResize = 0x0614
+        case shellClose = 0x0615
+        case readFile = 0x0620
+        case writeFile = 0x0621
+
+        /// One-way in the seed: no response unless sent with a non-zero id (then an empty ack).
+        public var isOneWay: Bool {
+            switch self {
+            case .shellInput, .shellResize, .shellClose: return true
+            default: return false
+            }
+        }
+    }
+
+    public enum Event: UInt16, CaseIterable {
+        case shellOutput = 0x0630
+        case shellExit = 0x0631
+    }
+
+    public struct AuthRequest: WireCodable, Equatable {
+        public var username: WireBytes
+        public var password: WireBytes
+
+        public init(username: WireBytes, password: WireBytes) {
+            self.username = username
+            self.password = password
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(username: try r.read(), password: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(username)
+            try w.write(password)
+        }
+    }
+
+    public struct SessionInfo: WireCodable, Equatable {
+        public var token: WireBytes
+        public var username: WireBytes
+        public var uid: UInt32
+        public var gid: UInt32
+        public var home: WireBytes
+        public var shell: WireBytes
+
+        public init(token: WireBytes, username: WireBytes, uid: UInt32, gid: UInt32, home: WireBytes, shell: WireBytes) {
+            self.token = token
+            self.username = username
+            self.uid = uid
+            self.gid = gid
+            self.home = home
+            self.shell = shell
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read(), username: try r.read(), uid: try r.read(), gid: try r.read(),
+                 home: try r.read(), shell: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(username)
+            try w.write(uid)
+            try w.write(gid)
+            try w.write(home)
+            try w.write(shell)
+        }
+    }
+
+    public struct SessionToken: WireCodable, Equatable {
+        public var token: WireBytes
+
+        public init(token: WireBytes) { self.token = token }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(token: try r.read()) }
+        public func encode(to w: inout WireWriter) throws(WireError) { try w.write(token) }
+    }
+
+    /// RunCommand and RunShell.
+    public struct ExecRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var command: WireBytes
+        public var cwd: WireBytes
+        public var timeoutSec: Int32
+
+        public init(token: WireBytes, command: WireBytes, cwd: WireBytes, timeoutSec: Int32) {
+            self.token = token
+            self.command = command
+            self.cwd = cwd
+            self.timeoutSec = timeoutSec
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read(), command: try r.read(), cwd: try r.read(), timeoutSec: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(command)
+            try w.write(cwd)
+            try w.write(timeoutSec)
+        }
+    }
+
+    public struct ExecResult: WireCodable, Equatable {
+        public var exitCode: Int64
+        public var stdout: WireBytes
+        public var stderr: WireBytes
+        public var stdoutTruncated: Bool
+        public var stderrTruncated: Bool
+
+        public init(exitCode: Int64, stdout: WireBytes, stderr: WireBytes, stdoutTruncated: Bool, stderrTruncated: Bool) {
+            self.exitCode = exitCode
+            self.stdout = stdout
+            self.stderr = stderr
+            self.stdoutTruncated = stdoutTruncated
+            self.stderrTruncated = stderrTruncated
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(exitCode: try r.read(), stdout: try r.read(), stderr: try r.read(),
+                 stdoutTruncated: try r.read(), stderrTruncated: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(exitCode)
+            try w.write(stdout)
+            try w.write(stderr)
+            try w.write(stdoutTruncated)
+            try w.write(stderrTruncated)
+        }
+    }
+
+    public struct ShellOpenRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var cwd: WireBytes
+        public var rows: Int64
+        public var cols: Int64
+
+        public init(token: WireBytes, cwd: WireBytes, rows: Int64, cols: Int64) {
+            self.token = token
+            self.cwd = cwd
+            self.rows = rows
+            self.cols = cols
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read(), cwd: try r.read(), rows: try r.read(), cols: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(cwd)
+            try w.write(rows)
+            try w.write(cols)
+        }
+    }
+
+    public struct ShellInputRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var sessionID: UInt32
+        public var data: WireBytes
+
+        public init(token: WireBytes, sessionID: UInt32, data: WireBytes) {
+            self.token = token
+            self.sessionID = sessionID
+            self.data = data
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read(), sessionID: try r.read(), data: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(sessionID)
+            try w.write(data)
+        }
+    }
+
+    public struct ShellResizeRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var sessionID: UInt32
+        public var rows: Int64
+        public var cols: Int64
+
+        public init(token: WireBytes, sessionID: UInt32, rows: Int64, cols: Int64) {
+            self.token = token
+            self.sessionID = sessionID
+            self.rows = rows
+            self.cols = cols
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read(), sessionID: try r.read(), rows: try r.read(), cols: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(sessionID)
+            try w.write(rows)
+            try w.write(cols)
+        }
+    }
+
+    public struct ShellCloseRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var sessionID: UInt32
+
+        public init(token: WireBytes, sessionID: UInt32) {
+            self.token = token
+            self.sessionID = sessionID
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read(), sessionID: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(sessionID)
+        }
+    }
+
+    public struct ReadFileRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var path: WireBytes
+        public var offset: UInt64
+        public var size: UInt32
+
+        public init(token: WireBytes, path: WireBytes, offset: UInt64, size: UInt32) {
+            self.token = token
+            self.path = path
+            self.offset = offset
+            self.size = size
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read(), path: try r.read(), offset: try r.read(), size: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(path)
+            try w.write(offset)
+            try w.write(size)
+        }
+    }
+
+    public struct FileChunk: WireCodable, Equatable {
+        public var data: WireBytes
+        public var eof: Bool
+
+        public init(data: WireBytes, eof: Bool) {
+            self.data = data
+            self.eof = eof
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(data: try r.read(), eof: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(data)
+            try w.write(eof)
+        }
+    }
+
+    public struct WriteFileRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var path: WireBytes
+        public var offset: UInt64
+        public var data: WireBytes
+        public var truncate: Bool
+        public var mode: UInt32
+
+        public init(token: WireBytes, path: WireBytes, offset: UInt64, data: WireBytes, truncate: Bool, mode: UInt32) {
+            self.token = token
+            self.path = path
+            self.offset = offset
+            self.data = data
+            self.truncate = truncate
+            self.mode = mode
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read(), path: try r.read(), offset: try r.read(), data: try r.read(),
+                 truncate: try r.read(), mode: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(path)
+            try w.write(offset)
+            try w.write(data)
+            try w.write(truncate)
+            try w.write(mode)
+        }
+    }
+
+    public struct WriteFileResult: WireCodable, Equatable {
+        public var written: UInt32
+
+        public init(written: UInt32) { self.written = written }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(written: try r.read()) }
+        public func encode(to w: inout WireWriter) throws(WireError) { try w.write(written) }
+    }
+}

@@ -1,0 +1,185 @@
+/// The distro service (id 0x70), seed 000: a Linux rootfs to install, run and enter.
+public enum Distro {
+    public enum Op: UInt16, CaseIterable {
+        case status = 0x0201
+        case install = 0x0202
+        case run = 0x0203
+        case remove = 0x0204
+        case shellOpen = 0x0205
+        case shellInput = 0x0206
+        case shellResize = 0x0207
+        case shellClose = 0x0208
+
+        /// One-way in the seed: no response unless sent with a non-zero id (then an empty ack).
+        public var isOneWay: Bool {
+            switch self {
+            case .shellInput, .shellResize, .shellClose: return true
+            default: return false
+            }
+        }
+    }
+
+    public enum Event: UInt16, CaseIterable {
+        case shellOutput = 0x0301
+        case shellExit = 0x0302
+    }
+
+    public struct StatusResponse: WireCodable, Equatable {
+        public var installed: Bool
+        public var path: WireBytes
+        public var size: Int64
+
+        public init(installed: Bool, path: WireBytes, size: Int64) {
+            self.installed = installed
+            self.path = path
+            self.size = size
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(installed: try r.read(), path: try r.read(), size: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(installed)
+            try w.write(path)
+            try w.write(size)
+        }
+    }
+
+    public struct InstallRequest: WireCodable, Equatable {
+        public var url: WireBytes
+
+        public init(url: WireBytes) { self.url = url }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(url: try r.read()) }
+        public func encode(to w: inout WireWriter) throws(WireError) { try w.write(url) }
+    }
+
+    public struct RunRequest: WireCodable, Equatable {
+        public var command: WireBytes
+        public var workdir: WireBytes
+        public var bind: WireBytes
+        public var env: WireBytes
+        public var input: WireBytes
+
+        public init(command: WireBytes, workdir: WireBytes, bind: WireBytes, env: WireBytes, input: WireBytes) {
+            self.command = command
+            self.workdir = workdir
+            self.bind = bind
+            self.env = env
+            self.input = input
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(command: try r.read(), workdir: try r.read(), bind: try r.read(), env: try r.read(), input: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(command)
+            try w.write(workdir)
+            try w.write(bind)
+            try w.write(env)
+            try w.write(input)
+        }
+    }
+
+    public struct RunResult: WireCodable, Equatable {
+        public var stdout: WireBytes
+        public var stderr: WireBytes
+        public var exitCode: Int64
+
+        public init(stdout: WireBytes, stderr: WireBytes, exitCode: Int64) {
+            self.stdout = stdout
+            self.stderr = stderr
+            self.exitCode = exitCode
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(stdout: try r.read(), stderr: try r.read(), exitCode: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(stdout)
+            try w.write(stderr)
+            try w.write(exitCode)
+        }
+    }
+
+    public struct ShellOpenRequest: WireCodable, Equatable {
+        public var workdir: WireBytes
+        public var bind: WireBytes
+        public var env: WireBytes
+        public var rows: Int64
+        public var cols: Int64
+
+        public init(workdir: WireBytes, bind: WireBytes, env: WireBytes, rows: Int64, cols: Int64) {
+            self.workdir = workdir
+            self.bind = bind
+            self.env = env
+            self.rows = rows
+            self.cols = cols
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(workdir: try r.read(), bind: try r.read(), env: try r.read(), rows: try r.read(), cols: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(workdir)
+            try w.write(bind)
+            try w.write(env)
+            try w.write(rows)
+            try w.write(cols)
+        }
+    }
+
+    public struct ShellInputRequest: WireCodable, Equatable {
+        public var sessionID: UInt32
+        public var data: WireBytes
+
+        public init(sessionID: UInt32, data: WireBytes) {
+            self.sessionID = sessionID
+            self.data = data
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(sessionID: try r.read(), data: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(sessionID)
+            try w.write(data)
+        }
+    }
+
+    public struct ShellResizeRequest: WireCodable, Equatable {
+        public var sessionID: UInt32
+        public var rows: Int64
+        public var cols: Int64
+
+        public init(sessionID: UInt32, rows: Int64, cols: Int64) {
+            self.sessionID = sessionID
+            self.rows = rows
+            self.cols = cols
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(sessionID: try r.read(), rows: try r.read(), cols: try r.read())
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(sessionID)
+            try w.write(rows)
+            try w.write(cols)
+        }
+    }
+
+    public struct ShellCloseRequest: WireCodable, Equatable {
+        public var sessionID: UInt32
+
+        public init(sessionID: UInt32) { self.sessionID = sessionID }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(sessionID: try r.read()) }
+        public func encode(to w: inout WireWriter) throws(WireError) { try w.write(sessionID) }
+    }
+}

@@ -1,0 +1,48 @@
+// Shell types whose layout is the same in the dbg and distro services.
+
+public struct ShellSession: WireCodable, Equatable {
+    public var sessionID: UInt32
+
+    public init(sessionID: UInt32) { self.sessionID = sessionID }
+
+    public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(sessionID: try r.read()) }
+    public func encode(to w: inout WireWriter) throws(WireError) { try w.write(sessionID) }
+}
+
+public struct ShellOutputEvent: WireCodable, Equatable {
+    public var sessionID: UInt32
+    public var data: WireBytes
+
+    public init(sessionID: UInt32, data: WireBytes) {
+        self.sessionID = sessionID
+        self.data = data
+    }
+
+    public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+        Self(sessionID: try r.read(), data: try r.read())
+    }
+
+    public func encode(to w: inout WireWriter) throws(WireError) {
+        try w.write(sessionID)
+        try w.write(data)
+    }
+}
+
+public struct ShellExitEvent: WireCodable, Equatable {
+    public var sessionID: UInt32
+    public var exitCode: Int64
+
+    public init(sessionID: UInt32, exitCode: Int64) {
+        self.sessionID = sessionID
+        self.exitCode = exitCode
+    }
+
+    public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+        Self(sessionID: try r.read(), exitCode: try r.read())
+    }
+
+    public func encode(to w: inout WireWriter) throws(WireError) {
+        try w.write(sessionID)
+        try w.write(exitCode)
+    }
+}
