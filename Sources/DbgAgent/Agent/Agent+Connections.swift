@@ -1,0 +1,279 @@
+import CSys
+import DbgWire
+
+/// Connection life cycles: accept, receive and answer frames, back-pressure, closing.
+extension Agent {
+    func acceptConnections(from listenerIndex: Int) {
+        let listener = listeners[listenerIndex]
+        // Bounded, so a connection storm cannot starve the connections already open.
+        for _ in 0..<EventLoop.batchSize {
+            let accepted: (FileDescriptor, SocketAddress)?
+            do throws(Errno) {
+                accepted = try listener.accept()
+            } catch {
+                if error.code == CSYS_EMFILE || error.code == CSYS_ENFILE {
+                    turnAwayUsingReserve(listener)
+                } else {
+                    Log.info("accept on \(listener.address.description) failed: \(error.message)")
+                }
+                return
+            }
+            guard let (fd, peer) = accepted else { return }
+            let now = MonotonicClock.now()
+            guard let index = connections.open(fd, peer: peer, now: now, maxPayload: config.maxFrame) else {
+                turnAway(fd, peer, "connection table full (\(connections.capacity) connections)")
+                continue
+            }
+            do throws(Errno) {
+                try loop.add(fd, .readable, token(for: index))
+                connections[index].registered = .readable
+            } catch {
+                Log.info("cannot watch connection from \(peer.description): \(error.message)")
+                connections.release(index)
+                continue
+            }
+            timer.schedule(now + config.handshakeTimeoutMs)
+            Log.debug("connection \(index) from \(peer.description)")
+        }
+    }
+
+    func connectionReady(_ token: EventToken, _ readiness: Readiness) {
+        let index = Int(token.index)
+        guard index < connections.capacity, connections[index].isActive,
+              EventToken(.connection, generation: connections[index].generation).generation == token.generation
+        else { return }  // an event for a connection closed earlier in this batch
+        if readiness.readable {
+            receive(index)
+            guard connections[index].isActive else { return }
+        }
+        pump(index)
+    }
+
+    /// Reads what arrived; frames are handled by `pump`.
+    private func receive(_ index: Int) {
+        switch connections[index].state {
+        case .lingering:
+            if connections[index].drainInput() { close(index, reason: connections[index].closeReason) }
+            return
+        case .closingAfterFlush, .free:
+            return
+        case .open:
+            break
+        }
+        switch connections[index].receiveAvailable() {
+        case .received, .wouldBlock:
+            break
+        case .endOfStream:
+            connections[index].inputClosed = true
+        case .failed(let error):
+            close(index, reason: "read failed: \(error.message)")
+        }
+    }
+
+    /// Moves a connection as far as it can go without blocking: answers complete frames
+    /// while the transmit buffer has room, flushes, and repeats once output drains.
+    private func pump(_ index: Int) {
+        while true {
+            let progress = connections[index].state == .open ? processFrames(index) : .needInput
+            do throws(Errno) {
+                try connections[index].flush()
+            } catch {
+                close(index, reason: "write failed: \(error.message)")
+                return
+            }
+            let canResume = progress == .paused && connections[index].transmit.readableCount <= AgentConfig.transmitBatch
+            if !canResume { break }
+        }
+        advanceClosing(index)
+        if connections[index].isActive { updateInterest(index) }
+    }
+
+    private enum FrameProgress {
+        /// No complete frame left.
+        case needInput
+        /// Output is backed up; the rest waits until the transmit buffer drains.
+        case paused
+        /// The connection is ending.
+        case closing
+    }
+
+    private func processFrames(_ index: Int) -> FrameProgress {
+        var handled = false
+        defer {
+            if handled { connections[index].lastFrameAt = MonotonicClock.now() }
+            connections[index].receive.compact()
+        }
+        let frameRoom = FrameHeader.size + Int(config.maxFrame)
+        while connections[index].state == .open {
+            // Dispatch only when any response fits: handlers never find the buffer full.
+            guard connections[index].transmit.readableCount <= AgentConfig.transmitBatch,
+                  connections[index].transmit.reserveWritable(frameRoom)
+            else { return .paused }
+            switch connections[index].receive.nextFrame(maxPayload: config.maxFrame) {
+            case .incomplete:
+                return .needInput
+            case .request(let request):
+                router.route(request, on: &connections[index])
+                connections[index].receive.didRead(FrameHeader.size + request.payload.count)
+                handled = true
+            case .violation(let header, let violation):
+                rejectFrame(index, header, violation)
+                return .closing
+            case .unexpectedKind(let header):
+                let reason = "unexpected frame kind \(header.kindByte) (clients send requests, kind 1)"
+                Log.info("closing connection from \(connections[index].peer.description): \(reason)")
+                connections[index].fail(header, .badRequest, reason)
+                beginClosing(index, reason: reason)
+                return .closing
+            }
+        }
+        return .closing
+    }
+
+    /// A header that breaks the framing rules ends the connection; where the header can
+    /// still be trusted, the peer first gets an error frame saying why.
+    private func rejectFrame(_ index: Int, _ header: FrameHeader, _ violation: FrameViolation) {
+        let reason = violation.message
+        Log.info("closing connection from \(connections[index].peer.description): \(reason)")
+        switch violation {
+        case .badMagic:
+            close(index, reason: reason)
+        case .tooLarge:
+            connections[index].fail(header, .tooLarge, reason)
+            beginClosing(index, reason: reason)
+        case .unknownKind, .nonzeroFlags, .nonzeroReserved:
+            connections[index].fail(header, .badRequest, reason)
+            beginClosing(index, reason: reason)
+        }
+    }
+
+    /// Stops taking requests; queued output is still sent before the connection closes.
+    func beginClosing(_ index: Int, reason: String) {
+        connections[index].state = .closingAfterFlush
+        connections[index].closeReason = reason
+        connections[index].lingerUntil = MonotonicClock.now() + AgentConfig.lingerMs
+        timer.schedule(connections[index].lingerUntil)
+    }
+
+    /// Closing steps that wait for output to drain.
+    private func advanceClosing(_ index: Int) {
+        guard connections[index].isActive, connections[index].transmit.isEmpty else { return }
+        switch connections[index].state {
+        case .closingAfterFlush:
+            // Send FIN but keep reading, so unread input does not turn our close into a reset.
+            _ = shutdown(connections[index].fd.rawValue, CSYS_SHUT_WR)
+            connections[index].state = .lingering
+        case .open where connections[index].inputClosed:
+            let leftover = connections[index].receive.readableCount
+            close(index, reason: leftover == 0 ? "peer closed the connection"
+                : "peer closed the connection in the middle of a frame (\(leftover) bytes discarded)")
+        default:
+            break
+        }
+    }
+
+    private func updateInterest(_ index: Int) {
+        let connection = connections[index]
+        var wanted = Interest()
+        switch connection.state {
+        case .open:
+            if !connection.inputClosed && connection.transmit.readableCount <= AgentConfig.transmitBatch {
+                wanted.insert(.readable)
+            }
+        case .lingering:
+            wanted.insert(.readable)
+        case .closingAfterFlush, .free:
+            break
+        }
+        if !connection.transmit.isEmpty { wanted.insert(.writable) }
+        guard wanted != connection.registered else { return }
+        do throws(Errno) {
+            try loop.modify(connection.fd, wanted, token(for: index))
+            connections[index].registered = wanted
+        } catch {
+            close(index, reason: "epoll_ctl failed: \(error.message)")
+        }
+    }
+
+    func close(_ index: Int, reason: String) {
+        Log.debug("connection \(index) from \(connections[index].peer.description) closed: \(reason)")
+        loop.remove(connections[index].fd)
+        connections.release(index)
+    }
+
+    private func token(for index: Int) -> EventToken {
+        EventToken(.connection, index: UInt32(index), generation: connections[index].generation)
+    }
+
+    // MARK: Deadlines
+
+    func expireDeadlines() {
+        timer.acknowledge()
+        let now = MonotonicClock.now()
+        var next: Milliseconds = 0
+        for index in 0..<connections.capacity where connections[index].isActive {
+            guard let deadline = deadline(of: connections[index]) else { continue }
+            if deadline <= now {
+                expire(index)
+            } else if next == 0 || deadline < next {
+                next = deadline
+            }
+        }
+        if next != 0 { timer.schedule(next) }
+    }
+
+    private func deadline(of connection: Connection) -> Milliseconds? {
+        switch connection.state {
+        case .free: return nil
+        case .closingAfterFlush, .lingering: return connection.lingerUntil
+        case .open:
+            guard let lastFrame = connection.lastFrameAt else { return connection.acceptedAt + config.handshakeTimeoutMs }
+            return config.idleTimeoutMs > 0 ? lastFrame + config.idleTimeoutMs : nil
+        }
+    }
+
+    private func expire(_ index: Int) {
+        guard connections[index].state == .open else {
+            close(index, reason: connections[index].closeReason + " (linger time over)")
+            return
+        }
+        let reason = connections[index].lastFrameAt == nil
+            ? "no complete frame within \(config.handshakeTimeoutMs / 1000) s of connecting"
+            : "idle for \(config.idleTimeoutMs / 1000) s"
+        Log.debug("closing connection from \(connections[index].peer.description): \(reason)")
+        let header = FrameHeader(kind: .error, service: ServiceID.control, op: 0, id: 0)
+        connections[index].fail(header, .timeout, reason)
+        beginClosing(index, reason: reason)
+        pump(index)
+    }
+
+    // MARK: Turning connections away
+
+    /// Tells a connection that cannot be served why (an error frame, id 0), then closes it.
+    func turnAway(_ fd: FileDescriptor, _ peer: SocketAddress, _ reason: String) {
+        Log.info("refusing connection from \(peer.description): \(reason)")
+        let header = FrameHeader(kind: .error, service: ServiceID.control, op: 0, id: 0)
+        let payload = ErrorPayload(code: .busy, message: WireBytes(reason))
+        if let size = try? header.encodeFrame(payload, into: scratch) {
+            _ = try? fd.write(UnsafeRawBufferPointer(rebasing: scratch[0..<size]))
+        }
+        // Read what the peer already sent, so closing does not reset the connection
+        // before it reads the error.
+        while let count = try? fd.read(into: scratch), count > 0 {}
+        _ = shutdown(fd.rawValue, CSYS_SHUT_WR)
+        fd.close()
+    }
+
+    private func turnAwayUsingReserve(_ listener: Listener) {
+        guard let reserve = reserveFD else {
+            Log.info("out of file descriptors and no reserve left; connections wait in the backlog")
+            return
+        }
+        reserve.close()
+        reserveFD = nil
+        if let (fd, peer) = try? listener.accept() {
+            turnAway(fd, peer, "the agent is out of file descriptors")
+        }
+        reserveFD = try? FileDescriptor.open("/dev/null", writable: false)
+    }
+}

@@ -1,0 +1,144 @@
+import CSys
+import DbgWire
+
+/// The agent: one thread, one epoll loop, every buffer allocated at start-up.
+/// Listeners, connections, the deadline timer and signals are the loop's sources; this
+/// type routes their events and owns connection life cycles.
+public final class Agent {
+    let config: AgentConfig
+    let loop: EventLoop
+    var connections: ConnectionTable
+    var timer: DeadlineTimer
+    let signals: SignalStream
+    let listeners: [Listener]
+    let router: RequestRouter
+    /// A descriptor kept in reserve: when accept fails with EMFILE it is closed, the
+    /// waiting connection accepted and turned away, and the reserve reopened. Without it,
+    /// a level-triggered listener would spin on a connection it can never accept.
+    var reserveFD: FileDescriptor?
+    /// For frames written outside any connection slot (turning a connection away).
+    let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 8)
+    var running = true
+
+    public init(config: AgentConfig) throws(StartupError) {
+        self.config = config
+        Log.verbose = config.verbose
+        try ensureDescriptorLimit(config)
+        _ = csys_ignore_signal(CSYS_SIGPIPE)
+        do throws(Errno) {
+            signals = try SignalStream([CSYS_SIGTERM, CSYS_SIGINT, CSYS_SIGCHLD])
+            loop = try EventLoop()
+            timer = try DeadlineTimer()
+            connections = try ConnectionTable(capacity: config.maxConnections,
+                                              receiveSize: config.receiveBufferSize,
+                                              transmitSize: config.transmitBufferSize)
+        } catch {
+            throw StartupError("cannot set up the event loop: \(error.message)")
+        }
+        listeners = try Agent.openListeners(config)
+        router = RequestRouter(control: ControlService(
+            maxFrame: config.maxFrame, services: [ServiceID.control],
+            features: "transport=tcp,unix max-connections=\(config.maxConnections) arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)"))
+        reserveFD = try? FileDescriptor.open("/dev/null", writable: false)
+        do throws(Errno) {
+            try loop.add(signals.fd, .readable, EventToken(.signals))
+            try loop.add(timer.fd, .readable, EventToken(.timer))
+            for (index, listener) in listeners.enumerated() {
+                try loop.add(listener.fd, .readable, EventToken(.listener, index: UInt32(index)))
+            }
+        } catch {
+            throw StartupError("cannot register with epoll: \(error.message)")
+        }
+    }
+
+    deinit {
+        for listener in listeners { listener.close() }
+        reserveFD?.close()
+        scratch.deallocate()
+    }
+
+    /// Serves until SIGTERM or SIGINT; returns the process exit status.
+    public func run() -> Int32 {
+        logBudget()
+        for listener in listeners {
+            Log.info("listening on \(listener.address.description)")
+        }
+        Log.info("\(AgentVersion.line) ready")
+        while running {
+            do throws(Errno) {
+                try loop.poll(timeoutMs: -1) { token, readiness in dispatch(token, readiness) }
+            } catch {
+                Log.info("epoll_wait failed: \(error.message)")
+                return 1
+            }
+        }
+        for index in 0..<connections.capacity where connections[index].isActive {
+            close(index, reason: "agent shutting down")
+        }
+        return 0
+    }
+
+    private func dispatch(_ token: EventToken, _ readiness: Readiness) {
+        switch token.kind {
+        case .listener: acceptConnections(from: Int(token.index))
+        case .connection: connectionReady(token, readiness)
+        case .timer: expireDeadlines()
+        case .signals: handleSignals()
+        }
+    }
+
+    private func handleSignals() {
+        while let signal = signals.next() {
+            switch signal {
+            case CSYS_SIGCHLD:
+                // No child may become a zombie; the services that start children look up
+                // their exit status themselves.
+                var status: Int32 = 0
+                while waitpid(-1, &status, CSYS_WNOHANG) > 0 {}
+            default:
+                Log.info(signal == CSYS_SIGTERM ? "SIGTERM: shutting down" : "SIGINT: shutting down")
+                running = false
+            }
+        }
+    }
+
+    private func logBudget() {
+        let kib = { (bytes: Int) in (bytes + 1023) / 1024 }
+        Log.info("memory budget \(kib(connections.budgetBytes)) KiB: \(connections.capacity) connections x "
+            + "\(kib(connections.slotBytes)) KiB (receive \(kib(config.receiveBufferSize)) KiB + transmit "
+            + "\(kib(config.transmitBufferSize)) KiB); pages are committed only while in use")
+    }
+
+    private static func openListeners(_ config: AgentConfig) throws(StartupError) -> [Listener] {
+        var listeners: [Listener] = []
+        for target in config.effectiveListen {
+            do throws(StartupError) {
+                listeners.append(try Listener.open(target))
+            } catch {
+                // A board without IPv6 still gets the default port, on IPv4.
+                if target == ListenAddress.defaultTCP, config.listen.isEmpty {
+                    Log.info("IPv6 unavailable (\(error.message)); listening on IPv4 only")
+                    listeners.append(try Listener.open(.tcp(host: "0.0.0.0", port: ListenAddress.defaultPort, ipv6: false)))
+                    continue
+                }
+                for listener in listeners { listener.close() }
+                throw error
+            }
+        }
+        return listeners
+    }
+}
+
+/// Raises the soft descriptor limit so that every connection slot can be filled.
+private func ensureDescriptorLimit(_ config: AgentConfig) throws(StartupError) {
+    // Listeners, epoll, timerfd, signalfd, the EMFILE reserve and stdio.
+    let needed = UInt64(config.maxConnections + config.effectiveListen.count + 16)
+    var soft: UInt64 = 0
+    var hard: UInt64 = 0
+    guard csys_nofile_limit(&soft, &hard) == 0, soft < needed else { return }
+    if hard < needed {
+        throw StartupError("--max-connections \(config.maxConnections) needs \(needed) file descriptors, "
+            + "but the hard limit is \(hard) (raise it with ulimit -n)")
+    }
+    _ = csys_set_nofile_soft_limit(needed)
+}

@@ -1,0 +1,27 @@
+/// The `dbgd` entry point shared by the host and firmware builds.
+public func dbgdMain(argc: Int32, argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    switch CommandLineOptions.parse(argc: argc, argv: argv) {
+    case .failure(let error):
+        Log.info(error.message)
+        return 2
+    case .success(.help):
+        printToStdout(CommandLineOptions.usage)
+        return 0
+    case .success(.version):
+        printToStdout(AgentVersion.line)
+        return 0
+    case .success(.run(let config)):
+        do throws(StartupError) {
+            let agent = try Agent(config: config)
+            return agent.run()
+        } catch {
+            Log.info(error.message)
+            return 1
+        }
+    }
+}
+
+private func printToStdout(_ text: String) {
+    var line = text + "\n"
+    line.withUTF8 { bytes in _ = try? FileDescriptor(1).write(UnsafeRawBufferPointer(bytes)) }
+}

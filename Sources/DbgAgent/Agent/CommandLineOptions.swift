@@ -1,0 +1,156 @@
+import CSys
+
+/// What the command line asks for.
+public enum CommandLineRequest: Equatable {
+    case run(AgentConfig)
+    case help
+    case version
+}
+
+/// `dbgd` flags, parsed with getopt_long.
+public enum CommandLineOptions {
+    public static let usage = """
+        Usage: dbgd [OPTIONS]
+
+        Remote debugging agent: serves the Sutra v2 protocol over TCP and Unix sockets.
+
+        Transports (default: --listen [::]:5037 when neither is given):
+          -l, --listen ADDR:PORT        accept TCP on a numeric IPv4 or [IPv6] address;
+                                        repeatable; port 0 picks a free port
+          -u, --unix PATH               accept on a Unix socket (mode 0600); repeatable
+
+        Limits (each sizes a pool allocated once at start-up):
+          -c, --max-connections N       concurrent connections (default 16, 1..16384)
+          -f, --max-frame BYTES         largest frame payload, K/M suffixes allowed
+                                        (default 1M, 4K..64M)
+              --handshake-timeout SEC   first frame must arrive within SEC (default 10)
+              --idle-timeout SEC        close connections silent for SEC (default 0: never)
+
+          -v, --verbose                 log every connection and protocol error
+          -h, --help                    show this help
+          -V, --version                 show the version
+        """
+
+    /// Parses argv; `argv[0]` is the program name.
+    public static func parse(
+        argc: Int32, argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    ) -> Result<CommandLineRequest, ConfigError> {
+        var config = AgentConfig()
+        csys_getopt_reset()
+        return withOptionTable { options in
+            while true {
+                let option = getopt_long(argc, argv, shortOptions.utf8StartCChar, options, nil)
+                if option == -1 { break }
+                let argument = csys_optarg().map { String(cString: $0) } ?? ""
+                switch UInt8(truncatingIfNeeded: option) {
+                case UInt8(ascii: "h"): return .success(.help)
+                case UInt8(ascii: "V"): return .success(.version)
+                case UInt8(ascii: "v"): config.verbose = true
+                case UInt8(ascii: "l"):
+                    switch ListenAddress.parseTCP(argument) {
+                    case .success(let address): config.listen.append(address)
+                    case .failure(let error): return .failure(error)
+                    }
+                case UInt8(ascii: "u"):
+                    guard !argument.isEmpty else { return .failure(ConfigError("--unix needs a path")) }
+                    config.listen.append(.unix(path: argument))
+                case UInt8(ascii: "c"):
+                    guard let n = parseCount(argument), AgentConfig.maxConnectionsRange.contains(n) else {
+                        return .failure(ConfigError("--max-connections '\(argument)': expected a number from 1 to 16384"))
+                    }
+                    config.maxConnections = n
+                case UInt8(ascii: "f"):
+                    guard let n = parseByteSize(argument), n <= UInt64(AgentConfig.maxFrameRange.upperBound),
+                          AgentConfig.maxFrameRange.contains(UInt32(n)) else {
+                        return .failure(ConfigError("--max-frame '\(argument)': expected a size from 4K to 64M"))
+                    }
+                    config.maxFrame = UInt32(n)
+                case handshakeTimeoutKey, idleTimeoutKey:
+                    let name = option == Int32(handshakeTimeoutKey) ? "--handshake-timeout" : "--idle-timeout"
+                    guard let seconds = parseCount(argument), seconds <= 86_400 * 7 else {
+                        return .failure(ConfigError("\(name) '\(argument)': expected whole seconds (0 to 604800)"))
+                    }
+                    if option == Int32(handshakeTimeoutKey) {
+                        guard seconds > 0 else { return .failure(ConfigError("--handshake-timeout must be at least 1 second")) }
+                        config.handshakeTimeoutMs = Milliseconds(seconds) * 1000
+                    } else {
+                        config.idleTimeoutMs = Milliseconds(seconds) * 1000
+                    }
+                default:
+                    // getopt returns '?' for an unknown option and ':' for a missing argument;
+                    // the offending word is the last one it looked at.
+                    let index = Int(csys_optind()) - 1
+                    let word = index > 0 && index < Int(argc) ? argv[index].map { String(cString: $0) } ?? "" : ""
+                    if option == Int32(UInt8(ascii: ":")) {
+                        return .failure(ConfigError("option '\(word)' needs a value (see dbgd --help)"))
+                    }
+                    return .failure(ConfigError("unknown option '\(word)' (see dbgd --help)"))
+                }
+            }
+            let index = Int(csys_optind())
+            if index < Int(argc) {
+                let word = argv[index].map { String(cString: $0) } ?? ""
+                return .failure(ConfigError("unexpected argument '\(word)' (see dbgd --help)"))
+            }
+            return .success(.run(config))
+        }
+    }
+
+    // The leading ':' makes getopt report a missing value as ':' instead of '?'.
+    private static let shortOptions: StaticString = ":l:u:c:f:vhV"
+    private static let handshakeTimeoutKey: UInt8 = 1
+    private static let idleTimeoutKey: UInt8 = 2
+
+    private static func withOptionTable<R>(_ body: (UnsafePointer<option>) -> R) -> R {
+        func entry(_ name: StaticString, _ argument: Int32, _ key: UInt8) -> option {
+            option(name: name.utf8StartCChar, has_arg: argument, flag: nil, val: Int32(key))
+        }
+        let table = [
+            entry("listen", CSYS_REQUIRED_ARGUMENT, UInt8(ascii: "l")),
+            entry("unix", CSYS_REQUIRED_ARGUMENT, UInt8(ascii: "u")),
+            entry("max-connections", CSYS_REQUIRED_ARGUMENT, UInt8(ascii: "c")),
+            entry("max-frame", CSYS_REQUIRED_ARGUMENT, UInt8(ascii: "f")),
+            entry("handshake-timeout", CSYS_REQUIRED_ARGUMENT, handshakeTimeoutKey),
+            entry("idle-timeout", CSYS_REQUIRED_ARGUMENT, idleTimeoutKey),
+            entry("verbose", CSYS_NO_ARGUMENT, UInt8(ascii: "v")),
+            entry("help", CSYS_NO_ARGUMENT, UInt8(ascii: "h")),
+            entry("version", CSYS_NO_ARGUMENT, UInt8(ascii: "V")),
+            option(name: nil, has_arg: 0, flag: nil, val: 0),
+        ]
+        return table.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}
+
+/// A non-negative decimal number.
+func parseCount(_ text: String) -> Int? {
+    guard let value = parseByteSize(text, allowSuffix: false), value <= UInt64(Int32.max) else { return nil }
+    return Int(value)
+}
+
+/// A decimal number with an optional binary suffix: K (KiB), M (MiB), G (GiB).
+func parseByteSize(_ text: String, allowSuffix: Bool = true) -> UInt64? {
+    var digits = Array(text.utf8)
+    var multiplier: UInt64 = 1
+    if allowSuffix, let last = digits.last {
+        switch last | 0x20 {  // ASCII lower case
+        case UInt8(ascii: "k"): multiplier = 1 << 10
+        case UInt8(ascii: "m"): multiplier = 1 << 20
+        case UInt8(ascii: "g"): multiplier = 1 << 30
+        default: break
+        }
+        if multiplier != 1 { digits.removeLast() }
+    }
+    guard !digits.isEmpty, digits.count <= 12 else { return nil }
+    var value: UInt64 = 0
+    for digit in digits {
+        guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else { return nil }
+        value = value * 10 + UInt64(digit - UInt8(ascii: "0"))
+    }
+    return value * multiplier
+}
+
+extension StaticString {
+    var utf8StartCChar: UnsafePointer<CChar> {
+        UnsafeRawPointer(utf8Start).assumingMemoryBound(to: CChar.self)
+    }
+}

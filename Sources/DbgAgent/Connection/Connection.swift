@@ -1,0 +1,123 @@
+import DbgWire
+
+/// One client connection: its socket, its slot of the buffer pool (receive, then
+/// transmit) and where it is in its life. Lives in a fixed slot of `ConnectionTable`.
+public struct Connection {
+    public enum State: Equatable {
+        case free
+        case open
+        /// Send what is queued (an error frame, usually), then linger.
+        case closingAfterFlush
+        /// Writes are shut down; unread input is drained until the peer closes or the
+        /// linger deadline passes, so the peer reads our last frame instead of a reset.
+        case lingering
+    }
+
+    public internal(set) var state = State.free
+    public internal(set) var fd = FileDescriptor(-1)
+    /// Bumped each time the slot is reused; stale events and replies carry the old value.
+    public internal(set) var generation: UInt32 = 0
+    public internal(set) var peer = SocketAddress()
+    public internal(set) var receive: ByteBuffer
+    public internal(set) var transmit: ByteBuffer
+    var acceptedAt: Milliseconds = 0
+    /// When the last complete frame arrived; nil until the first one (the handshake).
+    var lastFrameAt: Milliseconds?
+    /// The peer shut down its sending side; frames already received are still answered.
+    var inputClosed = false
+    /// Deadline of a closing connection (flush, then linger); it is closed when it passes.
+    var lingerUntil: Milliseconds = 0
+    /// What epoll currently watches for, so interest changes only cost a syscall when needed.
+    var registered = Interest()
+    /// The largest payload this peer accepts (Hello); the agent's own limit until then.
+    public internal(set) var peerMaxPayload: UInt32 = 0
+    /// Why the connection is closing, logged when it finally closes.
+    var closeReason = ""
+
+    init(receive: ByteBuffer, transmit: ByteBuffer) {
+        self.receive = receive
+        self.transmit = transmit
+    }
+
+    public var isActive: Bool { state != .free }
+
+    // MARK: Socket I/O
+
+    enum ReceiveOutcome {
+        case received(Int)
+        case wouldBlock
+        case endOfStream
+        case failed(Errno)
+    }
+
+    /// Reads what the socket has into the free part of the receive buffer.
+    mutating func receiveAvailable() -> ReceiveOutcome {
+        let space = receive.writable
+        guard space.count > 0 else { return .wouldBlock }
+        do throws(Errno) {
+            let count = try fd.read(into: space)
+            if count == 0 { return .endOfStream }
+            receive.didWrite(count)
+            return .received(count)
+        } catch {
+            return error == .wouldBlock ? .wouldBlock : .failed(error)
+        }
+    }
+
+    /// Discards input while lingering; true once the peer has closed or failed.
+    mutating func drainInput() -> Bool {
+        receive.clear()
+        switch receiveAvailable() {
+        case .received, .wouldBlock:
+            receive.clear()
+            return false
+        case .endOfStream, .failed:
+            return true
+        }
+    }
+
+    /// Writes queued output until the socket is full. Throws when the peer is gone.
+    mutating func flush() throws(Errno) {
+        while !transmit.isEmpty {
+            do throws(Errno) {
+                transmit.didRead(try fd.write(transmit.readable))
+            } catch {
+                if error == .wouldBlock { return }
+                throw error
+            }
+        }
+    }
+
+    // MARK: Frames out
+
+    /// Queues the response to `request`; nothing for a one-way request (id 0).
+    public mutating func respond<M: WireCodable>(to request: FrameHeader, with message: M) {
+        guard request.id != 0 else { return }
+        let header = FrameHeader(kind: .response, service: request.service, op: request.op, id: request.id)
+        switch queue(header, message) {
+        case .success: return
+        case .failure(let error):
+            fail(request, .tooLarge, "response does not fit in the frame limit: \(error.message)")
+        }
+    }
+
+    /// Queues an error frame answering `request` (also for one-way requests, with id 0).
+    public mutating func fail(_ request: FrameHeader, _ code: ErrorCode, errno: Int32 = 0, _ message: String) {
+        let header = FrameHeader(kind: .error, service: request.service, op: request.op, id: request.id)
+        if case .failure = queue(header, ErrorPayload(code: code, errno: errno, message: WireBytes(message))) {
+            // Only possible if the dispatch room rule was broken: end the connection loudly.
+            state = .closingAfterFlush
+            closeReason = "no room to queue an error frame"
+        }
+    }
+
+    private mutating func queue<M: WireCodable>(_ header: FrameHeader, _ message: M) -> Result<Void, WireError> {
+        do throws(WireError) {
+            let size = try header.encodeFrame(message, into: transmit.writable, maxPayload: peerMaxPayload)
+            transmit.didWrite(size)
+            return .success(())
+        } catch {
+            return .failure(error)
+        }
+    }
+}

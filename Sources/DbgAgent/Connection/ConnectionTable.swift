@@ -1,0 +1,67 @@
+/// The fixed table of connection slots. Each slot's buffers are its own slice of one
+/// `SlotPool`, assigned once; opening and closing a connection allocates nothing.
+public struct ConnectionTable: ~Copyable {
+    public let capacity: Int
+    private let slots: UnsafeMutableBufferPointer<Connection>
+    private let pool: SlotPool
+    /// Indices of free slots, used as a stack (capacity reserved up front).
+    private var freeSlots: [Int]
+
+    public init(capacity: Int, receiveSize: Int, transmitSize: Int) throws(Errno) {
+        self.capacity = capacity
+        pool = try SlotPool(slotSize: receiveSize + transmitSize, slotCount: capacity)
+        slots = .allocate(capacity: capacity)
+        freeSlots = []
+        freeSlots.reserveCapacity(capacity)
+        for index in 0..<capacity {
+            let memory = pool.slot(index)
+            let receive = UnsafeMutableRawBufferPointer(rebasing: memory[0..<receiveSize])
+            let transmit = UnsafeMutableRawBufferPointer(rebasing: memory[receiveSize...])
+            (slots.baseAddress! + index).initialize(to: Connection(receive: ByteBuffer(receive), transmit: ByteBuffer(transmit)))
+            freeSlots.append(capacity - 1 - index)
+        }
+    }
+
+    deinit {
+        slots.baseAddress!.deinitialize(count: capacity)
+        slots.deallocate()
+    }
+
+    public var budgetBytes: Int { pool.totalBytes }
+    public var slotBytes: Int { pool.slotSize }
+    public var openCount: Int { capacity - freeSlots.count }
+
+    /// The slot, for reading and in-place mutation.
+    public subscript(index: Int) -> Connection {
+        unsafeAddress { UnsafePointer(slots.baseAddress! + index) }
+        nonmutating unsafeMutableAddress { slots.baseAddress! + index }
+    }
+
+    /// Takes a free slot for `fd`; nil when the table is full.
+    public mutating func open(_ fd: FileDescriptor, peer: SocketAddress, now: Milliseconds, maxPayload: UInt32) -> Int? {
+        guard let index = freeSlots.popLast() else { return nil }
+        self[index].state = .open
+        self[index].fd = fd
+        self[index].peer = peer
+        self[index].acceptedAt = now
+        self[index].lastFrameAt = nil
+        self[index].inputClosed = false
+        self[index].registered = Interest()
+        self[index].peerMaxPayload = maxPayload
+        self[index].closeReason = ""
+        return index
+    }
+
+    /// Closes the slot's socket and returns the slot (and its pages) to the pool.
+    public mutating func release(_ index: Int) {
+        precondition(self[index].isActive)
+        self[index].fd.close()
+        self[index].fd = FileDescriptor(-1)
+        self[index].state = .free
+        self[index].receive.clear()
+        self[index].transmit.clear()
+        self[index].generation &+= 1
+        pool.release(index)
+        freeSlots.append(index)
+    }
+}

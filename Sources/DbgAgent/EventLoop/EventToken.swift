@@ -1,0 +1,47 @@
+/// What a readiness event is about: the kind of source, its slot index and the slot's
+/// generation. The loop hands tokens back untouched; the generation lets the agent drop
+/// events for a slot that was closed and reused within the same batch.
+public struct EventToken: Equatable {
+    public enum Kind: UInt8 {
+        case listener = 1
+        case connection = 2
+        case timer = 3
+        case signals = 4
+    }
+
+    public var kind: Kind
+    public var index: UInt32
+    /// Only the low 24 bits are kept.
+    public var generation: UInt32
+
+    public init(_ kind: Kind, index: UInt32 = 0, generation: UInt32 = 0) {
+        self.kind = kind
+        self.index = index
+        self.generation = generation & 0xFF_FFFF
+    }
+
+    var rawValue: UInt64 {
+        UInt64(kind.rawValue) << 56 | UInt64(generation & 0xFF_FFFF) << 32 | UInt64(index)
+    }
+
+    init?(rawValue: UInt64) {
+        guard let kind = Kind(rawValue: UInt8(truncatingIfNeeded: rawValue >> 56)) else { return nil }
+        self.init(kind, index: UInt32(truncatingIfNeeded: rawValue), generation: UInt32(truncatingIfNeeded: rawValue >> 32))
+    }
+}
+
+/// Which readiness a source wants to hear about.
+public struct Interest: OptionSet, Equatable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let readable = Interest(rawValue: 1)
+    public static let writable = Interest(rawValue: 2)
+}
+
+/// What the kernel reported. Hang-up and error are folded into `readable` as well, so a
+/// handler that reads sees the EOF or the error from read itself.
+public struct Readiness {
+    public var readable: Bool
+    public var writable: Bool
+}

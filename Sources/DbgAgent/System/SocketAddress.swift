@@ -1,0 +1,125 @@
+import CSys
+
+/// A socket address (IPv4, IPv6 or Unix) held inline, so connection slots need no heap.
+public struct SocketAddress {
+    var storage = sockaddr_storage()
+    var length: socklen_t = 0
+
+    public init() {}
+
+    public var family: Int32 { Int32(storage.ss_family) }
+
+    public static func ipv4(_ host: String, port: UInt16) -> SocketAddress? {
+        var address = SocketAddress()
+        let ok = address.withMutable(sockaddr_in.self) { sin in
+            sin.sin_family = sa_family_t(CSYS_AF_INET)
+            sin.sin_port = port.bigEndian
+            return host.withCString { inet_pton(CSYS_AF_INET, $0, &sin.sin_addr) } == 1
+        }
+        address.length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return ok ? address : nil
+    }
+
+    public static func ipv6(_ host: String, port: UInt16) -> SocketAddress? {
+        var address = SocketAddress()
+        let ok = address.withMutable(sockaddr_in6.self) { sin6 in
+            sin6.sin6_family = sa_family_t(CSYS_AF_INET6)
+            sin6.sin6_port = port.bigEndian
+            return host.withCString { inet_pton(CSYS_AF_INET6, $0, &sin6.sin6_addr) } == 1
+        }
+        address.length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        return ok ? address : nil
+    }
+
+    /// nil when the path does not fit in sun_path (with its NUL).
+    public static func unix(_ path: String) -> SocketAddress? {
+        var address = SocketAddress()
+        let fits = address.withMutable(sockaddr_un.self) { sun in
+            sun.sun_family = sa_family_t(CSYS_AF_UNIX)
+            return withUnsafeMutableBytes(of: &sun.sun_path) { raw in
+                let bytes = Array(path.utf8)
+                guard bytes.count < raw.count, !bytes.contains(0) else { return false }
+                raw.copyBytes(from: bytes)
+                raw[bytes.count] = 0
+                return true
+            }
+        }
+        address.length = socklen_t(MemoryLayout<sockaddr_un>.size)
+        return fits ? address : nil
+    }
+
+    public var port: UInt16 {
+        switch family {
+        case CSYS_AF_INET: return withAddress(sockaddr_in.self) { UInt16(bigEndian: $0.sin_port) }
+        case CSYS_AF_INET6: return withAddress(sockaddr_in6.self) { UInt16(bigEndian: $0.sin6_port) }
+        default: return 0
+        }
+    }
+
+    /// "127.0.0.1:5037", "[::1]:5037" or "unix:/run/dbgd.sock" (a peer on a Unix socket
+    /// is unnamed and shows as "unix").
+    public var description: String {
+        switch family {
+        case CSYS_AF_INET:
+            return withAddress(sockaddr_in.self) { sin in
+                var addr = sin.sin_addr
+                return numericHost(CSYS_AF_INET, &addr) + ":\(port)"
+            }
+        case CSYS_AF_INET6:
+            return withAddress(sockaddr_in6.self) { sin6 in
+                var addr = sin6.sin6_addr
+                return "[" + numericHost(CSYS_AF_INET6, &addr) + "]:\(port)"
+            }
+        case CSYS_AF_UNIX:
+            let path = withAddress(sockaddr_un.self) { sun in
+                var copy = sun.sun_path
+                return withUnsafeBytes(of: &copy) { raw in
+                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+            }
+            return path.isEmpty ? "unix" : "unix:" + path
+        default:
+            return "unknown address family \(family)"
+        }
+    }
+
+    func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        withUnsafePointer(to: storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) }
+        }
+    }
+
+    mutating func withMutableSockaddr<R>(_ body: (UnsafeMutablePointer<sockaddr>, inout socklen_t) -> R) -> R {
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, &length) }
+        }
+        self.length = length
+        return result
+    }
+
+    mutating func withStorage<R>(_ body: (UnsafeMutablePointer<sockaddr_storage>, inout socklen_t) -> R) -> R {
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = body(&storage, &length)
+        self.length = length
+        return result
+    }
+
+    private func withAddress<T, R>(_: T.Type, _ body: (T) -> R) -> R {
+        withUnsafePointer(to: storage) { pointer in
+            pointer.withMemoryRebound(to: T.self, capacity: 1) { body($0.pointee) }
+        }
+    }
+
+    private mutating func withMutable<T, R>(_: T.Type, _ body: (inout T) -> R) -> R {
+        withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: T.self, capacity: 1) { body(&$0.pointee) }
+        }
+    }
+}
+
+private func numericHost(_ family: Int32, _ address: UnsafeRawPointer) -> String {
+    var text = [CChar](repeating: 0, count: 64)
+    guard inet_ntop(family, address, &text, socklen_t(text.count)) != nil else { return "?" }
+    return String(decoding: text.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

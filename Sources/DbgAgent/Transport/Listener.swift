@@ -1,0 +1,103 @@
+import CSys
+
+/// A listening socket (TCP or Unix). Accepted connections are non-blocking and close-on-exec.
+public struct Listener {
+    public let fd: FileDescriptor
+    /// The bound address (with the real port when 0 was asked for).
+    public let address: SocketAddress
+    /// Set for Unix sockets: the file to remove on shutdown.
+    public let unixPath: String?
+
+    public static func open(_ target: ListenAddress) throws(StartupError) -> Listener {
+        guard let requested = target.socketAddress else {
+            if case .unix(let path) = target {
+                throw StartupError("--unix '\(path)': the path is too long for a socket address (max 107 bytes)")
+            }
+            throw StartupError("cannot listen on an invalid address")
+        }
+        let fd = try socketOrThrow(requested)
+        do throws(StartupError) {
+            switch target {
+            case .tcp(_, _, let ipv6):
+                setOption(fd, CSYS_SOL_SOCKET, CSYS_SO_REUSEADDR, 1)
+                // Dual stack: "[::]" also accepts IPv4 (as mapped addresses).
+                if ipv6 { setOption(fd, CSYS_IPPROTO_IPV6, CSYS_IPV6_V6ONLY, 0) }
+                try bindOrThrow(fd, requested)
+            case .unix(let path):
+                try removeStaleSocket(path, requested)
+                // The Unix socket is local trusted access: only the agent's user may connect.
+                let previous = umask(0o077)
+                defer { umask(previous) }
+                try bindOrThrow(fd, requested)
+            }
+            if listen(fd.rawValue, 511) != 0 {
+                throw StartupError("cannot listen on \(requested.description): \(Errno.current.message)")
+            }
+        } catch {
+            fd.close()
+            throw error
+        }
+        var bound = SocketAddress()
+        _ = bound.withMutableSockaddr { getsockname(fd.rawValue, $0, &$1) }
+        if case .unix(let path) = target { return Listener(fd: fd, address: bound, unixPath: path) }
+        return Listener(fd: fd, address: bound, unixPath: nil)
+    }
+
+    /// Accepts one pending connection; nil when none is pending.
+    public func accept() throws(Errno) -> (FileDescriptor, SocketAddress)? {
+        var peer = SocketAddress()
+        let raw = peer.withStorage { csys_accept(fd.rawValue, $0, &$1) }
+        if raw >= 0 {
+            let connection = FileDescriptor(raw)
+            if address.family != CSYS_AF_UNIX {
+                // Small request/response frames: don't let Nagle hold them back.
+                setOption(connection, CSYS_IPPROTO_TCP, CSYS_TCP_NODELAY, 1)
+                setOption(connection, CSYS_SOL_SOCKET, CSYS_SO_KEEPALIVE, 1)
+            }
+            return (connection, peer)
+        }
+        let error = Errno.current
+        // The peer gave up between the readiness event and accept: nothing to do.
+        if error == .wouldBlock || error == .interrupted || error.code == CSYS_ECONNABORTED { return nil }
+        throw error
+    }
+
+    /// Closes the socket and removes a Unix socket's file.
+    public func close() {
+        fd.close()
+        if let unixPath { _ = unixPath.withCString { unlink($0) } }
+    }
+}
+
+private func socketOrThrow(_ address: SocketAddress) throws(StartupError) -> FileDescriptor {
+    let raw = socket(address.family, CSYS_SOCK_STREAM | CSYS_SOCK_NONBLOCK | CSYS_SOCK_CLOEXEC, 0)
+    if raw < 0 { throw StartupError("cannot create a socket for \(address.description): \(Errno.current.message)") }
+    return FileDescriptor(raw)
+}
+
+private func bindOrThrow(_ fd: FileDescriptor, _ address: SocketAddress) throws(StartupError) {
+    if address.withSockaddr({ bind(fd.rawValue, $0, $1) }) != 0 {
+        throw StartupError("cannot listen on \(address.description): \(Errno.current.message)")
+    }
+}
+
+private func setOption(_ fd: FileDescriptor, _ level: Int32, _ name: Int32, _ value: Int32) {
+    var value = value
+    _ = setsockopt(fd.rawValue, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
+}
+
+/// A socket file left by an agent that died is removed; one that still answers is not.
+private func removeStaleSocket(_ path: String, _ address: SocketAddress) throws(StartupError) {
+    var info = stat()
+    guard path.withCString({ lstat($0, &info) }) == 0 else { return }
+    guard info.st_mode & CSYS_S_IFMT == CSYS_S_IFSOCK else {
+        throw StartupError("--unix '\(path)': the path exists and is not a socket")
+    }
+    let probe = socket(CSYS_AF_UNIX, CSYS_SOCK_STREAM | CSYS_SOCK_CLOEXEC, 0)
+    guard probe >= 0 else { return }
+    defer { FileDescriptor(probe).close() }
+    if address.withSockaddr({ connect(probe, $0, $1) }) == 0 {
+        throw StartupError("--unix '\(path)': another agent is already listening there")
+    }
+    _ = path.withCString { unlink($0) }
+}
