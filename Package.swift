@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The host build (glibc, dynamic): what the tests run. The same agent and wire sources
+// are also compiled as Embedded Swift into static musl firmware by CMakeLists.txt.
+let package = Package(
+    name: "dbg",
+    products: [
+        .executable(name: "dbgd", targets: ["dbgd"]),
+        .executable(name: "dbg", targets: ["dbg"]),
+        .library(name: "DbgWire", targets: ["DbgWire"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Syscall headers and the few helpers that must be C. `firmware/` holds the
+        // musl-only glue that only the CMake build compiles.
+        .target(name: "CSys", exclude: ["firmware"]),
+        // Sutra v2 frames and every message of the seeds (Embedded subset).
+        .target(name: "DbgWire"),
+        // The agent: event loop, transports, connections, services (Embedded subset).
+        .target(name: "DbgAgent", dependencies: ["CSys", "DbgWire"]),
+        .executableTarget(name: "dbgd", dependencies: ["DbgAgent"]),
+        // Host side (normal Swift): a blocking client library, the `dbg` CLI, the bench tool.
+        .target(name: "DbgClient", dependencies: ["DbgWire"]),
+        .executableTarget(name: "dbg", dependencies: [
+            "DbgClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "dbg-bench", dependencies: [
+            "DbgClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "DbgWireTests", dependencies: ["DbgWire"]),
+        .testTarget(name: "DbgAgentTests", dependencies: ["DbgAgent"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["DbgClient"]),
+    ]
+)

@@ -1,0 +1,243 @@
+import DbgWire
+import Glibc
+
+/// A frame as received by the client: the header and an owned copy of the payload.
+public struct ReceivedFrame: Sendable {
+    public let header: FrameHeader
+    public let payload: [UInt8]
+
+    /// Decodes the payload; fields are copies, so the value outlives the frame.
+    public func decode<M: WireCodable>(_: M.Type = M.self) throws(ClientError) -> M {
+        let result = payload.withUnsafeBytes { raw in
+            Result { () throws(WireError) in try M.decode(payload: raw, copyingBytes: true) }
+        }
+        do throws(WireError) {
+            return try result.get()
+        } catch {
+            throw .malformed("op 0x\(hex(UInt32(header.op), digits: 4)): \(error.message)")
+        }
+    }
+
+    /// The error this frame carries, if it is an error frame.
+    public func remoteError() throws(ClientError) -> ClientError? {
+        guard header.kind == .error else { return nil }
+        let payload = try decode(ErrorPayload.self)
+        return .remote(code: payload.code, errno: payload.errno, message: payload.message.string)
+    }
+}
+
+/// A blocking connection to an agent. One thread may send while another receives
+/// (pipelining); each direction has its own buffer.
+public final class AgentConnection: @unchecked Sendable {
+    public let target: AgentTarget
+    private let fd: Int32
+    /// The largest payload this side accepts.
+    public let maxPayload: UInt32
+    private var sendBuffer: [UInt8]
+    private var receiveBuffer: [UInt8]
+    private var receiveStart = 0
+    private var receiveEnd = 0
+    private var nextID: UInt32 = 1
+
+    /// Connects; `timeoutSeconds` also bounds every later read and write.
+    public init(_ target: AgentTarget, timeoutSeconds: Int = 30, maxPayload: UInt32 = 16 << 20) throws(ClientError) {
+        self.target = target
+        self.maxPayload = maxPayload
+        fd = try openSocket(target, timeoutSeconds: timeoutSeconds)
+        sendBuffer = []
+        receiveBuffer = [UInt8](repeating: 0, count: 64 << 10)
+    }
+
+    deinit { Glibc.close(fd) }
+
+    /// The socket, for tests that need to misbehave on purpose.
+    public var descriptor: Int32 { fd }
+
+    public func makeID() -> UInt32 {
+        defer { nextID = nextID == UInt32.max ? 1 : nextID + 1 }
+        return nextID
+    }
+
+    /// Encodes and sends one request frame.
+    public func send<M: WireCodable>(service: UInt32, op: UInt16, id: UInt32, _ message: M) throws(ClientError) {
+        let header = FrameHeader(kind: .request, service: service, op: op, id: id)
+        var size = 0
+        while true {
+            let encoded = sendBuffer.withUnsafeMutableBytes { raw in
+                Result { () throws(WireError) in try header.encodeFrame(message, into: raw) }
+            }
+            do throws(WireError) {
+                size = try encoded.get()
+                break
+            } catch {
+                guard case .noRoom = error, sendBuffer.count < FrameHeader.size + Int(Int32.max) else {
+                    throw .malformed(error.message)
+                }
+                sendBuffer = [UInt8](repeating: 0, count: max(4096, sendBuffer.count * 2))
+            }
+        }
+        try sendAll(sendBuffer[0..<size])
+    }
+
+    /// Sends bytes as they are (for tests of malformed input).
+    public func sendRaw(_ bytes: some Collection<UInt8>) throws(ClientError) {
+        try sendAll(Array(bytes)[...])
+    }
+
+    /// Waits for the next frame of any kind.
+    public func receive() throws(ClientError) -> ReceivedFrame {
+        try fill(FrameHeader.size)
+        let header = receiveBuffer.withUnsafeBytes {
+            FrameHeader(parsing: UnsafeRawBufferPointer(rebasing: $0[receiveStart..<receiveStart + FrameHeader.size]))
+        }
+        if let violation = header.violation(maxPayload: maxPayload) { throw .malformed("agent sent \(violation.message)") }
+        let total = FrameHeader.size + Int(header.length)
+        try fill(total)
+        let payload = Array(receiveBuffer[(receiveStart + FrameHeader.size)..<(receiveStart + total)])
+        receiveStart += total
+        return ReceivedFrame(header: header, payload: payload)
+    }
+
+    /// Sends a request and waits for its answer; an error frame becomes `.remote`.
+    /// Frames with other ids (events, pipelined answers) are passed to `other`.
+    public func call<Request: WireCodable, Response: WireCodable>(
+        service: UInt32, op: UInt16, _ request: Request, expecting _: Response.Type = Response.self,
+        other: (ReceivedFrame) -> Void = { _ in }
+    ) throws(ClientError) -> Response {
+        let id = makeID()
+        try send(service: service, op: op, id: id, request)
+        while true {
+            let frame = try receive()
+            guard frame.header.id == id, frame.header.kind == .response || frame.header.kind == .error else {
+                if frame.header.kind == .error, frame.header.id == 0, let error = try frame.remoteError() {
+                    throw error  // the agent is ending the connection (Busy, Timeout)
+                }
+                other(frame)
+                continue
+            }
+            if let error = try frame.remoteError() { throw error }
+            return try frame.decode(Response.self)
+        }
+    }
+
+    public func hello(client: String) throws(ClientError) -> Control.HelloResponse {
+        try call(service: ServiceID.control, op: Control.Op.hello.rawValue,
+                 Control.HelloRequest(version: Control.protocolVersion, maxFrame: maxPayload, client: WireBytes(client)))
+    }
+
+    public func ping(_ data: [UInt8] = []) throws(ClientError) -> [UInt8] {
+        let echo: Control.Ping = try call(service: ServiceID.control, op: Control.Op.ping.rawValue,
+                                          Control.Ping(data: WireBytes(data)))
+        return echo.data.bytes
+    }
+
+    /// Half-closes: the agent sees end of input but can still answer.
+    public func shutdownSending() { _ = shutdown(fd, Int32(SHUT_WR)) }
+
+    // MARK: I/O
+
+    private func sendAll(_ bytes: ArraySlice<UInt8>) throws(ClientError) {
+        var sent = 0
+        let count = bytes.count
+        let failure: Int32? = bytes.withUnsafeBytes { raw in
+            while sent < count {
+                let n = Glibc.send(fd, raw.baseAddress! + sent, count - sent, Int32(MSG_NOSIGNAL))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                sent += n
+            }
+            return nil
+        }
+        if let failure { throw .io("sending to \(target.description) failed: \(describe(failure))") }
+    }
+
+    /// Reads until `count` unread bytes are buffered.
+    private func fill(_ count: Int) throws(ClientError) {
+        if receiveEnd - receiveStart >= count { return }
+        if receiveStart > 0 {
+            receiveBuffer.withUnsafeMutableBytes { raw in
+                raw.baseAddress!.copyMemory(from: raw.baseAddress! + receiveStart, byteCount: receiveEnd - receiveStart)
+            }
+            receiveEnd -= receiveStart
+            receiveStart = 0
+        }
+        if receiveBuffer.count < count {
+            receiveBuffer.append(contentsOf: [UInt8](repeating: 0, count: count - receiveBuffer.count))
+        }
+        while receiveEnd < count {
+            let end = receiveEnd
+            let n = receiveBuffer.withUnsafeMutableBytes { raw in recv(fd, raw.baseAddress! + end, raw.count - end, 0) }
+            if n > 0 {
+                receiveEnd += n
+            } else if n == 0 {
+                throw .io("\(target.description) closed the connection")
+            } else if errno != EINTR {
+                let code = errno
+                if code == EAGAIN || code == EWOULDBLOCK { throw .io("timed out waiting for \(target.description)") }
+                throw .io("receiving from \(target.description) failed: \(describe(code))")
+            }
+        }
+    }
+}
+
+func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
+
+private func openSocket(_ target: AgentTarget, timeoutSeconds: Int) throws(ClientError) -> Int32 {
+    switch target {
+    case .unix(let path):
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw .usage("unix socket path too long: \(path)") }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .connect("socket: \(describe(errno))") }
+        let ok = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard ok == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            throw .connect("cannot connect to \(target.description): \(describe(code))")
+        }
+        setTimeouts(fd, timeoutSeconds)
+        return fd
+    case .tcp(let host, let port):
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_family = AF_UNSPEC
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &list)
+        guard status == 0, let first = list else {
+            throw .connect("cannot resolve '\(host)': \(String(cString: gai_strerror(status)))")
+        }
+        defer { freeaddrinfo(list) }
+        var lastError: Int32 = 0
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let info = entry {
+            entry = info.pointee.ai_next
+            let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            if fd < 0 { lastError = errno; continue }
+            setTimeouts(fd, timeoutSeconds)
+            if connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
+                var one: Int32 = 1
+                setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                return fd
+            }
+            lastError = errno
+            Glibc.close(fd)
+        }
+        throw .connect("cannot connect to \(target.description): \(describe(lastError))")
+    }
+}
+
+private func setTimeouts(_ fd: Int32, _ seconds: Int) {
+    var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+}

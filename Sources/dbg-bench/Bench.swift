@@ -1,0 +1,79 @@
+import ArgumentParser
+import DbgClient
+import DbgWire
+import Foundation
+
+/// Load generator for Scripts/bench: prints one line per figure, `name: value unit`.
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dbg-bench",
+        abstract: "Measure a running dbgd.",
+        subcommands: [PingBench.self]
+    )
+}
+
+struct PingBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ping",
+        abstract: "Ping round-trip time (sequential) and pipelined ping throughput (one connection)."
+    )
+
+    @Option(name: [.customShort("H"), .long], help: "Agent address (HOST:PORT or unix:/PATH).")
+    var host: String = "127.0.0.1:5037"
+
+    @Option(help: "Sequential round trips to time.")
+    var roundTrips: Int = 2000
+
+    @Option(help: "Pings sent back to back on one connection for the throughput figure.")
+    var pipelined: Int = 200_000
+
+    func run() throws {
+        let target = try AgentTarget.parse(host)
+        let connection = try AgentConnection(target)
+        _ = try connection.hello(client: "dbg-bench")
+
+        for _ in 0..<100 { _ = try connection.ping() }  // warm-up
+        var samples: [Double] = []
+        samples.reserveCapacity(roundTrips)
+        for _ in 0..<roundTrips {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try connection.ping()
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
+        }
+        samples.sort()
+        let median = samples[samples.count / 2]
+        let p99 = samples[min(samples.count - 1, samples.count * 99 / 100)]
+        print("ping_rtt_median: \(String(format: "%.1f", median)) us")
+        print("ping_rtt_p99: \(String(format: "%.1f", p99)) us")
+
+        let rate = try pipelinedRate(target)
+        print("ping_pipelined: \(Int(rate)) requests/s (\(pipelined) pings, one connection)")
+    }
+
+    /// One thread sends every ping while this one reads the answers.
+    private func pipelinedRate(_ target: AgentTarget) throws -> Double {
+        let connection = try AgentConnection(target)
+        let count = pipelined
+        let start = DispatchTime.now().uptimeNanoseconds
+        let sender = Thread {
+            for id in 1...count {
+                try? connection.send(service: ServiceID.control, op: Control.Op.ping.rawValue,
+                                     id: UInt32(id), Control.Ping(data: .empty))
+            }
+        }
+        sender.start()
+        for expected in 1...count {
+            let frame = try connection.receive()
+            guard frame.header.kind == .response, frame.header.id == UInt32(expected) else {
+                throw ValidationError("answer \(expected) had id \(frame.header.id), kind \(frame.header.kindByte)")
+            }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return Double(count) / seconds
+    }
+}
+
+extension ClientError: CustomStringConvertible {
+    public var description: String { message }
+}
