@@ -100,7 +100,11 @@ extension Agent {
     private func processFrames(_ index: Int) -> FrameProgress {
         var handled = false
         defer {
-            if handled { connections[index].lastFrameAt = MonotonicClock.now() }
+            if handled {
+                connections[index].lastFrameAt = MonotonicClock.now()
+                // The idle deadline may be earlier than anything the timer is armed for.
+                if let deadline = deadline(of: connections[index]) { timer.schedule(deadline) }
+            }
             connections[index].receive.compact()
         }
         let frameRoom = FrameHeader.size + Int(config.maxFrame)

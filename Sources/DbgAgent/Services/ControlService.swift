@@ -16,11 +16,16 @@ struct ControlService {
         switch op {
         case .hello:
             decode(Control.HelloRequest.self, request, &connection) { hello, connection in
-                // The peer's limit caps what the agent sends; 0 means it has none of its own.
-                connection.peerMaxPayload = hello.maxFrame == 0 ? maxFrame : min(hello.maxFrame, maxFrame)
+                guard hello.maxFrame == 0 || hello.maxFrame >= Control.minimumMaxFrame else {
+                    connection.fail(request.header, .badRequest,
+                                    "MaxFrame \(hello.maxFrame) is below the minimum of \(Control.minimumMaxFrame)")
+                    return
+                }
                 connection.respond(to: request.header, with: Control.HelloResponse(
                     version: Control.protocolVersion, maxFrame: maxFrame, agent: WireBytes(AgentVersion.line),
                     services: services, features: WireBytes(features)))
+                // From now on the peer's limit caps what the agent sends; 0 means it has none of its own.
+                connection.peerMaxPayload = hello.maxFrame == 0 ? maxFrame : min(hello.maxFrame, maxFrame)
             }
         case .ping:
             decode(Control.Ping.self, request, &connection) { ping, connection in

@@ -26,7 +26,7 @@ public struct Listener {
             case .unix(let path):
                 try removeStaleSocket(path, requested)
                 // The Unix socket is local trusted access: only the agent's user may connect.
-                let previous = umask(0o077)
+                let previous = umask(0o177)
                 defer { umask(previous) }
                 try bindOrThrow(fd, requested)
             }

@@ -1,0 +1,87 @@
+@testable import DbgAgent
+import Glibc
+import Testing
+
+/// getopt_long keeps global state, so these run one at a time.
+@Suite("dbgd command line", .serialized)
+struct CommandLineOptionsTests {
+    private func parse(_ words: String...) -> Result<CommandLineRequest, ConfigError> {
+        let argv = (["dbgd"] + words).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pointers = argv
+        return pointers.withUnsafeMutableBufferPointer {
+            CommandLineOptions.parse(argc: Int32(words.count + 1), argv: $0.baseAddress!)
+        }
+    }
+
+    private func config(_ words: String...) throws -> AgentConfig {
+        let argv = (["dbgd"] + words).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pointers = argv
+        let result = pointers.withUnsafeMutableBufferPointer {
+            CommandLineOptions.parse(argc: Int32(words.count + 1), argv: $0.baseAddress!)
+        }
+        guard case .success(.run(let config)) = result else {
+            Issue.record("expected a run configuration, got \(result)")
+            return AgentConfig()
+        }
+        return config
+    }
+
+    private func errorMessage(_ result: Result<CommandLineRequest, ConfigError>) -> String? {
+        if case .failure(let error) = result { return error.message }
+        return nil
+    }
+
+    @Test("no flags: the documented defaults")
+    func defaults() throws {
+        let config = try config()
+        #expect(config.effectiveListen == [.tcp(host: "::", port: 5037, ipv6: true)])
+        #expect(config.maxConnections == 16)
+        #expect(config.maxFrame == 1 << 20)
+        #expect(config.handshakeTimeoutMs == 10_000)
+        #expect(config.idleTimeoutMs == 0)
+    }
+
+    @Test("every flag, long and short")
+    func everyFlag() throws {
+        let long = try config("--listen", "127.0.0.1:1", "--listen=[::1]:2", "--unix", "/tmp/s", "--max-connections", "300",
+                              "--max-frame", "64K", "--handshake-timeout", "3", "--idle-timeout", "60", "--verbose")
+        #expect(long.listen == [.tcp(host: "127.0.0.1", port: 1, ipv6: false), .tcp(host: "::1", port: 2, ipv6: true),
+                                .unix(path: "/tmp/s")])
+        #expect(long.maxConnections == 300)
+        #expect(long.maxFrame == 65536)
+        #expect(long.handshakeTimeoutMs == 3000)
+        #expect(long.idleTimeoutMs == 60_000)
+        #expect(long.verbose)
+        let short = try config("-l", "0.0.0.0:0", "-c", "2", "-f", "1m", "-v")
+        #expect(short.listen == [.tcp(host: "0.0.0.0", port: 0, ipv6: false)])
+        #expect(short.maxConnections == 2 && short.maxFrame == 1 << 20 && short.verbose)
+    }
+
+    @Test("--unix alone means no TCP listener")
+    func unixOnly() throws {
+        #expect(try config("--unix", "/run/dbgd.sock").effectiveListen == [.unix(path: "/run/dbgd.sock")])
+    }
+
+    @Test("help and version")
+    func helpAndVersion() {
+        #expect(parse("--help") == .success(.help))
+        #expect(parse("-V") == .success(.version))
+    }
+
+    @Test("bad input gives one clear line")
+    func errors() {
+        #expect(errorMessage(parse("--bogus")) == "unknown option '--bogus' (see dbgd --help)")
+        #expect(errorMessage(parse("--max-frame")) == "option '--max-frame' needs a value (see dbgd --help)")
+        #expect(errorMessage(parse("stray")) == "unexpected argument 'stray' (see dbgd --help)")
+        #expect(errorMessage(parse("--max-connections", "0"))?.hasPrefix("--max-connections '0'") == true)
+        #expect(errorMessage(parse("--max-connections", "lots"))?.hasPrefix("--max-connections 'lots'") == true)
+        #expect(errorMessage(parse("--max-frame", "100"))?.hasPrefix("--max-frame '100'") == true)
+        #expect(errorMessage(parse("--max-frame", "65M"))?.hasPrefix("--max-frame '65M'") == true)
+        #expect(errorMessage(parse("--handshake-timeout", "0")) == "--handshake-timeout must be at least 1 second")
+        #expect(errorMessage(parse("--idle-timeout", "-1"))?.hasPrefix("--idle-timeout '-1'") == true)
+        #expect(errorMessage(parse("--listen", "localhost:5037")) ==
+            "--listen 'localhost:5037': 'localhost' is not a numeric IPv4 address")
+    }
+}
