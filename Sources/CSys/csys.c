@@ -20,9 +20,8 @@ int csys_epoll_wait(int epfd, csys_ready_event *out, int capacity, int timeout_m
     return n;
 }
 
-int csys_accept(int fd, struct sockaddr_storage *peer, socklen_t *peer_len) {
-    *peer_len = sizeof(*peer);
-    return accept4(fd, (struct sockaddr *)peer, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+int csys_accept(int fd, struct sockaddr *peer, socklen_t *peer_len) {
+    return accept4(fd, peer, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
 int csys_signalfd_for(const int *signals, int count) {

@@ -49,7 +49,7 @@ struct Ping: ParsableCommand {
             let elapsed = ContinuousClock.now - start
             guard echo == data else { throw CleanExit.message("dbg: ping \(sequence): the echo differs from what was sent") }
             let ms = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
-            print("pong from \(connection.target.description): seq=\(sequence) bytes=\(size) time=\(formatMs(ms)) ms")
+            print("pong from \(connection.target.description): seq=\(sequence) bytes=\(size) time=\(String(format: "%.3f", ms)) ms")
         }
     }
 }
@@ -88,11 +88,4 @@ func exitOnError<T>(_ body: () throws(ClientError) -> T) throws -> T {
         FileHandle.standardError.write(Data("dbg: \(error.message)\n".utf8))
         throw ExitCode(1)
     }
-}
-
-func formatMs(_ ms: Double) -> String {
-    let hundredths = Int((ms * 1000).rounded())
-    let whole = hundredths / 1000
-    let fraction = String(hundredths % 1000)
-    return "\(whole)." + String(repeating: "0", count: 3 - fraction.count) + fraction
 }

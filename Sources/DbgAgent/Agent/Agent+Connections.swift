@@ -39,9 +39,8 @@ extension Agent {
 
     func connectionReady(_ token: EventToken, _ readiness: Readiness) {
         let index = Int(token.index)
-        guard index < connections.capacity, connections[index].isActive,
-              EventToken(.connection, generation: connections[index].generation).generation == token.generation
-        else { return }  // an event for a connection closed earlier in this batch
+        // An event for a slot closed (and maybe reused) earlier in this batch is stale.
+        guard index < connections.capacity, connections[index].isActive, token == self.token(for: index) else { return }
         if readiness.readable {
             receive(index)
             guard connections[index].isActive else { return }

@@ -4,7 +4,7 @@ import DbgWire
 /// The agent: one thread, one epoll loop, every buffer allocated at start-up.
 /// Listeners, connections, the deadline timer and signals are the loop's sources; this
 /// type routes their events and owns connection life cycles.
-public final class Agent {
+final class Agent {
     let config: AgentConfig
     let loop: EventLoop
     var connections: ConnectionTable
@@ -20,7 +20,7 @@ public final class Agent {
     let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 8)
     var running = true
 
-    public init(config: AgentConfig) throws(StartupError) {
+    init(config: AgentConfig) throws(StartupError) {
         self.config = config
         Log.verbose = config.verbose
         try ensureDescriptorLimit(config)
@@ -58,7 +58,7 @@ public final class Agent {
     }
 
     /// Serves until SIGTERM or SIGINT; returns the process exit status.
-    public func run() -> Int32 {
+    func run() -> Int32 {
         logBudget()
         for listener in listeners {
             Log.info("listening on \(listener.address.description)")
@@ -91,8 +91,7 @@ public final class Agent {
         while let signal = signals.next() {
             switch signal {
             case CSYS_SIGCHLD:
-                // No child may become a zombie; the services that start children look up
-                // their exit status themselves.
+                // Reap every exited child so none lingers as a zombie.
                 var status: Int32 = 0
                 while waitpid(-1, &status, CSYS_WNOHANG) > 0 {}
             default:

@@ -1,7 +1,7 @@
-public enum AgentVersion {
-    public static let number = "0.1.0"
+enum AgentVersion {
+    static let number = "0.1.0"
 
-    public static var architecture: String {
+    static var architecture: String {
         #if arch(x86_64)
         return "x86_64"
         #elseif arch(arm64)
@@ -12,7 +12,7 @@ public enum AgentVersion {
     }
 
     /// "firmware" for the static Embedded-Swift musl build, "host" for the SwiftPM build.
-    public static var flavor: String {
+    static var flavor: String {
         #if hasFeature(Embedded)
         return "firmware"
         #else
@@ -21,5 +21,5 @@ public enum AgentVersion {
     }
 
     /// "dbgd 0.1.0 (aarch64, firmware)"
-    public static var line: String { "dbgd \(number) (\(architecture), \(flavor))" }
+    static var line: String { "dbgd \(number) (\(architecture), \(flavor))" }
 }

@@ -1,15 +1,15 @@
 import CSys
 
 /// What the command line asks for.
-public enum CommandLineRequest: Equatable {
+enum CommandLineRequest: Equatable {
     case run(AgentConfig)
     case help
     case version
 }
 
 /// `dbgd` flags, parsed with getopt_long.
-public enum CommandLineOptions {
-    public static let usage = """
+enum CommandLineOptions {
+    static let usage = """
         Usage: dbgd [OPTIONS]
 
         Remote debugging agent: serves the Sutra v2 protocol over TCP and Unix sockets.
@@ -32,7 +32,7 @@ public enum CommandLineOptions {
         """
 
     /// Parses argv; `argv[0]` is the program name.
-    public static func parse(
+    static func parse(
         argc: Int32, argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
     ) -> Result<CommandLineRequest, ConfigError> {
         var config = AgentConfig()
@@ -65,17 +65,16 @@ public enum CommandLineOptions {
                         return .failure(ConfigError("--max-frame '\(argument)': expected a size from 4K to 64M"))
                     }
                     config.maxFrame = UInt32(n)
-                case handshakeTimeoutKey, idleTimeoutKey:
-                    let name = option == Int32(handshakeTimeoutKey) ? "--handshake-timeout" : "--idle-timeout"
-                    guard let seconds = parseCount(argument), seconds <= 86_400 * 7 else {
-                        return .failure(ConfigError("\(name) '\(argument)': expected whole seconds (0 to 604800)"))
+                case handshakeTimeoutKey:
+                    guard let seconds = parseSeconds(argument), seconds > 0 else {
+                        return .failure(ConfigError("--handshake-timeout '\(argument)': expected whole seconds (1 to 604800)"))
                     }
-                    if option == Int32(handshakeTimeoutKey) {
-                        guard seconds > 0 else { return .failure(ConfigError("--handshake-timeout must be at least 1 second")) }
-                        config.handshakeTimeoutMs = Milliseconds(seconds) * 1000
-                    } else {
-                        config.idleTimeoutMs = Milliseconds(seconds) * 1000
+                    config.handshakeTimeoutMs = seconds * 1000
+                case idleTimeoutKey:
+                    guard let seconds = parseSeconds(argument) else {
+                        return .failure(ConfigError("--idle-timeout '\(argument)': expected whole seconds (0 to 604800)"))
                     }
+                    config.idleTimeoutMs = seconds * 1000
                 default:
                     // getopt returns '?' for an unknown option and ':' for a missing argument;
                     // the offending word is the last one it looked at.
@@ -125,6 +124,12 @@ public enum CommandLineOptions {
 func parseCount(_ text: String) -> Int? {
     guard let value = parseByteSize(text, allowSuffix: false), value <= UInt64(Int32.max) else { return nil }
     return Int(value)
+}
+
+/// Whole seconds, at most a week.
+func parseSeconds(_ text: String) -> Milliseconds? {
+    guard let value = parseByteSize(text, allowSuffix: false), value <= 7 * 86_400 else { return nil }
+    return value
 }
 
 /// A decimal number with an optional binary suffix: K (KiB), M (MiB), G (GiB).

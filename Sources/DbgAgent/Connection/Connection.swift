@@ -2,8 +2,8 @@ import DbgWire
 
 /// One client connection: its socket, its slot of the buffer pool (receive, then
 /// transmit) and where it is in its life. Lives in a fixed slot of `ConnectionTable`.
-public struct Connection {
-    public enum State: Equatable {
+struct Connection {
+    enum State: Equatable {
         case free
         case open
         /// Send what is queued (an error frame, usually), then linger.
@@ -13,13 +13,13 @@ public struct Connection {
         case lingering
     }
 
-    public internal(set) var state = State.free
-    public internal(set) var fd = FileDescriptor(-1)
+    var state = State.free
+    var fd = FileDescriptor(-1)
     /// Bumped each time the slot is reused; stale events and replies carry the old value.
-    public internal(set) var generation: UInt32 = 0
-    public internal(set) var peer = SocketAddress()
-    public internal(set) var receive: ByteBuffer
-    public internal(set) var transmit: ByteBuffer
+    var generation: UInt32 = 0
+    var peer = SocketAddress()
+    var receive: ByteBuffer
+    var transmit: ByteBuffer
     var acceptedAt: Milliseconds = 0
     /// When the last complete frame arrived; nil until the first one (the handshake).
     var lastFrameAt: Milliseconds?
@@ -30,7 +30,7 @@ public struct Connection {
     /// What epoll currently watches for, so interest changes only cost a syscall when needed.
     var registered = Interest()
     /// The largest payload this peer accepts (Hello); the agent's own limit until then.
-    public internal(set) var peerMaxPayload: UInt32 = 0
+    var peerMaxPayload: UInt32 = 0
     /// Why the connection is closing, logged when it finally closes.
     var closeReason = ""
 
@@ -39,7 +39,7 @@ public struct Connection {
         self.transmit = transmit
     }
 
-    public var isActive: Bool { state != .free }
+    var isActive: Bool { state != .free }
 
     // MARK: Socket I/O
 
@@ -91,7 +91,7 @@ public struct Connection {
     // MARK: Frames out
 
     /// Queues the response to `request`; nothing for a one-way request (id 0).
-    public mutating func respond<M: WireCodable>(to request: FrameHeader, with message: M) {
+    mutating func respond<M: WireCodable>(to request: FrameHeader, with message: M) {
         guard request.id != 0 else { return }
         let header = FrameHeader(kind: .response, service: request.service, op: request.op, id: request.id)
         switch queue(header, message) {
@@ -102,7 +102,7 @@ public struct Connection {
     }
 
     /// Queues an error frame answering `request` (also for one-way requests, with id 0).
-    public mutating func fail(_ request: FrameHeader, _ code: ErrorCode, errno: Int32 = 0, _ message: String) {
+    mutating func fail(_ request: FrameHeader, _ code: ErrorCode, errno: Int32 = 0, _ message: String) {
         let header = FrameHeader(kind: .error, service: request.service, op: request.op, id: request.id)
         if case .failure = queue(header, ErrorPayload(code: code, errno: errno, message: WireBytes(message))) {
             // Only possible if the dispatch room rule was broken: end the connection loudly.

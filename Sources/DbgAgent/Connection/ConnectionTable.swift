@@ -1,13 +1,13 @@
 /// The fixed table of connection slots. Each slot's buffers are its own slice of one
 /// `SlotPool`, assigned once; opening and closing a connection allocates nothing.
-public struct ConnectionTable: ~Copyable {
-    public let capacity: Int
+struct ConnectionTable: ~Copyable {
+    let capacity: Int
     private let slots: UnsafeMutableBufferPointer<Connection>
     private let pool: SlotPool
     /// Indices of free slots, used as a stack (capacity reserved up front).
     private var freeSlots: [Int]
 
-    public init(capacity: Int, receiveSize: Int, transmitSize: Int) throws(Errno) {
+    init(capacity: Int, receiveSize: Int, transmitSize: Int) throws(Errno) {
         self.capacity = capacity
         pool = try SlotPool(slotSize: receiveSize + transmitSize, slotCount: capacity)
         slots = .allocate(capacity: capacity)
@@ -27,18 +27,18 @@ public struct ConnectionTable: ~Copyable {
         slots.deallocate()
     }
 
-    public var budgetBytes: Int { pool.totalBytes }
-    public var slotBytes: Int { pool.slotSize }
-    public var openCount: Int { capacity - freeSlots.count }
+    var budgetBytes: Int { pool.totalBytes }
+    var slotBytes: Int { pool.slotSize }
+    var openCount: Int { capacity - freeSlots.count }
 
     /// The slot, for reading and in-place mutation.
-    public subscript(index: Int) -> Connection {
+    subscript(index: Int) -> Connection {
         unsafeAddress { UnsafePointer(slots.baseAddress! + index) }
         nonmutating unsafeMutableAddress { slots.baseAddress! + index }
     }
 
     /// Takes a free slot for `fd`; nil when the table is full.
-    public mutating func open(_ fd: FileDescriptor, peer: SocketAddress, now: Milliseconds, maxPayload: UInt32) -> Int? {
+    mutating func open(_ fd: FileDescriptor, peer: SocketAddress, now: Milliseconds, maxPayload: UInt32) -> Int? {
         guard let index = freeSlots.popLast() else { return nil }
         self[index].state = .open
         self[index].fd = fd
@@ -53,7 +53,7 @@ public struct ConnectionTable: ~Copyable {
     }
 
     /// Closes the slot's socket and returns the slot (and its pages) to the pool.
-    public mutating func release(_ index: Int) {
+    mutating func release(_ index: Int) {
         precondition(self[index].isActive)
         self[index].fd.close()
         self[index].fd = FileDescriptor(-1)

@@ -2,9 +2,9 @@ import DbgWire
 
 /// A request as handed to a service: the header and a view of its payload in the
 /// receive buffer, valid until the handler returns.
-public struct Request {
-    public let header: FrameHeader
-    public let payload: UnsafeRawBufferPointer
+struct Request {
+    let header: FrameHeader
+    let payload: UnsafeRawBufferPointer
 }
 
 /// What the receive buffer holds next.

@@ -2,12 +2,12 @@ import CSys
 
 /// One timerfd that fires at the earliest deadline anyone asked for. Owners keep their
 /// own deadlines and re-arm after each expiry; moving a deadline later needs no re-arm.
-public struct DeadlineTimer: ~Copyable {
-    public let fd: FileDescriptor
+struct DeadlineTimer: ~Copyable {
+    let fd: FileDescriptor
     /// When the timer fires next; 0 when disarmed.
-    public private(set) var armedAt: Milliseconds = 0
+    private(set) var armedAt: Milliseconds = 0
 
-    public init() throws(Errno) {
+    init() throws(Errno) {
         let raw = timerfd_create(CSYS_CLOCK_MONOTONIC, CSYS_TFD_NONBLOCK | CSYS_TFD_CLOEXEC)
         if raw < 0 { throw .current }
         fd = FileDescriptor(raw)
@@ -16,7 +16,7 @@ public struct DeadlineTimer: ~Copyable {
     deinit { fd.close() }
 
     /// Makes the timer fire no later than `deadline`.
-    public mutating func schedule(_ deadline: Milliseconds) {
+    mutating func schedule(_ deadline: Milliseconds) {
         guard armedAt == 0 || deadline < armedAt else { return }
         // 0 would disarm the timerfd; any deadline in the past fires immediately.
         let when = max(deadline, 1)
@@ -24,7 +24,7 @@ public struct DeadlineTimer: ~Copyable {
     }
 
     /// Acknowledges an expiry; the owner then schedules its next deadline, if any.
-    public mutating func acknowledge() {
+    mutating func acknowledge() {
         var expirations: UInt64 = 0
         _ = withUnsafeMutableBytes(of: &expirations) { try? fd.read(into: $0) }
         armedAt = 0

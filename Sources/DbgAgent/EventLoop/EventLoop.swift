@@ -3,13 +3,13 @@ import CSys
 /// The whole event loop: epoll interest plus a fixed batch of ready events. It knows
 /// nothing about what the descriptors are; callers register a token per descriptor and
 /// get the token back when it is ready (level-triggered).
-public struct EventLoop: ~Copyable {
-    public static let batchSize = 64
+struct EventLoop: ~Copyable {
+    static let batchSize = 64
 
     private let epoll: FileDescriptor
     private let ready: UnsafeMutableBufferPointer<csys_ready_event>
 
-    public init() throws(Errno) {
+    init() throws(Errno) {
         let fd = epoll_create1(CSYS_O_CLOEXEC)
         if fd < 0 { throw .current }
         epoll = FileDescriptor(fd)
@@ -21,21 +21,21 @@ public struct EventLoop: ~Copyable {
         ready.deallocate()
     }
 
-    public func add(_ fd: FileDescriptor, _ interest: Interest, _ token: EventToken) throws(Errno) {
+    func add(_ fd: FileDescriptor, _ interest: Interest, _ token: EventToken) throws(Errno) {
         try control(CSYS_EPOLL_CTL_ADD, fd, interest, token)
     }
 
-    public func modify(_ fd: FileDescriptor, _ interest: Interest, _ token: EventToken) throws(Errno) {
+    func modify(_ fd: FileDescriptor, _ interest: Interest, _ token: EventToken) throws(Errno) {
         try control(CSYS_EPOLL_CTL_MOD, fd, interest, token)
     }
 
-    public func remove(_ fd: FileDescriptor) {
+    func remove(_ fd: FileDescriptor) {
         _ = csys_epoll_ctl(epoll.rawValue, CSYS_EPOLL_CTL_DEL, fd.rawValue, 0, 0)
     }
 
     /// Waits for readiness (`timeoutMs` -1: until something happens) and calls `handle`
     /// for each ready source.
-    public func poll(timeoutMs: Int32, _ handle: (EventToken, Readiness) -> Void) throws(Errno) {
+    func poll(timeoutMs: Int32, _ handle: (EventToken, Readiness) -> Void) throws(Errno) {
         let count = csys_epoll_wait(epoll.rawValue, ready.baseAddress, Int32(EventLoop.batchSize), timeoutMs)
         if count < 0 { throw .current }
         for event in ready.prefix(Int(count)) {

@@ -1,20 +1,20 @@
 /// What a readiness event is about: the kind of source, its slot index and the slot's
 /// generation. The loop hands tokens back untouched; the generation lets the agent drop
 /// events for a slot that was closed and reused within the same batch.
-public struct EventToken: Equatable {
-    public enum Kind: UInt8 {
+struct EventToken: Equatable {
+    enum Kind: UInt8 {
         case listener = 1
         case connection = 2
         case timer = 3
         case signals = 4
     }
 
-    public var kind: Kind
-    public var index: UInt32
+    var kind: Kind
+    var index: UInt32
     /// Only the low 24 bits are kept.
-    public var generation: UInt32
+    var generation: UInt32
 
-    public init(_ kind: Kind, index: UInt32 = 0, generation: UInt32 = 0) {
+    init(_ kind: Kind, index: UInt32 = 0, generation: UInt32 = 0) {
         self.kind = kind
         self.index = index
         self.generation = generation & 0xFF_FFFF
@@ -31,17 +31,17 @@ public struct EventToken: Equatable {
 }
 
 /// Which readiness a source wants to hear about.
-public struct Interest: OptionSet, Equatable, Sendable {
-    public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+struct Interest: OptionSet, Equatable, Sendable {
+    let rawValue: UInt32
+    init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    public static let readable = Interest(rawValue: 1)
-    public static let writable = Interest(rawValue: 2)
+    static let readable = Interest(rawValue: 1)
+    static let writable = Interest(rawValue: 2)
 }
 
 /// What the kernel reported. Hang-up and error are folded into `readable` as well, so a
 /// handler that reads sees the EOF or the error from read itself.
-public struct Readiness {
-    public var readable: Bool
-    public var writable: Bool
+struct Readiness {
+    var readable: Bool
+    var writable: Bool
 }

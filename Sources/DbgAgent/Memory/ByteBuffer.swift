@@ -1,47 +1,47 @@
 /// A linear buffer over fixed memory with read and write indices: bytes are appended at
 /// the write index and consumed from the read index. When everything is consumed both
 /// return to the start, so the common case never moves memory.
-public struct ByteBuffer {
+struct ByteBuffer {
     private let base: UnsafeMutableRawPointer
-    public let capacity: Int
-    public private(set) var readIndex = 0
-    public private(set) var writeIndex = 0
+    let capacity: Int
+    private(set) var readIndex = 0
+    private(set) var writeIndex = 0
 
-    public init(_ memory: UnsafeMutableRawBufferPointer) {
+    init(_ memory: UnsafeMutableRawBufferPointer) {
         base = memory.baseAddress!
         capacity = memory.count
     }
 
-    public var readableCount: Int { writeIndex - readIndex }
-    public var isEmpty: Bool { readIndex == writeIndex }
+    var readableCount: Int { writeIndex - readIndex }
+    var isEmpty: Bool { readIndex == writeIndex }
 
-    public var readable: UnsafeRawBufferPointer {
+    var readable: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: base + readIndex, count: readableCount)
     }
 
-    public var writable: UnsafeMutableRawBufferPointer {
+    var writable: UnsafeMutableRawBufferPointer {
         UnsafeMutableRawBufferPointer(start: base + writeIndex, count: capacity - writeIndex)
     }
 
-    public mutating func didWrite(_ count: Int) {
+    mutating func didWrite(_ count: Int) {
         precondition(count <= capacity - writeIndex)
         writeIndex += count
     }
 
-    public mutating func didRead(_ count: Int) {
+    mutating func didRead(_ count: Int) {
         precondition(count <= readableCount)
         readIndex += count
         if readIndex == writeIndex { clear() }
     }
 
-    public mutating func clear() {
+    mutating func clear() {
         readIndex = 0
         writeIndex = 0
     }
 
     /// Makes at least `count` bytes writable by moving unread bytes to the front, if that
     /// helps. Returns false when even then there would be too little room.
-    public mutating func reserveWritable(_ count: Int) -> Bool {
+    mutating func reserveWritable(_ count: Int) -> Bool {
         if capacity - writeIndex >= count { return true }
         guard capacity - readableCount >= count else { return false }
         compact()
@@ -49,7 +49,7 @@ public struct ByteBuffer {
     }
 
     /// Moves the unread bytes to the start of the buffer.
-    public mutating func compact() {
+    mutating func compact() {
         guard readIndex > 0 else { return }
         let unread = readableCount
         if unread > 0 { base.copyMemory(from: base + readIndex, byteCount: unread) }

@@ -4,12 +4,12 @@ import CSys
 /// memory budget. Nothing is allocated per connection afterwards. Pages are committed
 /// only when first touched, and a released slot hands its pages back (MADV_DONTNEED),
 /// so resident memory follows actual use while never exceeding the budget.
-public struct SlotPool: ~Copyable {
-    public let slotSize: Int
-    public let slotCount: Int
+struct SlotPool: ~Copyable {
+    let slotSize: Int
+    let slotCount: Int
     private let base: UnsafeMutableRawPointer
 
-    public init(slotSize requested: Int, slotCount: Int) throws(Errno) {
+    init(slotSize requested: Int, slotCount: Int) throws(Errno) {
         let page = Int(csys_page_size())
         slotSize = (requested + page - 1) / page * page
         self.slotCount = slotCount
@@ -20,15 +20,15 @@ public struct SlotPool: ~Copyable {
 
     deinit { munmap(base, slotSize * slotCount) }
 
-    public var totalBytes: Int { slotSize * slotCount }
+    var totalBytes: Int { slotSize * slotCount }
 
-    public func slot(_ index: Int) -> UnsafeMutableRawBufferPointer {
+    func slot(_ index: Int) -> UnsafeMutableRawBufferPointer {
         precondition(index >= 0 && index < slotCount)
         return UnsafeMutableRawBufferPointer(start: base + index * slotSize, count: slotSize)
     }
 
     /// Returns the slot's pages to the kernel; its next use starts from zeroed pages.
-    public func release(_ index: Int) {
+    func release(_ index: Int) {
         _ = madvise(base + index * slotSize, slotSize, CSYS_MADV_DONTNEED)
     }
 }

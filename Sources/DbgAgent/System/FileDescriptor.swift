@@ -2,28 +2,28 @@ import CSys
 
 /// A raw descriptor with typed, EINTR-safe I/O. Ownership is explicit: whoever stores
 /// it (a listener, a connection slot) closes it exactly once.
-public struct FileDescriptor: Equatable {
-    public let rawValue: Int32
+struct FileDescriptor: Equatable {
+    let rawValue: Int32
 
-    public init(_ rawValue: Int32) { self.rawValue = rawValue }
+    init(_ rawValue: Int32) { self.rawValue = rawValue }
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
         try retryingInterrupts { systemRead(rawValue, buffer.baseAddress, buffer.count) }
     }
 
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(Errno) -> Int {
+    func write(_ bytes: UnsafeRawBufferPointer) throws(Errno) -> Int {
         try retryingInterrupts { systemWrite(rawValue, bytes.baseAddress, bytes.count) }
     }
 
     /// Closes the descriptor. EINTR is not retried: on Linux the descriptor is gone anyway.
-    public func close() { _ = systemClose(rawValue) }
+    func close() { _ = systemClose(rawValue) }
 
-    public func setNonblocking() throws(Errno) {
+    func setNonblocking() throws(Errno) {
         if csys_set_nonblocking(rawValue) != 0 { throw .current }
     }
 
     /// Opens `path` read/write (or read-only), close-on-exec.
-    public static func open(_ path: String, writable: Bool) throws(Errno) -> FileDescriptor {
+    static func open(_ path: String, writable: Bool) throws(Errno) -> FileDescriptor {
         let flags = (writable ? CSYS_O_RDWR : CSYS_O_RDONLY) | CSYS_O_CLOEXEC
         return FileDescriptor(try retryingInterrupts { path.withCString { csys_open($0, flags) } })
     }

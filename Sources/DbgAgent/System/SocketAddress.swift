@@ -1,15 +1,15 @@
 import CSys
 
 /// A socket address (IPv4, IPv6 or Unix) held inline, so connection slots need no heap.
-public struct SocketAddress {
+struct SocketAddress {
     var storage = sockaddr_storage()
     var length: socklen_t = 0
 
-    public init() {}
+    init() {}
 
-    public var family: Int32 { Int32(storage.ss_family) }
+    var family: Int32 { Int32(storage.ss_family) }
 
-    public static func ipv4(_ host: String, port: UInt16) -> SocketAddress? {
+    static func ipv4(_ host: String, port: UInt16) -> SocketAddress? {
         var address = SocketAddress()
         let ok = address.withMutable(sockaddr_in.self) { sin in
             sin.sin_family = sa_family_t(CSYS_AF_INET)
@@ -20,7 +20,7 @@ public struct SocketAddress {
         return ok ? address : nil
     }
 
-    public static func ipv6(_ host: String, port: UInt16) -> SocketAddress? {
+    static func ipv6(_ host: String, port: UInt16) -> SocketAddress? {
         var address = SocketAddress()
         let ok = address.withMutable(sockaddr_in6.self) { sin6 in
             sin6.sin6_family = sa_family_t(CSYS_AF_INET6)
@@ -32,7 +32,7 @@ public struct SocketAddress {
     }
 
     /// nil when the path does not fit in sun_path (with its NUL).
-    public static func unix(_ path: String) -> SocketAddress? {
+    static func unix(_ path: String) -> SocketAddress? {
         var address = SocketAddress()
         let fits = address.withMutable(sockaddr_un.self) { sun in
             sun.sun_family = sa_family_t(CSYS_AF_UNIX)
@@ -48,7 +48,7 @@ public struct SocketAddress {
         return fits ? address : nil
     }
 
-    public var port: UInt16 {
+    var port: UInt16 {
         switch family {
         case CSYS_AF_INET: return withAddress(sockaddr_in.self) { UInt16(bigEndian: $0.sin_port) }
         case CSYS_AF_INET6: return withAddress(sockaddr_in6.self) { UInt16(bigEndian: $0.sin6_port) }
@@ -58,7 +58,7 @@ public struct SocketAddress {
 
     /// "127.0.0.1:5037", "[::1]:5037" or "unix:/run/dbgd.sock" (a peer on a Unix socket
     /// is unnamed and shows as "unix").
-    public var description: String {
+    var description: String {
         switch family {
         case CSYS_AF_INET:
             return withAddress(sockaddr_in.self) { sin in
@@ -89,18 +89,12 @@ public struct SocketAddress {
         }
     }
 
+    /// For calls that fill in an address (accept, getsockname).
     mutating func withMutableSockaddr<R>(_ body: (UnsafeMutablePointer<sockaddr>, inout socklen_t) -> R) -> R {
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = withUnsafeMutablePointer(to: &storage) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, &length) }
         }
-        self.length = length
-        return result
-    }
-
-    mutating func withStorage<R>(_ body: (UnsafeMutablePointer<sockaddr_storage>, inout socklen_t) -> R) -> R {
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let result = body(&storage, &length)
         self.length = length
         return result
     }

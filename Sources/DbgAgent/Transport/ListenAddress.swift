@@ -1,15 +1,15 @@
 /// Where the agent accepts connections: `--listen HOST:PORT` or `--unix PATH`.
-public enum ListenAddress: Equatable, Sendable {
+enum ListenAddress: Equatable, Sendable {
     /// Numeric IPv4 (`127.0.0.1:5037`) or bracketed IPv6 (`[::1]:5037`); port 0 picks a free one.
     case tcp(host: String, port: UInt16, ipv6: Bool)
     case unix(path: String)
 
-    public static let defaultPort: UInt16 = 5037
+    static let defaultPort: UInt16 = 5037
     /// `[::]:5037`: every IPv6 and (dual-stack) IPv4 address.
-    public static let defaultTCP = ListenAddress.tcp(host: "::", port: defaultPort, ipv6: true)
+    static let defaultTCP = ListenAddress.tcp(host: "::", port: defaultPort, ipv6: true)
 
     /// Parses the argument of `--listen`; the error says what is wrong with it.
-    public static func parseTCP(_ text: String) -> Result<ListenAddress, ConfigError> {
+    static func parseTCP(_ text: String) -> Result<ListenAddress, ConfigError> {
         let invalid = ConfigError("--listen '\(text)': expected IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:5037 or [::]:5037")
         let bytes = Array(text.utf8)
         guard let colon = bytes.lastIndex(of: UInt8(ascii: ":")) else { return .failure(invalid) }

@@ -1,14 +1,14 @@
 import CSys
 
 /// A listening socket (TCP or Unix). Accepted connections are non-blocking and close-on-exec.
-public struct Listener {
-    public let fd: FileDescriptor
+struct Listener {
+    let fd: FileDescriptor
     /// The bound address (with the real port when 0 was asked for).
-    public let address: SocketAddress
+    let address: SocketAddress
     /// Set for Unix sockets: the file to remove on shutdown.
-    public let unixPath: String?
+    let unixPath: String?
 
-    public static func open(_ target: ListenAddress) throws(StartupError) -> Listener {
+    static func open(_ target: ListenAddress) throws(StartupError) -> Listener {
         guard let requested = target.socketAddress else {
             if case .unix(let path) = target {
                 throw StartupError("--unix '\(path)': the path is too long for a socket address (max 107 bytes)")
@@ -44,9 +44,9 @@ public struct Listener {
     }
 
     /// Accepts one pending connection; nil when none is pending.
-    public func accept() throws(Errno) -> (FileDescriptor, SocketAddress)? {
+    func accept() throws(Errno) -> (FileDescriptor, SocketAddress)? {
         var peer = SocketAddress()
-        let raw = peer.withStorage { csys_accept(fd.rawValue, $0, &$1) }
+        let raw = peer.withMutableSockaddr { csys_accept(fd.rawValue, $0, &$1) }
         if raw >= 0 {
             let connection = FileDescriptor(raw)
             if address.family != CSYS_AF_UNIX {
@@ -63,7 +63,7 @@ public struct Listener {
     }
 
     /// Closes the socket and removes a Unix socket's file.
-    public func close() {
+    func close() {
         fd.close()
         if let unixPath { _ = unixPath.withCString { unlink($0) } }
     }

@@ -133,24 +133,8 @@ public enum Distro {
         }
     }
 
-    public struct ShellInputRequest: WireCodable, Equatable {
-        public var sessionID: UInt32
-        public var data: WireBytes
-
-        public init(sessionID: UInt32, data: WireBytes) {
-            self.sessionID = sessionID
-            self.data = data
-        }
-
-        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(sessionID: try r.read(), data: try r.read())
-        }
-
-        public func encode(to w: inout WireWriter) throws(WireError) {
-            try w.write(sessionID)
-            try w.write(data)
-        }
-    }
+    /// SessionID uint32, Data []byte.
+    public typealias ShellInputRequest = ShellData
 
     public struct ShellResizeRequest: WireCodable, Equatable {
         public var sessionID: UInt32
@@ -174,12 +158,6 @@ public enum Distro {
         }
     }
 
-    public struct ShellCloseRequest: WireCodable, Equatable {
-        public var sessionID: UInt32
-
-        public init(sessionID: UInt32) { self.sessionID = sessionID }
-
-        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(sessionID: try r.read()) }
-        public func encode(to w: inout WireWriter) throws(WireError) { try w.write(sessionID) }
-    }
+    /// SessionID uint32.
+    public typealias ShellCloseRequest = ShellSession
 }

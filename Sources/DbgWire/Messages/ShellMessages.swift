@@ -1,4 +1,5 @@
-// Shell types whose layout is the same in the dbg and distro services.
+// Shell types whose layout is the same in the dbg and distro services (and, for
+// ShellData and ShellSession, also that of distro's ShellInput and ShellClose requests).
 
 public struct ShellSession: WireCodable, Equatable {
     public var sessionID: UInt32
@@ -9,7 +10,8 @@ public struct ShellSession: WireCodable, Equatable {
     public func encode(to w: inout WireWriter) throws(WireError) { try w.write(sessionID) }
 }
 
-public struct ShellOutputEvent: WireCodable, Equatable {
+/// A session id and bytes: ShellOutputEvent in both services, distro's ShellInputRequest.
+public struct ShellData: WireCodable, Equatable {
     public var sessionID: UInt32
     public var data: WireBytes
 
@@ -27,6 +29,8 @@ public struct ShellOutputEvent: WireCodable, Equatable {
         try w.write(data)
     }
 }
+
+public typealias ShellOutputEvent = ShellData
 
 public struct ShellExitEvent: WireCodable, Equatable {
     public var sessionID: UInt32
