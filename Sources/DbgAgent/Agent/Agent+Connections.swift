@@ -244,8 +244,7 @@ extension Agent {
             ? "no complete frame within \(config.handshakeTimeoutMs / 1000) s of connecting"
             : "idle for \(config.idleTimeoutMs / 1000) s"
         Log.debug("closing connection from \(connections[index].peer.description): \(reason)")
-        let header = FrameHeader(kind: .error, service: ServiceID.control, op: 0, id: 0)
-        connections[index].fail(header, .timeout, reason)
+        connections[index].fail(FrameHeader.connectionLevel, .timeout, reason)
         beginClosing(index, reason: reason)
         pump(index)
     }
@@ -254,15 +253,17 @@ extension Agent {
 
     /// Tells a connection that cannot be served why (an error frame, id 0), then closes it.
     func turnAway(_ fd: FileDescriptor, _ peer: SocketAddress, _ reason: String) {
-        Log.info("refusing connection from \(peer.description): \(reason)")
+        refusalLog.note("refusing connection from \(peer.description): \(reason)")
         let header = FrameHeader(kind: .error, service: ServiceID.control, op: 0, id: 0)
         let payload = ErrorPayload(code: .busy, message: WireBytes(reason))
         if let size = try? header.encodeFrame(payload, into: scratch) {
             _ = try? fd.write(UnsafeRawBufferPointer(rebasing: scratch[0..<size]))
         }
         // Read what the peer already sent, so closing does not reset the connection
-        // before it reads the error.
-        while let count = try? fd.read(into: scratch), count > 0 {}
+        // before it reads the error. Bounded: a peer that keeps sending gets the reset.
+        for _ in 0..<8 {
+            guard let count = try? fd.read(into: scratch), count > 0 else { break }
+        }
         _ = shutdown(fd.rawValue, CSYS_SHUT_WR)
         fd.close()
     }

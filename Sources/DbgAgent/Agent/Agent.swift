@@ -16,6 +16,8 @@ final class Agent {
     /// waiting connection accepted and turned away, and the reserve reopened. Without it,
     /// a level-triggered listener would spin on a connection it can never accept.
     var reserveFD: FileDescriptor?
+    /// Turned-away connections come in floods; their log lines are summarised.
+    var refusalLog = RateLimitedLog(intervalMs: 1000)
     /// For frames written outside any connection slot (turning a connection away).
     let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 8)
     var running = true

@@ -51,6 +51,10 @@ public struct FrameHeader: Equatable, Sendable {
 
     public var kind: FrameKind? { FrameKind(rawValue: kindByte) }
 
+    /// Stands for "no request in particular": an error about the whole connection
+    /// (timeout, busy) is sent with id 0, service 0, op 0.
+    public static let connectionLevel = FrameHeader(kind: .request, service: 0, op: 0, id: 0)
+
     public func encode(to writer: inout WireWriter) throws(WireError) {
         try writer.integer(magic)
         try writer.integer(kindByte)
