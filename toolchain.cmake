@@ -26,7 +26,6 @@ endif()
 set(DBG_MUSL_INCLUDE "/usr/include/${DBG_TARGET_ARCH}-linux-musl")
 set(DBG_MUSL_LIB "/usr/lib/${DBG_TARGET_ARCH}-linux-musl")
 set(DBG_CLANG_RESOURCE_INCLUDE "${DBG_SWIFT_ROOT}/lib/clang/21/include")
-set(DBG_EMBEDDED_LIB "${DBG_SWIFT_ROOT}/lib/swift/embedded/${DBG_SWIFT_TRIPLE}")
 
 set(CMAKE_C_COMPILER "${DBG_SWIFT_ROOT}/bin/clang")
 set(CMAKE_C_COMPILER_TARGET "${DBG_TARGET_ARCH}-linux-musl")
@@ -55,7 +54,10 @@ set(CMAKE_EXE_LINKER_FLAGS_INIT
   "-static -nostdlib -fuse-ld=lld -Wl,--gc-sections ${DBG_MUSL_LIB}/crt1.o ${DBG_MUSL_LIB}/crti.o")
 # ...and this after every library, so crtn.o really comes last. On aarch64, musl's
 # printf family needs binary128 soft-float builtins from libgcc.
-set(DBG_RUNTIME_LIBS "${DBG_EMBEDDED_LIB}/libswiftUnicodeDataTables.a -L${DBG_MUSL_LIB} -lc")
+# Deliberately absent: the embedded libswiftUnicodeDataTables.a (about 45 KB).
+# Only String comparison and hashing need it; the agent compares bytes instead, and an
+# undefined `_swift_stdlib_getNormData` at link time points at code that slipped.
+set(DBG_RUNTIME_LIBS "-L${DBG_MUSL_LIB} -lc")
 if(DBG_TARGET_ARCH STREQUAL "aarch64")
   string(APPEND DBG_RUNTIME_LIBS " /usr/lib/gcc-cross/aarch64-linux-gnu/12/libgcc.a")
 endif()

@@ -40,7 +40,7 @@ final class Agent {
         listeners = try Agent.openListeners(config)
         router = RequestRouter(control: ControlService(
             maxFrame: config.maxFrame, services: [ServiceID.control],
-            features: "transport=tcp,unix max-connections=\(config.maxConnections) arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)"))
+            features: WireBytes("transport=tcp,unix max-connections=\(config.maxConnections) arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)")))
         reserveFD = try? FileDescriptor.open("/dev/null", writable: false)
         do throws(Errno) {
             try loop.add(signals.fd, .readable, EventToken(.signals))
@@ -117,7 +117,7 @@ final class Agent {
                 listeners.append(try Listener.open(target))
             } catch {
                 // A board without IPv6 still gets the default port, on IPv4.
-                if target == ListenAddress.defaultTCP, config.listen.isEmpty {
+                if config.listen.isEmpty {  // the default listener
                     Log.info("IPv6 unavailable (\(error.message)); listening on IPv4 only")
                     listeners.append(try Listener.open(.tcp(host: "0.0.0.0", port: ListenAddress.defaultPort, ipv6: false)))
                     continue

@@ -6,7 +6,8 @@ struct ControlService {
     /// The services this agent serves, in Hello's `Services`.
     let services: [UInt32]
     /// Space-separated words, `key=value` for facts with a value (see docs/PROTOCOL.md).
-    let features: String
+    let features: WireBytes
+    let agent = WireBytes(AgentVersion.line)
 
     func handle(_ request: Request, on connection: inout Connection) {
         guard let op = Control.Op(rawValue: request.header.op) else {
@@ -22,8 +23,8 @@ struct ControlService {
                     return
                 }
                 connection.respond(to: request.header, with: Control.HelloResponse(
-                    version: Control.protocolVersion, maxFrame: maxFrame, agent: WireBytes(AgentVersion.line),
-                    services: services, features: WireBytes(features)))
+                    version: Control.protocolVersion, maxFrame: maxFrame, agent: agent,
+                    services: services, features: features))
                 // From now on the peer's limit caps what the agent sends; 0 means it has none of its own.
                 connection.peerMaxPayload = hello.maxFrame == 0 ? maxFrame : min(hello.maxFrame, maxFrame)
             }
