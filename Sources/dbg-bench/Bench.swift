@@ -9,7 +9,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dbg-bench",
         abstract: "Measure a running dbgd.",
-        subcommands: [PingBench.self]
+        subcommands: [PingBench.self, FanoutBench.self]
     )
 }
 
@@ -83,6 +83,43 @@ struct PingBench: ParsableCommand {
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Double(count) / seconds
+    }
+}
+
+struct FanoutBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fanout",
+        abstract: "Many connections at once, each doing a number of pings in lock step."
+    )
+
+    @Option(name: [.customShort("H"), .long], help: "Agent address (HOST:PORT or unix:/PATH).")
+    var host: String = "127.0.0.1:5037"
+
+    @Option(help: "Connections open at the same time.")
+    var connections: Int = 200
+
+    @Option(help: "Pings per connection.")
+    var pings: Int = 50
+
+    func run() throws {
+        let target = try AgentTarget.parse(host)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let open = try (0..<connections).map { _ in try AgentConnection(target) }
+        for round in 1...pings {
+            for connection in open {
+                try connection.send(service: ServiceID.control, op: Control.Op.ping.rawValue, id: UInt32(round),
+                                    Control.Ping(data: .empty))
+            }
+            for connection in open {
+                let frame = try connection.receive()
+                guard frame.header.kind == .response, frame.header.id == UInt32(round) else {
+                    throw ValidationError("round \(round): unexpected answer id \(frame.header.id)")
+                }
+            }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        print("fanout: \(connections) connections x \(pings) pings in \(String(format: "%.2f", seconds)) s "
+            + "(\(Int(Double(connections * pings) / seconds)) pings/s)")
     }
 }
 
