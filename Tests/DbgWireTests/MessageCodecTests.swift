@@ -18,7 +18,7 @@ struct MessageCodecTests {
                 _ = try bytes.withUnsafeBytes { try sample.decodesToSample(UnsafeRawBufferPointer(rebasing: $0[0..<length]), false) }
                 Issue.record("\(sample): a \(length)-byte prefix of \(bytes.count) bytes decoded")
             } catch let error as WireError {
-                guard case .truncated(let missing) = error, missing > 0 else {
+                guard case .truncated(_, let missing) = error, missing > 0 else {
                     Issue.record("\(sample): prefix \(length) gave \(error) instead of truncation")
                     continue
                 }
@@ -36,20 +36,22 @@ struct MessageCodecTests {
     func invalidBool() throws {
         var bytes = try encodeMessage(Dbg.FileChunk(data: WireBytes([7]), eof: true))
         bytes[bytes.count - 1] = 2
-        #expect(throws: WireError.invalidBool(2)) { _ = try bytes.withUnsafeBytes { try Dbg.FileChunk.decode(payload: $0) } }
+        #expect(throws: WireError.invalidBool(field: "Eof", value: 2)) {
+            _ = try bytes.withUnsafeBytes { try Dbg.FileChunk.decode(payload: $0) }
+        }
     }
 
     @Test("a length prefix larger than the payload is truncation, not a huge allocation")
     func oversizeLengthPrefix() {
         let bytes: [UInt8] = [0xff, 0xff, 0xff, 0xff, 1, 2, 3]
-        #expect(throws: WireError.truncated(missing: 0xffff_ffff - 3)) {
+        #expect(throws: WireError.truncated(field: "Data", missing: 0xffff_ffff - 3)) {
             _ = try bytes.withUnsafeBytes { try Control.Ping.decode(payload: $0) }
         }
         // A []u32 count is checked against what is left before anything is reserved.
-        #expect(throws: WireError.truncated(missing: 0xffff_ffff * 4 - 3)) {
+        #expect(throws: WireError.truncated(field: "Services", missing: 0xffff_ffff * 4 - 3)) {
             _ = try bytes.withUnsafeBytes { raw in
                 var reader = WireReader(raw)
-                return try reader.read([UInt32].self)
+                return try reader.read("Services", as: [UInt32].self)
             }
         }
     }
@@ -67,6 +69,16 @@ struct MessageCodecTests {
         #expect(try encodeMessage(exit) == [4, 3, 2, 1, 130, 0, 0, 0, 0, 0, 0, 0])
         let hello = Control.HelloResponse(version: 1, maxFrame: 0x100, agent: "a", services: [0x60], features: "")
         #expect(try encodeMessage(hello) == [1, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0x61, 1, 0, 0, 0, 0x60, 0, 0, 0, 0, 0, 0, 0])
+    }
+
+    @Test("errors name the seed field that is malformed")
+    func errorsNameTheField() throws {
+        let bytes = try encodeMessage(Dbg.AuthRequest(username: "root", password: "pw"))
+        #expect(throws: WireError.truncated(field: "Password", missing: 1)) {
+            _ = try bytes.withUnsafeBytes { try Dbg.AuthRequest.decode(payload: UnsafeRawBufferPointer(rebasing: $0.dropLast())) }
+        }
+        #expect(WireError.truncated(field: "Password", missing: 1).message == "Password: payload ends 1 byte short of the field")
+        #expect(WireError.truncated(field: "Password", missing: 1) != WireError.truncated(field: "Username", missing: 1))
     }
 
     @Test("decoded byte fields are views into the payload, not copies")

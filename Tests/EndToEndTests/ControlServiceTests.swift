@@ -45,9 +45,9 @@ struct ControlServiceTests {
         let agent = try AgentProcess(["--listen", "127.0.0.1:0"])
         let connection = try agent.connect()
         let cases: [([UInt8], String)] = [
-            ([5, 0, 0, 0, 1], "truncated"),  // says 5 bytes, has 1
-            ([0, 0, 0, 0, 9], "trailing"),  // one byte too many
-            ([1, 0], "truncated"),  // not even a length
+            ([5, 0, 0, 0, 1], "Data: payload ends 4 bytes short"),  // says 5 bytes, has 1
+            ([0, 0, 0, 0, 9], "1 byte after its last field"),  // one byte too many
+            ([1, 0], "Data: payload ends 2 bytes short"),  // not even a length
         ]
         for (payload, word) in cases {
             try connection.sendRaw(frameBytes(op: Control.Op.ping.rawValue, id: 3, payload: payload))

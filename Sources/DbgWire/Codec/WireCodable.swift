@@ -34,7 +34,7 @@ extension Bool: WireCodable {
         switch try reader.integer(UInt8.self) {
         case 0: return false
         case 1: return true
-        case let other: throw .invalidBool(other)
+        case let other: throw .invalidBool(field: reader.field, value: other)
         }
     }
 
@@ -51,7 +51,9 @@ extension Array: WireCodable where Element == UInt32 {
     public static func decode(from reader: inout WireReader) throws(WireError) -> [UInt32] {
         let count = Int(try reader.integer(UInt32.self))
         // Checked before allocating, so a forged count cannot reserve memory.
-        guard count <= reader.remaining / 4 else { throw .truncated(missing: count * 4 - reader.remaining) }
+        guard count <= reader.remaining / 4 else {
+            throw .truncated(field: reader.field, missing: count * 4 - reader.remaining)
+        }
         var values: [UInt32] = []
         values.reserveCapacity(count)
         for _ in 0..<count { values.append(try reader.integer()) }

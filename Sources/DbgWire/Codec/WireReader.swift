@@ -5,6 +5,8 @@ public struct WireReader {
     private let bytes: UnsafeRawBufferPointer
     private let copiesBytes: Bool
     public private(set) var position = 0
+    /// The seed name of the field being read, for error messages.
+    public private(set) var field: StaticString = "payload"
 
     public init(_ bytes: UnsafeRawBufferPointer, copiesBytes: Bool = false) {
         self.bytes = bytes
@@ -13,8 +15,10 @@ public struct WireReader {
 
     public var remaining: Int { bytes.count - position }
 
-    public mutating func read<F: WireCodable>(_: F.Type = F.self) throws(WireError) -> F {
-        try F.decode(from: &self)
+    /// Reads the field named `field` in the seed (named in the error if it is malformed).
+    public mutating func read<F: WireCodable>(_ field: StaticString, as _: F.Type = F.self) throws(WireError) -> F {
+        self.field = field
+        return try F.decode(from: &self)
     }
 
     public mutating func integer<T: FixedWidthInteger>(_: T.Type = T.self) throws(WireError) -> T {
@@ -30,7 +34,7 @@ public struct WireReader {
     }
 
     public mutating func take(_ count: Int) throws(WireError) -> UnsafeRawBufferPointer {
-        guard count <= remaining else { throw .truncated(missing: count - remaining) }
+        guard count <= remaining else { throw .truncated(field: field, missing: count - remaining) }
         let slice = UnsafeRawBufferPointer(rebasing: bytes[position..<position + count])
         position += count
         return slice

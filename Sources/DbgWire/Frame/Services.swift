@@ -62,7 +62,7 @@ public struct ErrorPayload: WireCodable, Equatable {
     }
 
     public static func decode(from reader: inout WireReader) throws(WireError) -> ErrorPayload {
-        ErrorPayload(code: try reader.read(), errno: try reader.read(), message: try reader.read())
+        ErrorPayload(code: try reader.read("Code"), errno: try reader.read("Errno"), message: try reader.read("Message"))
     }
 
     public func encode(to writer: inout WireWriter) throws(WireError) {

@@ -23,7 +23,7 @@ public enum Control {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(version: try r.read(), maxFrame: try r.read(), client: try r.read())
+            Self(version: try r.read("Version"), maxFrame: try r.read("MaxFrame"), client: try r.read("Client"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -49,8 +49,8 @@ public enum Control {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(version: try r.read(), maxFrame: try r.read(), agent: try r.read(),
-                 services: try r.read(), features: try r.read())
+            Self(version: try r.read("Version"), maxFrame: try r.read("MaxFrame"), agent: try r.read("Agent"),
+                 services: try r.read("Services"), features: try r.read("Features"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -68,7 +68,7 @@ public enum Control {
 
         public init(data: WireBytes) { self.data = data }
 
-        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(data: try r.read()) }
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(data: try r.read("Data")) }
         public func encode(to w: inout WireWriter) throws(WireError) { try w.write(data) }
     }
 }

@@ -36,7 +36,7 @@ public enum Dbg {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(username: try r.read(), password: try r.read())
+            Self(username: try r.read("Username"), password: try r.read("Password"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -63,8 +63,8 @@ public enum Dbg {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(token: try r.read(), username: try r.read(), uid: try r.read(), gid: try r.read(),
-                 home: try r.read(), shell: try r.read())
+            Self(token: try r.read("Token"), username: try r.read("Username"), uid: try r.read("UID"), gid: try r.read("GID"),
+                 home: try r.read("Home"), shell: try r.read("Shell"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -82,7 +82,7 @@ public enum Dbg {
 
         public init(token: WireBytes) { self.token = token }
 
-        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(token: try r.read()) }
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(token: try r.read("Token")) }
         public func encode(to w: inout WireWriter) throws(WireError) { try w.write(token) }
     }
 
@@ -101,7 +101,7 @@ public enum Dbg {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(token: try r.read(), command: try r.read(), cwd: try r.read(), timeoutSec: try r.read())
+            Self(token: try r.read("Token"), command: try r.read("Command"), cwd: try r.read("Cwd"), timeoutSec: try r.read("TimeoutSec"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -128,8 +128,8 @@ public enum Dbg {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(exitCode: try r.read(), stdout: try r.read(), stderr: try r.read(),
-                 stdoutTruncated: try r.read(), stderrTruncated: try r.read())
+            Self(exitCode: try r.read("ExitCode"), stdout: try r.read("Stdout"), stderr: try r.read("Stderr"),
+                 stdoutTruncated: try r.read("StdoutTruncated"), stderrTruncated: try r.read("StderrTruncated"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -155,7 +155,7 @@ public enum Dbg {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(token: try r.read(), cwd: try r.read(), rows: try r.read(), cols: try r.read())
+            Self(token: try r.read("Token"), cwd: try r.read("Cwd"), rows: try r.read("Rows"), cols: try r.read("Cols"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -178,7 +178,7 @@ public enum Dbg {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(token: try r.read(), sessionID: try r.read(), data: try r.read())
+            Self(token: try r.read("Token"), sessionID: try r.read("SessionID"), data: try r.read("Data"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -202,7 +202,7 @@ public enum Dbg {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(token: try r.read(), sessionID: try r.read(), rows: try r.read(), cols: try r.read())
+            Self(token: try r.read("Token"), sessionID: try r.read("SessionID"), rows: try r.read("Rows"), cols: try r.read("Cols"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -223,7 +223,7 @@ public enum Dbg {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(token: try r.read(), sessionID: try r.read())
+            Self(token: try r.read("Token"), sessionID: try r.read("SessionID"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -246,7 +246,7 @@ public enum Dbg {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(token: try r.read(), path: try r.read(), offset: try r.read(), size: try r.read())
+            Self(token: try r.read("Token"), path: try r.read("Path"), offset: try r.read("Offset"), size: try r.read("Size"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -267,7 +267,7 @@ public enum Dbg {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(data: try r.read(), eof: try r.read())
+            Self(data: try r.read("Data"), eof: try r.read("Eof"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -294,8 +294,8 @@ public enum Dbg {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(token: try r.read(), path: try r.read(), offset: try r.read(), data: try r.read(),
-                 truncate: try r.read(), mode: try r.read())
+            Self(token: try r.read("Token"), path: try r.read("Path"), offset: try r.read("Offset"), data: try r.read("Data"),
+                 truncate: try r.read("Truncate"), mode: try r.read("Mode"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -313,7 +313,7 @@ public enum Dbg {
 
         public init(written: UInt32) { self.written = written }
 
-        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(written: try r.read()) }
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(written: try r.read("Written")) }
         public func encode(to w: inout WireWriter) throws(WireError) { try w.write(written) }
     }
 }

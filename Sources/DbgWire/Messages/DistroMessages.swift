@@ -36,7 +36,7 @@ public enum Distro {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(installed: try r.read(), path: try r.read(), size: try r.read())
+            Self(installed: try r.read("Installed"), path: try r.read("Path"), size: try r.read("Size"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -51,7 +51,7 @@ public enum Distro {
 
         public init(url: WireBytes) { self.url = url }
 
-        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(url: try r.read()) }
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(url: try r.read("URL")) }
         public func encode(to w: inout WireWriter) throws(WireError) { try w.write(url) }
     }
 
@@ -71,7 +71,7 @@ public enum Distro {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(command: try r.read(), workdir: try r.read(), bind: try r.read(), env: try r.read(), input: try r.read())
+            Self(command: try r.read("Command"), workdir: try r.read("Workdir"), bind: try r.read("Bind"), env: try r.read("Env"), input: try r.read("Input"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -95,7 +95,7 @@ public enum Distro {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(stdout: try r.read(), stderr: try r.read(), exitCode: try r.read())
+            Self(stdout: try r.read("Stdout"), stderr: try r.read("Stderr"), exitCode: try r.read("ExitCode"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -121,7 +121,7 @@ public enum Distro {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(workdir: try r.read(), bind: try r.read(), env: try r.read(), rows: try r.read(), cols: try r.read())
+            Self(workdir: try r.read("Workdir"), bind: try r.read("Bind"), env: try r.read("Env"), rows: try r.read("Rows"), cols: try r.read("Cols"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -148,7 +148,7 @@ public enum Distro {
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(sessionID: try r.read(), rows: try r.read(), cols: try r.read())
+            Self(sessionID: try r.read("SessionID"), rows: try r.read("Rows"), cols: try r.read("Cols"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {

@@ -6,7 +6,7 @@ public struct ShellSession: WireCodable, Equatable {
 
     public init(sessionID: UInt32) { self.sessionID = sessionID }
 
-    public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(sessionID: try r.read()) }
+    public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(sessionID: try r.read("SessionID")) }
     public func encode(to w: inout WireWriter) throws(WireError) { try w.write(sessionID) }
 }
 
@@ -21,7 +21,7 @@ public struct ShellData: WireCodable, Equatable {
     }
 
     public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-        Self(sessionID: try r.read(), data: try r.read())
+        Self(sessionID: try r.read("SessionID"), data: try r.read("Data"))
     }
 
     public func encode(to w: inout WireWriter) throws(WireError) {
@@ -42,7 +42,7 @@ public struct ShellExitEvent: WireCodable, Equatable {
     }
 
     public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-        Self(sessionID: try r.read(), exitCode: try r.read())
+        Self(sessionID: try r.read("SessionID"), exitCode: try r.read("ExitCode"))
     }
 
     public func encode(to w: inout WireWriter) throws(WireError) {
