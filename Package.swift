@@ -16,11 +16,13 @@ let package = Package(
     targets: [
         // Syscall headers and the few helpers that must be C. `firmware/` holds the
         // musl-only glue that only the CMake build compiles.
-        .target(name: "CSys", exclude: ["firmware"]),
+        .target(name: "CSys", exclude: ["firmware"], linkerSettings: [.linkedLibrary("crypt")]),
+        // Linux-PAM, host build only (the firmware checks shadow with libxcrypt).
+        .systemLibrary(name: "CPAM", path: "Sources/CPAM"),
         // Sutra v2 frames and every message of the seeds (Embedded subset).
         .target(name: "DbgWire"),
         // The agent: event loop, transports, connections, services (Embedded subset).
-        .target(name: "DbgAgent", dependencies: ["CSys", "DbgWire"]),
+        .target(name: "DbgAgent", dependencies: ["CSys", "CPAM", "DbgWire"]),
         .executableTarget(name: "dbgd", dependencies: ["DbgAgent"]),
         // Host side (normal Swift): a blocking client library, the `dbg` CLI, the bench tool.
         .target(name: "DbgClient", dependencies: ["DbgWire"]),

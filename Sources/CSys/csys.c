@@ -53,6 +53,12 @@ uint64_t csys_monotonic_ms(void) {
     return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
 }
 
+uint64_t csys_today(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return now.tv_sec > 0 ? (uint64_t)now.tv_sec / 86400u : 0;
+}
+
 int csys_set_nonblocking(int fd) {
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0) return -1;
@@ -77,3 +83,48 @@ int csys_set_nofile_soft_limit(uint64_t soft) {
 int csys_open(const char *path, int flags) {
     return open(path, flags, 0);
 }
+
+int csys_thread_start(void *(*fn)(void *), void *arg, size_t stack_size) {
+    pthread_attr_t attr;
+    pthread_t thread;
+    if (pthread_attr_init(&attr) != 0) return -1;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (stack_size > 0) pthread_attr_setstacksize(&attr, stack_size);
+    int rc = pthread_create(&thread, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
+struct csys_monitor {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+};
+
+csys_monitor *csys_monitor_new(void) {
+    csys_monitor *m = malloc(sizeof(*m));
+    if (!m) return NULL;
+    pthread_mutex_init(&m->mutex, NULL);
+    pthread_cond_init(&m->cond, NULL);
+    return m;
+}
+
+void csys_monitor_lock(csys_monitor *m) { pthread_mutex_lock(&m->mutex); }
+void csys_monitor_unlock(csys_monitor *m) { pthread_mutex_unlock(&m->mutex); }
+void csys_monitor_wait(csys_monitor *m) { pthread_cond_wait(&m->cond, &m->mutex); }
+void csys_monitor_signal(csys_monitor *m) { pthread_cond_signal(&m->cond); }
+
+int csys_random_bytes(void *buf, size_t count) {
+    unsigned char *p = buf;
+    while (count > 0) {
+        ssize_t got = getrandom(p, count, 0);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += got;
+        count -= (size_t)got;
+    }
+    return 0;
+}
+
+void csys_wipe(void *buf, size_t count) { explicit_bzero(buf, count); }

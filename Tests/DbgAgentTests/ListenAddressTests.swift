@@ -48,6 +48,7 @@ struct ListenAddressTests {
         #expect(parseByteSize("") == nil)
         #expect(parseByteSize("K") == nil)
         #expect(parseByteSize("1.5M") == nil)
-        #expect(parseCount("12K") == nil)
+        #expect(parseCount("12K", in: 0...100) == nil)
+        #expect(parseCount("101", in: 0...100) == nil)
     }
 }

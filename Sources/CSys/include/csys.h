@@ -18,8 +18,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -71,6 +74,9 @@ static const mode_t CSYS_S_IFMT = S_IFMT;
 static const mode_t CSYS_S_IFSOCK = S_IFSOCK;
 static const int CSYS_WNOHANG = WNOHANG;
 
+// eventfd
+static const int CSYS_EFD_NONBLOCK_CLOEXEC = EFD_NONBLOCK | EFD_CLOEXEC;
+
 // Signals
 static const int CSYS_SIGCHLD = SIGCHLD;
 static const int CSYS_SIGTERM = SIGTERM;
@@ -87,6 +93,7 @@ static const int CSYS_ECONNABORTED = ECONNABORTED;
 static const int CSYS_EMFILE = EMFILE;
 static const int CSYS_ENFILE = ENFILE;
 static const int CSYS_ENOENT = ENOENT;
+static const int CSYS_ENOMEM = ENOMEM;
 static const int CSYS_EAFNOSUPPORT = EAFNOSUPPORT;
 static const int CSYS_EADDRINUSE = EADDRINUSE;
 
@@ -123,10 +130,38 @@ int csys_ignore_signal(int signal);
 // Arms a timerfd to fire once at an absolute CLOCK_MONOTONIC time; 0 disarms it.
 int csys_timerfd_arm(int fd, uint64_t deadline_ms);
 uint64_t csys_monotonic_ms(void);
+// Days since 1970-01-01 by the wall clock (shadow's date unit).
+uint64_t csys_today(void);
 
 // RLIMIT_NOFILE: glibc and musl disagree on the resource parameter's type.
 int csys_nofile_limit(uint64_t *soft, uint64_t *hard);
 int csys_set_nofile_soft_limit(uint64_t soft);
+
+// libxcrypt (static in the firmware, libcrypt.so.1 on the host). musl ships no
+// <crypt.h>, so the two functions used are declared here. crypt_rn is thread-safe: the
+// caller owns the work area (CSYS_CRYPT_DATA_SIZE bytes).
+#define CSYS_CRYPT_DATA_SIZE 32768
+char *crypt_rn(const char *phrase, const char *setting, void *data, int size);
+char *crypt_gensalt_rn(const char *prefix, unsigned long count, const char *rbytes, int nrbytes,
+                       char *output, int output_size);
+
+// Threads: a detached thread running fn(arg) with the given stack size (0: default).
+int csys_thread_start(void *(*fn)(void *), void *arg, size_t stack_size);
+
+// A mutex with one condition variable, allocated here because pthread types differ in
+// size and shape between glibc and musl.
+typedef struct csys_monitor csys_monitor;
+csys_monitor *csys_monitor_new(void);
+void csys_monitor_lock(csys_monitor *m);
+void csys_monitor_unlock(csys_monitor *m);
+void csys_monitor_wait(csys_monitor *m);
+void csys_monitor_signal(csys_monitor *m);
+
+// Fills buf with count random bytes from the kernel (getrandom); 0 on success.
+int csys_random_bytes(void *buf, size_t count);
+
+// Overwrites secrets in a way the compiler may not optimise away.
+void csys_wipe(void *buf, size_t count);
 
 // open and fcntl are variadic, which Swift cannot call.
 int csys_open(const char *path, int flags);

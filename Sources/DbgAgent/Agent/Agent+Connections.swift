@@ -71,8 +71,12 @@ extension Agent {
 
     /// Moves a connection as far as it can go without blocking: answers complete frames
     /// while the transmit buffer has room, flushes, and repeats once output drains.
-    private func pump(_ index: Int) {
+    func pump(_ index: Int) {
         while true {
+            if connections[index].state == .open, let reason = dbg.deliverReplies(to: &connections[index]) {
+                Log.info("closing connection from \(connections[index].peer.description): \(reason)")
+                beginClosing(index, reason: reason)
+            }
             let progress = connections[index].state == .open ? processFrames(index) : .needInput
             do throws(Errno) {
                 try connections[index].flush()
@@ -200,6 +204,7 @@ extension Agent {
 
     func close(_ index: Int, reason: String) {
         Log.debug("connection \(index) from \(connections[index].peer.description) closed: \(reason)")
+        dbg.connectionClosed(slot: index, generation: connections[index].generation)
         loop.remove(connections[index].fd)
         connections.release(index)
     }
@@ -223,6 +228,7 @@ extension Agent {
             }
         }
         if next != 0 { timer.schedule(next) }
+        if let due = dbg.startDueAttempts(now: now) { timer.schedule(due) }
     }
 
     private func deadline(of connection: Connection) -> Milliseconds? {

@@ -8,10 +8,11 @@ final class Agent {
     let config: AgentConfig
     let loop: EventLoop
     var connections: ConnectionTable
-    var timer: DeadlineTimer
+    let timer: DeadlineTimer
     let signals: SignalStream
     let listeners: [Listener]
     let router: RequestRouter
+    let dbg: DbgService
     /// A descriptor kept in reserve: when accept fails with EMFILE it is closed, the
     /// waiting connection accepted and turned away, and the reserve reopened. Without it,
     /// a level-triggered listener would spin on a connection it can never accept.
@@ -37,14 +38,17 @@ final class Agent {
         } catch {
             throw StartupError("cannot set up the event loop: \(error.message)")
         }
+        dbg = try DbgService(config: config, timer: timer)
         listeners = try Agent.openListeners(config)
         router = RequestRouter(control: ControlService(
-            maxFrame: config.maxFrame, services: [ServiceID.control],
-            features: WireBytes("transport=tcp,unix max-connections=\(config.maxConnections) arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)")))
+            maxFrame: config.maxFrame, services: RequestRouter.served,
+            features: WireBytes("transport=tcp,unix auth=\(config.authMethod.name) max-connections=\(config.maxConnections) "
+                + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)")), dbg: dbg)
         reserveFD = try? FileDescriptor.open("/dev/null", writable: false)
         do throws(Errno) {
             try loop.add(signals.fd, .readable, EventToken(.signals))
             try loop.add(timer.fd, .readable, EventToken(.timer))
+            try loop.add(dbg.workers.wakeup, .readable, EventToken(.workers))
             for (index, listener) in listeners.enumerated() {
                 try loop.add(listener.fd, .readable, EventToken(.listener, index: UInt32(index)))
             }
@@ -77,6 +81,7 @@ final class Agent {
         for index in 0..<connections.capacity where connections[index].isActive {
             close(index, reason: "agent shutting down")
         }
+        dbg.shutdown()
         return 0
     }
 
@@ -86,6 +91,10 @@ final class Agent {
         case .connection: connectionReady(token, readiness)
         case .timer: expireDeadlines()
         case .signals: handleSignals()
+        case .workers:
+            dbg.workersFinished { index in
+                if connections[index].isActive { pump(index) }
+            }
         }
     }
 
@@ -108,6 +117,8 @@ final class Agent {
         Log.info("memory budget \(kib(connections.budgetBytes)) KiB: \(connections.capacity) connections x "
             + "\(kib(connections.slotBytes)) KiB (receive \(kib(config.receiveBufferSize)) KiB + transmit "
             + "\(kib(config.transmitBufferSize)) KiB); pages are committed only while in use")
+        Log.info("authentication: \(config.authMethod.name), \(config.maxAuthInFlight) worker threads, "
+            + "\(config.maxSessions) sessions")
     }
 
     private static func openListeners(_ config: AgentConfig) throws(StartupError) -> [Listener] {

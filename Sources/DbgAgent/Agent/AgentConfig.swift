@@ -14,10 +14,22 @@ struct AgentConfig: Equatable {
     var idleTimeoutMs: Milliseconds = 0
     var verbose = false
 
+    /// How passwords are checked: PAM in host builds, the shadow file in the firmware.
+    var authMethod = Authenticator.Method.buildDefault
+    var passwdPath = "/etc/passwd"
+    var shadowPath = "/etc/shadow"
+    /// Whether an empty shadow password field lets the user in with an empty password.
+    var allowEmptyPasswords = false
+    /// Authentications waiting or running at once (each has a worker thread).
+    var maxAuthInFlight = 4
+    var maxSessions = 16
+
     init() {}
 
     static let maxConnectionsRange = 1...16384
     static let maxFrameRange: ClosedRange<UInt32> = 4096...(64 << 20)
+    static let maxAuthInFlightRange = 1...64
+    static let maxSessionsRange = 1...4096
     /// Pending output a connection may build up before the agent stops taking its requests.
     static let transmitBatch = 64 << 10
     /// After an error that ends a connection, how long unread input is drained so the

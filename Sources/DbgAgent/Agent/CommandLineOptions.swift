@@ -25,6 +25,16 @@ enum CommandLineOptions {
                                         (default 1M, 4K..64M)
               --handshake-timeout SEC   first frame must arrive within SEC (default 10)
               --idle-timeout SEC        close connections silent for SEC (default 0: never)
+              --max-auth N              authentications in progress at once, one worker
+                                        thread each (default 4, 1..64)
+              --max-sessions N          logged-in sessions (default 16, 1..4096)
+
+        Authentication:
+              --auth pam|shadow         PAM service "dbgd" (host builds' default) or
+                                        crypt(3) against the shadow file (firmware's default)
+              --passwd FILE             user database (default /etc/passwd)
+              --shadow FILE             password hashes for --auth shadow (default /etc/shadow)
+              --allow-empty-passwords   an empty shadow password field admits an empty password
 
           -v, --verbose                 log every connection and protocol error
           -h, --help                    show this help
@@ -45,45 +55,14 @@ enum CommandLineOptions {
                 switch UInt8(truncatingIfNeeded: option) {
                 case UInt8(ascii: "h"): return .success(.help)
                 case UInt8(ascii: "V"): return .success(.version)
-                case UInt8(ascii: "v"): config.verbose = true
-                case UInt8(ascii: "l"):
-                    switch ListenAddress.parseTCP(argument) {
-                    case .success(let address): config.listen.append(address)
-                    case .failure(let error): return .failure(error)
-                    }
-                case UInt8(ascii: "u"):
-                    guard !argument.isEmpty else { return .failure(ConfigError("--unix needs a path")) }
-                    config.listen.append(.unix(path: argument))
-                case UInt8(ascii: "c"):
-                    guard let n = parseCount(argument), AgentConfig.maxConnectionsRange.contains(n) else {
-                        return .failure(ConfigError("--max-connections '\(argument)': expected a number from 1 to 16384"))
-                    }
-                    config.maxConnections = n
-                case UInt8(ascii: "f"):
-                    guard let n = parseByteSize(argument), n <= UInt64(AgentConfig.maxFrameRange.upperBound),
-                          AgentConfig.maxFrameRange.contains(UInt32(n)) else {
-                        return .failure(ConfigError("--max-frame '\(argument)': expected a size from 4K to 64M"))
-                    }
-                    config.maxFrame = UInt32(n)
-                case handshakeTimeoutKey:
-                    guard let seconds = parseSeconds(argument), seconds > 0 else {
-                        return .failure(ConfigError("--handshake-timeout '\(argument)': expected whole seconds (1 to 604800)"))
-                    }
-                    config.handshakeTimeoutMs = seconds * 1000
-                case idleTimeoutKey:
-                    guard let seconds = parseSeconds(argument) else {
-                        return .failure(ConfigError("--idle-timeout '\(argument)': expected whole seconds (0 to 604800)"))
-                    }
-                    config.idleTimeoutMs = seconds * 1000
-                default:
-                    // getopt returns '?' for an unknown option and ':' for a missing argument;
-                    // the offending word is the last one it looked at.
+                case UInt8(ascii: "?"), UInt8(ascii: ":"):
+                    // The offending word is the last one getopt looked at.
                     let index = Int(csys_optind()) - 1
                     let word = index > 0 && index < Int(argc) ? argv[index].map { String(cString: $0) } ?? "" : ""
-                    if option == Int32(UInt8(ascii: ":")) {
-                        return .failure(ConfigError("option '\(word)' needs a value (see dbgd --help)"))
-                    }
-                    return .failure(ConfigError("unknown option '\(word)' (see dbgd --help)"))
+                    let problem = option == Int32(UInt8(ascii: ":")) ? "option '\(word)' needs a value" : "unknown option '\(word)'"
+                    return .failure(ConfigError(problem + " (see dbgd --help)"))
+                case let key:
+                    if let error = apply(key, argument, to: &config) { return .failure(error) }
                 }
             }
             let index = Int(csys_optind())
@@ -95,10 +74,81 @@ enum CommandLineOptions {
         }
     }
 
+    /// Sets what option `key` says; the error names the flag and the accepted values.
+    private static func apply(_ key: UInt8, _ argument: String, to config: inout AgentConfig) -> ConfigError? {
+        switch key {
+        case UInt8(ascii: "v"):
+            config.verbose = true
+        case UInt8(ascii: "l"):
+            switch ListenAddress.parseTCP(argument) {
+            case .success(let address): config.listen.append(address)
+            case .failure(let error): return error
+            }
+        case UInt8(ascii: "u"):
+            guard !argument.isEmpty else { return ConfigError("--unix needs a path") }
+            config.listen.append(.unix(path: argument))
+        case UInt8(ascii: "c"):
+            guard let n = parseCount(argument, in: AgentConfig.maxConnectionsRange) else {
+                return ConfigError("--max-connections '\(argument)': expected a number from 1 to 16384")
+            }
+            config.maxConnections = n
+        case UInt8(ascii: "f"):
+            guard let n = parseByteSize(argument), n <= UInt64(AgentConfig.maxFrameRange.upperBound),
+                  AgentConfig.maxFrameRange.contains(UInt32(n)) else {
+                return ConfigError("--max-frame '\(argument)': expected a size from 4K to 64M")
+            }
+            config.maxFrame = UInt32(n)
+        case Key.handshakeTimeout:
+            guard let seconds = parseSeconds(argument), seconds > 0 else {
+                return ConfigError("--handshake-timeout '\(argument)': expected whole seconds (1 to 604800)")
+            }
+            config.handshakeTimeoutMs = seconds * 1000
+        case Key.idleTimeout:
+            guard let seconds = parseSeconds(argument) else {
+                return ConfigError("--idle-timeout '\(argument)': expected whole seconds (0 to 604800)")
+            }
+            config.idleTimeoutMs = seconds * 1000
+        case Key.auth:
+            switch Array(argument.utf8) {
+            case Array("pam".utf8): config.authMethod = .pam
+            case Array("shadow".utf8): config.authMethod = .shadow
+            default: return ConfigError("--auth '\(argument)': expected pam or shadow")
+            }
+        case Key.passwd, Key.shadow:
+            guard !argument.isEmpty else { return ConfigError("--passwd and --shadow need a file path") }
+            if key == Key.passwd { config.passwdPath = argument } else { config.shadowPath = argument }
+        case Key.allowEmptyPasswords:
+            config.allowEmptyPasswords = true
+        case Key.maxAuth:
+            guard let n = parseCount(argument, in: AgentConfig.maxAuthInFlightRange) else {
+                return ConfigError("--max-auth '\(argument)': expected a number from 1 to 64")
+            }
+            config.maxAuthInFlight = n
+        case Key.maxSessions:
+            guard let n = parseCount(argument, in: AgentConfig.maxSessionsRange) else {
+                return ConfigError("--max-sessions '\(argument)': expected a number from 1 to 4096")
+            }
+            config.maxSessions = n
+        default:
+            return ConfigError("internal error: unhandled option \(key)")
+        }
+        return nil
+    }
+
     // The leading ':' makes getopt report a missing value as ':' instead of '?'.
     private static let shortOptions: StaticString = ":l:u:c:f:vhV"
-    private static let handshakeTimeoutKey: UInt8 = 1
-    private static let idleTimeoutKey: UInt8 = 2
+
+    /// getopt keys of the long-only options.
+    private enum Key {
+        static let handshakeTimeout: UInt8 = 1
+        static let idleTimeout: UInt8 = 2
+        static let auth: UInt8 = 3
+        static let passwd: UInt8 = 4
+        static let shadow: UInt8 = 5
+        static let allowEmptyPasswords: UInt8 = 6
+        static let maxAuth: UInt8 = 7
+        static let maxSessions: UInt8 = 8
+    }
 
     private static func withOptionTable<R>(_ body: (UnsafePointer<option>) -> R) -> R {
         func entry(_ name: StaticString, _ argument: Int32, _ key: UInt8) -> option {
@@ -109,8 +159,14 @@ enum CommandLineOptions {
             entry("unix", CSYS_REQUIRED_ARGUMENT, UInt8(ascii: "u")),
             entry("max-connections", CSYS_REQUIRED_ARGUMENT, UInt8(ascii: "c")),
             entry("max-frame", CSYS_REQUIRED_ARGUMENT, UInt8(ascii: "f")),
-            entry("handshake-timeout", CSYS_REQUIRED_ARGUMENT, handshakeTimeoutKey),
-            entry("idle-timeout", CSYS_REQUIRED_ARGUMENT, idleTimeoutKey),
+            entry("handshake-timeout", CSYS_REQUIRED_ARGUMENT, Key.handshakeTimeout),
+            entry("idle-timeout", CSYS_REQUIRED_ARGUMENT, Key.idleTimeout),
+            entry("auth", CSYS_REQUIRED_ARGUMENT, Key.auth),
+            entry("passwd", CSYS_REQUIRED_ARGUMENT, Key.passwd),
+            entry("shadow", CSYS_REQUIRED_ARGUMENT, Key.shadow),
+            entry("allow-empty-passwords", CSYS_NO_ARGUMENT, Key.allowEmptyPasswords),
+            entry("max-auth", CSYS_REQUIRED_ARGUMENT, Key.maxAuth),
+            entry("max-sessions", CSYS_REQUIRED_ARGUMENT, Key.maxSessions),
             entry("verbose", CSYS_NO_ARGUMENT, UInt8(ascii: "v")),
             entry("help", CSYS_NO_ARGUMENT, UInt8(ascii: "h")),
             entry("version", CSYS_NO_ARGUMENT, UInt8(ascii: "V")),
@@ -120,9 +176,10 @@ enum CommandLineOptions {
     }
 }
 
-/// A non-negative decimal number.
-func parseCount(_ text: String) -> Int? {
-    guard let value = parseByteSize(text, allowSuffix: false), value <= UInt64(Int32.max) else { return nil }
+/// A decimal number within `range`.
+func parseCount(_ text: String, in range: ClosedRange<Int>) -> Int? {
+    guard let value = parseByteSize(text, allowSuffix: false), value <= UInt64(range.upperBound),
+          range.contains(Int(value)) else { return nil }
     return Int(value)
 }
 

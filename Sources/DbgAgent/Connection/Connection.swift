@@ -14,6 +14,8 @@ struct Connection {
     }
 
     var state = State.free
+    /// This connection's index in the table (fixed for the slot's life).
+    let slot: Int
     var fd = FileDescriptor(-1)
     /// Bumped each time the slot is reused; stale events and replies carry the old value.
     var generation: UInt32 = 0
@@ -34,7 +36,11 @@ struct Connection {
     /// Why the connection is closing, logged when it finally closes.
     var closeReason = ""
 
-    init(receive: ByteBuffer, transmit: ByteBuffer) {
+    /// Failed authentications so far; the third ends the connection.
+    var authFailures = 0
+
+    init(slot: Int, receive: ByteBuffer, transmit: ByteBuffer) {
+        self.slot = slot
         self.receive = receive
         self.transmit = transmit
     }

@@ -17,7 +17,7 @@ struct ConnectionTable: ~Copyable {
             let memory = pool.slot(index)
             let receive = UnsafeMutableRawBufferPointer(rebasing: memory[0..<receiveSize])
             let transmit = UnsafeMutableRawBufferPointer(rebasing: memory[receiveSize...])
-            (slots.baseAddress! + index).initialize(to: Connection(receive: ByteBuffer(receive), transmit: ByteBuffer(transmit)))
+            (slots.baseAddress! + index).initialize(to: Connection(slot: index, receive: ByteBuffer(receive), transmit: ByteBuffer(transmit)))
             freeSlots.append(capacity - 1 - index)
         }
     }
@@ -46,6 +46,7 @@ struct ConnectionTable: ~Copyable {
         self[index].acceptedAt = now
         self[index].lastFrameAt = nil
         self[index].inputClosed = false
+        self[index].authFailures = 0
         self[index].registered = Interest()
         self[index].peerMaxPayload = maxPayload
         self[index].closeReason = ""

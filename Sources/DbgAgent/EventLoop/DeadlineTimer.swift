@@ -2,7 +2,7 @@ import CSys
 
 /// One timerfd that fires at the earliest deadline anyone asked for. Owners keep their
 /// own deadlines and re-arm after each expiry; moving a deadline later needs no re-arm.
-struct DeadlineTimer: ~Copyable {
+final class DeadlineTimer {
     let fd: FileDescriptor
     /// When the timer fires next; 0 when disarmed.
     private(set) var armedAt: Milliseconds = 0
@@ -16,7 +16,7 @@ struct DeadlineTimer: ~Copyable {
     deinit { fd.close() }
 
     /// Makes the timer fire no later than `deadline`.
-    mutating func schedule(_ deadline: Milliseconds) {
+    func schedule(_ deadline: Milliseconds) {
         guard armedAt == 0 || deadline < armedAt else { return }
         // 0 would disarm the timerfd; any deadline in the past fires immediately.
         let when = max(deadline, 1)
@@ -24,7 +24,7 @@ struct DeadlineTimer: ~Copyable {
     }
 
     /// Acknowledges an expiry; the owner then schedules its next deadline, if any.
-    mutating func acknowledge() {
+    func acknowledge() {
         var expirations: UInt64 = 0
         _ = withUnsafeMutableBytes(of: &expirations) { try? fd.read(into: $0) }
         armedAt = 0

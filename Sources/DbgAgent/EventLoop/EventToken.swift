@@ -7,6 +7,8 @@ struct EventToken: Equatable {
         case connection = 2
         case timer = 3
         case signals = 4
+        /// Worker threads finished jobs.
+        case workers = 5
     }
 
     var kind: Kind

@@ -61,15 +61,9 @@ struct SocketAddress {
     var description: String {
         switch family {
         case CSYS_AF_INET:
-            return withAddress(sockaddr_in.self) { sin in
-                var addr = sin.sin_addr
-                return numericHost(CSYS_AF_INET, &addr) + ":\(port)"
-            }
+            return hostDescription + ":\(port)"
         case CSYS_AF_INET6:
-            return withAddress(sockaddr_in6.self) { sin6 in
-                var addr = sin6.sin6_addr
-                return "[" + numericHost(CSYS_AF_INET6, &addr) + "]:\(port)"
-            }
+            return "[" + hostDescription + "]:\(port)"
         case CSYS_AF_UNIX:
             let path = withAddress(sockaddr_un.self) { sun in
                 var copy = sun.sun_path
@@ -80,6 +74,42 @@ struct SocketAddress {
             return path.isEmpty ? "unix" : "unix:" + path
         default:
             return "unknown address family \(family)"
+        }
+    }
+
+    /// The raw IP address (4 or 16 bytes); empty for other families.
+    func withAddressBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        switch family {
+        case CSYS_AF_INET:
+            return withAddress(sockaddr_in.self) { sin in
+                var address = sin.sin_addr
+                return withUnsafeBytes(of: &address) { body($0) }
+            }
+        case CSYS_AF_INET6:
+            return withAddress(sockaddr_in6.self) { sin6 in
+                var address = sin6.sin6_addr
+                return withUnsafeBytes(of: &address) { body($0) }
+            }
+        default:
+            return body(UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+    }
+
+    /// The address without the port ("192.168.7.1", "::1"), or "local" for a Unix socket.
+    var hostDescription: String {
+        switch family {
+        case CSYS_AF_INET:
+            return withAddress(sockaddr_in.self) { sin in
+                var addr = sin.sin_addr
+                return numericHost(CSYS_AF_INET, &addr)
+            }
+        case CSYS_AF_INET6:
+            return withAddress(sockaddr_in6.self) { sin6 in
+                var addr = sin6.sin6_addr
+                return numericHost(CSYS_AF_INET6, &addr)
+            }
+        default:
+            return "local"
         }
     }
 

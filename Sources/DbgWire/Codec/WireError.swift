@@ -39,10 +39,10 @@ public enum WireError: Error, Equatable {
 func byteCount(_ count: Int) -> String { count == 1 ? "1 byte" : "\(count) bytes" }
 
 extension StaticString {
-    var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: utf8Start, count: utf8CodeUnitCount) }
+    public var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: utf8Start, count: utf8CodeUnitCount) }
 
     /// The literal as a String (field names are ASCII).
-    var text: String { String(decoding: bytes, as: UTF8.self) }
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
 
     /// Byte comparison: String's == would pull Unicode normalisation into the firmware.
     func hasSameText(as other: StaticString) -> Bool { bytes.elementsEqual(other.bytes) }

@@ -19,6 +19,22 @@ public enum Dbg {
             default: return false
             }
         }
+
+        /// The seed's name of the op.
+        public var name: StaticString {
+            switch self {
+            case .authenticate: return "Authenticate"
+            case .logout: return "Logout"
+            case .runCommand: return "RunCommand"
+            case .runShell: return "RunShell"
+            case .shellOpen: return "ShellOpen"
+            case .shellInput: return "ShellInput"
+            case .shellResize: return "ShellResize"
+            case .shellClose: return "ShellClose"
+            case .readFile: return "ReadFile"
+            case .writeFile: return "WriteFile"
+            }
+        }
     }
 
     public enum Event: UInt16, CaseIterable {

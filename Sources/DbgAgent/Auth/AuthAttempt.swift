@@ -1,0 +1,54 @@
+import CSys
+import DbgWire
+
+/// An Authenticate request between its arrival and its answer.
+struct AuthAttempt {
+    enum State {
+        /// Waiting out the peer's throttle delay; the job starts when it is over.
+        case throttled(until: Milliseconds, AuthJob)
+        /// Queued for or running on a worker.
+        case running
+        /// Done; the answer waits for room in the connection's transmit buffer.
+        case finished(Result<AuthenticatedUser, AuthFailure>)
+    }
+
+    var state: State
+    /// -1 once the connection has closed.
+    var connectionSlot: Int
+    var connectionGeneration: UInt32
+    var request: FrameHeader
+    var peer: PeerKey
+    /// For the log.
+    var username: String
+    var startedAt: Milliseconds
+}
+
+/// The part of an attempt that runs on a worker thread: it owns copies of the
+/// credentials (the password is wiped once checked) and carries the result back.
+struct AuthJob {
+    let attempt: Int
+    let username: [UInt8]
+    var password: [UInt8]
+    let remoteHost: String
+    var result: Result<AuthenticatedUser, AuthFailure>?
+}
+
+/// Everything the worker threads do.
+enum WorkerJob {
+    case authenticate(AuthJob)
+    case endSession(PAMSession)
+
+    /// Runs on a worker thread; returns whether the loop wants the job back.
+    mutating func perform(with authenticator: Authenticator) -> Bool {
+        switch self {
+        case .authenticate(var job):
+            job.result = authenticator.authenticate(job.username, job.password, remoteHost: job.remoteHost)
+            job.password.withUnsafeMutableBytes { csys_wipe($0.baseAddress, $0.count) }
+            self = .authenticate(job)
+            return true
+        case .endSession(let session):
+            session.end()
+            return false
+        }
+    }
+}

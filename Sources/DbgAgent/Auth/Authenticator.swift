@@ -1,0 +1,115 @@
+import CSys
+
+/// Why an authentication did not succeed. Clients see one answer for every `rejected`
+/// reason (Denied, "authentication failed"); the reason goes to the log.
+enum AuthFailure: Error {
+    case rejected(String)
+    /// The backend itself cannot work (a file it cannot read, PAM misconfigured).
+    case unavailable(String)
+}
+
+struct AuthenticatedUser {
+    var account: UserAccount
+    /// Open while the session lives (PAM as root); ended on Logout or disconnect.
+    var pam: PAMSession?
+}
+
+/// The one interface to password checking, with its two backends. Immutable after
+/// start-up and shared by the worker threads; every call may block.
+final class Authenticator: @unchecked Sendable {
+    enum Method: Equatable, Sendable {
+        /// Linux-PAM, service `dbgd` (host builds).
+        case pam
+        /// crypt(3) against the shadow file (firmware builds).
+        case shadow
+
+        static var buildDefault: Method {
+            #if canImport(CPAM)
+            return .pam
+            #else
+            return .shadow
+            #endif
+        }
+
+        var name: String { self == .pam ? "pam" : "shadow" }
+    }
+
+    static let pamService = "dbgd"
+
+    let method: Method
+    let passwdPath: String
+    let shadowPath: String
+    let allowEmptyPasswords: Bool
+    /// Unknown users are hashed against this, so that they take as long as known ones.
+    private let decoyHash: [UInt8]
+
+    init(method: Method, passwdPath: String, shadowPath: String, allowEmptyPasswords: Bool) {
+        self.method = method
+        self.passwdPath = passwdPath
+        self.shadowPath = shadowPath
+        self.allowEmptyPasswords = allowEmptyPasswords
+        decoyHash = method == .shadow
+            ? ShadowEntry.firstUsableHash(inShadow: shadowPath) ?? PasswordHash.newSetting(prefix: "$6$") ?? []
+            : []
+    }
+
+    /// Checks `password` for `username` and looks the user up in the passwd file.
+    func authenticate(_ username: [UInt8], _ password: [UInt8], remoteHost: String) -> Result<AuthenticatedUser, AuthFailure> {
+        var pam: PAMSession?
+        switch method {
+        case .shadow:
+            if case .failure(let failure) = checkShadow(username, password) { return .failure(failure) }
+        case .pam:
+            #if canImport(CPAM)
+            switch PAMSession.login(service: Authenticator.pamService, username: username, password: password,
+                                    remoteHost: remoteHost) {
+            case .success(let session): pam = session
+            case .failure(let failure): return .failure(failure)
+            }
+            #else
+            return .failure(.unavailable("this build has no PAM support; use --auth shadow"))
+            #endif
+        }
+        let account: UserAccount?
+        do throws(Errno) {
+            account = try UserAccount.find(username, inPasswd: passwdPath)
+        } catch {
+            pam?.end()
+            return .failure(.unavailable("cannot read \(passwdPath): \(error.message)"))
+        }
+        guard let account else {
+            pam?.end()
+            return .failure(.rejected("no entry in \(passwdPath)"))
+        }
+        return .success(AuthenticatedUser(account: account, pam: pam))
+    }
+
+    private func checkShadow(_ username: [UInt8], _ password: [UInt8]) -> Result<Void, AuthFailure> {
+        let entry: ShadowEntry?
+        do throws(Errno) {
+            entry = try ShadowEntry.find(username, inShadow: shadowPath)
+        } catch {
+            return .failure(.unavailable("cannot read \(shadowPath): \(error.message)"))
+        }
+        guard let entry else {
+            _ = PasswordHash.matches(password, decoyHash)
+            return .failure(.rejected("unknown user"))
+        }
+        switch entry.status(today: csys_today()) {
+        case .usable:
+            return PasswordHash.matches(password, entry.hash) ? .success(()) : .failure(.rejected("wrong password"))
+        case .emptyPassword:
+            guard allowEmptyPasswords else {
+                _ = PasswordHash.matches(password, decoyHash)
+                return .failure(.rejected("empty password field (see --allow-empty-passwords)"))
+            }
+            return password.isEmpty ? .success(()) : .failure(.rejected("wrong password"))
+        case .locked:
+            _ = PasswordHash.matches(password, decoyHash)
+            return .failure(.rejected("account locked"))
+        case .expired:
+            _ = PasswordHash.matches(password, decoyHash)
+            return .failure(.rejected("account expired"))
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import CSys
+import DbgWire
+
+/// A logged-in user on one connection, named by its token.
+struct Session {
+    /// 64 lower-case hex characters encoding 32 random bytes.
+    var token: [UInt8]
+    var connectionSlot: Int
+    var connectionGeneration: UInt32
+    var user: AuthenticatedUser
+}
+
+/// The fixed table of sessions (`--max-sessions`). Tokens are compared in constant time
+/// and belong to the connection that created them.
+struct SessionTable {
+    static let tokenLength = 64
+
+    enum Lookup {
+        case found(Int)
+        case unknown
+        /// A valid token presented on another connection than its own.
+        case otherConnection
+    }
+
+    private var slots: [Session?]
+    private(set) var count = 0
+
+    init(capacity: Int) { slots = [Session?](repeating: nil, count: capacity) }
+
+    var capacity: Int { slots.count }
+    var isFull: Bool { count == slots.count }
+
+    subscript(index: Int) -> Session { slots[index]! }
+
+    func isUsed(_ index: Int) -> Bool { slots[index] != nil }
+
+    /// Adds a session with a fresh token; nil when the table is full or the kernel has
+    /// no randomness to give.
+    mutating func create(for user: AuthenticatedUser, connectionSlot: Int, generation: UInt32) -> Session? {
+        guard let index = slots.firstIndex(where: { $0 == nil }), let token = SessionTable.newToken() else { return nil }
+        let session = Session(token: token, connectionSlot: connectionSlot, connectionGeneration: generation, user: user)
+        slots[index] = session
+        count += 1
+        return session
+    }
+
+    func lookup(_ token: WireBytes, connectionSlot: Int, generation: UInt32) -> Lookup {
+        var found: Int?
+        token.withUnsafeBytes { presented in
+            // Every live token is compared, so the time does not tell which one matched.
+            for (index, slot) in slots.enumerated() {
+                guard let session = slot else { continue }
+                let equal = session.token.withUnsafeBytes { constantTimeEquals($0, presented) }
+                if equal { found = index }
+            }
+        }
+        guard let index = found, let session = slots[index] else { return .unknown }
+        guard session.connectionSlot == connectionSlot, session.connectionGeneration == generation else { return .otherConnection }
+        return .found(index)
+    }
+
+    /// Removes a session; its PAM session, if any, is the caller's to end.
+    mutating func remove(_ index: Int) -> Session {
+        let session = slots[index]!
+        slots[index] = nil
+        count -= 1
+        return session
+    }
+
+    /// Removes every session of a connection that is going away.
+    mutating func removeAll(connectionSlot: Int, generation: UInt32, _ ended: (Session) -> Void) {
+        for index in slots.indices {
+            guard let session = slots[index], session.connectionSlot == connectionSlot,
+                  session.connectionGeneration == generation else { continue }
+            ended(remove(index))
+        }
+    }
+
+    /// 32 bytes from getrandom, as 64 hex characters.
+    static func newToken() -> [UInt8]? {
+        var random = [UInt8](repeating: 0, count: tokenLength / 2)
+        guard random.withUnsafeMutableBytes({ csys_random_bytes($0.baseAddress, $0.count) }) == 0 else { return nil }
+        let digits: StaticString = "0123456789abcdef"
+        var token: [UInt8] = []
+        token.reserveCapacity(tokenLength)
+        for byte in random {
+            token.append(digits.utf8Start[Int(byte >> 4)])
+            token.append(digits.utf8Start[Int(byte & 0x0f)])
+        }
+        random.withUnsafeMutableBytes { csys_wipe($0.baseAddress, $0.count) }
+        return token
+    }
+}

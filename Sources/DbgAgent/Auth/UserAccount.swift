@@ -1,0 +1,26 @@
+/// A user as the passwd file describes them: what SessionInfo reports and what later
+/// operations run as.
+struct UserAccount {
+    var name: String
+    var uid: UInt32
+    var gid: UInt32
+    var home: String
+    var shell: String
+
+    /// The passwd entry for `name` in the file at `path`, or nil.
+    static func find(_ name: [UInt8], inPasswd path: String) throws(Errno) -> UserAccount? {
+        var found: UserAccount?
+        try TextFile.forEachLine(path) { line in
+            // name:password:uid:gid:gecos:home:shell
+            let fields = TextFile.fields(line)
+            guard fields.count == 7, fields[0].elementsEqual(name) else { return true }
+            guard let uid = TextFile.number(fields[2]), uid <= UInt32.max,
+                  let gid = TextFile.number(fields[3]), gid <= UInt32.max else { return true }
+            let shell = fields[6].isEmpty ? "/bin/sh" : String(decoding: fields[6], as: UTF8.self)
+            found = UserAccount(name: String(decoding: fields[0], as: UTF8.self), uid: UInt32(uid), gid: UInt32(gid),
+                                home: String(decoding: fields[5], as: UTF8.self), shell: shell)
+            return false
+        }
+        return found
+    }
+}

@@ -1,0 +1,231 @@
+import DbgWire
+
+/// The dbg service (0x60): sessions (Authenticate, Logout). The other ops of the seed
+/// answer Unsupported until they are implemented.
+///
+/// Authentication never blocks the loop: an attempt waits out its peer's throttle delay
+/// on the timer, runs on a worker thread, and its answer is queued when the worker is
+/// done and the connection's transmit buffer has room.
+final class DbgService {
+    static let maxUsernameLength = 256
+    static let maxPasswordLength = 1024
+    /// The failure that ends a connection.
+    static let maxFailuresPerConnection = 3
+    /// Room an answer of this service needs: SessionInfo is bounded by a passwd line.
+    static let replyRoom = FrameHeader.size + 2 * TextFile.maxLineLength
+
+    let authenticator: Authenticator
+    let workers: WorkerPool<WorkerJob>
+    private let timer: DeadlineTimer
+    private var attempts: [AuthAttempt?]
+    private var throttle = AuthThrottle(capacity: 256)
+    private(set) var sessions: SessionTable
+
+    init(config: AgentConfig, timer: DeadlineTimer) throws(StartupError) {
+        let authenticator = Authenticator(method: config.authMethod, passwdPath: config.passwdPath,
+                                          shadowPath: config.shadowPath, allowEmptyPasswords: config.allowEmptyPasswords)
+        self.authenticator = authenticator
+        self.timer = timer
+        attempts = [AuthAttempt?](repeating: nil, count: config.maxAuthInFlight)
+        sessions = SessionTable(capacity: config.maxSessions)
+        #if hasFeature(Embedded)
+        let stackSize = 256 << 10  // musl's 128 KiB default is tight for the hash functions
+        #else
+        let stackSize = 0
+        #endif
+        do throws(Errno) {
+            // Each attempt and each session needs at most one job at a time.
+            workers = try WorkerPool(threads: config.maxAuthInFlight, capacity: config.maxAuthInFlight + config.maxSessions,
+                                     stackSize: stackSize) { job in job.perform(with: authenticator) }
+        } catch {
+            throw StartupError("cannot start the authentication workers: \(error.message)")
+        }
+    }
+
+    func handle(_ request: Request, on connection: inout Connection) {
+        guard let op = Dbg.Op(rawValue: request.header.op) else {
+            connection.fail(request.header, .unsupported, "unknown dbg op 0x\(hex(UInt32(request.header.op), digits: 4))")
+            return
+        }
+        switch op {
+        case .authenticate:
+            decode(Dbg.AuthRequest.self, request, &connection) { auth, connection in
+                authenticate(auth, request.header, &connection)
+            }
+        case .logout:
+            decode(Dbg.SessionToken.self, request, &connection) { token, connection in
+                logout(token, request.header, &connection)
+            }
+        default:
+            connection.fail(request.header, .unsupported, "\(op.name.text) is not available in dbgd \(AgentVersion.number)")
+        }
+    }
+
+    // MARK: Authenticate
+
+    private func authenticate(_ auth: Dbg.AuthRequest, _ request: FrameHeader, _ connection: inout Connection) {
+        if let problem = DbgService.problem(username: auth.username, password: auth.password) {
+            connection.fail(request, .badRequest, problem)
+            return
+        }
+        guard !sessions.isFull else {
+            connection.fail(request, .busy, "all \(sessions.capacity) sessions are in use")
+            return
+        }
+        guard let index = attempts.firstIndex(where: { $0 == nil }) else {
+            connection.fail(request, .busy, "\(attempts.count) authentications are already in progress; try again")
+            return
+        }
+        let now = MonotonicClock.now()
+        let peer = PeerKey(connection.peer)
+        let job = AuthJob(attempt: index, username: auth.username.bytes, password: auth.password.bytes,
+                          remoteHost: connection.peer.hostDescription)
+        var attempt = AuthAttempt(state: .running, connectionSlot: connection.slot, connectionGeneration: connection.generation,
+                                  request: request, peer: peer, username: auth.username.string, startedAt: now)
+        let delay = throttle.delay(for: peer, now: now)
+        if delay > 0 {
+            attempt.state = .throttled(until: now + delay, job)
+            timer.schedule(now + delay)
+        } else if !workers.submit(.authenticate(job)) {
+            connection.fail(request, .busy, "the authentication queue is full; try again")
+            return
+        }
+        attempts[index] = attempt
+    }
+
+    /// What is wrong with the credentials' form, naming the field; nil when acceptable.
+    static func problem(username: WireBytes, password: WireBytes) -> String? {
+        if username.isEmpty { return "Username: must not be empty" }
+        if username.count > maxUsernameLength { return "Username: longer than \(maxUsernameLength) bytes" }
+        let unusable = username.withUnsafeBytes { $0.contains { $0 == 0 || $0 == UInt8(ascii: ":") || $0 == 0x0a } }
+        if unusable { return "Username: contains a NUL, ':' or newline byte" }
+        if password.count > maxPasswordLength { return "Password: longer than \(maxPasswordLength) bytes" }
+        if password.containsNUL { return "Password: contains a NUL byte" }
+        return nil
+    }
+
+    /// Starts attempts whose throttle delay is over; returns the next such deadline.
+    func startDueAttempts(now: Milliseconds) -> Milliseconds? {
+        var next: Milliseconds?
+        for index in attempts.indices {
+            guard case .throttled(let until, let job) = attempts[index]?.state else { continue }
+            if until > now {
+                next = min(next ?? until, until)
+            } else if workers.submit(.authenticate(job)) {
+                attempts[index]!.state = .running
+            } else {
+                attempts[index]!.state = .finished(.failure(.unavailable("the authentication queue is full")))
+            }
+        }
+        return next
+    }
+
+    /// Collects what the workers finished; `ready` gets each connection slot with an
+    /// answer to deliver.
+    func workersFinished(_ ready: (Int) -> Void) {
+        workers.takeFinished { job in
+            guard case .authenticate(let auth) = job, let result = auth.result, let attempt = attempts[auth.attempt] else { return }
+            guard attempt.connectionSlot >= 0 else {
+                // Its connection closed while the worker ran: nobody to answer.
+                if case .success(let user) = result { user.pam.map(endPAMSession) }
+                attempts[auth.attempt] = nil
+                return
+            }
+            attempts[auth.attempt]!.state = .finished(result)
+            ready(attempt.connectionSlot)
+        }
+    }
+
+    /// Queues the answers of finished attempts of this connection while there is room.
+    /// Returns why the connection must close, if it must.
+    func deliverReplies(to connection: inout Connection) -> String? {
+        for index in attempts.indices {
+            guard let attempt = attempts[index], attempt.connectionSlot == connection.slot,
+                  attempt.connectionGeneration == connection.generation,
+                  case .finished(let result) = attempt.state else { continue }
+            guard connection.transmit.reserveWritable(DbgService.replyRoom) else { return nil }
+            attempts[index] = nil
+            if let reason = answer(attempt, result, &connection) { return reason }
+        }
+        return nil
+    }
+
+    private func answer(_ attempt: AuthAttempt, _ result: Result<AuthenticatedUser, AuthFailure>,
+                        _ connection: inout Connection) -> String? {
+        let who = "'\(attempt.username)' from \(connection.peer.description)"
+        switch result {
+        case .success(let user):
+            throttle.recordSuccess(attempt.peer)
+            guard let session = sessions.create(for: user, connectionSlot: connection.slot, generation: connection.generation) else {
+                user.pam.map(endPAMSession)
+                connection.fail(attempt.request, .busy, "all \(sessions.capacity) sessions are in use")
+                return nil
+            }
+            Log.info("\(who) logged in (uid \(user.account.uid))")
+            connection.respond(to: attempt.request, with: Dbg.SessionInfo(
+                token: WireBytes(session.token), username: WireBytes(user.account.name), uid: user.account.uid,
+                gid: user.account.gid, home: WireBytes(user.account.home), shell: WireBytes(user.account.shell)))
+            return nil
+        case .failure(.rejected(let reason)):
+            throttle.recordFailure(attempt.peer, now: MonotonicClock.now())
+            Log.info("authentication failed for \(who): \(reason)")
+            connection.fail(attempt.request, .denied, "authentication failed")
+            connection.authFailures += 1
+            return connection.authFailures >= DbgService.maxFailuresPerConnection
+                ? "\(DbgService.maxFailuresPerConnection) failed authentications" : nil
+        case .failure(.unavailable(let reason)):
+            Log.info("authentication unavailable for \(who): \(reason)")
+            connection.fail(attempt.request, .internalError, "authentication is unavailable on this agent (see its log)")
+            return nil
+        }
+    }
+
+    // MARK: Logout and session ends
+
+    private func logout(_ logout: Dbg.SessionToken, _ request: FrameHeader, _ connection: inout Connection) {
+        switch sessions.lookup(logout.token, connectionSlot: connection.slot, generation: connection.generation) {
+        case .unknown:
+            connection.fail(request, .notFound, "no session has this token")
+        case .otherConnection:
+            connection.fail(request, .denied, "the token belongs to another connection")
+        case .found(let index):
+            let session = sessions.remove(index)
+            Log.info("'\(session.user.account.name)' logged out")
+            session.user.pam.map(endPAMSession)
+            connection.respond(to: request, with: Empty())
+        }
+    }
+
+    /// Ends the sessions of a closed connection and forgets its pending attempts (a
+    /// worker still running one finishes, and its result is dropped).
+    func connectionClosed(slot: Int, generation: UInt32) {
+        sessions.removeAll(connectionSlot: slot, generation: generation) { session in
+            session.user.pam.map(endPAMSession)
+        }
+        for index in attempts.indices {
+            guard let attempt = attempts[index], attempt.connectionSlot == slot, attempt.connectionGeneration == generation
+            else { continue }
+            switch attempt.state {
+            case .running:
+                attempts[index]!.connectionSlot = -1  // answered to nobody; freed when the worker is done
+            case .finished(.success(let user)):
+                user.pam.map(endPAMSession)
+                attempts[index] = nil
+            case .throttled, .finished:
+                attempts[index] = nil
+            }
+        }
+    }
+
+    /// Closes every PAM session before the agent exits (it may block; nothing else runs).
+    func shutdown() {
+        for index in 0..<sessions.capacity where sessions.isUsed(index) {
+            sessions.remove(index).user.pam?.end()
+        }
+    }
+
+    /// pam_close_session may block (it can talk to logind): a worker does it.
+    private func endPAMSession(_ session: PAMSession) {
+        if !workers.submit(.endSession(session)) { session.end() }
+    }
+}

@@ -1,0 +1,116 @@
+import CSys
+
+/// Threads for work that may block (PAM conversations, password hashing), so the event
+/// loop never does. Jobs go in through a bounded queue; finished jobs come back to the
+/// loop, which learns of them through `wakeup` (an eventfd it polls). Both queues are
+/// fixed rings allocated at start-up, guarded by one mutex.
+final class WorkerPool<Job>: @unchecked Sendable {
+    let wakeup: FileDescriptor
+    let threadCount: Int
+    private let monitor: OpaquePointer
+    private var pending: Ring<Job>
+    private var finished: Ring<Job>
+    /// Runs on a worker thread; returns false for jobs nobody waits for.
+    private let perform: (inout Job) -> Bool
+
+    /// Starts `threads` workers; at most `capacity` jobs may be queued or in progress.
+    init(threads: Int, capacity: Int, stackSize: Int, perform: @escaping (inout Job) -> Bool) throws(Errno) {
+        let fd = eventfd(0, CSYS_EFD_NONBLOCK_CLOEXEC)
+        guard fd >= 0 else { throw .current }
+        guard let monitor = csys_monitor_new() else { throw Errno(CSYS_ENOMEM) }
+        wakeup = FileDescriptor(fd)
+        threadCount = threads
+        self.monitor = monitor
+        pending = Ring(capacity: capacity)
+        finished = Ring(capacity: capacity)
+        self.perform = perform
+        for _ in 0..<threads {
+            let body = Unmanaged.passRetained(ThreadBody { [unowned(unsafe) self] in self.serve() })
+            if csys_thread_start(startThread, body.toOpaque(), stackSize) != 0 {
+                body.release()
+                throw .current
+            }
+        }
+    }
+
+    /// Queues a job; false when the queue is full (the caller answers Busy).
+    func submit(_ job: Job) -> Bool {
+        csys_monitor_lock(monitor)
+        defer { csys_monitor_unlock(monitor) }
+        guard pending.push(job) else { return false }
+        csys_monitor_signal(monitor)
+        return true
+    }
+
+    /// Hands every finished job to `body` (on the loop, after `wakeup` was readable).
+    func takeFinished(_ body: (Job) -> Void) {
+        var counter: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &counter) { try? wakeup.read(into: $0) }
+        while true {
+            csys_monitor_lock(monitor)
+            let job = finished.pop()
+            csys_monitor_unlock(monitor)
+            guard let job else { return }
+            body(job)
+        }
+    }
+
+    private func serve() {
+        while true {
+            csys_monitor_lock(monitor)
+            var job = pending.pop()
+            while job == nil {
+                csys_monitor_wait(monitor)
+                job = pending.pop()
+            }
+            csys_monitor_unlock(monitor)
+            guard var work = job else { continue }
+            guard perform(&work) else { continue }
+            csys_monitor_lock(monitor)
+            // Cannot overflow: a job is in exactly one of the two rings, or on a thread.
+            _ = finished.push(work)
+            csys_monitor_unlock(monitor)
+            var one: UInt64 = 1
+            _ = withUnsafeBytes(of: &one) { try? wakeup.write($0) }
+        }
+    }
+}
+
+/// A fixed-capacity FIFO.
+struct Ring<Element> {
+    private let slots: UnsafeMutableBufferPointer<Element?>
+    private var head = 0
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        slots = .allocate(capacity: capacity)
+        slots.initialize(repeating: nil)
+    }
+
+    mutating func push(_ element: Element) -> Bool {
+        guard count < slots.count else { return false }
+        slots[(head + count) % slots.count] = element
+        count += 1
+        return true
+    }
+
+    mutating func pop() -> Element? {
+        guard count > 0 else { return nil }
+        let element = slots[head]
+        slots[head] = nil
+        head = (head + 1) % slots.count
+        count -= 1
+        return element
+    }
+}
+
+/// What a new thread runs; passed through pthread_create's argument.
+private final class ThreadBody {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+private func startThread(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    Unmanaged<ThreadBody>.fromOpaque(argument!).takeRetainedValue().run()
+    return nil
+}
