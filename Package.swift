@@ -33,7 +33,8 @@ let package = Package(
             "DbgClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "DbgWireTests", dependencies: ["DbgWire"]),
-        .testTarget(name: "DbgAgentTests", dependencies: ["DbgAgent"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["DbgClient"]),
+        .testTarget(name: "DbgAgentTests", dependencies: ["DbgAgent", "CSys"]),
+        // CSys gives the tests the system's libcrypt, to make password hashes with.
+        .testTarget(name: "EndToEndTests", dependencies: ["DbgClient", "CSys"]),
     ]
 )

@@ -39,11 +39,15 @@ public final class AgentConnection: @unchecked Sendable {
     private var receiveEnd = 0
     private var nextID: UInt32 = 1
 
-    /// Connects; `timeoutSeconds` also bounds every later read and write.
-    public init(_ target: AgentTarget, timeoutSeconds: Int = 30, maxPayload: UInt32 = 16 << 20) throws(ClientError) {
+    /// Connects; `timeoutSeconds` also bounds every later read and write. `localAddress`
+    /// picks the numeric source address of a TCP connection (tests use 127.0.0.x to be
+    /// different peers).
+    public init(
+        _ target: AgentTarget, timeoutSeconds: Int = 30, maxPayload: UInt32 = 16 << 20, localAddress: String? = nil
+    ) throws(ClientError) {
         self.target = target
         self.maxPayload = maxPayload
-        fd = try openSocket(target, timeoutSeconds: timeoutSeconds)
+        fd = try openSocket(target, timeoutSeconds: timeoutSeconds, localAddress: localAddress)
         sendBuffer = []
         receiveBuffer = [UInt8](repeating: 0, count: 64 << 10)
     }
@@ -131,6 +135,15 @@ public final class AgentConnection: @unchecked Sendable {
         return echo.data.bytes
     }
 
+    public func authenticate(user: String, password: String) throws(ClientError) -> Dbg.SessionInfo {
+        try call(service: ServiceID.dbg, op: Dbg.Op.authenticate.rawValue,
+                 Dbg.AuthRequest(username: WireBytes(user), password: WireBytes(password)))
+    }
+
+    public func logout(token: String) throws(ClientError) {
+        let _: Empty = try call(service: ServiceID.dbg, op: Dbg.Op.logout.rawValue, Dbg.SessionToken(token: WireBytes(token)))
+    }
+
     /// Half-closes: the agent sees end of input but can still answer.
     public func shutdownSending() { _ = shutdown(fd, Int32(SHUT_WR)) }
 
@@ -184,7 +197,7 @@ public final class AgentConnection: @unchecked Sendable {
 
 func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
 
-private func openSocket(_ target: AgentTarget, timeoutSeconds: Int) throws(ClientError) -> Int32 {
+private func openSocket(_ target: AgentTarget, timeoutSeconds: Int, localAddress: String?) throws(ClientError) -> Int32 {
     switch target {
     case .unix(let path):
         var address = sockaddr_un()
@@ -224,6 +237,11 @@ private func openSocket(_ target: AgentTarget, timeoutSeconds: Int) throws(Clien
             let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             if fd < 0 { lastError = errno; continue }
             setTimeouts(fd, timeoutSeconds)
+            if let localAddress, !bindLocal(fd, localAddress) {
+                lastError = errno
+                Glibc.close(fd)
+                continue
+            }
             if connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
                 var one: Int32 = 1
                 setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -240,4 +258,17 @@ private func setTimeouts(_ fd: Int32, _ seconds: Int) {
     var timeout = timeval(tv_sec: seconds, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+}
+
+/// Binds a TCP socket to a numeric IPv4 source address (any port).
+private func bindLocal(_ fd: Int32, _ address: String) -> Bool {
+    var local = sockaddr_in()
+    local.sin_family = sa_family_t(AF_INET)
+    guard inet_pton(AF_INET, address, &local.sin_addr) == 1 else {
+        errno = EINVAL
+        return false
+    }
+    return withUnsafePointer(to: &local) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
 }

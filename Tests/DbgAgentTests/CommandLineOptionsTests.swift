@@ -41,6 +41,20 @@ struct CommandLineOptionsTests {
         #expect(config.maxFrame == 1 << 20)
         #expect(config.handshakeTimeoutMs == 10_000)
         #expect(config.idleTimeoutMs == 0)
+        #expect(config.authMethod == .pam)  // the host build; the firmware defaults to shadow
+        #expect(config.passwdPath == "/etc/passwd" && config.shadowPath == "/etc/shadow")
+        #expect(!config.allowEmptyPasswords && config.maxAuthInFlight == 4 && config.maxSessions == 16)
+    }
+
+    @Test("authentication flags")
+    func authenticationFlags() throws {
+        let config = try config("--auth", "shadow", "--passwd", "/p", "--shadow", "/s", "--allow-empty-passwords",
+                                "--max-auth", "8", "--max-sessions", "100")
+        #expect(config.authMethod == .shadow && config.passwdPath == "/p" && config.shadowPath == "/s")
+        #expect(config.allowEmptyPasswords && config.maxAuthInFlight == 8 && config.maxSessions == 100)
+        #expect(errorMessage(parse("--auth", "ldap")) == "--auth 'ldap': expected pam or shadow")
+        #expect(errorMessage(parse("--max-auth", "65"))?.hasPrefix("--max-auth '65'") == true)
+        #expect(errorMessage(parse("--max-sessions", "0"))?.hasPrefix("--max-sessions '0'") == true)
     }
 
     @Test("every flag, long and short")

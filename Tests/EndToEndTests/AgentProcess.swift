@@ -19,6 +19,19 @@ final class AgentProcess: @unchecked Sendable {
     /// Under an emulator the process's RSS is the emulator's, not the agent's.
     static var isEmulated: Bool { !launcher.isEmpty }
 
+    /// The static firmware build (no PAM); the host build says "host" in its version.
+    static let isFirmware: Bool = {
+        let version = Process()
+        let output = Pipe()
+        let command = launcher + [binary, "--version"]
+        version.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        version.arguments = command
+        version.standardOutput = output
+        guard (try? version.run()) != nil else { return false }
+        version.waitUntilExit()
+        return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("firmware")
+    }()
+
     let process = Process()
     private let lock = NSCondition()
     private var lines: [String] = []
@@ -27,13 +40,14 @@ final class AgentProcess: @unchecked Sendable {
     private(set) var unixAddresses: [AgentTarget] = []
 
     /// Starts the agent and waits until it says it is ready.
-    init(_ arguments: [String], ready: Bool = true) throws {
+    init(_ arguments: [String], environment: [String: String] = [:], ready: Bool = true) throws {
         let command = AgentProcess.launcher + [AgentProcess.binary]
         guard FileManager.default.isExecutableFile(atPath: AgentProcess.binary) else {
             throw AgentProcessError("dbgd not found at \(AgentProcess.binary); run `swift build` first or set DBGD_BIN")
         }
         process.executableURL = URL(fileURLWithPath: command[0].hasPrefix("/") ? command[0] : "/usr/bin/env")
         process.arguments = (command[0].hasPrefix("/") ? Array(command.dropFirst()) : command) + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let stderr = Pipe()
         process.standardError = stderr
         process.standardOutput = stderr
@@ -61,8 +75,9 @@ final class AgentProcess: @unchecked Sendable {
 
     var tcp: AgentTarget { tcpAddresses[0] }
 
-    func connect(_ target: AgentTarget? = nil, timeoutSeconds: Int = 30) throws -> AgentConnection {
-        try AgentConnection(target ?? tcp, timeoutSeconds: timeoutSeconds)
+    /// `localAddress` (127.0.x.y) makes the connection come from another peer.
+    func connect(_ target: AgentTarget? = nil, timeoutSeconds: Int = 30, localAddress: String? = nil) throws -> AgentConnection {
+        try AgentConnection(target ?? tcp, timeoutSeconds: timeoutSeconds, localAddress: localAddress)
     }
 
     var log: [String] {
