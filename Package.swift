@@ -30,7 +30,7 @@ let package = Package(
             "DbgClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dbg-bench", dependencies: [
-            "DbgClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "DbgClient", "CSys", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "DbgWireTests", dependencies: ["DbgWire"]),
         .testTarget(name: "DbgAgentTests", dependencies: ["DbgAgent", "CSys"]),

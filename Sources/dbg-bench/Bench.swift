@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSys
 import DbgClient
 import DbgWire
 import Foundation
@@ -9,7 +10,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dbg-bench",
         abstract: "Measure a running dbgd.",
-        subcommands: [PingBench.self, FanoutBench.self]
+        subcommands: [PingBench.self, FanoutBench.self, AuthBench.self, HashCommand.self]
     )
 }
 
@@ -120,6 +121,77 @@ struct FanoutBench: ParsableCommand {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         print("fanout: \(connections) connections x \(pings) pings in \(String(format: "%.2f", seconds)) s "
             + "(\(Int(Double(connections * pings) / seconds)) pings/s)")
+    }
+}
+
+struct AuthBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "auth",
+        abstract: "Time successful Authenticate + Logout round trips, and failures under the throttle."
+    )
+
+    @Option(name: [.customShort("H"), .long], help: "Agent address (HOST:PORT or unix:/PATH).")
+    var host: String = "127.0.0.1:5037"
+
+    @Option(name: .shortAndLong, help: "User to log in as.")
+    var user: String
+
+    @Option(name: .shortAndLong, help: "That user's password.")
+    var password: String
+
+    @Option(help: "Logins to time.")
+    var count: Int = 20
+
+    @Option(help: "Wrong passwords to send from one source address (127.0.0.x) to time the throttle; 0 skips.")
+    var failures: Int = 0
+
+    func run() throws {
+        let target = try AgentTarget.parse(host)
+        let connection = try AgentConnection(target)
+        var samples: [Double] = []
+        for _ in 0..<count {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let session = try connection.authenticate(user: user, password: password)
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            try connection.logout(token: session.token.string)
+        }
+        samples.sort()
+        print("auth_\(user): median \(String(format: "%.1f", samples[samples.count / 2])) ms, "
+            + "min \(String(format: "%.1f", samples[0])) ms (\(count) logins)")
+        guard failures > 0 else { return }
+        var times: [String] = []
+        var open: AgentConnection?
+        for attempt in 0..<failures {
+            // A connection is closed after its third failure: open a fresh one before that.
+            if attempt % 2 == 0 { open = try AgentConnection(target, localAddress: "127.0.0.\(200 + (failures % 50))") }
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try? open!.authenticate(user: user, password: password + "-wrong")
+            times.append(String(format: "%.0f", Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6))
+        }
+        print("throttle: \(failures) failures answered after \(times.joined(separator: ", ")) ms")
+    }
+}
+
+/// Makes password hashes with the system's libcrypt, for test shadow files.
+struct HashCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "hash", abstract: "Print crypt(PASSWORD) for a scheme.")
+
+    @Argument(help: "libxcrypt prefix: '$y$' (yescrypt), '$6$' (sha512), '$5$', '$2b$', '$1$'.")
+    var scheme: String
+
+    @Argument(help: "The password.")
+    var password: String
+
+    func run() throws {
+        var setting = [CChar](repeating: 0, count: 128)
+        guard crypt_gensalt_rn(scheme, 0, nil, 0, &setting, Int32(setting.count)) != nil else {
+            throw ValidationError("libcrypt does not know the scheme '\(scheme)'")
+        }
+        var work = [UInt8](repeating: 0, count: Int(CSYS_CRYPT_DATA_SIZE))
+        guard let hash = work.withUnsafeMutableBytes({ crypt_rn(password, setting, $0.baseAddress, CSYS_CRYPT_DATA_SIZE) }) else {
+            throw ValidationError("crypt failed")
+        }
+        print(String(cString: hash))
     }
 }
 
