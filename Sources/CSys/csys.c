@@ -24,6 +24,8 @@ int csys_accept(int fd, struct sockaddr *peer, socklen_t *peer_len) {
     return accept4(fd, peer, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
+int csys_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
 int csys_signalfd_for(const int *signals, int count) {
     sigset_t set;
     sigemptyset(&set);

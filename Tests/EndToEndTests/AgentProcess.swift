@@ -21,18 +21,13 @@ final class AgentProcess: @unchecked Sendable {
 
     /// The static firmware build (no PAM); the host build says "host" in its version.
     static let isFirmware: Bool = {
-        let version = Process()
-        let output = Pipe()
-        let command = launcher + [binary, "--version"]
-        version.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        version.arguments = command
-        version.standardOutput = output
-        guard (try? version.run()) != nil else { return false }
-        version.waitUntilExit()
-        return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("firmware")
+        guard let version = try? ChildProcess(launcher + [binary, "--version"]) else { return false }
+        let text = String(decoding: version.output.readDataToEndOfFile(), as: UTF8.self)
+        _ = version.waitForExit(timeout: 30)
+        return text.contains("firmware")
     }()
 
-    let process = Process()
+    private let child: ChildProcess
     private let lock = NSCondition()
     private var lines: [String] = []
     private var finished = false
@@ -45,14 +40,8 @@ final class AgentProcess: @unchecked Sendable {
         guard FileManager.default.isExecutableFile(atPath: AgentProcess.binary) else {
             throw AgentProcessError("dbgd not found at \(AgentProcess.binary); run `swift build` first or set DBGD_BIN")
         }
-        process.executableURL = URL(fileURLWithPath: command[0].hasPrefix("/") ? command[0] : "/usr/bin/env")
-        process.arguments = (command[0].hasPrefix("/") ? Array(command.dropFirst()) : command) + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let stderr = Pipe()
-        process.standardError = stderr
-        process.standardOutput = stderr
-        try process.run()
-        let reader = Thread { [self] in readLines(stderr.fileHandleForReading) }
+        child = try ChildProcess(command + arguments, environment: environment)
+        let reader = Thread { [self] in readLines(child.output) }
         reader.start()
         if ready {
             guard let _ = waitForLine(timeout: 30, where: { $0.hasSuffix(" ready") }) else {
@@ -72,6 +61,9 @@ final class AgentProcess: @unchecked Sendable {
     }
 
     deinit { stop() }
+
+    var pid: pid_t { child.pid }
+    var isRunning: Bool { child.isRunning }
 
     var tcp: AgentTarget { tcpAddresses[0] }
 
@@ -119,28 +111,28 @@ final class AgentProcess: @unchecked Sendable {
 
     /// Resident memory of the agent process in KiB (native runs only).
     func residentKiB() -> Int {
-        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
         for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
             return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
         }
         return 0
     }
 
-    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+    func signal(_ number: Int32) { child.signal(number) }
 
     /// Waits for the agent to exit and returns its status.
     func waitForExit(timeout: TimeInterval = 20) -> Int32? {
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning { return nil }
+        guard let status = child.waitForExit(timeout: timeout) else { return nil }
         waitForEndOfLog(timeout: 2)
-        return process.terminationStatus
+        return status
     }
 
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            if waitForExit(timeout: 5) == nil { kill(process.processIdentifier, SIGKILL) }
+        guard child.isRunning else { return }
+        child.signal(SIGTERM)
+        if child.waitForExit(timeout: 5) == nil {
+            child.signal(SIGKILL)
+            _ = child.waitForExit(timeout: 5)
         }
     }
 

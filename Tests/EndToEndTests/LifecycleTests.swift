@@ -45,7 +45,7 @@ struct LifecycleTests {
         let second = try AgentProcess(["--unix", path], ready: false)
         #expect(second.waitForExit() == 1)
         #expect(second.log.contains { $0.contains("another agent is already listening") })
-        kill(first.process.processIdentifier, SIGKILL)  // leaves the socket file behind
+        first.signal(SIGKILL)  // leaves the socket file behind
         _ = first.waitForExit()
         #expect(FileManager.default.fileExists(atPath: path))
         let third = try AgentProcess(["--unix", path])

@@ -122,6 +122,8 @@ int csys_epoll_wait(int epfd, csys_ready_event *out, int capacity, int timeout_m
 // _GNU_SOURCE functions: glibc's headers belong to the SwiftGlibc module, where a
 // #define here cannot reach them, so they are wrapped out of line in csys.c.
 int csys_accept(int fd, struct sockaddr *peer, socklen_t *peer_len);
+// A pipe whose both ends are close-on-exec (pipe2), so no other child inherits it.
+int csys_pipe(int fds[2]);
 
 // Blocks `signals` (count entries) for the whole process and returns a signalfd for them.
 int csys_signalfd_for(const int *signals, int count);

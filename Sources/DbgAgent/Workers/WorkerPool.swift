@@ -25,7 +25,9 @@ final class WorkerPool<Job>: @unchecked Sendable {
         finished = Ring(capacity: capacity)
         self.perform = perform
         for _ in 0..<threads {
-            let body = Unmanaged.passRetained(ThreadBody { [unowned(unsafe) self] in self.serve() })
+            // Each thread holds the pool strongly: it lives as long as they do, which is
+            // until the process exits (even if the agent's start-up fails after this).
+            let body = Unmanaged.passRetained(ThreadBody { self.serve() })
             if csys_thread_start(startThread, body.toOpaque(), stackSize) != 0 {
                 body.release()
                 throw .current

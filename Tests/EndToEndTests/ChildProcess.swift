@@ -1,0 +1,59 @@
+import CSys
+import Foundation
+
+/// A child started with posix_spawn and reaped with waitpid by this object alone, with
+/// its stdout and stderr on one pipe. (Foundation's Process reaps on a dispatch queue,
+/// which a busy parallel test run can delay by seconds.)
+final class ChildProcess: @unchecked Sendable {
+    let pid: pid_t
+    let output: FileHandle
+    private let lock = NSLock()
+    private var status: Int32?
+
+    /// Runs `command` (looked up on PATH) with the current environment plus `environment`.
+    init(_ command: [String], environment: [String: String] = [:]) throws {
+        var pipe: [Int32] = [0, 0]
+        guard csys_pipe(&pipe) == 0 else { throw AgentProcessError("pipe2: \(String(cString: strerror(errno)))") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, pipe[1], 2)
+        let argv = command.map { strdup($0) } + [nil]
+        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + env).forEach { free($0) } }
+        var child: pid_t = 0
+        let rc = posix_spawnp(&child, command[0], &actions, nil, argv, env)
+        close(pipe[1])
+        guard rc == 0 else {
+            close(pipe[0])
+            throw AgentProcessError("cannot start \(command[0]): \(String(cString: strerror(rc)))")
+        }
+        pid = child
+        output = FileHandle(fileDescriptor: pipe[0], closeOnDealloc: true)
+    }
+
+    /// The exit status (128+N if killed by signal N), or nil while it runs.
+    var exitStatus: Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        if status == nil {
+            var raw: Int32 = 0
+            if waitpid(pid, &raw, WNOHANG) == pid {
+                status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+            }
+        }
+        return status
+    }
+
+    var isRunning: Bool { exitStatus == nil }
+
+    func signal(_ number: Int32) { if isRunning { kill(pid, number) } }
+
+    /// Waits up to `timeout` seconds for the exit; nil if it is still running.
+    func waitForExit(timeout: TimeInterval) -> Int32? {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while isRunning && Date() < deadline { usleep(10_000) }
+        return exitStatus
+    }
+}
