@@ -20,8 +20,7 @@ struct PingBench: ParsableCommand {
         abstract: "Ping round-trip time (sequential) and pipelined ping throughput (one connection)."
     )
 
-    @Option(name: [.customShort("H"), .long], help: "Agent address (HOST:PORT or unix:/PATH).")
-    var host: String = "127.0.0.1:5037"
+    @OptionGroup var agent: AgentAddress
 
     @Option(help: "Sequential round trips to time.")
     var roundTrips: Int = 2000
@@ -30,7 +29,7 @@ struct PingBench: ParsableCommand {
     var pipelined: Int = 2_000_000
 
     func run() throws {
-        let target = try AgentTarget.parse(host)
+        let target = try agent.target()
         let connection = try AgentConnection(target)
         _ = try connection.hello(client: "dbg-bench")
 
@@ -93,8 +92,7 @@ struct FanoutBench: ParsableCommand {
         abstract: "Many connections at once, each doing a number of pings in lock step."
     )
 
-    @Option(name: [.customShort("H"), .long], help: "Agent address (HOST:PORT or unix:/PATH).")
-    var host: String = "127.0.0.1:5037"
+    @OptionGroup var agent: AgentAddress
 
     @Option(help: "Connections open at the same time.")
     var connections: Int = 200
@@ -103,7 +101,7 @@ struct FanoutBench: ParsableCommand {
     var pings: Int = 50
 
     func run() throws {
-        let target = try AgentTarget.parse(host)
+        let target = try agent.target()
         let start = DispatchTime.now().uptimeNanoseconds
         let open = try (0..<connections).map { _ in try AgentConnection(target) }
         for round in 1...pings {
@@ -130,8 +128,7 @@ struct AuthBench: ParsableCommand {
         abstract: "Time successful Authenticate + Logout round trips, and failures under the throttle."
     )
 
-    @Option(name: [.customShort("H"), .long], help: "Agent address (HOST:PORT or unix:/PATH).")
-    var host: String = "127.0.0.1:5037"
+    @OptionGroup var agent: AgentAddress
 
     @Option(name: .shortAndLong, help: "User to log in as.")
     var user: String
@@ -146,7 +143,7 @@ struct AuthBench: ParsableCommand {
     var failures: Int = 0
 
     func run() throws {
-        let target = try AgentTarget.parse(host)
+        let target = try agent.target()
         let connection = try AgentConnection(target)
         var samples: [Double] = []
         for _ in 0..<count {
@@ -193,6 +190,13 @@ struct HashCommand: ParsableCommand {
         }
         print(String(cString: hash))
     }
+}
+
+struct AgentAddress: ParsableArguments {
+    @Option(name: [.customShort("H"), .long], help: "Agent address (HOST:PORT or unix:/PATH).")
+    var host: String = "127.0.0.1:5037"
+
+    func target() throws -> AgentTarget { try AgentTarget.parse(host) }
 }
 
 private func encodedHeader(_ header: FrameHeader) -> [UInt8] {

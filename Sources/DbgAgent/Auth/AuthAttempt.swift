@@ -20,7 +20,6 @@ struct AuthAttempt {
     var peer: PeerKey
     /// For the log.
     var username: String
-    var startedAt: Milliseconds
 }
 
 /// The part of an attempt that runs on a worker thread: it owns copies of the
@@ -31,6 +30,11 @@ struct AuthJob {
     var password: [UInt8]
     let remoteHost: String
     var result: Result<AuthenticatedUser, AuthFailure>?
+
+    /// Zeroes the password copy before its memory is freed or reused.
+    mutating func wipePassword() {
+        password.withUnsafeMutableBytes { csys_wipe($0.baseAddress, $0.count) }
+    }
 }
 
 /// Everything the worker threads do.
@@ -43,7 +47,7 @@ enum WorkerJob {
         switch self {
         case .authenticate(var job):
             job.result = authenticator.authenticate(job.username, job.password, remoteHost: job.remoteHost)
-            job.password.withUnsafeMutableBytes { csys_wipe($0.baseAddress, $0.count) }
+            job.wipePassword()
             self = .authenticate(job)
             return true
         case .endSession(let session):

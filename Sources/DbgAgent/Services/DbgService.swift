@@ -1,3 +1,4 @@
+import CSys
 import DbgWire
 
 /// The dbg service (0x60): sessions (Authenticate, Logout). The other ops of the seed
@@ -80,8 +81,10 @@ final class DbgService {
         let peer = PeerKey(connection.peer)
         let job = AuthJob(attempt: index, username: auth.username.bytes, password: auth.password.bytes,
                           remoteHost: connection.peer.hostDescription)
+        // The job has its own copy; the password does not stay in the receive buffer.
+        auth.password.withUnsafeBytes { csys_wipe(UnsafeMutableRawPointer(mutating: $0.baseAddress), $0.count) }
         var attempt = AuthAttempt(state: .running, connectionSlot: connection.slot, connectionGeneration: connection.generation,
-                                  request: request, peer: peer, username: auth.username.string, startedAt: now)
+                                  request: request, peer: peer, username: Log.printable(auth.username))
         let delay = throttle.delay(for: peer, now: now)
         if delay > 0 {
             attempt.state = .throttled(until: now + delay, job)
@@ -211,7 +214,10 @@ final class DbgService {
             case .finished(.success(let user)):
                 user.pam.map(endPAMSession)
                 attempts[index] = nil
-            case .throttled, .finished:
+            case .throttled(_, var job):
+                job.wipePassword()
+                attempts[index] = nil
+            case .finished:
                 attempts[index] = nil
             }
         }

@@ -1,4 +1,5 @@
 import CSys
+import DbgWire
 
 /// One line per event on stderr, prefixed "dbgd: ". Each line is a single write(2) so
 /// lines from concurrent writers (future worker threads) never interleave.
@@ -8,6 +9,12 @@ enum Log {
     static func info(_ message: String) {
         var line = "dbgd: " + message + "\n"
         line.withUTF8 { bytes in _ = try? FileDescriptor(2).write(UnsafeRawBufferPointer(bytes)) }
+    }
+
+    /// Client-supplied bytes made safe for one log line: anything but printable ASCII
+    /// becomes '?', so a user name cannot forge log lines or terminal escapes.
+    static func printable(_ bytes: WireBytes) -> String {
+        String(decoding: bytes.bytes.map { $0 >= 0x20 && $0 < 0x7f ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
     }
 
     /// Per-connection detail, printed only with --verbose.
