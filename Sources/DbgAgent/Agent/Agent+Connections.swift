@@ -228,7 +228,10 @@ extension Agent {
             }
         }
         if next != 0 { timer.schedule(next) }
-        if let due = dbg.startDueAttempts(now: now) { timer.schedule(due) }
+        let due = dbg.startDueAttempts(now: now) { index in
+            if connections[index].isActive { pump(index) }
+        }
+        if let due { timer.schedule(due) }
     }
 
     private func deadline(of connection: Connection) -> Milliseconds? {

@@ -78,10 +78,12 @@ final class Agent {
                 return 1
             }
         }
+        // Sessions first, synchronously: closing connections would hand their PAM
+        // sessions to the workers, which the exit would cut short.
+        dbg.shutdown()
         for index in 0..<connections.capacity where connections[index].isActive {
             close(index, reason: "agent shutting down")
         }
-        dbg.shutdown()
         return 0
     }
 

@@ -108,16 +108,19 @@ final class DbgService {
     }
 
     /// Starts attempts whose throttle delay is over; returns the next such deadline.
-    func startDueAttempts(now: Milliseconds) -> Milliseconds? {
+    /// `ready` gets the connection slot of an attempt that could not start (its answer
+    /// is ready to deliver).
+    func startDueAttempts(now: Milliseconds, _ ready: (Int) -> Void) -> Milliseconds? {
         var next: Milliseconds?
         for index in attempts.indices {
-            guard case .throttled(let until, let job) = attempts[index]?.state else { continue }
+            guard let attempt = attempts[index], case .throttled(let until, let job) = attempt.state else { continue }
             if until > now {
                 next = min(next ?? until, until)
             } else if workers.submit(.authenticate(job)) {
                 attempts[index]!.state = .running
             } else {
                 attempts[index]!.state = .finished(.failure(.unavailable("the authentication queue is full")))
+                ready(attempt.connectionSlot)
             }
         }
         return next
