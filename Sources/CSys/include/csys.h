@@ -72,7 +72,17 @@ static const int CSYS_MAP_PRIVATE_ANONYMOUS = MAP_PRIVATE | MAP_ANONYMOUS | MAP_
 static const int CSYS_MADV_DONTNEED = MADV_DONTNEED;
 static const mode_t CSYS_S_IFMT = S_IFMT;
 static const mode_t CSYS_S_IFSOCK = S_IFSOCK;
+static const mode_t CSYS_S_IFDIR = S_IFDIR;
 static const int CSYS_WNOHANG = WNOHANG;
+static const int CSYS_SIGKILL = SIGKILL;
+static const int CSYS_EACCES = EACCES;
+static const int CSYS_ENOEXEC = ENOEXEC;
+static const int CSYS_ENOTDIR = ENOTDIR;
+
+// waitpid status decoding (macros, which Swift cannot call).
+static inline int csys_exit_code(int status) {
+    return WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 255;
+}
 
 // eventfd
 static const int CSYS_EFD_NONBLOCK_CLOEXEC = EFD_NONBLOCK | EFD_CLOEXEC;
@@ -164,6 +174,45 @@ int csys_random_bytes(void *buf, size_t count);
 
 // Overwrites secrets in a way the compiler may not optimise away.
 void csys_wipe(void *buf, size_t count);
+
+// Process creation for RunCommand/RunShell (spawn.c). The child is created with vfork
+// and runs only async-signal-safe code until execve: it resets signals, joins a new
+// process group, wires stdin to /dev/null and stdout/stderr to the given pipes, drops to
+// the user (setgid, setgroups, setuid through raw syscalls, checked), changes directory
+// as that user, closes every other descriptor and executes argv[0], searched on `search_path` when it
+// has no '/'.
+struct csys_spawn_request {
+    const char *const *argv;
+    const char *const *envp;
+    const char *search_path;
+    const char *cwd;
+    int stdout_fd;
+    int stderr_fd;
+    int change_identity;
+    uint32_t uid;
+    uint32_t gid;
+    const uint32_t *groups;
+    int group_count;
+};
+
+// Where a child that failed before execve stopped.
+enum {
+    CSYS_SPAWN_OK = 0,
+    CSYS_SPAWN_STAGE_FORK = 1,
+    CSYS_SPAWN_STAGE_STDIO = 2,
+    CSYS_SPAWN_STAGE_IDENTITY = 3,
+    CSYS_SPAWN_STAGE_CHDIR = 4,
+    CSYS_SPAWN_STAGE_EXEC = 5,
+};
+
+struct csys_spawn_failure {
+    int stage;
+    int error;
+};
+
+// Returns the child's pid once it has executed, or -1 with `failure` set (the failed
+// child has already been reaped).
+int csys_spawn(const struct csys_spawn_request *request, struct csys_spawn_failure *failure);
 
 // open and fcntl are variadic, which Swift cannot call.
 int csys_open(const char *path, int flags);

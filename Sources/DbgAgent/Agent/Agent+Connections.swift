@@ -202,6 +202,11 @@ extension Agent {
         }
     }
 
+    /// Moves a connection that has answers ready, unless it has closed meanwhile.
+    func pumpIfOpen(_ index: Int) {
+        if index >= 0, index < connections.capacity, connections[index].isActive { pump(index) }
+    }
+
     func close(_ index: Int, reason: String) {
         Log.debug("connection \(index) from \(connections[index].peer.description) closed: \(reason)")
         dbg.connectionClosed(slot: index, generation: connections[index].generation)
@@ -228,10 +233,7 @@ extension Agent {
             }
         }
         if next != 0 { timer.schedule(next) }
-        let due = dbg.startDueAttempts(now: now) { index in
-            if connections[index].isActive { pump(index) }
-        }
-        if let due { timer.schedule(due) }
+        if let due = dbg.expire(now: now, pumpIfOpen) { timer.schedule(due) }
     }
 
     private func deadline(of connection: Connection) -> Milliseconds? {

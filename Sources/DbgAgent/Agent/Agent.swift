@@ -38,7 +38,7 @@ final class Agent {
         } catch {
             throw StartupError("cannot set up the event loop: \(error.message)")
         }
-        dbg = try DbgService(config: config, timer: timer)
+        dbg = try DbgService(config: config, timer: timer, loop: loop)
         listeners = try Agent.openListeners(config)
         router = RequestRouter(control: ControlService(
             maxFrame: config.maxFrame, services: RequestRouter.served,
@@ -94,9 +94,9 @@ final class Agent {
         case .timer: expireDeadlines()
         case .signals: handleSignals()
         case .workers:
-            dbg.workersFinished { index in
-                if connections[index].isActive { pump(index) }
-            }
+            dbg.workersFinished(pumpIfOpen)
+        case .commandStdout, .commandStderr:
+            dbg.commandOutputReady(token)
         }
     }
 
@@ -104,9 +104,7 @@ final class Agent {
         while let signal = signals.next() {
             switch signal {
             case CSYS_SIGCHLD:
-                // Reap every exited child so none lingers as a zombie.
-                var status: Int32 = 0
-                while waitpid(-1, &status, CSYS_WNOHANG) > 0 {}
+                dbg.reapChildren(pumpIfOpen)
             default:
                 Log.info(signal == CSYS_SIGTERM ? "SIGTERM: shutting down" : "SIGINT: shutting down")
                 running = false
@@ -120,7 +118,8 @@ final class Agent {
             + "\(kib(connections.slotBytes)) KiB (receive \(kib(config.receiveBufferSize)) KiB + transmit "
             + "\(kib(config.transmitBufferSize)) KiB); pages are committed only while in use")
         Log.info("authentication: \(config.authMethod.name), \(config.maxAuthInFlight) worker threads, "
-            + "\(config.maxSessions) sessions")
+            + "\(config.maxSessions) sessions; commands: \(config.maxExec) at once, \(kib(dbg.commands.budgetBytes)) KiB "
+            + "of capture buffers (\(kib(config.maxOutput)) KiB per stream)")
     }
 
     private static func openListeners(_ config: AgentConfig) throws(StartupError) -> [Listener] {

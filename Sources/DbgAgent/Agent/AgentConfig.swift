@@ -18,11 +18,21 @@ struct AgentConfig: Equatable {
     var authMethod = Authenticator.Method.buildDefault
     var passwdPath = "/etc/passwd"
     var shadowPath = "/etc/shadow"
+    var groupPath = "/etc/group"
     /// Whether an empty shadow password field lets the user in with an empty password.
     var allowEmptyPasswords = false
     /// Authentications waiting or running at once (each has a worker thread).
     var maxAuthInFlight = 4
     var maxSessions = 16
+
+    /// Commands running at once (each with two capture buffers).
+    var maxExec = 16
+    /// Bytes of stdout and of stderr kept per command.
+    var maxOutput = 64 << 10
+    /// TimeoutSec 0 means this.
+    var execTimeoutSeconds: Int64 = 30
+    /// Larger TimeoutSec values are clamped to this.
+    var maxExecTimeoutSeconds: Int64 = 3600
 
     init() {}
 
@@ -30,6 +40,21 @@ struct AgentConfig: Equatable {
     static let maxFrameRange: ClosedRange<UInt32> = 4096...(64 << 20)
     static let maxAuthInFlightRange = 1...64
     static let maxSessionsRange = 1...4096
+    static let maxExecRange = 1...1024
+    static let maxOutputRange = 1024...(16 << 20)
+
+    /// A rule between flags that the values break, if any: every answer must fit in a frame.
+    var inconsistency: ConfigError? {
+        let largestResult = 2 * maxOutput + 64
+        if Int(maxFrame) < largestResult {
+            return ConfigError("--max-output \(maxOutput) needs --max-frame of at least \(largestResult) "
+                + "(a RunCommand answer carries stdout and stderr)")
+        }
+        if execTimeoutSeconds > maxExecTimeoutSeconds {
+            return ConfigError("--exec-timeout \(execTimeoutSeconds) is above --max-exec-timeout \(maxExecTimeoutSeconds)")
+        }
+        return nil
+    }
     /// Pending output a connection may build up before the agent stops taking its requests.
     static let transmitBatch = 64 << 10
     /// After an error that ends a connection, how long unread input is drained so the

@@ -28,11 +28,17 @@ enum CommandLineOptions {
               --max-auth N              authentications in progress at once, one worker
                                         thread each (default 4, 1..64)
               --max-sessions N          logged-in sessions (default 16, 1..4096)
+              --max-exec N              commands running at once (default 16, 1..1024)
+              --max-output BYTES        stdout and stderr kept per command (default 64K;
+                                        --max-frame must hold both)
+              --exec-timeout SEC        when a request says 0 (default 30)
+              --max-exec-timeout SEC    longer requests are clamped (default 3600)
 
         Authentication:
               --auth pam|shadow         PAM service "dbgd" (host builds' default) or
                                         crypt(3) against the shadow file (firmware's default)
               --passwd FILE             user database (default /etc/passwd)
+              --group FILE              supplementary groups (default /etc/group)
               --shadow FILE             password hashes for --auth shadow (default /etc/shadow)
               --allow-empty-passwords   an empty shadow password field admits an empty password
 
@@ -70,6 +76,7 @@ enum CommandLineOptions {
                 let word = argv[index].map { String(cString: $0) } ?? ""
                 return .failure(ConfigError("unexpected argument '\(word)' (see dbgd --help)"))
             }
+            if let problem = config.inconsistency { return .failure(problem) }
             return .success(.run(config))
         }
     }
@@ -124,6 +131,26 @@ enum CommandLineOptions {
                 return ConfigError("--max-auth '\(argument)': expected a number from 1 to 64")
             }
             config.maxAuthInFlight = n
+        case Key.maxExec:
+            guard let n = parseCount(argument, in: AgentConfig.maxExecRange) else {
+                return ConfigError("--max-exec '\(argument)': expected a number from 1 to 1024")
+            }
+            config.maxExec = n
+        case Key.maxOutput:
+            guard let n = parseByteSize(argument), n <= UInt64(AgentConfig.maxOutputRange.upperBound),
+                  AgentConfig.maxOutputRange.contains(Int(n)) else {
+                return ConfigError("--max-output '\(argument)': expected a size from 1K to 16M")
+            }
+            config.maxOutput = Int(n)
+        case Key.execTimeout, Key.maxExecTimeout:
+            let name = key == Key.execTimeout ? "--exec-timeout" : "--max-exec-timeout"
+            guard let seconds = parseSeconds(argument), seconds > 0 else {
+                return ConfigError("\(name) '\(argument)': expected whole seconds (1 to 604800)")
+            }
+            if key == Key.execTimeout { config.execTimeoutSeconds = Int64(seconds) } else { config.maxExecTimeoutSeconds = Int64(seconds) }
+        case Key.group:
+            guard !argument.isEmpty else { return ConfigError("--group needs a file path") }
+            config.groupPath = argument
         case Key.maxSessions:
             guard let n = parseCount(argument, in: AgentConfig.maxSessionsRange) else {
                 return ConfigError("--max-sessions '\(argument)': expected a number from 1 to 4096")
@@ -148,6 +175,11 @@ enum CommandLineOptions {
         static let allowEmptyPasswords: UInt8 = 6
         static let maxAuth: UInt8 = 7
         static let maxSessions: UInt8 = 8
+        static let maxExec: UInt8 = 9
+        static let maxOutput: UInt8 = 10
+        static let execTimeout: UInt8 = 11
+        static let maxExecTimeout: UInt8 = 12
+        static let group: UInt8 = 13
     }
 
     private static func withOptionTable<R>(_ body: (UnsafePointer<option>) -> R) -> R {
@@ -167,6 +199,11 @@ enum CommandLineOptions {
             entry("allow-empty-passwords", CSYS_NO_ARGUMENT, Key.allowEmptyPasswords),
             entry("max-auth", CSYS_REQUIRED_ARGUMENT, Key.maxAuth),
             entry("max-sessions", CSYS_REQUIRED_ARGUMENT, Key.maxSessions),
+            entry("max-exec", CSYS_REQUIRED_ARGUMENT, Key.maxExec),
+            entry("max-output", CSYS_REQUIRED_ARGUMENT, Key.maxOutput),
+            entry("exec-timeout", CSYS_REQUIRED_ARGUMENT, Key.execTimeout),
+            entry("max-exec-timeout", CSYS_REQUIRED_ARGUMENT, Key.maxExecTimeout),
+            entry("group", CSYS_REQUIRED_ARGUMENT, Key.group),
             entry("verbose", CSYS_NO_ARGUMENT, UInt8(ascii: "v")),
             entry("help", CSYS_NO_ARGUMENT, UInt8(ascii: "h")),
             entry("version", CSYS_NO_ARGUMENT, UInt8(ascii: "V")),

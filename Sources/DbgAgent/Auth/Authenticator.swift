@@ -39,14 +39,16 @@ final class Authenticator: @unchecked Sendable {
     let method: Method
     let passwdPath: String
     let shadowPath: String
+    let groupPath: String
     let allowEmptyPasswords: Bool
     /// Unknown users are hashed against this, so that they take as long as known ones.
     private let decoyHash: [UInt8]
 
-    init(method: Method, passwdPath: String, shadowPath: String, allowEmptyPasswords: Bool) {
+    init(method: Method, passwdPath: String, shadowPath: String, groupPath: String, allowEmptyPasswords: Bool) {
         self.method = method
         self.passwdPath = passwdPath
         self.shadowPath = shadowPath
+        self.groupPath = groupPath
         self.allowEmptyPasswords = allowEmptyPasswords
         decoyHash = method == .shadow
             ? ShadowEntry.firstUsableHash(inShadow: shadowPath) ?? PasswordHash.newSetting(prefix: "$6$") ?? []
@@ -70,18 +72,35 @@ final class Authenticator: @unchecked Sendable {
             return .failure(.unavailable("this build has no PAM support; use --auth shadow"))
             #endif
         }
-        let account: UserAccount?
-        do throws(Errno) {
-            account = try UserAccount.find(username, inPasswd: passwdPath)
-        } catch {
+        switch lookUp(username) {
+        case .success(let account):
+            return .success(AuthenticatedUser(account: account, pam: pam))
+        case .failure(let failure):
             pam?.end()
+            return .failure(failure)
+        }
+    }
+
+    /// The passwd entry and groups of a user who passed the password check.
+    private func lookUp(_ username: [UInt8]) -> Result<UserAccount, AuthFailure> {
+        var found: UserAccount?
+        do throws(Errno) {
+            found = try UserAccount.find(username, inPasswd: passwdPath)
+        } catch {
             return .failure(.unavailable("cannot read \(passwdPath): \(error.message)"))
         }
-        guard let account else {
-            pam?.end()
-            return .failure(.rejected("no entry in \(passwdPath)"))
+        guard var account = found else { return .failure(.rejected("no entry in \(passwdPath)")) }
+        // Commands run as the user only if the agent can switch to them: as root.
+        let agentUID = geteuid()
+        if agentUID != 0 && account.uid != agentUID {
+            return .failure(.rejected("the agent runs as uid \(agentUID) and can only serve that user"))
         }
-        return .success(AuthenticatedUser(account: account, pam: pam))
+        do throws(Errno) {
+            account.groups = try GroupFile.groups(of: username, primary: account.gid, path: groupPath)
+        } catch {
+            return .failure(.unavailable("cannot read \(groupPath): \(error.message)"))
+        }
+        return .success(account)
     }
 
     private func checkShadow(_ username: [UInt8], _ password: [UInt8]) -> Result<Void, AuthFailure> {

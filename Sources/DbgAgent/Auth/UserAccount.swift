@@ -1,3 +1,5 @@
+import CSys
+
 /// A user as the passwd file describes them: what SessionInfo reports and what later
 /// operations run as.
 struct UserAccount {
@@ -6,6 +8,9 @@ struct UserAccount {
     var gid: UInt32
     var home: String
     var shell: String
+    /// The primary group and every group of the group file that lists the user, as
+    /// initgroups(3) would set them; filled in at login.
+    var groups: [UInt32] = []
 
     /// The passwd entry for `name` in the file at `path`, or nil.
     static func find(_ name: [UInt8], inPasswd path: String) throws(Errno) -> UserAccount? {
@@ -22,5 +27,27 @@ struct UserAccount {
             return false
         }
         return found
+    }
+}
+
+enum GroupFile {
+    /// `primary` plus the gid of every group in the file at `path` whose member list
+    /// names `user`. A missing file means no supplementary groups.
+    static func groups(of user: [UInt8], primary: UInt32, path: String) throws(Errno) -> [UInt32] {
+        var groups = [primary]
+        do throws(Errno) {
+            try TextFile.forEachLine(path) { line in
+                // name:password:gid:member,member,...
+                let fields = TextFile.fields(line)
+                guard fields.count == 4, let gid = TextFile.number(fields[2]), gid <= UInt32.max,
+                      !groups.contains(UInt32(gid)) else { return true }
+                let members = fields[3].split(separator: UInt8(ascii: ","))
+                if members.contains(where: { $0.elementsEqual(user) }) { groups.append(UInt32(gid)) }
+                return true
+            }
+        } catch {
+            if error.code != CSYS_ENOENT { throw error }
+        }
+        return groups
     }
 }

@@ -2,8 +2,9 @@ import CSys
 
 /// The whole event loop: epoll interest plus a fixed batch of ready events. It knows
 /// nothing about what the descriptors are; callers register a token per descriptor and
-/// get the token back when it is ready (level-triggered).
-struct EventLoop: ~Copyable {
+/// get the token back when it is ready (level-triggered). One instance, shared by the
+/// agent and the services that own descriptors (command pipes).
+final class EventLoop {
     static let batchSize = 64
 
     private let epoll: FileDescriptor

@@ -9,6 +9,9 @@ struct EventToken: Equatable {
         case signals = 4
         /// Worker threads finished jobs.
         case workers = 5
+        /// A running command's stdout or stderr pipe (index: command slot).
+        case commandStdout = 6
+        case commandStderr = 7
     }
 
     var kind: Kind

@@ -1,12 +1,13 @@
 import CSys
 import DbgWire
 
-/// The dbg service (0x60): sessions (Authenticate, Logout). The other ops of the seed
-/// answer Unsupported until they are implemented.
+/// The dbg service (0x60): sessions (Authenticate, Logout) and commands (RunCommand,
+/// RunShell). The other ops of the seed answer Unsupported until they are implemented.
 ///
-/// Authentication never blocks the loop: an attempt waits out its peer's throttle delay
-/// on the timer, runs on a worker thread, and its answer is queued when the worker is
-/// done and the connection's transmit buffer has room.
+/// Nothing here blocks the loop. An authentication waits out its peer's throttle delay
+/// on the timer and runs on a worker thread; a command runs as a child process whose
+/// pipes the loop watches. Either answer is queued once it is ready and the
+/// connection's transmit buffer has room, so answers come in the order they finish.
 final class DbgService {
     static let maxUsernameLength = 256
     static let maxPasswordLength = 1024
@@ -17,29 +18,38 @@ final class DbgService {
 
     let authenticator: Authenticator
     let workers: WorkerPool<WorkerJob>
-    private let timer: DeadlineTimer
-    private var attempts: [AuthAttempt?]
-    private var throttle = AuthThrottle(capacity: 256)
-    private(set) var sessions: SessionTable
+    let timer: DeadlineTimer
+    let loop: EventLoop
+    var attempts: [AuthAttempt?]
+    var throttle = AuthThrottle(capacity: 256)
+    var sessions: SessionTable
+    let commands: CommandTable
+    let execTimeoutSeconds: Int64
+    let maxExecTimeoutSeconds: Int64
 
-    init(config: AgentConfig, timer: DeadlineTimer) throws(StartupError) {
+    init(config: AgentConfig, timer: DeadlineTimer, loop: EventLoop) throws(StartupError) {
         let authenticator = Authenticator(method: config.authMethod, passwdPath: config.passwdPath,
-                                          shadowPath: config.shadowPath, allowEmptyPasswords: config.allowEmptyPasswords)
+                                          shadowPath: config.shadowPath, groupPath: config.groupPath,
+                                          allowEmptyPasswords: config.allowEmptyPasswords)
         self.authenticator = authenticator
         self.timer = timer
+        self.loop = loop
         attempts = [AuthAttempt?](repeating: nil, count: config.maxAuthInFlight)
         sessions = SessionTable(capacity: config.maxSessions)
+        execTimeoutSeconds = config.execTimeoutSeconds
+        maxExecTimeoutSeconds = config.maxExecTimeoutSeconds
         #if hasFeature(Embedded)
         let stackSize = 256 << 10  // musl's 128 KiB default is tight for the hash functions
         #else
         let stackSize = 0
         #endif
         do throws(Errno) {
+            commands = try CommandTable(capacity: config.maxExec, maxOutput: config.maxOutput)
             // Each attempt and each session needs at most one job at a time.
             workers = try WorkerPool(threads: config.maxAuthInFlight, capacity: config.maxAuthInFlight + config.maxSessions,
                                      stackSize: stackSize) { job in job.perform(with: authenticator) }
         } catch {
-            throw StartupError("cannot start the authentication workers: \(error.message)")
+            throw StartupError("cannot set up the dbg service: \(error.message)")
         }
     }
 
@@ -57,92 +67,29 @@ final class DbgService {
             decode(Dbg.SessionToken.self, request, &connection) { token, connection in
                 logout(token, request.header, &connection)
             }
+        case .runCommand, .runShell:
+            decode(Dbg.ExecRequest.self, request, &connection) { exec, connection in
+                run(exec, throughShell: op == .runShell, request.header, &connection)
+            }
         default:
             connection.fail(request.header, .unsupported, "\(op.name.text) is not available in dbgd \(AgentVersion.number)")
         }
     }
 
-    // MARK: Authenticate
-
-    private func authenticate(_ auth: Dbg.AuthRequest, _ request: FrameHeader, _ connection: inout Connection) {
-        if let problem = DbgService.problem(username: auth.username, password: auth.password) {
-            connection.fail(request, .badRequest, problem)
-            return
+    /// The session a request's token names, or nil after answering Unauthenticated or Denied.
+    func session(for token: WireBytes, _ request: FrameHeader, _ connection: inout Connection) -> Session? {
+        switch sessions.lookup(token, connectionSlot: connection.slot, generation: connection.generation) {
+        case .found(let index):
+            return sessions[index]
+        case .unknown:
+            connection.fail(request, .unauthenticated, "unknown or expired token (Authenticate first)")
+        case .otherConnection:
+            connection.fail(request, .denied, "the token belongs to another connection")
         }
-        guard !sessions.isFull else {
-            connection.fail(request, .busy, "all \(sessions.capacity) sessions are in use")
-            return
-        }
-        guard let index = attempts.firstIndex(where: { $0 == nil }) else {
-            connection.fail(request, .busy, "\(attempts.count) authentications are already in progress; try again")
-            return
-        }
-        let now = MonotonicClock.now()
-        let peer = PeerKey(connection.peer)
-        let job = AuthJob(attempt: index, username: auth.username.bytes, password: auth.password.bytes,
-                          remoteHost: connection.peer.hostDescription)
-        // The job has its own copy; the password does not stay in the receive buffer.
-        auth.password.withUnsafeBytes { csys_wipe(UnsafeMutableRawPointer(mutating: $0.baseAddress), $0.count) }
-        var attempt = AuthAttempt(state: .running, connectionSlot: connection.slot, connectionGeneration: connection.generation,
-                                  request: request, peer: peer, username: Log.printable(auth.username))
-        let delay = throttle.delay(for: peer, now: now)
-        if delay > 0 {
-            attempt.state = .throttled(until: now + delay, job)
-            timer.schedule(now + delay)
-        } else if !workers.submit(.authenticate(job)) {
-            connection.fail(request, .busy, "the authentication queue is full; try again")
-            return
-        }
-        attempts[index] = attempt
-    }
-
-    /// What is wrong with the credentials' form, naming the field; nil when acceptable.
-    static func problem(username: WireBytes, password: WireBytes) -> String? {
-        if username.isEmpty { return "Username: must not be empty" }
-        if username.count > maxUsernameLength { return "Username: longer than \(maxUsernameLength) bytes" }
-        let unusable = username.withUnsafeBytes { $0.contains { $0 == 0 || $0 == UInt8(ascii: ":") || $0 == 0x0a } }
-        if unusable { return "Username: contains a NUL, ':' or newline byte" }
-        if password.count > maxPasswordLength { return "Password: longer than \(maxPasswordLength) bytes" }
-        if password.containsNUL { return "Password: contains a NUL byte" }
         return nil
     }
 
-    /// Starts attempts whose throttle delay is over; returns the next such deadline.
-    /// `ready` gets the connection slot of an attempt that could not start (its answer
-    /// is ready to deliver).
-    func startDueAttempts(now: Milliseconds, _ ready: (Int) -> Void) -> Milliseconds? {
-        var next: Milliseconds?
-        for index in attempts.indices {
-            guard let attempt = attempts[index], case .throttled(let until, let job) = attempt.state else { continue }
-            if until > now {
-                next = min(next ?? until, until)
-            } else if workers.submit(.authenticate(job)) {
-                attempts[index]!.state = .running
-            } else {
-                attempts[index]!.state = .finished(.failure(.unavailable("the authentication queue is full")))
-                ready(attempt.connectionSlot)
-            }
-        }
-        return next
-    }
-
-    /// Collects what the workers finished; `ready` gets each connection slot with an
-    /// answer to deliver.
-    func workersFinished(_ ready: (Int) -> Void) {
-        workers.takeFinished { job in
-            guard case .authenticate(let auth) = job, let result = auth.result, let attempt = attempts[auth.attempt] else { return }
-            guard attempt.connectionSlot >= 0 else {
-                // Its connection closed while the worker ran: nobody to answer.
-                if case .success(let user) = result { user.pam.map(endPAMSession) }
-                attempts[auth.attempt] = nil
-                return
-            }
-            attempts[auth.attempt]!.state = .finished(result)
-            ready(attempt.connectionSlot)
-        }
-    }
-
-    /// Queues the answers of finished attempts of this connection while there is room.
+    /// Queues the answers that are ready for this connection while there is room.
     /// Returns why the connection must close, if it must.
     func deliverReplies(to connection: inout Connection) -> String? {
         for index in attempts.indices {
@@ -153,57 +100,33 @@ final class DbgService {
             attempts[index] = nil
             if let reason = answer(attempt, result, &connection) { return reason }
         }
+        for index in 0..<commands.capacity {
+            let command = commands[index]
+            guard command.state == .finished, command.connectionSlot == connection.slot,
+                  command.connectionGeneration == connection.generation else { continue }
+            guard connection.transmit.reserveWritable(command.resultSize) else { return nil }
+            connection.respond(to: command.request, with: command.result)
+            commands.release(index)
+        }
         return nil
     }
 
-    private func answer(_ attempt: AuthAttempt, _ result: Result<AuthenticatedUser, AuthFailure>,
-                        _ connection: inout Connection) -> String? {
-        let who = "'\(attempt.username)' from \(connection.peer.description)"
-        switch result {
-        case .success(let user):
-            throttle.recordSuccess(attempt.peer)
-            guard let session = sessions.create(for: user, connectionSlot: connection.slot, generation: connection.generation) else {
-                user.pam.map(endPAMSession)
-                connection.fail(attempt.request, .busy, "all \(sessions.capacity) sessions are in use")
-                return nil
-            }
-            Log.info("\(who) logged in (uid \(user.account.uid))")
-            connection.respond(to: attempt.request, with: Dbg.SessionInfo(
-                token: WireBytes(session.token), username: WireBytes(user.account.name), uid: user.account.uid,
-                gid: user.account.gid, home: WireBytes(user.account.home), shell: WireBytes(user.account.shell)))
-            return nil
-        case .failure(.rejected(let reason)):
-            throttle.recordFailure(attempt.peer, now: MonotonicClock.now())
-            Log.info("authentication failed for \(who): \(reason)")
-            connection.fail(attempt.request, .denied, "authentication failed")
-            connection.authFailures += 1
-            return connection.authFailures >= DbgService.maxFailuresPerConnection
-                ? "\(DbgService.maxFailuresPerConnection) failed authentications" : nil
-        case .failure(.unavailable(let reason)):
-            Log.info("authentication unavailable for \(who): \(reason)")
-            connection.fail(attempt.request, .internalError, "authentication is unavailable on this agent (see its log)")
-            return nil
+    /// Runs what is due at `now` (throttled attempts, command timeouts) and returns the
+    /// next deadline. `ready` gets each connection slot that now has an answer.
+    func expire(now: Milliseconds, _ ready: (Int) -> Void) -> Milliseconds? {
+        let attemptsNext = startDueAttempts(now: now, ready)
+        let commandsNext = expireCommands(now: now)
+        switch (attemptsNext, commandsNext) {
+        case let (a?, b?): return min(a, b)
+        case let (a, b): return a ?? b
         }
     }
 
-    // MARK: Logout and session ends
+    // MARK: Connections and shutdown
 
-    private func logout(_ logout: Dbg.SessionToken, _ request: FrameHeader, _ connection: inout Connection) {
-        switch sessions.lookup(logout.token, connectionSlot: connection.slot, generation: connection.generation) {
-        case .unknown:
-            connection.fail(request, .notFound, "no session has this token")
-        case .otherConnection:
-            connection.fail(request, .denied, "the token belongs to another connection")
-        case .found(let index):
-            let session = sessions.remove(index)
-            Log.info("'\(session.user.account.name)' logged out")
-            session.user.pam.map(endPAMSession)
-            connection.respond(to: request, with: Empty())
-        }
-    }
-
-    /// Ends the sessions of a closed connection and forgets its pending attempts (a
-    /// worker still running one finishes, and its result is dropped).
+    /// Ends the sessions of a closed connection, kills its commands' process groups and
+    /// forgets its pending answers (a worker still running an attempt finishes, and its
+    /// result is dropped).
     func connectionClosed(slot: Int, generation: UInt32) {
         sessions.removeAll(connectionSlot: slot, generation: generation) { session in
             session.user.pam.map(endPAMSession)
@@ -224,17 +147,33 @@ final class DbgService {
                 attempts[index] = nil
             }
         }
+        for index in 0..<commands.capacity {
+            guard commands[index].connectionSlot == slot, commands[index].connectionGeneration == generation else { continue }
+            switch commands[index].state {
+            case .running:
+                commands[index].signalGroup(CSYS_SIGKILL)
+                commands[index].connectionSlot = -1  // freed when reaped
+            case .finished:
+                commands.release(index)
+            case .free:
+                break
+            }
+        }
     }
 
-    /// Closes every PAM session before the agent exits (it may block; nothing else runs).
+    /// Before the agent exits: kills every command's group and closes every PAM session
+    /// (it may block; nothing else runs any more).
     func shutdown() {
+        for index in 0..<commands.capacity where commands[index].state == .running {
+            commands[index].signalGroup(CSYS_SIGKILL)
+        }
         for index in 0..<sessions.capacity where sessions.isUsed(index) {
             sessions.remove(index).user.pam?.end()
         }
     }
 
     /// pam_close_session may block (it can talk to logind): a worker does it.
-    private func endPAMSession(_ session: PAMSession) {
+    func endPAMSession(_ session: PAMSession) {
         if !workers.submit(.endSession(session)) { session.end() }
     }
 }

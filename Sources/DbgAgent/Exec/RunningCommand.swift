@@ -1,0 +1,58 @@
+import CSys
+import DbgWire
+
+/// A RunCommand or RunShell from its start until its answer is queued.
+struct RunningCommand {
+    enum State {
+        case free
+        /// The process has not been reaped yet.
+        case running
+        /// Reaped; the answer waits for room in the connection's transmit buffer.
+        case finished
+    }
+
+    static let killGraceMs: Milliseconds = 2_000
+
+    var state = State.free
+    /// Bumped on every reuse of the slot, so stale pipe events are recognised.
+    var generation: UInt32 = 0
+    /// Also the process group id: the child leads its own group.
+    var pid: Int32 = 0
+    var stdout: OutputCapture
+    var stderr: OutputCapture
+    /// -1 once the connection has closed.
+    var connectionSlot = -1
+    var connectionGeneration: UInt32 = 0
+    var request = FrameHeader.connectionLevel
+    var timeoutSeconds: Int64 = 0
+    var deadline: Milliseconds = 0
+    /// After a timeout: when SIGTERM has had its chance and SIGKILL follows.
+    var killAt: Milliseconds?
+    var exitCode: Int64 = 0
+
+    init(stdout: UnsafeMutableRawBufferPointer, stderr: UnsafeMutableRawBufferPointer) {
+        self.stdout = OutputCapture(buffer: stdout)
+        self.stderr = OutputCapture(buffer: stderr)
+    }
+
+    var timedOut: Bool { killAt != nil }
+
+    /// The answer: exit code and both captures, viewed in place.
+    var result: Dbg.ExecResult {
+        Dbg.ExecResult(exitCode: exitCode, stdout: WireBytes(viewing: stdout.bytes), stderr: WireBytes(viewing: stderr.bytes),
+                       stdoutTruncated: stdout.truncated, stderrTruncated: stderr.truncated)
+    }
+
+    /// Frame size of the answer.
+    var resultSize: Int { FrameHeader.size + 8 + 4 + stdout.count + 4 + stderr.count + 2 }
+
+    /// Records the exit status; a timed-out command is 124 whatever killed it.
+    mutating func exited(status: Int32) {
+        exitCode = timedOut ? 124 : Int64(csys_exit_code(status))
+        if timedOut { stderr.end(with: Array("dbgd: timed out after \(timeoutSeconds) s\n".utf8)) }
+        state = .finished
+    }
+
+    /// Signals the whole process group.
+    func signalGroup(_ signal: Int32) { _ = kill(-pid, signal) }
+}

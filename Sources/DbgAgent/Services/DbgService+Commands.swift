@@ -1,0 +1,194 @@
+import CSys
+import DbgWire
+
+/// RunCommand and RunShell: a child process per request, its output captured through
+/// two pipes the loop watches, its answer queued when it has been reaped.
+extension DbgService {
+    static let rootPath: [UInt8] = Array("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".utf8)
+    static let userPath: [UInt8] = Array("/usr/local/bin:/usr/bin:/bin".utf8)
+
+    func run(_ exec: Dbg.ExecRequest, throughShell: Bool, _ request: FrameHeader, _ connection: inout Connection) {
+        guard let session = session(for: exec.token, request, &connection) else { return }
+        let account = session.user.account
+        guard exec.timeoutSec >= 0 else {
+            connection.fail(request, .badRequest, "TimeoutSec: must not be negative (0 means the default)")
+            return
+        }
+        guard !exec.command.containsNUL else { return connection.fail(request, .badRequest, "Command: contains a NUL byte") }
+        guard !exec.cwd.containsNUL else { return connection.fail(request, .badRequest, "Cwd: contains a NUL byte") }
+        let argv: [[UInt8]]
+        if throughShell {
+            guard !exec.command.isEmpty else { return connection.fail(request, .badRequest, "Command: empty") }
+            argv = [Array(account.shell.utf8), Array("-c".utf8), exec.command.bytes]
+        } else {
+            switch CommandSplitter.split(exec.command.bytes) {
+            case .success(let words): argv = words
+            case .failure(let error): return connection.fail(request, .badRequest, error.message)
+            }
+        }
+        let cwd = DbgService.workingDirectory(exec.cwd.bytes, home: Array(account.home.utf8))
+        if let (code, message) = DbgService.directoryProblem(cwd) { return connection.fail(request, code, message) }
+        guard let index = commands.freeSlot else {
+            return connection.fail(request, .busy, "all \(commands.capacity) command slots are in use; try again")
+        }
+        let timeout = exec.timeoutSec == 0 ? execTimeoutSeconds : min(Int64(exec.timeoutSec), maxExecTimeoutSeconds)
+        switch start(index, argv: argv, cwd: cwd, account: account) {
+        case .success(let pid):
+            let now = MonotonicClock.now()
+            commands[index].state = .running
+            commands[index].pid = pid
+            commands[index].connectionSlot = connection.slot
+            commands[index].connectionGeneration = connection.generation
+            commands[index].request = request
+            commands[index].timeoutSeconds = timeout
+            commands[index].deadline = now + Milliseconds(timeout) * 1000
+            commands[index].exitCode = 0
+            timer.schedule(commands[index].deadline)
+        case .failure(let failure):
+            let (code, message) = DbgService.describe(failure, program: argv[0], throughShell: throughShell)
+            connection.fail(request, code, errno: failure.stage == .exec && code == .io ? failure.errno.code : 0, message)
+        }
+    }
+
+    /// Empty: the home directory; relative: under it.
+    static func workingDirectory(_ cwd: [UInt8], home: [UInt8]) -> [UInt8] {
+        if cwd.isEmpty { return home }
+        if cwd.first == UInt8(ascii: "/") { return cwd }
+        return home + [UInt8(ascii: "/")] + cwd
+    }
+
+    /// Why `path` cannot be a working directory, checked before anything runs.
+    static func directoryProblem(_ path: [UInt8]) -> (ErrorCode, String)? {
+        var info = stat()
+        let text = String(decoding: path, as: UTF8.self)
+        let status = (path + [0]).withUnsafeBufferPointer {
+            stat(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), &info)
+        }
+        if status != 0 {
+            let error = Errno.current
+            if error.code == CSYS_ENOENT { return (.notFound, "Cwd: no such directory: \(text)") }
+            if error.code == CSYS_ENOTDIR { return (.badRequest, "Cwd: not a directory: \(text)") }
+            return (.io, "Cwd: \(text): \(error.message)")
+        }
+        return info.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR ? nil : (.badRequest, "Cwd: not a directory: \(text)")
+    }
+
+    /// Creates the pipes and the process; on success the loop watches the pipes.
+    private func start(_ index: Int, argv: [[UInt8]], cwd: [UInt8], account: UserAccount) -> Result<Int32, LaunchFailure> {
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
+        guard csys_pipe(&outPipe) == 0 else { return .failure(LaunchFailure(stage: .stdio, errno: .current)) }
+        guard csys_pipe(&errPipe) == 0 else {
+            let error = Errno.current
+            FileDescriptor(outPipe[0]).close()
+            FileDescriptor(outPipe[1]).close()
+            return .failure(LaunchFailure(stage: .stdio, errno: error))
+        }
+        let asRoot = geteuid() == 0
+        let path = account.uid == 0 ? DbgService.rootPath : DbgService.userPath
+        let environment = [("HOME", account.home), ("USER", account.name), ("LOGNAME", account.name),
+                           ("SHELL", account.shell)].map { Array("\($0.0)=\($0.1)".utf8) } + [Array("PATH=".utf8) + path]
+        let launched = ProcessLauncher.launch(LaunchSpec(
+            argv: argv, environment: environment, searchPath: path, cwd: cwd, identity: asRoot ? account : nil,
+            stdout: FileDescriptor(outPipe[1]), stderr: FileDescriptor(errPipe[1])))
+        // The child has its own copies of the write ends (or is gone).
+        FileDescriptor(outPipe[1]).close()
+        FileDescriptor(errPipe[1]).close()
+        let readers = [FileDescriptor(outPipe[0]), FileDescriptor(errPipe[0])]
+        guard case .success = launched else {
+            readers.forEach { $0.close() }
+            return launched
+        }
+        commands[index].stdout.start(reading: readers[0])
+        commands[index].stderr.start(reading: readers[1])
+        for (reader, kind) in [(readers[0], EventToken.Kind.commandStdout), (readers[1], .commandStderr)] {
+            try? reader.setNonblocking()
+            // If epoll refuses, the pipe is still drained when the process is reaped.
+            try? loop.add(reader, .readable, EventToken(kind, index: UInt32(index), generation: commands[index].generation))
+        }
+        return launched
+    }
+
+    static func describe(_ failure: LaunchFailure, program: [UInt8], throughShell: Bool) -> (ErrorCode, String) {
+        let name = String(decoding: program, as: UTF8.self)
+        let what = throughShell ? "shell" : "command"
+        switch (failure.stage, failure.errno.code) {
+        case (.exec, CSYS_ENOENT): return (.notFound, "\(what) not found: \(name)")
+        case (.exec, CSYS_EACCES): return (.denied, "permission denied: \(name)")
+        case (.exec, _): return (.io, "cannot run \(name): \(failure.errno.message)")
+        case (.cwd, CSYS_EACCES): return (.denied, "Cwd: permission denied")
+        case (.cwd, _): return (.io, "Cwd: \(failure.errno.message)")
+        case (.identity, _): return (.internalError, "cannot switch to the user: \(failure.errno.message)")
+        case (.stdio, _), (.fork, _): return (.io, "cannot start a process: \(failure.errno.message)")
+        }
+    }
+
+    // MARK: Output, exits, timeouts
+
+    /// A pipe of a running command is readable.
+    func commandOutputReady(_ token: EventToken) {
+        let index = Int(token.index)
+        guard index < commands.capacity, commands[index].state == .running,
+              EventToken(token.kind, index: token.index, generation: commands[index].generation) == token else { return }
+        if token.kind == .commandStdout {
+            if commands[index].stdout.drain(discard: commands.discard) { closePipe(&commands[index].stdout) }
+        } else {
+            if commands[index].stderr.drain(discard: commands.discard) { closePipe(&commands[index].stderr) }
+        }
+    }
+
+    private func closePipe(_ capture: inout OutputCapture) {
+        guard let pipe = capture.pipe else { return }
+        loop.remove(pipe)
+        pipe.close()
+        capture.pipe = nil
+    }
+
+    /// SIGCHLD: reaps the commands that exited. Only our own pids are waited for: the
+    /// worker threads' PAM modules reap the helpers they start themselves.
+    func reapChildren(_ ready: (Int) -> Void) {
+        for index in 0..<commands.capacity where commands[index].state == .running {
+            var status: Int32 = 0
+            guard waitpid(commands[index].pid, &status, CSYS_WNOHANG) == commands[index].pid else { continue }
+            // What it wrote is in the pipes now. A child it left running (a daemon) may
+            // keep them open: the answer does not wait for that.
+            _ = commands[index].stdout.drain(discard: commands.discard)
+            _ = commands[index].stderr.drain(discard: commands.discard)
+            closePipe(&commands[index].stdout)
+            closePipe(&commands[index].stderr)
+            commands[index].exited(status: status)
+            if commands[index].timedOut { commands[index].signalGroup(CSYS_SIGKILL) }
+            if commands[index].connectionSlot < 0 {
+                commands.release(index)  // its connection is gone
+            } else {
+                ready(commands[index].connectionSlot)
+            }
+        }
+    }
+
+    /// Timeouts: SIGTERM to the group at the deadline, SIGKILL 2 s later. Returns the
+    /// next deadline.
+    func expireCommands(now: Milliseconds) -> Milliseconds? {
+        var next: Milliseconds?
+        for index in 0..<commands.capacity where commands[index].state == .running {
+            let due: Milliseconds
+            if let killAt = commands[index].killAt {
+                guard killAt != .max else { continue }
+                if now >= killAt {
+                    commands[index].signalGroup(CSYS_SIGKILL)
+                    commands[index].killAt = .max  // killed; waiting to be reaped
+                    continue
+                }
+                due = killAt
+            } else if now >= commands[index].deadline {
+                commands[index].signalGroup(CSYS_SIGTERM)
+                commands[index].killAt = now + RunningCommand.killGraceMs
+                due = now + RunningCommand.killGraceMs
+            } else {
+                due = commands[index].deadline
+            }
+            next = min(next ?? due, due)
+        }
+        return next
+    }
+}
