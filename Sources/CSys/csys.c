@@ -130,3 +130,12 @@ int csys_random_bytes(void *buf, size_t count) {
 }
 
 void csys_wipe(void *buf, size_t count) { explicit_bzero(buf, count); }
+
+void csys_ensure_stdio(void) {
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int opened = open("/dev/null", O_RDWR);
+            if (opened >= 0 && opened != fd) close(opened);
+        }
+    }
+}

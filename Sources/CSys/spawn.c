@@ -42,11 +42,15 @@ static int change_identity(const struct csys_spawn_request *r) {
     return 0;
 }
 
-static void close_other_descriptors(void) {
-    if (syscall(SYS_close_range, 3u, ~0u, 0) == 0) return;
+// Closes every descriptor from 3 up, except `keep` (the close-on-exec error pipe).
+static void close_other_descriptors(int keep) {
+    if (syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0) == 0 &&
+        syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0) == 0) return;
     struct rlimit limit;
     long max = getrlimit(RLIMIT_NOFILE, &limit) == 0 ? (long)limit.rlim_cur : 1024;
-    for (long fd = 3; fd < max; fd++) close((int)fd);
+    for (long fd = 3; fd < max; fd++) {
+        if (fd != keep) close((int)fd);
+    }
 }
 
 // execvpe, without its allocation: tries each directory of `path` in turn.
@@ -80,38 +84,56 @@ static int exec_searching(const struct csys_spawn_request *r) {
 }
 
 int csys_spawn(const struct csys_spawn_request *request, struct csys_spawn_failure *failure) {
-    // Written by the child before it exits; the parent reads it once vfork returns.
-    volatile int stage = CSYS_SPAWN_OK;
-    volatile int error = 0;
-    pid_t pid = vfork();
-    if (pid == 0) {
-        int at = CSYS_SPAWN_STAGE_STDIO;
-        reset_signals();
-        setpgid(0, 0);
-        // The directory is entered as the user, so it needs the user's permissions.
-        if (wire_stdio(request) == 0) {
-            at = CSYS_SPAWN_STAGE_IDENTITY;
-            if (!request->change_identity || change_identity(request) == 0) {
-                at = CSYS_SPAWN_STAGE_CHDIR;
-                if (chdir(request->cwd) == 0) {
-                    at = CSYS_SPAWN_STAGE_EXEC;
-                    close_other_descriptors();
-                    exec_searching(request);
-                }
-            }
-        }
-        error = errno;
-        stage = at;
-        _exit(127);
-    }
-    if (pid < 0) {
+    // A failing child reports through this close-on-exec pipe: the parent reads end of
+    // file when execve succeeded. (Writing into the shared memory of vfork would be
+    // enough on Linux, but emulators such as qemu-user run vfork as fork.)
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) {
         failure->stage = CSYS_SPAWN_STAGE_FORK;
         failure->error = errno;
         return -1;
     }
-    if (stage != CSYS_SPAWN_OK) {
-        failure->stage = stage;
-        failure->error = error;
+    if (report[1] < 3) {
+        // Only when stdio was closed: the pipe would collide with the child's 0-2.
+        int moved = fcntl(report[1], F_DUPFD_CLOEXEC, 3);
+        close(report[1]);
+        report[1] = moved;
+    }
+    pid_t pid = vfork();
+    if (pid == 0) {
+        struct csys_spawn_failure child = { CSYS_SPAWN_STAGE_STDIO, 0 };
+        reset_signals();
+        setpgid(0, 0);
+        // The directory is entered as the user, so it needs the user's permissions.
+        if (wire_stdio(request) == 0) {
+            child.stage = CSYS_SPAWN_STAGE_IDENTITY;
+            if (!request->change_identity || change_identity(request) == 0) {
+                child.stage = CSYS_SPAWN_STAGE_CHDIR;
+                if (chdir(request->cwd) == 0) {
+                    child.stage = CSYS_SPAWN_STAGE_EXEC;
+                    close_other_descriptors(report[1]);
+                    exec_searching(request);
+                }
+            }
+        }
+        child.error = errno;
+        while (write(report[1], &child, sizeof(child)) < 0 && errno == EINTR) {}
+        _exit(127);
+    }
+    int saved = errno;
+    close(report[1]);
+    if (pid < 0) {
+        close(report[0]);
+        failure->stage = CSYS_SPAWN_STAGE_FORK;
+        failure->error = saved;
+        return -1;
+    }
+    struct csys_spawn_failure reported;
+    ssize_t got;
+    while ((got = read(report[0], &reported, sizeof(reported))) < 0 && errno == EINTR) {}
+    close(report[0]);
+    if (got == (ssize_t)sizeof(reported)) {
+        *failure = reported;
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
         return -1;

@@ -218,9 +218,9 @@ struct AuthenticationTests {
         try connection.sendRaw(frameBytes(service: ServiceID.dbg, op: Dbg.Op.authenticate.rawValue, id: 4,
                                           payload: [4, 0, 0, 0] + Array("root".utf8) + [9, 0, 0, 0, 0x61]))
         #expect(connection.expectError(try connection.receive(), .badRequest).hasPrefix("Password: payload ends 8 bytes short"))
-        #expect(throws: ClientError.remote(code: .unsupported, errno: 0, message: "RunCommand is not available in dbgd 0.1.0")) {
-            let _: Dbg.ExecResult = try connection.call(service: ServiceID.dbg, op: Dbg.Op.runCommand.rawValue,
-                                                        Dbg.ExecRequest(token: "t", command: "id", cwd: "", timeoutSec: 0))
+        #expect(throws: ClientError.remote(code: .unsupported, errno: 0, message: "ReadFile is not available in dbgd 0.1.0")) {
+            let _: Dbg.FileChunk = try connection.call(service: ServiceID.dbg, op: Dbg.Op.readFile.rawValue,
+                                                       Dbg.ReadFileRequest(token: "t", path: "/etc/hostname", offset: 0, size: 0))
         }
         #expect(try connection.hello(client: "t").services == [ServiceID.control, ServiceID.dbg])
     }

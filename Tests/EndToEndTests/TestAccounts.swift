@@ -13,8 +13,16 @@ struct TestUser {
     /// Shadow's expire field (days since 1970).
     var expireDay: UInt64?
     var shell = "/bin/sh"
+    var homeDirectory: String?
 
-    var home: String { "/home/\(name)" }
+    var home: String { homeDirectory ?? "/home/\(name)" }
+}
+
+/// A group for the test group file.
+struct TestGroup {
+    var name: String
+    var gid: UInt32
+    var members: [String]
 }
 
 /// passwd and shadow files in a temporary directory, hashed with the system's libcrypt
@@ -23,8 +31,9 @@ struct TestAccounts {
     let directory: URL
     var passwd: String { directory.appendingPathComponent("passwd").path }
     var shadow: String { directory.appendingPathComponent("shadow").path }
+    var group: String { directory.appendingPathComponent("group").path }
 
-    init(_ users: [TestUser]) throws {
+    init(_ users: [TestUser], groups: [TestGroup] = []) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("dbgd-accounts-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var passwdText = "# test accounts\nmalformed line without fields\n"
@@ -36,10 +45,12 @@ struct TestAccounts {
         }
         try passwdText.write(toFile: directory.appendingPathComponent("passwd").path, atomically: true, encoding: .utf8)
         try shadowText.write(toFile: directory.appendingPathComponent("shadow").path, atomically: true, encoding: .utf8)
+        let groupText = groups.map { "\($0.name):x:\($0.gid):\($0.members.joined(separator: ","))\n" }.joined()
+        try groupText.write(toFile: group, atomically: true, encoding: .utf8)
     }
 
     /// Flags that make dbgd check these accounts with crypt(3).
-    var shadowFlags: [String] { ["--auth", "shadow", "--passwd", passwd, "--shadow", shadow] }
+    var shadowFlags: [String] { ["--auth", "shadow", "--passwd", passwd, "--shadow", shadow, "--group", group] }
 }
 
 /// crypt(password, fresh salt for `scheme`) by the system's libxcrypt.

@@ -169,6 +169,10 @@ void csys_monitor_unlock(csys_monitor *m);
 void csys_monitor_wait(csys_monitor *m);
 void csys_monitor_signal(csys_monitor *m);
 
+// Opens /dev/null on any of descriptors 0-2 that is closed (an agent started without
+// stdio), so later descriptors never land there and get clobbered by a child's dup2.
+void csys_ensure_stdio(void);
+
 // Fills buf with count random bytes from the kernel (getrandom); 0 on success.
 int csys_random_bytes(void *buf, size_t count);
 

@@ -27,8 +27,12 @@ struct AgentConfig: Equatable {
 
     /// Commands running at once (each with two capture buffers).
     var maxExec = 16
-    /// Bytes of stdout and of stderr kept per command.
-    var maxOutput = 64 << 10
+    /// Bytes of stdout and of stderr kept per command: `--max-output`, or by default
+    /// 64 KiB or what fits in a frame next to the other stream.
+    var maxOutputFlag: Int?
+    var maxOutput: Int { maxOutputFlag ?? min(64 << 10, (Int(maxFrame) - AgentConfig.execResultOverhead) / 2) }
+    /// ExecResult bytes besides the two outputs (exit code, two lengths, two bools).
+    static let execResultOverhead = 64
     /// TimeoutSec 0 means this.
     var execTimeoutSeconds: Int64 = 30
     /// Larger TimeoutSec values are clamped to this.
@@ -45,7 +49,7 @@ struct AgentConfig: Equatable {
 
     /// A rule between flags that the values break, if any: every answer must fit in a frame.
     var inconsistency: ConfigError? {
-        let largestResult = 2 * maxOutput + 64
+        let largestResult = 2 * maxOutput + AgentConfig.execResultOverhead
         if Int(maxFrame) < largestResult {
             return ConfigError("--max-output \(maxOutput) needs --max-frame of at least \(largestResult) "
                 + "(a RunCommand answer carries stdout and stderr)")

@@ -1,5 +1,8 @@
+import CSys
+
 /// The `dbgd` entry point shared by the host and firmware builds.
 public func dbgdMain(argc: Int32, argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    csys_ensure_stdio()
     switch CommandLineOptions.parse(argc: argc, argv: argv) {
     case .failure(let error):
         Log.info(error.message)

@@ -29,8 +29,8 @@ enum CommandLineOptions {
                                         thread each (default 4, 1..64)
               --max-sessions N          logged-in sessions (default 16, 1..4096)
               --max-exec N              commands running at once (default 16, 1..1024)
-              --max-output BYTES        stdout and stderr kept per command (default 64K;
-                                        --max-frame must hold both)
+              --max-output BYTES        stdout and stderr kept per command (default 64K, or
+                                        less to fit --max-frame, which must hold both)
               --exec-timeout SEC        when a request says 0 (default 30)
               --max-exec-timeout SEC    longer requests are clamped (default 3600)
 
@@ -141,7 +141,7 @@ enum CommandLineOptions {
                   AgentConfig.maxOutputRange.contains(Int(n)) else {
                 return ConfigError("--max-output '\(argument)': expected a size from 1K to 16M")
             }
-            config.maxOutput = Int(n)
+            config.maxOutputFlag = Int(n)
         case Key.execTimeout, Key.maxExecTimeout:
             let name = key == Key.execTimeout ? "--exec-timeout" : "--max-exec-timeout"
             guard let seconds = parseSeconds(argument), seconds > 0 else {
