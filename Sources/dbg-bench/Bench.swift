@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dbg-bench",
         abstract: "Measure a running dbgd.",
-        subcommands: [PingBench.self, FanoutBench.self, AuthBench.self, HashCommand.self]
+        subcommands: [PingBench.self, FanoutBench.self, AuthBench.self, ExecBench.self, HashCommand.self]
     )
 }
 
@@ -166,6 +166,64 @@ struct AuthBench: ParsableCommand {
             times.append(String(format: "%.0f", Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6))
         }
         print("throttle: \(failures) failures answered after \(times.joined(separator: ", ")) ms")
+    }
+}
+
+struct ExecBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec",
+        abstract: "RunCommand round trips, compared with posix_spawn + wait of the same program here."
+    )
+
+    @OptionGroup var agent: AgentAddress
+
+    @Option(name: .shortAndLong, help: "User to log in as.")
+    var user: String
+
+    @Option(name: .shortAndLong, help: "That user's password.")
+    var password: String
+
+    @Option(help: "Commands to time.")
+    var count: Int = 1000
+
+    @Option(help: "The command (an absolute path, so both sides run the same file).")
+    var command: String = "/bin/true"
+
+    func run() throws {
+        let connection = try AgentConnection(try agent.target())
+        let token = try connection.authenticate(user: user, password: password).token
+        let request = Dbg.ExecRequest(token: token, command: WireBytes(command), cwd: .empty, timeoutSec: 0)
+        let remote = try timings(count) {
+            let result: Dbg.ExecResult = try connection.call(service: ServiceID.dbg, op: Dbg.Op.runCommand.rawValue, request)
+            guard result.exitCode == 0 else { throw ValidationError("\(command) exited \(result.exitCode)") }
+        }
+        let local = try timings(count) {
+            var pid: pid_t = 0
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup(command), nil]
+            defer { free(argv[0]) }
+            guard posix_spawn(&pid, command, nil, nil, argv, environ) == 0 else { throw ValidationError("posix_spawn failed") }
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        let ratio = remote.median / local.median
+        print("exec_rtt: median \(format(remote.median)) ms, p99 \(format(remote.p99)) ms (\(count) x RunCommand \(command))")
+        print("exec_local_spawn: median \(format(local.median)) ms, p99 \(format(local.p99)) ms (posix_spawn + waitpid here)")
+        print("exec_ratio: \(String(format: "%.2f", ratio)) x local")
+    }
+
+    private func format(_ ms: Double) -> String { String(format: "%.3f", ms) }
+
+    /// Median and 99th percentile of `count` runs of `body`, in milliseconds.
+    private func timings(_ count: Int, _ body: () throws -> Void) throws -> (median: Double, p99: Double) {
+        for _ in 0..<20 { try body() }  // warm-up
+        var samples: [Double] = []
+        for _ in 0..<count {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        samples.sort()
+        return (samples[count / 2], samples[min(count - 1, count * 99 / 100)])
     }
 }
 

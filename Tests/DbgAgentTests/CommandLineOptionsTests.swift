@@ -44,6 +44,23 @@ struct CommandLineOptionsTests {
         #expect(config.authMethod == .pam)  // the host build; the firmware defaults to shadow
         #expect(config.passwdPath == "/etc/passwd" && config.shadowPath == "/etc/shadow")
         #expect(!config.allowEmptyPasswords && config.maxAuthInFlight == 4 && config.maxSessions == 16)
+        #expect(config.maxExec == 16 && config.maxOutput == 64 << 10 && config.groupPath == "/etc/group")
+        #expect(config.execTimeoutSeconds == 30 && config.maxExecTimeoutSeconds == 3600)
+    }
+
+    @Test("command flags, and --max-output must fit in --max-frame")
+    func commandFlags() throws {
+        let config = try config("--max-exec", "4", "--max-output", "8K", "--exec-timeout", "5", "--max-exec-timeout", "60",
+                                "--group", "/g")
+        #expect(config.maxExec == 4 && config.maxOutput == 8192 && config.groupPath == "/g")
+        #expect(config.execTimeoutSeconds == 5 && config.maxExecTimeoutSeconds == 60)
+        // Without --max-output, a small frame limit lowers the default to fit.
+        #expect(try self.config("--max-frame", "64K").maxOutput == (65536 - 64) / 2)
+        #expect(errorMessage(parse("--max-frame", "64K", "--max-output", "64K"))
+            == "--max-output 65536 needs --max-frame of at least 131136 (a RunCommand answer carries stdout and stderr)")
+        #expect(errorMessage(parse("--exec-timeout", "100", "--max-exec-timeout", "10"))
+            == "--exec-timeout 100 is above --max-exec-timeout 10")
+        #expect(errorMessage(parse("--max-exec", "0"))?.hasPrefix("--max-exec '0'") == true)
     }
 
     @Test("authentication flags")

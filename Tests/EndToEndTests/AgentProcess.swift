@@ -28,9 +28,9 @@ final class AgentProcess: @unchecked Sendable {
     }()
 
     private let child: ChildProcess
-    private let lock = NSCondition()
-    private var lines: [String] = []
-    private var finished = false
+    /// Collected by a reader thread that holds only this, not the AgentProcess: the
+    /// agent is stopped in deinit, which a thread holding `self` would never let run.
+    private let output = AgentLog()
     private(set) var tcpAddresses: [AgentTarget] = []
     private(set) var unixAddresses: [AgentTarget] = []
 
@@ -41,7 +41,7 @@ final class AgentProcess: @unchecked Sendable {
             throw AgentProcessError("dbgd not found at \(AgentProcess.binary); run `swift build` first or set DBGD_BIN")
         }
         child = try ChildProcess(command + arguments, environment: environment)
-        let reader = Thread { [self] in readLines(child.output) }
+        let reader = Thread { [output, handle = child.output] in output.read(from: handle) }
         reader.start()
         if ready {
             guard let _ = waitForLine(timeout: 30, where: { $0.hasSuffix(" ready") }) else {
@@ -72,41 +72,17 @@ final class AgentProcess: @unchecked Sendable {
         try AgentConnection(target ?? tcp, timeoutSeconds: timeoutSeconds, localAddress: localAddress)
     }
 
-    var log: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return lines
-    }
+    var log: [String] { output.lines }
 
     /// Waits for a log line matching `predicate`; nil on timeout or exit.
     @discardableResult
     func waitForLine(timeout: TimeInterval, where predicate: (String) -> Bool) -> String? {
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        lock.lock()
-        defer { lock.unlock() }
-        while true {
-            if let line = lines.first(where: predicate) { return line }
-            if finished || !lock.wait(until: deadline) { return lines.first(where: predicate) }
-        }
+        output.waitForLine(timeout: timeout, where: predicate)
     }
 
     /// Waits until `count` log lines match.
     func waitForLines(_ count: Int, timeout: TimeInterval, where predicate: (String) -> Bool) -> Int {
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        lock.lock()
-        defer { lock.unlock() }
-        while true {
-            let seen = lines.filter(predicate).count
-            if seen >= count || finished || !lock.wait(until: deadline) { return seen }
-        }
-    }
-
-    /// Waits until the reader has seen the end of the agent's output.
-    private func waitForEndOfLog(timeout: TimeInterval) {
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        lock.lock()
-        while !finished && lock.wait(until: deadline) {}
-        lock.unlock()
+        output.waitForLines(count, timeout: timeout, where: predicate)
     }
 
     /// Resident memory of the agent process in KiB (native runs only).
@@ -123,7 +99,7 @@ final class AgentProcess: @unchecked Sendable {
     /// Waits for the agent to exit and returns its status.
     func waitForExit(timeout: TimeInterval = 20) -> Int32? {
         guard let status = child.waitForExit(timeout: timeout) else { return nil }
-        waitForEndOfLog(timeout: 2)
+        output.waitForEnd(timeout: 2)
         return status
     }
 
@@ -135,14 +111,56 @@ final class AgentProcess: @unchecked Sendable {
             _ = child.waitForExit(timeout: 5)
         }
     }
+}
 
-    private func readLines(_ handle: FileHandle) {
+/// The lines an agent printed, as they arrive.
+final class AgentLog: @unchecked Sendable {
+    private let lock = NSCondition()
+    private var collected: [String] = []
+    private var finished = false
+
+    var lines: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return collected
+    }
+
+    func waitForLine(timeout: TimeInterval, where predicate: (String) -> Bool) -> String? {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        lock.lock()
+        defer { lock.unlock() }
+        while true {
+            if let line = collected.first(where: predicate) { return line }
+            if finished || !lock.wait(until: deadline) { return collected.first(where: predicate) }
+        }
+    }
+
+    func waitForLines(_ count: Int, timeout: TimeInterval, where predicate: (String) -> Bool) -> Int {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        lock.lock()
+        defer { lock.unlock() }
+        while true {
+            let seen = collected.filter(predicate).count
+            if seen >= count || finished || !lock.wait(until: deadline) { return seen }
+        }
+    }
+
+    /// Waits until the agent's output has ended (it exited).
+    func waitForEnd(timeout: TimeInterval) {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        lock.lock()
+        while !finished && lock.wait(until: deadline) {}
+        lock.unlock()
+    }
+
+    /// Runs on the reader thread until end of file.
+    func read(from handle: FileHandle) {
         var pending = Data()
         while true {
             let chunk = handle.availableData
             lock.lock()
             if chunk.isEmpty {
-                if !pending.isEmpty { lines.append(String(decoding: pending, as: UTF8.self)) }
+                if !pending.isEmpty { collected.append(String(decoding: pending, as: UTF8.self)) }
                 finished = true
                 lock.broadcast()
                 lock.unlock()
@@ -150,7 +168,7 @@ final class AgentProcess: @unchecked Sendable {
             }
             pending.append(chunk)
             while let newline = pending.firstIndex(of: 0x0a) {
-                lines.append(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
+                collected.append(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
                 pending.removeSubrange(pending.startIndex...newline)
             }
             lock.broadcast()
