@@ -33,19 +33,9 @@ struct PingBench: ParsableCommand {
         let connection = try AgentConnection(target)
         _ = try connection.hello(client: "dbg-bench")
 
-        for _ in 0..<100 { _ = try connection.ping() }  // warm-up
-        var samples: [Double] = []
-        samples.reserveCapacity(roundTrips)
-        for _ in 0..<roundTrips {
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = try connection.ping()
-            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
-        }
-        samples.sort()
-        let median = samples[samples.count / 2]
-        let p99 = samples[min(samples.count - 1, samples.count * 99 / 100)]
-        print("ping_rtt_median: \(String(format: "%.1f", median)) us")
-        print("ping_rtt_p99: \(String(format: "%.1f", p99)) us")
+        let rtt = try Timings(roundTrips, warmUp: 100) { _ = try connection.ping() }
+        print("ping_rtt_median: \(String(format: "%.1f", rtt.median * 1000)) us")
+        print("ping_rtt_p99: \(String(format: "%.1f", rtt.p99 * 1000)) us")
 
         let rate = try pipelinedRate(target)
         print("ping_pipelined: \(Int(rate)) requests/s (\(pipelined) pings, one connection)")
@@ -129,12 +119,7 @@ struct AuthBench: ParsableCommand {
     )
 
     @OptionGroup var agent: AgentAddress
-
-    @Option(name: .shortAndLong, help: "User to log in as.")
-    var user: String
-
-    @Option(name: .shortAndLong, help: "That user's password.")
-    var password: String
+    @OptionGroup var login: Credentials
 
     @Option(help: "Logins to time.")
     var count: Int = 20
@@ -145,16 +130,12 @@ struct AuthBench: ParsableCommand {
     func run() throws {
         let target = try agent.target()
         let connection = try AgentConnection(target)
-        var samples: [Double] = []
-        for _ in 0..<count {
-            let start = DispatchTime.now().uptimeNanoseconds
-            let session = try connection.authenticate(user: user, password: password)
-            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        let logins = try Timings(count, warmUp: 0) {
+            let session = try connection.authenticate(user: login.user, password: login.password)
             try connection.logout(token: session.token.string)
         }
-        samples.sort()
-        print("auth_\(user): median \(String(format: "%.1f", samples[samples.count / 2])) ms, "
-            + "min \(String(format: "%.1f", samples[0])) ms (\(count) logins)")
+        print("auth_\(login.user): median \(String(format: "%.1f", logins.median)) ms, "
+            + "min \(String(format: "%.1f", logins.min)) ms (\(count) logins)")
         guard failures > 0 else { return }
         var times: [String] = []
         var open: AgentConnection?
@@ -162,7 +143,7 @@ struct AuthBench: ParsableCommand {
             // A connection is closed after its third failure: open a fresh one before that.
             if attempt % 2 == 0 { open = try AgentConnection(target, localAddress: "127.0.0.\(200 + (failures % 50))") }
             let start = DispatchTime.now().uptimeNanoseconds
-            _ = try? open!.authenticate(user: user, password: password + "-wrong")
+            _ = try? open!.authenticate(user: login.user, password: login.password + "-wrong")
             times.append(String(format: "%.0f", Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6))
         }
         print("throttle: \(failures) failures answered after \(times.joined(separator: ", ")) ms")
@@ -176,12 +157,7 @@ struct ExecBench: ParsableCommand {
     )
 
     @OptionGroup var agent: AgentAddress
-
-    @Option(name: .shortAndLong, help: "User to log in as.")
-    var user: String
-
-    @Option(name: .shortAndLong, help: "That user's password.")
-    var password: String
+    @OptionGroup var login: Credentials
 
     @Option(help: "Commands to time.")
     var count: Int = 1000
@@ -191,13 +167,13 @@ struct ExecBench: ParsableCommand {
 
     func run() throws {
         let connection = try AgentConnection(try agent.target())
-        let token = try connection.authenticate(user: user, password: password).token
+        let token = try connection.authenticate(user: login.user, password: login.password).token
         let request = Dbg.ExecRequest(token: token, command: WireBytes(command), cwd: .empty, timeoutSec: 0)
-        let remote = try timings(count) {
+        let remote = try Timings(count, warmUp: 20) {
             let result: Dbg.ExecResult = try connection.call(service: ServiceID.dbg, op: Dbg.Op.runCommand.rawValue, request)
             guard result.exitCode == 0 else { throw ValidationError("\(command) exited \(result.exitCode)") }
         }
-        let local = try timings(count) {
+        let local = try Timings(count, warmUp: 20) {
             var pid: pid_t = 0
             let argv: [UnsafeMutablePointer<CChar>?] = [strdup(command), nil]
             defer { free(argv[0]) }
@@ -212,19 +188,6 @@ struct ExecBench: ParsableCommand {
     }
 
     private func format(_ ms: Double) -> String { String(format: "%.3f", ms) }
-
-    /// Median and 99th percentile of `count` runs of `body`, in milliseconds.
-    private func timings(_ count: Int, _ body: () throws -> Void) throws -> (median: Double, p99: Double) {
-        for _ in 0..<20 { try body() }  // warm-up
-        var samples: [Double] = []
-        for _ in 0..<count {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try body()
-            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-        }
-        samples.sort()
-        return (samples[count / 2], samples[min(count - 1, count * 99 / 100)])
-    }
 }
 
 /// Makes password hashes with the system's libcrypt, for test shadow files.
@@ -247,6 +210,36 @@ struct HashCommand: ParsableCommand {
             throw ValidationError("crypt failed")
         }
         print(String(cString: hash))
+    }
+}
+
+struct Credentials: ParsableArguments {
+    @Option(name: .shortAndLong, help: "User to log in as.")
+    var user: String
+
+    @Option(name: .shortAndLong, help: "That user's password.")
+    var password: String
+}
+
+/// Minimum, median and 99th percentile of repeated runs, in milliseconds.
+struct Timings {
+    let min: Double
+    let median: Double
+    let p99: Double
+
+    init(_ count: Int, warmUp: Int, _ body: () throws -> Void) throws {
+        for _ in 0..<warmUp { try body() }
+        var samples: [Double] = []
+        samples.reserveCapacity(count)
+        for _ in 0..<count {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        samples.sort()
+        min = samples[0]
+        median = samples[count / 2]
+        p99 = samples[Swift.min(count - 1, count * 99 / 100)]
     }
 }
 
