@@ -95,10 +95,7 @@ enum CommandLineOptions {
             guard !argument.isEmpty else { return ConfigError("--unix needs a path") }
             config.listen.append(.unix(path: argument))
         case UInt8(ascii: "c"):
-            guard let n = parseCount(argument, in: AgentConfig.maxConnectionsRange) else {
-                return ConfigError("--max-connections '\(argument)': expected a number from 1 to 16384")
-            }
-            config.maxConnections = n
+            return setCount(&config.maxConnections, argument, AgentConfig.maxConnectionsRange, "--max-connections")
         case UInt8(ascii: "f"):
             guard let n = parseByteSize(argument), n <= UInt64(AgentConfig.maxFrameRange.upperBound),
                   AgentConfig.maxFrameRange.contains(UInt32(n)) else {
@@ -127,15 +124,9 @@ enum CommandLineOptions {
         case Key.allowEmptyPasswords:
             config.allowEmptyPasswords = true
         case Key.maxAuth:
-            guard let n = parseCount(argument, in: AgentConfig.maxAuthInFlightRange) else {
-                return ConfigError("--max-auth '\(argument)': expected a number from 1 to 64")
-            }
-            config.maxAuthInFlight = n
+            return setCount(&config.maxAuthInFlight, argument, AgentConfig.maxAuthInFlightRange, "--max-auth")
         case Key.maxExec:
-            guard let n = parseCount(argument, in: AgentConfig.maxExecRange) else {
-                return ConfigError("--max-exec '\(argument)': expected a number from 1 to 1024")
-            }
-            config.maxExec = n
+            return setCount(&config.maxExec, argument, AgentConfig.maxExecRange, "--max-exec")
         case Key.maxOutput:
             guard let n = parseByteSize(argument), n <= UInt64(AgentConfig.maxOutputRange.upperBound),
                   AgentConfig.maxOutputRange.contains(Int(n)) else {
@@ -152,13 +143,20 @@ enum CommandLineOptions {
             guard !argument.isEmpty else { return ConfigError("--group needs a file path") }
             config.groupPath = argument
         case Key.maxSessions:
-            guard let n = parseCount(argument, in: AgentConfig.maxSessionsRange) else {
-                return ConfigError("--max-sessions '\(argument)': expected a number from 1 to 4096")
-            }
-            config.maxSessions = n
+            return setCount(&config.maxSessions, argument, AgentConfig.maxSessionsRange, "--max-sessions")
         default:
             return ConfigError("internal error: unhandled option \(key)")
         }
+        return nil
+    }
+
+    /// Sets a count flag's value, or says what `flag` accepts.
+    private static func setCount(_ value: inout Int, _ argument: String, _ range: ClosedRange<Int>,
+                                 _ flag: StaticString) -> ConfigError? {
+        guard let n = parseCount(argument, in: range) else {
+            return ConfigError("\(flag.text) '\(argument)': expected a number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        value = n
         return nil
     }
 
