@@ -1,4 +1,5 @@
 import CSys
+import DbgWire
 
 /// What the command line asks for.
 enum CommandLineRequest: Equatable {
