@@ -1,5 +1,6 @@
 #define _GNU_SOURCE 1
 #include "csys.h"
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 
 // Everything between vfork and execve runs in the child while it shares the parent's
@@ -20,6 +21,15 @@ static void reset_signals(void) {
 }
 
 static int wire_stdio(const struct csys_spawn_request *r) {
+    if (r->terminal_fd >= 0) {
+        // A session of its own, with the terminal as its controlling terminal.
+        if (setsid() < 0 || ioctl(r->terminal_fd, TIOCSCTTY, 0) < 0) return -1;
+        for (int fd = 0; fd < 3; fd++) {
+            if (dup2(r->terminal_fd, fd) < 0) return -1;
+        }
+        return 0;
+    }
+    setpgid(0, 0);
     int null_fd = open("/dev/null", O_RDONLY);
     if (null_fd < 0) return -1;
     if (dup2(null_fd, 0) < 0 || dup2(r->stdout_fd, 1) < 0 || dup2(r->stderr_fd, 2) < 0) return -1;
@@ -55,7 +65,7 @@ static void close_other_descriptors(int keep) {
 
 // execvpe, without its allocation: tries each directory of `path` in turn.
 static int exec_searching(const struct csys_spawn_request *r) {
-    const char *name = r->argv[0];
+    const char *name = r->program ? r->program : r->argv[0];
     if (strchr(name, '/')) {
         execve(name, (char *const *)r->argv, (char *const *)r->envp);
         return -1;
@@ -103,7 +113,6 @@ int csys_spawn(const struct csys_spawn_request *request, struct csys_spawn_failu
     if (pid == 0) {
         struct csys_spawn_failure child = { CSYS_SPAWN_STAGE_STDIO, 0 };
         reset_signals();
-        setpgid(0, 0);
         // The directory is entered as the user, so it needs the user's permissions.
         if (wire_stdio(request) == 0) {
             child.stage = CSYS_SPAWN_STAGE_IDENTITY;
@@ -141,4 +150,33 @@ int csys_spawn(const struct csys_spawn_request *request, struct csys_spawn_failu
     failure->stage = CSYS_SPAWN_OK;
     failure->error = 0;
     return pid;
+}
+
+int csys_open_pty(int *master, int *slave, unsigned short rows, unsigned short cols) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    if (m < 0) return -1;
+    char name[64];
+    if (grantpt(m) != 0 || unlockpt(m) != 0 || ptsname_r(m, name, sizeof(name)) != 0) {
+        int saved = errno;
+        close(m);
+        errno = saved;
+        return -1;
+    }
+    int s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s < 0) {
+        int saved = errno;
+        close(m);
+        errno = saved;
+        return -1;
+    }
+    struct winsize size = { .ws_row = rows, .ws_col = cols };
+    ioctl(m, TIOCSWINSZ, &size);
+    *master = m;
+    *slave = s;
+    return 0;
+}
+
+int csys_set_window_size(int master, unsigned short rows, unsigned short cols) {
+    struct winsize size = { .ws_row = rows, .ws_col = cols };
+    return ioctl(master, TIOCSWINSZ, &size);
 }

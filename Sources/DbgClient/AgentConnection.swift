@@ -144,6 +144,29 @@ public final class AgentConnection: @unchecked Sendable {
         let _: Empty = try call(service: ServiceID.dbg, op: Dbg.Op.logout.rawValue, Dbg.SessionToken(token: WireBytes(token)))
     }
 
+    /// Opens an interactive shell; its output comes as ShellOutput events (see `receive`).
+    public func openShell(token: String, cwd: String = "", rows: Int64 = 0, cols: Int64 = 0) throws(ClientError) -> UInt32 {
+        let session: ShellSession = try call(service: ServiceID.dbg, op: Dbg.Op.shellOpen.rawValue,
+                                             Dbg.ShellOpenRequest(token: WireBytes(token), cwd: WireBytes(cwd), rows: rows, cols: cols))
+        return session.sessionID
+    }
+
+    /// Sends keystrokes one-way (id 0): failures come back as error frames with id 0.
+    public func shellInput(token: String, shell: UInt32, _ data: [UInt8]) throws(ClientError) {
+        try send(service: ServiceID.dbg, op: Dbg.Op.shellInput.rawValue, id: 0,
+                 Dbg.ShellInputRequest(token: WireBytes(token), sessionID: shell, data: WireBytes(data)))
+    }
+
+    public func resizeShell(token: String, shell: UInt32, rows: Int64, cols: Int64) throws(ClientError) {
+        try send(service: ServiceID.dbg, op: Dbg.Op.shellResize.rawValue, id: 0,
+                 Dbg.ShellResizeRequest(token: WireBytes(token), sessionID: shell, rows: rows, cols: cols))
+    }
+
+    public func closeShell(token: String, shell: UInt32) throws(ClientError) {
+        try send(service: ServiceID.dbg, op: Dbg.Op.shellClose.rawValue, id: 0,
+                 Dbg.ShellCloseRequest(token: WireBytes(token), sessionID: shell))
+    }
+
     /// Half-closes: the agent sees end of input but can still answer.
     public func shutdownSending() { _ = shutdown(fd, Int32(SHUT_WR)) }
 

@@ -7,30 +7,39 @@ import Foundation
 final class ChildProcess: @unchecked Sendable {
     let pid: pid_t
     let output: FileHandle
+    /// The child's stdin, when asked for; close it to send end of file.
+    let input: FileHandle?
     private let lock = NSLock()
     private var status: Int32?
 
     /// Runs `command` (looked up on PATH) with the current environment plus `environment`.
-    init(_ command: [String], environment: [String: String] = [:]) throws {
+    init(_ command: [String], environment: [String: String] = [:], withInput: Bool = false) throws {
         var pipe: [Int32] = [0, 0]
-        guard csys_pipe(&pipe) == 0 else { throw AgentProcessError("pipe2: \(String(cString: strerror(errno)))") }
+        var stdin: [Int32] = [-1, -1]
+        guard csys_pipe(&pipe) == 0, !withInput || csys_pipe(&stdin) == 0 else {
+            throw AgentProcessError("pipe2: \(String(cString: strerror(errno)))")
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, pipe[1], 2)
+        if withInput { posix_spawn_file_actions_adddup2(&actions, stdin[0], 0) }
         let argv = command.map { strdup($0) } + [nil]
         let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + env).forEach { free($0) } }
         var child: pid_t = 0
         let rc = posix_spawnp(&child, command[0], &actions, nil, argv, env)
         close(pipe[1])
+        if withInput { close(stdin[0]) }
         guard rc == 0 else {
             close(pipe[0])
+            if withInput { close(stdin[1]) }
             throw AgentProcessError("cannot start \(command[0]): \(String(cString: strerror(rc)))")
         }
         pid = child
         output = FileHandle(fileDescriptor: pipe[0], closeOnDealloc: true)
+        input = withInput ? FileHandle(fileDescriptor: stdin[1], closeOnDealloc: true) : nil
     }
 
     /// The exit status (128+N if killed by signal N), or nil while it runs.

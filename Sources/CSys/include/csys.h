@@ -75,6 +75,7 @@ static const mode_t CSYS_S_IFSOCK = S_IFSOCK;
 static const mode_t CSYS_S_IFDIR = S_IFDIR;
 static const int CSYS_WNOHANG = WNOHANG;
 static const int CSYS_SIGKILL = SIGKILL;
+static const int CSYS_SIGHUP = SIGHUP;
 static const int CSYS_EACCES = EACCES;
 static const int CSYS_ENOEXEC = ENOEXEC;
 static const int CSYS_ENOTDIR = ENOTDIR;
@@ -186,12 +187,17 @@ void csys_wipe(void *buf, size_t count);
 // as that user, closes every other descriptor and executes argv[0], searched on `search_path` when it
 // has no '/'.
 struct csys_spawn_request {
+    // The file to execute; NULL: argv[0], searched on search_path when it has no '/'.
+    const char *program;
     const char *const *argv;
     const char *const *envp;
     const char *search_path;
     const char *cwd;
     int stdout_fd;
     int stderr_fd;
+    // >= 0: a terminal (PTY slave). The child then starts a new session with it as the
+    // controlling terminal and as stdin, stdout and stderr; the pipes above are unused.
+    int terminal_fd;
     int change_identity;
     uint32_t uid;
     uint32_t gid;
@@ -217,6 +223,13 @@ struct csys_spawn_failure {
 // Returns the child's pid once it has executed, or -1 with `failure` set (the failed
 // child has already been reaped).
 int csys_spawn(const struct csys_spawn_request *request, struct csys_spawn_failure *failure);
+
+// PTYs: opens a master (close-on-exec, non-blocking) and its slave (close-on-exec),
+// sized rows x cols. Returns 0, or -1 with errno.
+int csys_open_pty(int *master, int *slave, unsigned short rows, unsigned short cols);
+// TIOCSWINSZ: the kernel then sends SIGWINCH to the terminal's foreground process group.
+int csys_set_window_size(int master, unsigned short rows, unsigned short cols);
+static const int CSYS_EIO = EIO;
 
 // open and fcntl are variadic, which Swift cannot call.
 int csys_open(const char *path, int flags);

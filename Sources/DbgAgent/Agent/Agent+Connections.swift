@@ -72,6 +72,7 @@ extension Agent {
     /// Moves a connection as far as it can go without blocking: answers complete frames
     /// while the transmit buffer has room, flushes, and repeats once output drains.
     func pump(_ index: Int) {
+        connections[index].framesBlocked = false  // re-decided by processFrames
         while true {
             if connections[index].state == .open, let reason = dbg.deliverReplies(to: &connections[index]) {
                 Log.info("closing connection from \(connections[index].peer.description): \(reason)")
@@ -88,7 +89,9 @@ extension Agent {
             if !canResume { break }
         }
         advanceClosing(index)
-        if connections[index].isActive { updateInterest(index) }
+        guard connections[index].isActive else { return }
+        updateInterest(index)
+        dbg.updateShellInterest(for: connections[index])
     }
 
     private enum FrameProgress {
@@ -96,6 +99,8 @@ extension Agent {
         case needInput
         /// Output is backed up; the rest waits until the transmit buffer drains.
         case paused
+        /// The next request waits for something else (a shell's PTY to take input).
+        case blocked
         /// The connection is ending.
         case closing
     }
@@ -120,6 +125,10 @@ extension Agent {
             case .incomplete:
                 return .needInput
             case .request(let request):
+                guard router.canHandle(request) else {
+                    connections[index].framesBlocked = true
+                    return .blocked
+                }
                 router.route(request, on: &connections[index])
                 connections[index].receive.didRead(FrameHeader.size + request.payload.count)
                 handled = true
@@ -184,7 +193,8 @@ extension Agent {
         var wanted = Interest()
         switch connection.state {
         case .open:
-            if !connection.inputClosed && connection.transmit.readableCount <= AgentConfig.transmitBatch {
+            if !connection.inputClosed && !connection.framesBlocked
+                && connection.transmit.readableCount <= AgentConfig.transmitBatch {
                 wanted.insert(.readable)
             }
         case .lingering:

@@ -97,6 +97,10 @@ final class Agent {
             dbg.workersFinished(pumpIfOpen)
         case .commandStdout, .commandStderr:
             dbg.commandOutputReady(token)
+        case .shell:
+            guard let slot = dbg.connectionSlot(ofShell: token), connections[slot].isActive else { return }
+            _ = dbg.shellReady(token, readiness, &connections[slot])
+            pump(slot)
         }
     }
 
@@ -104,7 +108,7 @@ final class Agent {
         while let signal = signals.next() {
             switch signal {
             case CSYS_SIGCHLD:
-                dbg.reapChildren(pumpIfOpen)
+                dbg.reap(pumpIfOpen)
             default:
                 Log.info(signal == CSYS_SIGTERM ? "SIGTERM: shutting down" : "SIGINT: shutting down")
                 running = false
@@ -119,7 +123,8 @@ final class Agent {
             + "\(kib(config.transmitBufferSize)) KiB); pages are committed only while in use")
         Log.info("authentication: \(config.authMethod.name), \(config.maxAuthInFlight) worker threads, "
             + "\(config.maxSessions) sessions; commands: \(config.maxExec) at once, \(kib(dbg.commands.budgetBytes)) KiB "
-            + "of capture buffers (\(kib(config.maxOutput)) KiB per stream)")
+            + "of capture buffers (\(kib(config.maxOutput)) KiB per stream); shells: \(config.maxShells), "
+            + "\(kib(dbg.shells.budgetBytes)) KiB of input buffers")
     }
 
     private static func openListeners(_ config: AgentConfig) throws(StartupError) -> [Listener] {

@@ -25,6 +25,8 @@ struct AgentConfig: Equatable {
     var maxAuthInFlight = 4
     var maxSessions = 16
 
+    /// Interactive shells at once (each with a PTY and a pending-input buffer).
+    var maxShells = 8
     /// Commands running at once (each with two capture buffers).
     var maxExec = 16
     /// Bytes of stdout and of stderr kept per command: `--max-output`, or by default
@@ -45,6 +47,7 @@ struct AgentConfig: Equatable {
     static let maxAuthInFlightRange = 1...64
     static let maxSessionsRange = 1...4096
     static let maxExecRange = 1...1024
+    static let maxShellsRange = 1...1024
     static let maxOutputRange = 1024...(16 << 20)
 
     /// A rule between flags that the values break, if any: every answer must fit in a frame.

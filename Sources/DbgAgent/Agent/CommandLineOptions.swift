@@ -30,6 +30,7 @@ enum CommandLineOptions {
                                         thread each (default 4, 1..64)
               --max-sessions N          logged-in sessions (default 16, 1..4096)
               --max-exec N              commands running at once (default 16, 1..1024)
+              --max-shells N            interactive shells at once (default 8, 1..1024)
               --max-output BYTES        stdout and stderr kept per command (default 64K, or
                                         less to fit --max-frame, which must hold both)
               --exec-timeout SEC        when a request says 0 (default 30)
@@ -126,6 +127,8 @@ enum CommandLineOptions {
             config.allowEmptyPasswords = true
         case Key.maxAuth:
             return setCount(&config.maxAuthInFlight, argument, AgentConfig.maxAuthInFlightRange, "--max-auth")
+        case Key.maxShells:
+            return setCount(&config.maxShells, argument, AgentConfig.maxShellsRange, "--max-shells")
         case Key.maxExec:
             return setCount(&config.maxExec, argument, AgentConfig.maxExecRange, "--max-exec")
         case Key.maxOutput:
@@ -179,6 +182,7 @@ enum CommandLineOptions {
         static let execTimeout: UInt8 = 11
         static let maxExecTimeout: UInt8 = 12
         static let group: UInt8 = 13
+        static let maxShells: UInt8 = 14
     }
 
     private static func withOptionTable<R>(_ body: (UnsafePointer<option>) -> R) -> R {
@@ -203,6 +207,7 @@ enum CommandLineOptions {
             entry("exec-timeout", CSYS_REQUIRED_ARGUMENT, Key.execTimeout),
             entry("max-exec-timeout", CSYS_REQUIRED_ARGUMENT, Key.maxExecTimeout),
             entry("group", CSYS_REQUIRED_ARGUMENT, Key.group),
+            entry("max-shells", CSYS_REQUIRED_ARGUMENT, Key.maxShells),
             entry("verbose", CSYS_NO_ARGUMENT, UInt8(ascii: "v")),
             entry("help", CSYS_NO_ARGUMENT, UInt8(ascii: "h")),
             entry("version", CSYS_NO_ARGUMENT, UInt8(ascii: "V")),

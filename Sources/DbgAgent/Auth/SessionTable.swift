@@ -3,6 +3,8 @@ import DbgWire
 
 /// A logged-in user on one connection, named by its token.
 struct Session {
+    /// Unique for the agent's lifetime: what a shell remembers as its owner.
+    var serial: UInt64
     /// 64 lower-case hex characters encoding 32 random bytes.
     var token: [UInt8]
     var connectionSlot: Int
@@ -24,6 +26,7 @@ struct SessionTable {
 
     private var slots: [Session?]
     private(set) var count = 0
+    private var lastSerial: UInt64 = 0
 
     init(capacity: Int) { slots = [Session?](repeating: nil, count: capacity) }
 
@@ -38,7 +41,9 @@ struct SessionTable {
     /// no randomness to give.
     mutating func create(for user: AuthenticatedUser, connectionSlot: Int, generation: UInt32) -> Session? {
         guard let index = slots.firstIndex(where: { $0 == nil }), let token = SessionTable.newToken() else { return nil }
-        let session = Session(token: token, connectionSlot: connectionSlot, connectionGeneration: generation, user: user)
+        lastSerial += 1
+        let session = Session(serial: lastSerial, token: token, connectionSlot: connectionSlot,
+                              connectionGeneration: generation, user: user)
         slots[index] = session
         count += 1
         return session

@@ -38,6 +38,9 @@ struct Connection {
 
     /// Failed authentications so far; the third ends the connection.
     var authFailures = 0
+    /// The next frame waits for something other than the transmit buffer (keystrokes
+    /// for a shell whose PTY is full): the socket is not read meanwhile.
+    var framesBlocked = false
 
     init(slot: Int, receive: ByteBuffer, transmit: ByteBuffer) {
         self.slot = slot
@@ -115,6 +118,51 @@ struct Connection {
             state = .closingAfterFlush
             closeReason = "no room to queue an error frame"
         }
+    }
+
+    /// Queues an event frame (id 0).
+    mutating func emit<M: WireCodable>(service: UInt32, op: UInt16, _ message: M) -> Bool {
+        if case .failure = queue(FrameHeader(kind: .event, service: service, op: op, id: 0), message) { return false }
+        return true
+    }
+
+    enum RelayOutcome {
+        /// This many bytes went into an event.
+        case relayed(Int)
+        /// Nothing to read now.
+        case nothingNew
+        /// The source reports the end (0 bytes, EIO from a PTY whose slave is closed).
+        case ended
+        /// No room in the transmit buffer.
+        case noRoom
+    }
+
+    /// Reads from `source` straight into a ShellOutput-shaped event frame in the transmit
+    /// buffer ({SessionID u32, Data []byte}): no copy in between.
+    mutating func relayOutput(from source: FileDescriptor, sessionID: UInt32, service: UInt32, op: UInt16,
+                              limit: Int) -> RelayOutcome {
+        let prefix = FrameHeader.size + 8
+        let maxData = min(limit, Int(peerMaxPayload) - 8)
+        guard maxData > 0, transmit.reserveWritable(prefix + 1) else { return .noRoom }
+        let space = transmit.writable
+        let room = min(maxData, space.count - prefix)
+        let got: Int
+        do throws(Errno) {
+            got = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: space[prefix..<(prefix + room)]))
+        } catch {
+            return error == .wouldBlock ? .nothingNew : .ended
+        }
+        if got == 0 { return .ended }
+        var writer = WireWriter(UnsafeMutableRawBufferPointer(rebasing: space[0..<prefix]))
+        do throws(WireError) {
+            try FrameHeader(kind: .event, service: service, op: op, id: 0, length: UInt32(8 + got)).encode(to: &writer)
+            try writer.integer(sessionID)
+            try writer.integer(UInt32(got))
+        } catch {
+            return .noRoom  // cannot happen: the prefix was reserved
+        }
+        transmit.didWrite(prefix + got)
+        return .relayed(got)
     }
 
     private mutating func queue<M: WireCodable>(_ header: FrameHeader, _ message: M) -> Result<Void, WireError> {

@@ -12,6 +12,8 @@ struct EventToken: Equatable {
         /// A running command's stdout or stderr pipe (index: command slot).
         case commandStdout = 6
         case commandStderr = 7
+        /// A shell's PTY master (index: shell slot).
+        case shell = 8
     }
 
     var kind: Kind

@@ -2,6 +2,16 @@ import CSys
 
 /// What to start, in bytes (paths, argv and environment need not be UTF-8).
 struct LaunchSpec {
+    /// Where the child's stdio goes.
+    enum IO {
+        /// stdin from /dev/null, stdout and stderr into these pipes; a new process group.
+        case pipes(stdout: FileDescriptor, stderr: FileDescriptor)
+        /// All three on this terminal, which becomes the controlling terminal of a new session.
+        case terminal(FileDescriptor)
+    }
+
+    /// The file to execute when it differs from argv[0] (a login shell's "-sh").
+    var program: [UInt8]?
     var argv: [[UInt8]]
     /// "NAME=value" entries: the whole environment.
     var environment: [[UInt8]]
@@ -10,8 +20,7 @@ struct LaunchSpec {
     var cwd: [UInt8]
     /// The user to become; nil to keep the agent's identity.
     var identity: UserAccount?
-    var stdout: FileDescriptor
-    var stderr: FileDescriptor
+    var io: IO
 }
 
 /// Why a child did not get to run its program.
@@ -34,23 +43,24 @@ enum ProcessLauncher {
             environment.free()
         }
         let groups = spec.identity?.groups ?? []
-        let path = spec.searchPath + [0]
-        let cwd = spec.cwd + [0]
+        // One NUL-terminated block: search path, working directory, program.
+        let strings = CStringArray([spec.searchPath, spec.cwd, spec.program ?? []])
+        defer { strings.free() }
+        var (stdout, stderr, terminal): (Int32, Int32, Int32) = (-1, -1, -1)
+        switch spec.io {
+        case .pipes(let out, let err): (stdout, stderr) = (out.rawValue, err.rawValue)
+        case .terminal(let tty): terminal = tty.rawValue
+        }
         var failure = csys_spawn_failure()
         let pid: Int32 = groups.withUnsafeBufferPointer { groupList in
-            path.withUnsafeBufferPointer { pathBytes in
-                cwd.withUnsafeBufferPointer { cwdBytes in
-                    var request = csys_spawn_request(
-                        argv: argv.pointers, envp: environment.pointers,
-                        search_path: UnsafeRawPointer(pathBytes.baseAddress!).assumingMemoryBound(to: CChar.self),
-                        cwd: UnsafeRawPointer(cwdBytes.baseAddress!).assumingMemoryBound(to: CChar.self),
-                        stdout_fd: spec.stdout.rawValue, stderr_fd: spec.stderr.rawValue,
-                        change_identity: spec.identity == nil ? 0 : 1,
-                        uid: spec.identity?.uid ?? 0, gid: spec.identity?.gid ?? 0,
-                        groups: groupList.baseAddress, group_count: Int32(groupList.count))
-                    return csys_spawn(&request, &failure)
-                }
-            }
+            var request = csys_spawn_request(
+                program: spec.program == nil ? nil : strings.pointers[2], argv: argv.pointers, envp: environment.pointers,
+                search_path: strings.pointers[0], cwd: strings.pointers[1],
+                stdout_fd: stdout, stderr_fd: stderr, terminal_fd: terminal,
+                change_identity: spec.identity == nil ? 0 : 1,
+                uid: spec.identity?.uid ?? 0, gid: spec.identity?.gid ?? 0,
+                groups: groupList.baseAddress, group_count: Int32(groupList.count))
+            return csys_spawn(&request, &failure)
         }
         if pid > 0 { return .success(pid) }
         let stage: LaunchFailure.Stage

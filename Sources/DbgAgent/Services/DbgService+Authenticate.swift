@@ -122,6 +122,7 @@ extension DbgService {
             let session = sessions.remove(index)
             Log.info("'\(session.user.account.name)' logged out")
             session.user.pam.map(endPAMSession)
+            hangUpShells(ofSession: session.serial)
             connection.respond(to: request, with: Empty())
         }
     }

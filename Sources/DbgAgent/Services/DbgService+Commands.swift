@@ -4,9 +4,6 @@ import DbgWire
 /// RunCommand and RunShell: a child process per request, its output captured through
 /// two pipes the loop watches, its answer queued when it has been reaped.
 extension DbgService {
-    static let rootPath: [UInt8] = Array("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".utf8)
-    static let userPath: [UInt8] = Array("/usr/local/bin:/usr/bin:/bin".utf8)
-
     func run(_ exec: Dbg.ExecRequest, throughShell: Bool, _ request: FrameHeader, _ connection: inout Connection) {
         guard let session = session(for: exec.token, request, &connection) else { return }
         let account = session.user.account
@@ -84,13 +81,10 @@ extension DbgService {
             FileDescriptor(outPipe[1]).close()
             return .failure(LaunchFailure(stage: .stdio, errno: error))
         }
-        let asRoot = geteuid() == 0
-        let path = account.uid == 0 ? DbgService.rootPath : DbgService.userPath
-        let environment = [("HOME", account.home), ("USER", account.name), ("LOGNAME", account.name),
-                           ("SHELL", account.shell)].map { Array("\($0.0)=\($0.1)".utf8) } + [Array("PATH=".utf8) + path]
         let launched = ProcessLauncher.launch(LaunchSpec(
-            argv: argv, environment: environment, searchPath: path, cwd: cwd, identity: asRoot ? account : nil,
-            stdout: FileDescriptor(outPipe[1]), stderr: FileDescriptor(errPipe[1])))
+            argv: argv, environment: UserEnvironment.variables(for: account), searchPath: UserEnvironment.searchPath(for: account),
+            cwd: cwd, identity: UserEnvironment.identity(for: account),
+            io: .pipes(stdout: FileDescriptor(outPipe[1]), stderr: FileDescriptor(errPipe[1]))))
         // The child has its own copies of the write ends (or is gone).
         FileDescriptor(outPipe[1]).close()
         FileDescriptor(errPipe[1]).close()
@@ -146,7 +140,7 @@ extension DbgService {
 
     /// SIGCHLD: reaps the commands that exited. Only our own pids are waited for: the
     /// worker threads' PAM modules reap the helpers they start themselves.
-    func reapChildren(_ ready: (Int) -> Void) {
+    func reapCommands(_ ready: (Int) -> Void) {
         for index in 0..<commands.capacity where commands[index].state == .running {
             var status: Int32 = 0
             guard waitpid(commands[index].pid, &status, CSYS_WNOHANG) == commands[index].pid else { continue }

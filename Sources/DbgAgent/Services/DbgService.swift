@@ -1,8 +1,9 @@
 import CSys
 import DbgWire
 
-/// The dbg service (0x60): sessions (Authenticate, Logout) and commands (RunCommand,
-/// RunShell). The other ops of the seed answer Unsupported until they are implemented.
+/// The dbg service (0x60): sessions (Authenticate, Logout), commands (RunCommand,
+/// RunShell) and interactive shells (ShellOpen/Input/Resize/Close, ShellOutput and
+/// ShellExit events). File transfer answers Unsupported until it is implemented.
 ///
 /// Nothing here blocks the loop. An authentication waits out its peer's throttle delay
 /// on the timer and runs on a worker thread; a command runs as a child process whose
@@ -24,6 +25,7 @@ final class DbgService {
     var throttle = AuthThrottle(capacity: 256)
     var sessions: SessionTable
     let commands: CommandTable
+    var shells: ShellTable
     let execTimeoutSeconds: Int64
     let maxExecTimeoutSeconds: Int64
 
@@ -45,6 +47,7 @@ final class DbgService {
         #endif
         do throws(Errno) {
             commands = try CommandTable(capacity: config.maxExec, maxOutput: config.maxOutput)
+            shells = try ShellTable(capacity: config.maxShells, inputBufferSize: config.receiveBufferSize)
             // Each attempt and each session needs at most one job at a time.
             workers = try WorkerPool(threads: config.maxAuthInFlight, capacity: config.maxAuthInFlight + config.maxSessions,
                                      stackSize: stackSize) { job in job.perform(with: authenticator) }
@@ -70,6 +73,22 @@ final class DbgService {
         case .runCommand, .runShell:
             decode(Dbg.ExecRequest.self, request, &connection) { exec, connection in
                 run(exec, throughShell: op == .runShell, request.header, &connection)
+            }
+        case .shellOpen:
+            decode(Dbg.ShellOpenRequest.self, request, &connection) { open, connection in
+                openShell(open, request.header, &connection)
+            }
+        case .shellInput:
+            decode(Dbg.ShellInputRequest.self, request, &connection) { input, connection in
+                shellInput(input, request.header, &connection)
+            }
+        case .shellResize:
+            decode(Dbg.ShellResizeRequest.self, request, &connection) { resize, connection in
+                resizeShell(resize, request.header, &connection)
+            }
+        case .shellClose:
+            decode(Dbg.ShellCloseRequest.self, request, &connection) { close, connection in
+                closeShell(close, request.header, &connection)
             }
         default:
             connection.fail(request.header, .unsupported, "\(op.name.text) is not available in dbgd \(AgentVersion.number)")
@@ -108,18 +127,22 @@ final class DbgService {
             connection.respond(to: command.request, with: command.result)
             commands.release(index)
         }
+        _ = finishExitedShells(&connection)
         return nil
+    }
+
+    /// SIGCHLD: reaps the commands and shells that exited; `ready` gets each connection
+    /// slot that now has something to send.
+    func reap(_ ready: (Int) -> Void) {
+        reapCommands(ready)
+        reapShells(ready)
     }
 
     /// Runs what is due at `now` (throttled attempts, command timeouts) and returns the
     /// next deadline. `ready` gets each connection slot that now has an answer.
     func expire(now: Milliseconds, _ ready: (Int) -> Void) -> Milliseconds? {
-        let attemptsNext = startDueAttempts(now: now, ready)
-        let commandsNext = expireCommands(now: now)
-        switch (attemptsNext, commandsNext) {
-        case let (a?, b?): return min(a, b)
-        case let (a, b): return a ?? b
-        }
+        let deadlines = [startDueAttempts(now: now, ready), expireCommands(now: now), expireShells(now: now)]
+        return deadlines.compactMap { $0 }.min()
     }
 
     // MARK: Connections and shutdown
@@ -147,6 +170,7 @@ final class DbgService {
                 attempts[index] = nil
             }
         }
+        dropShells(connectionSlot: slot, generation: generation)
         for index in 0..<commands.capacity {
             guard commands[index].connectionSlot == slot, commands[index].connectionGeneration == generation else { continue }
             switch commands[index].state {
@@ -167,6 +191,8 @@ final class DbgService {
         for index in 0..<commands.capacity where commands[index].state == .running {
             commands[index].signalGroup(CSYS_SIGKILL)
         }
+        let now = MonotonicClock.now()
+        for index in 0..<shells.capacity { shells[index].hangUp(now: now) }
         for index in 0..<sessions.capacity where sessions.isUsed(index) {
             sessions.remove(index).user.pam?.end()
         }

@@ -8,6 +8,11 @@ struct RequestRouter {
     /// The services Hello reports.
     static let served = [ServiceID.control, ServiceID.dbg]
 
+    /// Whether the request can be handled now; if not, the connection's frames wait.
+    func canHandle(_ request: Request) -> Bool {
+        request.header.service == ServiceID.dbg ? dbg.canHandle(request) : true
+    }
+
     func route(_ request: Request, on connection: inout Connection) {
         switch request.header.service {
         case ServiceID.control:

@@ -1,0 +1,73 @@
+import CSys
+
+/// A login shell on a PTY, from ShellOpen until its ShellExit event has been queued.
+struct InteractiveShell {
+    enum State: Equatable {
+        case free
+        case running
+        /// Reaped: what is left in the PTY is relayed, then ShellExit.
+        case exited(code: Int64)
+    }
+
+    static let killGraceMs: Milliseconds = 2_000
+
+    var state = State.free
+    /// The SessionID clients use; never reused while the agent runs.
+    var id: UInt32 = 0
+    /// Bumped on every reuse of the slot, so stale PTY events are recognised.
+    var generation: UInt32 = 0
+    /// Also its session and process group id.
+    var pid: Int32 = 0
+    var master = FileDescriptor(-1)
+    var connectionSlot = -1
+    var connectionGeneration: UInt32 = 0
+    /// The serial of the login session that opened it: only that session may use it.
+    var ownerSerial: UInt64 = 0
+    /// Keystrokes the PTY could not take yet; while any wait, the connection's further
+    /// frames wait too (nothing is dropped, nothing queues without bound).
+    var pendingInput: ByteBuffer
+    /// The PTY has reported end of output (every slave descriptor is closed).
+    var outputEnded = false
+    /// After ShellClose, Logout or disconnect: when SIGKILL follows the SIGHUP.
+    var killAt: Milliseconds?
+    /// What epoll watches on the master.
+    var registered = Interest()
+
+    init(inputBuffer: UnsafeMutableRawBufferPointer) { pendingInput = ByteBuffer(inputBuffer) }
+
+    /// Writes as much of `bytes` as the PTY takes now; the rest is kept for later.
+    mutating func write(_ bytes: UnsafeRawBufferPointer) throws(Errno) {
+        var written = 0
+        if pendingInput.isEmpty {
+            do throws(Errno) {
+                written = try master.write(bytes)
+            } catch {
+                guard error == .wouldBlock else { throw error }
+            }
+        }
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
+        guard !rest.isEmpty else { return }
+        _ = pendingInput.reserveWritable(rest.count)  // always fits: the buffer holds a whole frame
+        pendingInput.writable.copyMemory(from: rest)
+        pendingInput.didWrite(rest.count)
+    }
+
+    /// Sends waiting keystrokes to the PTY as far as it takes them.
+    mutating func flushInput() throws(Errno) {
+        while !pendingInput.isEmpty {
+            do throws(Errno) {
+                pendingInput.didRead(try master.write(pendingInput.readable))
+            } catch {
+                if error == .wouldBlock { return }
+                throw error
+            }
+        }
+    }
+
+    /// SIGHUP to the shell's session, as a terminal hang-up would; SIGKILL follows.
+    mutating func hangUp(now: Milliseconds) {
+        guard state == .running, killAt == nil else { return }
+        _ = kill(-pid, CSYS_SIGHUP)
+        killAt = now + InteractiveShell.killGraceMs
+    }
+}

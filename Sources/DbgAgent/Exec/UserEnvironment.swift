@@ -1,0 +1,24 @@
+import CSys
+
+/// What every process started for a user gets: PATH, and an environment made of the
+/// user's passwd entry and nothing of the agent's own.
+enum UserEnvironment {
+    static let rootPath: [UInt8] = Array("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".utf8)
+    static let userPath: [UInt8] = Array("/usr/local/bin:/usr/bin:/bin".utf8)
+
+    static func searchPath(for account: UserAccount) -> [UInt8] {
+        account.uid == 0 ? rootPath : userPath
+    }
+
+    /// HOME, USER, LOGNAME, SHELL and PATH, plus `extra` ("TERM=..." for terminals).
+    static func variables(for account: UserAccount, extra: [[UInt8]] = []) -> [[UInt8]] {
+        let named = [("HOME=", account.home), ("USER=", account.name), ("LOGNAME=", account.name), ("SHELL=", account.shell)]
+        return named.map { Array($0.0.utf8) + Array($0.1.utf8) } + [Array("PATH=".utf8) + searchPath(for: account)] + extra
+    }
+
+    /// Whose identity a child takes: the user's when the agent is root, else the agent's
+    /// own (which is the user's: a non-root agent only lets its own user in).
+    static func identity(for account: UserAccount) -> UserAccount? {
+        geteuid() == 0 ? account : nil
+    }
+}

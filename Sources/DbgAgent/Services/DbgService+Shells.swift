@@ -1,0 +1,274 @@
+import CSys
+import DbgWire
+
+/// ShellOpen, ShellInput, ShellResize, ShellClose and the ShellOutput and ShellExit
+/// events: a login shell on a PTY, its output relayed as events while the connection
+/// keeps up, its input written as the PTY takes it.
+extension DbgService {
+    static let defaultRows: Int64 = 24
+    static let defaultCols: Int64 = 80
+    static let maxTerminalSide: Int64 = 10_000
+    /// Bytes of PTY output per ShellOutput event.
+    static let outputChunk = 32 << 10
+
+    func openShell(_ open: Dbg.ShellOpenRequest, _ request: FrameHeader, _ connection: inout Connection) {
+        guard let session = session(for: open.token, request, &connection) else { return }
+        guard let (rows, cols) = terminalSize(open.rows, open.cols, request, &connection) else { return }
+        guard !open.cwd.containsNUL else { return connection.fail(request, .badRequest, "Cwd: contains a NUL byte") }
+        let account = session.user.account
+        let cwd = DbgService.workingDirectory(open.cwd.bytes, home: Array(account.home.utf8))
+        if let (code, message) = DbgService.directoryProblem(cwd) { return connection.fail(request, code, message) }
+        guard let index = shells.freeSlot else {
+            return connection.fail(request, .busy, "all \(shells.capacity) shells are in use")
+        }
+        var master: Int32 = -1
+        var slave: Int32 = -1
+        guard csys_open_pty(&master, &slave, rows, cols) == 0 else {
+            let error = Errno.current
+            return connection.fail(request, .io, errno: error.code, "cannot open a PTY: \(error.message)")
+        }
+        // A login shell: argv[0] is the shell's name with a leading '-'.
+        let program = Array(account.shell.utf8)
+        let name = program.split(separator: UInt8(ascii: "/")).last.map(Array.init) ?? program
+        let launched = ProcessLauncher.launch(LaunchSpec(
+            program: program, argv: [[UInt8(ascii: "-")] + name],
+            environment: UserEnvironment.variables(for: account, extra: [Array("TERM=xterm-256color".utf8)]),
+            searchPath: UserEnvironment.searchPath(for: account), cwd: cwd, identity: UserEnvironment.identity(for: account),
+            io: .terminal(FileDescriptor(slave))))
+        FileDescriptor(slave).close()  // the shell has its own; the master then sees when all are gone
+        switch launched {
+        case .failure(let failure):
+            FileDescriptor(master).close()
+            let (code, message) = DbgService.describe(failure, program: program, throughShell: true)
+            connection.fail(request, code, errno: code == .io ? failure.errno.code : 0, message)
+        case .success(let pid):
+            let id = shells.newID()
+            shells[index].state = .running
+            shells[index].id = id
+            shells[index].pid = pid
+            shells[index].master = FileDescriptor(master)
+            shells[index].connectionSlot = connection.slot
+            shells[index].connectionGeneration = connection.generation
+            shells[index].ownerSerial = session.serial
+            shells[index].registered = .readable
+            try? loop.add(FileDescriptor(master), .readable, shellToken(index))
+            connection.respond(to: request, with: ShellSession(sessionID: id))
+        }
+    }
+
+    func shellInput(_ input: Dbg.ShellInputRequest, _ request: FrameHeader, _ connection: inout Connection) {
+        guard let index = ownedShell(input.token, input.sessionID, request, &connection) else { return }
+        do throws(Errno) {
+            try input.data.withUnsafeBytes { (bytes) throws(Errno) in try shells[index].write(bytes) }
+        } catch {
+            return connection.fail(request, .io, errno: error.code, "writing to shell \(input.sessionID): \(error.message)")
+        }
+        updateShellInterest(index, transmitPending: connection.transmit.readableCount)
+        connection.respond(to: request, with: Empty())
+    }
+
+    func resizeShell(_ resize: Dbg.ShellResizeRequest, _ request: FrameHeader, _ connection: inout Connection) {
+        guard let index = ownedShell(resize.token, resize.sessionID, request, &connection) else { return }
+        guard let (rows, cols) = terminalSize(resize.rows, resize.cols, request, &connection) else { return }
+        // The kernel sends SIGWINCH to the terminal's foreground process group.
+        guard csys_set_window_size(shells[index].master.rawValue, rows, cols) == 0 else {
+            let error = Errno.current
+            return connection.fail(request, .io, errno: error.code, "resizing shell \(resize.sessionID): \(error.message)")
+        }
+        connection.respond(to: request, with: Empty())
+    }
+
+    func closeShell(_ close: Dbg.ShellCloseRequest, _ request: FrameHeader, _ connection: inout Connection) {
+        guard let index = ownedShell(close.token, close.sessionID, request, &connection) else { return }
+        shells[index].hangUp(now: MonotonicClock.now())
+        timer.schedule(shells[index].killAt!)
+        connection.respond(to: request, with: Empty())
+    }
+
+    /// Whether a request can be handled now: ShellInput for a shell whose earlier input
+    /// still waits for the PTY must wait too (in order, and nothing queues without bound).
+    func canHandle(_ request: Request) -> Bool {
+        guard request.header.op == Dbg.Op.shellInput.rawValue,
+              let input = try? Dbg.ShellInputRequest.decode(payload: request.payload),
+              let index = shells.index(of: input.sessionID) else { return true }
+        return shells[index].pendingInput.isEmpty
+    }
+
+    /// The running shell `id`, if the request's session owns it; otherwise answers.
+    private func ownedShell(_ token: WireBytes, _ id: UInt32, _ request: FrameHeader, _ connection: inout Connection) -> Int? {
+        guard let session = session(for: token, request, &connection) else { return nil }
+        guard let index = shells.index(of: id), shells[index].state == .running else {
+            connection.fail(request, .notFound, "no shell with SessionID \(id)")
+            return nil
+        }
+        guard shells[index].ownerSerial == session.serial else {
+            connection.fail(request, .denied, "shell \(id) belongs to another session")
+            return nil
+        }
+        return index
+    }
+
+    /// Rows and Cols: 0 means 24 x 80; negative or above 10000 is BadRequest.
+    private func terminalSize(_ rows: Int64, _ cols: Int64, _ request: FrameHeader,
+                              _ connection: inout Connection) -> (UInt16, UInt16)? {
+        for (name, value) in [("Rows", rows), ("Cols", cols)] where value < 0 || value > DbgService.maxTerminalSide {
+            connection.fail(request, .badRequest, "\(name): must be from 0 to \(DbgService.maxTerminalSide), not \(value)")
+            return nil
+        }
+        return (UInt16(rows == 0 ? DbgService.defaultRows : rows), UInt16(cols == 0 ? DbgService.defaultCols : cols))
+    }
+
+    private func shellToken(_ index: Int) -> EventToken {
+        EventToken(.shell, index: UInt32(index), generation: shells[index].generation)
+    }
+
+    // MARK: PTY events
+
+    /// The connection slot a PTY event is for; nil for a stale event.
+    func connectionSlot(ofShell token: EventToken) -> Int? {
+        let index = Int(token.index)
+        guard index < shells.capacity, shells[index].state != .free, shellToken(index) == token,
+              shells[index].connectionSlot >= 0 else { return nil }
+        return shells[index].connectionSlot
+    }
+
+    /// The PTY master is readable (output, or its end) or writable (waiting input).
+    /// Returns whether the connection's waiting frames may go on.
+    func shellReady(_ token: EventToken, _ readiness: Readiness, _ connection: inout Connection) -> Bool {
+        let index = Int(token.index)
+        guard shells[index].connectionSlot == connection.slot,
+              shells[index].connectionGeneration == connection.generation else { return false }
+        if readiness.readable { relayOutput(index, &connection) }
+        var unblocked = false
+        if readiness.writable, !shells[index].pendingInput.isEmpty {
+            try? shells[index].flushInput()
+            unblocked = shells[index].pendingInput.isEmpty
+        }
+        updateShellInterest(index, transmitPending: connection.transmit.readableCount)
+        return unblocked
+    }
+
+    /// PTY output into ShellOutput events while the transmit buffer is below its mark.
+    private func relayOutput(_ index: Int, _ connection: inout Connection) {
+        while !shells[index].outputEnded, connection.transmit.readableCount <= AgentConfig.transmitBatch {
+            switch connection.relayOutput(from: shells[index].master, sessionID: shells[index].id, service: ServiceID.dbg,
+                                          op: Dbg.Event.shellOutput.rawValue, limit: DbgService.outputChunk) {
+            case .relayed:
+                continue
+            case .nothingNew, .noRoom:
+                return
+            case .ended:
+                // Every slave descriptor is closed; the master would report a hang-up on
+                // every poll from now on, so it leaves epoll. Waiting input is moot.
+                shells[index].outputEnded = true
+                shells[index].pendingInput.clear()
+                loop.remove(shells[index].master)
+                shells[index].registered = Interest()
+            }
+        }
+    }
+
+    /// Watches a PTY for output only while its connection keeps up (back-pressure), and
+    /// for room while keystrokes wait.
+    func updateShellInterest(_ index: Int, transmitPending: Int) {
+        guard shells[index].state != .free, !shells[index].outputEnded, shells[index].connectionSlot >= 0 else { return }
+        var wanted = Interest()
+        if transmitPending <= AgentConfig.transmitBatch { wanted.insert(.readable) }
+        if !shells[index].pendingInput.isEmpty { wanted.insert(.writable) }
+        guard wanted != shells[index].registered else { return }
+        if (try? loop.modify(shells[index].master, wanted, shellToken(index))) != nil { shells[index].registered = wanted }
+    }
+
+    /// After a connection's output moved: resume or pause its shells' PTYs.
+    func updateShellInterest(for connection: Connection) {
+        for index in 0..<shells.capacity
+        where shells[index].connectionSlot == connection.slot && shells[index].connectionGeneration == connection.generation {
+            updateShellInterest(index, transmitPending: connection.transmit.readableCount)
+        }
+    }
+
+    /// For an exited shell of this connection: the rest of its output, then ShellExit.
+    /// Returns false while output is still waiting for room.
+    func finishExitedShells(_ connection: inout Connection) -> Bool {
+        for index in 0..<shells.capacity {
+            guard case .exited(let code) = shells[index].state, shells[index].connectionSlot == connection.slot,
+                  shells[index].connectionGeneration == connection.generation else { continue }
+            relayOutput(index, &connection)
+            guard connection.transmit.readableCount <= AgentConfig.transmitBatch,
+                  connection.transmit.reserveWritable(DbgService.replyRoom) else { return false }
+            _ = connection.emit(service: ServiceID.dbg, op: Dbg.Event.shellExit.rawValue,
+                                ShellExitEvent(sessionID: shells[index].id, exitCode: code))
+            releaseShell(index)
+        }
+        return true
+    }
+
+    // MARK: Ends
+
+    /// SIGCHLD: reaps shells that exited.
+    func reapShells(_ ready: (Int) -> Void) {
+        for index in 0..<shells.capacity where shells[index].state == .running {
+            var status: Int32 = 0
+            guard waitpid(shells[index].pid, &status, CSYS_WNOHANG) == shells[index].pid else { continue }
+            shells[index].state = .exited(code: Int64(csys_exit_code(status)))
+            if shells[index].connectionSlot < 0 {
+                releaseShell(index)
+            } else {
+                ready(shells[index].connectionSlot)
+            }
+        }
+    }
+
+    /// SIGKILL for hung-up shells that are still alive after the grace time.
+    func expireShells(now: Milliseconds) -> Milliseconds? {
+        var next: Milliseconds?
+        for index in 0..<shells.capacity where shells[index].state == .running {
+            guard let killAt = shells[index].killAt, killAt != .max else { continue }
+            if now >= killAt {
+                _ = kill(-shells[index].pid, CSYS_SIGKILL)
+                shells[index].killAt = .max
+            } else {
+                next = min(next ?? killAt, killAt)
+            }
+        }
+        return next
+    }
+
+    /// Logout: the session's shells are hung up; their ShellExit events still follow.
+    func hangUpShells(ofSession serial: UInt64) {
+        let now = MonotonicClock.now()
+        for index in 0..<shells.capacity where shells[index].ownerSerial == serial && shells[index].state == .running {
+            shells[index].hangUp(now: now)
+            timer.schedule(shells[index].killAt!)
+        }
+    }
+
+    /// Disconnect: the connection's shells are hung up and forgotten once reaped.
+    func dropShells(connectionSlot slot: Int, generation: UInt32) {
+        let now = MonotonicClock.now()
+        for index in 0..<shells.capacity
+        where shells[index].connectionSlot == slot && shells[index].connectionGeneration == generation {
+            if shells[index].state == .running {
+                shells[index].hangUp(now: now)
+                timer.schedule(shells[index].killAt!)
+                closeMaster(index)
+                shells[index].connectionSlot = -1
+            } else {
+                releaseShell(index)
+            }
+        }
+    }
+
+    private func closeMaster(_ index: Int) {
+        guard shells[index].master.rawValue >= 0 else { return }
+        if !shells[index].outputEnded { loop.remove(shells[index].master) }
+        shells[index].master.close()
+        shells[index].master = FileDescriptor(-1)
+        shells[index].outputEnded = true
+    }
+
+    private func releaseShell(_ index: Int) {
+        closeMaster(index)
+        shells.release(index)
+    }
+}
