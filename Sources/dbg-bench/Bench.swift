@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dbg-bench",
         abstract: "Measure a running dbgd.",
-        subcommands: [PingBench.self, FanoutBench.self, AuthBench.self, ExecBench.self, HashCommand.self]
+        subcommands: [PingBench.self, FanoutBench.self, AuthBench.self, ExecBench.self, ShellBench.self, HashCommand.self]
     )
 }
 
@@ -188,6 +188,67 @@ struct ExecBench: ParsableCommand {
     }
 
     private func format(_ ms: Double) -> String { String(format: "%.3f", ms) }
+}
+
+struct ShellBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shell",
+        abstract: "Keystroke echo latency and bulk output throughput of an interactive shell."
+    )
+
+    @OptionGroup var agent: AgentAddress
+    @OptionGroup var login: Credentials
+
+    @Option(help: "Keystrokes to time.")
+    var keystrokes: Int = 1000
+
+    @Option(help: "Megabytes of output for the throughput figure.")
+    var megabytes: Int = 200
+
+    func run() throws {
+        let connection = try AgentConnection(try agent.target())
+        let token = try connection.authenticate(user: login.user, password: login.password).token.string
+        let shell = try connection.openShell(token: token)
+        // `cat` on a non-canonical terminal echoes each byte back at once, as an editor would.
+        try connection.shellInput(token: token, shell: shell, Array("stty -icanon -echo min 1; echo RE''ADY; cat\n".utf8))
+        var seen: [UInt8] = []
+        while seen.firstRange(of: Array("READY".utf8)) == nil { seen += try waitForOutput(connection) }
+        let letters = Array("abcdefghijklmnopqrstuvwxyz".utf8)
+        var next = 0
+        let echo = try Timings(keystrokes, warmUp: 20) {
+            let key = letters[next % letters.count]
+            next += 1
+            try connection.shellInput(token: token, shell: shell, [key])
+            while try !waitForOutput(connection).contains(key) {}
+        }
+        print("shell_echo: median \(String(format: "%.3f", echo.median)) ms, p99 \(String(format: "%.3f", echo.p99)) ms "
+            + "(\(keystrokes) keystrokes)")
+
+        try connection.shellInput(token: token, shell: shell, [0x03])  // end cat
+        usleep(200_000)
+        try connection.shellInput(token: token, shell: shell,
+                                  Array("stty sane -opost; head -c \(megabytes)M /dev/zero; exit\n".utf8))
+        var bytes = 0
+        var start: UInt64 = 0
+        while true {
+            let frame = try connection.receive()
+            if frame.header.op == Dbg.Event.shellExit.rawValue { break }
+            guard frame.header.op == Dbg.Event.shellOutput.rawValue else { continue }
+            if start == 0 { start = DispatchTime.now().uptimeNanoseconds }
+            bytes += frame.payload.count - 8
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        print("shell_output: \(String(format: "%.0f", Double(bytes) / seconds / 1e6)) MB/s (\(bytes / 1_000_000) MB through the PTY)")
+    }
+
+    /// The data of the next ShellOutput event.
+    private func waitForOutput(_ connection: AgentConnection) throws -> [UInt8] {
+        while true {
+            let frame = try connection.receive()
+            if frame.header.op == Dbg.Event.shellOutput.rawValue { return try frame.decode(ShellOutputEvent.self).data.bytes }
+            if frame.header.op == Dbg.Event.shellExit.rawValue { throw ValidationError("the shell exited") }
+        }
+    }
 }
 
 /// Makes password hashes with the system's libcrypt, for test shadow files.

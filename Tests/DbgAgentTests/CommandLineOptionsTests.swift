@@ -45,6 +45,7 @@ struct CommandLineOptionsTests {
         #expect(config.passwdPath == "/etc/passwd" && config.shadowPath == "/etc/shadow")
         #expect(!config.allowEmptyPasswords && config.maxAuthInFlight == 4 && config.maxSessions == 16)
         #expect(config.maxExec == 16 && config.maxOutput == 64 << 10 && config.groupPath == "/etc/group")
+        #expect(config.maxShells == 8)
         #expect(config.execTimeoutSeconds == 30 && config.maxExecTimeoutSeconds == 3600)
     }
 
@@ -61,6 +62,8 @@ struct CommandLineOptionsTests {
         #expect(errorMessage(parse("--exec-timeout", "100", "--max-exec-timeout", "10"))
             == "--exec-timeout 100 is above --max-exec-timeout 10")
         #expect(errorMessage(parse("--max-exec", "0"))?.hasPrefix("--max-exec '0'") == true)
+        #expect(try self.config("--max-shells", "3").maxShells == 3)
+        #expect(errorMessage(parse("--max-shells", "2000")) == "--max-shells '2000': expected a number from 1 to 1024")
     }
 
     @Test("authentication flags")

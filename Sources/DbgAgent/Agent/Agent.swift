@@ -116,15 +116,17 @@ final class Agent {
         }
     }
 
+    /// One line with the whole budget: every pool, mapped once at start-up.
     private func logBudget() {
         let kib = { (bytes: Int) in (bytes + 1023) / 1024 }
-        Log.info("memory budget \(kib(connections.budgetBytes)) KiB: \(connections.capacity) connections x "
-            + "\(kib(connections.slotBytes)) KiB (receive \(kib(config.receiveBufferSize)) KiB + transmit "
-            + "\(kib(config.transmitBufferSize)) KiB); pages are committed only while in use")
+        let total = connections.budgetBytes + dbg.commands.budgetBytes + dbg.shells.budgetBytes
+        Log.info("memory budget \(kib(total)) KiB: \(connections.capacity) connections x \(kib(connections.slotBytes)) KiB "
+            + "(receive \(kib(config.receiveBufferSize)) + transmit \(kib(config.transmitBufferSize))), "
+            + "\(config.maxExec) commands x \(kib(2 * config.maxOutput)) KiB of output, "
+            + "\(config.maxShells) shells x \(kib(dbg.shells.budgetBytes / config.maxShells)) KiB of input; "
+            + "pages are committed only while in use")
         Log.info("authentication: \(config.authMethod.name), \(config.maxAuthInFlight) worker threads, "
-            + "\(config.maxSessions) sessions; commands: \(config.maxExec) at once, \(kib(dbg.commands.budgetBytes)) KiB "
-            + "of capture buffers (\(kib(config.maxOutput)) KiB per stream); shells: \(config.maxShells), "
-            + "\(kib(dbg.shells.budgetBytes)) KiB of input buffers")
+            + "\(config.maxSessions) sessions")
     }
 
     private static func openListeners(_ config: AgentConfig) throws(StartupError) -> [Listener] {
