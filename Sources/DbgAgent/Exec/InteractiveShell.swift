@@ -30,13 +30,18 @@ struct InteractiveShell {
     var outputEnded = false
     /// After ShellClose, Logout or disconnect: when SIGKILL follows the SIGHUP.
     var killAt: Milliseconds?
-    /// What epoll watches on the master.
-    var registered = Interest()
+    /// What epoll watches on the master; nil when it is out of epoll altogether (a master
+    /// whose slave is closed reports a hang-up on every poll, whatever it is watched for).
+    var registered: Interest?
 
     init(inputBuffer: UnsafeMutableRawBufferPointer) { pendingInput = ByteBuffer(inputBuffer) }
 
-    /// Writes as much of `bytes` as the PTY takes now; the rest is kept for later.
-    mutating func write(_ bytes: UnsafeRawBufferPointer) throws(Errno) {
+    /// Writes as much of `bytes` as the PTY takes now and keeps the rest for later.
+    /// Returns false, writing nothing, when earlier input still waits and the new bytes
+    /// would not fit behind it (the connection holds its frames back so that this does
+    /// not happen).
+    mutating func write(_ bytes: UnsafeRawBufferPointer) throws(Errno) -> Bool {
+        if !pendingInput.isEmpty && !pendingInput.reserveWritable(bytes.count) { return false }
         var written = 0
         if pendingInput.isEmpty {
             do throws(Errno) {
@@ -46,10 +51,11 @@ struct InteractiveShell {
             }
         }
         let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
-        guard !rest.isEmpty else { return }
-        _ = pendingInput.reserveWritable(rest.count)  // always fits: the buffer holds a whole frame
+        guard !rest.isEmpty else { return true }
+        guard pendingInput.reserveWritable(rest.count) else { return false }  // holds a whole frame when empty
         pendingInput.writable.copyMemory(from: rest)
         pendingInput.didWrite(rest.count)
+        return true
     }
 
     /// Sends waiting keystrokes to the PTY as far as it takes them.

@@ -45,7 +45,7 @@ struct ShellTable: ~Copyable {
         self[index].connectionSlot = -1
         self[index].killAt = nil
         self[index].outputEnded = false
-        self[index].registered = Interest()
+        self[index].registered = nil
         self[index].pendingInput.clear()
         self[index].generation &+= 1
         pool.release(index)

@@ -50,8 +50,7 @@ extension DbgService {
             shells[index].connectionSlot = connection.slot
             shells[index].connectionGeneration = connection.generation
             shells[index].ownerSerial = session.serial
-            shells[index].registered = .readable
-            try? loop.add(FileDescriptor(master), .readable, shellToken(index))
+            updateShellInterest(index, transmitPending: connection.transmit.readableCount)
             connection.respond(to: request, with: ShellSession(sessionID: id))
         }
     }
@@ -59,7 +58,8 @@ extension DbgService {
     func shellInput(_ input: Dbg.ShellInputRequest, _ request: FrameHeader, _ connection: inout Connection) {
         guard let index = ownedShell(input.token, input.sessionID, request, &connection) else { return }
         do throws(Errno) {
-            try input.data.withUnsafeBytes { (bytes) throws(Errno) in try shells[index].write(bytes) }
+            let taken = try input.data.withUnsafeBytes { (bytes) throws(Errno) in try shells[index].write(bytes) }
+            if !taken { return connection.fail(request, .busy, "shell \(input.sessionID) is still taking earlier input") }
         } catch {
             return connection.fail(request, .io, errno: error.code, "writing to shell \(input.sessionID): \(error.message)")
         }
@@ -138,10 +138,22 @@ extension DbgService {
         let index = Int(token.index)
         guard shells[index].connectionSlot == connection.slot,
               shells[index].connectionGeneration == connection.generation else { return false }
-        if readiness.readable { relayOutput(index, &connection) }
+        if readiness.readable {
+            if connection.transmit.readableCount > AgentConfig.transmitBatch {
+                // Not watched for output now, so this is a hang-up, which epoll repeats on
+                // every poll: out of epoll until the connection catches up.
+                watch(index, nil)
+                return false
+            }
+            relayOutput(index, &connection)
+        }
         var unblocked = false
         if readiness.writable, !shells[index].pendingInput.isEmpty {
-            try? shells[index].flushInput()
+            do throws(Errno) {
+                try shells[index].flushInput()
+            } catch {
+                shells[index].pendingInput.clear()  // the terminal is gone
+            }
             unblocked = shells[index].pendingInput.isEmpty
         }
         updateShellInterest(index, transmitPending: connection.transmit.readableCount)
@@ -162,8 +174,7 @@ extension DbgService {
                 // every poll from now on, so it leaves epoll. Waiting input is moot.
                 shells[index].outputEnded = true
                 shells[index].pendingInput.clear()
-                loop.remove(shells[index].master)
-                shells[index].registered = Interest()
+                watch(index, nil)
             }
         }
     }
@@ -175,8 +186,23 @@ extension DbgService {
         var wanted = Interest()
         if transmitPending <= AgentConfig.transmitBatch { wanted.insert(.readable) }
         if !shells[index].pendingInput.isEmpty { wanted.insert(.writable) }
-        guard wanted != shells[index].registered else { return }
-        if (try? loop.modify(shells[index].master, wanted, shellToken(index))) != nil { shells[index].registered = wanted }
+        watch(index, wanted.isEmpty ? nil : wanted)
+    }
+
+    /// Puts the master in epoll with `interest`, or takes it out (nil).
+    private func watch(_ index: Int, _ interest: Interest?) {
+        let master = shells[index].master
+        switch (shells[index].registered, interest) {
+        case (nil, nil):
+            return
+        case (_?, nil):
+            loop.remove(master)
+        case (nil, let wanted?):
+            guard (try? loop.add(master, wanted, shellToken(index))) != nil else { return }
+        case (let current?, let wanted?):
+            guard current != wanted, (try? loop.modify(master, wanted, shellToken(index))) != nil else { return }
+        }
+        shells[index].registered = interest
     }
 
     /// After a connection's output moved: resume or pause its shells' PTYs.
@@ -211,6 +237,7 @@ extension DbgService {
             var status: Int32 = 0
             guard waitpid(shells[index].pid, &status, CSYS_WNOHANG) == shells[index].pid else { continue }
             shells[index].state = .exited(code: Int64(csys_exit_code(status)))
+            shells[index].pendingInput.clear()  // nobody will read it now
             if shells[index].connectionSlot < 0 {
                 releaseShell(index)
             } else {
@@ -261,7 +288,7 @@ extension DbgService {
 
     private func closeMaster(_ index: Int) {
         guard shells[index].master.rawValue >= 0 else { return }
-        if !shells[index].outputEnded { loop.remove(shells[index].master) }
+        watch(index, nil)
         shells[index].master.close()
         shells[index].master = FileDescriptor(-1)
         shells[index].outputEnded = true
