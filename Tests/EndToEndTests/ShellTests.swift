@@ -56,6 +56,14 @@ final class ShellDriver {
     }
 }
 
+/// User plus system CPU time of a process, in seconds.
+func cpuSeconds(of pid: pid_t) -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return 0 }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    return (Double(fields[11]) ?? 0) / 100 + (Double(fields[12]) ?? 0) / 100
+}
+
 func processGone(_ pid: pid_t, within seconds: TimeInterval) -> Bool {
     let deadline = Date(timeIntervalSinceNow: seconds)
     while Date() < deadline {
@@ -163,6 +171,24 @@ struct ShellTests {
         #expect(received >= 100 << 20)
         #expect(shell.exits[id] == 0)
         if !AgentProcess.isEmulated { #expect(peakKiB - startKiB < 2048, "RSS went from \(startKiB) to \(peakKiB) KiB") }
+    }
+
+    @Test("a shell that ends while its client is not reading is finished later, without spinning the agent")
+    func exitWhileClientIsBehind() throws {
+        let fixture = try CommandFixture()
+        let agent = try fixture.startAgent()
+        let shell = ShellDriver(try fixture.login(agent))
+        let id = try shell.open()
+        try shell.type(id, "stty -echo; echo qu''iet\n")
+        try shell.expect(id, "quiet")
+        try shell.type(id, "head -c 20M /dev/zero | tr '\\0' x; exit 7\n")
+        let cpuBefore = cpuSeconds(of: agent.pid)
+        sleep(2)  // not reading: the agent's transmit buffer is full and the shell has exited
+        let cpuUsed = cpuSeconds(of: agent.pid) - cpuBefore
+        #expect(cpuUsed < 0.5, "the agent used \(cpuUsed) s of CPU while waiting for the client")
+        try shell.read(timeout: 60) { shell.exits[id] != nil }
+        #expect(shell.exits[id] == 7)
+        #expect((shell.output[id] ?? []).filter { $0 == UInt8(ascii: "x") }.count == 20 << 20)
     }
 
     @Test("ShellClose, Logout and disconnect each hang the shell up", arguments: ["close", "logout", "disconnect"])
