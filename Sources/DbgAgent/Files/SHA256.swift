@@ -1,0 +1,119 @@
+/// SHA-256 (FIPS 180-4), fed in chunks of any size. Our own, so the firmware needs no
+/// crypto library; checked against the FIPS test vectors in the tests.
+struct SHA256: ~Copyable {
+    static let digestSize = 32
+
+    private static let roundConstants: [UInt32] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+    ]
+
+    /// h0...h7, then the 64-word message schedule, then one 64-byte block being filled.
+    private let memory: UnsafeMutableRawPointer
+    private var blockFill = 0
+    private var totalBytes: UInt64 = 0
+
+    init() {
+        memory = .allocate(byteCount: 8 * 4 + 64 * 4 + 64, alignment: 8)
+        let initial: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+        for (index, word) in initial.enumerated() { state[index] = word }
+    }
+
+    deinit { memory.deallocate() }
+
+    private var state: UnsafeMutablePointer<UInt32> { memory.assumingMemoryBound(to: UInt32.self) }
+    private var schedule: UnsafeMutablePointer<UInt32> { (memory + 32).assumingMemoryBound(to: UInt32.self) }
+    private var block: UnsafeMutablePointer<UInt8> { (memory + 32 + 256).assumingMemoryBound(to: UInt8.self) }
+
+    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        guard var next = bytes.baseAddress else { return }
+        var left = bytes.count
+        totalBytes &+= UInt64(left)
+        if blockFill > 0 {
+            let take = min(64 - blockFill, left)
+            (block + blockFill).update(from: next.assumingMemoryBound(to: UInt8.self), count: take)
+            blockFill += take
+            next += take
+            left -= take
+            guard blockFill == 64 else { return }
+            compress(UnsafeRawPointer(block))
+            blockFill = 0
+        }
+        while left >= 64 {
+            compress(next)
+            next += 64
+            left -= 64
+        }
+        if left > 0 {
+            block.update(from: next.assumingMemoryBound(to: UInt8.self), count: left)
+            blockFill = left
+        }
+    }
+
+    /// The digest; the hasher is used up.
+    consuming func finish() -> [UInt8] {
+        let bitLength = totalBytes &* 8
+        var padding = [UInt8](repeating: 0, count: blockFill < 56 ? 56 - blockFill : 120 - blockFill)
+        padding[0] = 0x80
+        for shift in stride(from: 56, through: 0, by: -8) { padding.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+        let total = totalBytes
+        padding.withUnsafeBytes { update($0) }
+        totalBytes = total
+        var digest: [UInt8] = []
+        digest.reserveCapacity(SHA256.digestSize)
+        for index in 0..<8 {
+            let word = state[index]
+            digest += [UInt8(word >> 24), UInt8(truncatingIfNeeded: word >> 16), UInt8(truncatingIfNeeded: word >> 8),
+                       UInt8(truncatingIfNeeded: word)]
+        }
+        return digest
+    }
+
+    /// One 64-byte block into the state.
+    private func compress(_ input: UnsafeRawPointer) {
+        let w = schedule
+        for t in 0..<16 { w[t] = UInt32(bigEndian: input.loadUnaligned(fromByteOffset: t * 4, as: UInt32.self)) }
+        for t in 16..<64 {
+            let s0 = rotate(w[t - 15], 7) ^ rotate(w[t - 15], 18) ^ (w[t - 15] >> 3)
+            let s1 = rotate(w[t - 2], 17) ^ rotate(w[t - 2], 19) ^ (w[t - 2] >> 10)
+            w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
+        }
+        var a = state[0], b = state[1], c = state[2], d = state[3]
+        var e = state[4], f = state[5], g = state[6], h = state[7]
+        SHA256.roundConstants.withUnsafeBufferPointer { k in
+            for t in 0..<64 {
+                let s1 = rotate(e, 6) ^ rotate(e, 11) ^ rotate(e, 25)
+                let choose = (e & f) ^ (~e & g)
+                let t1 = h &+ s1 &+ choose &+ k[t] &+ w[t]
+                let s0 = rotate(a, 2) ^ rotate(a, 13) ^ rotate(a, 22)
+                let majority = (a & b) ^ (a & c) ^ (b & c)
+                let t2 = s0 &+ majority
+                h = g
+                g = f
+                f = e
+                e = d &+ t1
+                d = c
+                c = b
+                b = a
+                a = t1 &+ t2
+            }
+        }
+        state[0] &+= a
+        state[1] &+= b
+        state[2] &+= c
+        state[3] &+= d
+        state[4] &+= e
+        state[5] &+= f
+        state[6] &+= g
+        state[7] &+= h
+    }
+
+    @inline(__always)
+    private func rotate(_ value: UInt32, _ count: UInt32) -> UInt32 { (value >> count) | (value << (32 - count)) }
+}
