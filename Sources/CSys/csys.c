@@ -1,5 +1,6 @@
 #define _GNU_SOURCE 1
 #include "csys.h"
+#include <sys/syscall.h>
 
 int csys_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
     struct epoll_event ev = { .events = events, .data.u64 = token };
@@ -139,3 +140,33 @@ void csys_ensure_stdio(void) {
         }
     }
 }
+
+int csys_fs_identity(uint32_t uid, uint32_t gid, const uint32_t *groups, int count) {
+    if (syscall(SYS_setgroups, (size_t)count, groups) != 0) return -1;
+    syscall(SYS_setfsgid, (gid_t)gid);
+    syscall(SYS_setfsuid, (uid_t)uid);
+    // setfs*id report no errors: ask for the current value back to check.
+    if ((uint32_t)syscall(SYS_setfsuid, (uid_t)-1) != uid || (uint32_t)syscall(SYS_setfsgid, (gid_t)-1) != gid) {
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}
+
+int csys_own_groups(uint32_t *groups, int capacity) {
+    return getgroups(capacity, (gid_t *)groups);
+}
+
+ssize_t csys_splice(int in, int64_t *in_offset, int out, size_t length, int nonblocking) {
+    loff_t offset = in_offset ? (loff_t)*in_offset : 0;
+    unsigned flags = SPLICE_F_MOVE | (nonblocking ? SPLICE_F_NONBLOCK : 0);
+    ssize_t moved;
+    do {
+        moved = splice(in, in_offset ? &offset : NULL, out, NULL, length, flags);
+    } while (moved < 0 && errno == EINTR);
+    if (in_offset && moved > 0) *in_offset = (int64_t)offset;
+    return moved;
+}
+
+int csys_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+int csys_pipe_capacity(int fd) { return fcntl(fd, F_GETPIPE_SZ); }

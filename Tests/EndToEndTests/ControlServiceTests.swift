@@ -30,7 +30,7 @@ struct ControlServiceTests {
     func unsupported() throws {
         let agent = try AgentProcess(["--listen", "127.0.0.1:0"])
         let connection = try agent.connect()
-        for (service, op) in [(UInt32(0x99), UInt16(1)), (ServiceID.control, UInt16(77)), (ServiceID.dbg, Dbg.Op.readFile.rawValue),
+        for (service, op) in [(UInt32(0x99), UInt16(1)), (ServiceID.control, UInt16(77)), (ServiceID.dbg, UInt16(0x06ff)),
                               (ServiceID.distro, Distro.Op.status.rawValue)] {
             try connection.sendRaw(frameBytes(service: service, op: op, id: 9, payload: []))
             let frame = try connection.receive()

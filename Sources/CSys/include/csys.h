@@ -61,6 +61,13 @@ static const int CSYS_EPOLL_CTL_DEL = EPOLL_CTL_DEL;
 // Descriptors, files, memory
 static const int CSYS_O_RDONLY = O_RDONLY;
 static const int CSYS_O_RDWR = O_RDWR;
+static const int CSYS_O_WRONLY = O_WRONLY;
+static const int CSYS_O_CREAT_EXCL = O_CREAT | O_EXCL;
+static const int CSYS_O_NOCTTY = O_NOCTTY;
+static const int CSYS_EEXIST = EEXIST;
+static const int CSYS_EISDIR = EISDIR;
+static const int CSYS_ENOSPC = ENOSPC;
+static const int CSYS_EPERM = EPERM;
 static const int CSYS_O_CLOEXEC = O_CLOEXEC;
 static const int CSYS_TFD_CLOEXEC = TFD_CLOEXEC;
 static const int CSYS_TFD_NONBLOCK = TFD_NONBLOCK;
@@ -230,6 +237,18 @@ int csys_open_pty(int *master, int *slave, unsigned short rows, unsigned short c
 // TIOCSWINSZ: the kernel then sends SIGWINCH to the terminal's foreground process group.
 int csys_set_window_size(int master, unsigned short rows, unsigned short cols);
 static const int CSYS_EIO = EIO;
+
+// Files as a user: switches the calling thread's filesystem identity (fsuid, fsgid and
+// supplementary groups; all per thread on Linux, set with raw syscalls so libc does not
+// broadcast them to the other threads). Returns 0, or -1 with errno.
+int csys_fs_identity(uint32_t uid, uint32_t gid, const uint32_t *groups, int count);
+// The agent's own supplementary groups (to restore after csys_fs_identity).
+int csys_own_groups(uint32_t *groups, int capacity);
+
+// splice(2) with in/out offsets (NULL: the descriptor's own position), and the pipe size.
+ssize_t csys_splice(int in, int64_t *in_offset, int out, size_t length, int nonblocking);
+int csys_set_pipe_size(int fd, int size);
+int csys_pipe_capacity(int fd);
 
 // open and fcntl are variadic, which Swift cannot call.
 int csys_open(const char *path, int flags);

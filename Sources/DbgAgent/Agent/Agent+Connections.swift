@@ -85,7 +85,8 @@ extension Agent {
                 close(index, reason: "write failed: \(error.message)")
                 return
             }
-            let canResume = progress == .paused && connections[index].transmit.readableCount <= AgentConfig.transmitBatch
+            let canResume = progress == .paused && connections[index].pendingOutput <= AgentConfig.transmitBatch
+                && connections[index].spliceRemaining == 0
             if !canResume { break }
         }
         advanceClosing(index)
@@ -118,14 +119,19 @@ extension Agent {
         let frameRoom = FrameHeader.size + Int(config.maxFrame)
         while connections[index].state == .open {
             // Dispatch only when any response fits: handlers never find the buffer full.
-            guard connections[index].transmit.readableCount <= AgentConfig.transmitBatch,
+            guard connections[index].pendingOutput <= AgentConfig.transmitBatch,
                   connections[index].transmit.reserveWritable(frameRoom)
             else { return .paused }
             switch connections[index].receive.nextFrame(maxPayload: config.maxFrame) {
             case .incomplete:
                 return .needInput
             case .request(let request):
-                guard router.canHandle(request) else {
+                switch router.readiness(of: request, on: connections[index]) {
+                case .now:
+                    break
+                case .afterOutput:
+                    return .paused
+                case .blocked:
                     connections[index].framesBlocked = true
                     return .blocked
                 }
@@ -173,7 +179,7 @@ extension Agent {
 
     /// Closing steps that wait for output to drain.
     private func advanceClosing(_ index: Int) {
-        guard connections[index].isActive, connections[index].transmit.isEmpty else { return }
+        guard connections[index].isActive, connections[index].pendingOutput == 0 else { return }
         switch connections[index].state {
         case .closingAfterFlush:
             // Send FIN but keep reading, so unread input does not turn our close into a reset.
@@ -194,7 +200,7 @@ extension Agent {
         switch connection.state {
         case .open:
             if !connection.inputClosed && !connection.framesBlocked
-                && connection.transmit.readableCount <= AgentConfig.transmitBatch {
+                && connection.pendingOutput <= AgentConfig.transmitBatch {
                 wanted.insert(.readable)
             }
         case .lingering:
@@ -202,7 +208,7 @@ extension Agent {
         case .closingAfterFlush, .free:
             break
         }
-        if !connection.transmit.isEmpty { wanted.insert(.writable) }
+        if connection.pendingOutput > 0 { wanted.insert(.writable) }
         guard wanted != connection.registered else { return }
         do throws(Errno) {
             try loop.modify(connection.fd, wanted, token(for: index))

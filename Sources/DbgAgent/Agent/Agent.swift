@@ -151,8 +151,11 @@ final class Agent {
 
 /// Raises the soft descriptor limit so that every connection slot can be filled.
 private func ensureDescriptorLimit(_ config: AgentConfig) throws(StartupError) {
-    // Listeners, epoll, timerfd, signalfd, the EMFILE reserve and stdio.
-    let needed = UInt64(config.maxConnections + config.effectiveListen.count + 16)
+    // Per connection its socket and splice pipe; per command two pipes; per shell a PTY;
+    // the open-file cache; listeners, epoll, timerfd, signalfd, eventfd, the EMFILE
+    // reserve and stdio.
+    let needed = UInt64(3 * config.maxConnections + 2 * config.maxExec + config.maxShells + 32
+        + config.effectiveListen.count + 16)
     var soft: UInt64 = 0
     var hard: UInt64 = 0
     guard csys_nofile_limit(&soft, &hard) == 0, soft < needed else { return }

@@ -25,6 +25,11 @@ struct AgentConfig: Equatable {
     var maxAuthInFlight = 4
     var maxSessions = 16
 
+    /// ReadFile: a Size of 0 means `defaultChunk`; larger Sizes are clamped to `maxChunk`
+    /// (which also fits in a frame).
+    var defaultChunk = 256 << 10
+    var maxChunkFlag: Int?
+    var maxChunk: Int { min(maxChunkFlag ?? (1 << 20), Int(maxFrame) - 16) }
     /// Interactive shells at once (each with a PTY and a pending-input buffer).
     var maxShells = 8
     /// Commands running at once (each with two capture buffers).

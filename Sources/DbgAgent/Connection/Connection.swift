@@ -1,3 +1,4 @@
+import CSys
 import DbgWire
 
 /// One client connection: its socket, its slot of the buffer pool (receive, then
@@ -38,6 +39,12 @@ struct Connection {
 
     /// Failed authentications so far; the third ends the connection.
     var authFailures = 0
+    /// Zero-copy output: a pipe file data is spliced into, and from it to the socket.
+    /// `spliceRemaining` bytes in it go out after the next `spliceAfter` bytes of
+    /// `transmit` (the frame's header) and before the rest (its tail, later frames).
+    var splicePipe: (read: FileDescriptor, write: FileDescriptor)?
+    var spliceRemaining = 0
+    var spliceAfter = 0
     /// The next frame waits for something other than the transmit buffer (keystrokes
     /// for a shell whose PTY is full): the socket is not read meanwhile.
     var framesBlocked = false
@@ -85,8 +92,30 @@ struct Connection {
         }
     }
 
+    /// Output queued but not yet sent: the transmit buffer and spliced file data.
+    var pendingOutput: Int { transmit.readableCount + spliceRemaining }
+
     /// Writes queued output until the socket is full. Throws when the peer is gone.
     mutating func flush() throws(Errno) {
+        while spliceRemaining > 0 {
+            if spliceAfter > 0 {
+                do throws(Errno) {
+                    let sent = try fd.write(UnsafeRawBufferPointer(rebasing: transmit.readable[0..<spliceAfter]))
+                    transmit.didRead(sent)
+                    spliceAfter -= sent
+                    continue
+                } catch {
+                    if error == .wouldBlock { return }
+                    throw error
+                }
+            }
+            let moved = csys_splice(splicePipe!.read.rawValue, nil, fd.rawValue, spliceRemaining, 1)
+            if moved < 0 {
+                if Errno.current == .wouldBlock { return }
+                throw .current
+            }
+            spliceRemaining -= moved
+        }
         while !transmit.isEmpty {
             do throws(Errno) {
                 transmit.didRead(try fd.write(transmit.readable))

@@ -59,6 +59,13 @@ struct ConnectionTable: ~Copyable {
         precondition(self[index].isActive)
         self[index].fd.close()
         self[index].fd = FileDescriptor(-1)
+        if let pipe = self[index].splicePipe {
+            pipe.read.close()
+            pipe.write.close()
+            self[index].splicePipe = nil
+        }
+        self[index].spliceRemaining = 0
+        self[index].spliceAfter = 0
         self[index].state = .free
         self[index].receive.clear()
         self[index].transmit.clear()

@@ -123,6 +123,7 @@ extension DbgService {
             Log.info("'\(session.user.account.name)' logged out")
             session.user.pam.map(endPAMSession)
             hangUpShells(ofSession: session.serial)
+            files.close { owner, _ in owner == session.serial }
             connection.respond(to: request, with: Empty())
         }
     }

@@ -50,7 +50,7 @@ extension DbgService {
             shells[index].connectionSlot = connection.slot
             shells[index].connectionGeneration = connection.generation
             shells[index].ownerSerial = session.serial
-            updateShellInterest(index, transmitPending: connection.transmit.readableCount)
+            updateShellInterest(index, transmitPending: connection.pendingOutput)
             connection.respond(to: request, with: ShellSession(sessionID: id))
         }
     }
@@ -63,7 +63,7 @@ extension DbgService {
         } catch {
             return connection.fail(request, .io, errno: error.code, "writing to shell \(input.sessionID): \(error.message)")
         }
-        updateShellInterest(index, transmitPending: connection.transmit.readableCount)
+        updateShellInterest(index, transmitPending: connection.pendingOutput)
         connection.respond(to: request, with: Empty())
     }
 
@@ -85,13 +85,12 @@ extension DbgService {
         connection.respond(to: request, with: Empty())
     }
 
-    /// Whether a request can be handled now: ShellInput for a shell whose earlier input
-    /// still waits for the PTY must wait too (in order, and nothing queues without bound).
-    func canHandle(_ request: Request) -> Bool {
-        guard request.header.op == Dbg.Op.shellInput.rawValue,
-              let input = try? Dbg.ShellInputRequest.decode(payload: request.payload),
-              let index = shells.index(of: input.sessionID) else { return true }
-        return shells[index].pendingInput.isEmpty
+    /// Whether ShellInput can be handled now: while earlier input for its shell still
+    /// waits for the PTY, it waits too (in order, and nothing queues without bound).
+    func shellInputIsBlocked(_ request: Request) -> Bool {
+        guard let input = try? Dbg.ShellInputRequest.decode(payload: request.payload),
+              let index = shells.index(of: input.sessionID) else { return false }
+        return !shells[index].pendingInput.isEmpty
     }
 
     /// The running shell `id`, if the request's session owns it; otherwise answers.
@@ -139,7 +138,7 @@ extension DbgService {
         guard shells[index].connectionSlot == connection.slot,
               shells[index].connectionGeneration == connection.generation else { return false }
         if readiness.readable {
-            if connection.transmit.readableCount > AgentConfig.transmitBatch {
+            if connection.pendingOutput > AgentConfig.transmitBatch {
                 // Not watched for output now, so this is a hang-up, which epoll repeats on
                 // every poll: out of epoll until the connection catches up.
                 watch(index, nil)
@@ -156,13 +155,13 @@ extension DbgService {
             }
             unblocked = shells[index].pendingInput.isEmpty
         }
-        updateShellInterest(index, transmitPending: connection.transmit.readableCount)
+        updateShellInterest(index, transmitPending: connection.pendingOutput)
         return unblocked
     }
 
     /// PTY output into ShellOutput events while the transmit buffer is below its mark.
     private func relayOutput(_ index: Int, _ connection: inout Connection) {
-        while !shells[index].outputEnded, connection.transmit.readableCount <= AgentConfig.transmitBatch {
+        while !shells[index].outputEnded, connection.pendingOutput <= AgentConfig.transmitBatch {
             switch connection.relayOutput(from: shells[index].master, sessionID: shells[index].id, service: ServiceID.dbg,
                                           op: Dbg.Event.shellOutput.rawValue, limit: DbgService.outputChunk) {
             case .relayed:
@@ -209,7 +208,7 @@ extension DbgService {
     func updateShellInterest(for connection: Connection) {
         for index in 0..<shells.capacity
         where shells[index].connectionSlot == connection.slot && shells[index].connectionGeneration == connection.generation {
-            updateShellInterest(index, transmitPending: connection.transmit.readableCount)
+            updateShellInterest(index, transmitPending: connection.pendingOutput)
         }
     }
 
@@ -220,7 +219,7 @@ extension DbgService {
             guard case .exited(let code) = shells[index].state, shells[index].connectionSlot == connection.slot,
                   shells[index].connectionGeneration == connection.generation else { continue }
             relayOutput(index, &connection)
-            guard connection.transmit.readableCount <= AgentConfig.transmitBatch,
+            guard connection.pendingOutput <= AgentConfig.transmitBatch,
                   connection.transmit.reserveWritable(DbgService.replyRoom) else { return false }
             _ = connection.emit(service: ServiceID.dbg, op: Dbg.Event.shellExit.rawValue,
                                 ShellExitEvent(sessionID: shells[index].id, exitCode: code))

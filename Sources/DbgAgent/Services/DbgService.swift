@@ -2,8 +2,8 @@ import CSys
 import DbgWire
 
 /// The dbg service (0x60): sessions (Authenticate, Logout), commands (RunCommand,
-/// RunShell) and interactive shells (ShellOpen/Input/Resize/Close, ShellOutput and
-/// ShellExit events). File transfer answers Unsupported until it is implemented.
+/// RunShell), interactive shells (ShellOpen/Input/Resize/Close, ShellOutput and
+/// ShellExit events) and files (ReadFile, WriteFile).
 ///
 /// Nothing here blocks the loop. An authentication waits out its peer's throttle delay
 /// on the timer and runs on a worker thread; a command runs as a child process whose
@@ -26,6 +26,9 @@ final class DbgService {
     var sessions: SessionTable
     let commands: CommandTable
     var shells: ShellTable
+    var files = OpenFileCache(capacity: 32)
+    let defaultChunk: Int
+    let maxChunk: Int
     let execTimeoutSeconds: Int64
     let maxExecTimeoutSeconds: Int64
 
@@ -38,6 +41,8 @@ final class DbgService {
         self.loop = loop
         attempts = [AuthAttempt?](repeating: nil, count: config.maxAuthInFlight)
         sessions = SessionTable(capacity: config.maxSessions)
+        defaultChunk = config.defaultChunk
+        maxChunk = config.maxChunk
         execTimeoutSeconds = config.execTimeoutSeconds
         maxExecTimeoutSeconds = config.maxExecTimeoutSeconds
         #if hasFeature(Embedded)
@@ -86,12 +91,18 @@ final class DbgService {
             decode(Dbg.ShellResizeRequest.self, request, &connection) { resize, connection in
                 resizeShell(resize, request.header, &connection)
             }
+        case .readFile:
+            decode(Dbg.ReadFileRequest.self, request, &connection) { read, connection in
+                readFile(read, request.header, &connection)
+            }
+        case .writeFile:
+            decode(Dbg.WriteFileRequest.self, request, &connection) { write, connection in
+                writeFile(write, request.header, &connection)
+            }
         case .shellClose:
             decode(Dbg.ShellCloseRequest.self, request, &connection) { close, connection in
                 closeShell(close, request.header, &connection)
             }
-        default:
-            connection.fail(request.header, .unsupported, "\(op.name.text) is not available in dbgd \(AgentVersion.number)")
         }
     }
 
@@ -141,7 +152,8 @@ final class DbgService {
     /// Runs what is due at `now` (throttled attempts, command timeouts) and returns the
     /// next deadline. `ready` gets each connection slot that now has an answer.
     func expire(now: Milliseconds, _ ready: (Int) -> Void) -> Milliseconds? {
-        let deadlines = [startDueAttempts(now: now, ready), expireCommands(now: now), expireShells(now: now)]
+        let deadlines = [startDueAttempts(now: now, ready), expireCommands(now: now), expireShells(now: now),
+                         files.closeIdle(now: now)]
         return deadlines.compactMap { $0 }.min()
     }
 
@@ -153,6 +165,7 @@ final class DbgService {
     func connectionClosed(slot: Int, generation: UInt32) {
         sessions.removeAll(connectionSlot: slot, generation: generation) { session in
             session.user.pam.map(endPAMSession)
+            files.close { owner, _ in owner == session.serial }
         }
         for index in attempts.indices {
             guard let attempt = attempts[index], attempt.connectionSlot == slot, attempt.connectionGeneration == generation

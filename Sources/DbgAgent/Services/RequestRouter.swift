@@ -9,8 +9,8 @@ struct RequestRouter {
     static let served = [ServiceID.control, ServiceID.dbg]
 
     /// Whether the request can be handled now; if not, the connection's frames wait.
-    func canHandle(_ request: Request) -> Bool {
-        request.header.service == ServiceID.dbg ? dbg.canHandle(request) : true
+    func readiness(of request: Request, on connection: Connection) -> RequestReadiness {
+        request.header.service == ServiceID.dbg ? dbg.readiness(of: request, on: connection) : .now
     }
 
     func route(_ request: Request, on connection: inout Connection) {
@@ -25,4 +25,13 @@ struct RequestRouter {
             connection.fail(request.header, .unsupported, "unknown service 0x\(hex(request.header.service, digits: 8))")
         }
     }
+}
+
+/// When a request can be handled.
+enum RequestReadiness {
+    case now
+    /// Once the connection's pending output has gone out (a file chunk still splicing).
+    case afterOutput
+    /// Once something else has happened (a shell's PTY has taken earlier keystrokes).
+    case blocked
 }
