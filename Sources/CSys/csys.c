@@ -170,3 +170,11 @@ ssize_t csys_splice(int in, int64_t *in_offset, int out, size_t length, int nonb
 
 int csys_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
 int csys_pipe_capacity(int fd) { return fcntl(fd, F_GETPIPE_SZ); }
+
+long csys_getdents(int fd, void *buffer, size_t size) { return syscall(SYS_getdents64, fd, buffer, size); }
+
+int csys_openat(int dirfd, const char *path, int flags) { return openat(dirfd, path, flags | O_CLOEXEC, 0); }
+
+int csys_rename(const char *from, const char *to, int replace) {
+    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, replace ? 0 : 1 /* RENAME_NOREPLACE */);
+}

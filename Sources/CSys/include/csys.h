@@ -250,6 +250,27 @@ ssize_t csys_splice(int in, int64_t *in_offset, int out, size_t length, int nonb
 int csys_set_pipe_size(int fd, int size);
 int csys_pipe_capacity(int fd);
 
+// Directory entries (getdents64) into `buffer`: bytes filled, 0 at the end, -1 on error.
+long csys_getdents(int fd, void *buffer, size_t size);
+// openat is variadic.
+int csys_openat(int dirfd, const char *path, int flags);
+// renameat2; without `replace`, an existing target is EEXIST (RENAME_NOREPLACE).
+int csys_rename(const char *from, const char *to, int replace);
+
+static const int CSYS_AT_FDCWD = AT_FDCWD;
+static const int CSYS_AT_SYMLINK_NOFOLLOW = AT_SYMLINK_NOFOLLOW;
+static const int CSYS_AT_REMOVEDIR = AT_REMOVEDIR;
+static const int CSYS_O_DIRECTORY_NOFOLLOW = O_DIRECTORY | O_NOFOLLOW;
+static const int CSYS_O_DIRECTORY = O_DIRECTORY;
+static const int CSYS_SEEK_SET = SEEK_SET;
+static const int CSYS_ENOTEMPTY = ENOTEMPTY;
+static const int CSYS_ELOOP = ELOOP;
+static const mode_t CSYS_S_IFREG = S_IFREG;
+static const mode_t CSYS_S_IFLNK = S_IFLNK;
+static const mode_t CSYS_S_IFCHR = S_IFCHR;
+static const mode_t CSYS_S_IFBLK = S_IFBLK;
+static const mode_t CSYS_S_IFIFO = S_IFIFO;
+
 // open and fcntl are variadic, which Swift cannot call.
 int csys_open(const char *path, int flags);
 int csys_set_nonblocking(int fd);

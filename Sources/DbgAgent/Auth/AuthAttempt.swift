@@ -41,6 +41,7 @@ struct AuthJob {
 enum WorkerJob {
     case authenticate(AuthJob)
     case endSession(PAMSession)
+    case hash(HashJob)
 
     /// Runs on a worker thread; returns whether the loop wants the job back.
     mutating func perform(with authenticator: Authenticator) -> Bool {
@@ -53,6 +54,10 @@ enum WorkerJob {
         case .endSession(let session):
             session.end()
             return false
+        case .hash(var job):
+            job.run()
+            self = .hash(job)
+            return true
         }
     }
 }

@@ -109,13 +109,14 @@ extension DbgService {
     }
 
     /// The path a request names, checked and made absolute, or nil after answering.
-    func userPath(_ path: WireBytes, _ session: Session, _ request: FrameHeader, _ connection: inout Connection) -> [UInt8]? {
+    func userPath(_ path: WireBytes, _ session: Session, _ request: FrameHeader, _ connection: inout Connection,
+                  field: StaticString = "Path") -> [UInt8]? {
         if path.isEmpty {
-            connection.fail(request, .badRequest, "Path: empty")
+            connection.fail(request, .badRequest, "\(field.text): empty")
             return nil
         }
         if path.containsNUL {
-            connection.fail(request, .badRequest, "Path: contains a NUL byte")
+            connection.fail(request, .badRequest, "\(field.text): contains a NUL byte")
             return nil
         }
         return UserFiles.resolve(path.bytes, home: session.user.account.home)

@@ -27,6 +27,8 @@ final class DbgService {
     let commands: CommandTable
     var shells: ShellTable
     var files = OpenFileCache(capacity: 32)
+    /// Hash requests on worker threads (at most two per thread).
+    var hashes: [PendingHash?]
     let defaultChunk: Int
     let maxChunk: Int
     let execTimeoutSeconds: Int64
@@ -40,6 +42,7 @@ final class DbgService {
         self.timer = timer
         self.loop = loop
         attempts = [AuthAttempt?](repeating: nil, count: config.maxAuthInFlight)
+        hashes = [PendingHash?](repeating: nil, count: 2 * config.maxAuthInFlight)
         sessions = SessionTable(capacity: config.maxSessions)
         defaultChunk = config.defaultChunk
         maxChunk = config.maxChunk
@@ -53,8 +56,9 @@ final class DbgService {
         do throws(Errno) {
             commands = try CommandTable(capacity: config.maxExec, maxOutput: config.maxOutput)
             shells = try ShellTable(capacity: config.maxShells, inputBufferSize: config.receiveBufferSize)
-            // Each attempt and each session needs at most one job at a time.
-            workers = try WorkerPool(threads: config.maxAuthInFlight, capacity: config.maxAuthInFlight + config.maxSessions,
+            // Each attempt, session and hash slot needs at most one job at a time.
+            workers = try WorkerPool(threads: config.maxAuthInFlight,
+                                     capacity: 3 * config.maxAuthInFlight + config.maxSessions,
                                      stackSize: stackSize) { job in job.perform(with: authenticator) }
         } catch {
             throw StartupError("cannot set up the dbg service: \(error.message)")
@@ -99,6 +103,18 @@ final class DbgService {
             decode(Dbg.WriteFileRequest.self, request, &connection) { write, connection in
                 writeFile(write, request.header, &connection)
             }
+        case .stat:
+            decode(Dbg.PathRequest.self, request, &connection) { statFile($0, request.header, &$1) }
+        case .listDir:
+            decode(Dbg.ListDirRequest.self, request, &connection) { listDirectory($0, request.header, &$1) }
+        case .mkdir:
+            decode(Dbg.MkdirRequest.self, request, &connection) { makeDirectory($0, request.header, &$1) }
+        case .remove:
+            decode(Dbg.RemoveRequest.self, request, &connection) { removeFile($0, request.header, &$1) }
+        case .rename:
+            decode(Dbg.RenameRequest.self, request, &connection) { renameFile($0, request.header, &$1) }
+        case .hash:
+            decode(Dbg.HashRequest.self, request, &connection) { hashFile($0, request.header, &$1) }
         case .shellClose:
             decode(Dbg.ShellCloseRequest.self, request, &connection) { close, connection in
                 closeShell(close, request.header, &connection)
@@ -138,6 +154,7 @@ final class DbgService {
             connection.respond(to: command.request, with: command.result)
             commands.release(index)
         }
+        deliverHashes(&connection)
         _ = finishExitedShells(&connection)
         return nil
     }
@@ -184,6 +201,7 @@ final class DbgService {
             }
         }
         dropShells(connectionSlot: slot, generation: generation)
+        dropHashes(connectionSlot: slot, generation: generation)
         for index in 0..<commands.capacity {
             guard commands[index].connectionSlot == slot, commands[index].connectionGeneration == generation else { continue }
             switch commands[index].state {

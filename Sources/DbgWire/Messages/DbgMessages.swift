@@ -11,6 +11,13 @@ public enum Dbg {
         case shellClose = 0x0615
         case readFile = 0x0620
         case writeFile = 0x0621
+        // Extensions beyond the seed (documented in docs/PROTOCOL.md).
+        case stat = 0x0640
+        case listDir = 0x0641
+        case mkdir = 0x0642
+        case remove = 0x0643
+        case rename = 0x0644
+        case hash = 0x0645
 
         /// One-way in the seed: no response unless sent with a non-zero id (then an empty ack).
         public var isOneWay: Bool {
@@ -33,6 +40,12 @@ public enum Dbg {
             case .shellClose: return "ShellClose"
             case .readFile: return "ReadFile"
             case .writeFile: return "WriteFile"
+            case .stat: return "Stat"
+            case .listDir: return "ListDir"
+            case .mkdir: return "Mkdir"
+            case .remove: return "Remove"
+            case .rename: return "Rename"
+            case .hash: return "Hash"
             }
         }
     }

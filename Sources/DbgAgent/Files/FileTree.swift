@@ -1,0 +1,157 @@
+import CSys
+import DbgWire
+
+/// File system operations for the extension ops, on byte paths, called with the user's
+/// identity already in place (UserFiles.run).
+enum FileTree {
+    /// lstat: a symlink is described, not followed.
+    static func info(_ path: [UInt8]) -> Result<Dbg.FileInfo, Errno> {
+        var status = stat()
+        guard withCPath(path, { lstat($0, &status) }) == 0 else { return .failure(.current) }
+        return .success(info(status))
+    }
+
+    static func info(_ status: stat) -> Dbg.FileInfo {
+        Dbg.FileInfo(type: type(status.st_mode).rawValue, mode: UInt32(status.st_mode & 0o7777), uid: status.st_uid,
+                     gid: status.st_gid, size: UInt64(max(status.st_size, 0)), mtime: Int64(status.st_mtim.tv_sec))
+    }
+
+    static func type(_ mode: mode_t) -> Dbg.FileType {
+        switch mode & CSYS_S_IFMT {
+        case CSYS_S_IFREG: return .regular
+        case CSYS_S_IFDIR: return .directory
+        case CSYS_S_IFLNK: return .symlink
+        case CSYS_S_IFCHR: return .characterDevice
+        case CSYS_S_IFBLK: return .blockDevice
+        case CSYS_S_IFIFO: return .fifo
+        case CSYS_S_IFSOCK: return .socket
+        default: return .unknown
+        }
+    }
+
+    /// The entries after `cookie` (0: from the start) that fit in `byteLimit` bytes of
+    /// encoded page; the page's cookie continues after its last entry.
+    static func list(_ path: [UInt8], cookie: UInt64, byteLimit: Int) -> Result<Dbg.DirPage, Errno> {
+        let fd = withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY) }
+        guard fd >= 0 else { return .failure(.current) }
+        defer { FileDescriptor(fd).close() }
+        if cookie != 0, lseek(fd, off_t(Int64(bitPattern: cookie)), CSYS_SEEK_SET) < 0 { return .failure(.current) }
+        var entries: [Dbg.DirEntry] = []
+        var size = 4 + 8 + 1
+        var next = cookie
+        var full = false
+        let done = forEachEntry(fd) { name, offset in
+            let entrySize = 4 + name.count + 4 + 4 + 8 + 8
+            guard size + entrySize <= byteLimit || entries.isEmpty else {
+                full = true
+                return false
+            }
+            var status = stat()
+            let known = withCPath(name) { fstatat(fd, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) } == 0
+            let detail = known ? info(status) : Dbg.FileInfo(type: 0, mode: 0, uid: 0, gid: 0, size: 0, mtime: 0)
+            entries.append(Dbg.DirEntry(name: WireBytes(name), type: detail.type, mode: detail.mode, size: detail.size,
+                                        mtime: detail.mtime))
+            size += entrySize
+            next = offset
+            return true
+        }
+        guard case .success = done else { return .failure(done.failure!) }
+        return .success(Dbg.DirPage(entries: entries, nextCookie: next, done: !full))
+    }
+
+    /// mkdir with exactly `mode`; `parents`: also the missing parents (0755), and an
+    /// existing directory is fine (mkdir -p).
+    static func makeDirectory(_ path: [UInt8], mode: UInt32, parents: Bool) -> Errno? {
+        if parents {
+            for (index, byte) in path.enumerated() where byte == UInt8(ascii: "/") && index > 0 {
+                _ = withCPath(Array(path[..<index])) { mkdir($0, 0o755) }  // existing parents are fine
+            }
+        }
+        if withCPath(path, { mkdir($0, 0o700) }) != 0 {
+            let error = Errno.current
+            if parents, error.code == CSYS_EEXIST, case .success(let existing) = info(path),
+               existing.type == Dbg.FileType.directory.rawValue { return nil }
+            return error
+        }
+        return withCPath(path) { chmod($0, mode_t(mode)) } == 0 ? nil : .current
+    }
+
+    /// unlink, or rmdir for a directory; `recursive` removes a directory's contents too,
+    /// never following a symlink (a symlink is removed, whatever it points to).
+    static func remove(_ path: [UInt8], recursive: Bool) -> Errno? {
+        var status = stat()
+        guard withCPath(path, { lstat($0, &status) }) == 0 else { return .current }
+        guard status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR else {
+            return withCPath(path) { unlink($0) } == 0 ? nil : .current
+        }
+        if recursive {
+            let fd = withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
+            guard fd >= 0 else { return .current }
+            defer { FileDescriptor(fd).close() }
+            if let error = emptyDirectory(fd, depth: 0) { return error }
+        }
+        return withCPath(path) { rmdir($0) } == 0 ? nil : .current
+    }
+
+    private static func emptyDirectory(_ fd: Int32, depth: Int) -> Errno? {
+        guard depth < 256 else { return Errno(CSYS_ELOOP) }
+        var failure: Errno?
+        let walked = forEachEntry(fd) { name, _ in
+            var status = stat()
+            guard withCPath(name, { fstatat(fd, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) }) == 0 else {
+                failure = .current
+                return false
+            }
+            if status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR {
+                let child = withCPath(name) { csys_openat(fd, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
+                guard child >= 0 else {
+                    failure = .current
+                    return false
+                }
+                failure = emptyDirectory(child, depth: depth + 1)
+                FileDescriptor(child).close()
+                if failure != nil { return false }
+                if withCPath(name, { unlinkat(fd, $0, CSYS_AT_REMOVEDIR) }) != 0 { failure = .current }
+            } else if withCPath(name, { unlinkat(fd, $0, 0) }) != 0 {
+                failure = .current
+            }
+            return failure == nil
+        }
+        if case .failure(let error) = walked { return error }
+        return failure
+    }
+
+    /// Calls `body` with each entry's name (without "." and "..") and its cookie, until
+    /// it returns false or the directory ends.
+    private static func forEachEntry(_ fd: Int32, _ body: ([UInt8], UInt64) -> Bool) -> Result<Void, Errno> {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 << 10, alignment: 8)
+        defer { buffer.deallocate() }
+        while true {
+            let filled = csys_getdents(fd, buffer.baseAddress, buffer.count)
+            if filled < 0 { return .failure(.current) }
+            if filled == 0 { return .success(()) }
+            var at = 0
+            while at < Int(filled) {
+                // struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name
+                let offset = buffer.load(fromByteOffset: at + 8, as: UInt64.self)
+                let length = Int(buffer.load(fromByteOffset: at + 16, as: UInt16.self))
+                let nameStart = at + 19
+                let name = Array(UnsafeRawBufferPointer(rebasing: buffer[nameStart..<(at + length)]).prefix(while: { $0 != 0 }))
+                at += length
+                if name == [0x2e] || name == [0x2e, 0x2e] { continue }
+                if !body(name, offset) { return .success(()) }
+            }
+        }
+    }
+
+    static func withCPath<R>(_ path: [UInt8], _ body: (UnsafePointer<CChar>) -> R) -> R {
+        (path + [0]).withUnsafeBufferPointer { body(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self)) }
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}
