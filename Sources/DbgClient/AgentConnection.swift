@@ -90,6 +90,12 @@ public final class AgentConnection: @unchecked Sendable {
 
     /// Waits for the next frame of any kind.
     public func receive() throws(ClientError) -> ReceivedFrame {
+        try receive { header, payload in ReceivedFrame(header: header, payload: Array(payload)) }
+    }
+
+    /// Waits for the next frame and hands `body` its payload in place (valid only during
+    /// the call): for bulk transfers that should not copy.
+    public func receive<R>(_ body: (FrameHeader, UnsafeRawBufferPointer) throws(ClientError) -> R) throws(ClientError) -> R {
         try fill(FrameHeader.size)
         let header = receiveBuffer.withUnsafeBytes {
             FrameHeader(parsing: UnsafeRawBufferPointer(rebasing: $0[receiveStart..<receiveStart + FrameHeader.size]))
@@ -97,9 +103,12 @@ public final class AgentConnection: @unchecked Sendable {
         if let violation = header.violation(maxPayload: maxPayload) { throw .malformed("agent sent \(violation.message)") }
         let total = FrameHeader.size + Int(header.length)
         try fill(total)
-        let payload = Array(receiveBuffer[(receiveStart + FrameHeader.size)..<(receiveStart + total)])
+        let start = receiveStart + FrameHeader.size
         receiveStart += total
-        return ReceivedFrame(header: header, payload: payload)
+        let result = receiveBuffer.withUnsafeBytes { raw in
+            Result { () throws(ClientError) in try body(header, UnsafeRawBufferPointer(rebasing: raw[start..<(start + total - FrameHeader.size)])) }
+        }
+        return try result.get()
     }
 
     /// Sends a request and waits for its answer; an error frame becomes `.remote`.

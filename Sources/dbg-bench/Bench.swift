@@ -10,7 +10,8 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dbg-bench",
         abstract: "Measure a running dbgd.",
-        subcommands: [PingBench.self, FanoutBench.self, AuthBench.self, ExecBench.self, ShellBench.self, HashCommand.self]
+        subcommands: [PingBench.self, FanoutBench.self, AuthBench.self, ExecBench.self, ShellBench.self, FilesBench.self,
+                      HashCommand.self]
     )
 }
 
@@ -248,6 +249,148 @@ struct ShellBench: ParsableCommand {
             if frame.header.op == Dbg.Event.shellOutput.rawValue { return try frame.decode(ShellOutputEvent.self).data.bytes }
             if frame.header.op == Dbg.Event.shellExit.rawValue { throw ValidationError("the shell exited") }
         }
+    }
+}
+
+struct FilesBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "files",
+        abstract: "Pull and push throughput of one file, next to raw loopback sendfile in the same run."
+    )
+
+    @OptionGroup var agent: AgentAddress
+    @OptionGroup var login: Credentials
+
+    @Option(help: "A file the user can read (pulled, then pushed back under another name).")
+    var file: String
+
+    @Option(help: "Chunk size in KiB.")
+    var chunkKiB: Int = 256
+
+    @Option(help: "Requests in flight.")
+    var window: Int = 8
+
+    func run() throws {
+        let connection = try AgentConnection(try agent.target())
+        let token = WireBytes(try connection.authenticate(user: login.user, password: login.password).token.string)
+        let chunk = chunkKiB << 10
+        var pulled = 0
+        let pullSeconds = try seconds {
+            var next: UInt64 = 0
+            var inFlight = 0
+            var eof = false
+            var id: UInt32 = 0
+            while !eof || inFlight > 0 {
+                while !eof && inFlight < window {
+                    id += 1
+                    try connection.send(service: ServiceID.dbg, op: Dbg.Op.readFile.rawValue, id: id,
+                                        Dbg.ReadFileRequest(token: token, path: WireBytes(file), offset: next, size: UInt32(chunk)))
+                    next += UInt64(chunk)
+                    inFlight += 1
+                }
+                // The chunk is looked at in place and dropped: this measures the agent, not a copy here.
+                let (count, last) = try connection.receive { (header, payload) throws(ClientError) -> (Int, Bool) in
+                    guard header.kind == .response, payload.count >= 5 else { throw .malformed("ReadFile failed: \(header)") }
+                    return (payload.count - 5, payload[payload.count - 1] == 1)
+                }
+                pulled += count
+                if last { eof = true }
+                inFlight -= 1
+            }
+        }
+        let megabytes = Double(pulled) / 1e6
+        print("file_pull: \(Int(megabytes / pullSeconds)) MB/s (\(Int(megabytes)) MB, \(chunkKiB) KiB chunks, \(window) in flight)")
+        let data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        // Pushing into a new file includes the file system's allocation of it; into an
+        // existing one, mostly the transfer. Both, next to the same writes made locally.
+        for target in ["a new file", "an existing file"] {
+            let pushSeconds = try seconds { try push(data, to: file + ".pushed", chunk: chunk, token: token, connection) }
+            print("file_push: \(Int(megabytes / pushSeconds)) MB/s into \(target) (\(chunkKiB) KiB chunks, \(window) in flight)")
+        }
+        try? FileManager.default.removeItem(atPath: file + ".local")
+        let localSeconds = try seconds { try writeLocally(data, to: file + ".local", chunk: chunk) }
+        try? FileManager.default.removeItem(atPath: file + ".local")
+        print("local_write: \(Int(megabytes / localSeconds)) MB/s (write(2) of the same bytes into a new file here)")
+        print("loopback_sendfile: \(Int(try rawSendfile(file) / 1e6)) MB/s (the same file, sendfile to a loopback socket)")
+    }
+
+    private func push(_ data: [UInt8], to path: String, chunk: Int, token: WireBytes, _ connection: AgentConnection) throws {
+        var offset = 0
+        var inFlight = 0
+        var id: UInt32 = 0
+        while offset < data.count || inFlight > 0 {
+            while inFlight < window && offset < data.count {
+                let end = min(offset + chunk, data.count)
+                id += 1
+                try data[offset..<end].withUnsafeBytes { raw in
+                    try connection.send(service: ServiceID.dbg, op: Dbg.Op.writeFile.rawValue, id: id, Dbg.WriteFileRequest(
+                        token: token, path: WireBytes(path), offset: UInt64(offset), data: WireBytes(viewing: raw),
+                        truncate: offset == 0, mode: 0))
+                }
+                offset = end
+                inFlight += 1
+            }
+            try connection.receive { (header, _) throws(ClientError) in
+                guard header.kind == .response else { throw .malformed("WriteFile failed") }
+            }
+            inFlight -= 1
+        }
+    }
+
+    private func writeLocally(_ data: [UInt8], to path: String, chunk: Int) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw ValidationError("cannot create \(path)") }
+        defer { close(fd) }
+        var offset = 0
+        try data.withUnsafeBytes { raw in
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, min(chunk, raw.count - offset))
+                guard n > 0 else { throw ValidationError("write failed") }
+                offset += n
+            }
+        }
+    }
+
+    private func seconds(_ body: () throws -> Void) throws -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    /// Bytes per second of sendfile from the file to a loopback TCP socket, read and dropped.
+    private func rawSendfile(_ path: String) throws -> Double {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
+        listen(listener, 1)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        let sender = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(sender, $0, length) } }
+        let receiver = accept(listener, nil, nil)
+        defer { [listener, sender, receiver].forEach { close($0) } }
+        let reader = Thread {
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            while buffer.withUnsafeMutableBytes({ recv(receiver, $0.baseAddress, $0.count, 0) }) > 0 {}
+        }
+        reader.start()
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        var info = stat()
+        fstat(fd, &info)
+        let total = Int(info.st_size)
+        var sent = 0
+        let elapsed = try seconds {
+            while sent < total {
+                let n = sendfile(sender, fd, nil, total - sent)
+                guard n > 0 else { throw ValidationError("sendfile failed") }
+                sent += n
+            }
+        }
+        shutdown(sender, Int32(SHUT_WR))
+        return Double(sent) / elapsed
     }
 }
 

@@ -45,7 +45,7 @@ struct CommandLineOptionsTests {
         #expect(config.passwdPath == "/etc/passwd" && config.shadowPath == "/etc/shadow")
         #expect(!config.allowEmptyPasswords && config.maxAuthInFlight == 4 && config.maxSessions == 16)
         #expect(config.maxExec == 16 && config.maxOutput == 64 << 10 && config.groupPath == "/etc/group")
-        #expect(config.maxShells == 8)
+        #expect(config.maxShells == 8 && config.defaultChunk == 256 << 10 && config.maxChunk == (1 << 20) - 16)
         #expect(config.execTimeoutSeconds == 30 && config.maxExecTimeoutSeconds == 3600)
     }
 
@@ -63,6 +63,10 @@ struct CommandLineOptionsTests {
             == "--exec-timeout 100 is above --max-exec-timeout 10")
         #expect(errorMessage(parse("--max-exec", "0"))?.hasPrefix("--max-exec '0'") == true)
         #expect(try self.config("--max-shells", "3").maxShells == 3)
+        let chunks = try self.config("--chunk", "64K", "--max-chunk", "512K")
+        #expect(chunks.defaultChunk == 64 << 10 && chunks.maxChunk == 512 << 10)
+        #expect(try self.config("--max-frame", "64K").maxChunk == 65536 - 16)
+        #expect(errorMessage(parse("--chunk", "10")) == "--chunk '10': expected a size from 1K to 64M")
         #expect(errorMessage(parse("--max-shells", "2000")) == "--max-shells '2000': expected a number from 1 to 1024")
     }
 

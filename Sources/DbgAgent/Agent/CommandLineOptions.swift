@@ -33,6 +33,9 @@ enum CommandLineOptions {
               --max-shells N            interactive shells at once (default 8, 1..1024)
               --max-output BYTES        stdout and stderr kept per command (default 64K, or
                                         less to fit --max-frame, which must hold both)
+              --chunk BYTES             ReadFile chunk when Size is 0 (default 256K)
+              --max-chunk BYTES         larger Sizes are clamped (default 1M, and what fits
+                                        in --max-frame)
               --exec-timeout SEC        when a request says 0 (default 30)
               --max-exec-timeout SEC    longer requests are clamped (default 3600)
 
@@ -127,6 +130,12 @@ enum CommandLineOptions {
             config.allowEmptyPasswords = true
         case Key.maxAuth:
             return setCount(&config.maxAuthInFlight, argument, AgentConfig.maxAuthInFlightRange, "--max-auth")
+        case Key.chunk, Key.maxChunk:
+            let name = key == Key.chunk ? "--chunk" : "--max-chunk"
+            guard let n = parseByteSize(argument), n >= 1024, n <= 64 << 20 else {
+                return ConfigError("\(name) '\(argument)': expected a size from 1K to 64M")
+            }
+            if key == Key.chunk { config.defaultChunk = Int(n) } else { config.maxChunkFlag = Int(n) }
         case Key.maxShells:
             return setCount(&config.maxShells, argument, AgentConfig.maxShellsRange, "--max-shells")
         case Key.maxExec:
@@ -183,6 +192,8 @@ enum CommandLineOptions {
         static let maxExecTimeout: UInt8 = 12
         static let group: UInt8 = 13
         static let maxShells: UInt8 = 14
+        static let chunk: UInt8 = 15
+        static let maxChunk: UInt8 = 16
     }
 
     private static func withOptionTable<R>(_ body: (UnsafePointer<option>) -> R) -> R {
@@ -208,6 +219,8 @@ enum CommandLineOptions {
             entry("max-exec-timeout", CSYS_REQUIRED_ARGUMENT, Key.maxExecTimeout),
             entry("group", CSYS_REQUIRED_ARGUMENT, Key.group),
             entry("max-shells", CSYS_REQUIRED_ARGUMENT, Key.maxShells),
+            entry("chunk", CSYS_REQUIRED_ARGUMENT, Key.chunk),
+            entry("max-chunk", CSYS_REQUIRED_ARGUMENT, Key.maxChunk),
             entry("verbose", CSYS_NO_ARGUMENT, UInt8(ascii: "v")),
             entry("help", CSYS_NO_ARGUMENT, UInt8(ascii: "h")),
             entry("version", CSYS_NO_ARGUMENT, UInt8(ascii: "V")),
