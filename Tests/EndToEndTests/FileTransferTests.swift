@@ -187,6 +187,35 @@ struct FileTransferTests {
         }
     }
 
+    @Test("a full disk is IO/ENOSPC, and nothing is reported as written that was not", .enabled(if: CommandFixture.isRoot))
+    func fullDisk() throws {
+        let fixture = try CommandFixture()
+        let mountPoint = fixture.home + "/small"
+        let mount = try ChildProcess(["sh", "-c", "mkdir -p '\(mountPoint)' && mount -t tmpfs -o size=1m,mode=0777 tmpfs '\(mountPoint)'"])
+        guard mount.waitForExit(timeout: 10) == 0 else { return }  // no mount permission in this sandbox: nothing to test
+        defer { _ = try? ChildProcess(["umount", mountPoint]).waitForExit(timeout: 10) }
+        let agent = try fixture.startAgent()
+        let session = try fixture.login(agent)
+        let chunk = [UInt8](repeating: 0x77, count: 256 << 10)
+        var reported = 0
+        var failure: ClientError?
+        for index in 0..<8 {
+            do {
+                reported += Int(try session.writeFile("small/fill.bin", offset: UInt64(index * chunk.count), chunk))
+            } catch let error as ClientError {
+                failure = error
+                break
+            }
+        }
+        guard case .remote(let code, let errno, let message) = failure else {
+            Issue.record("2 MiB fit on a 1 MiB file system")
+            return
+        }
+        #expect(code == .io && errno == ENOSPC && message.contains("bytes: No space left on device"), "\(message)")
+        let onDisk = try FileManager.default.attributesOfItem(atPath: mountPoint + "/fill.bin")[.size] as? Int ?? 0
+        #expect(reported <= onDisk && reported <= 1 << 20)
+    }
+
     @Test("a push cut off by a disconnect leaves what was written, and no descriptor behind")
     func interruptedPush() throws {
         let fixture = try CommandFixture()
