@@ -1,0 +1,93 @@
+import ArgumentParser
+import DbgClient
+import DbgWire
+import Foundation
+
+/// Where the agent is, and who to log in as.
+struct AgentOptions: ParsableArguments {
+    @Option(name: [.customShort("H"), .long],
+            help: "Agent: HOST[:PORT], [IPv6]:PORT or unix:/PATH (env DBG_HOST; default 127.0.0.1:5037).")
+    var host: String?
+
+    @Option(name: [.customShort("u"), .long], help: "User to log in as (env DBG_USER; default root).")
+    var user: String?
+
+    @Option(help: "Read the password from the first line of this file (else env DBG_PASSWORD, else a prompt).")
+    var passwordFile: String?
+
+    @Option(help: "Seconds to wait for the agent, and for each answer.")
+    var connectTimeout: Int = 10
+
+    var target: String {
+        host ?? ProcessInfo.processInfo.environment["DBG_HOST"] ?? "127.0.0.1:\(AgentTarget.defaultPort)"
+    }
+
+    var userName: String { user ?? ProcessInfo.processInfo.environment["DBG_USER"] ?? "root" }
+
+    func connect() throws -> AgentConnection {
+        try attempt("connecting to \(target)") {
+            try AgentConnection(AgentTarget.parse(target), timeoutSeconds: connectTimeout)
+        }
+    }
+
+    /// A connection with a session; authentication failures exit 254.
+    func login() throws -> LoggedInAgent {
+        let connection = try connect()
+        let password = try self.password()
+        do {
+            let session = try connection.authenticate(user: userName, password: password)
+            return LoggedInAgent(connection: connection, token: WireBytes(session.token.string), session: session)
+        } catch {
+            Terminal.error("dbg: logging in as \(userName) on \(target): \(error.message)")
+            if case .remote(let code, _, _) = error, code == .denied || code == .badRequest || code == .busy {
+                throw ExitCode(ExitStatus.authentication)
+            }
+            throw ExitCode(status(of: error))
+        }
+    }
+
+    private func password() throws -> String {
+        if let passwordFile {
+            guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+                Terminal.error("dbg: cannot read the password file \(passwordFile)")
+                throw ExitCode(ExitStatus.authentication)
+            }
+            return String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
+        }
+        if let password = ProcessInfo.processInfo.environment["DBG_PASSWORD"] { return password }
+        guard Terminal.stdinIsTerminal, let typed = PasswordPrompt.read("Password for \(userName)@\(target): ") else {
+            Terminal.error("dbg: no password: use --password-file FILE or DBG_PASSWORD (stdin is not a terminal)")
+            throw ExitCode(ExitStatus.authentication)
+        }
+        return typed
+    }
+}
+
+struct LoggedInAgent {
+    let connection: AgentConnection
+    let token: WireBytes
+    let session: Dbg.SessionInfo
+}
+
+/// Reads a line from the terminal with echo off, restoring the terminal afterwards.
+enum PasswordPrompt {
+    static func read(_ prompt: String) -> String? {
+        let tty = open("/dev/tty", O_RDWR)
+        guard tty >= 0 else { return nil }
+        defer { close(tty) }
+        var saved = termios()
+        guard tcgetattr(tty, &saved) == 0 else { return nil }
+        var quiet = saved
+        quiet.c_lflag &= ~tcflag_t(ECHO)
+        _ = prompt.withCString { write(tty, $0, strlen($0)) }
+        tcsetattr(tty, TCSAFLUSH, &quiet)
+        defer {
+            tcsetattr(tty, TCSAFLUSH, &saved)
+            _ = write(tty, "\n", 1)
+        }
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while Glibc.read(tty, &byte, 1) == 1, byte != 0x0a { line.append(byte) }
+        return String(decoding: line, as: UTF8.self)
+    }
+}
