@@ -1,4 +1,5 @@
 @testable import DbgAgent
+import DbgWire
 import Foundation
 import Testing
 

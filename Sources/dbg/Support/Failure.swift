@@ -13,6 +13,7 @@ enum ExitStatus {
 
 /// Runs `body`; a failure becomes one line on stderr, `dbg: WHAT: MESSAGE`, and the exit
 /// status that says what kind of failure it was. Never a backtrace.
+@discardableResult
 func attempt<T>(_ what: String, _ body: () throws -> T) throws -> T {
     do {
         return try body()

@@ -1,7 +1,8 @@
-/// SHA-256 (FIPS 180-4), fed in chunks of any size. Our own, so the firmware needs no
-/// crypto library; checked against the FIPS test vectors in the tests.
-struct SHA256: ~Copyable {
-    static let digestSize = 32
+/// SHA-256 (FIPS 180-4), fed in chunks of any size: the digest of the Hash op, computed
+/// the same way by the agent and the client. Our own, so the firmware needs no crypto
+/// library; checked against the FIPS test vectors in the tests.
+public struct SHA256: ~Copyable {
+    public static let digestSize = 32
 
     private static let roundConstants: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -19,7 +20,7 @@ struct SHA256: ~Copyable {
     private var blockFill = 0
     private var totalBytes: UInt64 = 0
 
-    init() {
+    public init() {
         memory = .allocate(byteCount: 8 * 4 + 64 * 4 + 64, alignment: 8)
         let initial: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
         for (index, word) in initial.enumerated() { state[index] = word }
@@ -31,7 +32,7 @@ struct SHA256: ~Copyable {
     private var schedule: UnsafeMutablePointer<UInt32> { (memory + 32).assumingMemoryBound(to: UInt32.self) }
     private var block: UnsafeMutablePointer<UInt8> { (memory + 32 + 256).assumingMemoryBound(to: UInt8.self) }
 
-    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard var next = bytes.baseAddress else { return }
         var left = bytes.count
         totalBytes &+= UInt64(left)
@@ -57,7 +58,7 @@ struct SHA256: ~Copyable {
     }
 
     /// The digest; the hasher is used up.
-    consuming func finish() -> [UInt8] {
+    public consuming func finish() -> [UInt8] {
         let bitLength = totalBytes &* 8
         var padding = [UInt8](repeating: 0, count: blockFill < 56 ? 56 - blockFill : 120 - blockFill)
         padding[0] = 0x80

@@ -1,0 +1,130 @@
+import DbgWire
+import Glibc
+
+/// File operations on the board for a logged-in session, with windowed transfers.
+public struct RemoteFiles {
+    public let connection: AgentConnection
+    public let token: WireBytes
+    /// Bytes per chunk request, and how many requests are in flight at once.
+    public var chunk = 256 << 10
+    public var window = 8
+
+    public init(connection: AgentConnection, token: WireBytes) {
+        self.connection = connection
+        self.token = token
+    }
+
+    public func stat(_ path: String) throws(ClientError) -> Dbg.FileInfo {
+        try call(.stat, Dbg.PathRequest(token: token, path: WireBytes(path)))
+    }
+
+    /// Every entry, page after page.
+    public func list(_ path: String) throws(ClientError) -> [Dbg.DirEntry] {
+        var entries: [Dbg.DirEntry] = []
+        var cookie: UInt64 = 0
+        while true {
+            let page: Dbg.DirPage = try call(.listDir, Dbg.ListDirRequest(token: token, path: WireBytes(path), cookie: cookie))
+            entries += page.entries
+            if page.done { return entries }
+            cookie = page.nextCookie
+        }
+    }
+
+    public func makeDirectory(_ path: String, mode: UInt32 = 0, parents: Bool) throws(ClientError) {
+        let _: Empty = try call(.mkdir, Dbg.MkdirRequest(token: token, path: WireBytes(path), mode: mode, parents: parents))
+    }
+
+    public func remove(_ path: String, recursive: Bool) throws(ClientError) {
+        let _: Empty = try call(.remove, Dbg.RemoveRequest(token: token, path: WireBytes(path), recursive: recursive))
+    }
+
+    public func rename(_ from: String, to: String, replace: Bool) throws(ClientError) {
+        let _: Empty = try call(.rename, Dbg.RenameRequest(token: token, from: WireBytes(from), to: WireBytes(to), replace: replace))
+    }
+
+    /// SHA-256 of `length` bytes from `offset` (0: to the end), computed on the board.
+    public func hash(_ path: String, offset: UInt64 = 0, length: UInt64 = 0) throws(ClientError) -> (digest: [UInt8], length: UInt64) {
+        let result: Dbg.HashResult = try call(.hash, Dbg.HashRequest(token: token, path: WireBytes(path), offset: offset, length: length))
+        return (result.digest.bytes, result.length)
+    }
+
+    /// Reads the file from `offset` to its end with `window` requests in flight, handing
+    /// each chunk to `sink` in order. Returns the bytes read.
+    @discardableResult
+    public func read(_ path: String, from offset: UInt64 = 0,
+                     _ sink: (UnsafeRawBufferPointer) throws(ClientError) -> Void) throws(ClientError) -> UInt64 {
+        var next = offset
+        var total: UInt64 = 0
+        var inFlight = 0
+        var eof = false
+        var id: UInt32 = 0
+        while !eof || inFlight > 0 {
+            while !eof && inFlight < window {
+                id = connection.makeID()
+                try connection.send(service: ServiceID.dbg, op: Dbg.Op.readFile.rawValue, id: id,
+                                    Dbg.ReadFileRequest(token: token, path: WireBytes(path), offset: next, size: UInt32(chunk)))
+                next += UInt64(chunk)
+                inFlight += 1
+            }
+            // Answers come in request order; their data is used in place.
+            let ended = try connection.receive { (header, payload) throws(ClientError) -> Bool in
+                if header.kind == .error {
+                    let failure = try ReceivedFrame(header: header, payload: Array(payload)).remoteError()
+                    throw failure ?? .malformed("bad error frame")
+                }
+                guard payload.count >= 5 else { throw .malformed("short FileChunk") }
+                let length = Int(payload.loadUnaligned(as: UInt32.self).littleEndian)
+                guard length == payload.count - 5 else { throw .malformed("FileChunk length mismatch") }
+                try sink(UnsafeRawBufferPointer(rebasing: payload[4..<(4 + length)]))
+                total += UInt64(length)
+                return payload[payload.count - 1] == 1
+            }
+            inFlight -= 1
+            if ended { eof = true }
+        }
+        return total
+    }
+
+    /// Writes everything `source` yields, from `offset`, with `window` requests in flight.
+    /// `source` fills the buffer it is given and returns the count, 0 at the end.
+    public func write(_ path: String, at offset: UInt64 = 0, truncate: Bool, mode: UInt32,
+                      from source: (UnsafeMutableRawBufferPointer) throws(ClientError) -> Int,
+                      progress: (UInt64) -> Void = { _ in }) throws(ClientError) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buffer.deallocate() }
+        var position = offset
+        var inFlight = 0
+        var ended = false
+        var first = truncate
+        while !ended || inFlight > 0 {
+            while !ended && inFlight < window {
+                let count = try source(buffer)
+                if count == 0 && !first {
+                    ended = true
+                    break
+                }
+                try connection.send(service: ServiceID.dbg, op: Dbg.Op.writeFile.rawValue, id: connection.makeID(),
+                                    Dbg.WriteFileRequest(token: token, path: WireBytes(path), offset: position,
+                                                         data: WireBytes(viewing: UnsafeRawBufferPointer(rebasing: buffer[0..<count])),
+                                                         truncate: first, mode: mode))
+                first = false
+                position += UInt64(count)
+                inFlight += 1
+                if count == 0 { ended = true }
+            }
+            guard inFlight > 0 else { break }
+            try connection.receive { (header, payload) throws(ClientError) in
+                if header.kind == .error {
+                    let failure = try ReceivedFrame(header: header, payload: Array(payload)).remoteError()
+                    throw failure ?? .malformed("bad error frame")
+                }
+            }
+            inFlight -= 1
+            progress(position - offset)
+        }
+    }
+
+    private func call<Request: WireCodable, Response: WireCodable>(_ op: Dbg.Op, _ request: Request) throws(ClientError) -> Response {
+        try connection.call(service: ServiceID.dbg, op: op.rawValue, request)
+    }
+}

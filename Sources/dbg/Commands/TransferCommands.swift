@@ -1,0 +1,199 @@
+import ArgumentParser
+import DbgClient
+import DbgWire
+import Foundation
+
+/// What push and pull share.
+struct TransferOptions: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "No progress line.") var quiet = false
+    @Flag(help: "Compare SHA-256 on both sides after each file.") var verify = false
+    @Flag(help: "Continue a partial earlier transfer after checking the part already there.") var resume = false
+    @Option(help: "Chunk size in KiB.") var chunkKiB: Int = 256
+    @Option(help: "Chunk requests in flight.") var window: Int = 8
+
+    func files(_ login: LoggedInAgent) -> RemoteFiles {
+        var files = login.files
+        files.chunk = max(1, chunkKiB) << 10
+        files.window = max(1, window)
+        return files
+    }
+}
+
+/// A file being copied lives under this name beside its target until it is complete,
+/// so the last step is a rename and a failure leaves nothing under the final name.
+/// Remote paths are joined with '/', whatever they are.
+func remoteJoin(_ directory: String, _ name: String) -> String {
+    directory.hasSuffix("/") ? directory + name : directory + "/" + name
+}
+
+func remotePartialName(_ path: String) -> String {
+    // ".NAME.dbg-part" in the same directory.
+    guard let slash = path.lastIndex(of: "/") else { return "." + path + ".dbg-part" }
+    return String(path[...slash]) + "." + path[path.index(after: slash)...] + ".dbg-part"
+}
+
+struct Push: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy files or directories to the board.",
+        discussion: "Each file is written under a temporary name beside its target, then renamed: an interrupted push never leaves a partial file under the final name."
+    )
+
+    @OptionGroup var agent: AgentOptions
+    @OptionGroup var options: TransferOptions
+    @Argument(help: "Local files or directories, then the remote target.") var paths: [String]
+
+    func validate() throws {
+        guard paths.count >= 2 else { throw ValidationError("usage: dbg push LOCAL... REMOTE") }
+    }
+
+    func run() throws {
+        let login = try agent.login()
+        let files = options.files(login)
+        let sources = Array(paths.dropLast())
+        let target = paths.last!
+        let targetIsDirectory = (try? files.stat(target))?.type == Dbg.FileType.directory.rawValue
+        for source in sources {
+            let destination = targetIsDirectory || sources.count > 1
+                ? remoteJoin(target, URL(fileURLWithPath: source).lastPathComponent) : target
+            try attempt("push \(source)") { try push(source, to: destination, files) }
+        }
+    }
+
+    private func push(_ source: String, to destination: String, _ files: RemoteFiles) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
+            throw LocalFailure("no such file or directory")
+        }
+        let mode = UInt32(((try? FileManager.default.attributesOfItem(atPath: source)[.posixPermissions]) as? Int) ?? 0o644)
+        if isDirectory.boolValue {
+            try files.makeDirectory(destination, mode: mode, parents: true)
+            for name in try FileManager.default.contentsOfDirectory(atPath: source).sorted() {
+                try push(source + "/" + name, to: remoteJoin(destination, name), files)
+            }
+            return
+        }
+        try pushFile(source, to: destination, mode: mode, files)
+    }
+
+    private func pushFile(_ source: String, to destination: String, mode: UInt32, _ files: RemoteFiles) throws {
+        guard let input = FileHandle(forReadingAtPath: source) else { throw LocalFailure("cannot open \(source)") }
+        defer { try? input.close() }
+        let size = UInt64((try? FileManager.default.attributesOfItem(atPath: source)[.size] as? Int) ?? 0)
+        let partial = remotePartialName(destination)
+        var start: UInt64 = 0
+        if options.resume, let existing = try? files.stat(partial), existing.size > 0, existing.size <= size,
+           try files.hash(partial, offset: 0, length: existing.size).digest == localDigest(source, length: existing.size) {
+            start = existing.size
+        }
+        try input.seek(toOffset: start)
+        let progress = Progress(URL(fileURLWithPath: source).lastPathComponent, total: size, quiet: options.quiet)
+        try files.write(partial, at: start, truncate: start == 0, mode: mode, from: { (buffer) throws(ClientError) -> Int in
+            let count = read(input.fileDescriptor, buffer.baseAddress, buffer.count)
+            guard count >= 0 else { throw .io("reading \(source): \(String(cString: strerror(errno)))") }
+            return count
+        }, progress: { progress.update(start + $0) })
+        progress.finish(size)
+        if options.verify, try files.hash(partial).digest != localDigest(source, length: 0) {
+            throw LocalFailure("the copy on the board differs from \(source) (SHA-256); left as \(partial)")
+        }
+        try files.rename(partial, to: destination, replace: true)
+    }
+}
+
+struct Pull: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy files or directories from the board.",
+        discussion: "Each file is written under a temporary name beside its target, then renamed: an interrupted pull never leaves a partial file under the final name."
+    )
+
+    @OptionGroup var agent: AgentOptions
+    @OptionGroup var options: TransferOptions
+    @Argument(help: "Remote files or directories, then the local target.") var paths: [String]
+
+    func validate() throws {
+        guard paths.count >= 2 else { throw ValidationError("usage: dbg pull REMOTE... LOCAL") }
+    }
+
+    func run() throws {
+        let login = try agent.login()
+        let files = options.files(login)
+        let sources = Array(paths.dropLast())
+        let target = paths.last!
+        var isDirectory: ObjCBool = false
+        let targetIsDirectory = FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) && isDirectory.boolValue
+        for source in sources {
+            let name = source.split(separator: "/").last.map(String.init) ?? source
+            let destination = targetIsDirectory || sources.count > 1 ? target + "/" + name : target
+            try attempt("pull \(source)") { try pull(source, to: destination, files) }
+        }
+    }
+
+    private func pull(_ source: String, to destination: String, _ files: RemoteFiles) throws {
+        let info = try files.stat(source)
+        switch Dbg.FileType(rawValue: info.type) {
+        case .directory:
+            try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
+            chmod(destination, mode_t(info.mode))
+            for entry in try files.list(source) {
+                try pull(remoteJoin(source, entry.name.string), to: destination + "/" + entry.name.string, files)
+            }
+        case .regular:
+            try pullFile(source, to: destination, info: info, files)
+        default:
+            Terminal.error("dbg: pull \(source): skipped (a \(typeName(info.type)), not a file or directory)")
+        }
+    }
+
+    private func pullFile(_ source: String, to destination: String, info: Dbg.FileInfo, _ files: RemoteFiles) throws {
+        let partial = URL(fileURLWithPath: destination).deletingLastPathComponent()
+            .appendingPathComponent("." + URL(fileURLWithPath: destination).lastPathComponent + ".dbg-part").path
+        var start: UInt64 = 0
+        if options.resume, let size = (try? FileManager.default.attributesOfItem(atPath: partial)[.size]) as? Int, size > 0,
+           UInt64(size) <= info.size, try files.hash(source, offset: 0, length: UInt64(size)).digest == localDigest(partial, length: UInt64(size)) {
+            start = UInt64(size)
+        }
+        let fd = open(partial, O_WRONLY | O_CREAT | (start == 0 ? O_TRUNC : 0), 0o600)
+        guard fd >= 0 else { throw LocalFailure("cannot create \(partial): \(String(cString: strerror(errno)))") }
+        var closed = false
+        defer { if !closed { close(fd) } }
+        lseek(fd, off_t(start), SEEK_SET)
+        let progress = Progress(URL(fileURLWithPath: source).lastPathComponent, total: info.size, quiet: options.quiet)
+        var done = start
+        try files.read(source, from: start) { (bytes) throws(ClientError) in
+            var written = 0
+            while written < bytes.count {
+                let count = write(fd, bytes.baseAddress! + written, bytes.count - written)
+                guard count > 0 else { throw .io("writing \(partial): \(String(cString: strerror(errno)))") }
+                written += count
+            }
+            done += UInt64(bytes.count)
+            progress.update(done)
+        }
+        progress.finish(done)
+        fchmod(fd, mode_t(info.mode))
+        close(fd)
+        closed = true
+        if options.verify, try files.hash(source).digest != localDigest(partial, length: 0) {
+            throw LocalFailure("\(partial) differs from the file on the board (SHA-256)")
+        }
+        guard rename(partial, destination) == 0 else { throw LocalFailure("cannot rename \(partial) to \(destination)") }
+    }
+}
+
+/// SHA-256 of a local file's first `length` bytes (0: all of it).
+func localDigest(_ path: String, length: UInt64) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw LocalFailure("cannot open \(path)") }
+    defer { close(fd) }
+    var hasher = SHA256()
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    var done: UInt64 = 0
+    while length == 0 || done < length {
+        let want = length == 0 ? buffer.count : Int(min(UInt64(buffer.count), length - done))
+        let got = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, want) }
+        guard got > 0 else { break }
+        buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
+        done += UInt64(got)
+    }
+    return hasher.finish()
+}
