@@ -19,8 +19,9 @@ let package = Package(
         .target(name: "CSys", exclude: ["firmware"], linkerSettings: [.linkedLibrary("crypt")]),
         // Linux-PAM, host build only (the firmware checks shadow with libxcrypt).
         .systemLibrary(name: "CPAM", path: "Sources/CPAM"),
-        // Sutra v2 frames and every message of the seeds (Embedded subset).
-        .target(name: "DbgWire"),
+        // Sutra v2 frames, every message of the seeds, and SHA-256 (Embedded subset).
+        // Optimised even in debug builds: the tests hash hundreds of megabytes with it.
+        .target(name: "DbgWire", swiftSettings: [.unsafeFlags(["-O"])]),
         // The agent: event loop, transports, connections, services (Embedded subset).
         .target(name: "DbgAgent", dependencies: ["CSys", "CPAM", "DbgWire"]),
         .executableTarget(name: "dbgd", dependencies: ["DbgAgent"]),

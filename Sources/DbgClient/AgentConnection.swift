@@ -176,6 +176,18 @@ public final class AgentConnection: @unchecked Sendable {
                  Dbg.ShellCloseRequest(token: WireBytes(token), sessionID: shell))
     }
 
+    /// Runs `body` with a different limit on how long an answer may take (a Hash of a
+    /// large file takes longer than other requests).
+    public func withAnswerTimeout<R>(seconds: Int, _ body: () throws(ClientError) -> R) throws(ClientError) -> R {
+        var saved = timeval()
+        var length = socklen_t(MemoryLayout<timeval>.size)
+        getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &saved, &length)
+        var longer = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &longer, socklen_t(MemoryLayout<timeval>.size))
+        defer { setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &saved, socklen_t(MemoryLayout<timeval>.size)) }
+        return try body()
+    }
+
     /// Half-closes: the agent sees end of input but can still answer.
     public func shutdownSending() { _ = shutdown(fd, Int32(SHUT_WR)) }
 

@@ -43,8 +43,11 @@ public struct RemoteFiles {
     }
 
     /// SHA-256 of `length` bytes from `offset` (0: to the end), computed on the board.
+    /// Waits up to an hour: hashing gigabytes on a small board takes a while.
     public func hash(_ path: String, offset: UInt64 = 0, length: UInt64 = 0) throws(ClientError) -> (digest: [UInt8], length: UInt64) {
-        let result: Dbg.HashResult = try call(.hash, Dbg.HashRequest(token: token, path: WireBytes(path), offset: offset, length: length))
+        let result: Dbg.HashResult = try connection.withAnswerTimeout(seconds: 3600) { () throws(ClientError) in
+            try call(.hash, Dbg.HashRequest(token: token, path: WireBytes(path), offset: offset, length: length))
+        }
         return (result.digest.bytes, result.length)
     }
 
