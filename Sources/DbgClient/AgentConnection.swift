@@ -6,6 +6,11 @@ public struct ReceivedFrame: Sendable {
     public let header: FrameHeader
     public let payload: [UInt8]
 
+    public init(header: FrameHeader, payload: [UInt8]) {
+        self.header = header
+        self.payload = payload
+    }
+
     /// Decodes the payload; fields are copies, so the value outlives the frame.
     public func decode<M: WireCodable>(_: M.Type = M.self) throws(ClientError) -> M {
         let result = payload.withUnsafeBytes { raw in
@@ -177,7 +182,7 @@ public final class AgentConnection: @unchecked Sendable {
     }
 
     /// Runs `body` with a different limit on how long an answer may take (a Hash of a
-    /// large file takes longer than other requests).
+    /// large file takes longer than other requests); 0 waits as long as it takes.
     public func withAnswerTimeout<R>(seconds: Int, _ body: () throws(ClientError) -> R) throws(ClientError) -> R {
         var saved = timeval()
         var length = socklen_t(MemoryLayout<timeval>.size)
@@ -287,8 +292,7 @@ private func openSocket(_ target: AgentTarget, timeoutSeconds: Int, localAddress
                 continue
             }
             if connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
-                var one: Int32 = 1
-                setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                setTCPOptions(fd)
                 return fd
             }
             lastError = errno
@@ -302,6 +306,19 @@ private func setTimeouts(_ fd: Int32, _ seconds: Int) {
     var timeout = timeval(tv_sec: seconds, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+}
+
+/// No delay for small frames; keepalive probes so that a board that vanished (power cut,
+/// cable pulled) ends waits that have no time limit (shells, long commands) within ~30 s.
+private func setTCPOptions(_ fd: Int32) {
+    let size = socklen_t(MemoryLayout<Int32>.size)
+    var one: Int32 = 1
+    setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, size)
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, size)
+    for (option, value) in [(TCP_KEEPIDLE, 15), (TCP_KEEPINTVL, 5), (TCP_KEEPCNT, 3)] {
+        var value = Int32(value)
+        setsockopt(fd, Int32(IPPROTO_TCP), option, &value, size)
+    }
 }
 
 /// Binds a TCP socket to a numeric IPv4 source address (any port).

@@ -21,6 +21,6 @@ struct DbgCommand: ParsableCommand {
             authentication failed. 64: bad usage.
             """,
         subcommands: [Ping.self, Info.self, Exec.self, Sh.self, Push.self, Pull.self, Ls.self, Stat.self, Mkdir.self, Rm.self,
-                      Mv.self, Cat.self, Hash.self]
+                      Mv.self, Cat.self, Hash.self, Shell.self]
     )
 }

@@ -13,12 +13,29 @@ final class ChildProcess: @unchecked Sendable {
     private var status: Int32?
 
     /// Runs `command` (looked up on PATH) with the current environment plus `environment`.
-    init(_ command: [String], environment: [String: String] = [:], withInput: Bool = false) throws {
+    /// With `terminal`, stdin, stdout and stderr are one new pseudo-terminal of that size
+    /// (rows, columns), and `input`/`output` are its master side.
+    init(_ command: [String], environment: [String: String] = [:], withInput: Bool = false,
+         terminal: (rows: UInt16, cols: UInt16)? = nil) throws {
         var pipe: [Int32] = [0, 0]
         var stdin: [Int32] = [-1, -1]
-        guard csys_pipe(&pipe) == 0, !withInput || csys_pipe(&stdin) == 0 else {
-            throw AgentProcessError("pipe2: \(String(cString: strerror(errno)))")
+        if let terminal {
+            var master: Int32 = -1
+            var slave: Int32 = -1
+            var size = winsize(ws_row: terminal.rows, ws_col: terminal.cols, ws_xpixel: 0, ws_ypixel: 0)
+            guard openpty(&master, &slave, nil, nil, &size) == 0 else {
+                throw AgentProcessError("openpty: \(String(cString: strerror(errno)))")
+            }
+            _ = fcntl(master, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
+            pipe = [master, slave]
+            stdin = [slave, dup(master)]
+        } else {
+            guard csys_pipe(&pipe) == 0, !withInput || csys_pipe(&stdin) == 0 else {
+                throw AgentProcessError("pipe2: \(String(cString: strerror(errno)))")
+            }
         }
+        let withInput = withInput || terminal != nil
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -31,7 +48,7 @@ final class ChildProcess: @unchecked Sendable {
         var child: pid_t = 0
         let rc = posix_spawnp(&child, command[0], &actions, nil, argv, env)
         close(pipe[1])
-        if withInput { close(stdin[0]) }
+        if withInput && stdin[0] != pipe[1] { close(stdin[0]) }
         guard rc == 0 else {
             close(pipe[0])
             if withInput { close(stdin[1]) }

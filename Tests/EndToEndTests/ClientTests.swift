@@ -56,6 +56,9 @@ struct ClientTests {
         #expect(slow.status == 124 && slow.stderr.hasSuffix("dbgd: timed out after 1 s\n"))
         let home = try dbg.run(["exec", "--cwd", "sub", "--", "pwd"])
         #expect(home.out == fixture.home + "/sub\n")
+        // A command may run longer than an answer to anything else may take.
+        let long = try dbg.run(["sh", "--connect-timeout", "1", "sleep 2; echo done"])
+        #expect(long.status == 0 && long.out == "done\n")
     }
 
     @Test("truncated output warns on stderr; --fail-on-truncate makes it a failure")

@@ -18,8 +18,12 @@ struct RunOptions: ParsableArguments {
     func run(_ agent: AgentOptions, op: Dbg.Op, command: String, what: String) throws -> Int32 {
         let login = try agent.login()
         let request = Dbg.ExecRequest(token: login.token, command: WireBytes(command), cwd: WireBytes(cwd), timeoutSec: timeout)
+        // The agent bounds the command (--timeout, or its own default); dbg waits as
+        // long as the agent lets it run.
         let result: Dbg.ExecResult = try attempt(what) {
-            try login.connection.call(service: ServiceID.dbg, op: op.rawValue, request)
+            try login.connection.withAnswerTimeout(seconds: 0) { () throws(ClientError) in
+                try login.connection.call(service: ServiceID.dbg, op: op.rawValue, request)
+            }
         }
         FileHandle.standardOutput.write(Data(result.stdout.bytes))
         FileHandle.standardError.write(Data(result.stderr.bytes))

@@ -15,7 +15,7 @@ struct AgentOptions: ParsableArguments {
     @Option(help: "Read the password from the first line of this file (else env DBG_PASSWORD, else a prompt).")
     var passwordFile: String?
 
-    @Option(help: "Seconds to wait for the agent, and for each answer.")
+    @Option(help: "Seconds to wait for the agent to connect and answer (commands and shells wait as long as they run).")
     var connectTimeout: Int = 10
 
     var target: String {

@@ -1,0 +1,166 @@
+import ArgumentParser
+import DbgClient
+import DbgWire
+import Dispatch
+import Foundation
+
+struct Shell: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "An interactive login shell on the board; exits with the shell's status.",
+        discussion: """
+            With stdin a terminal, the local terminal goes raw for the session (and is always put \
+            back); its size follows the local window. Otherwise stdin is typed into the remote \
+            shell, followed by an end of file: dbg shell < script.sh.
+            """
+    )
+
+    @OptionGroup var agent: AgentOptions
+
+    @Option(help: "Working directory on the board (default: the user's home).") var cwd: String = ""
+
+    func run() throws {
+        let login = try agent.login()
+        let interactive = Terminal.stdinIsTerminal
+        let (rows, cols) = interactive ? LocalTerminal.size() : (0, 0)
+        let token = login.token.string
+        let shell = try attempt("shell") { try login.connection.openShell(token: token, cwd: cwd, rows: rows, cols: cols) }
+        let sender = ShellSender(connection: login.connection, token: token, shell: shell)
+        let raw = interactive ? LocalTerminal.makeRaw() : nil
+        defer { raw?.restore() }
+        var watchers: [DispatchSourceSignal] = []
+        if interactive {
+            watchers.append(LocalTerminal.onSignal(SIGWINCH) {
+                let (rows, cols) = LocalTerminal.size()
+                sender.resize(rows: rows, cols: cols)
+            })
+        }
+        // Whatever ends dbg, the local terminal is put back first.
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            watchers.append(LocalTerminal.onSignal(signal) {
+                raw?.restore()
+                Foundation.exit(128 + signal)
+            })
+        }
+        Thread { sender.forwardStandardInput(endWithEOF: !interactive) }.start()
+        // A shell may sit idle for hours: no limit on the wait for its output.
+        let status = try attempt("shell") {
+            try login.connection.withAnswerTimeout(seconds: 0) { () throws(ClientError) in try relayEvents(login.connection, shell: shell) }
+        }
+        raw?.restore()
+        _ = watchers
+        throw ExitCode(Int32(truncatingIfNeeded: status))
+    }
+
+    /// Writes ShellOutput to stdout until ShellExit; returns the exit code.
+    private func relayEvents(_ connection: AgentConnection, shell: UInt32) throws(ClientError) -> Int64 {
+        while true {
+            let exit: Int64? = try connection.receive { (header, payload) throws(ClientError) -> Int64? in
+                switch (header.kind, header.op) {
+                case (.event, Dbg.Event.shellOutput.rawValue):
+                    let event = try ShellOutputEvent.decode(payload: payload).mapError { ClientError.malformed($0.message) }.get()
+                    guard event.sessionID == shell else { return nil }
+                    try event.data.withUnsafeBytes { (bytes) throws(ClientError) in
+                        var written = 0
+                        while written < bytes.count {
+                            let count = write(1, bytes.baseAddress! + written, bytes.count - written)
+                            guard count > 0 else { throw .io("writing to stdout failed") }
+                            written += count
+                        }
+                    }
+                    return nil
+                case (.event, Dbg.Event.shellExit.rawValue):
+                    let event = try ShellExitEvent.decode(payload: payload).mapError { ClientError.malformed($0.message) }.get()
+                    return event.sessionID == shell ? event.exitCode : nil
+                case (.error, _):
+                    let error = try ReceivedFrame(header: header, payload: Array(payload)).remoteError()
+                    throw error ?? .malformed("bad error frame")
+                default:
+                    return nil
+                }
+            }
+            if let exit { return exit }
+        }
+    }
+}
+
+extension WireCodable {
+    static func decode(payload: UnsafeRawBufferPointer) -> Result<Self, WireError> {
+        Result { () throws(WireError) in try Self.decode(payload: payload, copyingBytes: true) }
+    }
+}
+
+/// Sends keystrokes and resizes; one sender at a time on the connection.
+final class ShellSender: @unchecked Sendable {
+    private let connection: AgentConnection
+    private let token: String
+    private let shell: UInt32
+    private let lock = NSLock()
+
+    init(connection: AgentConnection, token: String, shell: UInt32) {
+        self.connection = connection
+        self.token = token
+        self.shell = shell
+    }
+
+    func resize(rows: Int64, cols: Int64) {
+        lock.withLock { _ = try? connection.resizeShell(token: token, shell: shell, rows: rows, cols: cols) }
+    }
+
+    /// Copies stdin into the shell; at end of input, types Ctrl-D (end of file) unless
+    /// the terminal is interactive.
+    func forwardStandardInput(endWithEOF: Bool) {
+        var buffer = [UInt8](repeating: 0, count: 16 << 10)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            let sent: Bool = lock.withLock { (try? connection.shellInput(token: token, shell: shell, Array(buffer[0..<count]))) != nil }
+            if !sent { return }
+        }
+        if endWithEOF { lock.withLock { _ = try? connection.shellInput(token: token, shell: shell, [0x04]) } }
+    }
+}
+
+/// The local terminal: its size, raw mode, signals.
+enum LocalTerminal {
+    static func size() -> (Int64, Int64) {
+        var window = winsize()
+        guard ioctl(0, UInt(TIOCGWINSZ), &window) == 0, window.ws_row > 0, window.ws_col > 0 else { return (0, 0) }
+        return (Int64(window.ws_row), Int64(window.ws_col))
+    }
+
+    /// Puts the terminal in raw mode; the returned value puts it back.
+    static func makeRaw() -> SavedTerminal? {
+        var saved = termios()
+        guard tcgetattr(0, &saved) == 0 else { return nil }
+        var raw = saved
+        cfmakeraw(&raw)
+        // TCSADRAIN, not TCSAFLUSH: what was typed ahead belongs to the remote shell.
+        tcsetattr(0, TCSADRAIN, &raw)
+        return SavedTerminal(settings: saved)
+    }
+
+    static func onSignal(_ number: Int32, _ handler: @escaping () -> Void) -> DispatchSourceSignal {
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler(handler: handler)
+        source.resume()
+        return source
+    }
+}
+
+final class SavedTerminal: @unchecked Sendable {
+    private var settings: termios
+    private var restored = false
+    private let lock = NSLock()
+
+    init(settings: termios) { self.settings = settings }
+
+    func restore() {
+        lock.withLock {
+            guard !restored else { return }
+            restored = true
+            tcsetattr(0, TCSADRAIN, &settings)
+        }
+    }
+}
