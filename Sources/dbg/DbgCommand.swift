@@ -1,4 +1,5 @@
 import ArgumentParser
+import DbgWire
 
 /// `dbg`: the host client.
 ///
@@ -20,6 +21,7 @@ struct DbgCommand: ParsableCommand {
             operation failed. 255: the agent could not be reached or the connection broke. 254: \
             authentication failed. 64: bad usage.
             """,
+        version: "dbg \(Release.number) (protocol \(Control.protocolVersion))",
         subcommands: [Ping.self, Info.self, Exec.self, Sh.self, Push.self, Pull.self, Ls.self, Stat.self, Mkdir.self, Rm.self,
                       Mv.self, Cat.self, Hash.self, Shell.self]
     )

@@ -30,8 +30,11 @@ struct ClientFileTests {
         #expect(pushed.status == 0, "\(pushed.stderr)")
         #expect(try sha256(ofFile: fixture.home + "/big.bin") == sha256(ofFile: source))
         #expect(try FileManager.default.attributesOfItem(atPath: fixture.home + "/big.bin")[.posixPermissions] as? Int == 0o640)
-        let pulled = try dbg.run(["pull", "--verify", "big.bin", local + "/back.bin"])
+        let pulled = try dbg.run(["pull", "--verify", "--json", "big.bin", local + "/back.bin"])
         #expect(pulled.status == 0, "\(pulled.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(pulled.stdout)) as? [String: Any]
+        #expect(report?["source"] as? String == "big.bin" && report?["target"] as? String == local + "/back.bin")
+        #expect(report?["bytes"] as? Int == (AgentProcess.isEmulated ? 8 << 20 : 64 << 20) && report?["verified"] as? Bool == true)
         #expect(try sha256(ofFile: local + "/back.bin") == sha256(ofFile: source))
         #expect(try FileManager.default.attributesOfItem(atPath: local + "/back.bin")[.posixPermissions] as? Int == 0o640)
         #expect(pushed.stderr.isEmpty && pulled.stderr.isEmpty)  // no progress line when stderr is not a terminal
@@ -58,8 +61,10 @@ struct ClientFileTests {
         _ = child.waitForExit(timeout: 10)
         #expect(started)
         #expect(!FileManager.default.fileExists(atPath: fixture.home + "/final.bin"))
-        let resumed = try dbg.run(["push", "--resume", "--verify", source, "final.bin"])
+        let resumed = try dbg.run(["push", "--resume", "--verify", "--json", source, "final.bin"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(resumed.stdout)) as? [String: Any]
+        #expect((report?["resumed_from"] as? Int ?? 0) > 1 << 20 && report?["verified"] as? Bool == true)
         #expect(try sha256(ofFile: fixture.home + "/final.bin") == sha256(ofFile: source))
         #expect(!FileManager.default.fileExists(atPath: partial))
     }

@@ -82,6 +82,20 @@ struct ClientShellTests {
         #expect(terminal.isCanonical)
     }
 
+    @Test("a signal that ends dbg puts the terminal back first")
+    func signalRestoresTerminal() throws {
+        let fixture = try CommandFixture()
+        let agent = try fixture.startAgent()
+        var terminal = try LocalTerminalDriver(DbgTool(agent), rows: 24, cols: 80)
+        defer { terminal.child.signal(SIGKILL) }
+        terminal.type("echo ready-$((3*3))\n")
+        try terminal.expect("ready-9")
+        #expect(!terminal.isCanonical)
+        terminal.child.signal(SIGTERM)
+        #expect(terminal.child.waitForExit(timeout: 20) == 128 + SIGTERM)
+        #expect(terminal.isCanonical)
+    }
+
     @Test("with stdin a pipe: the input is typed in, then end of file; dbg exits with the shell's status")
     func piped() throws {
         let fixture = try CommandFixture()

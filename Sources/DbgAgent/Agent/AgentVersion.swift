@@ -1,5 +1,7 @@
+import DbgWire
+
 enum AgentVersion {
-    static let number = "0.1.0"
+    static let number = Release.number
 
     static var architecture: String {
         #if arch(x86_64)

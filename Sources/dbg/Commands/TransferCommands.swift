@@ -10,12 +10,22 @@ struct TransferOptions: ParsableArguments {
     @Flag(help: "Continue a partial earlier transfer after checking the part already there.") var resume = false
     @Option(help: "Chunk size in KiB.") var chunkKiB: Int = 256
     @Option(help: "Chunk requests in flight.") var window: Int = 8
+    @Flag(help: "Print one JSON line per file copied (source, target, bytes, seconds, resumed_from, verified).")
+    var json = false
 
     func files(_ login: LoggedInAgent) -> RemoteFiles {
         var files = login.files
         files.chunk = max(1, chunkKiB) << 10
         files.window = max(1, window)
         return files
+    }
+
+    /// The line --json prints once a file is in place.
+    func report(_ source: String, _ target: String, bytes: UInt64, resumedFrom: UInt64, since start: Date) {
+        guard json else { return }
+        let seconds = String(format: "%.3f", Date().timeIntervalSince(start))
+        print(#"{"source":\#(jsonString(source)),"target":\#(jsonString(target)),"bytes":\#(bytes),"seconds":\#(seconds),"#
+            + #""resumed_from":\#(resumedFrom),"verified":\#(verify)}"#)
     }
 }
 
@@ -79,24 +89,30 @@ struct Push: ParsableCommand {
         guard let input = FileHandle(forReadingAtPath: source) else { throw LocalFailure("cannot open \(source)") }
         defer { try? input.close() }
         let size = UInt64((try? FileManager.default.attributesOfItem(atPath: source)[.size] as? Int) ?? 0)
+        let started = Date()
         let partial = remotePartialName(destination)
         var start: UInt64 = 0
+        // --verify hashes the bytes as they go out; a resumed copy starts from its prefix.
+        var hasher = SHA256()
         if options.resume, let existing = try? files.stat(partial), existing.size > 0, existing.size <= size,
-           try files.hash(partial, offset: 0, length: existing.size).digest == localDigest(source, length: existing.size) {
+           try files.hash(partial, offset: 0, length: existing.size).digest == localHasher(source, length: existing.size).finish() {
             start = existing.size
+            if options.verify { hasher = try localHasher(source, length: start) }
         }
         try input.seek(toOffset: start)
         let progress = Progress(URL(fileURLWithPath: source).lastPathComponent, total: size, quiet: options.quiet)
         try files.write(partial, at: start, truncate: start == 0, mode: mode, from: { (buffer) throws(ClientError) -> Int in
             let count = read(input.fileDescriptor, buffer.baseAddress, buffer.count)
             guard count >= 0 else { throw .io("reading \(source): \(String(cString: strerror(errno)))") }
+            if options.verify { hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count])) }
             return count
         }, progress: { progress.update(start + $0) })
         progress.finish(size)
-        if options.verify, try files.hash(partial).digest != localDigest(source, length: 0) {
+        if options.verify, try files.hash(partial).digest != hasher.finish() {
             throw LocalFailure("the copy on the board differs from \(source) (SHA-256); left as \(partial)")
         }
         try files.rename(partial, to: destination, replace: true)
+        options.report(source, destination, bytes: size, resumedFrom: start, since: started)
     }
 }
 
@@ -147,10 +163,14 @@ struct Pull: ParsableCommand {
     private func pullFile(_ source: String, to destination: String, info: Dbg.FileInfo, _ files: RemoteFiles) throws {
         let partial = URL(fileURLWithPath: destination).deletingLastPathComponent()
             .appendingPathComponent("." + URL(fileURLWithPath: destination).lastPathComponent + ".dbg-part").path
+        let started = Date()
         var start: UInt64 = 0
+        var hasher = SHA256()
         if options.resume, let size = (try? FileManager.default.attributesOfItem(atPath: partial)[.size]) as? Int, size > 0,
-           UInt64(size) <= info.size, try files.hash(source, offset: 0, length: UInt64(size)).digest == localDigest(partial, length: UInt64(size)) {
+           UInt64(size) <= info.size,
+           try files.hash(source, offset: 0, length: UInt64(size)).digest == localHasher(partial, length: UInt64(size)).finish() {
             start = UInt64(size)
+            if options.verify { hasher = try localHasher(partial, length: start) }
         }
         let fd = open(partial, O_WRONLY | O_CREAT | (start == 0 ? O_TRUNC : 0), 0o600)
         guard fd >= 0 else { throw LocalFailure("cannot create \(partial): \(String(cString: strerror(errno)))") }
@@ -166,22 +186,26 @@ struct Pull: ParsableCommand {
                 guard count > 0 else { throw .io("writing \(partial): \(String(cString: strerror(errno)))") }
                 written += count
             }
+            if options.verify { hasher.update(bytes) }
             done += UInt64(bytes.count)
             progress.update(done)
         }
         progress.finish(done)
         fchmod(fd, mode_t(info.mode))
+        // On disk before it takes the final name: a crash must not leave an empty file there.
+        guard fsync(fd) == 0 else { throw LocalFailure("cannot write \(partial): \(String(cString: strerror(errno)))") }
         close(fd)
         closed = true
-        if options.verify, try files.hash(source).digest != localDigest(partial, length: 0) {
+        if options.verify, try files.hash(source).digest != hasher.finish() {
             throw LocalFailure("\(partial) differs from the file on the board (SHA-256)")
         }
         guard rename(partial, destination) == 0 else { throw LocalFailure("cannot rename \(partial) to \(destination)") }
+        options.report(source, destination, bytes: done, resumedFrom: start, since: started)
     }
 }
 
-/// SHA-256 of a local file's first `length` bytes (0: all of it).
-func localDigest(_ path: String, length: UInt64) throws -> [UInt8] {
+/// SHA-256 state after a local file's first `length` bytes (0: all of it).
+func localHasher(_ path: String, length: UInt64) throws -> SHA256 {
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else { throw LocalFailure("cannot open \(path)") }
     defer { close(fd) }
@@ -195,5 +219,5 @@ func localDigest(_ path: String, length: UInt64) throws -> [UInt8] {
         buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
         done += UInt64(got)
     }
-    return hasher.finish()
+    return hasher
 }
