@@ -11,6 +11,9 @@ public enum AgentTarget: Equatable, Sendable {
             guard !path.isEmpty else { throw .usage("'\(text)': unix: needs a socket path") }
             return .unix(path: path)
         }
+        if text.hasPrefix("serial:") {
+            throw .usage("'\(text)': serial lines are not supported yet; use HOST[:PORT] or unix:/PATH")
+        }
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]") else { throw .usage("'\(text)': missing ']' after the IPv6 address") }
             let host = String(text[text.index(after: text.startIndex)..<close])

@@ -48,7 +48,7 @@ struct ClientFileTests {
         let local = try scratch()
         let source = try localFile(AgentProcess.isEmulated ? 8 << 20 : 32 << 20, in: local)
         // Small chunks, one in flight: slow enough to be killed in the middle.
-        let quoted = [DbgTool.binary, "push", "--chunk-ki-b", "16", "--window", "1", source, "final.bin"]
+        let quoted = [DbgTool.binary, "push", "--chunk-kib", "16", "--window", "1", source, "final.bin"]
             .map { "'\($0)'" }.joined(separator: " ")
         let child = try ChildProcess(["sh", "-c", "exec " + quoted], environment: dbg.environment)
         let partial = fixture.home + "/.final.bin.dbg-part"

@@ -8,7 +8,7 @@ struct TransferOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "No progress line.") var quiet = false
     @Flag(help: "Compare SHA-256 on both sides after each file.") var verify = false
     @Flag(help: "Continue a partial earlier transfer after checking the part already there.") var resume = false
-    @Option(help: "Chunk size in KiB.") var chunkKiB: Int = 256
+    @Option(name: .customLong("chunk-kib"), help: "Chunk size in KiB.") var chunkKiB: Int = 256
     @Option(help: "Chunk requests in flight.") var window: Int = 8
     @Flag(help: "Print one JSON line per file copied (source, target, bytes, seconds, resumed_from, verified).")
     var json = false
