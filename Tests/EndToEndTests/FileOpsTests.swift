@@ -104,7 +104,7 @@ struct FileOpsTests {
         }
     }
 
-    @Test("Rename with and without replacing")
+    @Test("Rename with and without replacing: files (synced on a worker first) and directories")
     func rename() throws {
         let fixture = try CommandFixture()
         let agent = try fixture.startAgent()
@@ -121,6 +121,17 @@ struct FileOpsTests {
         #expect(throws: ClientError.remote(code: .badRequest, errno: 0, message: "To: empty")) {
             let _: Empty = try session.fileOp(.rename, Dbg.RenameRequest(token: session.wireToken, from: "three", to: "", replace: false))
         }
+        let _: Empty = try session.fileOp(.rename, Dbg.RenameRequest(token: session.wireToken, from: "sub", to: "moved", replace: false))
+        var isDirectory: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: fixture.home + "/moved", isDirectory: &isDirectory) && isDirectory.boolValue)
+        #expect(!FileManager.default.fileExists(atPath: fixture.home + "/sub"))
+        #expect(throws: ClientError.remote(code: .notFound, errno: ENOENT, message: "no such file or directory: \(fixture.home)/elsewhere")) {
+            let _: Empty = try session.fileOp(.rename, Dbg.RenameRequest(token: session.wireToken, from: "gone", to: "elsewhere", replace: false))
+        }
+        #expect(throws: ClientError.remote(code: .notFound, errno: ENOENT, message: "no such file or directory: \(fixture.home)/no/dir")) {
+            let _: Empty = try session.fileOp(.rename, Dbg.RenameRequest(token: session.wireToken, from: "three", to: "no/dir", replace: false))
+        }
+        #expect(FileManager.default.fileExists(atPath: fixture.home + "/three"))
     }
 
     @Test("Hash is SHA-256 of the whole file or a range, and other traffic goes on meanwhile")

@@ -41,7 +41,7 @@ struct AuthJob {
 enum WorkerJob {
     case authenticate(AuthJob)
     case endSession(PAMSession)
-    case hash(HashJob)
+    case file(FileJob)
 
     /// Runs on a worker thread; returns whether the loop wants the job back.
     mutating func perform(with authenticator: Authenticator) -> Bool {
@@ -54,9 +54,9 @@ enum WorkerJob {
         case .endSession(let session):
             session.end()
             return false
-        case .hash(var job):
+        case .file(var job):
             job.run()
-            self = .hash(job)
+            self = .file(job)
             return true
         }
     }

@@ -76,6 +76,27 @@ enum FileTree {
         return withCPath(path) { chmod($0, mode_t(mode)) } == 0 ? nil : .current
     }
 
+    /// renameat2; without `replace`, an existing target is EEXIST.
+    static func rename(_ from: [UInt8], _ to: [UInt8], replace: Bool) -> Errno? {
+        withCPath(from) { source in withCPath(to) { target in csys_rename(source, target, replace ? 1 : 0) } } == 0 ? nil : .current
+    }
+
+    /// fsync: the file's bytes are on the storage, not only in the page cache.
+    static func sync(_ path: [UInt8]) -> Errno? { syncOpened(path, CSYS_O_RDONLY) }
+
+    /// fsync of the directory holding `path`, which makes a new name in it durable.
+    static func syncDirectory(of path: [UInt8]) -> Errno? {
+        guard let slash = path.lastIndex(of: UInt8(ascii: "/")) else { return nil }
+        return syncOpened(slash == 0 ? [UInt8(ascii: "/")] : Array(path[..<slash]), CSYS_O_RDONLY | CSYS_O_DIRECTORY)
+    }
+
+    private static func syncOpened(_ path: [UInt8], _ flags: Int32) -> Errno? {
+        let fd = withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, flags) }
+        guard fd >= 0 else { return .current }
+        defer { FileDescriptor(fd).close() }
+        return fsync(fd) == 0 ? nil : .current
+    }
+
     /// unlink, or rmdir for a directory; `recursive` removes a directory's contents too,
     /// never following a symlink (a symlink is removed, whatever it points to).
     static func remove(_ path: [UInt8], recursive: Bool) -> Errno? {

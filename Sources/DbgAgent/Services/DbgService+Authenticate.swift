@@ -69,7 +69,7 @@ extension DbgService {
     /// answer to deliver.
     func workersFinished(_ ready: (Int) -> Void) {
         workers.takeFinished { job in
-            if case .hash(let hash) = job { return hashFinished(hash, ready) }
+            if case .file(let file) = job { return fileJobFinished(file, ready) }
             guard case .authenticate(let auth) = job, let result = auth.result, let attempt = attempts[auth.attempt] else { return }
             guard attempt.connectionSlot >= 0 else {
                 // Its connection closed while the worker ran: nobody to answer.

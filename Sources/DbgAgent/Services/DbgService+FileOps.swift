@@ -36,28 +36,35 @@ extension DbgService {
         answer(asUser(session, { FileTree.remove(path, recursive: request.recursive) }), path, header, &connection)
     }
 
+    /// A regular file is synced (and so is the target's directory after the rename) on a
+    /// worker thread before Rename answers: a pushed file that has its final name keeps
+    /// its bytes through a power cut, and slow flash never holds the loop up.
     func renameFile(_ request: Dbg.RenameRequest, _ header: FrameHeader, _ connection: inout Connection) {
         guard let (session, from) = checked(request.token, request.from, header, &connection),
               let to = userPath(request.to, session, header, &connection, field: "To") else { return }
         files.close { _, cached in cached == from || cached == to }
-        let outcome = asUser(session) { () -> Errno? in
-            FileTree.withCPath(from) { source in
-                FileTree.withCPath(to) { target in csys_rename(source, target, request.replace ? 1 : 0) }
-            } == 0 ? nil : Errno.current
+        if case .success(let info) = asUser(session, { FileTree.info(from) }), info.type == Dbg.FileType.regular.rawValue {
+            return submit(.syncAndRename(to: to, replace: request.replace), path: from, reportedAs: to, session, header, &connection)
         }
-        answer(outcome, to, header, &connection)
+        answer(asUser(session) { FileTree.rename(from, to, replace: request.replace) }, to, header, &connection)
     }
 
     func hashFile(_ request: Dbg.HashRequest, _ header: FrameHeader, _ connection: inout Connection) {
         guard let (session, path) = checked(request.token, request.path, header, &connection) else { return }
-        guard let index = hashes.firstIndex(where: { $0 == nil }) else {
-            return connection.fail(header, .busy, "\(hashes.count) hashes are already being computed; try again")
+        submit(.hash(offset: request.offset, length: request.length), path: path, reportedAs: path, session, header, &connection)
+    }
+
+    /// Hands `work` on `path` to a worker thread; the answer goes out when it is done, an
+    /// error naming `reportedAs`.
+    private func submit(_ work: FileWork, path: [UInt8], reportedAs: [UInt8], _ session: Session, _ header: FrameHeader,
+                        _ connection: inout Connection) {
+        guard let index = fileJobs.firstIndex(where: { $0 == nil }) else {
+            return connection.fail(header, .busy, "\(fileJobs.count) hashes and renames are already running; try again")
         }
-        let job = HashJob(slot: index, path: path, identity: UserEnvironment.identity(for: session.user.account),
-                          offset: request.offset, length: request.length)
-        guard workers.submit(.hash(job)) else { return connection.fail(header, .busy, "the worker queue is full; try again") }
-        hashes[index] = PendingHash(connectionSlot: connection.slot, connectionGeneration: connection.generation,
-                                    request: header, path: path)
+        let job = FileJob(slot: index, path: path, identity: UserEnvironment.identity(for: session.user.account), work: work)
+        guard workers.submit(.file(job)) else { return connection.fail(header, .busy, "the worker queue is full; try again") }
+        fileJobs[index] = PendingFileJob(connectionSlot: connection.slot, connectionGeneration: connection.generation,
+                                         request: header, path: reportedAs)
     }
 
     // MARK: Helpers
@@ -90,91 +97,116 @@ extension DbgService {
         if let error { failFileOp(error, path, header, &connection) } else { connection.respond(to: header, with: Empty()) }
     }
 
-    /// A finished Hash job: its answer waits for its connection's turn.
-    func hashFinished(_ job: HashJob, _ ready: (Int) -> Void) {
-        guard let pending = hashes[job.slot] else { return }
+    /// A finished file job: its answer waits for its connection's turn.
+    func fileJobFinished(_ job: FileJob, _ ready: (Int) -> Void) {
+        guard let pending = fileJobs[job.slot] else { return }
         guard pending.connectionSlot >= 0 else {
-            hashes[job.slot] = nil  // the connection is gone
+            fileJobs[job.slot] = nil  // the connection is gone
             return
         }
-        hashes[job.slot]!.result = job.result
+        fileJobs[job.slot]!.result = job.result
         ready(pending.connectionSlot)
     }
 
-    /// Queues the answers of this connection's finished hashes.
-    func deliverHashes(_ connection: inout Connection) {
-        for index in hashes.indices {
-            guard let pending = hashes[index], let result = pending.result, pending.connectionSlot == connection.slot,
+    /// Queues the answers of this connection's finished file jobs.
+    func deliverFileJobs(_ connection: inout Connection) {
+        for index in fileJobs.indices {
+            guard let pending = fileJobs[index], let result = pending.result, pending.connectionSlot == connection.slot,
                   pending.connectionGeneration == connection.generation else { continue }
             guard connection.transmit.reserveWritable(DbgService.replyRoom) else { return }
-            hashes[index] = nil
+            fileJobs[index] = nil
             switch result {
-            case .success(let (digest, length)):
+            case .success(.digest(let digest, let length)):
                 connection.respond(to: pending.request, with: Dbg.HashResult(digest: WireBytes(digest), length: length))
+            case .success(.renamed):
+                connection.respond(to: pending.request, with: Empty())
             case .failure(let error):
                 failFileOp(error, pending.path, pending.request, &connection)
             }
         }
     }
 
-    /// A closed connection's hashes: running ones are dropped when they finish.
-    func dropHashes(connectionSlot slot: Int, generation: UInt32) {
-        for index in hashes.indices {
-            guard let pending = hashes[index], pending.connectionSlot == slot, pending.connectionGeneration == generation
+    /// A closed connection's file jobs: running ones are dropped when they finish.
+    func dropFileJobs(connectionSlot slot: Int, generation: UInt32) {
+        for index in fileJobs.indices {
+            guard let pending = fileJobs[index], pending.connectionSlot == slot, pending.connectionGeneration == generation
             else { continue }
-            if pending.result == nil { hashes[index]!.connectionSlot = -1 } else { hashes[index] = nil }
+            if pending.result == nil { fileJobs[index]!.connectionSlot = -1 } else { fileJobs[index] = nil }
         }
     }
 }
 
-/// A Hash request while its worker runs, and its result until delivered.
-struct PendingHash {
+/// A Hash or Rename request while its worker runs, and its result until delivered.
+struct PendingFileJob {
     var connectionSlot: Int
     var connectionGeneration: UInt32
     var request: FrameHeader
     var path: [UInt8]
-    var result: Result<([UInt8], UInt64), Errno>?
+    var result: Result<FileJobOutcome, Errno>?
 }
 
-/// What a worker thread needs to hash a file as the user.
-struct HashJob {
+/// What a file job does to its path.
+enum FileWork {
+    /// SHA-256 of `length` bytes from `offset` (length 0: to the end).
+    case hash(offset: UInt64, length: UInt64)
+    /// fsync the file, rename it to `to`, then fsync the directory `to` is in.
+    case syncAndRename(to: [UInt8], replace: Bool)
+}
+
+enum FileJobOutcome {
+    case digest([UInt8], UInt64)
+    case renamed
+}
+
+/// What a worker thread needs to work on a file as the user.
+struct FileJob {
     static let readSize = 256 << 10
 
     let slot: Int
     let path: [UInt8]
     let identity: UserAccount?
-    let offset: UInt64
-    let length: UInt64
-    var result: Result<([UInt8], UInt64), Errno> = .failure(Errno(0))
+    let work: FileWork
+    var result: Result<FileJobOutcome, Errno> = .failure(Errno(0))
 
     /// Runs on a worker thread (the identity switch is per thread).
     mutating func run() {
-        let path = self.path
-        let (offset, length) = (self.offset, self.length)
-        let outcome = UserFiles.run(as: identity) { () -> Result<([UInt8], UInt64), Errno> in
-            let fd = FileTree.withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY) }
-            guard fd >= 0 else { return .failure(.current) }
-            defer { FileDescriptor(fd).close() }
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: HashJob.readSize, alignment: 16)
-            defer { buffer.deallocate() }
-            var hasher = SHA256()
-            var done: UInt64 = 0
-            while length == 0 || done < length {
-                let want = length == 0 ? buffer.count : Int(min(UInt64(buffer.count), length - done))
-                let got = pread(fd, buffer.baseAddress, want, off_t(offset + done))
-                if got < 0 {
-                    if Errno.current == .interrupted { continue }
-                    return .failure(.current)
+        let (path, work) = (self.path, self.work)
+        let outcome = UserFiles.run(as: identity) { () -> Result<FileJobOutcome, Errno> in
+            switch work {
+            case .hash(let offset, let length):
+                return FileJob.hash(path, offset: offset, length: length)
+            case .syncAndRename(let to, let replace):
+                if let error = FileTree.sync(path) ?? FileTree.rename(path, to, replace: replace) ?? FileTree.syncDirectory(of: to) {
+                    return .failure(error)
                 }
-                if got == 0 { break }
-                hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<got]))
-                done += UInt64(got)
+                return .success(.renamed)
             }
-            return .success((hasher.finish(), done))
         }
         switch outcome {
         case .success(let inner): result = inner
         case .failure(let error): result = .failure(error)
         }
+    }
+
+    private static func hash(_ path: [UInt8], offset: UInt64, length: UInt64) -> Result<FileJobOutcome, Errno> {
+        let fd = FileTree.withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY) }
+        guard fd >= 0 else { return .failure(.current) }
+        defer { FileDescriptor(fd).close() }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileJob.readSize, alignment: 16)
+        defer { buffer.deallocate() }
+        var hasher = SHA256()
+        var done: UInt64 = 0
+        while length == 0 || done < length {
+            let want = length == 0 ? buffer.count : Int(min(UInt64(buffer.count), length - done))
+            let got = pread(fd, buffer.baseAddress, want, off_t(offset + done))
+            if got < 0 {
+                if Errno.current == .interrupted { continue }
+                return .failure(.current)
+            }
+            if got == 0 { break }
+            hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<got]))
+            done += UInt64(got)
+        }
+        return .success(.digest(hasher.finish(), done))
     }
 }

@@ -27,8 +27,8 @@ final class DbgService {
     let commands: CommandTable
     var shells: ShellTable
     var files = OpenFileCache(capacity: 32)
-    /// Hash requests on worker threads (at most two per thread).
-    var hashes: [PendingHash?]
+    /// Hash and file Rename requests on worker threads (at most two per thread).
+    var fileJobs: [PendingFileJob?]
     let defaultChunk: Int
     let maxChunk: Int
     let execTimeoutSeconds: Int64
@@ -42,7 +42,7 @@ final class DbgService {
         self.timer = timer
         self.loop = loop
         attempts = [AuthAttempt?](repeating: nil, count: config.maxAuthInFlight)
-        hashes = [PendingHash?](repeating: nil, count: 2 * config.maxAuthInFlight)
+        fileJobs = [PendingFileJob?](repeating: nil, count: 2 * config.maxAuthInFlight)
         sessions = SessionTable(capacity: config.maxSessions)
         defaultChunk = config.defaultChunk
         maxChunk = config.maxChunk
@@ -154,7 +154,7 @@ final class DbgService {
             connection.respond(to: command.request, with: command.result)
             commands.release(index)
         }
-        deliverHashes(&connection)
+        deliverFileJobs(&connection)
         _ = finishExitedShells(&connection)
         return nil
     }
@@ -201,7 +201,7 @@ final class DbgService {
             }
         }
         dropShells(connectionSlot: slot, generation: generation)
-        dropHashes(connectionSlot: slot, generation: generation)
+        dropFileJobs(connectionSlot: slot, generation: generation)
         for index in 0..<commands.capacity {
             guard commands[index].connectionSlot == slot, commands[index].connectionGeneration == generation else { continue }
             switch commands[index].state {
