@@ -132,6 +132,12 @@ struct FileOpsTests {
             let _: Empty = try session.fileOp(.rename, Dbg.RenameRequest(token: session.wireToken, from: "three", to: "no/dir", replace: false))
         }
         #expect(FileManager.default.fileExists(atPath: fixture.home + "/three"))
+        // The user may move a file it cannot read, within a directory it cannot list.
+        chmod(fixture.home + "/three", 0o200)
+        chmod(fixture.home + "/moved", 0o300)
+        let _: Empty = try session.fileOp(.rename, Dbg.RenameRequest(token: session.wireToken, from: "three", to: "moved/four", replace: false))
+        chmod(fixture.home + "/moved", 0o700)
+        #expect(FileManager.default.fileExists(atPath: fixture.home + "/moved/four"))
     }
 
     @Test("Hash is SHA-256 of the whole file or a range, and other traffic goes on meanwhile")

@@ -176,9 +176,11 @@ struct FileJob {
             case .hash(let offset, let length):
                 return FileJob.hash(path, offset: offset, length: length)
             case .syncAndRename(let to, let replace):
-                if let error = FileTree.sync(path) ?? FileTree.rename(path, to, replace: replace) ?? FileTree.syncDirectory(of: to) {
-                    return .failure(error)
-                }
+                // What the user may move but not open (a file of mode 0200, a directory of
+                // mode 0300) is renamed unsynced, as rename(2) alone would.
+                if let error = FileTree.sync(path), error.code != CSYS_EACCES { return .failure(error) }
+                if let error = FileTree.rename(path, to, replace: replace) { return .failure(error) }
+                if let error = FileTree.syncDirectory(of: to), error.code != CSYS_EACCES { return .failure(error) }
                 return .success(.renamed)
             }
         }
