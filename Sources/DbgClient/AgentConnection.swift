@@ -6,21 +6,12 @@ public struct ReceivedFrame: Sendable {
     public let header: FrameHeader
     public let payload: [UInt8]
 
-    public init(header: FrameHeader, payload: [UInt8]) {
-        self.header = header
-        self.payload = payload
-    }
-
     /// Decodes the payload; fields are copies, so the value outlives the frame.
     public func decode<M: WireCodable>(_: M.Type = M.self) throws(ClientError) -> M {
         let result = payload.withUnsafeBytes { raw in
-            Result { () throws(WireError) in try M.decode(payload: raw, copyingBytes: true) }
+            Result { () throws(ClientError) in try ReceivedFrame.decode(header, raw, as: M.self) }
         }
-        do throws(WireError) {
-            return try result.get()
-        } catch {
-            throw .malformed("op 0x\(hex(UInt32(header.op), digits: 4)): \(error.message)")
-        }
+        return try result.get()
     }
 
     /// The error this frame carries, if it is an error frame.
@@ -28,6 +19,23 @@ public struct ReceivedFrame: Sendable {
         guard header.kind == .error else { return nil }
         let payload = try decode(ErrorPayload.self)
         return .remote(code: payload.code, errno: payload.errno, message: payload.message.string)
+    }
+
+    /// Decodes a payload where it lies (a `receive` body's); fields are copies.
+    public static func decode<M: WireCodable>(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer,
+                                              as _: M.Type = M.self) throws(ClientError) -> M {
+        do throws(WireError) {
+            return try M.decode(payload: payload, copyingBytes: true)
+        } catch {
+            throw .malformed("op 0x\(hex(UInt32(header.op), digits: 4)): \(error.message)")
+        }
+    }
+
+    /// Throws the error an error frame carries, where it lies; other frames pass.
+    public static func throwIfError(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) throws(ClientError) {
+        guard header.kind == .error else { return }
+        let error = try decode(header, payload, as: ErrorPayload.self)
+        throw .remote(code: error.code, errno: error.errno, message: error.message.string)
     }
 }
 

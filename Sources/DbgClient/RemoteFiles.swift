@@ -71,10 +71,7 @@ public struct RemoteFiles {
             }
             // Answers come in request order; their data is used in place.
             let ended = try connection.receive { (header, payload) throws(ClientError) -> Bool in
-                if header.kind == .error {
-                    let failure = try ReceivedFrame(header: header, payload: Array(payload)).remoteError()
-                    throw failure ?? .malformed("bad error frame")
-                }
+                try ReceivedFrame.throwIfError(header, payload)
                 guard payload.count >= 5 else { throw .malformed("short FileChunk") }
                 let length = Int(payload.loadUnaligned(as: UInt32.self).littleEndian)
                 guard length == payload.count - 5 else { throw .malformed("FileChunk length mismatch") }
@@ -116,12 +113,7 @@ public struct RemoteFiles {
                 if count == 0 { ended = true }
             }
             guard inFlight > 0 else { break }
-            try connection.receive { (header, payload) throws(ClientError) in
-                if header.kind == .error {
-                    let failure = try ReceivedFrame(header: header, payload: Array(payload)).remoteError()
-                    throw failure ?? .malformed("bad error frame")
-                }
-            }
+            try connection.receive { (header, payload) throws(ClientError) in try ReceivedFrame.throwIfError(header, payload) }
             inFlight -= 1
             progress(position - offset)
         }

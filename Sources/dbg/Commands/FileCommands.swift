@@ -102,14 +102,7 @@ struct Cat: ParsableCommand {
         let login = try agent.login()
         for path in paths {
             _ = try attempt("cat \(path)") {
-                try login.files.read(path) { (bytes) throws(ClientError) in
-                    var written = 0
-                    while written < bytes.count {
-                        let count = write(1, bytes.baseAddress! + written, bytes.count - written)
-                        guard count > 0 else { throw .io("writing to stdout failed") }
-                        written += count
-                    }
-                }
+                try login.files.read(path) { (bytes) throws(ClientError) in try writeAll(1, bytes, to: "stdout") }
             }
         }
     }

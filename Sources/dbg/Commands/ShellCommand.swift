@@ -47,7 +47,7 @@ struct Shell: ParsableCommand {
             try login.connection.withAnswerTimeout(seconds: 0) { () throws(ClientError) in try relayEvents(login.connection, shell: shell) }
         }
         raw?.restore()
-        _ = watchers
+        withExtendedLifetime(watchers) {}  // the signal sources stay armed until here
         throw ExitCode(Int32(truncatingIfNeeded: status))
     }
 
@@ -57,35 +57,20 @@ struct Shell: ParsableCommand {
             let exit: Int64? = try connection.receive { (header, payload) throws(ClientError) -> Int64? in
                 switch (header.kind, header.op) {
                 case (.event, Dbg.Event.shellOutput.rawValue):
-                    let event = try ShellOutputEvent.decode(payload: payload).mapError { ClientError.malformed($0.message) }.get()
+                    let event = try ReceivedFrame.decode(header, payload, as: ShellOutputEvent.self)
                     guard event.sessionID == shell else { return nil }
-                    try event.data.withUnsafeBytes { (bytes) throws(ClientError) in
-                        var written = 0
-                        while written < bytes.count {
-                            let count = write(1, bytes.baseAddress! + written, bytes.count - written)
-                            guard count > 0 else { throw .io("writing to stdout failed") }
-                            written += count
-                        }
-                    }
+                    try event.data.withUnsafeBytes { (bytes) throws(ClientError) in try writeAll(1, bytes, to: "stdout") }
                     return nil
                 case (.event, Dbg.Event.shellExit.rawValue):
-                    let event = try ShellExitEvent.decode(payload: payload).mapError { ClientError.malformed($0.message) }.get()
+                    let event = try ReceivedFrame.decode(header, payload, as: ShellExitEvent.self)
                     return event.sessionID == shell ? event.exitCode : nil
-                case (.error, _):
-                    let error = try ReceivedFrame(header: header, payload: Array(payload)).remoteError()
-                    throw error ?? .malformed("bad error frame")
                 default:
+                    try ReceivedFrame.throwIfError(header, payload)
                     return nil
                 }
             }
             if let exit { return exit }
         }
-    }
-}
-
-extension WireCodable {
-    static func decode(payload: UnsafeRawBufferPointer) -> Result<Self, WireError> {
-        Result { () throws(WireError) in try Self.decode(payload: payload, copyingBytes: true) }
     }
 }
 

@@ -29,15 +29,15 @@ struct TransferOptions: ParsableArguments {
     }
 }
 
-/// A file being copied lives under this name beside its target until it is complete,
-/// so the last step is a rename and a failure leaves nothing under the final name.
 /// Remote paths are joined with '/', whatever they are.
 func remoteJoin(_ directory: String, _ name: String) -> String {
     directory.hasSuffix("/") ? directory + name : directory + "/" + name
 }
 
-func remotePartialName(_ path: String) -> String {
-    // ".NAME.dbg-part" in the same directory.
+/// A file being copied lives under ".NAME.dbg-part" beside its target (on the board or
+/// here) until it is complete, so the last step is a rename and a failure leaves nothing
+/// under the final name.
+func partialName(_ path: String) -> String {
     guard let slash = path.lastIndex(of: "/") else { return "." + path + ".dbg-part" }
     return String(path[...slash]) + "." + path[path.index(after: slash)...] + ".dbg-part"
 }
@@ -90,7 +90,7 @@ struct Push: ParsableCommand {
         defer { try? input.close() }
         let size = UInt64((try? FileManager.default.attributesOfItem(atPath: source)[.size] as? Int) ?? 0)
         let started = Date()
-        let partial = remotePartialName(destination)
+        let partial = partialName(destination)
         var start: UInt64 = 0
         // --verify hashes the bytes as they go out; a resumed copy starts from its prefix.
         var hasher = SHA256()
@@ -161,8 +161,7 @@ struct Pull: ParsableCommand {
     }
 
     private func pullFile(_ source: String, to destination: String, info: Dbg.FileInfo, _ files: RemoteFiles) throws {
-        let partial = URL(fileURLWithPath: destination).deletingLastPathComponent()
-            .appendingPathComponent("." + URL(fileURLWithPath: destination).lastPathComponent + ".dbg-part").path
+        let partial = partialName(destination)
         let started = Date()
         var start: UInt64 = 0
         var hasher = SHA256()
@@ -180,12 +179,7 @@ struct Pull: ParsableCommand {
         let progress = Progress(URL(fileURLWithPath: source).lastPathComponent, total: info.size, quiet: options.quiet)
         var done = start
         try files.read(source, from: start) { (bytes) throws(ClientError) in
-            var written = 0
-            while written < bytes.count {
-                let count = write(fd, bytes.baseAddress! + written, bytes.count - written)
-                guard count > 0 else { throw .io("writing \(partial): \(String(cString: strerror(errno)))") }
-                written += count
-            }
+            try writeAll(fd, bytes, to: partial)
             if options.verify { hasher.update(bytes) }
             done += UInt64(bytes.count)
             progress.update(done)
