@@ -15,8 +15,11 @@ let package = Package(
     ],
     targets: [
         // Syscall headers and the few helpers that must be C. `firmware/` holds the
-        // musl-only glue that only the CMake build compiles.
-        .target(name: "CSys", exclude: ["firmware"], linkerSettings: [.linkedLibrary("crypt")]),
+        // musl-only glue that only the CMake build compiles. zlib, liblzma and libzstd
+        // unpack distro rootfs archives.
+        .target(name: "CSys", exclude: ["firmware"], linkerSettings: [
+            .linkedLibrary("crypt"), .linkedLibrary("z"), .linkedLibrary("lzma"), .linkedLibrary("zstd"),
+        ]),
         // Linux-PAM, host build only (the firmware checks shadow with libxcrypt).
         .systemLibrary(name: "CPAM", path: "Sources/CPAM"),
         // Sutra v2 frames, every message of the seeds, and SHA-256 (Embedded subset).

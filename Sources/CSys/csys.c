@@ -1,5 +1,9 @@
 #define _GNU_SOURCE 1
 #include "csys.h"
+#include <netdb.h>
+#include <poll.h>
+#include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 
 int csys_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
@@ -177,4 +181,68 @@ int csys_openat(int dirfd, const char *path, int flags) { return openat(dirfd, p
 
 int csys_rename(const char *from, const char *to, int replace) {
     return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, replace ? 0 : 1 /* RENAME_NOREPLACE */);
+}
+
+int csys_peer_credentials(int fd, uint32_t *uid, uint32_t *gid) {
+    struct ucred credentials;
+    socklen_t length = sizeof(credentials);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
+    *uid = credentials.uid;
+    *gid = credentials.gid;
+    return 0;
+}
+
+int csys_unmount_detached(const char *path) { return umount2(path, MNT_DETACH); }
+
+int csys_connect_tcp(const char *host, const char *port, int timeout_ms, int *resolve_error) {
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    struct addrinfo *found = NULL;
+    *resolve_error = getaddrinfo(host, port, &hints, &found);
+    if (*resolve_error != 0) return -1;
+    int fd = -1, saved = ECONNREFUSED;
+    for (struct addrinfo *at = found; at; at = at->ai_next) {
+        fd = socket(at->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            saved = errno;
+            continue;
+        }
+        if (connect(fd, at->ai_addr, at->ai_addrlen) == 0) break;
+        if (errno == EINPROGRESS) {
+            struct pollfd wait = { fd, POLLOUT, 0 };
+            int ready;
+            while ((ready = poll(&wait, 1, timeout_ms)) < 0 && errno == EINTR) {}
+            int error = 0;
+            socklen_t length = sizeof(error);
+            if (ready == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0) break;
+            saved = ready == 0 ? ETIMEDOUT : error ? error : errno;
+        } else {
+            saved = errno;
+        }
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(found);
+    if (fd < 0) errno = saved;
+    return fd;
+}
+
+const char *csys_resolve_message(int error) { return gai_strerror(error); }
+
+int csys_wait_ready(int fd, int writable, int timeout_ms) {
+    struct pollfd wait = { fd, (short)(writable ? POLLOUT : POLLIN), 0 };
+    int ready = poll(&wait, 1, timeout_ms);
+    return ready < 0 && errno == EINTR ? 0 : ready;
+}
+
+dev_t csys_makedev(uint32_t major, uint32_t minor) { return makedev(major, minor); }
+
+int csys_syncfs(int fd) { return syncfs(fd); }
+
+int csys_dup_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 0); }
+
+int csys_openat_create(int dirfd, const char *name, mode_t mode) {
+    return openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 }

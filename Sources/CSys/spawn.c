@@ -1,5 +1,6 @@
 #define _GNU_SOURCE 1
 #include "csys.h"
+#include "spawn-steps.h"
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 
@@ -8,7 +9,7 @@
 // kernel because the libc wrappers of glibc and musl broadcast the change to all threads
 // of the process, which in a vfork child are the parent's threads.
 
-static void reset_signals(void) {
+void spawn_reset_signals(void) {
     struct sigaction action;
     memset(&action, 0, sizeof(action));
     action.sa_handler = SIG_DFL;
@@ -20,7 +21,7 @@ static void reset_signals(void) {
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-static int wire_stdio(const struct csys_spawn_request *r) {
+int spawn_wire_stdio(const struct csys_spawn_request *r) {
     if (r->terminal_fd >= 0) {
         // A session of its own, with the terminal as its controlling terminal.
         if (setsid() < 0 || ioctl(r->terminal_fd, TIOCSCTTY, 0) < 0) return -1;
@@ -30,13 +31,13 @@ static int wire_stdio(const struct csys_spawn_request *r) {
         return 0;
     }
     setpgid(0, 0);
-    int null_fd = open("/dev/null", O_RDONLY);
-    if (null_fd < 0) return -1;
-    if (dup2(null_fd, 0) < 0 || dup2(r->stdout_fd, 1) < 0 || dup2(r->stderr_fd, 2) < 0) return -1;
+    int input = r->stdin_fd >= 0 ? r->stdin_fd : open("/dev/null", O_RDONLY);
+    if (input < 0) return -1;
+    if (dup2(input, 0) < 0 || dup2(r->stdout_fd, 1) < 0 || dup2(r->stderr_fd, 2) < 0) return -1;
     return 0;
 }
 
-static int change_identity(const struct csys_spawn_request *r) {
+int spawn_change_identity(const struct csys_spawn_request *r) {
     if (syscall(SYS_setgid, (gid_t)r->gid) != 0) return -1;
     if (syscall(SYS_setgroups, (size_t)r->group_count, r->groups) != 0) return -1;
     if (syscall(SYS_setuid, (uid_t)r->uid) != 0) return -1;
@@ -53,7 +54,7 @@ static int change_identity(const struct csys_spawn_request *r) {
 }
 
 // Closes every descriptor from 3 up, except `keep` (the close-on-exec error pipe).
-static void close_other_descriptors(int keep) {
+void spawn_close_other_descriptors(int keep) {
     if (syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0) == 0 &&
         syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0) == 0) return;
     struct rlimit limit;
@@ -64,7 +65,7 @@ static void close_other_descriptors(int keep) {
 }
 
 // execvpe, without its allocation: tries each directory of `path` in turn.
-static int exec_searching(const struct csys_spawn_request *r) {
+int spawn_exec_searching(const struct csys_spawn_request *r) {
     const char *name = r->program ? r->program : r->argv[0];
     if (strchr(name, '/')) {
         execve(name, (char *const *)r->argv, (char *const *)r->envp);
@@ -93,6 +94,30 @@ static int exec_searching(const struct csys_spawn_request *r) {
     return -1;
 }
 
+void spawn_report(int report_fd, int stage, int detail, int error) {
+    struct csys_spawn_failure failure = { stage, error, detail };
+    while (write(report_fd, &failure, sizeof(failure)) < 0 && errno == EINTR) {}
+}
+
+_Noreturn void spawn_run_program(const struct csys_spawn_request *r, int report_fd) {
+    int stage = CSYS_SPAWN_STAGE_STDIO;
+    spawn_reset_signals();
+    // The directory is entered as the user, so it needs the user's permissions.
+    if (spawn_wire_stdio(r) == 0) {
+        stage = CSYS_SPAWN_STAGE_IDENTITY;
+        if (!r->change_identity || spawn_change_identity(r) == 0) {
+            stage = CSYS_SPAWN_STAGE_CHDIR;
+            if (chdir(r->cwd) == 0) {
+                stage = CSYS_SPAWN_STAGE_EXEC;
+                spawn_close_other_descriptors(report_fd);
+                spawn_exec_searching(r);
+            }
+        }
+    }
+    spawn_report(report_fd, stage, 0, errno);
+    _exit(127);
+}
+
 int csys_spawn(const struct csys_spawn_request *request, struct csys_spawn_failure *failure) {
     // A failing child reports through this close-on-exec pipe: the parent reads end of
     // file when execve succeeded. (Writing into the shared memory of vfork would be
@@ -101,6 +126,7 @@ int csys_spawn(const struct csys_spawn_request *request, struct csys_spawn_failu
     if (pipe2(report, O_CLOEXEC) != 0) {
         failure->stage = CSYS_SPAWN_STAGE_FORK;
         failure->error = errno;
+        failure->detail = 0;
         return -1;
     }
     if (report[1] < 3) {
@@ -109,25 +135,12 @@ int csys_spawn(const struct csys_spawn_request *request, struct csys_spawn_failu
         close(report[1]);
         report[1] = moved;
     }
-    pid_t pid = vfork();
+    // A contained child does not execute the program itself (it starts the namespace's
+    // init, which starts the program), so it cannot share the agent's memory: fork.
+    pid_t pid = request->container ? fork() : vfork();
     if (pid == 0) {
-        struct csys_spawn_failure child = { CSYS_SPAWN_STAGE_STDIO, 0 };
-        reset_signals();
-        // The directory is entered as the user, so it needs the user's permissions.
-        if (wire_stdio(request) == 0) {
-            child.stage = CSYS_SPAWN_STAGE_IDENTITY;
-            if (!request->change_identity || change_identity(request) == 0) {
-                child.stage = CSYS_SPAWN_STAGE_CHDIR;
-                if (chdir(request->cwd) == 0) {
-                    child.stage = CSYS_SPAWN_STAGE_EXEC;
-                    close_other_descriptors(report[1]);
-                    exec_searching(request);
-                }
-            }
-        }
-        child.error = errno;
-        while (write(report[1], &child, sizeof(child)) < 0 && errno == EINTR) {}
-        _exit(127);
+        if (request->container) spawn_contained(request, report[1]);
+        spawn_run_program(request, report[1]);
     }
     int saved = errno;
     close(report[1]);
@@ -135,6 +148,7 @@ int csys_spawn(const struct csys_spawn_request *request, struct csys_spawn_failu
         close(report[0]);
         failure->stage = CSYS_SPAWN_STAGE_FORK;
         failure->error = saved;
+        failure->detail = 0;
         return -1;
     }
     struct csys_spawn_failure reported;
@@ -149,6 +163,7 @@ int csys_spawn(const struct csys_spawn_request *request, struct csys_spawn_failu
     }
     failure->stage = CSYS_SPAWN_OK;
     failure->error = 0;
+    failure->detail = 0;
     return pid;
 }
 

@@ -23,6 +23,6 @@ struct DbgCommand: ParsableCommand {
             """,
         version: "dbg \(Release.number) (protocol \(Control.protocolVersion))",
         subcommands: [Ping.self, Info.self, Exec.self, Sh.self, Push.self, Pull.self, Ls.self, Stat.self, Mkdir.self, Rm.self,
-                      Mv.self, Cat.self, Hash.self, Shell.self]
+                      Mv.self, Cat.self, Hash.self, Shell.self, DistroCommand.self]
     )
 }

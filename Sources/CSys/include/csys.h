@@ -187,12 +187,35 @@ int csys_random_bytes(void *buf, size_t count);
 // Overwrites secrets in a way the compiler may not optimise away.
 void csys_wipe(void *buf, size_t count);
 
-// Process creation for RunCommand/RunShell (spawn.c). The child is created with vfork
-// and runs only async-signal-safe code until execve: it resets signals, joins a new
-// process group, wires stdin to /dev/null and stdout/stderr to the given pipes, drops to
-// the user (setgid, setgroups, setuid through raw syscalls, checked), changes directory
-// as that user, closes every other descriptor and executes argv[0], searched on `search_path` when it
+// Process creation for RunCommand/RunShell and distro Run/ShellOpen (spawn.c,
+// container.c). The child is created with vfork and runs only async-signal-safe code
+// until execve: it resets signals, joins a new process group, wires stdin to /dev/null
+// (or stdin_fd) and stdout/stderr to the given pipes, drops to the user (setgid,
+// setgroups, setuid through raw syscalls, checked), changes directory as that user,
+// closes every other descriptor and executes argv[0], searched on `search_path` when it
 // has no '/'.
+
+// Where a contained program runs: inside `root`, in new mount, PID and UTS namespaces
+// (and a user namespace mapping map_uid/map_gid to themselves, for an agent that is not
+// root). The namespace's init (pid 1) mounts proc, sys, a minimal dev (null, zero, full,
+// random, urandom, tty, the host's devpts) and tmp, applies the binds, starts the
+// program and passes SIGHUP, SIGINT, SIGTERM and SIGQUIT on to every process inside.
+// Its exit status is the program's (128+N when a signal N ended it).
+#define CSYS_MAX_BINDS 16
+struct csys_container {
+    const char *root;
+    const char *hostname;
+    int user_namespace;
+    uint32_t map_uid;
+    uint32_t map_gid;
+    // Host path -> absolute path inside the root; a missing target is created (a
+    // directory, or an empty file when the source is not a directory).
+    const char *const *bind_sources;
+    const char *const *bind_targets;
+    const int *bind_source_is_directory;
+    int bind_count;
+};
+
 struct csys_spawn_request {
     // The file to execute; NULL: argv[0], searched on search_path when it has no '/'.
     const char *program;
@@ -200,16 +223,20 @@ struct csys_spawn_request {
     const char *const *envp;
     const char *search_path;
     const char *cwd;
+    // < 0: /dev/null.
+    int stdin_fd;
     int stdout_fd;
     int stderr_fd;
     // >= 0: a terminal (PTY slave). The child then starts a new session with it as the
-    // controlling terminal and as stdin, stdout and stderr; the pipes above are unused.
+    // controlling terminal and as stdin, stdout and stderr; the descriptors above are unused.
     int terminal_fd;
     int change_identity;
     uint32_t uid;
     uint32_t gid;
     const uint32_t *groups;
     int group_count;
+    // NULL: run on the host.
+    const struct csys_container *container;
 };
 
 // Where a child that failed before execve stopped.
@@ -220,16 +247,65 @@ enum {
     CSYS_SPAWN_STAGE_IDENTITY = 3,
     CSYS_SPAWN_STAGE_CHDIR = 4,
     CSYS_SPAWN_STAGE_EXEC = 5,
+    // Contained only. NAMESPACE detail: 0 user namespace, 1 its id maps, 2 the others,
+    // 3 the host name. ROOT: entering the root. MOUNT detail: one of CSYS_MOUNT_*.
+    // BIND detail: the index of the bind.
+    CSYS_SPAWN_STAGE_NAMESPACE = 6,
+    CSYS_SPAWN_STAGE_ROOT = 7,
+    CSYS_SPAWN_STAGE_MOUNT = 8,
+    CSYS_SPAWN_STAGE_BIND = 9,
+};
+
+enum {
+    CSYS_MOUNT_PRIVATE = 0,  // making the namespace's mounts private
+    CSYS_MOUNT_PROC = 1,
+    CSYS_MOUNT_SYS = 2,
+    CSYS_MOUNT_DEV = 3,
+    CSYS_MOUNT_DEVPTS = 4,
+    CSYS_MOUNT_TMP = 5,
 };
 
 struct csys_spawn_failure {
     int stage;
     int error;
+    int detail;
 };
 
-// Returns the child's pid once it has executed, or -1 with `failure` set (the failed
-// child has already been reaped).
+// Returns the child's pid once it has executed (for a contained program: once the
+// program has), or -1 with `failure` set (the failed child has already been reaped).
 int csys_spawn(const struct csys_spawn_request *request, struct csys_spawn_failure *failure);
+
+// A memfd holding `length` bytes of `bytes`, positioned at 0: a command's stdin.
+// Returns the descriptor (close-on-exec), or -1 with errno.
+int csys_input_file(const void *bytes, size_t length);
+
+// Decompression (decompress.c) for distro Install. The format is told by the first
+// bytes; a decoder turns input into output step by step.
+enum {
+    CSYS_FORMAT_PLAIN = 0,
+    CSYS_FORMAT_GZIP = 1,
+    CSYS_FORMAT_XZ = 2,
+    CSYS_FORMAT_ZSTD = 3,
+};
+enum {
+    CSYS_DECODE_OK = 0,
+    // A gzip member or zstd frame ended: the stream may end here, or another may follow.
+    CSYS_DECODE_MEMBER_END = 1,
+    // The stream ended (xz, which reads concatenated streams itself).
+    CSYS_DECODE_END = 2,
+    CSYS_DECODE_ERROR = -1,
+};
+struct csys_decoder;
+int csys_decoder_detect(const void *bytes, size_t length);
+// NULL when the format is unknown or memory is short. `memory_limit` bounds the
+// decoder's window (xz, zstd).
+struct csys_decoder *csys_decoder_new(int format, uint64_t memory_limit);
+// Decodes what fits; `finish`: no more input will come (xz then reports data that ends
+// early). Returns a CSYS_DECODE_* value; on an error, csys_decoder_message says why.
+int csys_decoder_run(struct csys_decoder *d, const void *in, size_t in_length, size_t *consumed,
+                     void *out, size_t out_length, size_t *produced, int finish);
+const char *csys_decoder_message(const struct csys_decoder *d);
+void csys_decoder_free(struct csys_decoder *d);
 
 // PTYs: opens a master (close-on-exec, non-blocking) and its slave (close-on-exec),
 // sized rows x cols. Returns 0, or -1 with errno.
@@ -265,11 +341,33 @@ static const int CSYS_O_DIRECTORY = O_DIRECTORY;
 static const int CSYS_SEEK_SET = SEEK_SET;
 static const int CSYS_ENOTEMPTY = ENOTEMPTY;
 static const int CSYS_ELOOP = ELOOP;
+static const int CSYS_EXDEV = EXDEV;
 static const mode_t CSYS_S_IFREG = S_IFREG;
 static const mode_t CSYS_S_IFLNK = S_IFLNK;
 static const mode_t CSYS_S_IFCHR = S_IFCHR;
 static const mode_t CSYS_S_IFBLK = S_IFBLK;
 static const mode_t CSYS_S_IFIFO = S_IFIFO;
+
+// Distro Install's HTTP client, on its own thread: getaddrinfo, then a non-blocking
+// connect to each address in turn, each given timeout_ms. Returns a non-blocking
+// close-on-exec socket, or -1 with errno, or with *resolve_error set (non-zero) when the
+// name did not resolve (csys_resolve_message says why).
+int csys_connect_tcp(const char *host, const char *port, int timeout_ms, int *resolve_error);
+const char *csys_resolve_message(int error);
+// poll for one descriptor: 1 ready, 0 not yet (timeout or a signal), -1 with errno.
+int csys_wait_ready(int fd, int writable, int timeout_ms);
+dev_t csys_makedev(uint32_t major, uint32_t minor);
+int csys_dup_cloexec(int fd);
+// A new file (O_EXCL, O_NOFOLLOW) for writing: refuses to open anything that exists.
+int csys_openat_create(int dirfd, const char *name, mode_t mode);
+int csys_syncfs(int fd);
+
+// umount2(MNT_DETACH): 0, or -1 with errno.
+int csys_unmount_detached(const char *path);
+static const int CSYS_O_NOFOLLOW = O_NOFOLLOW;
+
+// SO_PEERCRED: who is at the other end of a Unix socket. 0, or -1 with errno.
+int csys_peer_credentials(int fd, uint32_t *uid, uint32_t *gid);
 
 // open and fcntl are variadic, which Swift cannot call.
 int csys_open(const char *path, int flags);

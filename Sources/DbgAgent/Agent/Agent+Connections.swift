@@ -78,6 +78,7 @@ extension Agent {
                 Log.info("closing connection from \(connections[index].peer.description): \(reason)")
                 beginClosing(index, reason: reason)
             }
+            if connections[index].state == .open { distro.deliverReplies(to: &connections[index]) }
             let progress = connections[index].state == .open ? processFrames(index) : .needInput
             do throws(Errno) {
                 try connections[index].flush()
@@ -226,6 +227,7 @@ extension Agent {
     func close(_ index: Int, reason: String) {
         Log.debug("connection \(index) from \(connections[index].peer.description) closed: \(reason)")
         dbg.connectionClosed(slot: index, generation: connections[index].generation)
+        distro.connectionClosed(slot: index, generation: connections[index].generation)
         loop.remove(connections[index].fd)
         connections.release(index)
     }

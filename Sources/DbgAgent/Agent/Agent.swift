@@ -13,6 +13,7 @@ final class Agent {
     let listeners: [Listener]
     let router: RequestRouter
     let dbg: DbgService
+    let distro: DistroService
     /// A descriptor kept in reserve: when accept fails with EMFILE it is closed, the
     /// waiting connection accepted and turned away, and the reserve reopened. Without it,
     /// a level-triggered listener would spin on a connection it can never accept.
@@ -39,16 +40,18 @@ final class Agent {
             throw StartupError("cannot set up the event loop: \(error.message)")
         }
         dbg = try DbgService(config: config, timer: timer, loop: loop)
+        distro = try DistroService(config: config, dbg: dbg)
         listeners = try Agent.openListeners(config)
         router = RequestRouter(control: ControlService(
             maxFrame: config.maxFrame, services: RequestRouter.served,
             features: WireBytes("transport=tcp,unix auth=\(config.authMethod.name) max-connections=\(config.maxConnections) "
-                + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)")), dbg: dbg)
+                + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)")), dbg: dbg, distro: distro)
         reserveFD = try? FileDescriptor.open("/dev/null", writable: false)
         do throws(Errno) {
             try loop.add(signals.fd, .readable, EventToken(.signals))
             try loop.add(timer.fd, .readable, EventToken(.timer))
             try loop.add(dbg.workers.wakeup, .readable, EventToken(.workers))
+            try loop.add(distro.jobs.wakeup, .readable, EventToken(.distroJobs))
             for (index, listener) in listeners.enumerated() {
                 try loop.add(listener.fd, .readable, EventToken(.listener, index: UInt32(index)))
             }
@@ -80,6 +83,7 @@ final class Agent {
         }
         // Sessions first, synchronously: closing connections would hand their PAM
         // sessions to the workers, which the exit would cut short.
+        distro.shutdown()
         dbg.shutdown()
         for index in 0..<connections.capacity where connections[index].isActive {
             close(index, reason: "agent shutting down")
@@ -95,6 +99,8 @@ final class Agent {
         case .signals: handleSignals()
         case .workers:
             dbg.workersFinished(pumpIfOpen)
+        case .distroJobs:
+            distro.jobsFinished(pumpIfOpen)
         case .commandStdout, .commandStderr:
             dbg.commandOutputReady(token)
         case .shell:
@@ -127,6 +133,8 @@ final class Agent {
             + "pages are committed only while in use")
         Log.info("authentication: \(config.authMethod.name), \(config.maxAuthInFlight) worker threads, "
             + "\(config.maxSessions) sessions")
+        Log.info("distro: root \(distro.root.description); an install decompresses with at most "
+            + "\(ArchiveStream.decoderMemoryLimit >> 20) MiB of window, one install at a time")
     }
 
     private static func openListeners(_ config: AgentConfig) throws(StartupError) -> [Listener] {

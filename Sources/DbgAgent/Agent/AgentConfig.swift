@@ -45,6 +45,10 @@ struct AgentConfig: Equatable {
     /// Larger TimeoutSec values are clamped to this.
     var maxExecTimeoutSeconds: Int64 = 3600
 
+    /// The distro rootfs, and what Install fetches when its request names nothing.
+    var distroRoot = "/var/lib/dbgd/distro"
+    var distroURL = ""
+
     init() {}
 
     static let maxConnectionsRange = 1...16384

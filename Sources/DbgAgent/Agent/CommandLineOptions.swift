@@ -47,6 +47,11 @@ enum CommandLineOptions {
               --shadow FILE             password hashes for --auth shadow (default /etc/shadow)
               --allow-empty-passwords   an empty shadow password field admits an empty password
 
+        Distro (a Linux rootfs to run commands and shells in):
+              --distro-root DIR         where it is installed (default /var/lib/dbgd/distro)
+              --distro-url URL          what Install fetches when its URL is empty: a path,
+                                        file:// or http:// (default: none)
+
           -v, --verbose                 log every connection and protocol error
           -h, --help                    show this help
           -V, --version                 show the version
@@ -128,6 +133,13 @@ enum CommandLineOptions {
             if key == Key.passwd { config.passwdPath = argument } else { config.shadowPath = argument }
         case Key.allowEmptyPasswords:
             config.allowEmptyPasswords = true
+        case Key.distroRoot:
+            guard argument.utf8.first == UInt8(ascii: "/"), argument.utf8.count > 1 else {
+                return ConfigError("--distro-root '\(argument)': needs an absolute path other than /")
+            }
+            config.distroRoot = argument
+        case Key.distroURL:
+            config.distroURL = argument
         case Key.maxAuth:
             return setCount(&config.maxAuthInFlight, argument, AgentConfig.maxAuthInFlightRange, "--max-auth")
         case Key.chunk, Key.maxChunk:
@@ -194,6 +206,8 @@ enum CommandLineOptions {
         static let maxShells: UInt8 = 14
         static let chunk: UInt8 = 15
         static let maxChunk: UInt8 = 16
+        static let distroRoot: UInt8 = 17
+        static let distroURL: UInt8 = 18
     }
 
     private static func withOptionTable<R>(_ body: (UnsafePointer<option>) -> R) -> R {
@@ -221,6 +235,8 @@ enum CommandLineOptions {
             entry("max-shells", CSYS_REQUIRED_ARGUMENT, Key.maxShells),
             entry("chunk", CSYS_REQUIRED_ARGUMENT, Key.chunk),
             entry("max-chunk", CSYS_REQUIRED_ARGUMENT, Key.maxChunk),
+            entry("distro-root", CSYS_REQUIRED_ARGUMENT, Key.distroRoot),
+            entry("distro-url", CSYS_REQUIRED_ARGUMENT, Key.distroURL),
             entry("verbose", CSYS_NO_ARGUMENT, UInt8(ascii: "v")),
             entry("help", CSYS_NO_ARGUMENT, UInt8(ascii: "h")),
             entry("version", CSYS_NO_ARGUMENT, UInt8(ascii: "V")),

@@ -64,6 +64,15 @@ struct SessionTable {
         return .found(index)
     }
 
+    /// The connection's most recent session.
+    func latest(connectionSlot: Int, generation: UInt32) -> Session? {
+        var latest: Session?
+        for case let session? in slots where session.connectionSlot == connectionSlot && session.connectionGeneration == generation {
+            if session.serial > latest?.serial ?? 0 { latest = session }
+        }
+        return latest
+    }
+
     /// Removes a session; its PAM session, if any, is the caller's to end.
     mutating func remove(_ index: Int) -> Session {
         let session = slots[index]!

@@ -14,13 +14,23 @@ struct UserAccount {
 
     /// The passwd entry for `name` in the file at `path`, or nil.
     static func find(_ name: [UInt8], inPasswd path: String) throws(Errno) -> UserAccount? {
+        try find(inPasswd: path) { fields, _ in fields[0].elementsEqual(name) }
+    }
+
+    /// The first passwd entry with this uid in the file at `path`, or nil.
+    static func find(uid: UInt32, inPasswd path: String) throws(Errno) -> UserAccount? {
+        try find(inPasswd: path) { _, entryUID in entryUID == uid }
+    }
+
+    private static func find(inPasswd path: String,
+                             where matches: ([UnsafeRawBufferPointer], UInt32) -> Bool) throws(Errno) -> UserAccount? {
         var found: UserAccount?
         try TextFile.forEachLine(path) { line in
             // name:password:uid:gid:gecos:home:shell
             let fields = TextFile.fields(line)
-            guard fields.count == 7, fields[0].elementsEqual(name) else { return true }
-            guard let uid = TextFile.number(fields[2]), uid <= UInt32.max,
-                  let gid = TextFile.number(fields[3]), gid <= UInt32.max else { return true }
+            guard fields.count == 7, let uid = TextFile.number(fields[2]), uid <= UInt32.max,
+                  let gid = TextFile.number(fields[3]), gid <= UInt32.max,
+                  matches(fields, UInt32(uid)) else { return true }
             let shell = fields[6].isEmpty ? "/bin/sh" : String(decoding: fields[6], as: UTF8.self)
             found = UserAccount(name: String(decoding: fields[0], as: UTF8.self), uid: UInt32(uid), gid: UInt32(gid),
                                 home: String(decoding: fields[5], as: UTF8.self), shell: shell)

@@ -21,6 +21,9 @@ struct Connection {
     /// Bumped each time the slot is reused; stale events and replies carry the old value.
     var generation: UInt32 = 0
     var peer = SocketAddress()
+    /// On a Unix socket: the peer process's user and group (SO_PEERCRED), which the
+    /// distro service takes as the caller's identity.
+    var localPeer: (uid: UInt32, gid: UInt32)?
     var receive: ByteBuffer
     var transmit: ByteBuffer
     var acceptedAt: Milliseconds = 0

@@ -1,3 +1,5 @@
+import CSys
+
 /// The fixed table of connection slots. Each slot's buffers are its own slice of one
 /// `SlotPool`, assigned once; opening and closing a connection allocates nothing.
 struct ConnectionTable: ~Copyable {
@@ -43,6 +45,11 @@ struct ConnectionTable: ~Copyable {
         self[index].state = .open
         self[index].fd = fd
         self[index].peer = peer
+        self[index].localPeer = nil
+        if peer.family == CSYS_AF_UNIX {
+            var (uid, gid): (UInt32, UInt32) = (0, 0)
+            if csys_peer_credentials(fd.rawValue, &uid, &gid) == 0 { self[index].localPeer = (uid, gid) }
+        }
         self[index].acceptedAt = now
         self[index].lastFrameAt = nil
         self[index].inputClosed = false

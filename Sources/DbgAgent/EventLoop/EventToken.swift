@@ -14,6 +14,8 @@ struct EventToken: Equatable {
         case commandStderr = 7
         /// A shell's PTY master (index: shell slot).
         case shell = 8
+        /// The distro thread finished an Install or Remove.
+        case distroJobs = 9
     }
 
     var kind: Kind

@@ -1,3 +1,5 @@
+import DbgWire
+
 /// The fixed table of running commands (`--max-exec`), each slot with its two capture
 /// buffers carved from one pool, plus one buffer that output beyond the bound is read
 /// into and dropped.
@@ -40,6 +42,7 @@ struct CommandTable: ~Copyable {
         self[index].state = .free
         self[index].connectionSlot = -1
         self[index].killAt = nil
+        self[index].service = ServiceID.dbg
         self[index].generation &+= 1
         pool.release(index)
     }

@@ -1,6 +1,8 @@
 import CSys
+import DbgWire
 
-/// A login shell on a PTY, from ShellOpen until its ShellExit event has been queued.
+/// A login shell on a PTY (on the host, or inside the distro rootfs), from ShellOpen
+/// until its ShellExit event has been queued.
 struct InteractiveShell {
     enum State: Equatable {
         case free
@@ -21,8 +23,12 @@ struct InteractiveShell {
     var master = FileDescriptor(-1)
     var connectionSlot = -1
     var connectionGeneration: UInt32 = 0
-    /// The serial of the login session that opened it: only that session may use it.
+    /// The serial of the login session that opened it (0: none, a distro shell opened by
+    /// a local peer). A dbg shell may be used only by that session, a distro shell only
+    /// on its connection.
     var ownerSerial: UInt64 = 0
+    /// ServiceID.dbg or ServiceID.distro: whose ops reach it and whose events it sends.
+    var service = ServiceID.dbg
     /// Keystrokes the PTY could not take yet; while any wait, the connection's further
     /// frames wait too (nothing is dropped, nothing queues without bound).
     var pendingInput: ByteBuffer

@@ -12,6 +12,9 @@ struct OutputCapture {
 
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: buffer[0..<count]) }
 
+    /// How many bytes are kept at most.
+    var capacity: Int { buffer.count }
+
     mutating func start(reading pipe: FileDescriptor) {
         count = 0
         truncated = false

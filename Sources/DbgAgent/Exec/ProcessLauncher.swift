@@ -20,13 +20,38 @@ struct LaunchSpec {
     var cwd: [UInt8]
     /// The user to become; nil to keep the agent's identity.
     var identity: UserAccount?
-    var io: IO
+    /// A command slot puts its capture pipes here (DbgService.startCommand).
+    var io: IO = .pipes(stdout: FileDescriptor(-1), stderr: FileDescriptor(-1))
+    /// With `.pipes`: the child's stdin instead of /dev/null.
+    var stdin: FileDescriptor?
+    /// Where to run it instead of the host: a rootfs and its namespaces.
+    var container: ContainerSpec?
+}
+
+/// A rootfs to run a program in (see csys_container): its own mount, PID and UTS
+/// namespaces, proc, sys, dev and tmp mounted, host paths bound in.
+struct ContainerSpec {
+    struct Bind {
+        var source: [UInt8]
+        /// Absolute, inside the root.
+        var target: [UInt8]
+        var sourceIsDirectory: Bool
+    }
+
+    var root: [UInt8]
+    var hostname: [UInt8]
+    var binds: [Bind]
+    /// For an agent that is not root: a user namespace in which it may mount, mapping
+    /// only its own uid and gid.
+    var userNamespace: (uid: UInt32, gid: UInt32)?
 }
 
 /// Why a child did not get to run its program.
 struct LaunchFailure: Error {
-    enum Stage {
+    enum Stage: Equatable {
         case fork, stdio, identity, cwd, exec
+        /// Contained programs only.
+        case namespace(Int32), root, mount(Int32), bind(Int)
     }
 
     var stage: Stage
@@ -56,11 +81,14 @@ enum ProcessLauncher {
             var request = csys_spawn_request(
                 program: spec.program == nil ? nil : strings.pointers[2], argv: argv.pointers, envp: environment.pointers,
                 search_path: strings.pointers[0], cwd: strings.pointers[1],
-                stdout_fd: stdout, stderr_fd: stderr, terminal_fd: terminal,
+                stdin_fd: spec.stdin?.rawValue ?? -1, stdout_fd: stdout, stderr_fd: stderr, terminal_fd: terminal,
                 change_identity: spec.identity == nil ? 0 : 1,
                 uid: spec.identity?.uid ?? 0, gid: spec.identity?.gid ?? 0,
-                groups: groupList.baseAddress, group_count: Int32(groupList.count))
-            return csys_spawn(&request, &failure)
+                groups: groupList.baseAddress, group_count: Int32(groupList.count), container: nil)
+            guard let container = spec.container else { return csys_spawn(&request, &failure) }
+            return ContainerStrings(container).withContainer { described in
+                withUnsafePointer(to: described) { request.container = $0; return csys_spawn(&request, &failure) }
+            }
         }
         if pid > 0 { return .success(pid) }
         let stage: LaunchFailure.Stage
@@ -69,9 +97,39 @@ enum ProcessLauncher {
         case Int(CSYS_SPAWN_STAGE_IDENTITY): stage = .identity
         case Int(CSYS_SPAWN_STAGE_CHDIR): stage = .cwd
         case Int(CSYS_SPAWN_STAGE_EXEC): stage = .exec
+        case Int(CSYS_SPAWN_STAGE_NAMESPACE): stage = .namespace(failure.detail)
+        case Int(CSYS_SPAWN_STAGE_ROOT): stage = .root
+        case Int(CSYS_SPAWN_STAGE_MOUNT): stage = .mount(failure.detail)
+        case Int(CSYS_SPAWN_STAGE_BIND): stage = .bind(Int(failure.detail))
         default: stage = .fork
         }
         return .failure(LaunchFailure(stage: stage, errno: Errno(failure.error)))
+    }
+}
+
+/// A ContainerSpec as C strings, alive for the duration of one spawn.
+private struct ContainerStrings {
+    let spec: ContainerSpec
+
+    init(_ spec: ContainerSpec) { self.spec = spec }
+
+    func withContainer<R>(_ body: (csys_container) -> R) -> R {
+        let names = CStringArray([spec.root, spec.hostname])
+        let sources = CStringArray(spec.binds.map { $0.source })
+        let targets = CStringArray(spec.binds.map { $0.target })
+        defer {
+            names.free()
+            sources.free()
+            targets.free()
+        }
+        let directories = spec.binds.map { Int32($0.sourceIsDirectory ? 1 : 0) }
+        return directories.withUnsafeBufferPointer { isDirectory in
+            body(csys_container(
+                root: names.pointers[0], hostname: names.pointers[1], user_namespace: spec.userNamespace == nil ? 0 : 1,
+                map_uid: spec.userNamespace?.uid ?? 0, map_gid: spec.userNamespace?.gid ?? 0,
+                bind_sources: sources.pointers, bind_targets: targets.pointers,
+                bind_source_is_directory: isDirectory.baseAddress, bind_count: Int32(spec.binds.count)))
+        }
     }
 }
 

@@ -1,3 +1,5 @@
+import DbgWire
+
 /// The fixed table of shells (`--max-shells`), each with a pending-input buffer that
 /// holds one whole frame, carved from one pool.
 struct ShellTable: ~Copyable {
@@ -46,6 +48,8 @@ struct ShellTable: ~Copyable {
         self[index].killAt = nil
         self[index].outputEnded = false
         self[index].registered = nil
+        self[index].service = ServiceID.dbg
+        self[index].ownerSerial = 0
         self[index].pendingInput.clear()
         self[index].generation &+= 1
         pool.release(index)

@@ -99,7 +99,9 @@ enum FileTree {
 
     /// unlink, or rmdir for a directory; `recursive` removes a directory's contents too,
     /// never following a symlink (a symlink is removed, whatever it points to).
-    static func remove(_ path: [UInt8], recursive: Bool) -> Errno? {
+    /// `oneFileSystem`: a directory on another file system than `path` is not entered
+    /// (EXDEV), as with `rm --one-file-system`.
+    static func remove(_ path: [UInt8], recursive: Bool, oneFileSystem: Bool = false) -> Errno? {
         var status = stat()
         guard withCPath(path, { lstat($0, &status) }) == 0 else { return .current }
         guard status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR else {
@@ -109,12 +111,12 @@ enum FileTree {
             let fd = withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
             guard fd >= 0 else { return .current }
             defer { FileDescriptor(fd).close() }
-            if let error = emptyDirectory(fd, depth: 0) { return error }
+            if let error = emptyDirectory(fd, device: oneFileSystem ? status.st_dev : nil, depth: 0) { return error }
         }
         return withCPath(path) { rmdir($0) } == 0 ? nil : .current
     }
 
-    private static func emptyDirectory(_ fd: Int32, depth: Int) -> Errno? {
+    private static func emptyDirectory(_ fd: Int32, device: dev_t?, depth: Int) -> Errno? {
         guard depth < 256 else { return Errno(CSYS_ELOOP) }
         var failure: Errno?
         let walked = forEachEntry(fd) { name, _ in
@@ -124,12 +126,16 @@ enum FileTree {
                 return false
             }
             if status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR {
+                if let device, status.st_dev != device {
+                    failure = Errno(CSYS_EXDEV)
+                    return false
+                }
                 let child = withCPath(name) { csys_openat(fd, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
                 guard child >= 0 else {
                     failure = .current
                     return false
                 }
-                failure = emptyDirectory(child, depth: depth + 1)
+                failure = emptyDirectory(child, device: device, depth: depth + 1)
                 FileDescriptor(child).close()
                 if failure != nil { return false }
                 if withCPath(name, { unlinkat(fd, $0, CSYS_AT_REMOVEDIR) }) != 0 { failure = .current }
@@ -144,7 +150,7 @@ enum FileTree {
 
     /// Calls `body` with each entry's name (without "." and "..") and its cookie, until
     /// it returns false or the directory ends.
-    private static func forEachEntry(_ fd: Int32, _ body: ([UInt8], UInt64) -> Bool) -> Result<Void, Errno> {
+    static func forEachEntry(_ fd: Int32, _ body: ([UInt8], UInt64) -> Bool) -> Result<Void, Errno> {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 << 10, alignment: 8)
         defer { buffer.deallocate() }
         while true {

@@ -29,22 +29,31 @@ extension DbgService {
             return connection.fail(request, .busy, "all \(commands.capacity) command slots are in use; try again")
         }
         let timeout = exec.timeoutSec == 0 ? execTimeoutSeconds : min(Int64(exec.timeoutSec), maxExecTimeoutSeconds)
-        switch start(index, argv: argv, cwd: cwd, account: account) {
-        case .success(let pid):
-            let now = MonotonicClock.now()
-            commands[index].state = .running
-            commands[index].pid = pid
-            commands[index].connectionSlot = connection.slot
-            commands[index].connectionGeneration = connection.generation
-            commands[index].request = request
-            commands[index].timeoutSeconds = timeout
-            commands[index].deadline = now + Milliseconds(timeout) * 1000
-            commands[index].exitCode = 0
-            timer.schedule(commands[index].deadline)
-        case .failure(let failure):
+        let spec = LaunchSpec(argv: argv, environment: UserEnvironment.variables(for: account),
+                              searchPath: UserEnvironment.searchPath(for: account), cwd: cwd,
+                              identity: UserEnvironment.identity(for: account))
+        if let failure = startCommand(spec, in: index, service: ServiceID.dbg, timeoutSeconds: timeout, request, connection) {
             let (code, message) = DbgService.describe(failure, program: argv[0], throughShell: throughShell)
             connection.fail(request, code, errno: failure.stage == .exec && code == .io ? failure.errno.code : 0, message)
         }
+    }
+
+    /// Starts `spec` in command slot `index` with its stdout and stderr captured (its
+    /// `io` is replaced by the slot's pipes). The answer is queued once it is reaped.
+    func startCommand(_ spec: LaunchSpec, in index: Int, service: UInt32, timeoutSeconds: Int64, _ request: FrameHeader,
+                      _ connection: Connection) -> LaunchFailure? {
+        if case .failure(let failure) = start(index, spec) { return failure }
+        let now = MonotonicClock.now()
+        commands[index].state = .running
+        commands[index].connectionSlot = connection.slot
+        commands[index].connectionGeneration = connection.generation
+        commands[index].request = request
+        commands[index].service = service
+        commands[index].timeoutSeconds = timeoutSeconds
+        commands[index].deadline = now + Milliseconds(timeoutSeconds) * 1000
+        commands[index].exitCode = 0
+        timer.schedule(commands[index].deadline)
+        return nil
     }
 
     /// Empty: the home directory; relative: under it.
@@ -71,7 +80,7 @@ extension DbgService {
     }
 
     /// Creates the pipes and the process; on success the loop watches the pipes.
-    private func start(_ index: Int, argv: [[UInt8]], cwd: [UInt8], account: UserAccount) -> Result<Int32, LaunchFailure> {
+    private func start(_ index: Int, _ spec: LaunchSpec) -> Result<Int32, LaunchFailure> {
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
         guard csys_pipe(&outPipe) == 0 else { return .failure(LaunchFailure(stage: .stdio, errno: .current)) }
@@ -81,18 +90,18 @@ extension DbgService {
             FileDescriptor(outPipe[1]).close()
             return .failure(LaunchFailure(stage: .stdio, errno: error))
         }
-        let launched = ProcessLauncher.launch(LaunchSpec(
-            argv: argv, environment: UserEnvironment.variables(for: account), searchPath: UserEnvironment.searchPath(for: account),
-            cwd: cwd, identity: UserEnvironment.identity(for: account),
-            io: .pipes(stdout: FileDescriptor(outPipe[1]), stderr: FileDescriptor(errPipe[1]))))
+        var piped = spec
+        piped.io = .pipes(stdout: FileDescriptor(outPipe[1]), stderr: FileDescriptor(errPipe[1]))
+        let launched = ProcessLauncher.launch(piped)
         // The child has its own copies of the write ends (or is gone).
         FileDescriptor(outPipe[1]).close()
         FileDescriptor(errPipe[1]).close()
         let readers = [FileDescriptor(outPipe[0]), FileDescriptor(errPipe[0])]
-        guard case .success = launched else {
+        guard case .success(let pid) = launched else {
             readers.forEach { $0.close() }
             return launched
         }
+        commands[index].pid = pid
         commands[index].stdout.start(reading: readers[0])
         commands[index].stderr.start(reading: readers[1])
         for (reader, kind) in [(readers[0], EventToken.Kind.commandStdout), (readers[1], .commandStderr)] {
@@ -103,17 +112,39 @@ extension DbgService {
         return launched
     }
 
-    static func describe(_ failure: LaunchFailure, program: [UInt8], throughShell: Bool) -> (ErrorCode, String) {
+    /// The error for a child that did not get to run its program. A contained one names
+    /// its directory Workdir and may fail at a bind of `container`.
+    static func describe(_ failure: LaunchFailure, program: [UInt8], throughShell: Bool,
+                         container: ContainerSpec? = nil) -> (ErrorCode, String) {
         let name = String(decoding: program, as: UTF8.self)
         let what = throughShell ? "shell" : "command"
+        let directory = container == nil ? "Cwd" : "Workdir"
+        let reason = failure.errno.message
         switch (failure.stage, failure.errno.code) {
         case (.exec, CSYS_ENOENT): return (.notFound, "\(what) not found: \(name)")
         case (.exec, CSYS_EACCES): return (.denied, "permission denied: \(name)")
-        case (.exec, _): return (.io, "cannot run \(name): \(failure.errno.message)")
-        case (.cwd, CSYS_EACCES): return (.denied, "Cwd: permission denied")
-        case (.cwd, _): return (.io, "Cwd: \(failure.errno.message)")
-        case (.identity, _): return (.internalError, "cannot switch to the user: \(failure.errno.message)")
-        case (.stdio, _), (.fork, _): return (.io, "cannot start a process: \(failure.errno.message)")
+        case (.exec, _): return (.io, "cannot run \(name): \(reason)")
+        case (.cwd, CSYS_ENOENT): return (.notFound, "\(directory): no such directory")
+        case (.cwd, CSYS_ENOTDIR): return (.badRequest, "\(directory): not a directory")
+        case (.cwd, CSYS_EACCES): return (.denied, "\(directory): permission denied")
+        case (.cwd, _): return (.io, "\(directory): \(reason)")
+        case (.identity, _): return (.internalError, "cannot switch to the user: \(reason)")
+        case (.stdio, _), (.fork, _): return (.io, "cannot start a process: \(reason)")
+        case (.namespace(let step), let code):
+            let steps = ["create a user namespace", "map the user into its namespace",
+                         "create mount, PID and UTS namespaces", "set the host name"]
+            let text = "cannot \(steps[Int(min(max(step, 0), 3))]): \(reason)"
+            return (code == CSYS_EPERM ? .denied : .io, text)
+        case (.root, _): return (.io, "cannot enter the rootfs: \(reason)")
+        case (.mount(let which), _):
+            let points = ["/ (private)", "/proc", "/sys", "/dev", "/dev/pts", "/tmp"]
+            return (.io, "cannot mount \(points[Int(min(max(which, 0), 5))]) in the rootfs: \(reason)")
+        case (.bind(let index), _):
+            guard let binds = container?.binds, index < binds.count else { return (.io, "Bind: entry \(index + 1): \(reason)") }
+            let bind = binds[index]
+            let source = String(decoding: bind.source, as: UTF8.self)
+            let target = String(decoding: bind.target, as: UTF8.self)
+            return (.io, "Bind: cannot bind \(source) to \(target): \(reason)")
         }
     }
 

@@ -58,10 +58,17 @@ extension DbgService {
     /// error naming `reportedAs`.
     private func submit(_ work: FileWork, path: [UInt8], reportedAs: [UInt8], _ session: Session, _ header: FrameHeader,
                         _ connection: inout Connection) {
+        submit(work, path: path, reportedAs: reportedAs, as: UserEnvironment.identity(for: session.user.account), header,
+               &connection)
+    }
+
+    /// The same with an identity: the user's, or nil for the agent's own.
+    func submit(_ work: FileWork, path: [UInt8], reportedAs: [UInt8], as identity: UserAccount?, _ header: FrameHeader,
+                _ connection: inout Connection) {
         guard let index = fileJobs.firstIndex(where: { $0 == nil }) else {
-            return connection.fail(header, .busy, "\(fileJobs.count) hashes and renames are already running; try again")
+            return connection.fail(header, .busy, "\(fileJobs.count) file jobs are already running; try again")
         }
-        let job = FileJob(slot: index, path: path, identity: UserEnvironment.identity(for: session.user.account), work: work)
+        let job = FileJob(slot: index, path: path, identity: identity, work: work)
         guard workers.submit(.file(job)) else { return connection.fail(header, .busy, "the worker queue is full; try again") }
         fileJobs[index] = PendingFileJob(connectionSlot: connection.slot, connectionGeneration: connection.generation,
                                          request: header, path: reportedAs)
@@ -120,6 +127,9 @@ extension DbgService {
                 connection.respond(to: pending.request, with: Dbg.HashResult(digest: WireBytes(digest), length: length))
             case .success(.renamed):
                 connection.respond(to: pending.request, with: Empty())
+            case .success(.diskUsage(let bytes)):
+                connection.respond(to: pending.request,
+                                   with: Distro.StatusResponse(installed: true, path: WireBytes(pending.path), size: bytes))
             case .failure(let error):
                 failFileOp(error, pending.path, pending.request, &connection)
             }
@@ -136,7 +146,7 @@ extension DbgService {
     }
 }
 
-/// A Hash or Rename request while its worker runs, and its result until delivered.
+/// A Hash, Rename or distro Status request while its worker runs, and its result until delivered.
 struct PendingFileJob {
     var connectionSlot: Int
     var connectionGeneration: UInt32
@@ -151,11 +161,14 @@ enum FileWork {
     case hash(offset: UInt64, length: UInt64)
     /// fsync the file, rename it to `to`, then fsync the directory `to` is in.
     case syncAndRename(to: [UInt8], replace: Bool)
+    /// The bytes a tree occupies (distro Status).
+    case diskUsage
 }
 
 enum FileJobOutcome {
     case digest([UInt8], UInt64)
     case renamed
+    case diskUsage(Int64)
 }
 
 /// What a worker thread needs to work on a file as the user.
@@ -182,6 +195,8 @@ struct FileJob {
                 if let error = FileTree.rename(path, to, replace: replace) { return .failure(error) }
                 if let error = FileTree.syncDirectory(of: to), error.code != CSYS_EACCES { return .failure(error) }
                 return .success(.renamed)
+            case .diskUsage:
+                return DistroRoot.diskUsage(path).map { .diskUsage($0) }
             }
         }
         switch outcome {

@@ -11,7 +11,9 @@ extension DbgService {
     func readiness(of request: Request, on connection: Connection) -> RequestReadiness {
         switch Dbg.Op(rawValue: request.header.op) {
         case .readFile: return connection.spliceRemaining > 0 ? .afterOutput : .now
-        case .shellInput: return shellInputIsBlocked(request) ? .blocked : .now
+        case .shellInput:
+            guard let input = try? Dbg.ShellInputRequest.decode(payload: request.payload) else { return .now }
+            return shellInputIsBlocked(sessionID: input.sessionID) ? .blocked : .now
         default: return .now
         }
     }

@@ -18,6 +18,22 @@ extension DbgService {
         let account = session.user.account
         let cwd = DbgService.workingDirectory(open.cwd.bytes, home: Array(account.home.utf8))
         if let (code, message) = DbgService.directoryProblem(cwd) { return connection.fail(request, code, message) }
+        // A login shell: argv[0] is the shell's name with a leading '-'.
+        let program = Array(account.shell.utf8)
+        let name = program.split(separator: UInt8(ascii: "/")).last.map(Array.init) ?? program
+        let spec = LaunchSpec(
+            program: program, argv: [[UInt8(ascii: "-")] + name],
+            environment: UserEnvironment.variables(for: account, extra: [DbgService.terminalType]),
+            searchPath: UserEnvironment.searchPath(for: account), cwd: cwd, identity: UserEnvironment.identity(for: account))
+        startShell(spec, rows: rows, cols: cols, service: ServiceID.dbg, ownerSerial: session.serial, request, &connection)
+    }
+
+    static let terminalType = Array("TERM=xterm-256color".utf8)
+
+    /// Starts `spec` on a new PTY in a free shell slot and answers ShellOpen: the
+    /// ShellSession, or why it could not start.
+    func startShell(_ spec: LaunchSpec, rows: UInt16, cols: UInt16, service: UInt32, ownerSerial: UInt64,
+                    _ request: FrameHeader, _ connection: inout Connection) {
         guard let index = shells.freeSlot else {
             return connection.fail(request, .busy, "all \(shells.capacity) shells are in use")
         }
@@ -27,19 +43,15 @@ extension DbgService {
             let error = Errno.current
             return connection.fail(request, .io, errno: error.code, "cannot open a PTY: \(error.message)")
         }
-        // A login shell: argv[0] is the shell's name with a leading '-'.
-        let program = Array(account.shell.utf8)
-        let name = program.split(separator: UInt8(ascii: "/")).last.map(Array.init) ?? program
-        let launched = ProcessLauncher.launch(LaunchSpec(
-            program: program, argv: [[UInt8(ascii: "-")] + name],
-            environment: UserEnvironment.variables(for: account, extra: [Array("TERM=xterm-256color".utf8)]),
-            searchPath: UserEnvironment.searchPath(for: account), cwd: cwd, identity: UserEnvironment.identity(for: account),
-            io: .terminal(FileDescriptor(slave))))
+        var onTerminal = spec
+        onTerminal.io = .terminal(FileDescriptor(slave))
+        let launched = ProcessLauncher.launch(onTerminal)
         FileDescriptor(slave).close()  // the shell has its own; the master then sees when all are gone
         switch launched {
         case .failure(let failure):
             FileDescriptor(master).close()
-            let (code, message) = DbgService.describe(failure, program: program, throughShell: true)
+            let (code, message) = DbgService.describe(failure, program: spec.program ?? spec.argv[0], throughShell: true,
+                                                      container: spec.container)
             connection.fail(request, code, errno: code == .io ? failure.errno.code : 0, message)
         case .success(let pid):
             let id = shells.newID()
@@ -49,7 +61,8 @@ extension DbgService {
             shells[index].master = FileDescriptor(master)
             shells[index].connectionSlot = connection.slot
             shells[index].connectionGeneration = connection.generation
-            shells[index].ownerSerial = session.serial
+            shells[index].ownerSerial = ownerSerial
+            shells[index].service = service
             updateShellInterest(index, transmitPending: connection.pendingOutput)
             connection.respond(to: request, with: ShellSession(sessionID: id))
         }
@@ -57,46 +70,59 @@ extension DbgService {
 
     func shellInput(_ input: Dbg.ShellInputRequest, _ request: FrameHeader, _ connection: inout Connection) {
         guard let index = ownedShell(input.token, input.sessionID, request, &connection) else { return }
+        writeShellInput(input.data, index, request, &connection)
+    }
+
+    func resizeShell(_ resize: Dbg.ShellResizeRequest, _ request: FrameHeader, _ connection: inout Connection) {
+        guard let index = ownedShell(resize.token, resize.sessionID, request, &connection) else { return }
+        resizeShell(index, rows: resize.rows, cols: resize.cols, request, &connection)
+    }
+
+    func closeShell(_ close: Dbg.ShellCloseRequest, _ request: FrameHeader, _ connection: inout Connection) {
+        guard let index = ownedShell(close.token, close.sessionID, request, &connection) else { return }
+        closeShell(index, request, &connection)
+    }
+
+    /// Keystrokes for the shell in slot `index`.
+    func writeShellInput(_ data: WireBytes, _ index: Int, _ request: FrameHeader, _ connection: inout Connection) {
+        let id = shells[index].id
         do throws(Errno) {
-            let taken = try input.data.withUnsafeBytes { (bytes) throws(Errno) in try shells[index].write(bytes) }
-            if !taken { return connection.fail(request, .busy, "shell \(input.sessionID) is still taking earlier input") }
+            let taken = try data.withUnsafeBytes { (bytes) throws(Errno) in try shells[index].write(bytes) }
+            if !taken { return connection.fail(request, .busy, "shell \(id) is still taking earlier input") }
         } catch {
-            return connection.fail(request, .io, errno: error.code, "writing to shell \(input.sessionID): \(error.message)")
+            return connection.fail(request, .io, errno: error.code, "writing to shell \(id): \(error.message)")
         }
         updateShellInterest(index, transmitPending: connection.pendingOutput)
         connection.respond(to: request, with: Empty())
     }
 
-    func resizeShell(_ resize: Dbg.ShellResizeRequest, _ request: FrameHeader, _ connection: inout Connection) {
-        guard let index = ownedShell(resize.token, resize.sessionID, request, &connection) else { return }
-        guard let (rows, cols) = terminalSize(resize.rows, resize.cols, request, &connection) else { return }
+    func resizeShell(_ index: Int, rows: Int64, cols: Int64, _ request: FrameHeader, _ connection: inout Connection) {
+        guard let (rows, cols) = terminalSize(rows, cols, request, &connection) else { return }
         // The kernel sends SIGWINCH to the terminal's foreground process group.
         guard csys_set_window_size(shells[index].master.rawValue, rows, cols) == 0 else {
             let error = Errno.current
-            return connection.fail(request, .io, errno: error.code, "resizing shell \(resize.sessionID): \(error.message)")
+            return connection.fail(request, .io, errno: error.code, "resizing shell \(shells[index].id): \(error.message)")
         }
         connection.respond(to: request, with: Empty())
     }
 
-    func closeShell(_ close: Dbg.ShellCloseRequest, _ request: FrameHeader, _ connection: inout Connection) {
-        guard let index = ownedShell(close.token, close.sessionID, request, &connection) else { return }
+    func closeShell(_ index: Int, _ request: FrameHeader, _ connection: inout Connection) {
         shells[index].hangUp(now: MonotonicClock.now())
         timer.schedule(shells[index].killAt!)
         connection.respond(to: request, with: Empty())
     }
 
-    /// Whether ShellInput can be handled now: while earlier input for its shell still
-    /// waits for the PTY, it waits too (in order, and nothing queues without bound).
-    func shellInputIsBlocked(_ request: Request) -> Bool {
-        guard let input = try? Dbg.ShellInputRequest.decode(payload: request.payload),
-              let index = shells.index(of: input.sessionID) else { return false }
+    /// Whether ShellInput for shell `id` can be handled now: while earlier input for it
+    /// still waits for the PTY, it waits too (in order, and nothing queues without bound).
+    func shellInputIsBlocked(sessionID id: UInt32) -> Bool {
+        guard let index = shells.index(of: id) else { return false }
         return !shells[index].pendingInput.isEmpty
     }
 
     /// The running shell `id`, if the request's session owns it; otherwise answers.
     private func ownedShell(_ token: WireBytes, _ id: UInt32, _ request: FrameHeader, _ connection: inout Connection) -> Int? {
         guard let session = session(for: token, request, &connection) else { return nil }
-        guard let index = shells.index(of: id), shells[index].state == .running else {
+        guard let index = shells.index(of: id), shells[index].state == .running, shells[index].service == ServiceID.dbg else {
             connection.fail(request, .notFound, "no shell with SessionID \(id)")
             return nil
         }
@@ -108,7 +134,7 @@ extension DbgService {
     }
 
     /// Rows and Cols: 0 means 24 x 80; negative or above 10000 is BadRequest.
-    private func terminalSize(_ rows: Int64, _ cols: Int64, _ request: FrameHeader,
+    func terminalSize(_ rows: Int64, _ cols: Int64, _ request: FrameHeader,
                               _ connection: inout Connection) -> (UInt16, UInt16)? {
         for (name, value) in [("Rows", rows), ("Cols", cols)] where value < 0 || value > DbgService.maxTerminalSide {
             connection.fail(request, .badRequest, "\(name): must be from 0 to \(DbgService.maxTerminalSide), not \(value)")
@@ -162,8 +188,10 @@ extension DbgService {
     /// PTY output into ShellOutput events while the transmit buffer is below its mark.
     private func relayOutput(_ index: Int, _ connection: inout Connection) {
         while !shells[index].outputEnded, connection.pendingOutput <= AgentConfig.transmitBatch {
-            switch connection.relayOutput(from: shells[index].master, sessionID: shells[index].id, service: ServiceID.dbg,
-                                          op: Dbg.Event.shellOutput.rawValue, limit: DbgService.outputChunk) {
+            let service = shells[index].service
+            let op = service == ServiceID.distro ? Distro.Event.shellOutput.rawValue : Dbg.Event.shellOutput.rawValue
+            switch connection.relayOutput(from: shells[index].master, sessionID: shells[index].id, service: service,
+                                          op: op, limit: DbgService.outputChunk) {
             case .relayed:
                 continue
             case .nothingNew, .noRoom:
@@ -221,8 +249,9 @@ extension DbgService {
             relayOutput(index, &connection)
             guard connection.pendingOutput <= AgentConfig.transmitBatch,
                   connection.transmit.reserveWritable(DbgService.replyRoom) else { return false }
-            _ = connection.emit(service: ServiceID.dbg, op: Dbg.Event.shellExit.rawValue,
-                                ShellExitEvent(sessionID: shells[index].id, exitCode: code))
+            let service = shells[index].service
+            let op = service == ServiceID.distro ? Distro.Event.shellExit.rawValue : Dbg.Event.shellExit.rawValue
+            _ = connection.emit(service: service, op: op, ShellExitEvent(sessionID: shells[index].id, exitCode: code))
             releaseShell(index)
         }
         return true

@@ -151,7 +151,11 @@ final class DbgService {
             guard command.state == .finished, command.connectionSlot == connection.slot,
                   command.connectionGeneration == connection.generation else { continue }
             guard connection.transmit.reserveWritable(command.resultSize) else { return nil }
-            connection.respond(to: command.request, with: command.result)
+            if command.service == ServiceID.distro {
+                connection.respond(to: command.request, with: command.runResult)
+            } else {
+                connection.respond(to: command.request, with: command.result)
+            }
             commands.release(index)
         }
         deliverFileJobs(&connection)

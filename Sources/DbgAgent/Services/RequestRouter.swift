@@ -4,13 +4,18 @@ import DbgWire
 struct RequestRouter {
     let control: ControlService
     let dbg: DbgService
+    let distro: DistroService
 
     /// The services Hello reports.
-    static let served = [ServiceID.control, ServiceID.dbg]
+    static let served = [ServiceID.control, ServiceID.dbg, ServiceID.distro]
 
     /// Whether the request can be handled now; if not, the connection's frames wait.
     func readiness(of request: Request, on connection: Connection) -> RequestReadiness {
-        request.header.service == ServiceID.dbg ? dbg.readiness(of: request, on: connection) : .now
+        switch request.header.service {
+        case ServiceID.dbg: return dbg.readiness(of: request, on: connection)
+        case ServiceID.distro: return distro.readiness(of: request)
+        default: return .now
+        }
     }
 
     func route(_ request: Request, on connection: inout Connection) {
@@ -20,7 +25,7 @@ struct RequestRouter {
         case ServiceID.dbg:
             dbg.handle(request, on: &connection)
         case ServiceID.distro:
-            connection.fail(request.header, .unsupported, "the distro service (0x70) is not available in this agent")
+            distro.handle(request, on: &connection)
         default:
             connection.fail(request.header, .unsupported, "unknown service 0x\(hex(request.header.service, digits: 8))")
         }

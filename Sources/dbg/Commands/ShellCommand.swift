@@ -20,18 +20,50 @@ struct Shell: ParsableCommand {
 
     func run() throws {
         let login = try agent.login()
-        let interactive = Terminal.stdinIsTerminal
-        let (rows, cols) = interactive ? LocalTerminal.size() : (0, 0)
+        let (rows, cols) = Terminal.stdinIsTerminal ? LocalTerminal.size() : (0, 0)
         let token = login.token.string
-        let shell = try attempt("shell") { try login.connection.openShell(token: token, cwd: cwd, rows: rows, cols: cols) }
-        let sender = ShellSender(connection: login.connection, token: token, shell: shell)
+        let connection = login.connection
+        let shell = try attempt("shell") { try connection.openShell(token: token, cwd: cwd, rows: rows, cols: cols) }
+        try ShellSession(
+            connection: connection, shell: shell, outputEvent: Dbg.Event.shellOutput.rawValue,
+            exitEvent: Dbg.Event.shellExit.rawValue,
+            input: { data throws(ClientError) in try connection.shellInput(token: token, shell: shell, data) },
+            resize: { rows, cols throws(ClientError) in try connection.resizeShell(token: token, shell: shell, rows: rows, cols: cols) }
+        ).run(what: "shell")
+    }
+}
+
+/// An open remote shell (dbg's or distro's: they differ only in their ops) wired to the
+/// local terminal until it exits.
+struct ShellSession: @unchecked Sendable {
+    let connection: AgentConnection
+    let shell: UInt32
+    let outputEvent: UInt16
+    let exitEvent: UInt16
+    let input: ([UInt8]) throws(ClientError) -> Void
+    let resize: (Int64, Int64) throws(ClientError) -> Void
+    private let lock = NSLock()
+
+    init(connection: AgentConnection, shell: UInt32, outputEvent: UInt16, exitEvent: UInt16,
+         input: @escaping ([UInt8]) throws(ClientError) -> Void, resize: @escaping (Int64, Int64) throws(ClientError) -> Void) {
+        self.connection = connection
+        self.shell = shell
+        self.outputEvent = outputEvent
+        self.exitEvent = exitEvent
+        self.input = input
+        self.resize = resize
+    }
+
+    /// Relays until the shell exits, then exits dbg with its status.
+    func run(what: String) throws -> Never {
+        let interactive = Terminal.stdinIsTerminal
         let raw = interactive ? LocalTerminal.makeRaw() : nil
         defer { raw?.restore() }
         var watchers: [DispatchSourceSignal] = []
         if interactive {
             watchers.append(LocalTerminal.onSignal(SIGWINCH) {
                 let (rows, cols) = LocalTerminal.size()
-                sender.resize(rows: rows, cols: cols)
+                lock.withLock { _ = try? resize(rows, cols) }
             })
         }
         // Whatever ends dbg, the local terminal is put back first.
@@ -41,10 +73,10 @@ struct Shell: ParsableCommand {
                 Foundation.exit(128 + signal)
             })
         }
-        Thread { sender.forwardStandardInput(endWithEOF: !interactive) }.start()
+        Thread { forwardStandardInput(endWithEOF: !interactive) }.start()
         // A shell may sit idle for hours: no limit on the wait for its output.
-        let status = try attempt("shell") {
-            try login.connection.withAnswerTimeout(seconds: 0) { () throws(ClientError) in try relayEvents(login.connection, shell: shell) }
+        let status = try attempt(what) {
+            try connection.withAnswerTimeout(seconds: 0) { () throws(ClientError) in try relayEvents() }
         }
         raw?.restore()
         withExtendedLifetime(watchers) {}  // the signal sources stay armed until here
@@ -52,16 +84,16 @@ struct Shell: ParsableCommand {
     }
 
     /// Writes ShellOutput to stdout until ShellExit; returns the exit code.
-    private func relayEvents(_ connection: AgentConnection, shell: UInt32) throws(ClientError) -> Int64 {
+    private func relayEvents() throws(ClientError) -> Int64 {
         while true {
             let exit: Int64? = try connection.receive { (header, payload) throws(ClientError) -> Int64? in
                 switch (header.kind, header.op) {
-                case (.event, Dbg.Event.shellOutput.rawValue):
+                case (.event, outputEvent):
                     let event = try ReceivedFrame.decode(header, payload, as: ShellOutputEvent.self)
                     guard event.sessionID == shell else { return nil }
                     try event.data.withUnsafeBytes { (bytes) throws(ClientError) in try writeAll(1, bytes, to: "stdout") }
                     return nil
-                case (.event, Dbg.Event.shellExit.rawValue):
+                case (.event, exitEvent):
                     let event = try ReceivedFrame.decode(header, payload, as: ShellExitEvent.self)
                     return event.sessionID == shell ? event.exitCode : nil
                 default:
@@ -72,37 +104,19 @@ struct Shell: ParsableCommand {
             if let exit { return exit }
         }
     }
-}
-
-/// Sends keystrokes and resizes; one sender at a time on the connection.
-final class ShellSender: @unchecked Sendable {
-    private let connection: AgentConnection
-    private let token: String
-    private let shell: UInt32
-    private let lock = NSLock()
-
-    init(connection: AgentConnection, token: String, shell: UInt32) {
-        self.connection = connection
-        self.token = token
-        self.shell = shell
-    }
-
-    func resize(rows: Int64, cols: Int64) {
-        lock.withLock { _ = try? connection.resizeShell(token: token, shell: shell, rows: rows, cols: cols) }
-    }
 
     /// Copies stdin into the shell; at end of input, types Ctrl-D (end of file) unless
-    /// the terminal is interactive.
-    func forwardStandardInput(endWithEOF: Bool) {
+    /// the terminal is interactive. One sender at a time on the connection.
+    private func forwardStandardInput(endWithEOF: Bool) {
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         while true {
             let count = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { break }
-            let sent: Bool = lock.withLock { (try? connection.shellInput(token: token, shell: shell, Array(buffer[0..<count]))) != nil }
+            let sent: Bool = lock.withLock { (try? input(Array(buffer[0..<count]))) != nil }
             if !sent { return }
         }
-        if endWithEOF { lock.withLock { _ = try? connection.shellInput(token: token, shell: shell, [0x04]) } }
+        if endWithEOF { lock.withLock { _ = try? input([0x04]) } }
     }
 }
 

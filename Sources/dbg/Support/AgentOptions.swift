@@ -30,6 +30,13 @@ struct AgentOptions: ParsableArguments {
         }
     }
 
+    /// For the distro service: a connection with a session, except on a Unix socket, where
+    /// the agent takes the client process's own user.
+    func distroConnection() throws -> AgentConnection {
+        if case .unix = try? AgentTarget.parse(target) { return try connect() }
+        return try login().connection
+    }
+
     /// A connection with a session; authentication failures exit 254.
     func login() throws -> LoggedInAgent {
         let connection = try connect()

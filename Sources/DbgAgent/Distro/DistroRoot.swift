@@ -1,0 +1,189 @@
+import CSys
+import DbgWire
+
+/// Why a distro operation failed: the error frame it becomes.
+struct DistroFailure: Error {
+    var code: ErrorCode
+    var errno: Int32
+    var message: String
+
+    init(_ code: ErrorCode, _ message: String, errno: Int32 = 0) {
+        self.code = code
+        self.errno = errno
+        self.message = message
+    }
+
+    /// An IO failure: `what` and the system's reason.
+    static func io(_ what: String, _ error: Errno) -> DistroFailure {
+        DistroFailure(.io, "\(what): \(error.message)", errno: error.code)
+    }
+}
+
+/// The distro rootfs on disk (`--distro-root`): whether it is installed, what it uses,
+/// and the temporary directories beside it. An install is unpacked into
+/// `.NAME.partial-*` and renamed into place when complete; a removal first renames the
+/// root to `.NAME.removing-*`. Either kind left over by an agent that died is removed
+/// before the next install.
+struct DistroRoot {
+    let path: [UInt8]
+    let parent: [UInt8]
+    let name: [UInt8]
+
+    /// `path` is absolute and not "/" (the option parser makes sure).
+    init(_ path: String) {
+        var bytes = Array(path.utf8)
+        while bytes.count > 1, bytes.last == UInt8(ascii: "/") { bytes.removeLast() }
+        self.path = bytes
+        let slash = bytes.lastIndex(of: UInt8(ascii: "/")) ?? 0
+        parent = slash == 0 ? [UInt8(ascii: "/")] : Array(bytes[..<slash])
+        name = Array(bytes[(slash + 1)...])
+    }
+
+    var description: String { String(decoding: path, as: UTF8.self) }
+
+    /// Installed means: the rootfs has a shell at /bin/sh (usually a symlink to busybox).
+    var isInstalled: Bool { exists(path + Array("/bin/sh".utf8)) }
+
+    var exists: Bool { exists(path) }
+
+    private func exists(_ path: [UInt8]) -> Bool {
+        var status = stat()
+        return FileTree.withCPath(path) { lstat($0, &status) } == 0
+    }
+
+    /// The host name inside: the first line of the rootfs's /etc/hostname, or "distro".
+    var hostname: [UInt8] {
+        let fd = FileTree.withCPath(path + Array("/etc/hostname".utf8)) { csys_open($0, CSYS_O_RDONLY | CSYS_O_NOFOLLOW) }
+        guard fd >= 0 else { return Array("distro".utf8) }
+        defer { FileDescriptor(fd).close() }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let got = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        let line = buffer.prefix(max(got, 0)).prefix { $0 != UInt8(ascii: "\n") && $0 != 0 }
+        return line.isEmpty ? Array("distro".utf8) : Array(line)
+    }
+
+    func temporary(_ kind: String, serial: Int) -> [UInt8] {
+        parent + [UInt8(ascii: "/"), UInt8(ascii: ".")] + name + Array(".\(kind)-\(getpid())-\(serial)".utf8)
+    }
+
+    /// Deletes what an interrupted install or removal left beside the root.
+    func removeLeftovers() -> DistroFailure? {
+        let fd = FileTree.withCPath(parent) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY) }
+        guard fd >= 0 else { return nil }  // no parent, no leftovers
+        defer { FileDescriptor(fd).close() }
+        var leftovers: [[UInt8]] = []
+        let prefixes = ["partial-", "removing-"].map { [UInt8(ascii: ".")] + name + [UInt8(ascii: ".")] + Array($0.utf8) }
+        _ = FileTree.forEachEntry(fd) { entry, _ in
+            if prefixes.contains(where: { entry.starts(with: $0) }) { leftovers.append(entry) }
+            return true
+        }
+        for leftover in leftovers {
+            let full = parent + [UInt8(ascii: "/")] + leftover
+            if let error = FileTree.remove(full, recursive: true, oneFileSystem: true) {
+                return .io("cannot remove the leftover \(String(decoding: full, as: UTF8.self))", error)
+            }
+        }
+        return nil
+    }
+
+    /// Bytes the tree under `path` occupies (allocated blocks), without following
+    /// symlinks, without entering other mounts, counting hard-linked files once.
+    static func diskUsage(_ path: [UInt8]) -> Result<Int64, Errno> {
+        var top = stat()
+        guard FileTree.withCPath(path, { lstat($0, &top) }) == 0 else { return .failure(.current) }
+        var usage = DiskUsage(device: top.st_dev)
+        usage.count(top)
+        guard top.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR else { return .success(usage.bytes) }
+        let fd = FileTree.withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
+        guard fd >= 0 else { return .failure(.current) }
+        defer { FileDescriptor(fd).close() }
+        if let error = usage.walk(fd, depth: 0) { return .failure(error) }
+        return .success(usage.bytes)
+    }
+
+    /// Mount points at or under the root in this namespace (from /proc/self/mountinfo),
+    /// deepest first.
+    func mountPoints() -> [[UInt8]] {
+        var points: [[UInt8]] = []
+        let inside = path + [UInt8(ascii: "/")]
+        try? TextFile.forEachLine("/proc/self/mountinfo") { line in
+            // id parent major:minor root mount-point options ...
+            let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+            guard fields.count > 4 else { return true }
+            let point = DistroRoot.unescapeMountPath(Array(fields[4]))
+            if point == path || point.starts(with: inside) { points.append(point) }
+            return true
+        }
+        return points.sorted { $0.count > $1.count }
+    }
+
+    /// mountinfo writes space, tab, newline and backslash as \ooo.
+    static func unescapeMountPath(_ field: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var index = 0
+        while index < field.count {
+            if field[index] == UInt8(ascii: "\\"), index + 3 < field.count {
+                let digits = field[(index + 1)...(index + 3)]
+                if digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "7") }) {
+                    out.append(digits.reduce(0) { $0 &* 8 &+ ($1 - UInt8(ascii: "0")) })
+                    index += 4
+                    continue
+                }
+            }
+            out.append(field[index])
+            index += 1
+        }
+        return out
+    }
+
+    /// Detaches every mount at or under the root (left by someone outside the agent: the
+    /// agent's own mounts live in namespaces that end with their process).
+    func unmountLeftovers() -> DistroFailure? {
+        for point in mountPoints() {
+            if FileTree.withCPath(point, { csys_unmount_detached($0) }) != 0 {
+                return .io("cannot unmount \(String(decoding: point, as: UTF8.self))", .current)
+            }
+        }
+        if let left = mountPoints().first {
+            return DistroFailure(.busy, "\(String(decoding: left, as: UTF8.self)) is still mounted")
+        }
+        return nil
+    }
+}
+
+/// The running total of DistroRoot.diskUsage.
+private struct DiskUsage {
+    let device: dev_t
+    var bytes: Int64 = 0
+    /// Inodes with several links already counted.
+    var linked = Set<UInt64>()
+
+    init(device: dev_t) { self.device = device }
+
+    mutating func count(_ status: stat) {
+        if status.st_nlink > 1, status.st_mode & CSYS_S_IFMT != CSYS_S_IFDIR {
+            guard linked.insert(UInt64(status.st_ino)).inserted else { return }
+        }
+        bytes += Int64(status.st_blocks) * 512
+    }
+
+    mutating func walk(_ fd: Int32, depth: Int) -> Errno? {
+        guard depth < 256 else { return Errno(CSYS_ELOOP) }
+        var failure: Errno?
+        let walked = FileTree.forEachEntry(fd) { name, _ in
+            var status = stat()
+            guard FileTree.withCPath(name, { fstatat(fd, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) }) == 0 else {
+                return true  // gone meanwhile
+            }
+            guard status.st_dev == device else { return true }  // another mount
+            count(status)
+            guard status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR else { return true }
+            let child = FileTree.withCPath(name) { csys_openat(fd, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
+            guard child >= 0 else { return true }
+            failure = walk(child, depth: depth + 1)
+            FileDescriptor(child).close()
+            return failure == nil
+        }
+        return walked.failure ?? failure
+    }
+}

@@ -1,0 +1,194 @@
+import CSys
+import DbgWire
+
+/// Creates archive entries under a directory without ever leaving it. Entry paths are
+/// refused when absolute or when they contain "..". Every directory on the way is opened
+/// with O_NOFOLLOW relative to the one before, so an entry cannot write through a symlink
+/// an earlier entry made (a symlink is created as it is, and only followed later, inside
+/// the container, where it cannot point out). Owners, modes and mtimes are applied as
+/// the archive says (owners only when the agent is root).
+struct RootfsWriter {
+    private let top: Int32
+    private let applyOwners: Bool
+    /// The last parent directory opened, reused while entries stay in it.
+    private var cachedParent: [[UInt8]]?
+    private var cachedFD: Int32 = -1
+    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 16)
+    private(set) var bytesWritten: Int64 = 0
+
+    /// `top` stays owned by the caller.
+    init(top: Int32) {
+        self.top = top
+        applyOwners = geteuid() == 0
+    }
+
+    mutating func close() {
+        forgetParent()
+        buffer.deallocate()
+    }
+
+    private mutating func forgetParent() {
+        if cachedFD >= 0 { FileDescriptor(cachedFD).close() }
+        cachedFD = -1
+        cachedParent = nil
+    }
+
+    /// The components of an entry path, or why it is refused.
+    static func components(_ path: [UInt8], what: String) -> Result<[[UInt8]], DistroFailure> {
+        let shown = String(decoding: path, as: UTF8.self)
+        if path.first == UInt8(ascii: "/") {
+            return .failure(DistroFailure(.badRequest, "\(what) \(shown): absolute paths are refused"))
+        }
+        var parts: [[UInt8]] = []
+        for part in path.split(separator: UInt8(ascii: "/")) where part.count != 1 || part.first != UInt8(ascii: ".") {
+            if part.count == 2 && part.allSatisfy({ $0 == UInt8(ascii: ".") }) {
+                return .failure(DistroFailure(.badRequest, "\(what) \(shown): paths with .. are refused"))
+            }
+            parts.append(Array(part))
+        }
+        return .success(parts)
+    }
+
+    /// The directory that holds `parts.last`, opened; created (0755) where missing.
+    private mutating func parent(of parts: [[UInt8]], entry: String) -> Result<Int32, DistroFailure> {
+        let wanted = Array(parts.dropLast())
+        if let cachedParent, cachedParent == wanted { return .success(cachedFD) }
+        forgetParent()
+        var fd = csys_dup_cloexec(top)
+        guard fd >= 0 else { return .failure(.io("entry \(entry)", .current)) }
+        for part in wanted {
+            var next = FileTree.withCPath(part) { csys_openat(fd, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
+            if next < 0 && Errno.current.code == CSYS_ENOENT {
+                _ = FileTree.withCPath(part) { mkdirat(fd, $0, 0o755) }
+                next = FileTree.withCPath(part) { csys_openat(fd, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
+            }
+            let error = Errno.current
+            FileDescriptor(fd).close()
+            guard next >= 0 else {
+                let name = String(decoding: part, as: UTF8.self)
+                if error.code == CSYS_ELOOP || error.code == CSYS_ENOTDIR {
+                    return .failure(DistroFailure(.badRequest,
+                        "entry \(entry): goes through \(name), which is a symlink or not a directory (refused: it could lead out of the root)"))
+                }
+                return .failure(.io("entry \(entry): \(name)", error))
+            }
+            fd = next
+        }
+        cachedParent = wanted
+        cachedFD = fd
+        return .success(fd)
+    }
+
+    /// Creates one entry; a regular file's data comes from `data` (TarReader.readData).
+    mutating func create(_ entry: TarEntry, data: (UnsafeMutableRawBufferPointer) -> Result<Int, DistroFailure>) -> DistroFailure? {
+        let shown = String(decoding: entry.path, as: UTF8.self)
+        let parts: [[UInt8]]
+        switch RootfsWriter.components(entry.path, what: "entry") {
+        case .failure(let failure): return failure
+        case .success(let found): parts = found
+        }
+        guard let name = parts.last else { return nil }  // "./": the root itself
+        if entry.path.contains(0) || entry.linkTarget.contains(0) { return DistroFailure(.badRequest, "entry \(shown): NUL in a name") }
+        let dir: Int32
+        switch parent(of: parts, entry: shown) {
+        case .failure(let failure): return failure
+        case .success(let fd): dir = fd
+        }
+        if let failure = makeRoom(dir, name, forDirectory: entry.kind == .directory, shown) { return failure }
+        let permissions = mode_t(entry.mode & 0o7777)
+        switch entry.kind {
+        case .directory:
+            if FileTree.withCPath(name, { mkdirat(dir, $0, 0o700) }) != 0 && Errno.current.code != CSYS_EEXIST {
+                return .io("entry \(shown)", .current)
+            }
+            if let failure = applyMetadata(dir, name, entry, permissions, shown) { return failure }
+            // A later entry may replace a directory's parent chain: start afresh.
+            forgetParent()
+        case .regular:
+            let fd = FileTree.withCPath(name) { csys_openat_create(dir, $0, 0o600) }
+            guard fd >= 0 else { return .io("entry \(shown)", .current) }
+            defer { FileDescriptor(fd).close() }
+            while true {
+                switch data(buffer) {
+                case .failure(let failure): return failure
+                case .success(0):
+                    if applyOwners, fchown(fd, entry.uid, entry.gid) != 0 { return .io("entry \(shown): chown", .current) }
+                    if fchmod(fd, permissions) != 0 { return .io("entry \(shown): chmod", .current) }
+                    var times = [timespec(tv_sec: time_t(entry.mtime), tv_nsec: 0), timespec(tv_sec: time_t(entry.mtime), tv_nsec: 0)]
+                    _ = futimens(fd, &times)
+                    return nil
+                case .success(let got):
+                    if let failure = writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<got]), shown) { return failure }
+                }
+            }
+        case .symbolicLink:
+            guard !entry.linkTarget.isEmpty else { return DistroFailure(.badRequest, "entry \(shown): empty symlink target") }
+            let made = FileTree.withCPath(entry.linkTarget) { target in FileTree.withCPath(name) { symlinkat(target, dir, $0) } }
+            guard made == 0 else { return .io("entry \(shown)", .current) }
+            if applyOwners, FileTree.withCPath(name, { fchownat(dir, $0, entry.uid, entry.gid, CSYS_AT_SYMLINK_NOFOLLOW) }) != 0 {
+                return .io("entry \(shown): chown", .current)
+            }
+            forgetParent()
+        case .hardLink:
+            let targetParts: [[UInt8]]
+            switch RootfsWriter.components(entry.linkTarget, what: "hard link target of \(shown):") {
+            case .failure(let failure): return failure
+            case .success(let found): targetParts = found
+            }
+            guard let targetName = targetParts.last else { return DistroFailure(.badRequest, "entry \(shown): empty link target") }
+            // The target's directory, opened the same careful way (the cache then holds it).
+            let entryDir = csys_dup_cloexec(dir)
+            defer { FileDescriptor(entryDir).close() }
+            let targetDir: Int32
+            switch parent(of: targetParts, entry: shown) {
+            case .failure(let failure): return failure
+            case .success(let fd): targetDir = fd
+            }
+            let linked = FileTree.withCPath(targetName) { from in FileTree.withCPath(name) { linkat(targetDir, from, entryDir, $0, 0) } }
+            guard linked == 0 else { return .io("entry \(shown): link to \(String(decoding: entry.linkTarget, as: UTF8.self))", .current) }
+        case .characterDevice, .blockDevice, .fifo:
+            let type: mode_t = entry.kind == .fifo ? CSYS_S_IFIFO : entry.kind == .blockDevice ? CSYS_S_IFBLK : CSYS_S_IFCHR
+            let device = entry.kind == .fifo ? 0 : csys_makedev(entry.deviceMajor, entry.deviceMinor)
+            guard FileTree.withCPath(name, { mknodat(dir, $0, type | permissions, device) }) == 0 else {
+                return .io("entry \(shown)", .current)
+            }
+            if let failure = applyMetadata(dir, name, entry, permissions, shown) { return failure }
+        }
+        return nil
+    }
+
+    /// Removes what an earlier entry of the same name left, unless both are directories.
+    private func makeRoom(_ dir: Int32, _ name: [UInt8], forDirectory: Bool, _ shown: String) -> DistroFailure? {
+        var status = stat()
+        guard FileTree.withCPath(name, { fstatat(dir, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) }) == 0 else { return nil }
+        let isDirectory = status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR
+        if isDirectory {
+            return forDirectory ? nil : DistroFailure(.badRequest, "entry \(shown): would replace a directory")
+        }
+        return FileTree.withCPath(name, { unlinkat(dir, $0, 0) }) == 0 ? nil : .io("entry \(shown)", .current)
+    }
+
+    private func applyMetadata(_ dir: Int32, _ name: [UInt8], _ entry: TarEntry, _ permissions: mode_t,
+                               _ shown: String) -> DistroFailure? {
+        // chown first: it clears the set-id bits that chmod then sets.
+        if applyOwners, FileTree.withCPath(name, { fchownat(dir, $0, entry.uid, entry.gid, CSYS_AT_SYMLINK_NOFOLLOW) }) != 0 {
+            return .io("entry \(shown): chown", .current)
+        }
+        if FileTree.withCPath(name, { fchmodat(dir, $0, permissions, 0) }) != 0 { return .io("entry \(shown): chmod", .current) }
+        return nil
+    }
+
+    private mutating func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ shown: String) -> DistroFailure? {
+        var done = 0
+        while done < bytes.count {
+            let written = write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if written < 0 {
+                if Errno.current == .interrupted { continue }
+                return .io("entry \(shown)", .current)
+            }
+            done += written
+        }
+        bytesWritten += Int64(bytes.count)
+        return nil
+    }
+}

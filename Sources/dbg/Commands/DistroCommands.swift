@@ -1,0 +1,159 @@
+import ArgumentParser
+import DbgClient
+import DbgWire
+import Foundation
+
+/// `dbg distro ...`: the Linux rootfs on the board (the agent's distro service).
+struct DistroCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distro",
+        abstract: "Install a Linux rootfs on the board, and run commands and shells inside it.",
+        discussion: """
+            The rootfs lives at the agent's --distro-root. Commands and shells run in their own mount, \
+            PID and UTS namespaces with /proc, /sys, /dev and /tmp mounted. Install and remove need \
+            root on the board. Over a Unix socket the agent takes the caller's own user and no \
+            password is asked.
+            """,
+        subcommands: [DistroStatus.self, DistroInstall.self, DistroRun.self, DistroShell.self, DistroRemove.self]
+    )
+}
+
+struct DistroStatus: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Whether a rootfs is installed, where, and its size.")
+
+    @OptionGroup var agent: AgentOptions
+
+    @Flag(help: "Print a JSON object.")
+    var json = false
+
+    func run() throws {
+        let connection = try agent.distroConnection()
+        let status = try attempt("distro status") { try connection.distroStatus() }
+        if json {
+            print(#"{"installed":\#(status.installed),"path":\#(jsonString(status.path.string)),"size":\#(status.size)}"#)
+        } else {
+            print("installed: \(status.installed ? "yes" : "no")")
+            print("path: \(status.path.string)")
+            if status.installed { print("size: \(status.size) bytes (\(status.size >> 20) MiB)") }
+        }
+    }
+}
+
+struct DistroInstall: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "install",
+        abstract: "Install a rootfs archive (tar, tar.gz, tar.xz or tar.zst) on the board.",
+        discussion: """
+            URL is a path on the board, file:///PATH or http://HOST[:PORT]/PATH; without it the agent \
+            uses its --distro-url. https is not supported by the agent: fetch the archive here, \
+            `dbg push rootfs.tar.xz /tmp/`, then `dbg distro install /tmp/rootfs.tar.xz` (or run wget \
+            or curl on the board with `dbg exec`). The rootfs appears only once it is complete.
+            """
+    )
+
+    @OptionGroup var agent: AgentOptions
+
+    @Argument(help: "Where the agent fetches the archive (default: its --distro-url).")
+    var url: String = ""
+
+    func run() throws {
+        let connection = try agent.distroConnection()
+        try attempt("distro install") { try connection.distroInstall(url: url) }
+        let status = try attempt("distro status") { try connection.distroStatus() }
+        print("installed at \(status.path.string) (\(status.size >> 20) MiB)")
+    }
+}
+
+struct DistroRemove: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove the rootfs from the board.")
+
+    @OptionGroup var agent: AgentOptions
+
+    func run() throws {
+        let connection = try agent.distroConnection()
+        try attempt("distro remove") { try connection.distroRemove() }
+    }
+}
+
+/// Where a distro command or shell runs: directory, binds, environment.
+struct DistroContext: ParsableArguments {
+    @Option(help: "Working directory inside the rootfs (default /).")
+    var workdir: String = ""
+
+    @Option(name: .customLong("bind"), help: "Bind a board path into the rootfs: HOST:CONTAINER (repeatable).")
+    var binds: [String] = []
+
+    @Option(name: .customLong("env"), help: "Set a variable: KEY=VALUE (repeatable).")
+    var variables: [String] = []
+
+    func validate() throws {
+        for bind in binds where !bind.contains(":") || bind.contains(",") {
+            throw ValidationError("--bind '\(bind)': expected HOST:CONTAINER (no commas)")
+        }
+        for variable in variables where !variable.contains("=") || variable.hasPrefix("=") || variable.contains("\n") {
+            throw ValidationError("--env '\(variable)': expected KEY=VALUE on one line")
+        }
+    }
+
+    var bind: WireBytes { WireBytes(binds.joined(separator: ",")) }
+    var env: WireBytes { WireBytes(variables.joined(separator: "\n")) }
+}
+
+struct DistroRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a program inside the rootfs and exit with its status.",
+        discussion: "Each argument reaches the program exactly as typed: dbg distro run -- cat /etc/os-release."
+    )
+
+    @OptionGroup var agent: AgentOptions
+    @OptionGroup var context: DistroContext
+
+    @Flag(help: "Send dbg's stdin to the program (read to its end first; up to the agent's frame size).")
+    var stdin = false
+
+    @Argument(parsing: .captureForPassthrough, help: "The program and its arguments (after --).")
+    var command: [String]
+
+    func validate() throws {
+        guard !command.isEmpty else { throw ValidationError("nothing to run: dbg distro run -- PROGRAM ARGS...") }
+    }
+
+    func run() throws {
+        let words = command.first == "--" ? Array(command.dropFirst()) : command
+        let input = stdin ? [UInt8](FileHandle.standardInput.readDataToEndOfFile()) : []
+        let connection = try agent.distroConnection()
+        let request = Distro.RunRequest(command: WireBytes(words.map(quoteForAgent).joined(separator: " ")),
+                                        workdir: WireBytes(context.workdir), bind: context.bind, env: context.env,
+                                        input: WireBytes(input))
+        let result = try attempt("distro run") { try connection.distroRun(request) }
+        FileHandle.standardOutput.write(Data(result.stdout.bytes))
+        FileHandle.standardError.write(Data(result.stderr.bytes))
+        throw ExitCode(Int32(truncatingIfNeeded: result.exitCode))
+    }
+}
+
+struct DistroShell: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shell",
+        abstract: "An interactive login shell (/bin/sh) inside the rootfs; exits with its status.",
+        discussion: "Like dbg shell: raw terminal, window size followed, stdin typed in when it is not a terminal."
+    )
+
+    @OptionGroup var agent: AgentOptions
+    @OptionGroup var context: DistroContext
+
+    func run() throws {
+        let connection = try agent.distroConnection()
+        let (rows, cols) = Terminal.stdinIsTerminal ? LocalTerminal.size() : (0, 0)
+        let request = Distro.ShellOpenRequest(workdir: WireBytes(context.workdir), bind: context.bind, env: context.env,
+                                              rows: rows, cols: cols)
+        let shell = try attempt("distro shell") { try connection.distroOpenShell(request) }
+        try ShellSession(
+            connection: connection, shell: shell, outputEvent: Distro.Event.shellOutput.rawValue,
+            exitEvent: Distro.Event.shellExit.rawValue,
+            input: { data throws(ClientError) in try connection.distroShellInput(shell: shell, data) },
+            resize: { rows, cols throws(ClientError) in try connection.distroResizeShell(shell: shell, rows: rows, cols: cols) }
+        ).run(what: "distro shell")
+    }
+}
