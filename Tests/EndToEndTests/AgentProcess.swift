@@ -34,9 +34,10 @@ final class AgentProcess: @unchecked Sendable {
     private(set) var tcpAddresses: [AgentTarget] = []
     private(set) var unixAddresses: [AgentTarget] = []
 
-    /// Starts the agent and waits until it says it is ready.
-    init(_ arguments: [String], environment: [String: String] = [:], ready: Bool = true) throws {
-        let command = AgentProcess.launcher + [AgentProcess.binary]
+    /// Starts the agent and waits until it says it is ready. `prefix` runs it through
+    /// another command (setpriv, to start it as another user).
+    init(_ arguments: [String], environment: [String: String] = [:], ready: Bool = true, prefix: [String] = []) throws {
+        let command = prefix + AgentProcess.launcher + [AgentProcess.binary]
         guard FileManager.default.isExecutableFile(atPath: AgentProcess.binary) else {
             throw AgentProcessError("dbgd not found at \(AgentProcess.binary); run `swift build` first or set DBGD_BIN")
         }

@@ -220,6 +220,6 @@ struct AuthenticationTests {
         #expect(connection.expectError(try connection.receive(), .badRequest).hasPrefix("Password: payload ends 8 bytes short"))
         try connection.sendRaw(frameBytes(service: ServiceID.dbg, op: 0x06ff, id: 5, payload: []))
         #expect(connection.expectError(try connection.receive(), .unsupported) == "unknown dbg op 0x06ff")
-        #expect(try connection.hello(client: "t").services == [ServiceID.control, ServiceID.dbg])
+        #expect(try connection.hello(client: "t").services == [ServiceID.control, ServiceID.dbg, ServiceID.distro])
     }
 }

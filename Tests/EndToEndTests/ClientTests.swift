@@ -98,7 +98,7 @@ struct ClientTests {
         #expect(try dbg.run(["info"]).out.contains("agent:     dbgd 0.1.0"))
         let json = try dbg.run(["info", "--json"]).stdout
         let object = try JSONSerialization.jsonObject(with: Data(json)) as? [String: Any]
-        #expect(object?["protocol"] as? Int == 1 && (object?["services"] as? [Int]) == [0, 0x60])
+        #expect(object?["protocol"] as? Int == 1 && (object?["services"] as? [Int]) == [0, 0x60, 0x70])
         let pings = try dbg.run(["ping", "-c", "3", "--json"]).out.split(separator: "\n")
         #expect(pings.count == 3 && pings.allSatisfy { $0.hasPrefix(#"{"seq":"#) })
     }

@@ -12,7 +12,7 @@ struct ControlServiceTests {
         #expect(hello.version == Control.protocolVersion)
         #expect(hello.maxFrame == 256 << 10)
         #expect(hello.agent.string.hasPrefix("dbgd 0.1.0 ("))
-        #expect(hello.services == [ServiceID.control, ServiceID.dbg])
+        #expect(hello.services == [ServiceID.control, ServiceID.dbg, ServiceID.distro])
         #expect(hello.features.string.contains("max-connections=16"))
     }
 
@@ -31,7 +31,7 @@ struct ControlServiceTests {
         let agent = try AgentProcess(["--listen", "127.0.0.1:0"])
         let connection = try agent.connect()
         for (service, op) in [(UInt32(0x99), UInt16(1)), (ServiceID.control, UInt16(77)), (ServiceID.dbg, UInt16(0x06ff)),
-                              (ServiceID.distro, Distro.Op.status.rawValue)] {
+                              (ServiceID.distro, UInt16(0x02ff))] {
             try connection.sendRaw(frameBytes(service: service, op: op, id: 9, payload: []))
             let frame = try connection.receive()
             #expect(frame.header.id == 9 && frame.header.service == service && frame.header.op == op)

@@ -174,6 +174,43 @@ struct DistroTests {
         #expect(server.requests.contains("/latest") && server.requests.contains("/rootfs.tar.xz"))
     }
 
+    /// An install whose client disconnects, or whose agent is stopped, midway leaves
+    /// nothing; what an agent that died left is removed by the next install.
+    @Test func interruptedInstalls() throws {
+        let server = try TestHTTPServer(files: ["/rootfs.tar.gz": try Data(contentsOf: URL(fileURLWithPath: TestRootfs.archive("tar.gz")))])
+        let distro = try DistroFixture()
+        let stalled = "http://127.0.0.1:\(server.port)/stall"
+        func waitUntil(_ condition: () -> Bool) -> Bool {
+            let deadline = Date(timeIntervalSinceNow: 20)
+            while !condition() && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            return condition()
+        }
+        do {
+            let client = try distro.admin()
+            try client.send(service: ServiceID.distro, op: Distro.Op.install.rawValue, id: 1, Distro.InstallRequest(url: WireBytes(stalled)))
+            #expect(waitUntil { distro.parentEntries.contains { $0.hasPrefix(".distro.partial-") } })
+        }  // the client goes away
+        #expect(waitUntil { distro.parentEntries.isEmpty })
+        #expect(distro.agent.waitForLine(timeout: 10) { $0.contains("install cancelled: the client disconnected") } != nil)
+
+        let other = try distro.admin()
+        #expect(try other.distroStatus().installed == false)
+        try other.send(service: ServiceID.distro, op: Distro.Op.install.rawValue, id: 1, Distro.InstallRequest(url: WireBytes(stalled)))
+        #expect(waitUntil { distro.parentEntries.contains { $0.hasPrefix(".distro.partial-") } })
+        // Another install meanwhile is Busy; everything else is served.
+        #expect(remoteCode { try distro.admin().distroInstall(url: TestRootfs.archive("tar")) } == .busy)
+        #expect(try distro.admin().distroStatus().installed == false)
+        distro.agent.signal(SIGTERM)
+        #expect(distro.agent.waitForExit(timeout: 20) == 0)
+        #expect(distro.parentEntries.isEmpty)
+
+        // An agent killed outright leaves its directory; the next install clears it.
+        try FileManager.default.createDirectory(atPath: distro.parent + "/.distro.partial-99999-1/etc", withIntermediateDirectories: true)
+        let again = try AgentProcess(["--unix", distro.parent + ".sock", "--distro-root", distro.root])
+        try again.connect(again.unixAddresses[0]).distroInstall(url: TestRootfs.archive("tar.gz"))
+        #expect(distro.parentEntries == ["distro"])
+    }
+
     @Test func refusedRequests() throws {
         let distro = try DistroFixture()
         let admin = try distro.admin()
@@ -243,6 +280,30 @@ struct DistroTests {
     }
 }
 
+extension DistroTests {
+    /// An agent that is not root enters the rootfs through a user namespace that maps
+    /// only its own user. (Not under qemu-user: its helper threads make the process
+    /// multithreaded, and the kernel refuses a user namespace to such a process.)
+    @Test(.enabled(if: !AgentProcess.isEmulated))
+    func agentThatIsNotRoot() throws {
+        let distro = try DistroFixture()
+        try distro.admin().distroInstall(url: TestRootfs.archive("tar.gz"))
+        let uid = distro.fixture.uid
+        let sockets = distro.parent + "-user"
+        try FileManager.default.createDirectory(atPath: sockets, withIntermediateDirectories: true)
+        chown(sockets, uid, uid + 100)
+        let asUser = ["setpriv", "--reuid=\(uid)", "--regid=\(uid + 100)", "--clear-groups"]
+        let agent = try AgentProcess(["--unix", sockets + "/agent.sock", "--distro-root", distro.root], prefix: asUser)
+        let run = try ChildProcess(asUser + [DbgTool.binary, "distro", "run", "--", "sh", "-c", "id -u; uname -n; echo $$"],
+                                   environment: ["DBG_HOST": "unix:" + sockets + "/agent.sock"])
+        let output = String(decoding: run.output.readDataToEndOfFile(), as: UTF8.self)
+        #expect(run.waitForExit(timeout: 30) == 0)
+        #expect(output == "\(uid)\ntestbox\n2\n")
+        // Anyone else is turned away: the agent can only act as itself.
+        #expect(remoteCode { _ = try agent.connect(agent.unixAddresses[0]).distroStatus() } == .denied)
+    }
+}
+
 /// A one-thread HTTP/1.1 server on 127.0.0.1 for Install: serves `files` with chunked
 /// transfer coding, redirects /latest to the first file, 404 for the rest.
 final class TestHTTPServer: @unchecked Sendable {
@@ -282,6 +343,15 @@ final class TestHTTPServer: @unchecked Sendable {
                 let path = String(decoding: request, as: UTF8.self).split(separator: " ").dropFirst().first.map(String.init) ?? "/"
                 lock.withLock { seen.append(path) }
                 var reply: Data
+                if path == "/stall", let body = files.values.first {
+                    // Headers and a first part, then nothing until the client goes away.
+                    reply = Data("HTTP/1.1 200 OK\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body.prefix(body.count / 3)
+                    _ = reply.withUnsafeBytes { write(client, $0.baseAddress!, $0.count) }
+                    var scratch = [UInt8](repeating: 0, count: 64)
+                    while read(client, &scratch, scratch.count) > 0 {}
+                    close(client)
+                    continue
+                }
                 if path == "/latest" {
                     reply = Data("HTTP/1.1 302 Found\r\nLocation: \(first)\r\nContent-Length: 0\r\n\r\n".utf8)
                 } else if let body = files[path] {

@@ -117,6 +117,12 @@ struct InstallJob {
             return .failure(DistroFailure(.badRequest, "\(source) holds no /bin/sh: not a rootfs (\(summary.entries) entries)"))
         }
         if let reason = cancel.reason { return .failure(DistroFailure(.timeout, "install cancelled: \(reason)")) }
+        // The mount points runs need, made now: an agent that is not root could not
+        // create them in a rootfs that root owns.
+        for (name, mode) in [("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("tmp", 0o1777)] as [(String, mode_t)] {
+            let made = FileTree.withCPath(Array(name.utf8)) { mkdirat(top, $0, mode) == 0 ? fchmodat(top, $0, mode, 0) : 0 }
+            guard made == 0 || Errno.current.code == CSYS_EEXIST else { return .failure(.io("creating /\(name)", .current)) }
+        }
         guard csys_syncfs(top) == 0 else { return .failure(.io("syncing the rootfs", .current)) }
         if let failure = occupiedRoot() { return .failure(failure) }
         if let error = FileTree.rename(partial, root.path, replace: false) {
