@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dbg-bench",
         abstract: "Measure a running dbgd.",
-        subcommands: [PingBench.self, FanoutBench.self, AuthBench.self, ExecBench.self, ShellBench.self, FilesBench.self,
+        subcommands: [PingBench.self, FanoutBench.self, AuthBench.self, ExecBench.self, ShellBench.self, FilesBench.self, DistroBench.self,
                       HashCommand.self]
     )
 }
@@ -189,6 +189,68 @@ struct ExecBench: ParsableCommand {
     }
 
     private func format(_ ms: Double) -> String { String(format: "%.3f", ms) }
+}
+
+struct DistroBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distro",
+        abstract: "Install and Remove of rootfs archives (against tar -x of each here), then Run round trips.",
+        discussion: "Needs an agent reached as root over its Unix socket (Install and Remove need uid 0)."
+    )
+
+    @OptionGroup var agent: AgentAddress
+
+    @Option(help: "A rootfs archive to install (repeatable); the first plain tar gives the unpacked size.")
+    var archive: [String]
+
+    @Option(help: "The unpacked size in bytes (the archive's tar size), for the rates.")
+    var unpackedBytes: Double
+
+    @Option(help: "Run round trips to time.")
+    var count: Int = 500
+
+    func run() throws {
+        let connection = try AgentConnection(try agent.target())
+        let megabytes = unpackedBytes / 1e6
+        for path in archive {
+            let format = URL(fileURLWithPath: path).lastPathComponent.split(separator: ".").dropFirst().joined(separator: ".")
+            let start = DispatchTime.now().uptimeNanoseconds
+            try connection.withAnswerTimeout(seconds: 0) { () throws(ClientError) in try connection.distroInstall(url: path) }
+            let installed = seconds(since: start)
+            let removeStart = DispatchTime.now().uptimeNanoseconds
+            try connection.distroRemove()
+            let removed = seconds(since: removeStart)
+            let local = try untarHere(path)
+            print("distro_install_\(format): \(Int(megabytes / installed)) MB/s (\(String(format: "%.1f", megabytes)) MB unpacked in "
+                + "\(String(format: "%.2f", installed)) s; tar -x here: \(Int(megabytes / local)) MB/s), remove \(String(format: "%.2f", removed)) s")
+        }
+        try connection.distroInstall(url: archive[0])
+        defer { try? connection.distroRemove() }
+        let request = Distro.RunRequest(command: WireBytes("true"), workdir: .empty, bind: .empty, env: .empty, input: .empty)
+        let runs = try Timings(count, warmUp: 20) {
+            let result = try connection.distroRun(request)
+            guard result.exitCode == 0 else { throw ValidationError("true exited \(result.exitCode)") }
+        }
+        print("distro_run_rtt: median \(String(format: "%.3f", runs.median)) ms, p99 \(String(format: "%.3f", runs.p99)) ms "
+            + "(\(count) x Run true: namespaces, mounts, two forks)")
+    }
+
+    private func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+
+    /// GNU tar -x of the same archive into a scratch directory (it tells compression by content).
+    private func untarHere(_ path: String) throws -> Double {
+        let target = FileManager.default.temporaryDirectory.appendingPathComponent("untar-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: target) }
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/bin/tar")
+        tar.arguments = ["-xf", path, "-C", target.path]
+        let start = DispatchTime.now().uptimeNanoseconds
+        try tar.run()
+        tar.waitUntilExit()
+        sync()
+        return seconds(since: start)
+    }
 }
 
 struct ShellBench: ParsableCommand {

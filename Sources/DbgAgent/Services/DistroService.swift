@@ -87,23 +87,34 @@ final class DistroService {
     }
 
     func caller(_ request: FrameHeader, _ connection: inout Connection) -> Caller? {
+        guard admitted(request, &connection) else { return nil }
         if let peer = connection.localPeer {
-            // A non-root agent can only act as itself.
-            guard geteuid() == 0 || peer.uid == geteuid() else {
-                connection.fail(request, .denied, "this agent runs as uid \(geteuid()) and serves only that user")
-                return nil
-            }
             var account = (try? UserAccount.find(uid: peer.uid, inPasswd: passwdPath))
                 ?? UserAccount(name: "\(peer.uid)", uid: peer.uid, gid: peer.gid, home: "/", shell: "/bin/sh")
             account.groups = (try? GroupFile.groups(of: Array(account.name.utf8), primary: account.gid, path: groupPath))
                 ?? [account.gid]
             return Caller(account: account, sessionSerial: 0)
         }
-        guard let session = dbg.sessions.latest(connectionSlot: connection.slot, generation: connection.generation) else {
-            connection.fail(request, .unauthenticated, "the distro service needs a session on this connection (Authenticate first)")
-            return nil
-        }
+        let session = dbg.sessions.latest(connectionSlot: connection.slot, generation: connection.generation)!
         return Caller(account: session.user.account, sessionSerial: session.serial)
+    }
+
+    /// Whether the connection may use the service at all (cheap: no passwd lookup, so
+    /// every keystroke of a shell can be checked).
+    func admitted(_ request: FrameHeader, _ connection: inout Connection) -> Bool {
+        if let peer = connection.localPeer {
+            // A non-root agent can only act as itself.
+            guard geteuid() == 0 || peer.uid == geteuid() else {
+                connection.fail(request, .denied, "this agent runs as uid \(geteuid()) and serves only that user")
+                return false
+            }
+            return true
+        }
+        guard dbg.sessions.latest(connectionSlot: connection.slot, generation: connection.generation) != nil else {
+            connection.fail(request, .unauthenticated, "the distro service needs a session on this connection (Authenticate first)")
+            return false
+        }
+        return true
     }
 
     /// Install and Remove change the system: root only.
