@@ -146,11 +146,33 @@ struct DistroTests {
         try admin.distroShellInput(shell: shell, Array("exit 5\n".utf8))
         try expectOutput("EXIT=5")
 
+        // A mount someone left inside the root is detached, never deleted through.
+        try FileManager.default.createDirectory(atPath: distro.root + "/mnt/leak", withIntermediateDirectories: true)
+        #expect(TestRootfs.shell("mount --bind '\(shared.path)' '\(distro.root)/mnt/leak'") == 0)
         try admin.distroRemove()
         #expect(try admin.distroStatus().installed == false)
         #expect(!FileManager.default.fileExists(atPath: distro.root))
         #expect(distro.parentEntries.isEmpty)
         #expect(try String(contentsOf: shared.appendingPathComponent("note"), encoding: .utf8) == "from the host\n")
+    }
+
+    /// Output beyond --max-output is cut with a line on stderr saying so; a run that
+    /// outlives --max-exec-timeout ends with 124; Remove waits for no run.
+    @Test func boundedRuns() throws {
+        let distro = try DistroFixture(["--max-output", "4096", "--exec-timeout", "1", "--max-exec-timeout", "1"])
+        let admin = try distro.admin()
+        try admin.distroInstall(url: TestRootfs.archive("tar.gz"))
+        let chatty = try distro.run(admin, "sh -c 'i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done'")
+        #expect(chatty.stdout.count == 4096 && chatty.exitCode == 0)
+        #expect(chatty.stderr.string == "dbgd: output cut: stdout was longer than 4096 bytes\n")
+        let other = try distro.admin()
+        try other.send(service: ServiceID.distro, op: Distro.Op.run.rawValue, id: 7,
+                       Distro.RunRequest(command: WireBytes("sleep 10"), workdir: .empty, bind: .empty, env: .empty, input: .empty))
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(remoteCode { try admin.distroRemove() } == .busy)
+        let slow = try other.receive().decode(Distro.RunResult.self)
+        #expect(slow.exitCode == 124 && slow.stderr.string.hasSuffix("dbgd: timed out after 1 s\n"))
+        try admin.distroRemove()
     }
 
     @Test(arguments: ["tar", "tar.xz", "tar.zst"])
@@ -204,9 +226,12 @@ struct DistroTests {
         #expect(distro.agent.waitForExit(timeout: 20) == 0)
         #expect(distro.parentEntries.isEmpty)
 
-        // An agent killed outright leaves its directory; the next install clears it.
-        try FileManager.default.createDirectory(atPath: distro.parent + "/.distro.partial-99999-1/etc", withIntermediateDirectories: true)
+        // An agent killed outright leaves its directories; the next agent clears them.
+        for leftover in [".distro.partial-99999-1/etc", ".distro.removing-99999-2/bin"] {
+            try FileManager.default.createDirectory(atPath: distro.parent + "/" + leftover, withIntermediateDirectories: true)
+        }
         let again = try AgentProcess(["--unix", distro.parent + ".sock", "--distro-root", distro.root])
+        #expect(waitUntil { distro.parentEntries.isEmpty })
         try again.connect(again.unixAddresses[0]).distroInstall(url: TestRootfs.archive("tar.gz"))
         #expect(distro.parentEntries == ["distro"])
     }
@@ -262,13 +287,23 @@ struct DistroTests {
         #expect(TestRootfs.shell("python3 -c '\(script.replacingOccurrences(of: "'", with: "'\\''"))' '\(work)' '\(outside)'") == 0)
         let original = try Data(contentsOf: URL(fileURLWithPath: TestRootfs.archive("tar.gz")))
         try original.prefix(original.count / 2).write(to: URL(fileURLWithPath: work + "/truncated.tar.gz"))
-        var corrupt = original
-        corrupt[original.count / 2] ^= 0xff
-        try corrupt.write(to: URL(fileURLWithPath: work + "/corrupt.tar.gz"))
+        // Bytes changed in the middle of the compressed data: however they decode, the
+        // check at the end of the stream catches them. Several places, several formats.
+        var corrupted: [String] = []
+        for suffix in ["tar.gz", "tar.xz", "tar.zst"] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: TestRootfs.archive(suffix)))
+            for (index, fraction) in [0.3, 0.5, 0.8].enumerated() {
+                var bytes = data
+                bytes[Int(Double(data.count) * fraction)] ^= 0x55
+                let name = "corrupt-\(index).\(suffix)"
+                try bytes.write(to: URL(fileURLWithPath: work + "/" + name))
+                corrupted.append(name)
+            }
+        }
         try Data((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: URL(fileURLWithPath: work + "/garbage.tar"))
 
         for name in ["dotdot.tar", "absolute.tar", "through-symlink.tar", "hardlink-out.tar", "no-shell.tar",
-                     "truncated.tar.gz", "corrupt.tar.gz", "garbage.tar"] {
+                     "truncated.tar.gz", "garbage.tar"] + corrupted {
             let code = remoteCode { try admin.distroInstall(url: work + "/" + name) }
             #expect(code == .badRequest, "\(name): \(String(describing: code))")
             #expect(distro.parentEntries.isEmpty, "\(name) left \(distro.parentEntries)")

@@ -6,10 +6,15 @@ import DbgWire
 enum DistroJob {
     case install(InstallJob)
     case remove(RemoveJob)
+    /// At start-up: what an agent that died during an Install or Remove left.
+    case removeLeftovers(DistroRoot)
 
     /// Runs on the distro thread.
     mutating func perform() -> Bool {
         switch self {
+        case .removeLeftovers(let root):
+            if let failure = root.removeLeftovers() { Log.info("distro: \(failure.message)") }
+            return false
         case .install(var job):
             job.run()
             self = .install(job)
@@ -103,6 +108,7 @@ struct InstallJob {
             case .failure(let failure):
                 return .failure(failure)
             case .success(nil):
+                if let failure = reader.finishArchive() { return .failure(failure) }
                 return finish(partial, top, Summary(entries: reader.entries, bytes: writer.bytesWritten, format: reader.formatName))
             case .success(let entry?):
                 if let failure = writer.create(entry, data: { reader.readData(into: $0) }) { return .failure(failure) }

@@ -31,10 +31,12 @@ final class DistroService {
         groupPath = config.groupPath
         maxRunSeconds = config.maxExecTimeoutSeconds
         do throws(Errno) {
-            jobs = try WorkerPool(threads: 1, capacity: 1, stackSize: 256 << 10) { job in job.perform() }
+            // The start-up clean-up, then one Install or Remove at a time.
+            jobs = try WorkerPool(threads: 1, capacity: 2, stackSize: 256 << 10) { job in job.perform() }
         } catch {
             throw StartupError("cannot start the distro thread: \(error.message)")
         }
+        _ = jobs.submit(.removeLeftovers(root))
     }
 
     func handle(_ request: Request, on connection: inout Connection) {
@@ -201,6 +203,8 @@ final class DistroService {
         jobs.takeFinished { job in
             guard pending != nil else { return }
             switch job {
+            case .removeLeftovers:
+                return
             case .install(let install):
                 switch install.result {
                 case .success(let summary):

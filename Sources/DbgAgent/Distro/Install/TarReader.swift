@@ -162,6 +162,21 @@ struct TarReader {
         }
     }
 
+    /// After the end marker: reads the rest of the stream, so that the decompressor
+    /// reaches the end of its data and checks it (gzip's CRC-32, xz's and zstd's
+    /// checksums). Corruption that still decoded into plausible tar data shows here.
+    mutating func finishArchive() -> DistroFailure? {
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 8)
+        defer { scratch.deallocate() }
+        while true {
+            switch stream.read(into: scratch) {
+            case .failure(let failure): return failure
+            case .success(0): return nil
+            case .success: continue
+            }
+        }
+    }
+
     private mutating func readMetadata(into buffer: UnsafeMutableRawBufferPointer) -> DistroFailure? {
         var filled = 0
         while filled < buffer.count {
