@@ -51,6 +51,8 @@ public final class AgentConnection: @unchecked Sendable {
     private var receiveStart = 0
     private var receiveEnd = 0
     private var nextID: UInt32 = 1
+    /// On a serial line: the link thread behind `fd`.
+    private let serial: SerialBridge?
 
     /// Connects; `timeoutSeconds` also bounds every later read and write. `localAddress`
     /// picks the numeric source address of a TCP connection (tests use 127.0.0.x to be
@@ -60,7 +62,15 @@ public final class AgentConnection: @unchecked Sendable {
     ) throws(ClientError) {
         self.target = target
         self.maxPayload = maxPayload
-        fd = try openSocket(target, timeoutSeconds: timeoutSeconds, localAddress: localAddress)
+        if case .serial(let path, let baud) = target {
+            let bridge = try SerialBridge(path: path, baud: baud, timeoutSeconds: timeoutSeconds)
+            serial = bridge
+            fd = bridge.connectionEnd
+            setTimeouts(fd, timeoutSeconds)
+        } else {
+            serial = nil
+            fd = try openSocket(target, timeoutSeconds: timeoutSeconds, localAddress: localAddress)
+        }
         sendBuffer = []
         receiveBuffer = [UInt8](repeating: 0, count: 64 << 10)
     }
@@ -69,6 +79,9 @@ public final class AgentConnection: @unchecked Sendable {
 
     /// The socket, for tests that need to misbehave on purpose.
     public var descriptor: Int32 { fd }
+
+    /// On a serial line: what the client's side of the link has counted.
+    public var linkCounters: LinkEngine.Counters? { serial?.linkCounters }
 
     public func makeID() -> UInt32 {
         defer { nextID = nextID == UInt32.max ? 1 : nextID + 1 }
@@ -256,6 +269,8 @@ func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
 
 private func openSocket(_ target: AgentTarget, timeoutSeconds: Int, localAddress: String?) throws(ClientError) -> Int32 {
     switch target {
+    case .serial:
+        preconditionFailure("serial lines go through SerialBridge")
     case .unix(let path):
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)

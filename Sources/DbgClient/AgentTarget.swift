@@ -2,6 +2,8 @@
 public enum AgentTarget: Equatable, Sendable {
     case tcp(host: String, port: UInt16)
     case unix(path: String)
+    /// A serial line: the device and its baud rate.
+    case serial(path: String, baud: Int)
 
     public static let defaultPort: UInt16 = 5037
 
@@ -12,7 +14,16 @@ public enum AgentTarget: Equatable, Sendable {
             return .unix(path: path)
         }
         if text.hasPrefix("serial:") {
-            throw .usage("'\(text)': serial lines are not supported yet; use HOST[:PORT] or unix:/PATH")
+            let spec = text.dropFirst(7)
+            let parts = spec.split(separator: ",", omittingEmptySubsequences: false)
+            guard let path = parts.first, !path.isEmpty, parts.count <= 2 else {
+                throw .usage("'\(text)': expected serial:DEVICE[,BAUD]")
+            }
+            let baud = parts.count == 2 ? Int(parts[1]) : 115_200
+            guard let baud, SerialBridge.speeds[baud] != nil else {
+                throw .usage("'\(text)': the baud rate must be a standard one (9600, 115200, 921600, 3000000, ...)")
+            }
+            return .serial(path: String(path), baud: baud)
         }
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]") else { throw .usage("'\(text)': missing ']' after the IPv6 address") }
@@ -43,6 +54,7 @@ public enum AgentTarget: Equatable, Sendable {
         switch self {
         case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         case .unix(let path): return "unix:\(path)"
+        case .serial(let path, let baud): return "serial:\(path),\(baud)"
         }
     }
 }

@@ -362,6 +362,14 @@ int csys_dup_cloexec(int fd);
 int csys_openat_create(int dirfd, const char *name, mode_t mode);
 int csys_syncfs(int fd);
 
+// Serial lines: opens a tty in raw mode (8N1, no echo, no flow control, modem lines
+// ignored) at one of the standard rates from 1200 to 4000000 baud; non-blocking,
+// close-on-exec. Returns the descriptor, or -1 with errno (EINVAL: not a standard rate).
+int csys_serial_open(const char *path, int baud);
+int csys_serial_rate_supported(int baud);
+// socketpair(AF_UNIX, SOCK_STREAM), both ends non-blocking and close-on-exec.
+int csys_socketpair(int fds[2]);
+
 // umount2(MNT_DETACH): 0, or -1 with errno.
 int csys_unmount_detached(const char *path);
 static const int CSYS_O_NOFOLLOW = O_NOFOLLOW;

@@ -232,7 +232,7 @@ extension Agent {
         connections.release(index)
     }
 
-    private func token(for index: Int) -> EventToken {
+    func token(for index: Int) -> EventToken {
         EventToken(.connection, index: UInt32(index), generation: connections[index].generation)
     }
 
@@ -252,6 +252,7 @@ extension Agent {
         }
         if next != 0 { timer.schedule(next) }
         if let due = dbg.expire(now: now, pumpIfOpen) { timer.schedule(due) }
+        expireSerialLines(now: now)
     }
 
     private func deadline(of connection: Connection) -> Milliseconds? {

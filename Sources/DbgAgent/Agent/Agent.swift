@@ -14,6 +14,7 @@ final class Agent {
     let router: RequestRouter
     let dbg: DbgService
     let distro: DistroService
+    let serialLines: [SerialLine]
     /// A descriptor kept in reserve: when accept fails with EMFILE it is closed, the
     /// waiting connection accepted and turned away, and the reserve reopened. Without it,
     /// a level-triggered listener would spin on a connection it can never accept.
@@ -42,6 +43,7 @@ final class Agent {
         dbg = try DbgService(config: config, timer: timer, loop: loop)
         distro = try DistroService(config: config, dbg: dbg)
         listeners = try Agent.openListeners(config)
+        serialLines = config.serialLines.map { SerialLine($0) }
         router = RequestRouter(control: ControlService(
             maxFrame: config.maxFrame, services: RequestRouter.served,
             features: WireBytes("transport=tcp,unix auth=\(config.authMethod.name) max-connections=\(config.maxConnections) "
@@ -72,6 +74,7 @@ final class Agent {
         for listener in listeners {
             Log.info("listening on \(listener.address.description)")
         }
+        openSerialLines()
         Log.info("\(AgentVersion.line) ready")
         while running {
             do throws(Errno) {
@@ -88,6 +91,7 @@ final class Agent {
         for index in 0..<connections.capacity where connections[index].isActive {
             close(index, reason: "agent shutting down")
         }
+        closeSerialLines()
         return 0
     }
 
@@ -101,6 +105,10 @@ final class Agent {
             dbg.workersFinished(pumpIfOpen)
         case .distroJobs:
             distro.jobsFinished(pumpIfOpen)
+        case .serialTTY:
+            serialTTYReady(Int(token.index), readiness)
+        case .serialBridge:
+            serialBridgeReady(Int(token.index), readiness)
         case .commandStdout, .commandStderr:
             dbg.commandOutputReady(token)
         case .shell:

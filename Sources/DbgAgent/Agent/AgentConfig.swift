@@ -3,8 +3,11 @@ import DbgWire
 /// Everything the agent is told at start-up. Every limit here sizes a pool that is
 /// allocated once; nothing grows past it while the agent runs.
 struct AgentConfig: Equatable {
-    /// Where to accept connections; `[::]:5037` when neither --listen nor --unix is given.
+    /// Where to accept connections; `[::]:5037` when none of --listen, --unix and
+    /// --serial is given.
     var listen: [ListenAddress] = []
+    /// Serial lines to serve, each one connection at a time.
+    var serialLines: [SerialLine.Spec] = []
     var maxConnections = 16
     /// The largest payload accepted or sent (the header's `length`).
     var maxFrame: UInt32 = 1 << 20
@@ -77,7 +80,7 @@ struct AgentConfig: Equatable {
     /// peer gets the error frame instead of a reset.
     static let lingerMs: Milliseconds = 2_000
 
-    var effectiveListen: [ListenAddress] { listen.isEmpty ? [ListenAddress.defaultTCP] : listen }
+    var effectiveListen: [ListenAddress] { listen.isEmpty && serialLines.isEmpty ? [ListenAddress.defaultTCP] : listen }
 
     var receiveBufferSize: Int { FrameHeader.size + Int(maxFrame) }
     var transmitBufferSize: Int { FrameHeader.size + Int(maxFrame) + AgentConfig.transmitBatch }

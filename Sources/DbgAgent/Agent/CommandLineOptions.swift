@@ -19,6 +19,10 @@ enum CommandLineOptions {
           -l, --listen ADDR:PORT        accept TCP on a numeric IPv4 or [IPv6] address;
                                         repeatable; port 0 picks a free port
           -u, --unix PATH               accept on a Unix socket (mode 0600); repeatable
+              --serial DEV[,BAUD]       serve a serial line (UART, USB gadget ttyGS0) in raw
+                                        mode, BAUD a standard rate up to 4000000 (default
+                                        115200); repeatable; waits for a device that is
+                                        absent, and reopens one that goes away
 
         Limits (each sizes a pool allocated once at start-up):
           -c, --max-connections N       concurrent connections (default 16, 1..16384)
@@ -140,6 +144,12 @@ enum CommandLineOptions {
             config.distroRoot = argument
         case Key.distroURL:
             config.distroURL = argument
+        case Key.serial:
+            guard let spec = SerialLine.Spec.parse(argument) else {
+                return ConfigError("--serial '\(argument)': expected DEV or DEV,BAUD with a standard rate "
+                    + "(1200, 2400, ... 115200, 230400, 460800, 921600, 1000000 ... 4000000)")
+            }
+            config.serialLines.append(spec)
         case Key.maxAuth:
             return setCount(&config.maxAuthInFlight, argument, AgentConfig.maxAuthInFlightRange, "--max-auth")
         case Key.chunk, Key.maxChunk:
@@ -208,6 +218,7 @@ enum CommandLineOptions {
         static let maxChunk: UInt8 = 16
         static let distroRoot: UInt8 = 17
         static let distroURL: UInt8 = 18
+        static let serial: UInt8 = 19
     }
 
     private static func withOptionTable<R>(_ body: (UnsafePointer<option>) -> R) -> R {
@@ -237,6 +248,7 @@ enum CommandLineOptions {
             entry("max-chunk", CSYS_REQUIRED_ARGUMENT, Key.maxChunk),
             entry("distro-root", CSYS_REQUIRED_ARGUMENT, Key.distroRoot),
             entry("distro-url", CSYS_REQUIRED_ARGUMENT, Key.distroURL),
+            entry("serial", CSYS_REQUIRED_ARGUMENT, Key.serial),
             entry("verbose", CSYS_NO_ARGUMENT, UInt8(ascii: "v")),
             entry("help", CSYS_NO_ARGUMENT, UInt8(ascii: "h")),
             entry("version", CSYS_NO_ARGUMENT, UInt8(ascii: "V")),

@@ -16,6 +16,9 @@ struct EventToken: Equatable {
         case shell = 8
         /// The distro thread finished an Install or Remove.
         case distroJobs = 9
+        /// A serial line's tty, and its end of the bridge to its connection (index: line).
+        case serialTTY = 10
+        case serialBridge = 11
     }
 
     var kind: Kind

@@ -48,6 +48,14 @@ struct SocketAddress {
         return fits ? address : nil
     }
 
+    /// The peer at the other end of a serial line: no socket address, only the device,
+    /// shown as "serial:/dev/ttyGS0".
+    static func serialLine(_ path: String) -> SocketAddress {
+        var address = unix(path) ?? SocketAddress()
+        address.storage.ss_family = 0
+        return address
+    }
+
     var port: UInt16 {
         switch family {
         case CSYS_AF_INET: return withAddress(sockaddr_in.self) { UInt16(bigEndian: $0.sin_port) }
@@ -72,6 +80,11 @@ struct SocketAddress {
                 }
             }
             return path.isEmpty ? "unix" : "unix:" + path
+        case 0:
+            return "serial:" + withAddress(sockaddr_un.self) { sun in
+                var copy = sun.sun_path
+                return withUnsafeBytes(of: &copy) { raw in String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            }
         default:
             return "unknown address family \(family)"
         }

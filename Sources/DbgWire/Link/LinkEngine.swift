@@ -9,8 +9,8 @@
 ///   `ack` (the next seq expected) and, in `extra`, a bitmap of the 32 packets after it
 ///   that arrived out of order (selective acknowledgement).
 /// - RESET (client, `extra` a random nonce) starts a fresh stream; the agent answers
-///   RESET_ACK with the same nonce. CLOSE (client) ends the stream. NO_LINK (agent)
-///   answers DATA that belongs to no stream (the agent restarted).
+///   RESET_ACK with the same nonce. CLOSE (either side, with the nonce) ends the stream.
+///   NO_LINK (agent) answers DATA that belongs to no stream (the agent restarted).
 ///
 /// Loss is found two ways: a packet acknowledged (or selectively acknowledged) that was
 /// sent after an unacknowledged one means that one was lost (a serial line keeps order),
@@ -26,7 +26,8 @@ public struct LinkEngine {
         case opened
         /// Agent: a client reset the link; everything of the previous stream is gone.
         case reset
-        /// Agent: the client closed the stream.
+        /// The other side closed the stream (the client left, or the agent ended the
+        /// connection).
         case closed
         /// Client: the agent does not know this stream any more (it restarted).
         case peerLost
@@ -60,6 +61,8 @@ public struct LinkEngine {
         /// When its last transmission should have left the line, and the order of that
         /// transmission among all packets sent.
         var sentAt: Int64
+        /// When it was first handed to the line, in ms.
+        var firstSent: Int64 = -1
         var order: UInt64
         var timeout: Int64
         var sacked = false
@@ -134,7 +137,8 @@ public struct LinkEngine {
         nextReset = now
     }
 
-    /// Client: ends the stream (CLOSE, sent twice: nothing answers it).
+    /// Ends the stream (CLOSE, sent twice: nothing answers it). The agent does this
+    /// only once everything it sent has been acknowledged.
     public mutating func close() {
         guard isOpen else { return }
         queueControl(.close, nonce)
@@ -202,7 +206,7 @@ public struct LinkEngine {
             isOpen = true
             nextReset = nil
             return .opened
-        case (.close, .agent):
+        case (.close, _):
             guard isOpen, extra == nonce else { return nil }
             resetStream()
             isOpen = false
@@ -333,6 +337,7 @@ public struct LinkEngine {
         emit(.data, seq: slot.seq, extra: selectiveBits, payload: slot.payload)
         transmissions += 1
         slot.order = transmissions
+        if slot.firstSent < 0 { slot.firstSent = now }
         slot.sentAt = max(lineClock, now * 1000) + Int64(lineOut.count) * byteMicros
     }
 
@@ -347,6 +352,12 @@ public struct LinkEngine {
         LineCoding.encode(packet, into: &encoded)
         encoded.withUnsafeBytes { lineOut.append($0) }
         counters.packetsSent += 1
+    }
+
+    /// Since when the oldest packet not yet acknowledged has waited (ms), if any: a peer
+    /// that stays silent this long is gone.
+    public var unacknowledgedSince: Int64? {
+        slots.filter { !$0.sacked && $0.firstSent >= 0 }.map { $0.firstSent }.min()
     }
 
     /// When the engine wants to run again (a retransmission or a repeated reset), in ms.

@@ -1,0 +1,256 @@
+import CSys
+import DbgWire
+
+/// Serial lines: the tty and the bridge of each line in the loop, link resets from
+/// clients, and a device that disappears and comes back (a USB gadget unplugged).
+extension Agent {
+    /// At start-up: a device that is not there yet is waited for, not an error.
+    func openSerialLines() {
+        let now = MonotonicClock.now()
+        for index in serialLines.indices { openTTY(index, now: now) }
+    }
+
+    private func openTTY(_ index: Int, now: Milliseconds) {
+        let line = serialLines[index]
+        let fd = csys_serial_open(line.spec.path, Int32(line.spec.baud))
+        guard fd >= 0 else {
+            let error = Errno.current
+            if line.reopenAt == nil { Log.info("\(line.description): \(error.message); trying again every second") }
+            line.reopenAt = now + SerialLine.reopenIntervalMs
+            timer.schedule(line.reopenAt!)
+            return
+        }
+        line.tty = FileDescriptor(fd)
+        line.reopenAt = nil
+        line.engine = LinkEngine(role: .agent, baud: line.spec.baud)
+        line.ttyInterest = nil
+        Log.info("\(line.description): open at \(line.spec.baud) baud")
+        updateSerialInterest(index)
+    }
+
+    /// The device went away: its connection ends; it is opened again when it is back.
+    private func lostTTY(_ index: Int, _ reason: String, now: Milliseconds) {
+        let line = serialLines[index]
+        guard let tty = line.tty else { return }
+        Log.info("\(line.description): \(reason); \(line.countersDescription)")
+        loop.remove(tty)
+        tty.close()
+        line.tty = nil
+        line.ttyInterest = nil
+        endSerialConnection(index, reason: "\(line.description): \(reason)")
+        line.reopenAt = now + SerialLine.reopenIntervalMs
+        timer.schedule(line.reopenAt!)
+    }
+
+    func serialTTYReady(_ index: Int, _ readiness: Readiness) {
+        let line = serialLines[index]
+        guard let tty = line.tty else { return }
+        let now = MonotonicClock.now()
+        if readiness.readable {
+            var events: [LinkEngine.Event] = []
+            for _ in 0..<4 {  // bounded, so one busy line cannot starve the rest
+                let got: Int
+                do throws(Errno) {
+                    got = try tty.read(into: line.buffer)
+                } catch {
+                    if error == .wouldBlock { break }
+                    return lostTTY(index, "read failed: \(error.message)", now: now)
+                }
+                if got == 0 { return lostTTY(index, "the device hung up", now: now) }
+                events += line.engine.receive(UnsafeRawBufferPointer(rebasing: line.buffer[0..<got]), now: Int64(now))
+            }
+            for event in events { linkEvent(index, event) }
+        }
+        pumpSerial(index, now: now)
+    }
+
+    private func linkEvent(_ index: Int, _ event: LinkEngine.Event) {
+        let line = serialLines[index]
+        switch event {
+        case .reset:
+            endSerialConnection(index, reason: "\(line.description): the client reset the link")
+            Log.info("\(line.description): link reset by a client; \(line.countersDescription)")
+            startSerialConnection(index)
+        case .closed:
+            endSerialConnection(index, reason: "\(line.description): the client closed the link")
+            Log.info("\(line.description): link closed by the client; \(line.countersDescription)")
+        case .opened, .peerLost:
+            break  // only a client's engine reports these
+        }
+    }
+
+    /// A fresh connection for the line's new stream.
+    private func startSerialConnection(_ index: Int) {
+        let line = serialLines[index]
+        var ends: [Int32] = [-1, -1]
+        guard csys_socketpair(&ends) == 0 else {
+            Log.info("\(line.description): cannot create the bridge: \(Errno.current.message)")
+            line.engine.close()
+            return
+        }
+        let now = MonotonicClock.now()
+        guard let slot = connections.open(FileDescriptor(ends[0]), peer: SocketAddress.serialLine(line.spec.path), now: now,
+                                          maxPayload: config.maxFrame) else {
+            Log.info("\(line.description): connection table full (\(connections.capacity) connections); link closed")
+            FileDescriptor(ends[0]).close()
+            FileDescriptor(ends[1]).close()
+            line.engine.close()
+            return
+        }
+        do throws(Errno) {
+            try loop.add(connections[slot].fd, .readable, token(for: slot))
+            connections[slot].registered = .readable
+        } catch {
+            Log.info("\(line.description): cannot watch its connection: \(error.message)")
+            connections.release(slot)
+            FileDescriptor(ends[1]).close()
+            line.engine.close()
+            return
+        }
+        timer.schedule(now + config.handshakeTimeoutMs)
+        line.bridge = FileDescriptor(ends[1])
+        line.bridgeInterest = nil
+        line.connectionSlot = slot
+        line.connectionGeneration = connections[slot].generation
+        line.closing = false
+        line.pendingToBridge.removeAll()
+    }
+
+    /// Ends the line's connection (its sessions, shells and commands with it) and closes
+    /// the bridge.
+    private func endSerialConnection(_ index: Int, reason: String) {
+        let line = serialLines[index]
+        if line.connectionSlot >= 0, connections[line.connectionSlot].isActive,
+           connections[line.connectionSlot].generation == line.connectionGeneration {
+            close(line.connectionSlot, reason: reason)
+        }
+        line.connectionSlot = -1
+        if let bridge = line.bridge {
+            loop.remove(bridge)
+            bridge.close()
+        }
+        line.bridge = nil
+        line.bridgeInterest = nil
+        line.pendingToBridge.removeAll()
+        line.closing = false
+    }
+
+    func serialBridgeReady(_ index: Int, _ readiness: Readiness) {
+        pumpSerial(index, now: MonotonicClock.now())
+    }
+
+    /// Moves what can move: link → bridge, bridge → link, link → tty; then re-arms the
+    /// loop and the timer for this line.
+    func pumpSerial(_ index: Int, now: Milliseconds) {
+        let line = serialLines[index]
+        guard let tty = line.tty else { return }
+        if let bridge = line.bridge {
+            // Stream bytes that arrived go to the connection.
+            while true {
+                if line.pendingToBridge.isEmpty {
+                    let got = line.engine.readInbound(into: line.buffer)
+                    if got == 0 { break }
+                    line.pendingToBridge = Array(UnsafeRawBufferPointer(rebasing: line.buffer[0..<got]))
+                }
+                let written = line.pendingToBridge.withUnsafeBytes { bytes -> Result<Int, Errno> in
+                    do throws(Errno) { return .success(try bridge.write(bytes)) } catch { return .failure(error) }
+                }
+                switch written {
+                case .success(let count):
+                    line.pendingToBridge.removeFirst(count)
+                    continue
+                case .failure(let error):
+                    if error != .wouldBlock { line.pendingToBridge.removeAll() }  // the connection is gone
+                }
+                break
+            }
+            // The connection's answers go to the link, as far as it takes them.
+            while !line.closing, line.engine.outboundRoom > 0 {
+                let room = UnsafeMutableRawBufferPointer(rebasing: line.buffer[0..<min(line.buffer.count, line.engine.outboundRoom)])
+                do throws(Errno) {
+                    let got = try bridge.read(into: room)
+                    if got == 0 {
+                        line.closing = true  // the connection closed; the client learns it after the last byte
+                        break
+                    }
+                    _ = line.engine.writeOutbound(UnsafeRawBufferPointer(rebasing: room[0..<got]))
+                } catch {
+                    if error != .wouldBlock { line.closing = true }
+                    break
+                }
+            }
+            if line.closing && line.engine.isIdle {
+                Log.debug("\(line.description): the connection ended; closing the link")
+                line.engine.close()
+                endSerialConnection(index, reason: "\(line.description): connection ended")
+            }
+        }
+        // Link packets to the line.
+        while true {
+            let output = line.engine.lineOutput(now: Int64(now))
+            if output.isEmpty { break }
+            let written: Int
+            do throws(Errno) {
+                written = try tty.write(output)
+            } catch {
+                if error == .wouldBlock { break }
+                return lostTTY(index, "write failed: \(error.message)", now: now)
+            }
+            line.engine.lineWritten(written, now: Int64(now))
+            if written < output.count { break }
+        }
+        if let due = line.engine.nextDeadline() { timer.schedule(Milliseconds(max(due, 0))) }
+        updateSerialInterest(index)
+    }
+
+    private func updateSerialInterest(_ index: Int) {
+        let line = serialLines[index]
+        if let tty = line.tty {
+            var wanted: Interest = .readable
+            if !line.engine.lineOutput(now: Int64(MonotonicClock.now())).isEmpty { wanted.insert(.writable) }
+            line.ttyInterest = watch(tty, current: line.ttyInterest, wanted: wanted, EventToken(.serialTTY, index: UInt32(index)))
+        }
+        if let bridge = line.bridge {
+            var wanted = Interest()
+            if !line.closing && line.engine.outboundRoom > 0 { wanted.insert(.readable) }
+            if !line.pendingToBridge.isEmpty || line.engine.inboundCount > 0 { wanted.insert(.writable) }
+            line.bridgeInterest = watch(bridge, current: line.bridgeInterest, wanted: wanted.isEmpty ? nil : wanted,
+                                        EventToken(.serialBridge, index: UInt32(index)))
+        }
+    }
+
+    /// Puts `fd` in epoll with `wanted`, changes it, or takes it out (nil); returns what
+    /// is now registered.
+    private func watch(_ fd: FileDescriptor, current: Interest?, wanted: Interest?, _ token: EventToken) -> Interest? {
+        switch (current, wanted) {
+        case (nil, nil): return nil
+        case (_?, nil):
+            loop.remove(fd)
+            return nil
+        case (nil, let wanted?):
+            return (try? loop.add(fd, wanted, token)) != nil ? wanted : nil
+        case (let current?, let wanted?):
+            guard current != wanted else { return current }
+            return (try? loop.modify(fd, wanted, token)) != nil ? wanted : current
+        }
+    }
+
+    /// Timer: devices to reopen, retransmissions due.
+    func expireSerialLines(now: Milliseconds) {
+        for index in serialLines.indices {
+            let line = serialLines[index]
+            if line.tty == nil {
+                if let due = line.reopenAt, now >= due { openTTY(index, now: now) }
+                continue
+            }
+            if let due = line.engine.nextDeadline(), Int64(now) >= due { pumpSerial(index, now: now) }
+        }
+    }
+
+    func closeSerialLines() {
+        for line in serialLines {
+            if let bridge = line.bridge { bridge.close() }
+            line.tty?.close()
+        }
+    }
+}

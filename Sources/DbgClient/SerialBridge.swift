@@ -1,0 +1,183 @@
+import DbgWire
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The client's end of a serial line: a thread runs the link engine between the tty and
+/// one end of a socketpair; the other end is what AgentConnection reads and writes, so
+/// the rest of the client works over a serial line as over TCP.
+final class SerialBridge: @unchecked Sendable {
+    /// How long unacknowledged data may wait before the agent is given up on.
+    static let giveUpMs: Int64 = 30_000
+
+    let path: String
+    /// AgentConnection's end of the socketpair.
+    let connectionEnd: Int32
+    private let bridgeEnd: Int32
+    private let tty: Int32
+    private var engine: LinkEngine
+    private var toConnection: [UInt8] = []
+    private let opened = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var counters = LinkEngine.Counters()
+    private var linkOpen = false
+
+    /// Opens the line and starts a fresh link with the agent (its earlier sessions on
+    /// this line end); waits up to `timeoutSeconds` for the agent's answer.
+    init(path: String, baud: Int, timeoutSeconds: Int) throws(ClientError) {
+        self.path = path
+        let fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw .connect("cannot open \(path): \(describe(errno))") }
+        guard SerialBridge.makeRaw(fd, baud: baud) else {
+            let code = errno
+            Glibc.close(fd)
+            throw .connect("cannot set up \(path) at \(baud) baud: \(describe(code))")
+        }
+        tty = fd
+        var ends: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
+            Glibc.close(fd)
+            throw .connect("socketpair: \(describe(errno))")
+        }
+        connectionEnd = ends[0]
+        bridgeEnd = ends[1]
+        _ = fcntl(bridgeEnd, F_SETFL, fcntl(bridgeEnd, F_GETFL) | O_NONBLOCK)
+        engine = LinkEngine(role: .client, baud: baud)
+        var nonce: UInt32 = 0
+        while nonce == 0 { nonce = UInt32.random(in: 1...UInt32.max) }
+        engine.open(nonce: nonce, now: SerialBridge.now())
+        Thread { [self] in run() }.start()
+        guard opened.wait(timeout: .now() + .seconds(timeoutSeconds)) == .success, lock.withLock({ linkOpen }) else {
+            shutdown(connectionEnd, Int32(SHUT_RDWR))
+            throw .connect("no answer from an agent on \(path) at \(baud) baud within \(timeoutSeconds) s")
+        }
+    }
+
+    /// What the link has counted so far (packets, drops, retransmissions).
+    var linkCounters: LinkEngine.Counters { lock.withLock { counters } }
+
+    static func now() -> Int64 { Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000) }
+
+    /// The link thread: until the connection's end closes or the agent is lost.
+    private func run() {
+        defer {
+            Glibc.close(tty)
+            Glibc.close(bridgeEnd)
+            opened.signal()  // an open that never happened stops waiting
+        }
+        var buffer = [UInt8](repeating: 0, count: 16 << 10)
+        var connectionClosed = false
+        while true {
+            let now = SerialBridge.now()
+            var wanted: [pollfd] = [pollfd(fd: tty, events: Int16(POLLIN), revents: 0)]
+            if !engine.lineOutput(now: now).isEmpty { wanted[0].events |= Int16(POLLOUT) }
+            var bridgeEvents: Int16 = 0
+            if !connectionClosed && engine.outboundRoom > 0 { bridgeEvents |= Int16(POLLIN) }
+            if !toConnection.isEmpty { bridgeEvents |= Int16(POLLOUT) }
+            wanted.append(pollfd(fd: bridgeEnd, events: bridgeEvents, revents: 0))
+            let wait = engine.nextDeadline().map { Int32(clamping: max(0, $0 - now)) } ?? 1000
+            _ = poll(&wanted, 2, min(wait, 1000))
+            let tick = SerialBridge.now()
+
+            // Line → engine.
+            while true {
+                let got = buffer.withUnsafeMutableBytes { read(tty, $0.baseAddress, $0.count) }
+                if got <= 0 {
+                    if got == 0 || (errno != EAGAIN && errno != EINTR) { return }  // the device is gone
+                    break
+                }
+                let events = buffer.withUnsafeBytes { engine.receive(UnsafeRawBufferPointer(rebasing: $0[0..<got]), now: tick) }
+                for event in events {
+                    switch event {
+                    case .opened:
+                        lock.withLock { linkOpen = true }
+                        opened.signal()
+                    case .peerLost, .closed: return  // the connection sees end of file
+                    case .reset: break
+                    }
+                }
+            }
+            // Engine → connection.
+            while true {
+                if toConnection.isEmpty {
+                    let got = buffer.withUnsafeMutableBytes { engine.readInbound(into: $0) }
+                    if got == 0 { break }
+                    toConnection = Array(buffer[0..<got])
+                }
+                let sent = toConnection.withUnsafeBytes { send(bridgeEnd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if sent <= 0 { break }
+                toConnection.removeFirst(sent)
+            }
+            // Connection → engine.
+            while !connectionClosed, engine.outboundRoom > 0 {
+                let room = min(buffer.count, engine.outboundRoom)
+                let got = buffer.withUnsafeMutableBytes { recv(bridgeEnd, $0.baseAddress, room, 0) }
+                if got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR) {
+                    connectionClosed = true
+                    break
+                }
+                if got < 0 { break }
+                _ = buffer.withUnsafeBytes { engine.writeOutbound(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
+            }
+            if connectionClosed && engine.isIdle {
+                engine.close()
+                flushLine(deadline: tick + 500)
+                return
+            }
+            // Engine → line.
+            if !flushLine(deadline: tick) { return }
+            lock.withLock { counters = engine.counters }
+            if let since = engine.unacknowledgedSince, tick - since > SerialBridge.giveUpMs { return }
+        }
+    }
+
+    /// Writes pending line bytes; with a deadline in the future, waits for the line until
+    /// then. False when the device failed.
+    @discardableResult
+    private func flushLine(deadline: Int64) -> Bool {
+        while true {
+            let now = SerialBridge.now()
+            let output = engine.lineOutput(now: now)
+            if output.isEmpty { return true }
+            let written = write(tty, output.baseAddress, output.count)
+            if written < 0 {
+                guard errno == EAGAIN || errno == EINTR else { return false }
+                guard now < deadline else { return true }
+                var wait = pollfd(fd: tty, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&wait, 1, 50)
+                continue
+            }
+            engine.lineWritten(written, now: now)
+            if written < output.count && now >= deadline { return true }
+        }
+    }
+
+    /// Raw mode, 8N1, no flow control, the modem lines ignored, at `baud`.
+    static func makeRaw(_ fd: Int32, baud: Int) -> Bool {
+        guard let speed = speeds[baud] else {
+            errno = EINVAL
+            return false
+        }
+        var settings = termios()
+        guard tcgetattr(fd, &settings) == 0 else { return false }
+        cfmakeraw(&settings)
+        settings.c_iflag &= ~(tcflag_t(IXON) | tcflag_t(IXOFF) | tcflag_t(IXANY))
+        settings.c_cflag &= ~(tcflag_t(CSTOPB) | tcflag_t(PARENB) | tcflag_t(CRTSCTS) | tcflag_t(HUPCL))
+        settings.c_cflag |= tcflag_t(CLOCAL) | tcflag_t(CREAD) | tcflag_t(CS8)
+        guard cfsetispeed(&settings, speed) == 0, cfsetospeed(&settings, speed) == 0,
+              tcsetattr(fd, TCSANOW, &settings) == 0 else { return false }
+        tcflush(fd, TCIOFLUSH)
+        return true
+    }
+
+    /// The standard rates the agent accepts too.
+    static let speeds: [Int: speed_t] = [
+        1200: speed_t(B1200), 2400: speed_t(B2400), 4800: speed_t(B4800), 9600: speed_t(B9600),
+        19200: speed_t(B19200), 38400: speed_t(B38400), 57600: speed_t(B57600), 115_200: speed_t(B115200),
+        230_400: speed_t(B230400), 460_800: speed_t(B460800), 500_000: speed_t(B500000), 576_000: speed_t(B576000),
+        921_600: speed_t(B921600), 1_000_000: speed_t(B1000000), 1_152_000: speed_t(B1152000),
+        1_500_000: speed_t(B1500000), 2_000_000: speed_t(B2000000), 2_500_000: speed_t(B2500000),
+        3_000_000: speed_t(B3000000), 3_500_000: speed_t(B3500000), 4_000_000: speed_t(B4000000),
+    ]
+}
