@@ -34,11 +34,14 @@ let package = Package(
             "DbgClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dbg-bench", dependencies: [
-            "DbgClient", "CSys", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "DbgClient", "CSys", "LineSimulator", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // A serial cable made of two PTY pairs, with a line rate and damage on demand
+        // (the serial tests and Scripts/bench).
+        .target(name: "LineSimulator"),
         .testTarget(name: "DbgWireTests", dependencies: ["DbgWire"]),
         .testTarget(name: "DbgAgentTests", dependencies: ["DbgAgent", "CSys"]),
         // CSys gives the tests the system's libcrypt, to make password hashes with.
-        .testTarget(name: "EndToEndTests", dependencies: ["DbgClient", "CSys"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["DbgClient", "CSys", "LineSimulator"]),
     ]
 )

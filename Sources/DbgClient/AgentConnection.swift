@@ -75,7 +75,10 @@ public final class AgentConnection: @unchecked Sendable {
         receiveBuffer = [UInt8](repeating: 0, count: 64 << 10)
     }
 
-    deinit { Glibc.close(fd) }
+    deinit {
+        Glibc.close(fd)
+        serial?.waitUntilClosed(timeoutSeconds: 2)
+    }
 
     /// The socket, for tests that need to misbehave on purpose.
     public var descriptor: Int32 { fd }

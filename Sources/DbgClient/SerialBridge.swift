@@ -19,6 +19,7 @@ final class SerialBridge: @unchecked Sendable {
     private var engine: LinkEngine
     private var toConnection: [UInt8] = []
     private let opened = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
     private let lock = NSLock()
     private var counters = LinkEngine.Counters()
     private var linkOpen = false
@@ -54,6 +55,13 @@ final class SerialBridge: @unchecked Sendable {
         }
     }
 
+    /// After the connection's end was closed: waits (bounded) until the last bytes are
+    /// acknowledged and CLOSE has gone out, so the agent ends this client's connection
+    /// now rather than at the next client's reset.
+    func waitUntilClosed(timeoutSeconds: Int) {
+        _ = done.wait(timeout: .now() + .seconds(timeoutSeconds))
+    }
+
     /// What the link has counted so far (packets, drops, retransmissions).
     var linkCounters: LinkEngine.Counters { lock.withLock { counters } }
 
@@ -65,6 +73,7 @@ final class SerialBridge: @unchecked Sendable {
             Glibc.close(tty)
             Glibc.close(bridgeEnd)
             opened.signal()  // an open that never happened stops waiting
+            done.signal()
         }
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         var connectionClosed = false

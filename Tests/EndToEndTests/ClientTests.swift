@@ -10,7 +10,7 @@ struct DbgTool {
     }
 
     let agent: AgentProcess
-    let environment: [String: String]
+    var environment: [String: String]
 
     init(_ agent: AgentProcess, user: String = "runner", password: String = "run") {
         self.agent = agent

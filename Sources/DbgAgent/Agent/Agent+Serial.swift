@@ -235,15 +235,18 @@ extension Agent {
         }
     }
 
-    /// Timer: devices to reopen, retransmissions due.
+    /// Timer: devices to reopen, retransmissions due. Deadlines not due yet are armed
+    /// again (the timer keeps only the earliest one).
     func expireSerialLines(now: Milliseconds) {
         for index in serialLines.indices {
             let line = serialLines[index]
             if line.tty == nil {
-                if let due = line.reopenAt, now >= due { openTTY(index, now: now) }
+                guard let due = line.reopenAt else { continue }
+                if now >= due { openTTY(index, now: now) } else { timer.schedule(due) }
                 continue
             }
-            if let due = line.engine.nextDeadline(), Int64(now) >= due { pumpSerial(index, now: now) }
+            guard let due = line.engine.nextDeadline() else { continue }
+            if Int64(now) >= due { pumpSerial(index, now: now) } else { timer.schedule(Milliseconds(due)) }
         }
     }
 

@@ -1,0 +1,155 @@
+import DbgClient
+import DbgWire
+import Foundation
+import LineSimulator
+import Testing
+
+/// dbg and dbgd over a serial line: two PTY pairs and a simulated cable between them
+/// (LineSimulator), clean or damaging bytes.
+@Suite("Serial lines", .serialized)
+struct SerialTests {
+    static let baud = 3_000_000
+
+    /// An agent serving the cable's agent end (and TCP, which the fixture adds), and dbg
+    /// set to reach it over the cable.
+    struct SerialFixture {
+        let fixture: CommandFixture
+        let line: LineSimulator
+        let agent: AgentProcess
+        let dbg: DbgTool
+        let target: String
+
+        init(errorEvery: Int = 0) throws {
+            fixture = try CommandFixture()
+            line = try LineSimulator(baud: SerialTests.baud, errorEvery: errorEvery)
+            agent = try fixture.startAgent(["--serial", "\(line.agentDevice),\(SerialTests.baud)"])
+            target = "serial:\(line.clientDevice),\(SerialTests.baud)"
+            var tool = DbgTool(agent)
+            tool.environment["DBG_HOST"] = target
+            dbg = tool
+        }
+
+        /// The agent's count of dropped line frames, from the log line of the last link
+        /// that closed (the counts add up over the line's life).
+        func droppedFrames() -> Int? {
+            Thread.sleep(forTimeInterval: 0.5)  // the last client's CLOSE
+            guard let line = agent.log.last(where: { $0.contains("link closed by the client") }),
+                  let range = line.range(of: #"(\d+) frames dropped"#, options: .regularExpression) else { return nil }
+            return Int(line[range].split(separator: " ")[0])
+        }
+    }
+
+    func transfers(_ serial: SerialFixture) throws {
+        let local = FileManager.default.temporaryDirectory.appendingPathComponent("serial-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: local, withIntermediateDirectories: true)
+        let source = local.appendingPathComponent("one.bin")
+        try Data((0..<(1 << 20)).map { _ in UInt8.random(in: 0...255) }).write(to: source)
+        let remote = serial.fixture.home + "/one.bin"
+        let push = try serial.dbg.run(["push", "--verify", source.path, remote], timeout: 120)
+        #expect(push.status == 0, "push: \(push.stderr)")
+        let back = local.appendingPathComponent("back.bin")
+        let pull = try serial.dbg.run(["pull", "--verify", remote, back.path], timeout: 120)
+        #expect(pull.status == 0, "pull: \(pull.stderr)")
+        #expect(try Data(contentsOf: back) == Data(contentsOf: source))
+    }
+
+    func shellIsExact(_ serial: SerialFixture) throws {
+        let expected = (1...3000).map { "line \($0)" }.joined(separator: "\n") + "\n"
+        let script = "i=1; while [ $i -le 3000 ]; do echo line $i; i=$((i+1)); done > /dev/null\n"
+            + "stty -echo; i=1; while [ $i -le 3000 ]; do echo line $i; i=$((i+1)); done; exit 7\n"
+        let child = try ChildProcess([DbgTool.binary, "shell"], environment: serial.dbg.environment, withInput: true)
+        child.input!.write(Data(script.utf8))
+        let output = String(decoding: child.output.readDataToEndOfFile(), as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
+        #expect(child.waitForExit(timeout: 120) == 7)
+        #expect(output.contains(expected), "shell output differs (\(output.count) bytes)")
+    }
+
+    @Test("auth, exec, shell and a verified 1 MiB push and pull over a clean line")
+    func cleanLine() throws {
+        let serial = try SerialFixture()
+        let id = try serial.dbg.run(["exec", "--", "id", "-u"])
+        #expect(id.status == 0 && id.out == "\(serial.fixture.uid)\n", "exec: \(id.stderr)" as Comment)
+        let info = try serial.dbg.run(["info", "--json"])
+        #expect(info.out.contains("serial:"), "\(info.out)")
+        try transfers(serial)
+        try shellIsExact(serial)
+        #expect(serial.droppedFrames() == 0)
+    }
+
+    @Test("a line that damages one byte in 10,000: nothing lost, nothing doubled, the drops counted")
+    func noisyLine() throws {
+        let serial = try SerialFixture(errorEvery: 10_000)
+        let id = try serial.dbg.run(["exec", "--", "id", "-u"])
+        #expect(id.status == 0 && id.out == "\(serial.fixture.uid)\n", "exec: \(id.stderr)" as Comment)
+        try transfers(serial)
+        try shellIsExact(serial)
+        #expect(serial.line.statistics.damaged > 50)
+        #expect((serial.droppedFrames() ?? 0) > 0, "\(serial.agent.log.filter { $0.contains("link") }.joined(separator: "\n"))")
+    }
+
+    @Test("a client that comes back resets the line: the earlier session and its shell are gone")
+    func clientComesBack() throws {
+        let serial = try SerialFixture()
+        // A shell whose client dies without a word (no CLOSE on the line).
+        let first = try ChildProcess([DbgTool.binary, "shell"], environment: serial.dbg.environment, withInput: true)
+        first.input!.write(Data("echo PID=$$.\n".utf8))
+        var seen = Data()
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while String(decoding: seen, as: UTF8.self).range(of: #"PID=\d+\."#, options: .regularExpression) == nil, Date() < deadline {
+            seen += first.output.availableData
+        }
+        let text = String(decoding: seen, as: UTF8.self)
+        let match = text.range(of: #"PID=\d+\."#, options: .regularExpression)
+        let shellPID = match.map { pid_t(text[$0].dropFirst(4).dropLast())! }
+        #expect(shellPID != nil, "no PID in: \(text)")
+        first.signal(SIGKILL)
+        _ = first.waitForExit(timeout: 10)
+        // The next client resets the link; the agent ends the old connection and its shell.
+        #expect(try serial.dbg.run(["exec", "--", "true"]).status == 0)
+        #expect(serial.agent.waitForLine(timeout: 10) { $0.contains("link reset by a client") } != nil)
+        if let shellPID {
+            let gone = Date(timeIntervalSinceNow: 5)
+            while kill(shellPID, 0) == 0 && Date() < gone { Thread.sleep(forTimeInterval: 0.05) }
+            #expect(kill(shellPID, 0) != 0, "the old shell \(shellPID) still runs")
+        }
+    }
+
+    @Test("a device that is not there yet is waited for, and one that goes away is reopened")
+    func deviceComesAndGoes() throws {
+        let fixture = try CommandFixture()
+        let line = try LineSimulator(baud: SerialTests.baud)
+        let link = FileManager.default.temporaryDirectory.appendingPathComponent("ttyGS-\(UUID().uuidString.prefix(8))").path
+        let agent = try fixture.startAgent(["--serial", "\(link),\(SerialTests.baud)"])
+        #expect(agent.waitForLine(timeout: 5) { $0.contains("trying again every second") } != nil)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: line.agentDevice)
+        #expect(agent.waitForLine(timeout: 5) { $0.contains("open at \(SerialTests.baud) baud") } != nil)
+        var dbg = DbgTool(agent)
+        dbg.environment["DBG_HOST"] = "serial:\(line.clientDevice),\(SerialTests.baud)"
+        #expect(try dbg.run(["ping"]).status == 0)
+        // Unplugged: the PTY disappears; plugged in again: a new one under the same name.
+        line.stop()
+        #expect(agent.waitForLine(timeout: 10) { $0.contains("hung up") || $0.contains("read failed") } != nil)
+        let again = try LineSimulator(baud: SerialTests.baud)
+        try FileManager.default.removeItem(atPath: link)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: again.agentDevice)
+        #expect(agent.waitForLines(2, timeout: 10) { $0.contains("open at \(SerialTests.baud) baud") } == 2,
+                "\(agent.log.suffix(8).joined(separator: "\n"))")
+        dbg.environment["DBG_HOST"] = "serial:\(again.clientDevice),\(SerialTests.baud)"
+        #expect(try dbg.run(["exec", "--", "true"]).status == 0)
+    }
+
+    @Test("bad serial targets and flags are usage errors")
+    func badArguments() throws {
+        let fixture = try CommandFixture()
+        let agent = try fixture.startAgent()
+        var dbg = DbgTool(agent)
+        dbg.environment["DBG_HOST"] = "serial:/dev/null,12345"
+        let odd = try dbg.run(["ping"])
+        #expect(odd.status == 64 && odd.stderr.contains("standard"), "\(odd.stderr)")
+        dbg.environment["DBG_HOST"] = "serial:/no/such/tty"
+        let missing = try dbg.run(["ping"])
+        #expect(missing.status == 255 && missing.stderr.contains("/no/such/tty"), "\(missing.stderr)")
+        let refused = try AgentProcess(["--serial", "/dev/null,12345"], ready: false)
+        #expect(refused.waitForExit(timeout: 10) == 2)
+    }
+}
