@@ -1,6 +1,7 @@
 import ArgumentParser
 import CSys
 import DbgClient
+import LineSimulator
 import DbgWire
 import Foundation
 
@@ -10,7 +11,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dbg-bench",
         abstract: "Measure a running dbgd.",
-        subcommands: [PingBench.self, FanoutBench.self, AuthBench.self, ExecBench.self, ShellBench.self, FilesBench.self, DistroBench.self,
+        subcommands: [PingBench.self, FanoutBench.self, AuthBench.self, ExecBench.self, ShellBench.self, FilesBench.self, DistroBench.self, SerialBench.self,
                       HashCommand.self]
     )
 }
@@ -251,6 +252,82 @@ struct DistroBench: ParsableCommand {
         sync()
         return seconds(since: start)
     }
+}
+
+struct SerialBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serial",
+        abstract: "Push and pull throughput over a simulated serial line, as a fraction of its rate.",
+        discussion: "Starts the agent given (with --serial on the line's far end), clean and with damage."
+    )
+
+    @Option(help: "The dbgd binary to start.")
+    var agent: String
+
+    @Option(help: "More dbgd flags, separated by spaces (the accounts).")
+    var agentFlags: String = ""
+
+    @OptionGroup var login: Credentials
+
+    @Option(help: "Line rates to measure.")
+    var baud: [Int] = [115_200, 3_000_000]
+
+    @Option(help: "On the damaged line, one byte in this many is flipped or dropped.")
+    var errorEvery: Int = 10_000
+
+    @Option(help: "A file on the board to write and read back.")
+    var remoteFile: String
+
+    func run() throws {
+        for rate in baud {
+            for damage in [0, errorEvery] {
+                let line = try LineSimulator(baud: rate, errorEvery: damage)
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: agent)
+                process.arguments = ["--serial", "\(line.agentDevice),\(rate)"] + agentFlags.split(separator: " ").map(String.init)
+                process.standardError = FileHandle.nullDevice
+                process.standardOutput = FileHandle.nullDevice
+                try process.run()
+                defer {
+                    process.terminate()
+                    process.waitUntilExit()
+                    line.stop()
+                }
+                usleep(300_000)
+                let connection = try AgentConnection(.serial(path: line.clientDevice, baud: rate), timeoutSeconds: 60)
+                let token = try connection.authenticate(user: login.user, password: login.password).token
+                var files = RemoteFiles(connection: connection, token: token)
+                files.chunk = 16 << 10
+                files.window = 4
+                // About 6 s of line time each way.
+                let size = rate / 10 * 6
+                let data = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
+                var offset = 0
+                var start = DispatchTime.now().uptimeNanoseconds
+                try files.write(remoteFile, truncate: true, mode: 0o600) { (buffer) throws(ClientError) -> Int in
+                    let count = min(buffer.count, size - offset)
+                    data[offset..<(offset + count)].withUnsafeBytes { buffer.copyMemory(from: $0) }
+                    offset += count
+                    return count
+                }
+                let pushSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                var back: [UInt8] = []
+                start = DispatchTime.now().uptimeNanoseconds
+                try files.read(remoteFile) { (chunk) throws(ClientError) in back += chunk }
+                let pullSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                guard back == data else { throw ValidationError("the file came back different") }
+                let lineRate = Double(rate) / 10
+                let counters = connection.linkCounters ?? LinkEngine.Counters()
+                let label = damage == 0 ? "clean" : "1_per_\(damage)_bytes_damaged"
+                print("serial_\(rate)_\(label): push \(percent(Double(size) / pushSeconds / lineRate)) of the line rate, "
+                    + "pull \(percent(Double(size) / pullSeconds / lineRate)) (\(size) bytes each way at \(Int(lineRate)) B/s; "
+                    + "client side: \(counters.framesDropped) frames dropped, \(counters.retransmissions) retransmitted; "
+                    + "bytes damaged on the line: \(line.statistics.damaged))")
+            }
+        }
+    }
+
+    private func percent(_ fraction: Double) -> String { String(format: "%.1f%%", fraction * 100) }
 }
 
 struct ShellBench: ParsableCommand {
