@@ -12,8 +12,8 @@ struct DbgCommand: ParsableCommand {
         commandName: "dbg",
         abstract: "Debug and control a board running dbgd.",
         discussion: """
-            The agent is given with -H (or DBG_HOST): HOST[:PORT], [IPv6]:PORT or unix:/PATH; the port \
-            defaults to 5037. The user (-u or DBG_USER) defaults to root. The password comes from \
+            The agent is given with -H (or DBG_HOST): HOST[:PORT], [IPv6]:PORT, unix:/PATH or \
+            serial:DEVICE[,BAUD]; the port defaults to 5037, the baud rate to 115200. The user (-u or DBG_USER) defaults to root. The password comes from \
             --password-file, then DBG_PASSWORD, then a prompt when stdin is a terminal; never from the \
             command line.
 

@@ -141,6 +141,10 @@ final class Agent {
             + "pages are committed only while in use")
         Log.info("authentication: \(config.authMethod.name), \(config.maxAuthInFlight) worker threads, "
             + "\(config.maxSessions) sessions")
+        if !serialLines.isEmpty {
+            Log.info("serial: \(serialLines.count) lines, each \(kib(SerialLine.bufferBytes)) KiB of link buffers, "
+                + "one connection at a time")
+        }
         Log.info("distro: root \(distro.root.description); an install decompresses with at most "
             + "\(ArchiveStream.decoderMemoryLimit >> 20) MiB of window, one install at a time")
     }

@@ -27,6 +27,8 @@ final class SerialLine {
 
     static let reopenIntervalMs: Milliseconds = 1_000
     static let readSize = 16 << 10
+    /// The link engine's stream and line buffers plus the read buffer, for the budget line.
+    static let bufferBytes = 2 * LinkEngine.streamBuffer + (8 << 10) + readSize
 
     let spec: Spec
     var engine: LinkEngine

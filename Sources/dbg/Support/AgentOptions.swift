@@ -6,7 +6,7 @@ import Foundation
 /// Where the agent is, and who to log in as.
 struct AgentOptions: ParsableArguments {
     @Option(name: [.customShort("H"), .long],
-            help: "Agent: HOST[:PORT], [IPv6]:PORT or unix:/PATH (env DBG_HOST; default 127.0.0.1:5037).")
+            help: "Agent: HOST[:PORT], [IPv6]:PORT, unix:/PATH or serial:DEVICE[,BAUD] (env DBG_HOST; default 127.0.0.1:5037).")
     var host: String?
 
     @Option(name: [.customShort("u"), .long], help: "User to log in as (env DBG_USER; default root).")
