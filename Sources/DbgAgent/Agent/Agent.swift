@@ -142,7 +142,7 @@ final class Agent {
         Log.info("authentication: \(config.authMethod.name), \(config.maxAuthInFlight) worker threads, "
             + "\(config.maxSessions) sessions")
         if !serialLines.isEmpty {
-            Log.info("serial: \(serialLines.count) lines, each \(kib(SerialLine.bufferBytes)) KiB of link buffers, "
+            Log.info("serial lines: \(serialLines.count), each with \(kib(SerialLine.bufferBytes)) KiB of link buffers, "
                 + "one connection at a time")
         }
         Log.info("distro: root \(distro.root.description); an install decompresses with at most "
