@@ -80,12 +80,15 @@ final class SerialBridge: @unchecked Sendable {
         while true {
             let now = SerialBridge.now()
             var wanted: [pollfd] = [pollfd(fd: tty, events: Int16(POLLIN), revents: 0)]
-            if !engine.lineOutput(now: now).isEmpty { wanted[0].events |= Int16(POLLOUT) }
+            let lineBusy = !engine.lineOutput(now: now).isEmpty
+            if lineBusy { wanted[0].events |= Int16(POLLOUT) }
             var bridgeEvents: Int16 = 0
             if !connectionClosed && engine.outboundRoom > 0 { bridgeEvents |= Int16(POLLIN) }
             if !toConnection.isEmpty { bridgeEvents |= Int16(POLLOUT) }
             wanted.append(pollfd(fd: bridgeEnd, events: bridgeEvents, revents: 0))
-            let wait = engine.nextDeadline().map { Int32(clamping: max(0, $0 - now)) } ?? 1000
+            // While output waits for the tty, its room is what matters (a deadline already
+            // due would otherwise make this loop spin).
+            let wait = lineBusy ? 1000 : engine.nextDeadline().map { Int32(clamping: max(0, $0 - now)) } ?? 1000
             _ = poll(&wanted, 2, min(wait, 1000))
             let tick = SerialBridge.now()
 

@@ -199,7 +199,11 @@ extension Agent {
             line.engine.lineWritten(written, now: Int64(now))
             if written < output.count { break }
         }
-        if let due = line.engine.nextDeadline() { timer.schedule(Milliseconds(max(due, 0))) }
+        // While output waits for the tty, its writability drives the line; the engine's
+        // deadlines matter only once it has room (or they would fire in a loop).
+        if line.engine.lineOutput(now: Int64(now)).isEmpty, let due = line.engine.nextDeadline() {
+            timer.schedule(Milliseconds(max(due, 0)))
+        }
         updateSerialInterest(index)
     }
 
@@ -236,7 +240,7 @@ extension Agent {
     }
 
     /// Timer: devices to reopen, retransmissions due. Deadlines not due yet are armed
-    /// again (the timer keeps only the earliest one).
+    /// again (the timer keeps only the earliest one, and forgets it once it fired).
     func expireSerialLines(now: Milliseconds) {
         for index in serialLines.indices {
             let line = serialLines[index]
@@ -245,8 +249,8 @@ extension Agent {
                 if now >= due { openTTY(index, now: now) } else { timer.schedule(due) }
                 continue
             }
-            guard let due = line.engine.nextDeadline() else { continue }
-            if Int64(now) >= due { pumpSerial(index, now: now) } else { timer.schedule(Milliseconds(due)) }
+            // Sends what is due (asking the engine for output prepares it) and re-arms.
+            pumpSerial(index, now: now)
         }
     }
 

@@ -67,6 +67,8 @@ public struct LinkEngine {
         var timeout: Int64
         var sacked = false
         var lost = false
+        /// Sent again once already as a tail-loss probe since its last transmission.
+        var probed = false
     }
 
     public let role: Role
@@ -77,6 +79,10 @@ public struct LinkEngine {
     /// Microseconds per byte on the line (8N1: ten bits).
     private let byteMicros: Int64
     private let baseTimeout: Int64
+    /// How long the newest packet may wait for its acknowledgement, when nothing follows
+    /// it, before it is sent again (a lost last packet is then found without waiting for
+    /// the full timeout).
+    private let probeTimeout: Int64
 
     private var sendBase: UInt16 = 0
     private var nextSeq: UInt16 = 0
@@ -102,9 +108,12 @@ public struct LinkEngine {
     public init(role: Role, baud: Int) {
         self.role = role
         byteMicros = max(1, 10_000_000 / Int64(max(baud, 300)))
-        // Room for a full window, the driver's buffer and the peer's answer to cross.
-        let queued = Int64(LinkEngine.window * (LinkEngine.maxPayload + 32) + 8192)
-        baseTimeout = 200 + queued * byteMicros / 1000
+        // Counted from when the packet should have left (the line clock accounts for
+        // what was queued before it): room for the driver's buffer and the peer's answer,
+        // which may wait behind one packet of its own, to cross.
+        let crossing = Int64(2 * (LinkEngine.maxPayload + 32) + 4096)
+        baseTimeout = 200 + 2 * crossing * byteMicros / 1000
+        probeTimeout = 50 + crossing * byteMicros / 1000
     }
 
     // MARK: Stream side
@@ -318,10 +327,21 @@ public struct LinkEngine {
             guard slot.lost || now >= slot.sentAt / 1000 + slot.timeout else { continue }
             if !slot.lost { slot.timeout = min(slot.timeout * 2, 5_000) }  // a timeout: back off
             slot.lost = false
+            slot.probed = false
             counters.retransmissions += 1
             send(&slot, now: now)
             slots[index] = slot
             if lineOut.count >= LinkEngine.maxPayload { return }
+        }
+        // Nothing new to send and the newest packet still unanswered: send it again once.
+        // If an earlier one was lost, the probe's acknowledgement shows it.
+        if outbound.count == 0, let newest = slots.indices.last, !slots[newest].sacked, !slots[newest].probed,
+           now >= slots[newest].sentAt / 1000 + probeTimeout {
+            var slot = slots[newest]
+            slot.probed = true
+            counters.retransmissions += 1
+            send(&slot, now: now)
+            slots[newest] = slot
         }
         while outbound.count > 0, slots.count < LinkEngine.window, lineOut.count < LinkEngine.maxPayload {
             var slot = SendSlot(seq: nextSeq, payload: outbound.take(LinkEngine.maxPayload), sentAt: 0, order: 0,
@@ -365,6 +385,10 @@ public struct LinkEngine {
         var next = nextReset
         for slot in slots where !slot.sacked {
             let due = slot.lost ? 0 : slot.sentAt / 1000 + slot.timeout
+            next = min(next ?? due, due)
+        }
+        if outbound.count == 0, let newest = slots.last, !newest.sacked, !newest.probed {
+            let due = newest.sentAt / 1000 + probeTimeout
             next = min(next ?? due, due)
         }
         return next
