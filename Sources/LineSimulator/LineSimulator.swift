@@ -17,6 +17,8 @@ public final class LineSimulator: @unchecked Sendable {
     private let slaves: [Int32]
     private let lock = NSLock()
     private var errorEvery: Int
+    /// Per direction (0: agent to client, 1: client to agent): everything is lost.
+    private var cut = [false, false]
     private var running = true
     private var damagedBytes = 0
     private var carried = 0
@@ -60,6 +62,10 @@ public final class LineSimulator: @unchecked Sendable {
     /// Changes the damage rate (0: a clean line).
     public func setErrorEvery(_ bytes: Int) { lock.withLock { errorEvery = bytes } }
 
+    /// Loses every byte sent toward the agent (or toward the client) while set.
+    public func cutTowardAgent(_ on: Bool) { lock.withLock { cut[1] = on } }
+    public func cutTowardClient(_ on: Bool) { lock.withLock { cut[0] = on } }
+
     /// Bytes damaged (flipped or dropped) so far, and bytes carried in all.
     public var statistics: (damaged: Int, carried: Int) { lock.withLock { (damagedBytes, carried) } }
 
@@ -86,7 +92,7 @@ public final class LineSimulator: @unchecked Sendable {
             let now = DispatchTime.now().uptimeNanoseconds
             let elapsed = Double(now - last) / 1e9
             last = now
-            let every = lock.withLock { errorEvery }
+            let (every, lost) = lock.withLock { (errorEvery, cut) }
             for direction in 0..<2 {
                 let (from, to) = (masters[direction], masters[1 - direction])
                 // The line carries at most its rate; what it cannot take stays in the
@@ -98,7 +104,7 @@ public final class LineSimulator: @unchecked Sendable {
                     if got > 0 {
                         credit[direction] -= Double(got)
                         var damaged = 0
-                        for byte in buffer[0..<got] {
+                        for byte in buffer[0..<got] where !lost[direction] {
                             if every > 0 && Int.random(in: 0..<every, using: &random) == 0 {
                                 damaged += 1
                                 if Bool.random(using: &random) { continue }  // dropped

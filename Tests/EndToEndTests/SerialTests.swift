@@ -87,6 +87,28 @@ struct SerialTests {
         #expect((serial.droppedFrames() ?? 0) > 0, "\(serial.agent.log.filter { $0.contains("link") }.joined(separator: "\n"))")
     }
 
+    /// While nothing comes back from the client, only the agent's own timer can send
+    /// its packets again: a pull survives a second of silence toward the agent.
+    @Test("the agent retransmits on its own timer when the line toward it goes silent")
+    func silenceTowardAgent() throws {
+        let serial = try SerialFixture()
+        let local = FileManager.default.temporaryDirectory.appendingPathComponent("silence-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: local, withIntermediateDirectories: true)
+        let source = local.appendingPathComponent("half.bin")
+        try Data((0..<(512 << 10)).map { _ in UInt8.random(in: 0...255) }).write(to: source)
+        let remote = serial.fixture.home + "/half.bin"
+        #expect(try serial.dbg.run(["push", source.path, remote], timeout: 60).status == 0)
+        let back = local.appendingPathComponent("back.bin")
+        let pull = try ChildProcess([DbgTool.binary, "pull", remote, back.path], environment: serial.dbg.environment)
+        Thread.sleep(forTimeInterval: 0.4)
+        serial.line.cutTowardAgent(true)
+        Thread.sleep(forTimeInterval: 1.2)
+        serial.line.cutTowardAgent(false)
+        _ = pull.output.readDataToEndOfFile()
+        #expect(pull.waitForExit(timeout: 30) == 0)
+        #expect(try Data(contentsOf: back) == Data(contentsOf: source))
+    }
+
     @Test("a client that comes back resets the line: the earlier session and its shell are gone")
     func clientComesBack() throws {
         let serial = try SerialFixture()

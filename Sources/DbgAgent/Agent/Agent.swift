@@ -46,7 +46,7 @@ final class Agent {
         serialLines = config.serialLines.map { SerialLine($0) }
         router = RequestRouter(control: ControlService(
             maxFrame: config.maxFrame, services: RequestRouter.served,
-            features: WireBytes("transport=tcp,unix auth=\(config.authMethod.name) max-connections=\(config.maxConnections) "
+            features: WireBytes("transport=tcp,unix,serial auth=\(config.authMethod.name) max-connections=\(config.maxConnections) "
                 + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)")), dbg: dbg, distro: distro)
         reserveFD = try? FileDescriptor.open("/dev/null", writable: false)
         do throws(Errno) {
