@@ -71,6 +71,12 @@ struct SerialTests {
         #expect(id.status == 0 && id.out == "\(serial.fixture.uid)\n", "exec: \(id.stderr)" as Comment)
         let info = try serial.dbg.run(["info", "--json"])
         #expect(info.out.contains("serial:"), "\(info.out)")
+        // The line's connection is bridged through a socketpair inside the agent; its peer
+        // is still nobody in particular: the distro service wants a session, as on TCP.
+        do {
+            let raw = try AgentConnection(.serial(path: serial.line.clientDevice, baud: SerialTests.baud))
+            #expect(remoteCode { _ = try raw.distroStatus() } == .unauthenticated)
+        }
         try transfers(serial)
         try shellIsExact(serial)
         #expect(serial.droppedFrames() == 0)
