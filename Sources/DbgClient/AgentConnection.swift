@@ -258,7 +258,7 @@ public final class AgentConnection: @unchecked Sendable {
             if n > 0 {
                 receiveEnd += n
             } else if n == 0 {
-                throw .io("\(target.description) closed the connection")
+                throw .io(serial?.failure ?? "\(target.description) closed the connection")
             } else if errno != EINTR {
                 let code = errno
                 if code == EAGAIN || code == EWOULDBLOCK { throw .io("timed out waiting for \(target.description)") }

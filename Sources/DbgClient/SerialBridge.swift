@@ -8,8 +8,11 @@ import Glibc
 /// one end of a socketpair; the other end is what AgentConnection reads and writes, so
 /// the rest of the client works over a serial line as over TCP.
 final class SerialBridge: @unchecked Sendable {
-    /// How long unacknowledged data may wait before the agent is given up on.
+    /// How long unacknowledged data may wait, or the agent may stay silent after being
+    /// asked to answer, before it is given up on (the connection then breaks).
     static let giveUpMs: Int64 = 30_000
+    /// A line quiet for this long gets a keepalive (an ACK asking for an answer).
+    static let keepaliveMs: Int64 = 10_000
 
     let path: String
     /// AgentConnection's end of the socketpair.
@@ -23,6 +26,7 @@ final class SerialBridge: @unchecked Sendable {
     private let lock = NSLock()
     private var counters = LinkEngine.Counters()
     private var linkOpen = false
+    private var endReason: String?
 
     /// Opens the line and starts a fresh link with the agent (its earlier sessions on
     /// this line end); waits up to `timeoutSeconds` for the agent's answer.
@@ -62,6 +66,11 @@ final class SerialBridge: @unchecked Sendable {
         _ = done.wait(timeout: .now() + .seconds(timeoutSeconds))
     }
 
+    /// Why the link ended, when it was not the connection closing normally.
+    var failure: String? { lock.withLock { endReason } }
+
+    private func end(_ reason: String) { lock.withLock { endReason = reason } }
+
     /// What the link has counted so far (packets, drops, retransmissions).
     var linkCounters: LinkEngine.Counters { lock.withLock { counters } }
 
@@ -77,6 +86,8 @@ final class SerialBridge: @unchecked Sendable {
         }
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         var connectionClosed = false
+        let openedAt = SerialBridge.now()
+        var lastKeepalive = openedAt
         while true {
             let now = SerialBridge.now()
             var wanted: [pollfd] = [pollfd(fd: tty, events: Int16(POLLIN), revents: 0)]
@@ -96,7 +107,9 @@ final class SerialBridge: @unchecked Sendable {
             while true {
                 let got = buffer.withUnsafeMutableBytes { read(tty, $0.baseAddress, $0.count) }
                 if got <= 0 {
-                    if got == 0 || (errno != EAGAIN && errno != EINTR) { return }  // the device is gone
+                    if got == 0 || (errno != EAGAIN && errno != EINTR) {
+                        return end("\(path): the device went away (\(got == 0 ? "hung up" : describe(errno)))")
+                    }
                     break
                 }
                 let events = buffer.withUnsafeBytes { engine.receive(UnsafeRawBufferPointer(rebasing: $0[0..<got]), now: tick) }
@@ -105,7 +118,8 @@ final class SerialBridge: @unchecked Sendable {
                     case .opened:
                         lock.withLock { linkOpen = true }
                         opened.signal()
-                    case .peerLost, .closed: return  // the connection sees end of file
+                    case .peerLost: return end("\(path): the agent does not know this link any more (it restarted)")
+                    case .closed: return  // the connection sees end of file
                     case .reset: break
                     }
                 }
@@ -138,9 +152,21 @@ final class SerialBridge: @unchecked Sendable {
                 return
             }
             // Engine → line.
-            if !flushLine(deadline: tick) { return }
+            if !flushLine(deadline: tick) { return end("\(path): writing to the device failed: \(describe(errno))") }
             lock.withLock { counters = engine.counters }
-            if let since = engine.unacknowledgedSince, tick - since > SerialBridge.giveUpMs { return }
+            if let since = engine.unacknowledgedSince, tick - since > SerialBridge.giveUpMs {
+                return end("\(path): the agent stopped acknowledging (\(SerialBridge.giveUpMs / 1000) s)")
+            }
+            // A quiet line: ask the agent to answer now and then; no answer for long means
+            // the board is gone, as TCP keepalive would tell.
+            let quiet = tick - max(engine.lastReceived, openedAt)
+            if quiet > SerialBridge.giveUpMs {
+                return end("\(path): the agent stopped answering (\(SerialBridge.giveUpMs / 1000) s)")
+            }
+            if quiet > SerialBridge.keepaliveMs && tick - lastKeepalive > SerialBridge.keepaliveMs {
+                engine.requestAnswer()
+                lastKeepalive = tick
+            }
         }
     }
 

@@ -63,6 +63,10 @@ struct LinkEngineTests {
         client.open(nonce: 12, now: 10)
         (agentEvents, clientEvents) = exchange(10)
         #expect(agentEvents == [.reset] && clientEvents == [.opened])
+        // A keepalive: an ACK asking for an answer gets one.
+        client.requestAnswer()
+        _ = exchange(15)
+        #expect(client.lastReceived == 15)
         client.close()
         (agentEvents, _) = exchange(20)
         #expect(agentEvents == [.closed])

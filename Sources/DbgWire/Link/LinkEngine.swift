@@ -3,8 +3,9 @@
 /// the client; it does no I/O itself: the owner feeds it line bytes and stream bytes,
 /// writes what it produces, and calls it again at `nextDeadline`.
 ///
-/// Packets (before LineCoding): type u8, flags u8 (0), seq u16, ack u16, extra u32,
-/// then up to 1024 payload bytes; all little-endian.
+/// Packets (before LineCoding): type u8, flags u8 (bit 0: answer requested, a
+/// keepalive), seq u16, ack u16, extra u32, then up to 1024 payload bytes; all
+/// little-endian.
 /// - DATA carries stream bytes; `seq` counts DATA packets. Every DATA and ACK carries
 ///   `ack` (the next seq expected) and, in `extra`, a bitmap of the 32 packets after it
 ///   that arrived out of order (selective acknowledgement).
@@ -94,6 +95,10 @@ public struct LinkEngine {
     private var reorder: [[UInt8]?] = Array(repeating: nil, count: LinkEngine.window)
     private let inbound = ByteQueue(capacity: LinkEngine.streamBuffer)
     private var ackDue = false
+    /// An ACK asking for an answer is to go out (a keepalive).
+    private var keepaliveDue = false
+    /// When the last valid packet arrived (ms), for keepalives.
+    public private(set) var lastReceived: Int64 = 0
 
     /// Encoded packets for the line: a few at a time, so that an acknowledgement never
     /// waits behind much of our own data.
@@ -134,6 +139,12 @@ public struct LinkEngine {
     public mutating func writeOutbound(_ bytes: UnsafeRawBufferPointer) -> Int {
         guard isOpen else { return 0 }
         return outbound.append(bytes)
+    }
+
+    /// Client: asks the agent for an answer, so that a silent line can be told from a
+    /// board that is gone (no answer to these for long).
+    public mutating func requestAnswer() {
+        if isOpen { keepaliveDue = true }
     }
 
     // MARK: Opening and closing
@@ -192,6 +203,9 @@ public struct LinkEngine {
                 continue
             }
             counters.packetsReceived += 1
+            lastReceived = now
+            // Flag bit 0: the sender wants an answer (a keepalive); any ACK will do.
+            if packet[1] & 1 != 0 && isOpen { ackDue = true }
             if let event = handle(type, packet, now: now) { events.append(event) }
         }
         return events
@@ -350,7 +364,8 @@ public struct LinkEngine {
             send(&slot, now: now)
             slots.append(slot)
         }
-        if ackDue { emit(.ack, seq: 0, extra: selectiveBits, payload: []) }
+        if ackDue || keepaliveDue { emit(.ack, seq: 0, extra: selectiveBits, payload: [], flags: keepaliveDue ? 1 : 0) }
+        keepaliveDue = false
     }
 
     private mutating func send(_ slot: inout SendSlot, now: Int64) {
@@ -361,10 +376,10 @@ public struct LinkEngine {
         slot.sentAt = max(lineClock, now * 1000) + Int64(lineOut.count) * byteMicros
     }
 
-    private mutating func emit(_ type: PacketType, seq: UInt16, extra: UInt32, payload: [UInt8]) {
+    private mutating func emit(_ type: PacketType, seq: UInt16, extra: UInt32, payload: [UInt8], flags: UInt8 = 0) {
         let ack = type == .data || type == .ack ? expected : 0
         if type == .data || type == .ack { ackDue = false }
-        var packet: [UInt8] = [type.rawValue, 0, UInt8(truncatingIfNeeded: seq), UInt8(truncatingIfNeeded: seq >> 8),
+        var packet: [UInt8] = [type.rawValue, flags, UInt8(truncatingIfNeeded: seq), UInt8(truncatingIfNeeded: seq >> 8),
                                UInt8(truncatingIfNeeded: ack), UInt8(truncatingIfNeeded: ack >> 8)]
         for shift in 0..<4 { packet.append(UInt8(truncatingIfNeeded: extra >> UInt32(8 * shift))) }
         packet.append(contentsOf: payload)
