@@ -212,30 +212,14 @@ extension Agent {
         if let tty = line.tty {
             var wanted: Interest = .readable
             if !line.engine.lineOutput(now: Int64(MonotonicClock.now())).isEmpty { wanted.insert(.writable) }
-            line.ttyInterest = watch(tty, current: line.ttyInterest, wanted: wanted, EventToken(.serialTTY, index: UInt32(index)))
+            line.ttyInterest = loop.update(tty, from: line.ttyInterest, to: wanted, EventToken(.serialTTY, index: UInt32(index)))
         }
         if let bridge = line.bridge {
             var wanted = Interest()
             if !line.closing && line.engine.outboundRoom > 0 { wanted.insert(.readable) }
             if !line.pendingToBridge.isEmpty || line.engine.inboundCount > 0 { wanted.insert(.writable) }
-            line.bridgeInterest = watch(bridge, current: line.bridgeInterest, wanted: wanted.isEmpty ? nil : wanted,
-                                        EventToken(.serialBridge, index: UInt32(index)))
-        }
-    }
-
-    /// Puts `fd` in epoll with `wanted`, changes it, or takes it out (nil); returns what
-    /// is now registered.
-    private func watch(_ fd: FileDescriptor, current: Interest?, wanted: Interest?, _ token: EventToken) -> Interest? {
-        switch (current, wanted) {
-        case (nil, nil): return nil
-        case (_?, nil):
-            loop.remove(fd)
-            return nil
-        case (nil, let wanted?):
-            return (try? loop.add(fd, wanted, token)) != nil ? wanted : nil
-        case (let current?, let wanted?):
-            guard current != wanted else { return current }
-            return (try? loop.modify(fd, wanted, token)) != nil ? wanted : current
+            line.bridgeInterest = loop.update(bridge, from: line.bridgeInterest, to: wanted.isEmpty ? nil : wanted,
+                                              EventToken(.serialBridge, index: UInt32(index)))
         }
     }
 

@@ -34,6 +34,25 @@ final class EventLoop {
         _ = csys_epoll_ctl(epoll.rawValue, CSYS_EPOLL_CTL_DEL, fd.rawValue, 0, 0)
     }
 
+    /// Brings `fd` from its registration `current` to `wanted` (nil: out of epoll, for a
+    /// descriptor that would report a hang-up on every poll, or that nothing is wanted
+    /// from): adds, modifies or removes as needed. Returns what is registered afterwards;
+    /// when epoll refuses, that is still `current`.
+    func update(_ fd: FileDescriptor, from current: Interest?, to wanted: Interest?, _ token: EventToken) -> Interest? {
+        switch (current, wanted) {
+        case (nil, nil):
+            return nil
+        case (_?, nil):
+            remove(fd)
+            return nil
+        case (nil, let wanted?):
+            return (try? add(fd, wanted, token)) != nil ? wanted : nil
+        case (let current?, let wanted?):
+            guard current != wanted else { return current }
+            return (try? modify(fd, wanted, token)) != nil ? wanted : current
+        }
+    }
+
     /// Waits for readiness (`timeoutMs` -1: until something happens) and calls `handle`
     /// for each ready source.
     func poll(timeoutMs: Int32, _ handle: (EventToken, Readiness) -> Void) throws(Errno) {

@@ -218,18 +218,8 @@ extension DbgService {
 
     /// Puts the master in epoll with `interest`, or takes it out (nil).
     private func watch(_ index: Int, _ interest: Interest?) {
-        let master = shells[index].master
-        switch (shells[index].registered, interest) {
-        case (nil, nil):
-            return
-        case (_?, nil):
-            loop.remove(master)
-        case (nil, let wanted?):
-            guard (try? loop.add(master, wanted, shellToken(index))) != nil else { return }
-        case (let current?, let wanted?):
-            guard current != wanted, (try? loop.modify(master, wanted, shellToken(index))) != nil else { return }
-        }
-        shells[index].registered = interest
+        shells[index].registered = loop.update(shells[index].master, from: shells[index].registered, to: interest,
+                                               shellToken(index))
     }
 
     /// After a connection's output moved: resume or pause its shells' PTYs.
