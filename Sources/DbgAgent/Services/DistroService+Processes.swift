@@ -52,7 +52,7 @@ extension DistroService {
 
     /// The distro shell `id`, if it was opened on this connection; otherwise answers.
     func ownedShell(_ id: UInt32, _ request: FrameHeader, _ connection: inout Connection) -> Int? {
-        guard admitted(request, &connection) else { return nil }
+        guard admission(request, &connection) != nil else { return nil }
         guard let index = dbg.shells.index(of: id), dbg.shells[index].state == .running,
               dbg.shells[index].service == ServiceID.distro else {
             connection.fail(request, .notFound, "no distro shell with SessionID \(id)")

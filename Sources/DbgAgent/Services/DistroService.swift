@@ -89,34 +89,42 @@ final class DistroService {
     }
 
     func caller(_ request: FrameHeader, _ connection: inout Connection) -> Caller? {
-        guard admitted(request, &connection) else { return nil }
-        if let peer = connection.localPeer {
-            var account = (try? UserAccount.find(uid: peer.uid, inPasswd: passwdPath))
-                ?? UserAccount(name: "\(peer.uid)", uid: peer.uid, gid: peer.gid, home: "/", shell: "/bin/sh")
+        switch admission(request, &connection) {
+        case nil:
+            return nil
+        case .session(let session):
+            return Caller(account: session.user.account, sessionSerial: session.serial)
+        case .localPeer(let uid, let gid):
+            var account = (try? UserAccount.find(uid: uid, inPasswd: passwdPath))
+                ?? UserAccount(name: "\(uid)", uid: uid, gid: gid, home: "/", shell: "/bin/sh")
             account.groups = (try? GroupFile.groups(of: Array(account.name.utf8), primary: account.gid, path: groupPath))
                 ?? [account.gid]
             return Caller(account: account, sessionSerial: 0)
         }
-        let session = dbg.sessions.latest(connectionSlot: connection.slot, generation: connection.generation)!
-        return Caller(account: session.user.account, sessionSerial: session.serial)
     }
 
-    /// Whether the connection may use the service at all (cheap: no passwd lookup, so
-    /// every keystroke of a shell can be checked).
-    func admitted(_ request: FrameHeader, _ connection: inout Connection) -> Bool {
+    /// On what grounds a connection may use the service.
+    enum Admission {
+        case localPeer(uid: UInt32, gid: UInt32)
+        case session(Session)
+    }
+
+    /// Whether, and as what, the connection may use the service; nil after answering why
+    /// not. Cheap (no file is read), so every keystroke of a shell can be checked.
+    func admission(_ request: FrameHeader, _ connection: inout Connection) -> Admission? {
         if let peer = connection.localPeer {
             // A non-root agent can only act as itself.
             guard geteuid() == 0 || peer.uid == geteuid() else {
                 connection.fail(request, .denied, "this agent runs as uid \(geteuid()) and serves only that user")
-                return false
+                return nil
             }
-            return true
+            return .localPeer(uid: peer.uid, gid: peer.gid)
         }
-        guard dbg.sessions.latest(connectionSlot: connection.slot, generation: connection.generation) != nil else {
+        guard let session = dbg.sessions.latest(connectionSlot: connection.slot, generation: connection.generation) else {
             connection.fail(request, .unauthenticated, "the distro service needs a session on this connection (Authenticate first)")
-            return false
+            return nil
         }
-        return true
+        return .session(session)
     }
 
     /// Install and Remove change the system: root only.
@@ -132,7 +140,7 @@ final class DistroService {
     // MARK: Status, Install, Remove
 
     private func status(_ request: FrameHeader, _ connection: inout Connection) {
-        guard caller(request, &connection) != nil else { return }
+        guard admission(request, &connection) != nil else { return }
         guard root.isInstalled, pending?.kind != .remove else {
             return connection.respond(to: request, with: Distro.StatusResponse(installed: false, path: WireBytes(root.path), size: 0))
         }
