@@ -302,14 +302,8 @@ struct SerialBench: ParsableCommand {
                 // About 6 s of line time each way.
                 let size = rate / 10 * 6
                 let data = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
-                var offset = 0
                 var start = DispatchTime.now().uptimeNanoseconds
-                try files.write(remoteFile, truncate: true, mode: 0o600) { (buffer) throws(ClientError) -> Int in
-                    let count = min(buffer.count, size - offset)
-                    data[offset..<(offset + count)].withUnsafeBytes { buffer.copyMemory(from: $0) }
-                    offset += count
-                    return count
-                }
+                try files.write(data, to: remoteFile, mode: 0o600)
                 let pushSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 var back: [UInt8] = []
                 start = DispatchTime.now().uptimeNanoseconds
@@ -412,68 +406,26 @@ struct FilesBench: ParsableCommand {
     func run() throws {
         let connection = try AgentConnection(try agent.target())
         let token = WireBytes(try connection.authenticate(user: login.user, password: login.password).token.string)
-        let chunk = chunkKiB << 10
+        var files = RemoteFiles(connection: connection, token: token)
+        files.chunk = chunkKiB << 10
+        files.window = window
         var pulled = 0
-        let pullSeconds = try seconds {
-            var next: UInt64 = 0
-            var inFlight = 0
-            var eof = false
-            var id: UInt32 = 0
-            while !eof || inFlight > 0 {
-                while !eof && inFlight < window {
-                    id += 1
-                    try connection.send(service: ServiceID.dbg, op: Dbg.Op.readFile.rawValue, id: id,
-                                        Dbg.ReadFileRequest(token: token, path: WireBytes(file), offset: next, size: UInt32(chunk)))
-                    next += UInt64(chunk)
-                    inFlight += 1
-                }
-                // The chunk is looked at in place and dropped: this measures the agent, not a copy here.
-                let (count, last) = try connection.receive { (header, payload) throws(ClientError) -> (Int, Bool) in
-                    guard header.kind == .response, payload.count >= 5 else { throw .malformed("ReadFile failed: \(header)") }
-                    return (payload.count - 5, payload[payload.count - 1] == 1)
-                }
-                pulled += count
-                if last { eof = true }
-                inFlight -= 1
-            }
-        }
+        // Each chunk is looked at in place and dropped: this measures the agent, not a copy here.
+        let pullSeconds = try seconds { try files.read(file) { chunk in pulled += chunk.count } }
         let megabytes = Double(pulled) / 1e6
         print("file_pull: \(Int(megabytes / pullSeconds)) MB/s (\(Int(megabytes)) MB, \(chunkKiB) KiB chunks, \(window) in flight)")
         let data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
         // Pushing into a new file includes the file system's allocation of it; into an
         // existing one, mostly the transfer. Both, next to the same writes made locally.
         for target in ["a new file", "an existing file"] {
-            let pushSeconds = try seconds { try push(data, to: file + ".pushed", chunk: chunk, token: token, connection) }
+            let pushSeconds = try seconds { try files.write(data, to: file + ".pushed", mode: 0) }
             print("file_push: \(Int(megabytes / pushSeconds)) MB/s into \(target) (\(chunkKiB) KiB chunks, \(window) in flight)")
         }
         try? FileManager.default.removeItem(atPath: file + ".local")
-        let localSeconds = try seconds { try writeLocally(data, to: file + ".local", chunk: chunk) }
+        let localSeconds = try seconds { try writeLocally(data, to: file + ".local", chunk: files.chunk) }
         try? FileManager.default.removeItem(atPath: file + ".local")
         print("local_write: \(Int(megabytes / localSeconds)) MB/s (write(2) of the same bytes into a new file here)")
         print("loopback_sendfile: \(Int(try rawSendfile(file) / 1e6)) MB/s (the same file, sendfile to a loopback socket)")
-    }
-
-    private func push(_ data: [UInt8], to path: String, chunk: Int, token: WireBytes, _ connection: AgentConnection) throws {
-        var offset = 0
-        var inFlight = 0
-        var id: UInt32 = 0
-        while offset < data.count || inFlight > 0 {
-            while inFlight < window && offset < data.count {
-                let end = min(offset + chunk, data.count)
-                id += 1
-                try data[offset..<end].withUnsafeBytes { raw in
-                    try connection.send(service: ServiceID.dbg, op: Dbg.Op.writeFile.rawValue, id: id, Dbg.WriteFileRequest(
-                        token: token, path: WireBytes(path), offset: UInt64(offset), data: WireBytes(viewing: raw),
-                        truncate: offset == 0, mode: 0))
-                }
-                offset = end
-                inFlight += 1
-            }
-            try connection.receive { (header, _) throws(ClientError) in
-                guard header.kind == .response else { throw .malformed("WriteFile failed") }
-            }
-            inFlight -= 1
-        }
     }
 
     private func writeLocally(_ data: [UInt8], to path: String, chunk: Int) throws {
@@ -553,6 +505,19 @@ struct HashCommand: ParsableCommand {
             throw ValidationError("crypt failed")
         }
         print(String(cString: hash))
+    }
+}
+
+extension RemoteFiles {
+    /// Writes `data` as the whole file, with the window's requests in flight.
+    func write(_ data: [UInt8], to path: String, mode: UInt32) throws {
+        var offset = 0
+        try write(path, truncate: true, mode: mode) { (buffer) throws(ClientError) -> Int in
+            let count = min(buffer.count, data.count - offset)
+            data[offset..<(offset + count)].withUnsafeBytes { buffer.copyMemory(from: $0) }
+            offset += count
+            return count
+        }
     }
 }
 
