@@ -25,7 +25,7 @@ extension Agent {
         line.engine = LinkEngine(role: .agent, baud: line.spec.baud)
         line.ttyInterest = nil
         Log.info("\(line.description): open at \(line.spec.baud) baud")
-        updateSerialInterest(index)
+        updateSerialInterest(index, now: now)
     }
 
     /// The device went away: its connection ends; it is opened again when it is back.
@@ -204,14 +204,14 @@ extension Agent {
         if line.engine.lineOutput(now: Int64(now)).isEmpty, let due = line.engine.nextDeadline() {
             timer.schedule(Milliseconds(max(due, 0)))
         }
-        updateSerialInterest(index)
+        updateSerialInterest(index, now: now)
     }
 
-    private func updateSerialInterest(_ index: Int) {
+    private func updateSerialInterest(_ index: Int, now: Milliseconds) {
         let line = serialLines[index]
         if let tty = line.tty {
             var wanted: Interest = .readable
-            if !line.engine.lineOutput(now: Int64(MonotonicClock.now())).isEmpty { wanted.insert(.writable) }
+            if !line.engine.lineOutput(now: Int64(now)).isEmpty { wanted.insert(.writable) }
             line.ttyInterest = loop.update(tty, from: line.ttyInterest, to: wanted, EventToken(.serialTTY, index: UInt32(index)))
         }
         if let bridge = line.bridge {
