@@ -3,6 +3,8 @@
 #include <netdb.h>
 #include <poll.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/vfs.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
 #include <sys/syscall.h>
@@ -59,6 +61,12 @@ uint64_t csys_monotonic_ms(void) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+uint64_t csys_monotonic_us(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
 }
 
 uint64_t csys_today(void) {
@@ -180,8 +188,21 @@ long csys_getdents(int fd, void *buffer, size_t size) { return syscall(SYS_getde
 
 int csys_openat(int dirfd, const char *path, int flags) { return openat(dirfd, path, flags | O_CLOEXEC, 0); }
 
-int csys_rename(const char *from, const char *to, int replace) {
-    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, replace ? 0 : 1 /* RENAME_NOREPLACE */);
+int csys_renameat(int from_dir, const char *from, int to_dir, const char *to, int replace) {
+    return (int)syscall(SYS_renameat2, from_dir, from, to_dir, to, replace ? 0 : 1 /* RENAME_NOREPLACE */);
+}
+
+int csys_become_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+int csys_open_path(int dirfd, const char *name) { return openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC); }
+
+int csys_is_procfs_root(int fd) {
+    struct stat status;
+    if (fstat(fd, &status) != 0) return -1;
+    if (status.st_ino != 1) return 0;  // PROC_ROOT_INO
+    struct statfs fs;
+    if (fstatfs(fd, &fs) != 0) return -1;
+    return fs.f_type == 0x9fa0;  // PROC_SUPER_MAGIC
 }
 
 int csys_peer_credentials(int fd, uint32_t *uid, uint32_t *gid) {

@@ -71,9 +71,23 @@ struct AuthTests {
         #expect(try UserAccount.find(Array("x".utf8), inPasswd: passwd) == nil)  // the overlong line
         #expect(throws: Errno.self) { try UserAccount.find(Array("alice".utf8), inPasswd: directory.appendingPathComponent("none").path) }
         let shadow = directory.appendingPathComponent("shadow").path
-        try "root:$6$s$h:19000:0:99999:7:::\nbob:!:19000:::::20000:\n".write(toFile: shadow, atomically: true, encoding: .utf8)
+        try """
+            root:$6$s$h:19000:0:99999:7:::
+            bob:!:19000:::::20000:
+            carol:!$y$j9T$salt$digest:19000:::::
+            dave:$6$t$h2:19000:::::
+            erin:$2b$12$abcdefghijklmnopqrstuvdigestdigestdigestdigestdigest:19000:::::
+            frank:$6$rounds=9000$u$h3:19000:::::
+
+            """.write(toFile: shadow, atomically: true, encoding: .utf8)
         #expect(try ShadowEntry.find(Array("bob".utf8), inShadow: shadow)?.expiresOnDay == 20_000)
-        #expect(ShadowEntry.firstUsableHash(inShadow: shadow) == Array("$6$s$h".utf8))
+        // One hash per scheme and cost, locked ones included: what the decoy is chosen from.
+        #expect(ShadowEntry.hashPerCost(inShadow: shadow, limit: 16).map { String(decoding: $0, as: UTF8.self) }
+            == ["$6$s$h", "$y$j9T$salt$digest", "$2b$12$abcdefghijklmnopqrstuvdigestdigestdigestdigestdigest", "$6$rounds=9000$u$h3"])
+        #expect(ShadowEntry.hashPerCost(inShadow: shadow, limit: 2).count == 2)
+        #expect(ShadowEntry.costPart(Array("$y$j9T$salt$digest".utf8)) == Array("$y$j9T".utf8))
+        #expect(ShadowEntry.costPart(Array("$6$salt$digest".utf8)) == Array("$6".utf8))
+        #expect(ShadowEntry.costPart(Array("nonsense".utf8)) == nil)
     }
 
     @Test("throttle: 250 ms doubling to 8 s, per peer, forgotten after 10 minutes or a success")
@@ -85,13 +99,13 @@ struct AuthTests {
         var throttle = AuthThrottle(capacity: 2)
         throttle.recordFailure(a, now: 1000)
         throttle.recordFailure(a, now: 2000)
-        #expect(throttle.delay(for: a, now: 2000) == 500)
-        #expect(throttle.delay(for: b, now: 2000) == 0)
-        #expect(throttle.delay(for: a, now: 2000 + AuthThrottle.forgetAfterMs) == 0)
+        #expect(throttle.earliestStart(for: a, now: 2000) == 2500)
+        #expect(throttle.earliestStart(for: b, now: 2000) == 2000)
+        #expect(throttle.earliestStart(for: a, now: 2000 + AuthThrottle.forgetAfterMs) == 2000 + AuthThrottle.forgetAfterMs)
         throttle.recordFailure(a, now: 2000 + AuthThrottle.forgetAfterMs)
-        #expect(throttle.delay(for: a, now: 2000 + AuthThrottle.forgetAfterMs) == 250)
+        #expect(throttle.earliestStart(for: a, now: 2000 + AuthThrottle.forgetAfterMs) == 2250 + AuthThrottle.forgetAfterMs)
         throttle.recordSuccess(a)
-        #expect(throttle.delay(for: a, now: 3000) == 0)
+        #expect(throttle.earliestStart(for: a, now: 3000) == 3000)
     }
 
     @Test("tokens are 64 lower-case hex characters and owned by one connection")

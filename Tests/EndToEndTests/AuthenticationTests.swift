@@ -185,17 +185,18 @@ struct AuthenticationTests {
         }
         try connection.logout(token: one.token.string)
         try connection.logout(token: two.token.string)
-        // A failure gives this peer a delay; its next attempts wait in the two slots.
+        // A failure gives this peer a delay; its next attempts wait their turn, at most
+        // four at once from one address.
         let slow = try agent.connect(localAddress: "127.0.7.1")
         #expect(throws: ClientError.self) { _ = try slow.authenticate(user: "user1", password: "bad") }
         let waiting = try agent.connect(localAddress: "127.0.7.1")
-        for id in UInt32(1)...3 {
+        for id in UInt32(1)...5 {
             try waiting.send(service: ServiceID.dbg, op: Dbg.Op.authenticate.rawValue, id: id,
                              Dbg.AuthRequest(username: "user1", password: "bad"))
         }
         let first = try waiting.receive()
-        #expect(first.header.id == 3)
-        #expect(waiting.expectError(first, .busy).contains("authentications are already in progress"))
+        #expect(first.header.id == 5)
+        #expect(waiting.expectError(first, .busy).contains("4 authentications from 127.0.7.1 are already in progress"))
     }
 
     @Test("malformed requests are BadRequest naming the field; unknown dbg ops are Unsupported")

@@ -29,7 +29,9 @@ struct LoadTests {
 
     @Test("200 concurrent connections doing 50 pings each; memory returns to its start-up level")
     func manyConnections() throws {
-        let agent = try AgentProcess(["--listen", "127.0.0.1:0", "--max-connections", "256", "--verbose"])
+        // All from one address and none logged in: the per-address limit must allow that.
+        let agent = try AgentProcess(["--listen", "127.0.0.1:0", "--max-connections", "256", "--max-unauth-per-address", "256",
+                                      "--verbose"])
         let startKiB = agent.residentKiB()
         let connectionCount = 200
         let connections = try (0..<connectionCount).map { _ in try agent.connect() }

@@ -64,11 +64,14 @@ struct RobustnessTests {
         #expect(agent.isRunning)
     }
 
-    @Test("a full connection table turns the next connection away with Busy")
+    @Test("a connection table full of connections that cannot be evicted turns the next connection away with Busy")
     func tableFull() throws {
-        let agent = try AgentProcess(["--listen", "127.0.0.1:0", "--max-connections", "2"])
-        let first = try agent.connect()
-        let second = try agent.connect()
+        // Unix socket peers are never evicted for a newcomer (network peers that have not
+        // logged in are: see HardeningAccessTests).
+        let socket = FileManager.default.temporaryDirectory.appendingPathComponent("dbgd-full-\(UUID().uuidString.prefix(8))").path
+        let agent = try AgentProcess(["--listen", "127.0.0.1:0", "--unix", socket, "--max-connections", "2"])
+        let first = try agent.connect(agent.unixAddresses[0])
+        let second = try agent.connect(agent.unixAddresses[0])
         #expect(try first.ping() == [] && second.ping() == [])
         let third = try agent.connect()
         let frames = third.framesUntilClosed()

@@ -119,6 +119,8 @@ static const int CSYS_NO_ARGUMENT = no_argument;
 static const int CSYS_REQUIRED_ARGUMENT = required_argument;
 
 static inline int csys_errno(void) { return errno; }
+static inline void csys_set_errno(int value) { errno = value; }
+static const int CSYS_F_OK = F_OK;
 static inline long csys_page_size(void) { return sysconf(_SC_PAGESIZE); }
 
 // getopt_long keeps its state in C globals; Swift 6 rejects direct access to mutable
@@ -150,6 +152,7 @@ int csys_ignore_signal(int signal);
 // Arms a timerfd to fire once at an absolute CLOCK_MONOTONIC time; 0 disarms it.
 int csys_timerfd_arm(int fd, uint64_t deadline_ms);
 uint64_t csys_monotonic_ms(void);
+uint64_t csys_monotonic_us(void);
 // Days since 1970-01-01 by the wall clock (shadow's date unit).
 uint64_t csys_today(void);
 
@@ -331,7 +334,19 @@ long csys_getdents(int fd, void *buffer, size_t size);
 // openat is variadic.
 int csys_openat(int dirfd, const char *path, int flags);
 // renameat2; without `replace`, an existing target is EEXIST (RENAME_NOREPLACE).
-int csys_rename(const char *from, const char *to, int replace);
+int csys_renameat(int from_dir, const char *from, int to_dir, const char *to, int replace);
+// An O_PATH descriptor of `name` in `dirfd` itself (a symlink is not followed): a handle
+// for walking a path, which needs search permission on `dirfd` only.
+int csys_open_path(int dirfd, const char *name);
+// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants become the agent's children.
+int csys_become_subreaper(void);
+// 1 when `fd` is the root directory of a procfs mount, 0 when not, -1 with errno.
+int csys_is_procfs_root(int fd);
+static const int CSYS_O_NONBLOCK = O_NONBLOCK;
+static const int CSYS_ENAMETOOLONG = ENAMETOOLONG;
+static const int CSYS_ESPIPE = ESPIPE;
+static const int CSYS_EINVAL = EINVAL;
+static const int CSYS_ENXIO = ENXIO;
 
 static const int CSYS_AT_FDCWD = AT_FDCWD;
 static const int CSYS_AT_SYMLINK_NOFOLLOW = AT_SYMLINK_NOFOLLOW;

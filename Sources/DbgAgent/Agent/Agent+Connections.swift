@@ -20,7 +20,16 @@ extension Agent {
             }
             guard let (fd, peer) = accepted else { return }
             let now = MonotonicClock.now()
-            guard let index = connections.open(fd, peer: peer, now: now, maxPayload: config.maxFrame) else {
+            if let refusal = unauthenticatedLimit(peer) {
+                turnAway(fd, peer, refusal)
+                continue
+            }
+            var opened = connections.open(fd, peer: peer, now: now, maxPayload: config.maxFrame)
+            if opened == nil, let oldest = oldestUnauthenticated() {
+                evict(oldest)
+                opened = connections.open(fd, peer: peer, now: now, maxPayload: config.maxFrame)
+            }
+            guard let index = opened else {
                 turnAway(fd, peer, "connection table full (\(connections.capacity) connections)")
                 continue
             }
@@ -35,6 +44,49 @@ extension Agent {
             timer.schedule(now + config.handshakeTimeoutMs)
             Log.debug("connection \(index) from \(peer.description)")
         }
+    }
+
+    /// Why a new network connection from `peer` is refused: its address already holds
+    /// `--max-unauth-per-address` connections that have not logged in.
+    private func unauthenticatedLimit(_ peer: SocketAddress) -> String? {
+        guard peer.family == CSYS_AF_INET || peer.family == CSYS_AF_INET6 else { return nil }
+        let key = PeerKey(peer)
+        var holding = 0
+        for index in 0..<connections.capacity
+        where connections[index].state == .open && connections[index].isUnauthenticatedNetworkPeer
+            && PeerKey(connections[index].peer) == key {
+            holding += 1
+        }
+        guard holding >= config.maxUnauthPerAddress else { return nil }
+        return "\(holding) connections from \(peer.hostDescription) have not logged in yet (--max-unauth-per-address)"
+    }
+
+    /// The connection to evict for a new one when the table is full: of the address
+    /// holding the most network connections that have not logged in, the oldest. An
+    /// address flooding the agent loses its own connections first.
+    private func oldestUnauthenticated() -> Int? {
+        var counts: [PeerKey: Int] = [:]
+        for index in 0..<connections.capacity where connections[index].isActive && connections[index].isUnauthenticatedNetworkPeer {
+            counts[PeerKey(connections[index].peer), default: 0] += 1
+        }
+        guard let heaviest = counts.max(by: { $0.value < $1.value })?.key else { return nil }
+        var oldest: Int?
+        for index in 0..<connections.capacity
+        where connections[index].isActive && connections[index].isUnauthenticatedNetworkPeer
+            && PeerKey(connections[index].peer) == heaviest {
+            if oldest == nil || connections[index].acceptedAt < connections[oldest!].acceptedAt { oldest = index }
+        }
+        return oldest
+    }
+
+    /// Makes room for a new connection: the evicted one is told why, as far as its socket
+    /// takes it at once, and closed.
+    private func evict(_ index: Int) {
+        let reason = "the agent is full; connections that have not logged in make room for new ones"
+        refusalLog.note("closing connection from \(connections[index].peer.description): \(reason)")
+        if connections[index].state == .open { connections[index].fail(FrameHeader.connectionLevel, .busy, reason) }
+        try? connections[index].flush()
+        close(index, reason: reason)
     }
 
     func connectionReady(_ token: EventToken, _ readiness: Readiness) {
@@ -261,8 +313,17 @@ extension Agent {
         case .closingAfterFlush, .lingering: return connection.lingerUntil
         case .open:
             guard let lastFrame = connection.lastFrameAt else { return connection.acceptedAt + config.handshakeTimeoutMs }
-            return config.idleTimeoutMs > 0 ? lastFrame + config.idleTimeoutMs : nil
+            let timeout = idleTimeout(of: connection)
+            return timeout > 0 ? lastFrame + timeout : nil
         }
+    }
+
+    /// The idle limit that applies: the shorter one for a network peer that has not
+    /// logged in (0: none).
+    private func idleTimeout(of connection: Connection) -> Milliseconds {
+        let login = connection.isUnauthenticatedNetworkPeer ? config.loginIdleTimeoutMs : 0
+        if login > 0 && config.idleTimeoutMs > 0 { return min(login, config.idleTimeoutMs) }
+        return max(login, config.idleTimeoutMs)
     }
 
     private func expire(_ index: Int) {
@@ -272,7 +333,9 @@ extension Agent {
         }
         let reason = connections[index].lastFrameAt == nil
             ? "no complete frame within \(config.handshakeTimeoutMs / 1000) s of connecting"
-            : "idle for \(config.idleTimeoutMs / 1000) s"
+            : connections[index].isUnauthenticatedNetworkPeer && idleTimeout(of: connections[index]) == config.loginIdleTimeoutMs
+                ? "idle for \(config.loginIdleTimeoutMs / 1000) s without logging in"
+                : "idle for \(config.idleTimeoutMs / 1000) s"
         Log.debug("closing connection from \(connections[index].peer.description): \(reason)")
         connections[index].fail(FrameHeader.connectionLevel, .timeout, reason)
         beginClosing(index, reason: reason)

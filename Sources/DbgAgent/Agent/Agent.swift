@@ -53,6 +53,7 @@ final class Agent {
             try loop.add(signals.fd, .readable, EventToken(.signals))
             try loop.add(timer.fd, .readable, EventToken(.timer))
             try loop.add(dbg.workers.wakeup, .readable, EventToken(.workers))
+            try loop.add(dbg.fileWorkers.wakeup, .readable, EventToken(.fileWorkers))
             try loop.add(distro.jobs.wakeup, .readable, EventToken(.distroJobs))
             for (index, listener) in listeners.enumerated() {
                 try loop.add(listener.fd, .readable, EventToken(.listener, index: UInt32(index)))
@@ -75,6 +76,12 @@ final class Agent {
             Log.info("listening on \(listener.address.description)")
         }
         openSerialLines()
+        // Orphaned descendants of commands become ours, so they can be cleaned up
+        // (OrphanSweep). qemu-user refuses this prctl; a real kernel has it since 3.4.
+        if csys_become_subreaper() != 0 {
+            Log.info("cannot become a child subreaper (\(Errno.current.message)): processes that commands leave "
+                + "behind may outlive them")
+        }
         Log.info("\(AgentVersion.line) ready")
         while running {
             do throws(Errno) {
@@ -103,6 +110,8 @@ final class Agent {
         case .signals: handleSignals()
         case .workers:
             dbg.workersFinished(pumpIfOpen)
+        case .fileWorkers:
+            dbg.fileWorkersFinished(pumpIfOpen)
         case .distroJobs:
             distro.jobsFinished(pumpIfOpen)
         case .serialTTY:

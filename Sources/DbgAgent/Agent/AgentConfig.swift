@@ -15,6 +15,14 @@ struct AgentConfig: Equatable {
     var handshakeTimeoutMs: Milliseconds = 10_000
     /// A connection that sends no frame for this long is closed; 0 disables.
     var idleTimeoutMs: Milliseconds = 0
+    /// A network connection that has not logged in is closed after this long without a
+    /// frame; 0 disables. Unix sockets and serial lines are trusted by who can reach them.
+    var loginIdleTimeoutMs: Milliseconds = 30_000
+    /// Network connections one address may hold before they log in: by default half the
+    /// table, so one address never fills it, while a host starting many clients at once
+    /// (a factory script) rarely meets the limit.
+    var maxUnauthPerAddressFlag: Int?
+    var maxUnauthPerAddress: Int { maxUnauthPerAddressFlag ?? max(1, maxConnections / 2) }
     var verbose = false
 
     /// How passwords are checked: PAM in host builds, the shadow file in the firmware.

@@ -30,6 +30,12 @@ enum CommandLineOptions {
                                         (default 1M, 4K..64M)
               --handshake-timeout SEC   first frame must arrive within SEC (default 10)
               --idle-timeout SEC        close connections silent for SEC (default 0: never)
+              --login-idle-timeout SEC  close network connections that have not logged in
+                                        when silent for SEC (default 30; 0: never)
+              --max-unauth-per-address N  network connections one address may hold before
+                                        logging in (default: half of --max-connections);
+                                        when the table is full, the oldest such connection
+                                        of the address holding most makes room
               --max-auth N              authentications in progress at once, one worker
                                         thread each (default 4, 1..64)
               --max-sessions N          logged-in sessions (default 16, 1..4096)
@@ -126,6 +132,15 @@ enum CommandLineOptions {
                 return ConfigError("--idle-timeout '\(argument)': expected whole seconds (0 to 604800)")
             }
             config.idleTimeoutMs = seconds * 1000
+        case Key.loginIdleTimeout:
+            guard let seconds = parseSeconds(argument) else {
+                return ConfigError("--login-idle-timeout '\(argument)': expected whole seconds (0 to 604800)")
+            }
+            config.loginIdleTimeoutMs = seconds * 1000
+        case Key.maxUnauthPerAddress:
+            var count = 0
+            if let error = setCount(&count, argument, AgentConfig.maxConnectionsRange, "--max-unauth-per-address") { return error }
+            config.maxUnauthPerAddressFlag = count
         case Key.auth:
             switch Array(argument.utf8) {
             case Array("pam".utf8): config.authMethod = .pam
@@ -219,6 +234,8 @@ enum CommandLineOptions {
         static let distroRoot: UInt8 = 17
         static let distroURL: UInt8 = 18
         static let serial: UInt8 = 19
+        static let loginIdleTimeout: UInt8 = 20
+        static let maxUnauthPerAddress: UInt8 = 21
     }
 
     private static func withOptionTable<R>(_ body: (UnsafePointer<option>) -> R) -> R {
@@ -232,6 +249,8 @@ enum CommandLineOptions {
             entry("max-frame", CSYS_REQUIRED_ARGUMENT, UInt8(ascii: "f")),
             entry("handshake-timeout", CSYS_REQUIRED_ARGUMENT, Key.handshakeTimeout),
             entry("idle-timeout", CSYS_REQUIRED_ARGUMENT, Key.idleTimeout),
+            entry("login-idle-timeout", CSYS_REQUIRED_ARGUMENT, Key.loginIdleTimeout),
+            entry("max-unauth-per-address", CSYS_REQUIRED_ARGUMENT, Key.maxUnauthPerAddress),
             entry("auth", CSYS_REQUIRED_ARGUMENT, Key.auth),
             entry("passwd", CSYS_REQUIRED_ARGUMENT, Key.passwd),
             entry("shadow", CSYS_REQUIRED_ARGUMENT, Key.shadow),

@@ -4,8 +4,9 @@ import DbgWire
 /// An Authenticate request between its arrival and its answer.
 struct AuthAttempt {
     enum State {
-        /// Waiting out the peer's throttle delay; the job starts when it is over.
-        case throttled(until: Milliseconds, AuthJob)
+        /// Waiting for its turn (see AuthAttempts): its peer's running attempt, the
+        /// throttle delay, a free worker.
+        case waiting(AuthJob)
         /// Queued for or running on a worker.
         case running
         /// Done; the answer waits for room in the connection's transmit buffer.
@@ -20,12 +21,15 @@ struct AuthAttempt {
     var peer: PeerKey
     /// For the log.
     var username: String
+    /// Arrival order, among waiting attempts.
+    var arrival: UInt64 = 0
 }
 
 /// The part of an attempt that runs on a worker thread: it owns copies of the
 /// credentials (the password is wiped once checked) and carries the result back.
 struct AuthJob {
-    let attempt: Int
+    /// Its slot in AuthAttempts (set when admitted).
+    var attempt = -1
     let username: [UInt8]
     var password: [UInt8]
     let remoteHost: String
@@ -37,11 +41,10 @@ struct AuthJob {
     }
 }
 
-/// Everything the worker threads do.
+/// What the authentication worker threads do.
 enum WorkerJob {
     case authenticate(AuthJob)
     case endSession(PAMSession)
-    case file(FileJob)
 
     /// Runs on a worker thread; returns whether the loop wants the job back.
     mutating func perform(with authenticator: Authenticator) -> Bool {
@@ -54,10 +57,6 @@ enum WorkerJob {
         case .endSession(let session):
             session.end()
             return false
-        case .file(var job):
-            job.run()
-            self = .file(job)
-            return true
         }
     }
 }

@@ -2,7 +2,7 @@ import CSys
 
 /// Who an authentication attempt comes from, for throttling: the IP address without the
 /// port (IPv4-mapped IPv6 counts as IPv4), or "local" for a Unix socket.
-struct PeerKey: Equatable {
+struct PeerKey: Hashable {
     private var family: Int32
     private var high: UInt64
     private var low: UInt64
@@ -25,8 +25,8 @@ struct PeerKey: Equatable {
     }
 }
 
-/// Failed-login memory per peer. Each failure doubles the delay before that peer's next
-/// attempt is even evaluated (250 ms, 500 ms, ... capped at 8 s); a peer with no
+/// Failed-login memory per peer. Each failure doubles the delay between that failure and
+/// the start of the peer's next attempt (250 ms, 500 ms, ... capped at 8 s); a peer with no
 /// failure for 10 minutes, or with a success, starts again from none. The table is
 /// fixed; when full, the peer whose last failure is oldest is forgotten first.
 struct AuthThrottle {
@@ -48,11 +48,11 @@ struct AuthThrottle {
         entries.reserveCapacity(capacity)
     }
 
-    /// How long the next attempt from `peer` must wait before it is evaluated.
-    func delay(for peer: PeerKey, now: Milliseconds) -> Milliseconds {
+    /// When the next attempt from `peer` may start (`now` when it has no failures).
+    func earliestStart(for peer: PeerKey, now: Milliseconds) -> Milliseconds {
         guard let entry = entries.first(where: { $0.peer == peer }),
-              now - entry.lastFailureAt < AuthThrottle.forgetAfterMs, entry.failures > 0 else { return 0 }
-        return AuthThrottle.delay(afterFailures: entry.failures)
+              now - entry.lastFailureAt < AuthThrottle.forgetAfterMs, entry.failures > 0 else { return now }
+        return max(now, entry.lastFailureAt + AuthThrottle.delay(afterFailures: entry.failures))
     }
 
     static func delay(afterFailures failures: UInt32) -> Milliseconds {

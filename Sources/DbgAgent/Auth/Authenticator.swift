@@ -41,8 +41,9 @@ final class Authenticator: @unchecked Sendable {
     let shadowPath: String
     let groupPath: String
     let allowEmptyPasswords: Bool
-    /// Unknown users are hashed against this, so that they take as long as known ones.
-    private let decoyHash: [UInt8]
+    /// Unknown, locked and expired users are hashed against this, so that they take as
+    /// long as the slowest known one.
+    private let decoy: DecoyHash
 
     init(method: Method, passwdPath: String, shadowPath: String, groupPath: String, allowEmptyPasswords: Bool) {
         self.method = method
@@ -50,9 +51,7 @@ final class Authenticator: @unchecked Sendable {
         self.shadowPath = shadowPath
         self.groupPath = groupPath
         self.allowEmptyPasswords = allowEmptyPasswords
-        decoyHash = method == .shadow
-            ? ShadowEntry.firstUsableHash(inShadow: shadowPath) ?? PasswordHash.newSetting(prefix: "$6$") ?? []
-            : []
+        decoy = DecoyHash(shadowPath: method == .shadow ? shadowPath : nil)
     }
 
     /// Checks `password` for `username` and looks the user up in the passwd file.
@@ -111,7 +110,7 @@ final class Authenticator: @unchecked Sendable {
             return .failure(.unavailable("cannot read \(shadowPath): \(error.message)"))
         }
         guard let entry else {
-            _ = PasswordHash.matches(password, decoyHash)
+            decoy.waste(password)
             return .failure(.rejected("unknown user"))
         }
         switch entry.status(today: csys_today()) {
@@ -119,15 +118,15 @@ final class Authenticator: @unchecked Sendable {
             return PasswordHash.matches(password, entry.hash) ? .success(()) : .failure(.rejected("wrong password"))
         case .emptyPassword:
             guard allowEmptyPasswords else {
-                _ = PasswordHash.matches(password, decoyHash)
+                decoy.waste(password)
                 return .failure(.rejected("empty password field (see --allow-empty-passwords)"))
             }
             return password.isEmpty ? .success(()) : .failure(.rejected("wrong password"))
         case .locked:
-            _ = PasswordHash.matches(password, decoyHash)
+            decoy.waste(password)
             return .failure(.rejected("account locked"))
         case .expired:
-            _ = PasswordHash.matches(password, decoyHash)
+            decoy.waste(password)
             return .failure(.rejected("account expired"))
         }
     }

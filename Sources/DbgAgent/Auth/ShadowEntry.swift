@@ -32,16 +32,29 @@ struct ShadowEntry {
         return found
     }
 
-    /// The first usable hash in the file: unknown users are checked against it, so that
-    /// they take as long as real ones (usually root's scheme and cost).
-    static func firstUsableHash(inShadow path: String) -> [UInt8]? {
-        var found: [UInt8]?
+    /// One hash of each scheme and cost in the file (locked ones included), at most
+    /// `limit`: what the time of a check depends on.
+    static func hashPerCost(inShadow path: String, limit: Int) -> [[UInt8]] {
+        var found: [(cost: [UInt8], hash: [UInt8])] = []
         try? TextFile.forEachLine(path) { line in
             let fields = TextFile.fields(line)
-            guard fields.count >= 2, fields[1].first == UInt8(ascii: "$") else { return true }
-            found = Array(fields[1])
-            return false
+            guard fields.count >= 2 else { return true }
+            var hash = Array(fields[1])
+            while let first = hash.first, first == UInt8(ascii: "!") || first == UInt8(ascii: "*") { hash.removeFirst() }
+            guard let cost = costPart(hash), !found.contains(where: { $0.cost == cost }) else { return true }
+            found.append((cost, hash))
+            return found.count < limit
         }
-        return found
+        return found.map { $0.hash }
+    }
+
+    /// The scheme and its cost parameters without salt and digest: `$y$j9T`, `$2b$12`,
+    /// `$6$rounds=9000`, `$6`; nil for what is not a `$` hash.
+    static func costPart(_ hash: [UInt8]) -> [UInt8]? {
+        let fields = hash.split(separator: UInt8(ascii: "$"), omittingEmptySubsequences: false)
+        guard hash.first == UInt8(ascii: "$"), fields.count >= 4 else { return nil }
+        let isBcrypt = fields[1].first == UInt8(ascii: "2")  // $2b$COST$SALTDIGEST: no separate salt field
+        let parts = fields.count >= 5 || isBcrypt ? [fields[1], fields[2]] : [fields[1]]
+        return parts.reduce(into: [UInt8]()) { $0 += [UInt8(ascii: "$")] + $1 }
     }
 }

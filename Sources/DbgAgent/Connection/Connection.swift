@@ -42,6 +42,8 @@ struct Connection {
 
     /// Failed authentications so far; the third ends the connection.
     var authFailures = 0
+    /// A session was created on this connection (a password was right).
+    var loggedIn = false
     /// Zero-copy output: a pipe file data is spliced into, and from it to the socket.
     /// `spliceRemaining` bytes in it go out after the next `spliceAfter` bytes of
     /// `transmit` (the frame's header) and before the rest (its tail, later frames).
@@ -59,6 +61,13 @@ struct Connection {
     }
 
     var isActive: Bool { state != .free }
+
+    /// A network peer that has not logged in: it gets a short idle limit, a per-address
+    /// cap, and its slot is the first taken back when the table is full. Unix sockets
+    /// (mode 0600) and serial lines are reached only by those the board lets in already.
+    var isUnauthenticatedNetworkPeer: Bool {
+        !loggedIn && (peer.family == CSYS_AF_INET || peer.family == CSYS_AF_INET6)
+    }
 
     // MARK: Socket I/O
 

@@ -54,6 +54,7 @@ struct ConnectionTable: ~Copyable {
         self[index].lastFrameAt = nil
         self[index].inputClosed = false
         self[index].authFailures = 0
+        self[index].loggedIn = false
         self[index].framesBlocked = false
         self[index].registered = Interest()
         self[index].peerMaxPayload = maxPayload

@@ -19,6 +19,8 @@ struct EventToken: Equatable {
         /// A serial line's tty, and its end of the bridge to its connection (index: line).
         case serialTTY = 10
         case serialBridge = 11
+        /// The file worker threads finished jobs (Hash, Rename, distro Status).
+        case fileWorkers = 12
     }
 
     var kind: Kind

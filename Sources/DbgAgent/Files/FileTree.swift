@@ -6,9 +6,13 @@ import DbgWire
 enum FileTree {
     /// lstat: a symlink is described, not followed.
     static func info(_ path: [UInt8]) -> Result<Dbg.FileInfo, Errno> {
-        var status = stat()
-        guard withCPath(path, { lstat($0, &status) }) == 0 else { return .failure(.current) }
-        return .success(info(status))
+        PathWalk.at(path, followLast: false) { directory, name in
+            var status = stat()
+            guard withCPath(name, { fstatat(directory, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) }) == 0 else {
+                return .failure(.current)
+            }
+            return .success(info(status))
+        }
     }
 
     static func info(_ status: stat) -> Dbg.FileInfo {
@@ -32,8 +36,14 @@ enum FileTree {
     /// The entries after `cookie` (0: from the start) that fit in `byteLimit` bytes of
     /// encoded page; the page's cookie continues after its last entry.
     static func list(_ path: [UInt8], cookie: UInt64, byteLimit: Int) -> Result<Dbg.DirPage, Errno> {
-        let fd = withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY) }
-        guard fd >= 0 else { return .failure(.current) }
+        PathWalk.at(path, followLast: true) { directory, name in
+            let fd = withCPath(name) { csys_openat(directory, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
+            guard fd >= 0 else { return .failure(.current) }
+            return list(fd, cookie: cookie, byteLimit: byteLimit)
+        }
+    }
+
+    private static func list(_ fd: Int32, cookie: UInt64, byteLimit: Int) -> Result<Dbg.DirPage, Errno> {
         defer { FileDescriptor(fd).close() }
         if cookie != 0, lseek(fd, off_t(Int64(bitPattern: cookie)), CSYS_SEEK_SET) < 0 { return .failure(.current) }
         var entries: [Dbg.DirEntry] = []
@@ -64,25 +74,37 @@ enum FileTree {
     static func makeDirectory(_ path: [UInt8], mode: UInt32, parents: Bool) -> Errno? {
         if parents {
             for (index, byte) in path.enumerated() where byte == UInt8(ascii: "/") && index > 0 {
-                _ = withCPath(Array(path[..<index])) { mkdir($0, 0o755) }  // existing parents are fine
+                _ = makeOne(Array(path[..<index]), mode: 0o755)  // existing parents are fine
             }
         }
-        if withCPath(path, { mkdir($0, 0o700) }) != 0 {
-            let error = Errno.current
-            if parents, error.code == CSYS_EEXIST, case .success(let existing) = info(path),
-               existing.type == Dbg.FileType.directory.rawValue { return nil }
-            return error
-        }
-        return withCPath(path) { chmod($0, mode_t(mode)) } == 0 ? nil : .current
+        guard let error = makeOne(path, mode: mode) else { return nil }
+        if parents, error.code == CSYS_EEXIST, case .success(let existing) = info(path),
+           existing.type == Dbg.FileType.directory.rawValue { return nil }
+        return error
+    }
+
+    private static func makeOne(_ path: [UInt8], mode: UInt32) -> Errno? {
+        PathWalk.at(path, followLast: false) { directory, name -> Result<Void, Errno> in
+            withCPath(name) { cName in
+                guard mkdirat(directory, cName, 0o700) == 0 else { return .failure(.current) }
+                return fchmodat(directory, cName, mode_t(mode), 0) == 0 ? .success(()) : .failure(.current)
+            }
+        }.failure
     }
 
     /// renameat2; without `replace`, an existing target is EEXIST.
     static func rename(_ from: [UInt8], _ to: [UInt8], replace: Bool) -> Errno? {
-        withCPath(from) { source in withCPath(to) { target in csys_rename(source, target, replace ? 1 : 0) } } == 0 ? nil : .current
+        PathWalk.at(from, followLast: false) { fromDirectory, fromName in
+            PathWalk.at(to, followLast: false) { toDirectory, toName -> Result<Void, Errno> in
+                withCPath(fromName) { source in
+                    withCPath(toName) { target in csys_renameat(fromDirectory, source, toDirectory, target, replace ? 1 : 0) }
+                } == 0 ? .success(()) : .failure(.current)
+            }
+        }.failure
     }
 
     /// fsync: the file's bytes are on the storage, not only in the page cache.
-    static func sync(_ path: [UInt8]) -> Errno? { syncOpened(path, CSYS_O_RDONLY) }
+    static func sync(_ path: [UInt8]) -> Errno? { syncOpened(path, CSYS_O_RDONLY | CSYS_O_NONBLOCK) }
 
     /// fsync of the directory holding `path`, which makes a new name in it durable.
     static func syncDirectory(of path: [UInt8]) -> Errno? {
@@ -91,10 +113,12 @@ enum FileTree {
     }
 
     private static func syncOpened(_ path: [UInt8], _ flags: Int32) -> Errno? {
-        let fd = withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, flags) }
-        guard fd >= 0 else { return .current }
-        defer { FileDescriptor(fd).close() }
-        return fsync(fd) == 0 ? nil : .current
+        PathWalk.at(path, followLast: true) { directory, name -> Result<Void, Errno> in
+            let fd = withCPath(name) { csys_openat(directory, $0, flags | CSYS_O_NOFOLLOW) }
+            guard fd >= 0 else { return .failure(.current) }
+            defer { FileDescriptor(fd).close() }
+            return fsync(fd) == 0 ? .success(()) : .failure(.current)
+        }.failure
     }
 
     /// unlink, or rmdir for a directory; `recursive` removes a directory's contents too,
@@ -102,18 +126,24 @@ enum FileTree {
     /// `oneFileSystem`: a directory on another file system than `path` is not entered
     /// (EXDEV), as with `rm --one-file-system`.
     static func remove(_ path: [UInt8], recursive: Bool, oneFileSystem: Bool = false) -> Errno? {
-        var status = stat()
-        guard withCPath(path, { lstat($0, &status) }) == 0 else { return .current }
-        guard status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR else {
-            return withCPath(path) { unlink($0) } == 0 ? nil : .current
-        }
-        if recursive {
-            let fd = withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
-            guard fd >= 0 else { return .current }
-            defer { FileDescriptor(fd).close() }
-            if let error = emptyDirectory(fd, device: oneFileSystem ? status.st_dev : nil, depth: 0) { return error }
-        }
-        return withCPath(path) { rmdir($0) } == 0 ? nil : .current
+        PathWalk.at(path, followLast: false) { directory, name -> Result<Void, Errno> in
+            withCPath(name) { cName in
+                var status = stat()
+                guard fstatat(directory, cName, &status, CSYS_AT_SYMLINK_NOFOLLOW) == 0 else { return .failure(.current) }
+                guard status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR else {
+                    return unlinkat(directory, cName, 0) == 0 ? .success(()) : .failure(.current)
+                }
+                if recursive {
+                    let fd = csys_openat(directory, cName, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW)
+                    guard fd >= 0 else { return .failure(.current) }
+                    defer { FileDescriptor(fd).close() }
+                    if let error = emptyDirectory(fd, device: oneFileSystem ? status.st_dev : nil, depth: 0) {
+                        return .failure(error)
+                    }
+                }
+                return unlinkat(directory, cName, CSYS_AT_REMOVEDIR) == 0 ? .success(()) : .failure(.current)
+            }
+        }.failure
     }
 
     private static func emptyDirectory(_ fd: Int32, device: dev_t?, depth: Int) -> Errno? {
@@ -180,5 +210,21 @@ extension Result {
     var failure: Failure? {
         if case .failure(let error) = self { return error }
         return nil
+    }
+}
+
+extension Dbg.FileType {
+    /// For messages: "a FIFO", "a socket", ...
+    var article: String {
+        switch self {
+        case .regular: return "a regular file"
+        case .directory: return "a directory"
+        case .symlink: return "a symlink"
+        case .characterDevice: return "a character device"
+        case .blockDevice: return "a block device"
+        case .fifo: return "a FIFO"
+        case .socket: return "a socket"
+        case .unknown: return "a file of unknown type"
+        }
     }
 }

@@ -1,4 +1,5 @@
 import CSys
+import DbgWire
 
 /// File system calls made with a user's permissions, never root's on the user's behalf:
 /// the calling thread's fsuid, fsgid and groups become the user's for the call and are
@@ -39,28 +40,61 @@ enum UserFiles {
         path.first == UInt8(ascii: "/") ? path : Array(home.utf8) + [UInt8(ascii: "/")] + path
     }
 
+    /// What each file operation may open. A FIFO is never one: its open or read would
+    /// wait for a process at the other end. Devices are opened non-blocking.
+    enum Purpose {
+        case read, write, hash
+
+        func allows(_ type: Dbg.FileType) -> Bool {
+            switch type {
+            case .regular, .blockDevice: return true
+            case .characterDevice: return self != .hash  // /dev/zero would never end
+            case .directory: return true  // each operation has its own answer for one
+            case .fifo, .socket, .symlink, .unknown: return false
+            }
+        }
+    }
+
     /// open(2) as the user; creating with exactly `mode` (not masked by the umask).
-    static func open(_ path: [UInt8], writable: Bool, mode: UInt32, as account: UserAccount?) -> Result<FileDescriptor, Errno> {
-        let outcome = run(as: account) { () -> Result<FileDescriptor, Errno> in
-            let cPath = path + [0]
-            return cPath.withUnsafeBufferPointer { buffer -> Result<FileDescriptor, Errno> in
-                let name = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
-                let base = (writable ? CSYS_O_WRONLY : CSYS_O_RDONLY) | CSYS_O_CLOEXEC | CSYS_O_NOCTTY
-                if writable {
-                    let created = csys_open(name, base | CSYS_O_CREAT_EXCL)
-                    if created >= 0 {
-                        _ = fchmod(created, mode_t(mode & 0o7777))
-                        return .success(FileDescriptor(created))
+    static func open(_ path: [UInt8], for purpose: Purpose, mode: UInt32, as account: UserAccount?) -> Result<FileDescriptor, Errno> {
+        switch run(as: account, { openAsCurrentUser(path, for: purpose, mode: mode) }) {
+        case .success(let inner): return inner
+        case .failure(let error): return .failure(error)
+        }
+    }
+
+    /// The same, with the identity already switched (a worker's job). Never blocks: the
+    /// path is walked by PathWalk, and the open is non-blocking.
+    static func openAsCurrentUser(_ path: [UInt8], for purpose: Purpose, mode: UInt32) -> Result<FileDescriptor, Errno> {
+        PathWalk.at(path, followLast: true) { directory, name in
+            FileTree.withCPath(name) { cName -> Result<FileDescriptor, Errno> in
+                var status = stat()
+                let exists = fstatat(directory, cName, &status, CSYS_AT_SYMLINK_NOFOLLOW) == 0
+                if exists, !purpose.allows(FileTree.type(status.st_mode)) { return .failure(.refusedType(FileTree.type(status.st_mode))) }
+                let flags = (purpose == .write ? CSYS_O_WRONLY : CSYS_O_RDONLY) | CSYS_O_NOCTTY | CSYS_O_NONBLOCK | CSYS_O_NOFOLLOW
+                var fd: Int32 = -1
+                if purpose == .write && !exists {
+                    fd = csys_openat(directory, cName, flags | CSYS_O_CREAT_EXCL)
+                    if fd >= 0 {
+                        _ = fchmod(fd, mode_t(mode & 0o7777))
+                        return .success(FileDescriptor(fd))
                     }
                     if Errno.current.code != CSYS_EEXIST { return .failure(.current) }
                 }
-                let opened = csys_open(name, base)
-                return opened >= 0 ? .success(FileDescriptor(opened)) : .failure(.current)
+                fd = csys_openat(directory, cName, flags)
+                guard fd >= 0 else { return .failure(.current) }
+                // It may have been replaced between the two looks.
+                guard fstat(fd, &status) == 0 else {
+                    let error = Errno.current
+                    FileDescriptor(fd).close()
+                    return .failure(error)
+                }
+                guard purpose.allows(FileTree.type(status.st_mode)) else {
+                    FileDescriptor(fd).close()
+                    return .failure(.refusedType(FileTree.type(status.st_mode)))
+                }
+                return .success(FileDescriptor(fd))
             }
-        }
-        switch outcome {
-        case .success(let inner): return inner
-        case .failure(let error): return .failure(error)
         }
     }
 }

@@ -12,27 +12,22 @@ extension DbgService {
             connection.fail(request, .busy, "all \(sessions.capacity) sessions are in use")
             return
         }
-        guard let index = attempts.firstIndex(where: { $0 == nil }) else {
-            connection.fail(request, .busy, "\(attempts.count) authentications are already in progress; try again")
-            return
-        }
-        let now = MonotonicClock.now()
         let peer = PeerKey(connection.peer)
-        let job = AuthJob(attempt: index, username: auth.username.bytes, password: auth.password.bytes,
+        let job = AuthJob(username: auth.username.bytes, password: auth.password.bytes,
                           remoteHost: connection.peer.hostDescription)
         // The job has its own copy; the password does not stay in the receive buffer.
         auth.password.withUnsafeBytes { csys_wipe(UnsafeMutableRawPointer(mutating: $0.baseAddress), $0.count) }
-        var attempt = AuthAttempt(state: .running, connectionSlot: connection.slot, connectionGeneration: connection.generation,
-                                  request: request, peer: peer, username: Log.printable(auth.username))
-        let delay = throttle.delay(for: peer, now: now)
-        if delay > 0 {
-            attempt.state = .throttled(until: now + delay, job)
-            timer.schedule(now + delay)
-        } else if !workers.submit(.authenticate(job)) {
-            connection.fail(request, .busy, "the authentication queue is full; try again")
-            return
+        let attempt = AuthAttempt(state: .waiting(job), connectionSlot: connection.slot,
+                                  connectionGeneration: connection.generation, request: request, peer: peer,
+                                  username: Log.printable(auth.username))
+        switch attempts.admit(attempt, peerDescription: connection.peer.hostDescription) {
+        case .busy(let reason):
+            var discarded = job
+            discarded.wipePassword()
+            connection.fail(request, .busy, reason)
+        case .accepted:
+            startDueAttempts(now: MonotonicClock.now())
         }
-        attempts[index] = attempt
     }
 
     /// What is wrong with the credentials' form, naming the field; nil when acceptable.
@@ -46,40 +41,39 @@ extension DbgService {
         return nil
     }
 
-    /// Starts attempts whose throttle delay is over; returns the next such deadline.
-    /// `ready` gets the connection slot of an attempt that could not start (its answer
-    /// is ready to deliver).
-    func startDueAttempts(now: Milliseconds, _ ready: (Int) -> Void) -> Milliseconds? {
-        var next: Milliseconds?
-        for index in attempts.indices {
-            guard let attempt = attempts[index], case .throttled(let until, let job) = attempt.state else { continue }
-            if until > now {
-                next = min(next ?? until, until)
-            } else if workers.submit(.authenticate(job)) {
-                attempts[index]!.state = .running
-            } else {
-                attempts[index]!.state = .finished(.failure(.unavailable("the authentication queue is full")))
-                ready(attempt.connectionSlot)
-            }
-        }
+    /// Starts the waiting attempts whose turn has come and arms the timer for the next
+    /// one; returns that deadline.
+    @discardableResult
+    func startDueAttempts(now: Milliseconds) -> Milliseconds? {
+        let next = attempts.startDue(now: now, throttle: throttle) { job in workers.submit(.authenticate(job)) }
+        if let next { timer.schedule(next) }
         return next
     }
 
     /// Collects what the workers finished; `ready` gets each connection slot with an
-    /// answer to deliver.
+    /// answer to deliver. The throttle learns of a failure here, before the next attempt
+    /// of the same peer may start.
     func workersFinished(_ ready: (Int) -> Void) {
+        let now = MonotonicClock.now()
         workers.takeFinished { job in
-            if case .file(let file) = job { return fileJobFinished(file, ready) }
-            guard case .authenticate(let auth) = job, let result = auth.result, let attempt = attempts[auth.attempt] else { return }
+            guard case .authenticate(let auth) = job, let result = auth.result, let attempt = attempts[auth.attempt]
+            else { return }
+            let index = auth.attempt
+            switch result {
+            case .success: throttle.recordSuccess(attempt.peer)
+            case .failure(.rejected): throttle.recordFailure(attempt.peer, now: now)
+            case .failure(.unavailable): break
+            }
             guard attempt.connectionSlot >= 0 else {
                 // Its connection closed while the worker ran: nobody to answer.
                 if case .success(let user) = result { user.pam.map(endPAMSession) }
-                attempts[auth.attempt] = nil
+                attempts[index] = nil
                 return
             }
-            attempts[auth.attempt]!.state = .finished(result)
+            attempts[index]!.state = .finished(result)
             ready(attempt.connectionSlot)
         }
+        startDueAttempts(now: now)
     }
 
     /// Queues the answer to a finished attempt; returns why the connection must close.
@@ -88,19 +82,18 @@ extension DbgService {
         let who = "'\(attempt.username)' from \(connection.peer.description)"
         switch result {
         case .success(let user):
-            throttle.recordSuccess(attempt.peer)
             guard let session = sessions.create(for: user, connectionSlot: connection.slot, generation: connection.generation) else {
                 user.pam.map(endPAMSession)
                 connection.fail(attempt.request, .busy, "all \(sessions.capacity) sessions are in use")
                 return nil
             }
+            connection.loggedIn = true
             Log.info("\(who) logged in (uid \(user.account.uid))")
             connection.respond(to: attempt.request, with: Dbg.SessionInfo(
                 token: WireBytes(session.token), username: WireBytes(user.account.name), uid: user.account.uid,
                 gid: user.account.gid, home: WireBytes(user.account.home), shell: WireBytes(user.account.shell)))
             return nil
         case .failure(.rejected(let reason)):
-            throttle.recordFailure(attempt.peer, now: MonotonicClock.now())
             Log.info("authentication failed for \(who): \(reason)")
             connection.fail(attempt.request, .denied, "authentication failed")
             connection.authFailures += 1

@@ -17,6 +17,9 @@ extension DbgService {
 
     func listDirectory(_ request: Dbg.ListDirRequest, _ header: FrameHeader, _ connection: inout Connection) {
         guard let (session, path) = checked(request.token, request.path, header, &connection) else { return }
+        guard request.cookie <= DbgService.maxFileOffset else {
+            return connection.fail(header, .badRequest, "Cookie: \(request.cookie) is not one ListDir gave (above 2^63 - 1)")
+        }
         let limit = min(DbgService.listPageLimit, Int(connection.peerMaxPayload) - 64)
         switch asUser(session, { FileTree.list(path, cookie: request.cookie, byteLimit: limit) }) {
         case .success(let page): connection.respond(to: header, with: page)
@@ -26,7 +29,7 @@ extension DbgService {
 
     func makeDirectory(_ request: Dbg.MkdirRequest, _ header: FrameHeader, _ connection: inout Connection) {
         guard let (session, path) = checked(request.token, request.path, header, &connection) else { return }
-        let mode = request.mode == 0 ? 0o755 : request.mode & 0o7777
+        guard let mode = fileMode(request.mode, default: 0o755, header, &connection) else { return }
         answer(asUser(session, { FileTree.makeDirectory(path, mode: mode, parents: request.parents) }), path, header, &connection)
     }
 
@@ -51,6 +54,13 @@ extension DbgService {
 
     func hashFile(_ request: Dbg.HashRequest, _ header: FrameHeader, _ connection: inout Connection) {
         guard let (session, path) = checked(request.token, request.path, header, &connection) else { return }
+        guard request.offset <= DbgService.maxFileOffset else {
+            return connection.fail(header, .badRequest, "Offset: \(request.offset) is past the largest file offset (2^63 - 1)")
+        }
+        guard request.length <= DbgService.maxFileOffset - request.offset else {
+            return connection.fail(header, .badRequest, "Length: \(request.length) from Offset \(request.offset) "
+                + "reaches past the largest file offset (2^63 - 1)")
+        }
         submit(.hash(offset: request.offset, length: request.length), path: path, reportedAs: path, session, header, &connection)
     }
 
@@ -69,7 +79,7 @@ extension DbgService {
             return connection.fail(header, .busy, "\(fileJobs.count) file jobs are already running; try again")
         }
         let job = FileJob(slot: index, path: path, identity: identity, work: work)
-        guard workers.submit(.file(job)) else { return connection.fail(header, .busy, "the worker queue is full; try again") }
+        guard fileWorkers.submit(job) else { return connection.fail(header, .busy, "the file worker queue is full; try again") }
         fileJobs[index] = PendingFileJob(connectionSlot: connection.slot, connectionGeneration: connection.generation,
                                          request: header, path: reportedAs)
     }
@@ -104,8 +114,14 @@ extension DbgService {
         if let error { failFileOp(error, path, header, &connection) } else { connection.respond(to: header, with: Empty()) }
     }
 
+    /// Collects what the file workers finished; `ready` gets each connection slot with
+    /// an answer to deliver.
+    func fileWorkersFinished(_ ready: (Int) -> Void) {
+        fileWorkers.takeFinished { fileJobFinished($0, ready) }
+    }
+
     /// A finished file job: its answer waits for its connection's turn.
-    func fileJobFinished(_ job: FileJob, _ ready: (Int) -> Void) {
+    private func fileJobFinished(_ job: FileJob, _ ready: (Int) -> Void) {
         guard let pending = fileJobs[job.slot] else { return }
         guard pending.connectionSlot >= 0 else {
             fileJobs[job.slot] = nil  // the connection is gone
@@ -206,9 +222,10 @@ struct FileJob {
     }
 
     private static func hash(_ path: [UInt8], offset: UInt64, length: UInt64) -> Result<FileJobOutcome, Errno> {
-        let fd = FileTree.withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY) }
-        guard fd >= 0 else { return .failure(.current) }
-        defer { FileDescriptor(fd).close() }
+        let opened = UserFiles.openAsCurrentUser(path, for: .hash, mode: 0)
+        guard case .success(let file) = opened else { return .failure(opened.failure!) }
+        defer { file.close() }
+        let fd = file.rawValue
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileJob.readSize, alignment: 16)
         defer { buffer.deallocate() }
         var hasher = SHA256()

@@ -18,17 +18,24 @@ final class DbgService {
     static let replyRoom = FrameHeader.size + 2 * TextFile.maxLineLength
 
     let authenticator: Authenticator
+    /// Authentication (and PAM session ends): `--max-auth` threads of their own, so no
+    /// file job can keep anyone from logging in.
     let workers: WorkerPool<WorkerJob>
+    /// Hash, Rename's syncs and distro Status: slow storage waits here, never on the loop
+    /// and never in the authentication pool.
+    let fileWorkers: WorkerPool<FileJob>
     let timer: DeadlineTimer
     let loop: EventLoop
-    var attempts: [AuthAttempt?]
+    var attempts: AuthAttempts
     var throttle = AuthThrottle(capacity: 256)
     var sessions: SessionTable
     let commands: CommandTable
     var shells: ShellTable
     var files = OpenFileCache(capacity: 32)
-    /// Hash and file Rename requests on worker threads (at most two per thread).
+    var orphans = OrphanSweep()
+    /// Hash and file Rename requests on the file workers (at most four per thread).
     var fileJobs: [PendingFileJob?]
+    static let fileWorkerThreads = 2
     let defaultChunk: Int
     let maxChunk: Int
     let execTimeoutSeconds: Int64
@@ -41,8 +48,8 @@ final class DbgService {
         self.authenticator = authenticator
         self.timer = timer
         self.loop = loop
-        attempts = [AuthAttempt?](repeating: nil, count: config.maxAuthInFlight)
-        fileJobs = [PendingFileJob?](repeating: nil, count: 2 * config.maxAuthInFlight)
+        attempts = AuthAttempts(maxRunning: config.maxAuthInFlight)
+        fileJobs = [PendingFileJob?](repeating: nil, count: 4 * DbgService.fileWorkerThreads)
         sessions = SessionTable(capacity: config.maxSessions)
         defaultChunk = config.defaultChunk
         maxChunk = config.maxChunk
@@ -56,10 +63,14 @@ final class DbgService {
         do throws(Errno) {
             commands = try CommandTable(capacity: config.maxExec, maxOutput: config.maxOutput)
             shells = try ShellTable(capacity: config.maxShells, inputBufferSize: config.receiveBufferSize)
-            // Each attempt, session and hash slot needs at most one job at a time.
-            workers = try WorkerPool(threads: config.maxAuthInFlight,
-                                     capacity: 3 * config.maxAuthInFlight + config.maxSessions,
+            // Each attempt and session needs at most one job at a time.
+            workers = try WorkerPool(threads: config.maxAuthInFlight, capacity: AuthAttempts.capacity(config) + config.maxSessions,
                                      stackSize: stackSize) { job in job.perform(with: authenticator) }
+            fileWorkers = try WorkerPool(threads: DbgService.fileWorkerThreads, capacity: 4 * DbgService.fileWorkerThreads,
+                                         stackSize: stackSize) { job in
+                job.run()
+                return true
+            }
         } catch {
             throw StartupError("cannot set up the dbg service: \(error.message)")
         }
@@ -168,13 +179,23 @@ final class DbgService {
     func reap(_ ready: (Int) -> Void) {
         reapCommands(ready)
         reapShells(ready)
+        // What exited may have left descendants behind, or been one of them.
+        timer.schedule(orphans.request(now: MonotonicClock.now()))
+    }
+
+    /// The pids of the commands and shells still running.
+    var runningPIDs: [Int32] {
+        var pids: [Int32] = []
+        for index in 0..<commands.capacity where commands[index].state == .running { pids.append(commands[index].pid) }
+        for index in 0..<shells.capacity where shells[index].state == .running { pids.append(shells[index].pid) }
+        return pids
     }
 
     /// Runs what is due at `now` (throttled attempts, command timeouts) and returns the
     /// next deadline. `ready` gets each connection slot that now has an answer.
     func expire(now: Milliseconds, _ ready: (Int) -> Void) -> Milliseconds? {
-        let deadlines = [startDueAttempts(now: now, ready), expireCommands(now: now), expireShells(now: now),
-                         files.closeIdle(now: now)]
+        let deadlines = [startDueAttempts(now: now), expireCommands(now: now), expireShells(now: now),
+                         files.closeIdle(now: now), orphans.sweepIfDue(now: now, running: runningPIDs)]
         return deadlines.compactMap { $0 }.min()
     }
 
@@ -197,7 +218,7 @@ final class DbgService {
             case .finished(.success(let user)):
                 user.pam.map(endPAMSession)
                 attempts[index] = nil
-            case .throttled(_, var job):
+            case .waiting(var job):
                 job.wipePassword()
                 attempts[index] = nil
             case .finished:
@@ -231,6 +252,7 @@ final class DbgService {
         for index in 0..<sessions.capacity where sessions.isUsed(index) {
             sessions.remove(index).user.pam?.end()
         }
+        orphans.sweep(running: [])
     }
 
     /// pam_close_session may block (it can talk to logind): a worker does it.

@@ -1,4 +1,5 @@
 import CSys
+import DbgWire
 
 /// A failed system call's errno, thrown by the typed syscall wrappers.
 struct Errno: Error, Equatable {
@@ -24,4 +25,13 @@ func retryingInterrupts<T: BinaryInteger>(_ call: () -> T) throws(Errno) -> T {
         let error = Errno.current
         if error != .interrupted { throw error }
     }
+}
+
+extension Errno {
+    /// Not a system error: the agent refuses to open a file of this type for the
+    /// operation (a FIFO, whose open or read could wait forever; a socket). Carried as an
+    /// Errno, below every real code, so the file paths keep one error type.
+    static func refusedType(_ type: Dbg.FileType) -> Errno { Errno(-1000 - Int32(type.rawValue)) }
+
+    var refusedType: Dbg.FileType? { code <= -1000 ? Dbg.FileType(rawValue: UInt32(-1000 - code)) : nil }
 }

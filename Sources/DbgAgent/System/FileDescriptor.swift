@@ -29,7 +29,7 @@ struct FileDescriptor: Equatable {
     }
 }
 
-// Free functions, so that the methods above can share the C names without shadowing.
-private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { read(fd, buffer, count) }
-private func systemWrite(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int { write(fd, bytes, count) }
+// Free functions, so that methods named read and write can call the C ones without shadowing.
+func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { read(fd, buffer, count) }
+func systemWrite(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int { write(fd, bytes, count) }
 private func systemClose(_ fd: Int32) -> Int32 { close(fd) }

@@ -1,0 +1,143 @@
+import CSys
+
+/// Resolves a user's path one component at a time, as the user, and hands the last
+/// component to an `*at` call relative to its directory.
+///
+/// The kernel never follows a symlink here: each is read and its text walked like the
+/// rest, so every directory on the way is searched with the user's permissions. That is
+/// what keeps procfs "magic links" closed: `/proc/self/fd/N`, `/proc/PID/cwd` and the
+/// like are symlinks the kernel would follow straight to an open file of the agent's,
+/// skipping the permissions of the directories that hold it (procfs lets a process into
+/// its own entries whoever its file system identity is). Read as text they name an
+/// ordinary path, checked like any other. The agent's own `/proc/PID` directories
+/// (every thread's) are refused outright: nothing there is the user's business.
+enum PathWalk {
+    /// Symlinks followed in one resolution, as the kernel's limit.
+    static let maxSymlinks = 40
+    static let maxPathLength = 4096
+
+    /// Calls `body` with the directory holding the last component of the absolute
+    /// `path`, and that component's name ("." for "/"). `followLast`: a symlink as the
+    /// last component is resolved too (open, list), not handed over (lstat, unlink).
+    static func at<R>(_ path: [UInt8], followLast: Bool,
+                      _ body: (_ directory: Int32, _ name: [UInt8]) -> Result<R, Errno>) -> Result<R, Errno> {
+        switch resolve(path, followLast: followLast) {
+        case .success(let (directory, name)):
+            defer { FileDescriptor(directory).close() }
+            return body(directory, name)
+        case .failure(let error):
+            return .failure(error)
+        }
+    }
+
+    /// The work of `at`, not generic so that it exists once in the firmware: the
+    /// directory (an O_PATH descriptor the caller closes) and the last name.
+    private static func resolve(_ path: [UInt8], followLast: Bool) -> Result<(Int32, [UInt8]), Errno> {
+        guard path.count <= maxPathLength else { return .failure(Errno(CSYS_ENAMETOOLONG)) }
+        var directory = Walker()
+        var pending = components(path)  // in reverse: the next one is last
+        var symlinks = 0
+        guard directory.restart() else { return .failure(.current) }
+        // A trailing slash, as for the kernel, means the last component is followed.
+        let follow = followLast || path.last == UInt8(ascii: "/")
+        func failed(_ error: Errno) -> Result<(Int32, [UInt8]), Errno> {
+            directory.close()
+            return .failure(error)
+        }
+        while let name = pending.popLast() {
+            var status = stat()
+            let isLast = pending.isEmpty
+            if isLast && name != [0x2e, 0x2e] {
+                guard follow else { return .success((directory.fd, name)) }
+                let found = FileTree.withCPath(name) { fstatat(directory.fd, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) } == 0
+                guard found, status.st_mode & CSYS_S_IFMT == CSYS_S_IFLNK else { return .success((directory.fd, name)) }
+            } else {
+                let next = FileTree.withCPath(name) { csys_open_path(directory.fd, $0) }
+                guard next >= 0 else { return failed(.current) }
+                guard fstat(next, &status) == 0 else {
+                    let error = Errno.current
+                    FileDescriptor(next).close()
+                    return failed(error)
+                }
+                switch status.st_mode & CSYS_S_IFMT {
+                case CSYS_S_IFDIR:
+                    if let refusal = directory.refusal(entering: name) {
+                        FileDescriptor(next).close()
+                        return failed(refusal)
+                    }
+                    directory.replace(with: next)
+                    if isLast { return .success((directory.fd, [0x2e])) }
+                    continue
+                case CSYS_S_IFLNK:
+                    FileDescriptor(next).close()
+                default:
+                    FileDescriptor(next).close()
+                    return failed(Errno(CSYS_ENOTDIR))
+                }
+            }
+            // A symlink: its text takes its place.
+            symlinks += 1
+            guard symlinks <= maxSymlinks else { return failed(Errno(CSYS_ELOOP)) }
+            guard let target = readLink(directory.fd, name) else { return failed(.current) }
+            if target.first == UInt8(ascii: "/") {
+                guard directory.restart() else { return failed(.current) }
+            }
+            pending.append(contentsOf: components(target))
+            if pending.isEmpty { return .success((directory.fd, [0x2e])) }  // a link to "/"
+        }
+        return .success((directory.fd, [0x2e]))  // "/" itself
+    }
+
+    /// The non-empty components other than ".", last first (a stack).
+    private static func components(_ path: [UInt8]) -> [[UInt8]] {
+        path.split(separator: UInt8(ascii: "/")).filter { $0 != [0x2e] }.reversed().map { Array($0) }
+    }
+
+    private static func readLink(_ directory: Int32, _ name: [UInt8]) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: maxPathLength)
+        let length = FileTree.withCPath(name) { cName in
+            buffer.withUnsafeMutableBufferPointer { readlinkat(directory, cName, UnsafeMutableRawPointer($0.baseAddress!)
+                .assumingMemoryBound(to: CChar.self), $0.count) }
+        }
+        guard length >= 0 else { return nil }
+        guard length < maxPathLength else {
+            csys_set_errno(CSYS_ENAMETOOLONG)
+            return nil
+        }
+        return Array(buffer[0..<length])
+    }
+
+    /// The directory reached so far.
+    private struct Walker {
+        var fd: Int32 = -1
+
+        /// Back to "/".
+        mutating func restart() -> Bool {
+            let root = csys_open_path(CSYS_AT_FDCWD, "/")
+            guard root >= 0 else { return false }
+            replace(with: root)
+            return true
+        }
+
+        mutating func replace(with next: Int32) {
+            close()
+            fd = next
+        }
+
+        func close() {
+            if fd >= 0 { FileDescriptor(fd).close() }
+        }
+
+        /// EACCES when `name` is the agent's own process (or one of its threads) in a
+        /// procfs root.
+        func refusal(entering name: [UInt8]) -> Errno? {
+            guard !name.isEmpty, name.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), csys_is_procfs_root(fd) == 1,
+                  let own = PathWalk.readLink(fd, Array("self".utf8)) else { return nil }
+            // A thread of the agent is also reachable as /proc/TID: it has an entry
+            // under the agent's task directory.
+            let isOwn = name == own
+                || FileTree.withCPath(own + Array("/task/".utf8) + name) { faccessat(fd, $0, CSYS_F_OK, 0) } == 0
+            return isOwn ? Errno(CSYS_EACCES) : nil
+        }
+    }
+}
