@@ -43,5 +43,18 @@ let package = Package(
         .testTarget(name: "DbgAgentTests", dependencies: ["DbgAgent", "CSys"]),
         // CSys gives the tests the system's libcrypt, to make password hashes with.
         .testTarget(name: "EndToEndTests", dependencies: ["DbgClient", "CSys", "LineSimulator"]),
-    ]
+    ] + fuzzTargets
 )
+
+// libFuzzer targets, one per parser of untrusted bytes (Scripts/fuzz builds them with
+// -sanitize=fuzzer,address in .build-fuzz; a plain build links them with an empty main).
+var fuzzTargets: [Target] {
+    let agent: [Target.Dependency] = ["DbgAgent", "DbgWire", "CSys"]
+    let targets: [(String, [Target.Dependency])] = [
+        ("Frames", agent), ("Messages", ["DbgWire"]), ("Link", ["DbgWire"]), ("Tar", agent),
+        ("HTTP", agent), ("Command", agent), ("Accounts", agent),
+    ]
+    return targets.map { name, dependencies in
+        .executableTarget(name: "fuzz-\(name.lowercased())", dependencies: dependencies, path: "Tests/Fuzz/Fuzz\(name)")
+    }
+}

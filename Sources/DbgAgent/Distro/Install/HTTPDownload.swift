@@ -48,7 +48,7 @@ struct HTTPDownload {
         return .failure(DistroFailure(.io, "\(start.description): more than \(maxRedirects) redirects"))
     }
 
-    private enum Response {
+    enum Response {
         case body(HTTPDownload)
         case redirect([UInt8])
     }
@@ -73,6 +73,13 @@ struct HTTPDownload {
             socket.close()
             return .failure(failure)
         }
+        return response(on: socket, location)
+    }
+
+    /// The server's answer on `socket` (which it then owns): a body to read, or where
+    /// a redirect points.
+    static func response(on socket: BufferedSocket, _ location: HTTPLocation) -> Result<Response, DistroFailure> {
+        var socket = socket
         switch readHead(&socket, location) {
         case .failure(let failure):
             socket.close()
