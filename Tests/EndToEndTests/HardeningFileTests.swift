@@ -56,6 +56,25 @@ struct HardeningFileTests {
         #expect(try session.writeFile("m.bin", offset: 0, [1], mode: 0o4755) == 1)
     }
 
+    @Test("Mkdir with Parents of a 2,000-level path walks it once: other connections are answered meanwhile")
+    func deepMkdir() throws {
+        let fixture = try CommandFixture()
+        let agent = try fixture.startAgent()
+        let session = try fixture.login(agent)
+        let witness = try agent.connect()
+        let deep = String(repeating: "d/", count: 2000) + "end"
+        try session.connection.send(service: ServiceID.dbg, op: Dbg.Op.mkdir.rawValue, id: 9,
+                                    Dbg.MkdirRequest(token: session.wireToken, path: WireBytes(deep), mode: 0, parents: true))
+        let start = Date()
+        #expect(try witness.ping([1]) == [1])
+        // Walking the prefixes one by one took millions of system calls on the loop.
+        #expect(Date().timeIntervalSince(start) < 1, "a ping waited \(Date().timeIntervalSince(start)) s")
+        let answer = try session.connection.receive()
+        #expect(answer.header.id == 9 && answer.header.kind == .response)
+        var isDirectory: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: fixture.home + "/" + deep, isDirectory: &isDirectory) && isDirectory.boolValue)
+    }
+
     @Test("ReadFile, WriteFile and Hash of a FIFO nobody opens are refused at once; everyone else is served meanwhile")
     func fifo() throws {
         let fixture = try CommandFixture()

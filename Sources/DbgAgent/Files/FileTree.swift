@@ -72,21 +72,15 @@ enum FileTree {
     /// mkdir with exactly `mode`; `parents`: also the missing parents (0755), and an
     /// existing directory is fine (mkdir -p).
     static func makeDirectory(_ path: [UInt8], mode: UInt32, parents: Bool) -> Errno? {
-        if parents {
-            for (index, byte) in path.enumerated() where byte == UInt8(ascii: "/") && index > 0 {
-                _ = makeOne(Array(path[..<index]), mode: 0o755)  // existing parents are fine
-            }
-        }
-        guard let error = makeOne(path, mode: mode) else { return nil }
-        if parents, error.code == CSYS_EEXIST, case .success(let existing) = info(path),
-           existing.type == Dbg.FileType.directory.rawValue { return nil }
-        return error
-    }
-
-    private static func makeOne(_ path: [UInt8], mode: UInt32) -> Errno? {
-        PathWalk.at(path, followLast: false) { directory, name -> Result<Void, Errno> in
+        PathWalk.at(path, followLast: false, makingParents: parents) { directory, name -> Result<Void, Errno> in
             withCPath(name) { cName in
-                guard mkdirat(directory, cName, 0o700) == 0 else { return .failure(.current) }
+                guard mkdirat(directory, cName, 0o700) == 0 else {
+                    let error = Errno.current
+                    var status = stat()
+                    if parents, error.code == CSYS_EEXIST, fstatat(directory, cName, &status, 0) == 0,
+                       status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR { return .success(()) }
+                    return .failure(error)
+                }
                 return fchmodat(directory, cName, mode_t(mode), 0) == 0 ? .success(()) : .failure(.current)
             }
         }.failure

@@ -19,9 +19,10 @@ enum PathWalk {
     /// Calls `body` with the directory holding the last component of the absolute
     /// `path`, and that component's name ("." for "/"). `followLast`: a symlink as the
     /// last component is resolved too (open, list), not handed over (lstat, unlink).
-    static func at<R>(_ path: [UInt8], followLast: Bool,
+    /// `makingParents`: a missing directory on the way is created (0755), as mkdir -p.
+    static func at<R>(_ path: [UInt8], followLast: Bool, makingParents: Bool = false,
                       _ body: (_ directory: Int32, _ name: [UInt8]) -> Result<R, Errno>) -> Result<R, Errno> {
-        switch resolve(path, followLast: followLast) {
+        switch resolve(path, followLast: followLast, makingParents: makingParents) {
         case .success(let (directory, name)):
             defer { FileDescriptor(directory).close() }
             return body(directory, name)
@@ -32,7 +33,7 @@ enum PathWalk {
 
     /// The work of `at`, not generic so that it exists once in the firmware: the
     /// directory (an O_PATH descriptor the caller closes) and the last name.
-    private static func resolve(_ path: [UInt8], followLast: Bool) -> Result<(Int32, [UInt8]), Errno> {
+    private static func resolve(_ path: [UInt8], followLast: Bool, makingParents: Bool) -> Result<(Int32, [UInt8]), Errno> {
         guard path.count <= maxPathLength else { return .failure(Errno(CSYS_ENAMETOOLONG)) }
         var directory = Walker()
         var pending = components(path)  // in reverse: the next one is last
@@ -52,7 +53,13 @@ enum PathWalk {
                 let found = FileTree.withCPath(name) { fstatat(directory.fd, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) } == 0
                 guard found, status.st_mode & CSYS_S_IFMT == CSYS_S_IFLNK else { return .success((directory.fd, name)) }
             } else {
-                let next = FileTree.withCPath(name) { csys_open_path(directory.fd, $0) }
+                var next = FileTree.withCPath(name) { csys_open_path(directory.fd, $0) }
+                if next < 0 && makingParents && Errno.current.code == CSYS_ENOENT {
+                    next = FileTree.withCPath(name) { cName in
+                        mkdirat(directory.fd, cName, 0o755) == 0 || Errno.current.code == CSYS_EEXIST
+                            ? csys_open_path(directory.fd, cName) : -1
+                    }
+                }
                 guard next >= 0 else { return failed(.current) }
                 guard fstat(next, &status) == 0 else {
                     let error = Errno.current

@@ -36,7 +36,11 @@ extension DbgService {
     func removeFile(_ request: Dbg.RemoveRequest, _ header: FrameHeader, _ connection: inout Connection) {
         guard let (session, path) = checked(request.token, request.path, header, &connection) else { return }
         files.close { _, cached in cached.starts(with: path) }
-        answer(asUser(session, { FileTree.remove(path, recursive: request.recursive) }), path, header, &connection)
+        // A tree may be large: removing it is a file job, so the loop never waits for it.
+        guard !request.recursive else {
+            return submit(.removeTree, path: path, reportedAs: path, session, header, &connection)
+        }
+        answer(asUser(session, { FileTree.remove(path, recursive: false) }), path, header, &connection)
     }
 
     /// A regular file is synced (and so is the target's directory after the rename) on a
@@ -141,7 +145,7 @@ extension DbgService {
             switch result {
             case .success(.digest(let digest, let length)):
                 connection.respond(to: pending.request, with: Dbg.HashResult(digest: WireBytes(digest), length: length))
-            case .success(.renamed):
+            case .success(.done):
                 connection.respond(to: pending.request, with: Empty())
             case .success(.diskUsage(let bytes)):
                 connection.respond(to: pending.request,
@@ -162,7 +166,8 @@ extension DbgService {
     }
 }
 
-/// A Hash, Rename or distro Status request while its worker runs, and its result until delivered.
+/// A Hash, Rename, recursive Remove or distro Status request while its worker runs, and
+/// its result until delivered.
 struct PendingFileJob {
     var connectionSlot: Int
     var connectionGeneration: UInt32
@@ -179,11 +184,14 @@ enum FileWork {
     case syncAndRename(to: [UInt8], replace: Bool)
     /// The bytes a tree occupies (distro Status).
     case diskUsage
+    /// Remove, recursive.
+    case removeTree
 }
 
 enum FileJobOutcome {
     case digest([UInt8], UInt64)
-    case renamed
+    /// Renamed, or removed.
+    case done
     case diskUsage(Int64)
 }
 
@@ -210,7 +218,9 @@ struct FileJob {
                 if let error = FileTree.sync(path), error.code != CSYS_EACCES { return .failure(error) }
                 if let error = FileTree.rename(path, to, replace: replace) { return .failure(error) }
                 if let error = FileTree.syncDirectory(of: to), error.code != CSYS_EACCES { return .failure(error) }
-                return .success(.renamed)
+                return .success(.done)
+            case .removeTree:
+                return FileTree.remove(path, recursive: true).map { .failure($0) } ?? .success(.done)
             case .diskUsage:
                 return DistroRoot.diskUsage(path).map { .diskUsage($0) }
             }
