@@ -243,6 +243,12 @@ struct DistroTests {
         #expect(remoteCode { try admin.distroInstall(url: "https://example.invalid/rootfs.tar") } == .unsupported)
         #expect(remoteCode { try admin.distroInstall(url: "relative/path.tar") } == .badRequest)
         #expect(remoteCode { try admin.distroInstall(url: "/no/such/archive.tar") } == .notFound)
+        // A FIFO nobody writes would hold the install thread forever.
+        let fifo = distro.parent + "/archive.fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        #expect(remoteCode { try admin.distroInstall(url: fifo) } == .badRequest)
+        #expect(remoteCode { try admin.distroInstall(url: "/no/such/archive.tar") } == .notFound)  // not Busy
         #expect(remoteCode { try admin.distroRemove() } == .notFound)
         let anonymous = try distro.agent.connect()
         #expect(remoteCode { _ = try anonymous.distroStatus() } == .unauthenticated)

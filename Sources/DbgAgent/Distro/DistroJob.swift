@@ -79,11 +79,19 @@ struct InstallJob {
         let input: ArchiveStream.Input
         switch location {
         case .file(let path):
-            let fd = FileTree.withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY) }
+            // Non-blocking: a FIFO would otherwise hold this thread (and every later
+            // Install) until someone opened its other end.
+            let fd = FileTree.withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_NONBLOCK) }
             guard fd >= 0 else {
                 let error = Errno.current
                 if error.code == CSYS_ENOENT { return .failure(DistroFailure(.notFound, "no such archive: \(source)")) }
                 return .failure(.io("cannot open \(source)", error))
+            }
+            var status = stat()
+            guard fstat(fd, &status) == 0, status.st_mode & CSYS_S_IFMT == CSYS_S_IFREG else {
+                FileDescriptor(fd).close()
+                return .failure(DistroFailure(.badRequest, "URL: \(source) is \(FileTree.type(status.st_mode).article), "
+                    + "not a regular file"))
             }
             input = .file(FileDescriptor(fd))
         case .http(let url):
