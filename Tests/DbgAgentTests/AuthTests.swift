@@ -108,6 +108,37 @@ struct AuthTests {
         #expect(throttle.earliestStart(for: a, now: 3000) == 3000)
     }
 
+    @Test("attempts: one running per address, at most 4 pending per address, the throttle delay from the last failure, --max-auth running")
+    func attemptPacing() {
+        let a = PeerKey(SocketAddress.ipv4("10.0.0.1", port: 1)!)
+        let b = PeerKey(SocketAddress.ipv4("10.0.0.2", port: 1)!)
+        func attempt(_ peer: PeerKey) -> AuthAttempt {
+            AuthAttempt(state: .waiting(AuthJob(username: [0x61], password: [], remoteHost: "")), connectionSlot: 0,
+                        connectionGeneration: 0, request: .connectionLevel, peer: peer, username: "a")
+        }
+        var attempts = AuthAttempts(maxRunning: 2)
+        var admitted: [Int] = []
+        for _ in 0..<4 {
+            guard case .accepted(let index) = attempts.admit(attempt(a), peerDescription: "a") else { Issue.record("refused"); return }
+            admitted.append(index)
+        }
+        guard case .busy = attempts.admit(attempt(a), peerDescription: "a") else { Issue.record("a fifth was admitted"); return }
+        guard case .accepted(let fromB) = attempts.admit(attempt(b), peerDescription: "b") else { Issue.record("b refused"); return }
+        var throttle = AuthThrottle(capacity: 4)
+        var started: [Int] = []
+        #expect(attempts.startDue(now: 1000, throttle: throttle) { started.append($0.attempt); return true } == nil)
+        // One of a's (the first to arrive) and b's: never two of the same address.
+        #expect(started == [admitted[0], fromB])
+        // a's first fails; its next may start 250 ms after that failure, not before.
+        attempts[admitted[0]] = nil
+        throttle.recordFailure(a, now: 1000)
+        started = []
+        #expect(attempts.startDue(now: 1100, throttle: throttle) { started.append($0.attempt); return true } == 1250)
+        #expect(started.isEmpty)
+        #expect(attempts.startDue(now: 1250, throttle: throttle) { started.append($0.attempt); return true } == nil)
+        #expect(started == [admitted[1]])
+    }
+
     @Test("tokens are 64 lower-case hex characters and owned by one connection")
     func sessionTokens() throws {
         let tokens = (0..<100).compactMap { _ in SessionTable.newToken() }

@@ -63,9 +63,11 @@ struct AuthAttempts {
     mutating func startDue(now: Milliseconds, throttle: AuthThrottle, _ submit: (AuthJob) -> Bool) -> Milliseconds? {
         var next: Milliseconds?
         var running = slots.reduce(0) { $0 + ($1?.isRunning == true ? 1 : 0) }
-        for index in waitingInArrivalOrder() {
-            guard running < maxRunning else { break }
-            guard let attempt = slots[index], case .waiting(let job) = attempt.state else { continue }
+        var previous: UInt64 = 0
+        while running < maxRunning, let index = oldestWaiting(after: previous) {
+            let attempt = slots[index]!
+            previous = attempt.arrival
+            guard case .waiting(let job) = attempt.state else { continue }
             if slots.contains(where: { $0?.peer == attempt.peer && $0?.isRunning == true }) { continue }
             let startAt = throttle.earliestStart(for: attempt.peer, now: now)
             if startAt > now {
@@ -79,8 +81,15 @@ struct AuthAttempts {
         return next
     }
 
-    private func waitingInArrivalOrder() -> [Int] {
-        slots.indices.filter { slots[$0]?.isWaiting == true }.sorted { slots[$0]!.arrival < slots[$1]!.arrival }
+    /// The waiting attempt that arrived first after arrival number `previous`. (A scan
+    /// per step: the table is small, and a sort would cost more code than it saves.)
+    private func oldestWaiting(after previous: UInt64) -> Int? {
+        var found: Int?
+        for index in slots.indices {
+            guard let slot = slots[index], slot.isWaiting, slot.arrival > previous else { continue }
+            if found == nil || slot.arrival < slots[found!]!.arrival { found = index }
+        }
+        return found
     }
 }
 
