@@ -313,17 +313,18 @@ extension Agent {
         case .closingAfterFlush, .lingering: return connection.lingerUntil
         case .open:
             guard let lastFrame = connection.lastFrameAt else { return connection.acceptedAt + config.handshakeTimeoutMs }
-            let timeout = idleTimeout(of: connection)
-            return timeout > 0 ? lastFrame + timeout : nil
+            return idleLimit(of: connection).map { lastFrame + $0.ms }
         }
     }
 
-    /// The idle limit that applies: the shorter one for a network peer that has not
-    /// logged in (0: none).
-    private func idleTimeout(of connection: Connection) -> Milliseconds {
-        let login = connection.isUnauthenticatedNetworkPeer ? config.loginIdleTimeoutMs : 0
-        if login > 0 && config.idleTimeoutMs > 0 { return min(login, config.idleTimeoutMs) }
-        return max(login, config.idleTimeoutMs)
+    /// The idle limit that applies to an open connection, and how to say it: the
+    /// shorter of --idle-timeout and, for a network peer that has not logged in,
+    /// --login-idle-timeout. Nil when neither applies.
+    private func idleLimit(of connection: Connection) -> (ms: Milliseconds, why: String)? {
+        let idle = config.idleTimeoutMs > 0 ? config.idleTimeoutMs : Milliseconds.max
+        let login = connection.isUnauthenticatedNetworkPeer && config.loginIdleTimeoutMs > 0 ? config.loginIdleTimeoutMs : .max
+        if login < idle { return (login, "idle for \(login / 1000) s without logging in") }
+        return idle < .max ? (idle, "idle for \(idle / 1000) s") : nil
     }
 
     private func expire(_ index: Int) {
@@ -333,9 +334,7 @@ extension Agent {
         }
         let reason = connections[index].lastFrameAt == nil
             ? "no complete frame within \(config.handshakeTimeoutMs / 1000) s of connecting"
-            : connections[index].isUnauthenticatedNetworkPeer && idleTimeout(of: connections[index]) == config.loginIdleTimeoutMs
-                ? "idle for \(config.loginIdleTimeoutMs / 1000) s without logging in"
-                : "idle for \(config.idleTimeoutMs / 1000) s"
+            : idleLimit(of: connections[index])?.why ?? "idle"
         Log.debug("closing connection from \(connections[index].peer.description): \(reason)")
         connections[index].fail(FrameHeader.connectionLevel, .timeout, reason)
         beginClosing(index, reason: reason)

@@ -27,13 +27,13 @@ struct OrphanSweep {
         return due
     }
 
-    /// Sweeps if due. `running` are the pids of the commands and shells still running.
+    /// Sweeps if due. `running` gives the pids of the commands and shells still running.
     /// Returns when the next sweep is due: soon again after it killed something (what
     /// those leave behind becomes the agent's next).
-    mutating func sweepIfDue(now: Milliseconds, running: [Int32]) -> Milliseconds? {
+    mutating func sweepIfDue(now: Milliseconds, running: () -> [Int32]) -> Milliseconds? {
         guard let due = dueAt, due <= now else { return dueAt }
         dueAt = nil
-        return sweep(running: running) > 0 ? request(now: now) : nil
+        return sweep(running: running()) > 0 ? request(now: now) : nil
     }
 
     /// Reaps the dead adopted children and kills the living ones whose user runs nothing

@@ -21,8 +21,8 @@ final class DbgService {
     /// Authentication (and PAM session ends): `--max-auth` threads of their own, so no
     /// file job can keep anyone from logging in.
     let workers: WorkerPool<WorkerJob>
-    /// Hash, Rename's syncs and distro Status: slow storage waits here, never on the loop
-    /// and never in the authentication pool.
+    /// Hash, Rename's syncs, recursive Remove and distro Status: slow storage waits here,
+    /// never on the loop and never in the authentication pool.
     let fileWorkers: WorkerPool<FileJob>
     let timer: DeadlineTimer
     let loop: EventLoop
@@ -33,7 +33,7 @@ final class DbgService {
     var shells: ShellTable
     var files = OpenFileCache(capacity: 32)
     var orphans = OrphanSweep()
-    /// Hash and file Rename requests on the file workers (at most four per thread).
+    /// The requests the file workers serve, while they run (at most four per thread).
     var fileJobs: [PendingFileJob?]
     static let fileWorkerThreads = 2
     let defaultChunk: Int
@@ -195,7 +195,7 @@ final class DbgService {
     /// next deadline. `ready` gets each connection slot that now has an answer.
     func expire(now: Milliseconds, _ ready: (Int) -> Void) -> Milliseconds? {
         let deadlines = [startDueAttempts(now: now), expireCommands(now: now), expireShells(now: now),
-                         files.closeIdle(now: now), orphans.sweepIfDue(now: now, running: runningPIDs)]
+                         files.closeIdle(now: now), orphans.sweepIfDue(now: now) { runningPIDs }]
         return deadlines.compactMap { $0 }.min()
     }
 
