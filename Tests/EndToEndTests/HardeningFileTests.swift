@@ -161,6 +161,13 @@ struct HardeningFileTests {
         #expect(throws: ClientError.self) {
             let _: Dbg.DirPage = try session.fileOp(.listDir, Dbg.ListDirRequest(token: session.wireToken, path: "/proc/self/fd", cookie: 0))
         }
+        // A working directory is looked at as the user too: what lies behind root's 0700
+        // directory, there or not, is only "permission denied".
+        for cwd in [secretDirectory + "/f", secretDirectory + "/nothing"] {
+            #expect(throws: ClientError.remote(code: .denied, errno: 0, message: "Cwd: permission denied")) {
+                _ = try session.run("true", cwd: cwd)
+            }
+        }
         // What a user can read by hand stays readable, symlinks included.
         #expect(try session.readFile("/proc/version", offset: 0, size: 0).data.count > 0)
         #expect(try session.readFile("/proc/1/../version", offset: 0, size: 0).data.count > 0)

@@ -24,7 +24,7 @@ extension DbgService {
             }
         }
         let cwd = DbgService.workingDirectory(exec.cwd.bytes, home: Array(account.home.utf8))
-        if let (code, message) = DbgService.directoryProblem(cwd) { return connection.fail(request, code, message) }
+        if let (code, message) = DbgService.directoryProblem(cwd, as: account) { return connection.fail(request, code, message) }
         guard let index = commands.freeSlot else {
             return connection.fail(request, .busy, "all \(commands.capacity) command slots are in use; try again")
         }
@@ -63,17 +63,20 @@ extension DbgService {
         return home + [UInt8(ascii: "/")] + cwd
     }
 
-    /// Why `path` cannot be a working directory, checked before anything runs.
-    static func directoryProblem(_ path: [UInt8]) -> (ErrorCode, String)? {
+    /// Why `path` cannot be a working directory, checked before anything runs, as the
+    /// user (so the answer tells nothing the user could not see).
+    static func directoryProblem(_ path: [UInt8], as account: UserAccount) -> (ErrorCode, String)? {
         var info = stat()
         let text = String(decoding: path, as: UTF8.self)
-        let status = (path + [0]).withUnsafeBufferPointer {
-            stat(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), &info)
+        let looked = UserFiles.run(as: UserEnvironment.identity(for: account)) {
+            PathWalk.at(path, followLast: true) { directory, name -> Result<Void, Errno> in
+                FileTree.withCPath(name) { fstatat(directory, $0, &info, 0) } == 0 ? .success(()) : .failure(.current)
+            }
         }
-        if status != 0 {
-            let error = Errno.current
+        if case .failure(let error) = looked.flatMap({ $0 }) {
             if error.code == CSYS_ENOENT { return (.notFound, "Cwd: no such directory: \(text)") }
             if error.code == CSYS_ENOTDIR { return (.badRequest, "Cwd: not a directory: \(text)") }
+            if error.code == CSYS_EACCES { return (.denied, "Cwd: permission denied") }
             return (.io, "Cwd: \(text): \(error.message)")
         }
         return info.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR ? nil : (.badRequest, "Cwd: not a directory: \(text)")

@@ -17,7 +17,7 @@ extension DbgService {
         guard !open.cwd.containsNUL else { return connection.fail(request, .badRequest, "Cwd: contains a NUL byte") }
         let account = session.user.account
         let cwd = DbgService.workingDirectory(open.cwd.bytes, home: Array(account.home.utf8))
-        if let (code, message) = DbgService.directoryProblem(cwd) { return connection.fail(request, code, message) }
+        if let (code, message) = DbgService.directoryProblem(cwd, as: account) { return connection.fail(request, code, message) }
         // A login shell: argv[0] is the shell's name with a leading '-'.
         let program = Array(account.shell.utf8)
         let name = program.split(separator: UInt8(ascii: "/")).last.map(Array.init) ?? program
