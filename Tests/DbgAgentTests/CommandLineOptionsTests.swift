@@ -81,6 +81,17 @@ struct CommandLineOptionsTests {
         #expect(errorMessage(parse("--max-sessions", "0"))?.hasPrefix("--max-sessions '0'") == true)
     }
 
+    @Test("limits for connections that have not logged in: defaults, flags, bad values")
+    func unauthenticatedLimits() throws {
+        let defaults = try config()
+        #expect(defaults.loginIdleTimeoutMs == 30_000 && defaults.maxUnauthPerAddress == 8)
+        #expect(try config("--max-connections", "1").maxUnauthPerAddress == 1)
+        let set = try config("--login-idle-timeout", "0", "--max-unauth-per-address", "3")
+        #expect(set.loginIdleTimeoutMs == 0 && set.maxUnauthPerAddress == 3)
+        #expect(errorMessage(parse("--max-unauth-per-address", "0"))?.hasPrefix("--max-unauth-per-address '0'") == true)
+        #expect(errorMessage(parse("--login-idle-timeout", "x"))?.hasPrefix("--login-idle-timeout 'x'") == true)
+    }
+
     @Test("every flag, long and short")
     func everyFlag() throws {
         let long = try config("--listen", "127.0.0.1:1", "--listen=[::1]:2", "--unix", "/tmp/s", "--max-connections", "300",
