@@ -1,6 +1,10 @@
 """What Scripts/fuzz-agent, Scripts/fault and Scripts/soak share: the Sutra v2 encoding
 (an implementation of its own, from docs/PROTOCOL.md), a blocking connection, and an
 agent started on accounts of its own."""
+# The fuzzer and soak fork worker processes while threads of theirs run; a child that
+# then resolves an address imports the idna codec and can hang on an import lock some
+# thread held at the fork. Imported here, before any fork, it needs no lock later.
+import encodings.idna  # noqa: F401
 import os
 import re
 import socket
