@@ -154,7 +154,19 @@ void csys_ensure_stdio(void) {
     }
 }
 
+// The calling thread's effective capabilities: none, or all it is permitted (a raw
+// capget/capset, as musl has no <sys/capability.h>; version 3 holds 64 bits).
+static int set_effective_capabilities(int all) {
+    struct { uint32_t version; int pid; } header = { 0x20080522, 0 };
+    struct { uint32_t effective, permitted, inheritable; } data[2];
+    if (syscall(SYS_capget, &header, data) != 0) return -1;
+    for (int i = 0; i < 2; i++) data[i].effective = all ? data[i].permitted : 0;
+    return (int)syscall(SYS_capset, &header, data);
+}
+
 int csys_fs_identity(uint32_t uid, uint32_t gid, const uint32_t *groups, int count) {
+    // Back to root: the capabilities first, as setgroups and setfs*id need them.
+    if (uid == 0 && set_effective_capabilities(1) != 0) return -1;
     if (syscall(SYS_setgroups, (size_t)count, groups) != 0) return -1;
     syscall(SYS_setfsgid, (gid_t)gid);
     syscall(SYS_setfsuid, (uid_t)uid);
@@ -163,6 +175,10 @@ int csys_fs_identity(uint32_t uid, uint32_t gid, const uint32_t *groups, int cou
         errno = EPERM;
         return -1;
     }
+    // As a user: no capability either. A new fsuid drops only the file ones; with
+    // CAP_SYS_PTRACE still effective, procfs would let the "user" read where other
+    // users' processes' magic links (cwd, root, exe, fd/N) point.
+    if (uid != 0 && set_effective_capabilities(0) != 0) return -1;
     return 0;
 }
 

@@ -161,6 +161,12 @@ struct HardeningFileTests {
         #expect(throws: ClientError.self) {
             let _: Dbg.DirPage = try session.fileOp(.listDir, Dbg.ListDirRequest(token: session.wireToken, path: "/proc/self/fd", cookie: 0))
         }
+        // Where another user's process's magic links point is not the user's business
+        // either (pid 1 is root's here): by hand, ls /proc/1/root is "permission denied".
+        #expect(throws: ClientError.self) {
+            let _: Dbg.DirPage = try session.fileOp(.listDir, Dbg.ListDirRequest(token: session.wireToken, path: "/proc/1/root", cookie: 0))
+        }
+        #expect(throws: ClientError.self) { _ = try session.readFile("/proc/1/cwd/\(secretDirectory)/f", offset: 0, size: 10) }
         // A working directory is looked at as the user too: what lies behind root's 0700
         // directory, there or not, is only "permission denied".
         for cwd in [secretDirectory + "/f", secretDirectory + "/nothing"] {

@@ -21,7 +21,8 @@ struct PAMAuthenticationTests {
             }
         }
         // pam_acct_mgmt is what refuses the locked account: its password is right.
-        #expect(agent.log.contains { $0.contains("'locked'") && $0.contains("pam_acct_mgmt") })
+        // The log is read by another thread: the line may come a moment after the answer.
+        #expect(agent.waitForLine(timeout: 10) { $0.contains("'locked'") && $0.contains("pam_acct_mgmt") } != nil)
         // Ends the PAM session (pam_close_session on a worker).
         try connection.logout(token: session.token.string)
     }

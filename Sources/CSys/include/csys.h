@@ -319,7 +319,8 @@ static const int CSYS_EIO = EIO;
 
 // Files as a user: switches the calling thread's filesystem identity (fsuid, fsgid and
 // supplementary groups; all per thread on Linux, set with raw syscalls so libc does not
-// broadcast them to the other threads). Returns 0, or -1 with errno.
+// broadcast them to the other threads), and, for a uid other than 0, empties the thread's
+// effective capabilities until it switches back to 0. Returns 0, or -1 with errno.
 int csys_fs_identity(uint32_t uid, uint32_t gid, const uint32_t *groups, int count);
 // The agent's own supplementary groups (to restore after csys_fs_identity).
 int csys_own_groups(uint32_t *groups, int capacity);
