@@ -144,7 +144,8 @@ struct HTTPDownload {
             let value = Array(line[(colon + 1)...].drop { $0 == 32 || $0 == 9 })
             switch name {
             case Array("content-length".utf8):
-                guard let length = Int64(String(decoding: value, as: UTF8.self)), length >= 0 else {
+                guard value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let length = Int64(String(decoding: value, as: UTF8.self))
+                else {
                     return .failure(DistroFailure(.io, "\(location.description): bad Content-Length"))
                 }
                 head.length = length
@@ -226,7 +227,10 @@ struct HTTPDownload {
             return .failure(DistroFailure(.io, "\(what): the connection closed before the last chunk"))
         }
         let digits = line.prefix { $0 != UInt8(ascii: ";") && $0 != 32 }
-        guard !digits.isEmpty, digits.count <= 15, let size = Int64(String(decoding: digits, as: UTF8.self), radix: 16) else {
+        // Hex digits only: Int64(_:radix:) would also take a sign, and a negative size
+        // would be a negative read (found by fuzz-http).
+        let isHex = digits.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }
+        guard !digits.isEmpty, digits.count <= 15, isHex, let size = Int64(String(decoding: digits, as: UTF8.self), radix: 16) else {
             return .failure(DistroFailure(.io, "\(what): bad chunk size"))
         }
         return .success(size)
