@@ -29,6 +29,8 @@ struct RobustnessTests {
             Garbage(description: "an HTTP request", bytes: Array("GET / HTTP/1.1\r\nHost: board\r\n\r\n".utf8), error: nil,
                     logged: "bad magic"),
             Garbage(description: "bad magic", bytes: patched(1, 0x33), error: nil, logged: "bad magic"),
+            // Shorter than a header: told by its first two bytes, not kept for the handshake timeout.
+            Garbage(description: "a 5-byte probe", bytes: Array("GET /".utf8), error: nil, logged: "bad magic 0x4547"),
             Garbage(description: "a huge length", bytes: Array(header[0..<16]) + [0xff, 0xff, 0xff, 0xff], error: .tooLarge,
                     logged: "exceeds the maximum"),
             Garbage(description: "non-zero flags", bytes: patched(3, 1), error: .badRequest, logged: "non-zero flags"),

@@ -21,7 +21,15 @@ enum IncomingFrame {
 extension ByteBuffer {
     func nextFrame(maxPayload: UInt32) -> IncomingFrame {
         let bytes = readable
-        guard bytes.count >= FrameHeader.size else { return .incomplete }
+        guard bytes.count >= FrameHeader.size else {
+            // A peer that speaks something else (an HTTP client, a scanner, a short probe)
+            // is known by its first two bytes: it is not kept waiting for a whole header.
+            if bytes.count >= 2 {
+                let magic = UInt16(bytes[0]) | UInt16(bytes[1]) << 8
+                if magic != FrameHeader.magicValue { return .violation(.connectionLevel, .badMagic(magic)) }
+            }
+            return .incomplete
+        }
         let header = FrameHeader(parsing: bytes)
         if let violation = header.violation(maxPayload: maxPayload) { return .violation(header, violation) }
         guard header.kind == .request else { return .unexpectedKind(header) }
