@@ -71,6 +71,38 @@ struct MessageCodecTests {
         #expect(try encodeMessage(hello) == [1, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0x61, 1, 0, 0, 0, 0x60, 0, 0, 0, 0, 0, 0, 0])
     }
 
+    @Test("the in-place layouts (FileChunk, ShellData around their data) write what the encoders write")
+    func inPlaceLayouts() throws {
+        func around(_ before: Int, _ encodeBefore: (inout WireWriter) throws(WireError) -> Void, data: [UInt8],
+                    after: (inout WireWriter) throws(WireError) -> Void) throws -> [UInt8] {
+            var head = [UInt8](repeating: 0, count: before)
+            var tail = [UInt8](repeating: 0, count: 8)
+            let tailCount = try tail.withUnsafeMutableBytes { raw in
+                var writer = WireWriter(raw)
+                try after(&writer)
+                return writer.count
+            }
+            try head.withUnsafeMutableBytes { raw in
+                var writer = WireWriter(raw)
+                try encodeBefore(&writer)
+                #expect(writer.count == before)
+            }
+            return head + data + tail.prefix(tailCount)
+        }
+        let data: [UInt8] = [9, 8, 7]
+        for eof in [false, true] {
+            let placed = try around(Dbg.FileChunk.bytesBeforeData, { w throws(WireError) in
+                try Dbg.FileChunk.encodeBeforeData(dataLength: data.count, to: &w)
+            }, data: data, after: { w throws(WireError) in try Dbg.FileChunk.encodeAfterData(eof: eof, to: &w) })
+            #expect(placed == (try encodeMessage(Dbg.FileChunk(data: WireBytes(data), eof: eof))))
+            #expect(placed.count == Dbg.FileChunk.bytesBeforeData + data.count + Dbg.FileChunk.bytesAfterData)
+        }
+        let output = try around(ShellData.bytesBeforeData, { w throws(WireError) in
+            try ShellData.encodeBeforeData(sessionID: 0x0102_0304, dataLength: data.count, to: &w)
+        }, data: data, after: { _ throws(WireError) in })
+        #expect(output == (try encodeMessage(ShellData(sessionID: 0x0102_0304, data: WireBytes(data)))))
+    }
+
     @Test("errors name the seed field that is malformed")
     func errorsNameTheField() throws {
         let bytes = try encodeMessage(Dbg.AuthRequest(username: "root", password: "pw"))
