@@ -58,28 +58,31 @@ public struct RemoteFiles {
                      _ sink: (UnsafeRawBufferPointer) throws(ClientError) -> Void) throws(ClientError) -> UInt64 {
         var next = offset
         var total: UInt64 = 0
-        var inFlight = 0
+        var inFlight = InFlightIDs()
         var eof = false
-        var id: UInt32 = 0
-        while !eof || inFlight > 0 {
-            while !eof && inFlight < window {
-                id = connection.makeID()
+        while !eof || !inFlight.isEmpty {
+            while !eof && inFlight.count < window {
+                let id = connection.makeID()
                 try connection.send(service: ServiceID.dbg, op: Dbg.Op.readFile.rawValue, id: id,
                                     Dbg.ReadFileRequest(token: token, path: WireBytes(path), offset: next, size: UInt32(chunk)))
                 next += UInt64(chunk)
-                inFlight += 1
+                inFlight.sent(id)
             }
-            // Answers come in request order; their data is used in place.
+            // The agent answers ReadFile in request order (one spliced chunk at a time);
+            // the data is used in place.
             let ended = try connection.receive { (header, payload) throws(ClientError) -> Bool in
                 try ReceivedFrame.throwIfError(header, payload)
-                guard payload.count >= 5 else { throw .malformed("short FileChunk") }
-                let length = Int(payload.loadUnaligned(as: UInt32.self).littleEndian)
-                guard length == payload.count - 5 else { throw .malformed("FileChunk length mismatch") }
-                try sink(UnsafeRawBufferPointer(rebasing: payload[4..<(4 + length)]))
-                total += UInt64(length)
-                return payload[payload.count - 1] == 1
+                try inFlight.answered(header)
+                let chunk: Dbg.FileChunk
+                do throws(WireError) {
+                    chunk = try Dbg.FileChunk.decode(payload: payload)
+                } catch {
+                    throw .malformed("FileChunk: \(error.message)")
+                }
+                try chunk.data.withUnsafeBytes { (data) throws(ClientError) in try sink(data) }
+                total += UInt64(chunk.data.count)
+                return chunk.eof
             }
-            inFlight -= 1
             if ended { eof = true }
         }
         return total
@@ -93,33 +96,53 @@ public struct RemoteFiles {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
         defer { buffer.deallocate() }
         var position = offset
-        var inFlight = 0
+        var inFlight = InFlightIDs()
         var ended = false
         var first = truncate
-        while !ended || inFlight > 0 {
-            while !ended && inFlight < window {
+        while !ended || !inFlight.isEmpty {
+            while !ended && inFlight.count < window {
                 let count = try source(buffer)
                 if count == 0 && !first {
                     ended = true
                     break
                 }
-                try connection.send(service: ServiceID.dbg, op: Dbg.Op.writeFile.rawValue, id: connection.makeID(),
+                let id = connection.makeID()
+                try connection.send(service: ServiceID.dbg, op: Dbg.Op.writeFile.rawValue, id: id,
                                     Dbg.WriteFileRequest(token: token, path: WireBytes(path), offset: position,
                                                          data: WireBytes(viewing: UnsafeRawBufferPointer(rebasing: buffer[0..<count])),
                                                          truncate: first, mode: mode))
                 first = false
                 position += UInt64(count)
-                inFlight += 1
+                inFlight.sent(id)
                 if count == 0 { ended = true }
             }
-            guard inFlight > 0 else { break }
-            try connection.receive { (header, payload) throws(ClientError) in try ReceivedFrame.throwIfError(header, payload) }
-            inFlight -= 1
+            guard !inFlight.isEmpty else { break }
+            try connection.receive { (header, payload) throws(ClientError) in
+                try ReceivedFrame.throwIfError(header, payload)
+                try inFlight.answered(header)
+            }
             progress(position - offset)
         }
     }
 
     private func call<Request: WireCodable, Response: WireCodable>(_ op: Dbg.Op, _ request: Request) throws(ClientError) -> Response {
         try connection.call(service: ServiceID.dbg, op: op.rawValue, request)
+    }
+}
+
+/// The ids of a window's requests, oldest first: each answer must be for the oldest.
+struct InFlightIDs {
+    private var ids: [UInt32] = []
+
+    var count: Int { ids.count }
+    var isEmpty: Bool { ids.isEmpty }
+
+    mutating func sent(_ id: UInt32) { ids.append(id) }
+
+    mutating func answered(_ header: FrameHeader) throws(ClientError) {
+        guard let oldest = ids.first, header.id == oldest else {
+            throw .malformed("answer to request \(header.id) where the answer to \(ids.first.map(String.init) ?? "none") was due")
+        }
+        ids.removeFirst()
     }
 }

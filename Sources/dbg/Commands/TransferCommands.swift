@@ -100,7 +100,7 @@ struct Push: ParsableCommand {
             if options.verify { hasher = try localHasher(source, length: start) }
         }
         try input.seek(toOffset: start)
-        let progress = Progress(URL(fileURLWithPath: source).lastPathComponent, total: size, quiet: options.quiet)
+        let progress = ProgressLine(URL(fileURLWithPath: source).lastPathComponent, total: size, quiet: options.quiet)
         try files.write(partial, at: start, truncate: start == 0, mode: mode, from: { (buffer) throws(ClientError) -> Int in
             let count = read(input.fileDescriptor, buffer.baseAddress, buffer.count)
             guard count >= 0 else { throw .io("reading \(source): \(String(cString: strerror(errno)))") }
@@ -176,7 +176,7 @@ struct Pull: ParsableCommand {
         var closed = false
         defer { if !closed { close(fd) } }
         lseek(fd, off_t(start), SEEK_SET)
-        let progress = Progress(URL(fileURLWithPath: source).lastPathComponent, total: info.size, quiet: options.quiet)
+        let progress = ProgressLine(URL(fileURLWithPath: source).lastPathComponent, total: info.size, quiet: options.quiet)
         var done = start
         try files.read(source, from: start) { (bytes) throws(ClientError) in
             try writeAll(fd, bytes, to: partial)

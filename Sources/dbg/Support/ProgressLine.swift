@@ -2,7 +2,7 @@ import Foundation
 
 /// A progress line on stderr (bytes, rate, ETA), redrawn at most ten times a second,
 /// only when stderr is a terminal and -q was not given.
-final class Progress {
+final class ProgressLine {
     private let label: String
     private let total: UInt64
     private let enabled: Bool

@@ -7,6 +7,7 @@ func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, to what: String) thr
     var written = 0
     while written < bytes.count {
         let count = write(fd, bytes.baseAddress! + written, bytes.count - written)
+        if count < 0 && errno == EINTR { continue }  // a signal (SIGWINCH, SIGCHLD) is not a failure
         guard count > 0 else { throw .io("writing \(what): \(String(cString: strerror(errno)))") }
         written += count
     }
