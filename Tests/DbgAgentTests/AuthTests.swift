@@ -113,8 +113,8 @@ struct AuthTests {
         let a = PeerKey(SocketAddress.ipv4("10.0.0.1", port: 1)!)
         let b = PeerKey(SocketAddress.ipv4("10.0.0.2", port: 1)!)
         func attempt(_ peer: PeerKey) -> AuthAttempt {
-            AuthAttempt(state: .waiting(AuthJob(username: [0x61], password: [], remoteHost: "")), connectionSlot: 0,
-                        connectionGeneration: 0, request: .connectionLevel, peer: peer, username: "a")
+            AuthAttempt(state: .waiting(AuthJob(username: [0x61], password: [], remoteHost: "")),
+                        reply: .none, peer: peer, username: "a")
         }
         var attempts = AuthAttempts(maxRunning: 2)
         var admitted: [Int] = []
@@ -146,36 +146,36 @@ struct AuthTests {
         #expect(tokens.allSatisfy { $0.count == 64 && $0.allSatisfy { "0123456789abcdef".utf8.contains($0) } })
         var table = SessionTable(capacity: 2)
         let user = AuthenticatedUser(account: UserAccount(name: "u", uid: 1, gid: 1, home: "/", shell: "/bin/sh"), pam: nil)
-        let created = table.create(for: user, connectionSlot: 3, generation: 7)
+        let created = table.create(for: user, on: ConnectionRef(frontEnd: 0, slot: 3, generation: 7))
         let session = try #require(created)
-        guard case .found = table.lookup(WireBytes(session.token), connectionSlot: 3, generation: 7) else {
+        guard case .found = table.lookup(WireBytes(session.token), on: ConnectionRef(frontEnd: 0, slot: 3, generation: 7)) else {
             Issue.record("own token not found")
             return
         }
-        guard case .otherConnection = table.lookup(WireBytes(session.token), connectionSlot: 3, generation: 8) else {
+        guard case .otherConnection = table.lookup(WireBytes(session.token), on: ConnectionRef(frontEnd: 0, slot: 3, generation: 8)) else {
             Issue.record("a reused slot may not use the old connection's token")
             return
         }
         let other = Array(session.token.dropLast()) + [session.token.last == 0x30 ? 0x31 : 0x30]
-        guard case .unknown = table.lookup(WireBytes(other), connectionSlot: 3, generation: 7) else {
+        guard case .unknown = table.lookup(WireBytes(other), on: ConnectionRef(frontEnd: 0, slot: 3, generation: 7)) else {
             Issue.record("a different token matched")
             return
         }
-        _ = table.create(for: user, connectionSlot: 4, generation: 1)
-        let overflow = table.create(for: user, connectionSlot: 4, generation: 1)
+        _ = table.create(for: user, on: ConnectionRef(frontEnd: 0, slot: 4, generation: 1))
+        let overflow = table.create(for: user, on: ConnectionRef(frontEnd: 0, slot: 4, generation: 1))
         #expect(table.isFull && overflow == nil)
         var ended = 0
-        table.removeAll(connectionSlot: 3, generation: 7) { _ in ended += 1 }
+        table.removeAll(on: ConnectionRef(frontEnd: 0, slot: 3, generation: 7)) { _ in ended += 1 }
         #expect(ended == 1 && table.count == 1)
     }
 
     @Test("credential checks name the field")
     func credentialProblems() {
-        #expect(DbgService.problem(username: "", password: "") == "Username: must not be empty")
-        #expect(DbgService.problem(username: "a\nb", password: "") == "Username: contains a NUL, ':' or newline byte")
-        #expect(DbgService.problem(username: "root", password: WireBytes([UInt8](repeating: 0x61, count: 1025)))
+        #expect(SessionStore.problem(username: "", password: "") == "Username: must not be empty")
+        #expect(SessionStore.problem(username: "a\nb", password: "") == "Username: contains a NUL, ':' or newline byte")
+        #expect(SessionStore.problem(username: "root", password: WireBytes([UInt8](repeating: 0x61, count: 1025)))
             == "Password: longer than 1024 bytes")
-        #expect(DbgService.problem(username: "root", password: "") == nil)
+        #expect(SessionStore.problem(username: "root", password: "") == nil)
     }
 }
 

@@ -126,11 +126,7 @@ extension Agent {
     func pump(_ index: Int) {
         connections[index].framesBlocked = false  // re-decided by processFrames
         while true {
-            if connections[index].state == .open, let reason = dbg.deliverReplies(to: &connections[index]) {
-                Log.info("closing connection from \(connections[index].peer.description): \(reason)")
-                beginClosing(index, reason: reason)
-            }
-            if connections[index].state == .open { distro.deliverReplies(to: &connections[index]) }
+            deliverCompletions(index)
             let progress = connections[index].state == .open ? processFrames(index) : .needInput
             do throws(Errno) {
                 try connections[index].flush()
@@ -145,7 +141,22 @@ extension Agent {
         advanceClosing(index)
         guard connections[index].isActive else { return }
         updateInterest(index)
-        dbg.updateShellInterest(for: connections[index])
+        shells.outputMoved(connections[index])
+    }
+
+    /// Queues the answers to this connection's finished work, oldest first, while there
+    /// is room (the rest stays posted, in order).
+    private func deliverCompletions(_ index: Int) {
+        let connection = connections[index].ref
+        while connections[index].state == .open, let completion = core.completions.first(of: connection) {
+            var closing: String?
+            guard router.deliver(completion.work, &connections[index], closing: &closing) else { return }
+            core.completions.remove(completion)
+            if let reason = closing {
+                Log.info("closing connection from \(connections[index].peer.description): \(reason)")
+                beginClosing(index, reason: reason)
+            }
+        }
     }
 
     private enum FrameProgress {
@@ -272,20 +283,27 @@ extension Agent {
     }
 
     /// Moves a connection that has answers ready, unless it has closed meanwhile.
-    func pumpIfOpen(_ index: Int) {
-        if index >= 0, index < connections.capacity, connections[index].isActive { pump(index) }
+    func pumpIfOpen(_ connection: ConnectionRef) {
+        if let slot = openSlot(of: connection) { pump(slot) }
+    }
+
+    /// The slot of a connection that is still open (not closed and its slot reused).
+    func openSlot(of connection: ConnectionRef) -> Int? {
+        guard connection.frontEnd == connections.frontEnd, connection.slot >= 0, connection.slot < connections.capacity, connections[connection.slot].isActive,
+              connections[connection.slot].generation == connection.generation else { return nil }
+        return connection.slot
     }
 
     func close(_ index: Int, reason: String) {
         Log.debug("connection \(index) from \(connections[index].peer.description) closed: \(reason)")
-        dbg.connectionClosed(slot: index, generation: connections[index].generation)
-        distro.connectionClosed(slot: index, generation: connections[index].generation)
+        core.connectionClosed(connections[index].ref)
+        distro.connectionClosed(connections[index].ref)
         loop.remove(connections[index].fd)
         connections.release(index)
     }
 
     func token(for index: Int) -> EventToken {
-        EventToken(.connection, index: UInt32(index), generation: connections[index].generation)
+        EventToken(kinds.connection, index: UInt32(index), generation: connections[index].generation)
     }
 
     // MARK: Deadlines
@@ -303,7 +321,7 @@ extension Agent {
             }
         }
         if next != 0 { timer.schedule(next) }
-        if let due = dbg.expire(now: now, pumpIfOpen) { timer.schedule(due) }
+        if let due = core.expire(now: now) { timer.schedule(due) }
         expireSerialLines(now: now)
     }
 

@@ -110,8 +110,7 @@ extension Agent {
         timer.schedule(now + config.handshakeTimeoutMs)
         line.bridge = FileDescriptor(ends[1])
         line.bridgeInterest = nil
-        line.connectionSlot = slot
-        line.connectionGeneration = connections[slot].generation
+        line.connection = connections[slot].ref
         line.closing = false
         line.pendingToBridge.removeAll()
     }
@@ -120,11 +119,8 @@ extension Agent {
     /// the bridge.
     private func endSerialConnection(_ index: Int, reason: String) {
         let line = serialLines[index]
-        if line.connectionSlot >= 0, connections[line.connectionSlot].isActive,
-           connections[line.connectionSlot].generation == line.connectionGeneration {
-            close(line.connectionSlot, reason: reason)
-        }
-        line.connectionSlot = -1
+        if let slot = openSlot(of: line.connection) { close(slot, reason: reason) }
+        line.connection = .detached
         if let bridge = line.bridge {
             loop.remove(bridge)
             bridge.close()
@@ -212,14 +208,14 @@ extension Agent {
         if let tty = line.tty {
             var wanted: Interest = .readable
             if !line.engine.lineOutput(now: Int64(now)).isEmpty { wanted.insert(.writable) }
-            line.ttyInterest = loop.update(tty, from: line.ttyInterest, to: wanted, EventToken(.serialTTY, index: UInt32(index)))
+            line.ttyInterest = loop.update(tty, from: line.ttyInterest, to: wanted, EventToken(kinds.serialTTY, index: UInt32(index)))
         }
         if let bridge = line.bridge {
             var wanted = Interest()
             if !line.closing && line.engine.outboundRoom > 0 { wanted.insert(.readable) }
             if !line.pendingToBridge.isEmpty || line.engine.inboundCount > 0 { wanted.insert(.writable) }
             line.bridgeInterest = loop.update(bridge, from: line.bridgeInterest, to: wanted.isEmpty ? nil : wanted,
-                                              EventToken(.serialBridge, index: UInt32(index)))
+                                              EventToken(kinds.serialBridge, index: UInt32(index)))
         }
     }
 

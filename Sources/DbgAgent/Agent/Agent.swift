@@ -1,10 +1,10 @@
 import CSys
 import DbgWire
 
-/// The agent: one thread, one epoll loop, every buffer allocated at start-up.
-/// Listeners, connections, the deadline timer and signals are the loop's sources; this
-/// type routes their events and owns connection life cycles.
-final class Agent {
+/// The agent: one thread, one epoll loop, every buffer allocated at start-up. It is the
+/// Sutra front end: it owns the listeners, the connections and their life cycles, and
+/// serves the loop's timer and signals. It lives until the process exits.
+final class Agent: FrontEnd {
     let config: AgentConfig
     let loop: EventLoop
     var connections: ConnectionTable
@@ -12,8 +12,12 @@ final class Agent {
     let signals: SignalStream
     let listeners: [Listener]
     let router: RequestRouter
-    let dbg: DbgService
+    let core: ServiceCore
     let distro: DistroService
+    let shells: ShellRelay
+    /// The agent's own kinds of event source (the core's and the services' register
+    /// themselves).
+    var kinds = SourceKinds()
     let serialLines: [SerialLine]
     /// A descriptor kept in reserve: when accept fails with EMFILE it is closed, the
     /// waiting connection accepted and turned away, and the reserve reopened. Without it,
@@ -40,33 +44,32 @@ final class Agent {
         } catch {
             throw StartupError("cannot set up the event loop: \(error.message)")
         }
-        dbg = try DbgService(config: config, timer: timer, loop: loop)
-        distro = try DistroService(config: config, dbg: dbg)
+        core = try ServiceCore(config: config, timer: timer, loop: loop)
+        distro = try DistroService(config: config, core: core)
+        shells = ShellRelay(processes: core.processes)
         listeners = try Agent.openListeners(config)
         serialLines = config.serialLines.map { SerialLine($0) }
         router = RequestRouter(control: ControlService(
             maxFrame: config.maxFrame, services: RequestRouter.served,
             features: WireBytes("transport=tcp,unix,serial auth=\(config.authMethod.name) max-connections=\(config.maxConnections) "
-                + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)")), dbg: dbg, distro: distro)
+                + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)")),
+            dbg: DbgService(config: config, core: core), distro: distro)
         reserveFD = try? FileDescriptor.open("/dev/null", writable: false)
+        kinds.listener = loop.register { token, _ in self.acceptConnections(from: Int(token.index)) }
+        kinds.connection = loop.register { token, readiness in self.connectionReady(token, readiness) }
+        kinds.serialTTY = loop.register { token, readiness in self.serialTTYReady(Int(token.index), readiness) }
+        kinds.serialBridge = loop.register { token, readiness in self.serialBridgeReady(Int(token.index), readiness) }
+        connections.frontEnd = core.register(self)
         do throws(Errno) {
-            try loop.add(signals.fd, .readable, EventToken(.signals))
-            try loop.add(timer.fd, .readable, EventToken(.timer))
-            try loop.add(dbg.workers.wakeup, .readable, EventToken(.workers))
-            try loop.add(dbg.fileWorkers.wakeup, .readable, EventToken(.fileWorkers))
-            try loop.add(distro.jobs.wakeup, .readable, EventToken(.distroJobs))
+            try loop.add(signals.fd, .readable, EventToken(loop.register { _, _ in self.handleSignals() }))
+            try loop.add(timer.fd, .readable, EventToken(loop.register { _, _ in self.expireDeadlines() }))
             for (index, listener) in listeners.enumerated() {
-                try loop.add(listener.fd, .readable, EventToken(.listener, index: UInt32(index)))
+                try loop.add(listener.fd, .readable, EventToken(kinds.listener, index: UInt32(index)))
             }
         } catch {
+            for listener in listeners { listener.close() }
             throw StartupError("cannot register with epoll: \(error.message)")
         }
-    }
-
-    deinit {
-        for listener in listeners { listener.close() }
-        reserveFD?.close()
-        scratch.deallocate()
     }
 
     /// Serves until SIGTERM or SIGINT; returns the process exit status.
@@ -85,7 +88,8 @@ final class Agent {
         Log.info("\(AgentVersion.line) ready")
         while running {
             do throws(Errno) {
-                try loop.poll(timeoutMs: -1) { token, readiness in dispatch(token, readiness) }
+                // Work that finished during an event: its connections answer right after it.
+                try loop.poll(timeoutMs: -1) { core.announceCompletions() }
             } catch {
                 Log.info("epoll_wait failed: \(error.message)")
                 return 1
@@ -94,44 +98,33 @@ final class Agent {
         // Sessions first, synchronously: closing connections would hand their PAM
         // sessions to the workers, which the exit would cut short.
         distro.shutdown()
-        dbg.shutdown()
+        core.shutdown()
         for index in 0..<connections.capacity where connections[index].isActive {
             close(index, reason: "agent shutting down")
         }
         closeSerialLines()
+        // The agent lives as long as the process (the loop's handlers hold it), so what
+        // must not outlast it is closed here: the Unix socket's name goes with it.
+        for listener in listeners { listener.close() }
         return 0
     }
 
-    private func dispatch(_ token: EventToken, _ readiness: Readiness) {
-        switch token.kind {
-        case .listener: acceptConnections(from: Int(token.index))
-        case .connection: connectionReady(token, readiness)
-        case .timer: expireDeadlines()
-        case .signals: handleSignals()
-        case .workers:
-            dbg.workersFinished(pumpIfOpen)
-        case .fileWorkers:
-            dbg.fileWorkersFinished(pumpIfOpen)
-        case .distroJobs:
-            distro.jobsFinished(pumpIfOpen)
-        case .serialTTY:
-            serialTTYReady(Int(token.index), readiness)
-        case .serialBridge:
-            serialBridgeReady(Int(token.index), readiness)
-        case .commandStdout, .commandStderr:
-            dbg.commandOutputReady(token)
-        case .shell:
-            guard let slot = dbg.connectionSlot(ofShell: token), connections[slot].isActive else { return }
-            _ = dbg.shellReady(token, readiness, &connections[slot])
-            pump(slot)
-        }
+    // MARK: FrontEnd
+
+    func completionsReady(for connection: ConnectionRef) { pumpIfOpen(connection) }
+
+    /// PTY output and input room, for the connection the shell belongs to.
+    func shellReady(_ shell: Int, of connection: ConnectionRef, _ readiness: Readiness) {
+        guard let slot = openSlot(of: connection) else { return }
+        _ = shells.shellReady(shell, readiness, &connections[slot])
+        pump(slot)
     }
 
     private func handleSignals() {
         while let signal = signals.next() {
             switch signal {
             case CSYS_SIGCHLD:
-                dbg.reap(pumpIfOpen)
+                core.processes.reap()
             default:
                 Log.info(signal == CSYS_SIGTERM ? "SIGTERM: shutting down" : "SIGINT: shutting down")
                 running = false
@@ -139,14 +132,22 @@ final class Agent {
         }
     }
 
+    /// The kinds of event source the agent itself serves.
+    struct SourceKinds {
+        var listener = EventToken.Kind.none
+        var connection = EventToken.Kind.none
+        var serialTTY = EventToken.Kind.none
+        var serialBridge = EventToken.Kind.none
+    }
+
     /// One line with the whole budget: every pool, mapped once at start-up.
     private func logBudget() {
         let kib = { (bytes: Int) in (bytes + 1023) / 1024 }
-        let total = connections.budgetBytes + dbg.commands.budgetBytes + dbg.shells.budgetBytes
+        let total = connections.budgetBytes + core.processes.budgetBytes
         Log.info("memory budget \(kib(total)) KiB: \(connections.capacity) connections x \(kib(connections.slotBytes)) KiB "
             + "(receive \(kib(config.receiveBufferSize)) + transmit \(kib(config.transmitBufferSize))), "
             + "\(config.maxExec) commands x \(kib(2 * config.maxOutput)) KiB of output, "
-            + "\(config.maxShells) shells x \(kib(dbg.shells.budgetBytes / config.maxShells)) KiB of input; "
+            + "\(config.maxShells) shells x \(kib(core.processes.shells.budgetBytes / config.maxShells)) KiB of input; "
             + "pages are committed only while in use")
         Log.info("authentication: \(config.authMethod.name), \(config.maxAuthInFlight) worker threads, "
             + "\(config.maxSessions) sessions")

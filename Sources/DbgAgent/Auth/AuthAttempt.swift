@@ -14,10 +14,7 @@ struct AuthAttempt {
     }
 
     var state: State
-    /// -1 once the connection has closed.
-    var connectionSlot: Int
-    var connectionGeneration: UInt32
-    var request: FrameHeader
+    var reply: ReplyAddress
     var peer: PeerKey
     /// For the log.
     var username: String

@@ -7,8 +7,8 @@ struct Session {
     var serial: UInt64
     /// 64 lower-case hex characters encoding 32 random bytes.
     var token: [UInt8]
-    var connectionSlot: Int
-    var connectionGeneration: UInt32
+    /// The connection it was created on, the only one it may be used on.
+    var connection: ConnectionRef
     var user: AuthenticatedUser
 }
 
@@ -39,17 +39,16 @@ struct SessionTable {
 
     /// Adds a session with a fresh token; nil when the table is full or the kernel has
     /// no randomness to give.
-    mutating func create(for user: AuthenticatedUser, connectionSlot: Int, generation: UInt32) -> Session? {
+    mutating func create(for user: AuthenticatedUser, on connection: ConnectionRef) -> Session? {
         guard let index = slots.firstIndex(where: { $0 == nil }), let token = SessionTable.newToken() else { return nil }
         lastSerial += 1
-        let session = Session(serial: lastSerial, token: token, connectionSlot: connectionSlot,
-                              connectionGeneration: generation, user: user)
+        let session = Session(serial: lastSerial, token: token, connection: connection, user: user)
         slots[index] = session
         count += 1
         return session
     }
 
-    func lookup(_ token: WireBytes, connectionSlot: Int, generation: UInt32) -> Lookup {
+    func lookup(_ token: WireBytes, on connection: ConnectionRef) -> Lookup {
         var found: Int?
         token.withUnsafeBytes { presented in
             // Every live token is compared, so the time does not tell which one matched.
@@ -60,14 +59,14 @@ struct SessionTable {
             }
         }
         guard let index = found, let session = slots[index] else { return .unknown }
-        guard session.connectionSlot == connectionSlot, session.connectionGeneration == generation else { return .otherConnection }
+        guard session.connection == connection else { return .otherConnection }
         return .found(index)
     }
 
     /// The connection's most recent session.
-    func latest(connectionSlot: Int, generation: UInt32) -> Session? {
+    func latest(on connection: ConnectionRef) -> Session? {
         var latest: Session?
-        for case let session? in slots where session.connectionSlot == connectionSlot && session.connectionGeneration == generation {
+        for case let session? in slots where session.connection == connection {
             if session.serial > latest?.serial ?? 0 { latest = session }
         }
         return latest
@@ -82,10 +81,9 @@ struct SessionTable {
     }
 
     /// Removes every session of a connection that is going away.
-    mutating func removeAll(connectionSlot: Int, generation: UInt32, _ ended: (Session) -> Void) {
+    mutating func removeAll(on connection: ConnectionRef, _ ended: (Session) -> Void) {
         for index in slots.indices {
-            guard let session = slots[index], session.connectionSlot == connectionSlot,
-                  session.connectionGeneration == generation else { continue }
+            guard let session = slots[index], session.connection == connection else { continue }
             ended(remove(index))
         }
     }

@@ -17,6 +17,8 @@ struct Connection {
     var state = State.free
     /// This connection's index in the table (fixed for the slot's life).
     let slot: Int
+    /// The Sutra front end's number in the service core (ConnectionRef).
+    var frontEnd: UInt8 = 0
     var fd = FileDescriptor(-1)
     /// Bumped each time the slot is reused; stale events and replies carry the old value.
     var generation: UInt32 = 0
@@ -61,6 +63,9 @@ struct Connection {
     }
 
     var isActive: Bool { state != .free }
+
+    /// What work started for this connection remembers it by.
+    var ref: ConnectionRef { ConnectionRef(frontEnd: frontEnd, slot: slot, generation: generation) }
 
     /// A network peer that has not logged in: it gets a short idle limit, a per-address
     /// cap, and its slot is the first taken back when the table is full. Unix sockets
@@ -121,12 +126,12 @@ struct Connection {
                     throw error
                 }
             }
-            let moved = csys_splice(splicePipe!.read.rawValue, nil, fd.rawValue, spliceRemaining, 1)
-            if moved < 0 {
-                if Errno.current == .wouldBlock { return }
-                throw .current
+            do throws(Errno) {
+                spliceRemaining -= try splicePipe!.read.splice(to: fd, count: spliceRemaining, nonblocking: true)
+            } catch {
+                if error == .wouldBlock { return }
+                throw error
             }
-            spliceRemaining -= moved
         }
         while !transmit.isEmpty {
             do throws(Errno) {
@@ -135,84 +140,6 @@ struct Connection {
                 if error == .wouldBlock { return }
                 throw error
             }
-        }
-    }
-
-    // MARK: Frames out
-
-    /// Queues the response to `request`; nothing for a one-way request (id 0).
-    mutating func respond<M: WireCodable>(to request: FrameHeader, with message: M) {
-        guard request.id != 0 else { return }
-        let header = FrameHeader(kind: .response, service: request.service, op: request.op, id: request.id)
-        switch queue(header, message) {
-        case .success: return
-        case .failure(let error):
-            fail(request, .tooLarge, "response does not fit in the frame limit: \(error.message)")
-        }
-    }
-
-    /// Queues an error frame answering `request` (also for one-way requests, with id 0).
-    mutating func fail(_ request: FrameHeader, _ code: ErrorCode, errno: Int32 = 0, _ message: String) {
-        let header = FrameHeader(kind: .error, service: request.service, op: request.op, id: request.id)
-        if case .failure = queue(header, ErrorPayload(code: code, errno: errno, message: WireBytes(message))) {
-            // Only possible if the dispatch room rule was broken: end the connection loudly.
-            state = .closingAfterFlush
-            closeReason = "no room to queue an error frame"
-        }
-    }
-
-    /// Queues an event frame (id 0).
-    mutating func emit<M: WireCodable>(service: UInt32, op: UInt16, _ message: M) -> Bool {
-        if case .failure = queue(FrameHeader(kind: .event, service: service, op: op, id: 0), message) { return false }
-        return true
-    }
-
-    enum RelayOutcome {
-        /// This many bytes went into an event.
-        case relayed(Int)
-        /// Nothing to read now.
-        case nothingNew
-        /// The source reports the end (0 bytes, EIO from a PTY whose slave is closed).
-        case ended
-        /// No room in the transmit buffer.
-        case noRoom
-    }
-
-    /// Reads from `source` straight into a ShellOutput-shaped event frame in the transmit
-    /// buffer ({SessionID u32, Data []byte}): no copy in between.
-    mutating func relayOutput(from source: FileDescriptor, sessionID: UInt32, service: UInt32, op: UInt16,
-                              limit: Int) -> RelayOutcome {
-        let prefix = FrameHeader.size + 8
-        let maxData = min(limit, Int(peerMaxPayload) - 8)
-        guard maxData > 0, transmit.reserveWritable(prefix + 1) else { return .noRoom }
-        let space = transmit.writable
-        let room = min(maxData, space.count - prefix)
-        let got: Int
-        do throws(Errno) {
-            got = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: space[prefix..<(prefix + room)]))
-        } catch {
-            return error == .wouldBlock ? .nothingNew : .ended
-        }
-        if got == 0 { return .ended }
-        var writer = WireWriter(UnsafeMutableRawBufferPointer(rebasing: space[0..<prefix]))
-        do throws(WireError) {
-            try FrameHeader(kind: .event, service: service, op: op, id: 0, length: UInt32(8 + got)).encode(to: &writer)
-            try writer.integer(sessionID)
-            try writer.integer(UInt32(got))
-        } catch {
-            return .noRoom  // cannot happen: the prefix was reserved
-        }
-        transmit.didWrite(prefix + got)
-        return .relayed(got)
-    }
-
-    private mutating func queue<M: WireCodable>(_ header: FrameHeader, _ message: M) -> Result<Void, WireError> {
-        do throws(WireError) {
-            let size = try header.encodeFrame(message, into: transmit.writable, maxPayload: peerMaxPayload)
-            transmit.didWrite(size)
-            return .success(())
-        } catch {
-            return .failure(error)
         }
     }
 }

@@ -3,46 +3,38 @@ import CSys
 /// The fixed table of connection slots. Each slot's buffers are its own slice of one
 /// `SlotPool`, assigned once; opening and closing a connection allocates nothing.
 struct ConnectionTable: ~Copyable {
-    let capacity: Int
-    private let slots: UnsafeMutableBufferPointer<Connection>
-    private let pool: SlotPool
+    private let table: SlotTable<Connection>
     /// Indices of free slots, used as a stack (capacity reserved up front).
     private var freeSlots: [Int]
+    /// The front end's number in the service core, given to every connection.
+    var frontEnd: UInt8 = 0
 
     init(capacity: Int, receiveSize: Int, transmitSize: Int) throws(Errno) {
-        self.capacity = capacity
-        pool = try SlotPool(slotSize: receiveSize + transmitSize, slotCount: capacity)
-        slots = .allocate(capacity: capacity)
+        table = try SlotTable(capacity: capacity, bufferBytes: receiveSize + transmitSize) { index, memory in
+            Connection(slot: index, receive: ByteBuffer(UnsafeMutableRawBufferPointer(rebasing: memory[0..<receiveSize])),
+                       transmit: ByteBuffer(UnsafeMutableRawBufferPointer(rebasing: memory[receiveSize...])))
+        }
         freeSlots = []
         freeSlots.reserveCapacity(capacity)
-        for index in 0..<capacity {
-            let memory = pool.slot(index)
-            let receive = UnsafeMutableRawBufferPointer(rebasing: memory[0..<receiveSize])
-            let transmit = UnsafeMutableRawBufferPointer(rebasing: memory[receiveSize...])
-            (slots.baseAddress! + index).initialize(to: Connection(slot: index, receive: ByteBuffer(receive), transmit: ByteBuffer(transmit)))
-            freeSlots.append(capacity - 1 - index)
-        }
+        freeSlots.append(contentsOf: (0..<capacity).reversed())
     }
 
-    deinit {
-        slots.baseAddress!.deinitialize(count: capacity)
-        slots.deallocate()
-    }
-
-    var budgetBytes: Int { pool.totalBytes }
-    var slotBytes: Int { pool.slotSize }
+    var capacity: Int { table.capacity }
+    var budgetBytes: Int { table.budgetBytes }
+    var slotBytes: Int { table.bufferBytes }
     var openCount: Int { capacity - freeSlots.count }
 
     /// The slot, for reading and in-place mutation.
     subscript(index: Int) -> Connection {
-        unsafeAddress { UnsafePointer(slots.baseAddress! + index) }
-        nonmutating unsafeMutableAddress { slots.baseAddress! + index }
+        unsafeAddress { UnsafePointer(table.address(index)) }
+        nonmutating unsafeMutableAddress { table.address(index) }
     }
 
     /// Takes a free slot for `fd`; nil when the table is full.
     mutating func open(_ fd: FileDescriptor, peer: SocketAddress, now: Milliseconds, maxPayload: UInt32) -> Int? {
         guard let index = freeSlots.popLast() else { return nil }
         self[index].state = .open
+        self[index].frontEnd = frontEnd
         self[index].fd = fd
         self[index].peer = peer
         self[index].localPeer = nil
@@ -78,7 +70,7 @@ struct ConnectionTable: ~Copyable {
         self[index].receive.clear()
         self[index].transmit.clear()
         self[index].generation &+= 1
-        pool.release(index)
+        table.releasePages(index)
         freeSlots.append(index)
     }
 }

@@ -39,7 +39,7 @@ struct InstallJob {
     let location: ArchiveLocation
     let cancel: CancelFlag
     let serial: Int
-    var result: Result<Summary, DistroFailure> = .failure(DistroFailure(.internalError, "the install did not run"))
+    var result: Result<Summary, ServiceError> = .failure(ServiceError(.internalError, "the install did not run"))
 
     var source: String {
         switch location {
@@ -51,7 +51,7 @@ struct InstallJob {
     mutating func run() {
         if let failure = root.removeLeftovers() { return result = .failure(failure) }
         if let failure = FileTree.makeDirectory(root.parent, mode: 0o755, parents: true).map({
-            DistroFailure.io("cannot create \(String(decoding: root.parent, as: UTF8.self))", $0)
+            ServiceError.io("cannot create \(String(decoding: root.parent, as: UTF8.self))", $0)
         }) { return result = .failure(failure) }
         if let failure = occupiedRoot() { return result = .failure(failure) }
         let partial = root.temporary("partial", serial: serial)
@@ -65,14 +65,14 @@ struct InstallJob {
     }
 
     /// Exists unless the root is absent or an empty directory (which the rename replaces).
-    private func occupiedRoot() -> DistroFailure? {
-        if root.isInstalled { return DistroFailure(.exists, "a distro is already installed at \(root.description) (Remove it first)") }
+    private func occupiedRoot() -> ServiceError? {
+        if root.isInstalled { return ServiceError(.exists, "a distro is already installed at \(root.description) (Remove it first)") }
         guard root.exists else { return nil }
         if FileTree.withCPath(root.path, { rmdir($0) }) == 0 { return nil }
-        return DistroFailure(.exists, "\(root.description) exists but holds no rootfs (no /bin/sh); Remove it first")
+        return ServiceError(.exists, "\(root.description) exists but holds no rootfs (no /bin/sh); Remove it first")
     }
 
-    private func unpack(into partial: [UInt8]) -> Result<Summary, DistroFailure> {
+    private func unpack(into partial: [UInt8]) -> Result<Summary, ServiceError> {
         let top = FileTree.withCPath(partial) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
         guard top >= 0 else { return .failure(.io("cannot open \(String(decoding: partial, as: UTF8.self))", .current)) }
         defer { FileDescriptor(top).close() }
@@ -84,13 +84,13 @@ struct InstallJob {
             let fd = FileTree.withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_NONBLOCK) }
             guard fd >= 0 else {
                 let error = Errno.current
-                if error.code == CSYS_ENOENT { return .failure(DistroFailure(.notFound, "no such archive: \(source)")) }
+                if error.code == CSYS_ENOENT { return .failure(ServiceError(.notFound, "no such archive: \(source)")) }
                 return .failure(.io("cannot open \(source)", error))
             }
             var status = stat()
             guard fstat(fd, &status) == 0, status.st_mode & CSYS_S_IFMT == CSYS_S_IFREG else {
                 FileDescriptor(fd).close()
-                return .failure(DistroFailure(.badRequest, "URL: \(source) is \(FileTree.type(status.st_mode).article), "
+                return .failure(ServiceError(.badRequest, "URL: \(source) is \(FileTree.type(status.st_mode).article), "
                     + "not a regular file"))
             }
             input = .file(FileDescriptor(fd))
@@ -125,12 +125,12 @@ struct InstallJob {
     }
 
     /// A rootfs has /bin/sh. Synced, then renamed into place; the rename made durable.
-    private func finish(_ partial: [UInt8], _ top: Int32, _ summary: Summary) -> Result<Summary, DistroFailure> {
+    private func finish(_ partial: [UInt8], _ top: Int32, _ summary: Summary) -> Result<Summary, ServiceError> {
         var status = stat()
         guard FileTree.withCPath(Array("bin/sh".utf8), { fstatat(top, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) }) == 0 else {
-            return .failure(DistroFailure(.badRequest, "\(source) holds no /bin/sh: not a rootfs (\(summary.entries) entries)"))
+            return .failure(ServiceError(.badRequest, "\(source) holds no /bin/sh: not a rootfs (\(summary.entries) entries)"))
         }
-        if let reason = cancel.reason { return .failure(DistroFailure(.timeout, "install cancelled: \(reason)")) }
+        if let reason = cancel.reason { return .failure(ServiceError(.timeout, "install cancelled: \(reason)")) }
         // The mount points runs need, made now: an agent that is not root could not
         // create them in a rootfs that root owns.
         for (name, mode) in [("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("tmp", 0o1777)] as [(String, mode_t)] {
@@ -140,7 +140,7 @@ struct InstallJob {
         guard csys_syncfs(top) == 0 else { return .failure(.io("syncing the rootfs", .current)) }
         if let failure = occupiedRoot() { return .failure(failure) }
         if let error = FileTree.rename(partial, root.path, replace: false) {
-            if error.code == CSYS_EEXIST { return .failure(DistroFailure(.exists, "\(root.description) appeared meanwhile")) }
+            if error.code == CSYS_EEXIST { return .failure(ServiceError(.exists, "\(root.description) appeared meanwhile")) }
             return .failure(.io("cannot rename the rootfs into place", error))
         }
         _ = FileTree.syncDirectory(of: root.path)
@@ -153,13 +153,13 @@ struct InstallJob {
 struct RemoveJob {
     let root: DistroRoot
     let serial: Int
-    var result: DistroFailure? = DistroFailure(.internalError, "the removal did not run")
+    var result: ServiceError? = ServiceError(.internalError, "the removal did not run")
 
     mutating func run() {
         if let failure = root.unmountLeftovers() { return result = failure }
         let doomed = root.temporary("removing", serial: serial)
         if let error = FileTree.rename(root.path, doomed, replace: false) {
-            return result = error.code == CSYS_ENOENT ? DistroFailure(.notFound, "no distro is installed at \(root.description)")
+            return result = error.code == CSYS_ENOENT ? ServiceError(.notFound, "no distro is installed at \(root.description)")
                 : .io("cannot remove \(root.description)", error)
         }
         _ = FileTree.syncDirectory(of: root.path)

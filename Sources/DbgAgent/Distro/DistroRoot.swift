@@ -1,24 +1,6 @@
 import CSys
 import DbgWire
 
-/// Why a distro operation failed: the error frame it becomes.
-struct DistroFailure: Error {
-    var code: ErrorCode
-    var errno: Int32
-    var message: String
-
-    init(_ code: ErrorCode, _ message: String, errno: Int32 = 0) {
-        self.code = code
-        self.errno = errno
-        self.message = message
-    }
-
-    /// An IO failure: `what` and the system's reason.
-    static func io(_ what: String, _ error: Errno) -> DistroFailure {
-        DistroFailure(.io, "\(what): \(error.message)", errno: error.code)
-    }
-}
-
 /// The distro rootfs on disk (`--distro-root`): whether it is installed, what it uses,
 /// and the temporary directories beside it. An install is unpacked into
 /// `.NAME.partial-*` and renamed into place when complete; a removal first renames the
@@ -67,7 +49,7 @@ struct DistroRoot {
     }
 
     /// Deletes what an interrupted install or removal left beside the root.
-    func removeLeftovers() -> DistroFailure? {
+    func removeLeftovers() -> ServiceError? {
         let fd = FileTree.withCPath(parent) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY) }
         guard fd >= 0 else { return nil }  // no parent, no leftovers
         defer { FileDescriptor(fd).close() }
@@ -138,14 +120,14 @@ struct DistroRoot {
 
     /// Detaches every mount at or under the root (left by someone outside the agent: the
     /// agent's own mounts live in namespaces that end with their process).
-    func unmountLeftovers() -> DistroFailure? {
+    func unmountLeftovers() -> ServiceError? {
         for point in mountPoints() {
             if FileTree.withCPath(point, { csys_unmount_detached($0) }) != 0 {
                 return .io("cannot unmount \(String(decoding: point, as: UTF8.self))", .current)
             }
         }
         if let left = mountPoints().first {
-            return DistroFailure(.busy, "\(String(decoding: left, as: UTF8.self)) is still mounted")
+            return ServiceError(.busy, "\(String(decoding: left, as: UTF8.self)) is still mounted")
         }
         return nil
     }

@@ -1,14 +1,18 @@
 import CSys
 
 /// The whole event loop: epoll interest plus a fixed batch of ready events. It knows
-/// nothing about what the descriptors are; callers register a token per descriptor and
-/// get the token back when it is ready (level-triggered). One instance, shared by the
-/// agent and the services that own descriptors (command pipes).
+/// nothing about what the descriptors are: each kind of source registers a handler once
+/// (`register`), adds its descriptors with tokens of that kind, and its handler gets the
+/// token back when one is ready (level-triggered). One instance, shared by everything
+/// that owns descriptors.
 final class EventLoop {
     static let batchSize = 64
+    typealias Handler = (EventToken, Readiness) -> Void
 
     private let epoll: FileDescriptor
     private let ready: UnsafeMutableBufferPointer<csys_ready_event>
+    /// Kind n's handler is at n - 1 (kind 0 is `none`).
+    private var handlers: [Handler] = []
 
     init() throws(Errno) {
         let fd = epoll_create1(CSYS_O_CLOEXEC)
@@ -20,6 +24,13 @@ final class EventLoop {
     deinit {
         epoll.close()
         ready.deallocate()
+    }
+
+    /// A new kind of source whose events go to `handler` (at start-up; at most 255).
+    func register(_ handler: @escaping Handler) -> EventToken.Kind {
+        precondition(handlers.count < Int(UInt8.max), "more than 255 kinds of event source")
+        handlers.append(handler)
+        return EventToken.Kind(rawValue: UInt8(handlers.count))
     }
 
     func add(_ fd: FileDescriptor, _ interest: Interest, _ token: EventToken) throws(Errno) {
@@ -53,16 +64,19 @@ final class EventLoop {
         }
     }
 
-    /// Waits for readiness (`timeoutMs` -1: until something happens) and calls `handle`
-    /// for each ready source.
-    func poll(timeoutMs: Int32, _ handle: (EventToken, Readiness) -> Void) throws(Errno) {
+    /// Waits for readiness (`timeoutMs` -1: until something happens), hands each ready
+    /// source's token to its kind's handler, and calls `afterEach` after every one.
+    func poll(timeoutMs: Int32, afterEach: () -> Void) throws(Errno) {
         let count = csys_epoll_wait(epoll.rawValue, ready.baseAddress, Int32(EventLoop.batchSize), timeoutMs)
         if count < 0 { throw .current }
         for event in ready.prefix(Int(count)) {
-            guard let token = EventToken(rawValue: event.token) else { continue }
+            let token = EventToken(rawValue: event.token)
+            let kind = Int(token.kind.rawValue)
+            guard kind >= 1, kind <= handlers.count else { continue }
             let failed = event.events & (CSYS_EPOLLHUP | CSYS_EPOLLERR) != 0
-            handle(token, Readiness(readable: failed || event.events & CSYS_EPOLLIN != 0,
-                                    writable: event.events & CSYS_EPOLLOUT != 0))
+            handlers[kind - 1](token, Readiness(readable: failed || event.events & CSYS_EPOLLIN != 0,
+                                                writable: event.events & CSYS_EPOLLOUT != 0))
+            afterEach()
         }
     }
 

@@ -1,26 +1,14 @@
 /// What a readiness event is about: the kind of source, its slot index and the slot's
-/// generation. The loop hands tokens back untouched; the generation lets the agent drop
+/// generation. The loop hands tokens back untouched; the generation lets a source drop
 /// events for a slot that was closed and reused within the same batch.
 struct EventToken: Equatable {
-    enum Kind: UInt8 {
-        case listener = 1
-        case connection = 2
-        case timer = 3
-        case signals = 4
-        /// Worker threads finished jobs.
-        case workers = 5
-        /// A running command's stdout or stderr pipe (index: command slot).
-        case commandStdout = 6
-        case commandStderr = 7
-        /// A shell's PTY master (index: shell slot).
-        case shell = 8
-        /// The distro thread finished an Install or Remove.
-        case distroJobs = 9
-        /// A serial line's tty, and its end of the bridge to its connection (index: line).
-        case serialTTY = 10
-        case serialBridge = 11
-        /// The file worker threads finished jobs (Hash, Rename, distro Status).
-        case fileWorkers = 12
+    /// A kind of source, as `EventLoop.register` handed it out (one per kind, at
+    /// start-up); its events go to the handler registered with it.
+    struct Kind: Equatable {
+        let rawValue: UInt8
+
+        /// Not registered yet.
+        static let none = Kind(rawValue: 0)
     }
 
     var kind: Kind
@@ -38,9 +26,9 @@ struct EventToken: Equatable {
         UInt64(kind.rawValue) << 56 | UInt64(generation & 0xFF_FFFF) << 32 | UInt64(index)
     }
 
-    init?(rawValue: UInt64) {
-        guard let kind = Kind(rawValue: UInt8(truncatingIfNeeded: rawValue >> 56)) else { return nil }
-        self.init(kind, index: UInt32(truncatingIfNeeded: rawValue), generation: UInt32(truncatingIfNeeded: rawValue >> 32))
+    init(rawValue: UInt64) {
+        self.init(Kind(rawValue: UInt8(truncatingIfNeeded: rawValue >> 56)), index: UInt32(truncatingIfNeeded: rawValue),
+                  generation: UInt32(truncatingIfNeeded: rawValue >> 32))
     }
 }
 

@@ -21,14 +21,13 @@ struct InteractiveShell {
     /// Also its session and process group id.
     var pid: Int32 = 0
     var master = FileDescriptor(-1)
-    var connectionSlot = -1
-    var connectionGeneration: UInt32 = 0
+    /// The connection it belongs to and its ShellOpen, whose service says whose ops reach
+    /// it and whose events it sends.
+    var reply = ReplyAddress.none
     /// The serial of the login session that opened it (0: none, a distro shell opened by
     /// a local peer). A dbg shell may be used only by that session, a distro shell only
     /// on its connection.
     var ownerSerial: UInt64 = 0
-    /// ServiceID.dbg or ServiceID.distro: whose ops reach it and whose events it sends.
-    var service = ServiceID.dbg
     /// Keystrokes the PTY could not take yet; while any wait, the connection's further
     /// frames wait too (nothing is dropped, nothing queues without bound).
     var pendingInput: ByteBuffer

@@ -40,6 +40,7 @@ struct OutputCapture {
 
     /// Ends the kept output with `line`, giving up kept bytes if it would not fit.
     mutating func end(with line: [UInt8]) {
+        guard !line.isEmpty else { return }
         let length = min(line.count, buffer.count)
         if count + length > buffer.count {
             count = buffer.count - length

@@ -46,18 +46,6 @@ struct ContainerSpec {
     var userNamespace: (uid: UInt32, gid: UInt32)?
 }
 
-/// Why a child did not get to run its program.
-struct LaunchFailure: Error {
-    enum Stage: Equatable {
-        case fork, stdio, identity, cwd, exec
-        /// Contained programs only.
-        case namespace(Int32), root, mount(Int32), bind(Int)
-    }
-
-    var stage: Stage
-    var errno: Errno
-}
-
 /// Starts processes through csys_spawn (vfork + async-signal-safe set-up in C).
 enum ProcessLauncher {
     static func launch(_ spec: LaunchSpec) -> Result<Int32, LaunchFailure> {

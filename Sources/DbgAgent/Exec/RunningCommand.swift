@@ -20,13 +20,8 @@ struct RunningCommand {
     var pid: Int32 = 0
     var stdout: OutputCapture
     var stderr: OutputCapture
-    /// -1 once the connection has closed.
-    var connectionSlot = -1
-    var connectionGeneration: UInt32 = 0
-    var request = FrameHeader.connectionLevel
-    /// ServiceID.dbg or ServiceID.distro: which answer it gets. Distro's RunResult has
-    /// no truncation flags, so a cut there is told by a line at the end of stderr.
-    var service = ServiceID.dbg
+    /// Who gets the answer (its request's service says which answer).
+    var reply = ReplyAddress.none
     var timeoutSeconds: Int64 = 0
     var deadline: Milliseconds = 0
     /// After a timeout: when SIGTERM has had its chance and SIGKILL follows.
@@ -40,28 +35,10 @@ struct RunningCommand {
 
     var timedOut: Bool { killAt != nil }
 
-    /// The dbg answer: exit code and both captures, viewed in place.
-    var result: Dbg.ExecResult {
-        Dbg.ExecResult(exitCode: exitCode, stdout: WireBytes(viewing: stdout.bytes), stderr: WireBytes(viewing: stderr.bytes),
-                       stdoutTruncated: stdout.truncated, stderrTruncated: stderr.truncated)
-    }
-
-    /// The distro answer.
-    var runResult: Distro.RunResult {
-        Distro.RunResult(stdout: WireBytes(viewing: stdout.bytes), stderr: WireBytes(viewing: stderr.bytes), exitCode: exitCode)
-    }
-
-    /// Frame size of the answer (the larger of the two kinds).
-    var resultSize: Int { FrameHeader.size + 8 + 4 + stdout.count + 4 + stderr.count + 2 }
-
     /// Records the exit status; a timed-out command is 124 whatever killed it.
     mutating func exited(status: Int32) {
         exitCode = timedOut ? 124 : Int64(csys_exit_code(status))
         if timedOut { stderr.end(with: Array("dbgd: timed out after \(timeoutSeconds) s\n".utf8)) }
-        if service == ServiceID.distro, stdout.truncated || stderr.truncated {
-            let which = stdout.truncated && stderr.truncated ? "stdout and stderr were" : stdout.truncated ? "stdout was" : "stderr was"
-            stderr.end(with: Array("dbgd: output cut: \(which) longer than \(stdout.capacity) bytes\n".utf8))
-        }
         state = .finished
     }
 

@@ -5,6 +5,8 @@ import CSys
 enum UserEnvironment {
     static let rootPath: [UInt8] = Array("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".utf8)
     static let userPath: [UInt8] = Array("/usr/local/bin:/usr/bin:/bin".utf8)
+    /// What a shell on a PTY is told it runs on.
+    static let terminalType = Array("TERM=xterm-256color".utf8)
 
     static func searchPath(for account: UserAccount) -> [UInt8] {
         account.uid == 0 ? rootPath : userPath

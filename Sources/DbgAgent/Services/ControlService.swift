@@ -15,35 +15,22 @@ struct ControlService {
             return
         }
         switch op {
-        case .hello:
-            decode(Control.HelloRequest.self, request, &connection) { hello, connection in
-                guard hello.maxFrame == 0 || hello.maxFrame >= Control.minimumMaxFrame else {
-                    connection.fail(request.header, .badRequest,
-                                    "MaxFrame \(hello.maxFrame) is below the minimum of \(Control.minimumMaxFrame)")
-                    return
-                }
-                connection.respond(to: request.header, with: Control.HelloResponse(
-                    version: Control.protocolVersion, maxFrame: maxFrame, agent: agent,
-                    services: services, features: features))
-                // From now on the peer's limit caps what the agent sends; 0 means it has none of its own.
-                connection.peerMaxPayload = hello.maxFrame == 0 ? maxFrame : min(hello.maxFrame, maxFrame)
-            }
-        case .ping:
-            decode(Control.Ping.self, request, &connection) { ping, connection in
-                connection.respond(to: request.header, with: ping)
-            }
+        case .hello: serve(Control.HelloRequest.self, request, &connection, hello)
+        case .ping: serve(Control.Ping.self, request, &connection, ping)
         }
     }
-}
 
-/// Decodes the request payload as `M` and hands it on, or answers BadRequest.
-func decode<M: WireCodable>(
-    _: M.Type, _ request: Request, _ connection: inout Connection, _ handle: (M, inout Connection) -> Void
-) {
-    do throws(WireError) {
-        let message = try M.decode(payload: request.payload)
-        handle(message, &connection)
-    } catch {
-        connection.fail(request.header, .badRequest, error.message)
+    private func ping(_ ping: Control.Ping, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
+        connection.respond(to: request, with: ping)
+    }
+
+    private func hello(_ hello: Control.HelloRequest, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
+        guard hello.maxFrame == 0 || hello.maxFrame >= Control.minimumMaxFrame else {
+            throw ServiceError(.badRequest, "MaxFrame \(hello.maxFrame) is below the minimum of \(Control.minimumMaxFrame)")
+        }
+        connection.respond(to: request, with: Control.HelloResponse(
+            version: Control.protocolVersion, maxFrame: maxFrame, agent: agent, services: services, features: features))
+        // From now on the peer's limit caps what the agent sends; 0 means it has none of its own.
+        connection.peerMaxPayload = hello.maxFrame == 0 ? maxFrame : min(hello.maxFrame, maxFrame)
     }
 }

@@ -4,15 +4,16 @@ import DbgWire
 /// The distro service (0x70): a Linux rootfs under `--distro-root` to install, run
 /// commands and shells in, and remove.
 ///
-/// Runs and shells share the dbg service's command and shell tables (and so its limits
-/// and its back-pressure); they start inside the rootfs, in their own namespaces.
+/// Runs and shells are the service core's processes, like dbg's (and so share their
+/// limits and back-pressure); they start inside the rootfs, in their own namespaces.
 /// Install and Remove run on a thread of their own, one at a time. Status measures the
-/// rootfs on a dbg worker thread.
+/// rootfs as a file job.
 ///
 /// Identity: on a Unix socket, the peer process's user (SO_PEERCRED); elsewhere the
 /// connection's most recent session. Install and Remove need uid 0.
 final class DistroService {
-    let dbg: DbgService
+    let core: ServiceCore
+    let relay: ShellRelay
     let root: DistroRoot
     let defaultURL: [UInt8]
     let passwdPath: String
@@ -23,8 +24,9 @@ final class DistroService {
     var pending: PendingDistroJob?
     var jobSerial = 0
 
-    init(config: AgentConfig, dbg: DbgService) throws(StartupError) {
-        self.dbg = dbg
+    init(config: AgentConfig, core: ServiceCore) throws(StartupError) {
+        self.core = core
+        relay = ShellRelay(processes: core.processes)
         root = DistroRoot(config.distroRoot)
         defaultURL = Array(config.distroURL.utf8)
         passwdPath = config.passwdPath
@@ -33,6 +35,7 @@ final class DistroService {
         do throws(Errno) {
             // The start-up clean-up, then one Install or Remove at a time.
             jobs = try WorkerPool(threads: 1, capacity: 2, stackSize: 256 << 10) { job in job.perform() }
+            try core.loop.add(jobs.wakeup, .readable, EventToken(core.loop.register { _, _ in self.jobsFinished() }))
         } catch {
             throw StartupError("cannot start the distro thread: \(error.message)")
         }
@@ -45,31 +48,14 @@ final class DistroService {
             return connection.fail(header, .unsupported, "unknown distro op 0x\(hex(UInt32(header.op), digits: 4))")
         }
         switch op {
-        case .status:
-            decode(Empty.self, request, &connection) { _, connection in status(header, &connection) }
-        case .install:
-            decode(Distro.InstallRequest.self, request, &connection) { install($0, header, &$1) }
-        case .run:
-            decode(Distro.RunRequest.self, request, &connection) { run($0, header, &$1) }
-        case .remove:
-            decode(Empty.self, request, &connection) { _, connection in remove(header, &connection) }
-        case .shellOpen:
-            decode(Distro.ShellOpenRequest.self, request, &connection) { openShell($0, header, &$1) }
-        case .shellInput:
-            decode(Distro.ShellInputRequest.self, request, &connection) { input, connection in
-                guard let index = ownedShell(input.sessionID, header, &connection) else { return }
-                dbg.writeShellInput(input.data, index, header, &connection)
-            }
-        case .shellResize:
-            decode(Distro.ShellResizeRequest.self, request, &connection) { resize, connection in
-                guard let index = ownedShell(resize.sessionID, header, &connection) else { return }
-                dbg.resizeShell(index, rows: resize.rows, cols: resize.cols, header, &connection)
-            }
-        case .shellClose:
-            decode(Distro.ShellCloseRequest.self, request, &connection) { close, connection in
-                guard let index = ownedShell(close.sessionID, header, &connection) else { return }
-                dbg.closeShell(index, header, &connection)
-            }
+        case .status: serve(Empty.self, request, &connection, status)
+        case .install: serve(Distro.InstallRequest.self, request, &connection, install)
+        case .run: serve(Distro.RunRequest.self, request, &connection, run)
+        case .remove: serve(Empty.self, request, &connection, remove)
+        case .shellOpen: serve(Distro.ShellOpenRequest.self, request, &connection, openShell)
+        case .shellInput: serve(Distro.ShellInputRequest.self, request, &connection, shellInput)
+        case .shellResize: serve(Distro.ShellResizeRequest.self, request, &connection, resizeShell)
+        case .shellClose: serve(Distro.ShellCloseRequest.self, request, &connection, closeShell)
         }
     }
 
@@ -77,7 +63,7 @@ final class DistroService {
     func readiness(of request: Request) -> RequestReadiness {
         guard request.header.op == Distro.Op.shellInput.rawValue,
               let input = try? Distro.ShellInputRequest.decode(payload: request.payload) else { return .now }
-        return dbg.shellInputIsBlocked(sessionID: input.sessionID) ? .blocked : .now
+        return core.processes.inputIsBlocked(shell: input.sessionID) ? .blocked : .now
     }
 
     // MARK: Identity
@@ -88,10 +74,8 @@ final class DistroService {
         var sessionSerial: UInt64
     }
 
-    func caller(_ request: FrameHeader, _ connection: inout Connection) -> Caller? {
-        switch admission(request, &connection) {
-        case nil:
-            return nil
+    func caller(_ connection: Connection) throws(ServiceError) -> Caller {
+        switch try admission(connection) {
         case .session(let session):
             return Caller(account: session.user.account, sessionSerial: session.serial)
         case .localPeer(let uid, let gid):
@@ -109,85 +93,82 @@ final class DistroService {
         case session(Session)
     }
 
-    /// Whether, and as what, the connection may use the service; nil after answering why
-    /// not. Cheap (no file is read), so every keystroke of a shell can be checked.
-    func admission(_ request: FrameHeader, _ connection: inout Connection) -> Admission? {
+    /// Whether, and as what, the connection may use the service. Cheap (no file is
+    /// read), so every keystroke of a shell can be checked.
+    func admission(_ connection: Connection) throws(ServiceError) -> Admission {
         if let peer = connection.localPeer {
             // A non-root agent can only act as itself.
             guard geteuid() == 0 || peer.uid == geteuid() else {
-                connection.fail(request, .denied, "this agent runs as uid \(geteuid()) and serves only that user")
-                return nil
+                throw ServiceError(.denied, "this agent runs as uid \(geteuid()) and serves only that user")
             }
             return .localPeer(uid: peer.uid, gid: peer.gid)
         }
-        guard let session = dbg.sessions.latest(connectionSlot: connection.slot, generation: connection.generation) else {
-            connection.fail(request, .unauthenticated, "the distro service needs a session on this connection (Authenticate first)")
-            return nil
+        guard let session = core.sessions.latest(on: connection.ref) else {
+            throw ServiceError(.unauthenticated, "the distro service needs a session on this connection (Authenticate first)")
         }
         return .session(session)
     }
 
     /// Install and Remove change the system: root only.
-    private func administrator(_ request: FrameHeader, _ connection: inout Connection, _ what: String) -> Bool {
-        guard let caller = caller(request, &connection) else { return false }
+    private func requireAdministrator(_ connection: Connection, _ what: String) throws(ServiceError) {
+        let caller = try caller(connection)
         guard caller.account.uid == 0 else {
-            connection.fail(request, .denied, "\(what) needs uid 0 (the caller is uid \(caller.account.uid))")
-            return false
+            throw ServiceError(.denied, "\(what) needs uid 0 (the caller is uid \(caller.account.uid))")
         }
-        return true
     }
 
     // MARK: Status, Install, Remove
 
-    private func status(_ request: FrameHeader, _ connection: inout Connection) {
-        guard admission(request, &connection) != nil else { return }
+    private func status(_: Empty, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
+        _ = try admission(connection)
         guard root.isInstalled, pending?.kind != .remove else {
             return connection.respond(to: request, with: Distro.StatusResponse(installed: false, path: WireBytes(root.path), size: 0))
         }
-        dbg.submit(.diskUsage, path: root.path, reportedAs: root.path, as: nil, request, &connection)
+        if let busy = core.fileJobs.submit(.diskUsage, path: root.path, reportedAs: root.path, as: nil,
+                                           reply: ReplyAddress(connection: connection.ref, request: request)) {
+            throw ServiceError(.busy, busy)
+        }
     }
 
-    private func install(_ install: Distro.InstallRequest, _ request: FrameHeader, _ connection: inout Connection) {
-        guard administrator(request, &connection, "Install") else { return }
-        if let busy = busyWithJob { return connection.fail(request, .busy, busy) }
+    private func install(_ install: Distro.InstallRequest, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
+        try requireAdministrator(connection, "Install")
+        if let busy = busyWithJob { throw ServiceError(.busy, busy) }
         var url = install.url.bytes
         if url.isEmpty {
             guard !defaultURL.isEmpty else {
-                return connection.fail(request, .unsupported, "no default URL: name an archive, or start dbgd with --distro-url")
+                throw ServiceError(.unsupported, "no default URL: name an archive, or start dbgd with --distro-url")
             }
             url = defaultURL
         }
         let location: ArchiveLocation
         switch ArchiveLocation.parse(url) {
-        case .failure(let failure): return fail(failure, request, &connection)
+        case .failure(let failure): throw failure
         case .success(let parsed): location = parsed
         }
         if root.isInstalled {
-            return connection.fail(request, .exists, "a distro is already installed at \(root.description) (Remove it first)")
+            throw ServiceError(.exists, "a distro is already installed at \(root.description) (Remove it first)")
         }
         jobSerial += 1
         let job = InstallJob(root: root, location: location, cancel: CancelFlag(), serial: jobSerial)
-        guard jobs.submit(.install(job)) else { return connection.fail(request, .busy, "the distro thread is busy") }
+        guard jobs.submit(.install(job)) else { throw ServiceError(.busy, "the distro thread is busy") }
         Log.info("distro: installing \(job.source) into \(root.description)")
-        pending = PendingDistroJob(kind: .install, cancel: job.cancel, connectionSlot: connection.slot,
-                                   connectionGeneration: connection.generation, request: request)
+        pending = PendingDistroJob(kind: .install, cancel: job.cancel, reply: ReplyAddress(connection: connection.ref, request: request))
     }
 
-    private func remove(_ request: FrameHeader, _ connection: inout Connection) {
-        guard administrator(request, &connection, "Remove") else { return }
-        if let busy = busyWithJob { return connection.fail(request, .busy, busy) }
+    private func remove(_: Empty, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
+        try requireAdministrator(connection, "Remove")
+        if let busy = busyWithJob { throw ServiceError(.busy, busy) }
         let (commands, shells) = activeProcesses
         if commands + shells > 0 {
-            return connection.fail(request, .busy, "the distro is in use (\(commands) runs and \(shells) shells); end them first")
+            throw ServiceError(.busy, "the distro is in use (\(commands) runs and \(shells) shells); end them first")
         }
-        guard root.exists else { return connection.fail(request, .notFound, "no distro is installed at \(root.description)") }
+        guard root.exists else { throw ServiceError(.notFound, "no distro is installed at \(root.description)") }
         jobSerial += 1
         guard jobs.submit(.remove(RemoveJob(root: root, serial: jobSerial))) else {
-            return connection.fail(request, .busy, "the distro thread is busy")
+            throw ServiceError(.busy, "the distro thread is busy")
         }
         Log.info("distro: removing \(root.description)")
-        pending = PendingDistroJob(kind: .remove, cancel: CancelFlag(), connectionSlot: connection.slot,
-                                   connectionGeneration: connection.generation, request: request)
+        pending = PendingDistroJob(kind: .remove, cancel: CancelFlag(), reply: ReplyAddress(connection: connection.ref, request: request))
     }
 
     private var busyWithJob: String? {
@@ -197,17 +178,18 @@ final class DistroService {
 
     /// Distro runs and shells that have not ended.
     var activeProcesses: (commands: Int, shells: Int) {
-        let commands = (0..<dbg.commands.capacity).filter {
-            dbg.commands[$0].state == .running && dbg.commands[$0].service == ServiceID.distro
+        let processes = core.processes
+        let commands = (0..<processes.commands.capacity).filter {
+            processes.commands[$0].state == .running && processes.commands[$0].reply.request.service == ServiceID.distro
         }
-        let shells = (0..<dbg.shells.capacity).filter {
-            dbg.shells[$0].state != .free && dbg.shells[$0].service == ServiceID.distro
+        let shells = (0..<processes.shells.capacity).filter {
+            processes.shells[$0].state != .free && processes.shells[$0].reply.request.service == ServiceID.distro
         }
         return (commands.count, shells.count)
     }
 
-    /// The distro thread finished its job: its answer waits for its connection's turn.
-    func jobsFinished(_ ready: (Int) -> Void) {
+    /// The distro thread finished its job: its answer is posted for its connection.
+    func jobsFinished() {
         jobs.takeFinished { job in
             guard pending != nil else { return }
             switch job {
@@ -232,33 +214,73 @@ final class DistroService {
                     pending!.result = .success(())
                 }
             }
-            if pending!.connectionSlot < 0 {
+            if pending!.reply.isDetached {
                 pending = nil  // nobody to answer
             } else {
-                ready(pending!.connectionSlot)
+                core.completions.post(.distroJob, for: pending!.reply.connection)
             }
         }
     }
 
-    func deliverReplies(to connection: inout Connection) {
-        guard let job = pending, let result = job.result, job.connectionSlot == connection.slot,
-              job.connectionGeneration == connection.generation,
-              connection.transmit.reserveWritable(DbgService.replyRoom) else { return }
-        pending = nil
-        switch result {
-        case .success: connection.respond(to: job.request, with: Empty())
-        case .failure(let failure): fail(failure, job.request, &connection)
+    /// Queues the answer to work of this service that finished; false while the transmit
+    /// buffer has no room for it (it stays posted).
+    func deliver(_ work: CompletionQueue.Work, _ connection: inout Connection) -> Bool {
+        switch work {
+        case .command(let index):
+            let processes = core.processes
+            let notice = DistroService.cutNotice(processes.commands[index])
+            guard connection.transmit.reserveWritable(processes.commands[index].replySize + notice.count) else { return false }
+            processes.commands[index].stderr.end(with: notice)
+            let command = processes.commands[index]
+            connection.respond(to: command.reply.request, with: Distro.RunResult(
+                stdout: WireBytes(viewing: command.stdout.bytes), stderr: WireBytes(viewing: command.stderr.bytes),
+                exitCode: command.exitCode))
+            processes.releaseCommand(index)
+        case .shellExit(let index):
+            return relay.finishExit(index, &connection)
+        case .fileJob(let index):
+            guard connection.transmit.reserveWritable(DbgService.replyRoom) else { return false }
+            let job = core.fileJobs.take(index)
+            switch job.result {
+            case .success(.diskUsage(let bytes)):
+                connection.respond(to: job.reply.request, with: Distro.StatusResponse(installed: true, path: WireBytes(job.path),
+                                                                                      size: bytes))
+            case .failure(let error):
+                connection.fail(job.reply.request, ServiceError(error, path: job.path))
+            default:
+                connection.fail(job.reply.request, .internalError, "a file job came back unfinished or of another service")
+            }
+        case .distroJob:
+            guard let job = pending, let result = job.result else { return true }
+            guard connection.transmit.reserveWritable(DbgService.replyRoom) else { return false }
+            pending = nil
+            switch result {
+            case .success: connection.respond(to: job.reply.request, with: Empty())
+            case .failure(let failure): connection.fail(job.reply.request, failure)
+            }
+        case .authentication:
+            break  // the dbg service's; the router never hands it here
         }
+        return true
+    }
+
+    /// RunResult has no truncation flags: a cut is told by a line at the end of stderr
+    /// (empty when nothing was cut).
+    static func cutNotice(_ command: RunningCommand) -> [UInt8] {
+        let (out, err) = (command.stdout.truncated, command.stderr.truncated)
+        guard out || err else { return [] }
+        let which = out && err ? "stdout and stderr were" : out ? "stdout was" : "stderr was"
+        return Array("dbgd: output cut: \(which) longer than \(command.stdout.capacity) bytes\n".utf8)
     }
 
     /// An install for a connection that closed stops and leaves nothing; a removal goes on.
-    func connectionClosed(slot: Int, generation: UInt32) {
-        guard let job = pending, job.connectionSlot == slot, job.connectionGeneration == generation else { return }
+    func connectionClosed(_ connection: ConnectionRef) {
+        guard let job = pending, job.reply.connection == connection else { return }
         if job.result != nil {
             pending = nil
             return
         }
-        pending!.connectionSlot = -1
+        pending!.reply.detach()
         job.cancel.raise(.clientGone)
     }
 
@@ -273,10 +295,6 @@ final class DistroService {
         }
         Log.info("distro: the \(job.kind == .install ? "install" : "removal") did not stop within 10 s")
     }
-
-    func fail(_ failure: DistroFailure, _ request: FrameHeader, _ connection: inout Connection) {
-        connection.fail(request, failure.code, errno: failure.errno, failure.message)
-    }
 }
 
 /// The Install or Remove in progress, and its result until it is delivered.
@@ -287,9 +305,6 @@ struct PendingDistroJob {
 
     var kind: Kind
     let cancel: CancelFlag
-    /// -1 once the connection has closed.
-    var connectionSlot: Int
-    var connectionGeneration: UInt32
-    var request: FrameHeader
-    var result: Result<Void, DistroFailure>?
+    var reply: ReplyAddress
+    var result: Result<Void, ServiceError>?
 }

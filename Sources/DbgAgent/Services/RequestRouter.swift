@@ -1,6 +1,7 @@
 import DbgWire
 
-/// Hands each request to the service named in its header.
+/// The Sutra front end's dispatch: each request to the service named in its header, and
+/// each completion to the service whose request it answers.
 struct RequestRouter {
     let control: ControlService
     let dbg: DbgService
@@ -30,6 +31,21 @@ struct RequestRouter {
             connection.fail(request.header, .unsupported, "unknown service 0x\(hex(request.header.service, digits: 8))")
         }
     }
+
+    /// Queues the answer to a completion of this connection; false while there is no
+    /// room for it yet. `closing` gets why the connection must end, if it must.
+    func deliver(_ work: CompletionQueue.Work, _ connection: inout Connection, closing: inout String?) -> Bool {
+        let core = dbg.core
+        let service: UInt32?
+        switch work {
+        case .authentication: service = ServiceID.dbg
+        case .command(let index): service = core.processes.commands[index].reply.request.service
+        case .shellExit(let index): service = core.processes.shells[index].reply.request.service
+        case .fileJob(let index): service = core.fileJobs.reply(of: index)?.request.service
+        case .distroJob: service = ServiceID.distro
+        }
+        return service == ServiceID.distro ? distro.deliver(work, &connection) : dbg.deliver(work, &connection, closing: &closing)
+    }
 }
 
 /// When a request can be handled.
@@ -39,4 +55,23 @@ enum RequestReadiness {
     case afterOutput
     /// Once something else has happened (a shell's PTY has taken earlier keystrokes).
     case blocked
+}
+
+/// Decodes the request payload as `M` and hands it to `handle`; a decoding failure is
+/// BadRequest, and what `handle` throws is the request's error answer.
+func serve<M: WireCodable>(
+    _: M.Type, _ request: Request, _ connection: inout Connection,
+    _ handle: (M, FrameHeader, inout Connection) throws(ServiceError) -> Void
+) {
+    do throws(ServiceError) {
+        let message: M
+        do throws(WireError) {
+            message = try M.decode(payload: request.payload)
+        } catch {
+            throw ServiceError(.badRequest, error.message)
+        }
+        try handle(message, request.header, &connection)
+    } catch {
+        connection.fail(request.header, error)
+    }
 }

@@ -12,6 +12,14 @@ struct Errno: Error, Equatable {
 
     static let interrupted = Errno(CSYS_EINTR)
     static let wouldBlock = Errno(CSYS_EAGAIN)
+    static let noEntry = Errno(CSYS_ENOENT)
+    static let accessDenied = Errno(CSYS_EACCES)
+    static let notPermitted = Errno(CSYS_EPERM)
+    static let exists = Errno(CSYS_EEXIST)
+    static let notDirectory = Errno(CSYS_ENOTDIR)
+    static let invalidArgument = Errno(CSYS_EINVAL)
+    /// The descriptor has no offsets (a pipe, a tty): pread and pwrite refuse it.
+    static let illegalSeek = Errno(CSYS_ESPIPE)
 
     var message: String { String(cString: strerror(code)) }
 }

@@ -35,10 +35,9 @@ final class SerialLine {
     var tty: FileDescriptor?
     /// While the device is absent: when to try opening it again.
     var reopenAt: Milliseconds?
-    /// Our end of the bridge; the other end is connection `connectionSlot`.
+    /// Our end of the bridge; the other end is `connection`.
     var bridge: FileDescriptor?
-    var connectionSlot = -1
-    var connectionGeneration: UInt32 = 0
+    var connection = ConnectionRef.detached
     /// The connection has ended: the client is told (CLOSE) once all it was sent has been
     /// acknowledged.
     var closing = false

@@ -51,25 +51,25 @@ struct ArchiveStream {
     }
 
     /// Reads the first bytes and picks the decoder.
-    mutating func begin() -> DistroFailure? {
+    mutating func begin() -> ServiceError? {
         while end < 6 && !inputEnded {
             if let failure = fill() { return failure }
         }
         format = csys_decoder_detect(buffer.baseAddress, end)
         guard format != CSYS_FORMAT_PLAIN else { return nil }
         decoder = csys_decoder_new(format, ArchiveStream.decoderMemoryLimit)
-        return decoder == nil ? DistroFailure(.io, "cannot start the \(formatName) decoder (out of memory)") : nil
+        return decoder == nil ? ServiceError(.io, "cannot start the \(formatName) decoder (out of memory)") : nil
     }
 
     /// More input behind what is buffered.
-    private mutating func fill() -> DistroFailure? {
+    private mutating func fill() -> ServiceError? {
         if head > 0 {
             (buffer.baseAddress!).copyMemory(from: buffer.baseAddress! + head, byteCount: end - head)
             end -= head
             head = 0
         }
         let room = UnsafeMutableRawBufferPointer(rebasing: buffer[end...])
-        let got: Result<Int, DistroFailure>
+        let got: Result<Int, ServiceError>
         switch input {
         case .file(let fd):
             do throws(Errno) {
@@ -92,7 +92,7 @@ struct ArchiveStream {
     }
 
     /// Archive bytes into `out`; 0 at the end of the archive data.
-    mutating func read(into out: UnsafeMutableRawBufferPointer) -> Result<Int, DistroFailure> {
+    mutating func read(into out: UnsafeMutableRawBufferPointer) -> Result<Int, ServiceError> {
         while true {
             if head == end && !inputEnded, let failure = fill() { return .failure(failure) }
             guard let decoder else {
@@ -109,7 +109,7 @@ struct ArchiveStream {
             head += used
             switch Int(status) {
             case Int(CSYS_DECODE_ERROR):
-                return .failure(DistroFailure(.badRequest, "\(what): \(String(cString: csys_decoder_message(decoder)))"))
+                return .failure(ServiceError(.badRequest, "\(what): \(String(cString: csys_decoder_message(decoder)))"))
             case Int(CSYS_DECODE_END):
                 streamEnded = true
             case Int(CSYS_DECODE_MEMBER_END):
@@ -118,7 +118,7 @@ struct ArchiveStream {
                 if head == end && inputEnded { streamEnded = true }
             default:
                 if produced == 0 && used == 0 && inputEnded {
-                    return .failure(DistroFailure(.badRequest, "\(what): the \(formatName) data ends early"))
+                    return .failure(ServiceError(.badRequest, "\(what): the \(formatName) data ends early"))
                 }
             }
             if produced > 0 { return .success(produced) }

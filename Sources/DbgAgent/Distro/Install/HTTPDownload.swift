@@ -29,7 +29,7 @@ struct HTTPDownload {
         self.location = location
     }
 
-    static func open(_ start: HTTPLocation, cancel: CancelFlag) -> Result<HTTPDownload, DistroFailure> {
+    static func open(_ start: HTTPLocation, cancel: CancelFlag) -> Result<HTTPDownload, ServiceError> {
         var location = start
         for _ in 0...maxRedirects {
             switch request(location, cancel: cancel) {
@@ -40,12 +40,12 @@ struct HTTPDownload {
             case .success(.redirect(let next)):
                 switch location.resolve(next) {
                 case .success(.http(let target)): location = target
-                case .success(.file): return .failure(DistroFailure(.io, "\(location.description): redirected to a file"))
+                case .success(.file): return .failure(ServiceError(.io, "\(location.description): redirected to a file"))
                 case .failure(let failure): return .failure(failure)
                 }
             }
         }
-        return .failure(DistroFailure(.io, "\(start.description): more than \(maxRedirects) redirects"))
+        return .failure(ServiceError(.io, "\(start.description): more than \(maxRedirects) redirects"))
     }
 
     enum Response {
@@ -53,18 +53,18 @@ struct HTTPDownload {
         case redirect([UInt8])
     }
 
-    private static func request(_ location: HTTPLocation, cancel: CancelFlag) -> Result<Response, DistroFailure> {
+    private static func request(_ location: HTTPLocation, cancel: CancelFlag) -> Result<Response, ServiceError> {
         var resolveError: Int32 = 0
         let host = String(decoding: location.host, as: UTF8.self)
         let fd = csys_connect_tcp(host, "\(location.port)", connectTimeoutMs, &resolveError)
         guard fd >= 0 else {
             if resolveError != 0 {
-                return .failure(DistroFailure(.io, "\(location.description): cannot resolve \(host): "
+                return .failure(ServiceError(.io, "\(location.description): cannot resolve \(host): "
                     + String(cString: csys_resolve_message(resolveError))))
             }
             return .failure(.io("\(location.description): cannot connect", .current))
         }
-        var socket = BufferedSocket(FileDescriptor(fd), cancel: cancel)
+        let socket = BufferedSocket(FileDescriptor(fd), cancel: cancel)
         let hostHeader = location.host.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         let head = "GET " + String(decoding: location.target, as: UTF8.self) + " HTTP/1.1\r\nHost: \(hostHeader)"
             + (location.port == 80 ? "" : ":\(location.port)")
@@ -78,7 +78,7 @@ struct HTTPDownload {
 
     /// The server's answer on `socket` (which it then owns): a body to read, or where
     /// a redirect points.
-    static func response(on socket: BufferedSocket, _ location: HTTPLocation) -> Result<Response, DistroFailure> {
+    static func response(on socket: BufferedSocket, _ location: HTTPLocation) -> Result<Response, ServiceError> {
         var socket = socket
         switch readHead(&socket, location) {
         case .failure(let failure):
@@ -88,14 +88,14 @@ struct HTTPDownload {
             if [301, 302, 303, 307, 308].contains(head.status) {
                 socket.close()
                 guard let target = head.location else {
-                    return .failure(DistroFailure(.io, "\(location.description): HTTP \(head.status) without a Location"))
+                    return .failure(ServiceError(.io, "\(location.description): HTTP \(head.status) without a Location"))
                 }
                 return .success(.redirect(target))
             }
             guard head.status == 200 else {
                 socket.close()
                 let code: ErrorCode = head.status == 404 ? .notFound : .io
-                return .failure(DistroFailure(code, "\(location.description): HTTP \(head.status) \(head.reason)"))
+                return .failure(ServiceError(code, "\(location.description): HTTP \(head.status) \(head.reason)"))
             }
             let framing: Framing = head.chunked ? .chunked(remaining: 0, started: false)
                 : head.length.map { .length(remaining: $0) } ?? .untilClose
@@ -111,7 +111,7 @@ struct HTTPDownload {
         var location: [UInt8]?
     }
 
-    private static func readHead(_ socket: inout BufferedSocket, _ location: HTTPLocation) -> Result<Head, DistroFailure> {
+    private static func readHead(_ socket: inout BufferedSocket, _ location: HTTPLocation) -> Result<Head, ServiceError> {
         var head = Head()
         var total = 0
         var first = true
@@ -119,19 +119,19 @@ struct HTTPDownload {
             let line: [UInt8]
             switch socket.readLine(what: location.description) {
             case .failure(let failure): return .failure(failure)
-            case .success(nil): return .failure(DistroFailure(.io, "\(location.description): the server closed the connection"))
+            case .success(nil): return .failure(ServiceError(.io, "\(location.description): the server closed the connection"))
             case .success(let read?): line = read
             }
             total += line.count + 2
             guard total <= maxHeaderBytes else {
-                return .failure(DistroFailure(.io, "\(location.description): response headers above \(maxHeaderBytes) bytes"))
+                return .failure(ServiceError(.io, "\(location.description): response headers above \(maxHeaderBytes) bytes"))
             }
             if first {
                 // HTTP/1.1 200 OK
                 let parts = line.split(separator: UInt8(ascii: " "), maxSplits: 2)
                 guard parts.count >= 2, parts[0].starts(with: Array("HTTP/1.".utf8)),
                       let status = Int(String(decoding: parts[1], as: UTF8.self)) else {
-                    return .failure(DistroFailure(.io, "\(location.description): not an HTTP response"))
+                    return .failure(ServiceError(.io, "\(location.description): not an HTTP response"))
                 }
                 head.status = status
                 head.reason = parts.count > 2 ? String(decoding: parts[2], as: UTF8.self) : ""
@@ -146,7 +146,7 @@ struct HTTPDownload {
             case Array("content-length".utf8):
                 guard value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let length = Int64(String(decoding: value, as: UTF8.self))
                 else {
-                    return .failure(DistroFailure(.io, "\(location.description): bad Content-Length"))
+                    return .failure(ServiceError(.io, "\(location.description): bad Content-Length"))
                 }
                 head.length = length
             case Array("transfer-encoding".utf8):
@@ -162,7 +162,7 @@ struct HTTPDownload {
     }
 
     /// Body bytes into `buffer`; 0 at its end. A body cut short is an error.
-    mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, DistroFailure> {
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, ServiceError> {
         let what = location.description
         while true {
             switch framing {
@@ -182,7 +182,7 @@ struct HTTPDownload {
                 switch socket.read(into: slice, what: what) {
                 case .failure(let failure): return .failure(failure)
                 case .success(0):
-                    return .failure(DistroFailure(.io, "\(what): the connection closed after \(received) of "
+                    return .failure(ServiceError(.io, "\(what): the connection closed after \(received) of "
                         + "\(received + remaining) bytes"))
                 case .success(let got):
                     received += Int64(got)
@@ -205,7 +205,7 @@ struct HTTPDownload {
                 let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), remaining))])
                 switch socket.read(into: slice, what: what) {
                 case .failure(let failure): return .failure(failure)
-                case .success(0): return .failure(DistroFailure(.io, "\(what): the connection closed inside a chunk"))
+                case .success(0): return .failure(ServiceError(.io, "\(what): the connection closed inside a chunk"))
                 case .success(let got):
                     received += Int64(got)
                     framing = .chunked(remaining: remaining - Int64(got), started: true)
@@ -216,27 +216,27 @@ struct HTTPDownload {
     }
 
     /// The size line of the next chunk (after the CRLF that ends the previous one).
-    private mutating func nextChunkSize(afterChunk: Bool) -> Result<Int64, DistroFailure> {
+    private mutating func nextChunkSize(afterChunk: Bool) -> Result<Int64, ServiceError> {
         let what = location.description
         if afterChunk {
             guard case .success(let end?) = socket.readLine(what: what), end.isEmpty else {
-                return .failure(DistroFailure(.io, "\(what): bad chunked encoding"))
+                return .failure(ServiceError(.io, "\(what): bad chunked encoding"))
             }
         }
         guard case .success(let line?) = socket.readLine(what: what) else {
-            return .failure(DistroFailure(.io, "\(what): the connection closed before the last chunk"))
+            return .failure(ServiceError(.io, "\(what): the connection closed before the last chunk"))
         }
         let digits = line.prefix { $0 != UInt8(ascii: ";") && $0 != 32 }
         // Hex digits only: Int64(_:radix:) would also take a sign, and a negative size
         // would be a negative read (found by fuzz-http).
         let isHex = digits.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }
         guard !digits.isEmpty, digits.count <= 15, isHex, let size = Int64(String(decoding: digits, as: UTF8.self), radix: 16) else {
-            return .failure(DistroFailure(.io, "\(what): bad chunk size"))
+            return .failure(ServiceError(.io, "\(what): bad chunk size"))
         }
         return .success(size)
     }
 
-    private mutating func skipTrailers() -> DistroFailure? {
+    private mutating func skipTrailers() -> ServiceError? {
         while true {
             switch socket.readLine(what: location.description) {
             case .failure(let failure): return failure
@@ -273,22 +273,22 @@ struct BufferedSocket {
     }
 
     /// Waits until the socket can be read (or written).
-    private func wait(writable: Bool, what: String) -> DistroFailure? {
+    private func wait(writable: Bool, what: String) -> ServiceError? {
         var waited = 0
         while true {
-            if let reason = cancel.reason { return DistroFailure(.timeout, "install cancelled: \(reason)") }
+            if let reason = cancel.reason { return ServiceError(.timeout, "install cancelled: \(reason)") }
             let ready = csys_wait_ready(fd.rawValue, writable ? 1 : 0, 250)
             if ready > 0 { return nil }
             if ready < 0 { return .io(what, .current) }
             waited += 250
             if waited >= BufferedSocket.idleTimeoutMs {
-                return DistroFailure(.timeout, "\(what): no data for \(BufferedSocket.idleTimeoutMs / 1000) s")
+                return ServiceError(.timeout, "\(what): no data for \(BufferedSocket.idleTimeoutMs / 1000) s")
             }
         }
     }
 
     /// Bytes from the socket; 0 when the server has closed.
-    private func receive(into target: UnsafeMutableRawBufferPointer, what: String) -> Result<Int, DistroFailure> {
+    private func receive(into target: UnsafeMutableRawBufferPointer, what: String) -> Result<Int, ServiceError> {
         while true {
             do throws(Errno) {
                 return .success(try fd.read(into: target))
@@ -299,7 +299,7 @@ struct BufferedSocket {
         }
     }
 
-    func writeAll(_ bytes: [UInt8], what: String) -> DistroFailure? {
+    func writeAll(_ bytes: [UInt8], what: String) -> ServiceError? {
         var sent = 0
         while sent < bytes.count {
             let from = sent
@@ -322,7 +322,7 @@ struct BufferedSocket {
     }
 
     /// One line without its CRLF (or LF); nil when the server closed before any byte.
-    mutating func readLine(what: String) -> Result<[UInt8]?, DistroFailure> {
+    mutating func readLine(what: String) -> Result<[UInt8]?, ServiceError> {
         var line: [UInt8] = []
         while true {
             if start == end {
@@ -343,14 +343,14 @@ struct BufferedSocket {
                 }
                 line.append(byte)
                 if line.count > HTTPDownload.maxHeaderBytes {
-                    return .failure(DistroFailure(.io, "\(what): a header line above \(HTTPDownload.maxHeaderBytes) bytes"))
+                    return .failure(ServiceError(.io, "\(what): a header line above \(HTTPDownload.maxHeaderBytes) bytes"))
                 }
             }
         }
     }
 
     /// Buffered bytes first, then straight from the socket; 0 when the server has closed.
-    mutating func read(into target: UnsafeMutableRawBufferPointer, what: String) -> Result<Int, DistroFailure> {
+    mutating func read(into target: UnsafeMutableRawBufferPointer, what: String) -> Result<Int, ServiceError> {
         guard start == end else {
             let count = min(target.count, end - start)
             target.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: count)

@@ -34,15 +34,15 @@ struct RootfsWriter {
     }
 
     /// The components of an entry path, or why it is refused.
-    static func components(_ path: [UInt8], what: String) -> Result<[[UInt8]], DistroFailure> {
+    static func components(_ path: [UInt8], what: String) -> Result<[[UInt8]], ServiceError> {
         let shown = String(decoding: path, as: UTF8.self)
         if path.first == UInt8(ascii: "/") {
-            return .failure(DistroFailure(.badRequest, "\(what) \(shown): absolute paths are refused"))
+            return .failure(ServiceError(.badRequest, "\(what) \(shown): absolute paths are refused"))
         }
         var parts: [[UInt8]] = []
         for part in path.split(separator: UInt8(ascii: "/")) where part.count != 1 || part.first != UInt8(ascii: ".") {
             if part.count == 2 && part.allSatisfy({ $0 == UInt8(ascii: ".") }) {
-                return .failure(DistroFailure(.badRequest, "\(what) \(shown): paths with .. are refused"))
+                return .failure(ServiceError(.badRequest, "\(what) \(shown): paths with .. are refused"))
             }
             parts.append(Array(part))
         }
@@ -50,7 +50,7 @@ struct RootfsWriter {
     }
 
     /// The directory that holds `parts.last`, opened; created (0755) where missing.
-    private mutating func parent(of parts: [[UInt8]], entry: String) -> Result<Int32, DistroFailure> {
+    private mutating func parent(of parts: [[UInt8]], entry: String) -> Result<Int32, ServiceError> {
         let wanted = Array(parts.dropLast())
         if let cachedParent, cachedParent == wanted { return .success(cachedFD) }
         forgetParent()
@@ -67,7 +67,7 @@ struct RootfsWriter {
             guard next >= 0 else {
                 let name = String(decoding: part, as: UTF8.self)
                 if error.code == CSYS_ELOOP || error.code == CSYS_ENOTDIR {
-                    return .failure(DistroFailure(.badRequest,
+                    return .failure(ServiceError(.badRequest,
                         "entry \(entry): goes through \(name), which is a symlink or not a directory (refused: it could lead out of the root)"))
                 }
                 return .failure(.io("entry \(entry): \(name)", error))
@@ -80,7 +80,7 @@ struct RootfsWriter {
     }
 
     /// Creates one entry; a regular file's data comes from `data` (TarReader.readData).
-    mutating func create(_ entry: TarEntry, data: (UnsafeMutableRawBufferPointer) -> Result<Int, DistroFailure>) -> DistroFailure? {
+    mutating func create(_ entry: TarEntry, data: (UnsafeMutableRawBufferPointer) -> Result<Int, ServiceError>) -> ServiceError? {
         let shown = String(decoding: entry.path, as: UTF8.self)
         let parts: [[UInt8]]
         switch RootfsWriter.components(entry.path, what: "entry") {
@@ -88,7 +88,7 @@ struct RootfsWriter {
         case .success(let found): parts = found
         }
         guard let name = parts.last else { return nil }  // "./": the root itself
-        if entry.path.contains(0) || entry.linkTarget.contains(0) { return DistroFailure(.badRequest, "entry \(shown): NUL in a name") }
+        if entry.path.contains(0) || entry.linkTarget.contains(0) { return ServiceError(.badRequest, "entry \(shown): NUL in a name") }
         let dir: Int32
         switch parent(of: parts, entry: shown) {
         case .failure(let failure): return failure
@@ -122,7 +122,7 @@ struct RootfsWriter {
                 }
             }
         case .symbolicLink:
-            guard !entry.linkTarget.isEmpty else { return DistroFailure(.badRequest, "entry \(shown): empty symlink target") }
+            guard !entry.linkTarget.isEmpty else { return ServiceError(.badRequest, "entry \(shown): empty symlink target") }
             let made = FileTree.withCPath(entry.linkTarget) { target in FileTree.withCPath(name) { symlinkat(target, dir, $0) } }
             guard made == 0 else { return .io("entry \(shown)", .current) }
             if applyOwners, FileTree.withCPath(name, { fchownat(dir, $0, entry.uid, entry.gid, CSYS_AT_SYMLINK_NOFOLLOW) }) != 0 {
@@ -135,7 +135,7 @@ struct RootfsWriter {
             case .failure(let failure): return failure
             case .success(let found): targetParts = found
             }
-            guard let targetName = targetParts.last else { return DistroFailure(.badRequest, "entry \(shown): empty link target") }
+            guard let targetName = targetParts.last else { return ServiceError(.badRequest, "entry \(shown): empty link target") }
             // The target's directory, opened the same careful way (the cache then holds it).
             let entryDir = csys_dup_cloexec(dir)
             defer { FileDescriptor(entryDir).close() }
@@ -158,18 +158,18 @@ struct RootfsWriter {
     }
 
     /// Removes what an earlier entry of the same name left, unless both are directories.
-    private func makeRoom(_ dir: Int32, _ name: [UInt8], forDirectory: Bool, _ shown: String) -> DistroFailure? {
+    private func makeRoom(_ dir: Int32, _ name: [UInt8], forDirectory: Bool, _ shown: String) -> ServiceError? {
         var status = stat()
         guard FileTree.withCPath(name, { fstatat(dir, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) }) == 0 else { return nil }
         let isDirectory = status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR
         if isDirectory {
-            return forDirectory ? nil : DistroFailure(.badRequest, "entry \(shown): would replace a directory")
+            return forDirectory ? nil : ServiceError(.badRequest, "entry \(shown): would replace a directory")
         }
         return FileTree.withCPath(name, { unlinkat(dir, $0, 0) }) == 0 ? nil : .io("entry \(shown)", .current)
     }
 
     private func applyMetadata(_ dir: Int32, _ name: [UInt8], _ entry: TarEntry, _ permissions: mode_t,
-                               _ shown: String) -> DistroFailure? {
+                               _ shown: String) -> ServiceError? {
         // chown first: it clears the set-id bits that chmod then sets.
         if applyOwners, FileTree.withCPath(name, { fchownat(dir, $0, entry.uid, entry.gid, CSYS_AT_SYMLINK_NOFOLLOW) }) != 0 {
             return .io("entry \(shown): chown", .current)
@@ -178,15 +178,12 @@ struct RootfsWriter {
         return nil
     }
 
-    private mutating func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ shown: String) -> DistroFailure? {
+    private mutating func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ shown: String) -> ServiceError? {
         var done = 0
-        while done < bytes.count {
-            let written = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if written < 0 {
-                if Errno.current == .interrupted { continue }
-                return .io("entry \(shown)", .current)
-            }
-            done += written
+        do throws(Errno) {
+            try FileDescriptor(fd).writeAll(bytes, written: &done)
+        } catch {
+            return .io("entry \(shown)", error)
         }
         bytesWritten += Int64(bytes.count)
         return nil

@@ -43,7 +43,7 @@ struct TarReader {
     var formatName: String { stream.formatName }
 
     /// Fills `buffer` completely; false when the stream ended first.
-    private mutating func readFully(_ buffer: UnsafeMutableRawBufferPointer) -> Result<Bool, DistroFailure> {
+    private mutating func readFully(_ buffer: UnsafeMutableRawBufferPointer) -> Result<Bool, ServiceError> {
         var filled = 0
         while filled < buffer.count {
             switch stream.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...])) {
@@ -56,12 +56,12 @@ struct TarReader {
     }
 
     /// Up to `buffer.count` bytes of the current entry's data; 0 when it is all read.
-    mutating func readData(into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, DistroFailure> {
+    mutating func readData(into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, ServiceError> {
         guard dataLeft > 0 else { return .success(0) }
         let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), dataLeft))])
         switch stream.read(into: slice) {
         case .failure(let failure): return .failure(failure)
-        case .success(0): return .failure(DistroFailure(.badRequest, "the archive ends in the middle of an entry"))
+        case .success(0): return .failure(ServiceError(.badRequest, "the archive ends in the middle of an entry"))
         case .success(let got):
             dataLeft -= Int64(got)
             return .success(got)
@@ -69,7 +69,7 @@ struct TarReader {
     }
 
     /// Skips what the consumer did not read of the entry, and its padding.
-    private mutating func finishEntry() -> DistroFailure? {
+    private mutating func finishEntry() -> ServiceError? {
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 8)
         defer { scratch.deallocate() }
         while dataLeft > 0 {
@@ -80,7 +80,7 @@ struct TarReader {
             paddingLeft = 0
             switch readFully(padding) {
             case .failure(let failure): return failure
-            case .success(false): return DistroFailure(.badRequest, "the archive ends in the middle of an entry")
+            case .success(false): return ServiceError(.badRequest, "the archive ends in the middle of an entry")
             case .success(true): break
             }
         }
@@ -93,30 +93,30 @@ struct TarReader {
     }
 
     /// The next entry, or nil at the archive's end marker.
-    mutating func next(cancel: CancelFlag) -> Result<TarEntry?, DistroFailure> {
+    mutating func next(cancel: CancelFlag) -> Result<TarEntry?, ServiceError> {
         var longName: [UInt8]?
         var longLink: [UInt8]?
         var pax: [(key: [UInt8], value: [UInt8])] = []
         while true {
-            if let reason = cancel.reason { return .failure(DistroFailure(.timeout, "install cancelled: \(reason)")) }
+            if let reason = cancel.reason { return .failure(ServiceError(.timeout, "install cancelled: \(reason)")) }
             if let failure = finishEntry() { return .failure(failure) }
             switch readFully(header) {
             case .failure(let failure): return .failure(failure)
-            case .success(false): return .failure(DistroFailure(.badRequest, "the archive ends without its end marker"))
+            case .success(false): return .failure(ServiceError(.badRequest, "the archive ends without its end marker"))
             case .success(true): break
             }
             if header.allSatisfy({ $0 == 0 }) { return .success(nil) }
             guard TarReader.checksumMatches(header) else {
-                return .failure(DistroFailure(.badRequest, "not a tar archive, or a corrupt one (header \(entries + 1): bad checksum)"))
+                return .failure(ServiceError(.badRequest, "not a tar archive, or a corrupt one (header \(entries + 1): bad checksum)"))
             }
             guard let size = TarReader.number(header, 124, 12), size >= 0 else {
-                return .failure(DistroFailure(.badRequest, "header \(entries + 1): bad size"))
+                return .failure(ServiceError(.badRequest, "header \(entries + 1): bad size"))
             }
             let type = header[156]
             switch type {
             case UInt8(ascii: "L"), UInt8(ascii: "K"), UInt8(ascii: "x"), UInt8(ascii: "g"):
                 guard size <= TarReader.maxMetadata else {
-                    return .failure(DistroFailure(.badRequest, "header \(entries + 1): metadata above \(TarReader.maxMetadata) bytes"))
+                    return .failure(ServiceError(.badRequest, "header \(entries + 1): metadata above \(TarReader.maxMetadata) bytes"))
                 }
                 startData(size)
                 var data = [UInt8](repeating: 0, count: Int(size))
@@ -127,7 +127,7 @@ struct TarReader {
                 case UInt8(ascii: "K"): longLink = Array(data.prefix { $0 != 0 })
                 case UInt8(ascii: "x"):
                     guard let records = TarReader.paxRecords(data) else {
-                        return .failure(DistroFailure(.badRequest, "header \(entries + 1): bad pax extended header"))
+                        return .failure(ServiceError(.badRequest, "header \(entries + 1): bad pax extended header"))
                     }
                     pax = records
                 default: break  // global pax headers: nothing in them matters here
@@ -139,7 +139,7 @@ struct TarReader {
             entries += 1
             guard var entry = TarReader.entry(header, type: type, size: size) else {
                 let shown = type >= 32 && type < 127 ? "'\(String(decoding: [type], as: UTF8.self))'" : "\(type)"
-                return .failure(DistroFailure(.unsupported, "entry \(entries): unsupported tar entry type \(shown)"))
+                return .failure(ServiceError(.unsupported, "entry \(entries): unsupported tar entry type \(shown)"))
             }
             if let longName { entry.path = longName }
             if let longLink { entry.linkTarget = longLink }
@@ -165,7 +165,7 @@ struct TarReader {
     /// After the end marker: reads the rest of the stream, so that the decompressor
     /// reaches the end of its data and checks it (gzip's CRC-32, xz's and zstd's
     /// checksums). Corruption that still decoded into plausible tar data shows here.
-    mutating func finishArchive() -> DistroFailure? {
+    mutating func finishArchive() -> ServiceError? {
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 8)
         defer { scratch.deallocate() }
         while true {
@@ -177,7 +177,7 @@ struct TarReader {
         }
     }
 
-    private mutating func readMetadata(into buffer: UnsafeMutableRawBufferPointer) -> DistroFailure? {
+    private mutating func readMetadata(into buffer: UnsafeMutableRawBufferPointer) -> ServiceError? {
         var filled = 0
         while filled < buffer.count {
             switch readData(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...])) {

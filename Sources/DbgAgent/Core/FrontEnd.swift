@@ -1,0 +1,13 @@
+/// What the service core needs from a front end (the Sutra connections; a JSON-RPC
+/// socket, an HTTP/WebSocket listener): where to hand news of the work it started.
+/// A front end registers itself with `ServiceCore.register` and puts the number it gets
+/// in the `ConnectionRef`s of its connections.
+protocol FrontEnd: AnyObject {
+    /// Work of `connection` finished: its completions wait in the core's queue. Called
+    /// on the loop after the event that finished it; the front end takes them
+    /// (`CompletionQueue.first(of:)`) as its outbox has room.
+    func completionsReady(for connection: ConnectionRef)
+
+    /// A shell of `connection` has output to relay, or room for waiting input.
+    func shellReady(_ shell: Int, of connection: ConnectionRef, _ readiness: Readiness)
+}

@@ -1,0 +1,82 @@
+/// What every front end drives: sessions, processes, files and file jobs, and the queue through which finished work comes back. The services
+/// (dbg, distro) are adapters over it that never depend on each other; a front end
+/// (the Sutra connection today) starts work with a reply address and takes its
+/// completions from the queue. See docs/ARCHITECTURE.md.
+final class ServiceCore {
+    let completions: CompletionQueue
+    let sessions: SessionStore
+    let processes: ProcessHost
+    let fileJobs: FileJobs
+    let files: SessionFiles
+    let timer: DeadlineTimer
+    let loop: EventLoop
+    /// Indexed by `ConnectionRef.frontEnd`.
+    private var frontEnds: [any FrontEnd] = []
+
+    init(config: AgentConfig, timer: DeadlineTimer, loop: EventLoop) throws(StartupError) {
+        self.timer = timer
+        self.loop = loop
+        // Everything that can finish at once; the distro job is the one outside the core.
+        completions = CompletionQueue(capacity: SessionStore.capacity(config) + config.maxExec + config.maxShells
+            + FileJobs.capacity + 1)
+        #if hasFeature(Embedded)
+        let stackSize = 256 << 10  // musl's 128 KiB default is tight for the hash functions
+        #else
+        let stackSize = 0
+        #endif
+        do throws(Errno) {
+            sessions = try SessionStore(config: config, loop: loop, timer: timer, completions: completions, stackSize: stackSize)
+            processes = try ProcessHost(config: config, loop: loop, timer: timer, completions: completions)
+            fileJobs = try FileJobs(loop: loop, completions: completions, stackSize: stackSize)
+        } catch {
+            throw StartupError("cannot set up the service core: \(error.message)")
+        }
+        files = SessionFiles(jobs: fileJobs, timer: timer)
+        processes.shellReady = { shell, connection, readiness in
+            self.frontEnd(of: connection)?.shellReady(shell, of: connection, readiness)
+        }
+    }
+
+    /// Adds a front end; its connections' refs carry the number returned.
+    func register(_ frontEnd: any FrontEnd) -> UInt8 {
+        precondition(frontEnds.count < Int(UInt8.max), "too many front ends")
+        frontEnds.append(frontEnd)
+        return UInt8(frontEnds.count - 1)
+    }
+
+    private func frontEnd(of connection: ConnectionRef) -> (any FrontEnd)? {
+        Int(connection.frontEnd) < frontEnds.count ? frontEnds[Int(connection.frontEnd)] : nil
+    }
+
+    /// After each event: the front ends hear of the connections whose work finished.
+    func announceCompletions() {
+        completions.drainReady { connection in frontEnd(of: connection)?.completionsReady(for: connection) }
+    }
+
+    /// A session ends (Logout): its shells are hung up and its open files closed.
+    func sessionEnded(_ session: Session) {
+        processes.hangUpShells(ofSession: session.serial)
+        files.sessionEnded(session.serial)
+    }
+
+    /// A connection closed: its sessions end, its commands are killed, its shells hung
+    /// up, its waiting answers dropped; work still running finishes and answers nobody.
+    func connectionClosed(_ connection: ConnectionRef) {
+        sessions.connectionClosed(connection) { session in files.sessionEnded(session.serial) }
+        processes.connectionClosed(connection)
+        fileJobs.connectionClosed(connection)
+        completions.removeAll(of: connection)
+    }
+
+    /// Runs what is due at `now` (throttled attempts, timeouts, idle open files, the
+    /// orphan sweep); returns the next deadline.
+    func expire(now: Milliseconds) -> Milliseconds? {
+        [sessions.startDue(now: now), processes.expire(now: now), files.closeIdle(now: now)].compactMap { $0 }.min()
+    }
+
+    /// Before the agent exits: processes are killed and PAM sessions closed, in place.
+    func shutdown() {
+        processes.shutdown()
+        sessions.shutdown()
+    }
+}

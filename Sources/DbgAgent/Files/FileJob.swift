@@ -1,0 +1,90 @@
+import CSys
+import DbgWire
+
+/// A Hash, Rename, recursive Remove or distro Status request while its worker runs, and
+/// its result until delivered.
+struct PendingFileJob {
+    var reply: ReplyAddress
+    /// The path an error names.
+    var path: [UInt8]
+    var result: Result<FileJobOutcome, Errno>?
+}
+
+/// What a file job does to its path.
+enum FileWork {
+    /// SHA-256 of `length` bytes from `offset` (length 0: to the end).
+    case hash(offset: UInt64, length: UInt64)
+    /// fsync the file, rename it to `to`, then fsync the directory `to` is in.
+    case syncAndRename(to: [UInt8], replace: Bool)
+    /// The bytes a tree occupies (distro Status).
+    case diskUsage
+    /// Remove, recursive.
+    case removeTree
+}
+
+enum FileJobOutcome {
+    case digest([UInt8], UInt64)
+    /// Renamed, or removed.
+    case done
+    case diskUsage(Int64)
+}
+
+/// What a worker thread needs to work on a file as the user.
+struct FileJob {
+    static let readSize = 256 << 10
+
+    let slot: Int
+    let path: [UInt8]
+    let identity: UserAccount?
+    let work: FileWork
+    var result: Result<FileJobOutcome, Errno> = .failure(Errno(0))
+
+    /// Runs on a worker thread (the identity switch is per thread).
+    mutating func run() {
+        let (path, work) = (self.path, self.work)
+        let outcome = UserFiles.run(as: identity) { () -> Result<FileJobOutcome, Errno> in
+            switch work {
+            case .hash(let offset, let length):
+                return FileJob.hash(path, offset: offset, length: length)
+            case .syncAndRename(let to, let replace):
+                // What the user may move but not open (a file of mode 0200, a directory of
+                // mode 0300) is renamed unsynced, as rename(2) alone would.
+                if let error = FileTree.sync(path), error.code != CSYS_EACCES { return .failure(error) }
+                if let error = FileTree.rename(path, to, replace: replace) { return .failure(error) }
+                if let error = FileTree.syncDirectory(of: to), error.code != CSYS_EACCES { return .failure(error) }
+                return .success(.done)
+            case .removeTree:
+                return FileTree.remove(path, recursive: true).map { .failure($0) } ?? .success(.done)
+            case .diskUsage:
+                return DistroRoot.diskUsage(path).map { .diskUsage($0) }
+            }
+        }
+        switch outcome {
+        case .success(let inner): result = inner
+        case .failure(let error): result = .failure(error)
+        }
+    }
+
+    private static func hash(_ path: [UInt8], offset: UInt64, length: UInt64) -> Result<FileJobOutcome, Errno> {
+        let opened = UserFiles.openAsCurrentUser(path, for: .hash, mode: 0)
+        guard case .success(let file) = opened else { return .failure(opened.failure!) }
+        defer { file.close() }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileJob.readSize, alignment: 16)
+        defer { buffer.deallocate() }
+        var hasher = SHA256()
+        var done: UInt64 = 0
+        while length == 0 || done < length {
+            let want = length == 0 ? buffer.count : Int(min(UInt64(buffer.count), length - done))
+            let got: Int
+            do throws(Errno) {
+                got = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset + done)
+            } catch {
+                return .failure(error)
+            }
+            if got == 0 { break }
+            hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<got]))
+            done += UInt64(got)
+        }
+        return .success(.digest(hasher.finish(), done))
+    }
+}
