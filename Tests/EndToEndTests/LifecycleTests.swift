@@ -20,7 +20,10 @@ struct LifecycleTests {
     @Test("[::] also accepts IPv4 (dual stack)")
     func dualStack() throws {
         let agent = try AgentProcess(["--listen", "[::]:0"])
-        guard case .tcp(_, let port) = agent.tcp else { return }
+        guard case .tcp(_, let port) = agent.tcp else {
+            Issue.record("the agent reported no TCP address for [::]:0")
+            return
+        }
         #expect(try agent.connect(.tcp(host: "127.0.0.1", port: port)).ping([4]) == [4])
         #expect(try agent.connect(.tcp(host: "::1", port: port)).ping([6]) == [6])
     }

@@ -66,7 +66,7 @@ public struct FrameHeader: Equatable, Sendable {
         try writer.integer(length)
     }
 
-    /// The first rule of DESIGN §2 this header breaks, or nil when it is well formed.
+    /// The first framing rule (docs/PROTOCOL.md, section 1) this header breaks, or nil when it is well formed.
     public func violation(maxPayload: UInt32) -> FrameViolation? {
         if magic != FrameHeader.magicValue { return .badMagic(magic) }
         if kind == nil { return .unknownKind(kindByte) }

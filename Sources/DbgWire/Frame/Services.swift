@@ -5,7 +5,7 @@ public enum ServiceID {
     public static let distro: UInt32 = 0x70
 }
 
-/// Error codes of the error payload (DESIGN §2). A struct rather than an enum so a
+/// Error codes of the error payload (docs/PROTOCOL.md, section 3). A struct rather than an enum so a
 /// client can still decode a code that a newer agent added.
 public struct ErrorCode: RawRepresentable, Equatable, Sendable {
     public var rawValue: UInt32
