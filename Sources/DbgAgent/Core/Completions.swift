@@ -2,6 +2,9 @@
 /// finished. Where work ends (a reap, a worker, a timer) it is posted here; the agent
 /// then moves only the connections that have something, and each one takes its own
 /// completions oldest first. Nothing scans every table to find what is ready.
+///
+/// Both lists are fixed arrays sized at start-up for all the work that can be in flight:
+/// posting never allocates.
 final class CompletionQueue {
     enum Work: Equatable {
         /// An Authenticate checked by a worker (index: attempt slot).
@@ -21,45 +24,69 @@ final class CompletionQueue {
         let work: Work
     }
 
-    private var items: [Completion] = []
+    private let items: UnsafeMutableBufferPointer<Completion>
+    private var count = 0
     /// Connections with completions posted since the agent last looked.
-    private var ready: [ConnectionRef] = []
+    private let ready: UnsafeMutableBufferPointer<ConnectionRef>
+    private var readyCount = 0
 
-    /// `capacity`: every piece of work that can be in flight at once, so posting never
-    /// allocates.
     init(capacity: Int) {
-        items.reserveCapacity(capacity)
-        ready.reserveCapacity(capacity)
+        items = .allocate(capacity: capacity)
+        ready = .allocate(capacity: capacity)
     }
 
-    var isEmpty: Bool { items.isEmpty }
+    deinit {
+        items.deallocate()
+        ready.deallocate()
+    }
 
+    var isEmpty: Bool { count == 0 }
+
+    /// Every post has room: the capacity counts every piece of work that can finish.
     func post(_ work: Work, for owner: ConnectionRef) {
-        items.append(Completion(owner: owner, work: work))
-        if !ready.contains(owner) { ready.append(owner) }
+        precondition(count < items.count, "more completions than work in flight")
+        (items.baseAddress! + count).initialize(to: Completion(owner: owner, work: work))
+        count += 1
+        if !ready[0..<readyCount].contains(owner) {
+            (ready.baseAddress! + readyCount).initialize(to: owner)
+            readyCount += 1
+        }
     }
 
     /// Hands each connection with completions posted since the last call to `move`
-    /// (once each; also those `move` itself causes to be posted), without allocating.
+    /// (once each; also those `move` itself causes to be posted).
     func drainReady(_ move: (ConnectionRef) -> Void) {
         var index = 0
-        while index < ready.count {
+        while index < readyCount {
             move(ready[index])
             index += 1
         }
-        ready.removeAll(keepingCapacity: true)
+        readyCount = 0
     }
 
     /// The oldest completion of `owner`.
-    func first(of owner: ConnectionRef) -> Completion? { items.first { $0.owner == owner } }
+    func first(of owner: ConnectionRef) -> Completion? {
+        for index in 0..<count where items[index].owner == owner { return items[index] }
+        return nil
+    }
 
     /// Takes a completion out once its answer is queued.
     func remove(_ completion: Completion) {
-        if let index = items.firstIndex(of: completion) { items.remove(at: index) }
+        removeAll { $0 == completion }
     }
 
     /// A closed connection's completions: their owners free the work themselves.
     func removeAll(of owner: ConnectionRef) {
-        items.removeAll { $0.owner == owner }
+        removeAll { $0.owner == owner }
+    }
+
+    /// Keeps the others in order.
+    private func removeAll(where matches: (Completion) -> Bool) {
+        var kept = 0
+        for index in 0..<count where !matches(items[index]) {
+            items[kept] = items[index]
+            kept += 1
+        }
+        count = kept
     }
 }

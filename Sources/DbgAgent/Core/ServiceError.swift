@@ -19,7 +19,7 @@ struct ServiceError: Error, Equatable {
 extension ServiceError {
     /// An IO failure: `what` and the system's reason.
     static func io(_ what: String, _ error: Errno) -> ServiceError {
-        ServiceError(.io, errno: error.code, "\(what): \(error.message)")
+        ServiceError(.io, errno: error.code, what + ": " + error.message)
     }
 
     /// A failed file system call on `path`: ENOENT is NotFound, EACCES and EPERM Denied,
@@ -27,16 +27,20 @@ extension ServiceError {
     init(_ error: Errno, path: [UInt8]) {
         let name = String(decoding: path, as: UTF8.self)
         if let type = error.refusedType {
-            self.init(.badRequest, "Path: \(name) is \(type.article); "
-                + "only regular files and devices are read and written, regular files and block devices hashed")
+            self.init(.badRequest, "Path: " + name + " is " + type.article
+                + "; only regular files and devices are read and written, regular files and block devices hashed")
             return
         }
+        let (code, what): (ErrorCode, StaticString)
         switch error.code {
-        case CSYS_ENOENT: self.init(.notFound, errno: error.code, "no such file or directory: \(name)")
-        case CSYS_EACCES, CSYS_EPERM: self.init(.denied, errno: error.code, "permission denied: \(name)")
-        case CSYS_EEXIST: self.init(.exists, errno: error.code, "already exists: \(name)")
-        default: self.init(.io, errno: error.code, "\(name): \(error.message)")
+        case CSYS_ENOENT: (code, what) = (.notFound, "no such file or directory: ")
+        case CSYS_EACCES, CSYS_EPERM: (code, what) = (.denied, "permission denied: ")
+        case CSYS_EEXIST: (code, what) = (.exists, "already exists: ")
+        default:
+            self.init(.io, errno: error.code, name + ": " + error.message)
+            return
         }
+        self.init(code, errno: error.code, what.text + name)
     }
 }
 

@@ -30,31 +30,31 @@ extension LaunchFailure {
         let directory = container == nil ? "Cwd" : "Workdir"
         let reason = errno.message
         switch (stage, errno.code) {
-        case (.exec, CSYS_ENOENT): return (.notFound, "\(what) not found: \(name)")
-        case (.exec, CSYS_EACCES): return (.denied, "permission denied: \(name)")
-        case (.exec, _): return (.io, "cannot run \(name): \(reason)")
-        case (.cwd, CSYS_ENOENT): return (.notFound, "\(directory): no such directory")
-        case (.cwd, CSYS_ENOTDIR): return (.badRequest, "\(directory): not a directory")
-        case (.cwd, CSYS_EACCES): return (.denied, "\(directory): permission denied")
-        case (.cwd, _): return (.io, "\(directory): \(reason)")
-        case (.identity, _): return (.internalError, "cannot switch to the user: \(reason)")
-        case (.stdio, _), (.fork, _): return (.io, "cannot start a process: \(reason)")
-        case (.terminal, _): return (.io, "cannot open a PTY: \(reason)")
+        case (.exec, CSYS_ENOENT): return (.notFound, what + " not found: " + name)
+        case (.exec, CSYS_EACCES): return (.denied, "permission denied: " + name)
+        case (.exec, _): return (.io, "cannot run " + name + ": " + reason)
+        case (.cwd, CSYS_ENOENT): return (.notFound, directory + ": no such directory")
+        case (.cwd, CSYS_ENOTDIR): return (.badRequest, directory + ": not a directory")
+        case (.cwd, CSYS_EACCES): return (.denied, directory + ": permission denied")
+        case (.cwd, _): return (.io, directory + ": " + reason)
+        case (.identity, _): return (.internalError, "cannot switch to the user: " + reason)
+        case (.stdio, _), (.fork, _): return (.io, "cannot start a process: " + reason)
+        case (.terminal, _): return (.io, "cannot open a PTY: " + reason)
         case (.namespace(let step), let code):
-            let steps = ["create a user namespace", "map the user into its namespace",
-                         "create mount, PID and UTS namespaces", "set the host name"]
-            let text = "cannot \(steps[Int(min(max(step, 0), 3))]): \(reason)"
-            return (code == CSYS_EPERM ? .denied : .io, text)
-        case (.root, _): return (.io, "cannot enter the rootfs: \(reason)")
+            let steps: StaticString = step == 0 ? "create a user namespace" : step == 1 ? "map the user into its namespace"
+                : step == 2 ? "create mount, PID and UTS namespaces" : "set the host name"
+            return (code == CSYS_EPERM ? .denied : .io, "cannot " + steps.text + ": " + reason)
+        case (.root, _): return (.io, "cannot enter the rootfs: " + reason)
         case (.mount(let which), _):
-            let points = ["/ (private)", "/proc", "/sys", "/dev", "/dev/pts", "/tmp"]
-            return (.io, "cannot mount \(points[Int(min(max(which, 0), 5))]) in the rootfs: \(reason)")
+            let point: StaticString = which == 1 ? "/proc" : which == 2 ? "/sys" : which == 3 ? "/dev" : which == 4 ? "/dev/pts"
+                : which == 5 ? "/tmp" : "/ (private)"
+            return (.io, "cannot mount " + point.text + " in the rootfs: " + reason)
         case (.bind(let index), _):
-            guard let binds = container?.binds, index < binds.count else { return (.io, "Bind: entry \(index + 1): \(reason)") }
+            guard let binds = container?.binds, index < binds.count else { return (.io, "Bind: entry " + String(index + 1) + ": " + reason) }
             let bind = binds[index]
             let source = String(decoding: bind.source, as: UTF8.self)
             let target = String(decoding: bind.target, as: UTF8.self)
-            return (.io, "Bind: cannot bind \(source) to \(target): \(reason)")
+            return (.io, "Bind: cannot bind " + source + " to " + target + ": " + reason)
         }
     }
 }

@@ -8,14 +8,19 @@ import DbgWire
 extension ProcessHost {
     static let defaultRows: Int64 = 24
     static let defaultCols: Int64 = 80
+    /// (Its value is spelled out in `side`'s message.)
     static let maxTerminalSide: Int64 = 10_000
 
     /// Rows and Cols: 0 means 24 x 80; negative or above 10000 is BadRequest.
     static func terminalSize(_ rows: Int64, _ cols: Int64) throws(ServiceError) -> (rows: UInt16, cols: UInt16) {
-        for (name, value) in [("Rows", rows), ("Cols", cols)] where value < 0 || value > maxTerminalSide {
-            throw ServiceError(.badRequest, "\(name): must be from 0 to \(maxTerminalSide), not \(value)")
+        (try side(rows, "Rows", default: defaultRows), try side(cols, "Cols", default: defaultCols))
+    }
+
+    private static func side(_ value: Int64, _ name: StaticString, default standard: Int64) throws(ServiceError) -> UInt16 {
+        guard value >= 0 && value <= maxTerminalSide else {
+            throw ServiceError(.badRequest, name.text + ": must be from 0 to 10000, not " + String(value))
         }
-        return (UInt16(rows == 0 ? defaultRows : rows), UInt16(cols == 0 ? defaultCols : cols))
+        return UInt16(value == 0 ? standard : value)
     }
 
     /// Starts `spec` on a new PTY in a free shell slot; returns the slot.

@@ -34,8 +34,8 @@ final class SessionFiles {
 
     /// The path a request names, made absolute (relative paths are under the home).
     static func path(_ path: WireBytes, of session: Session, field: StaticString = "Path") throws(ServiceError) -> [UInt8] {
-        if path.isEmpty { throw ServiceError(.badRequest, "\(field.text): empty") }
-        if path.containsNUL { throw ServiceError(.badRequest, "\(field.text): contains a NUL byte") }
+        if path.isEmpty { throw ServiceError(.badRequest, field.text + ": empty") }
+        if path.containsNUL { throw ServiceError(.badRequest, field.text + ": contains a NUL byte") }
         return UserFiles.resolve(path.bytes, home: session.user.account.home)
     }
 
@@ -43,7 +43,7 @@ final class SessionFiles {
     /// sticky bits (07777) are BadRequest.
     static func mode(_ mode: UInt32, default defaultMode: UInt32) throws(ServiceError) -> UInt32 {
         guard mode <= 0o7777 else {
-            throw ServiceError(.badRequest, "Mode: 0\(String(mode, radix: 8)) has bits beyond 07777 (permissions, set-id, sticky)")
+            throw ServiceError(.badRequest, "Mode: 0" + String(mode, radix: 8) + " has bits beyond 07777 (permissions, set-id, sticky)")
         }
         return mode == 0 ? defaultMode : mode
     }
@@ -51,24 +51,28 @@ final class SessionFiles {
     /// An Offset (and a Length after it) that a file can have.
     static func checkRange(offset: UInt64, length: UInt64 = 0) throws(ServiceError) {
         guard offset <= maxFileOffset else {
-            throw ServiceError(.badRequest, "Offset: \(offset) is past the largest file offset (2^63 - 1)")
+            throw ServiceError(.badRequest, "Offset: " + String(offset) + " is past the largest file offset (2^63 - 1)")
         }
         guard length <= maxFileOffset - offset else {
-            throw ServiceError(.badRequest, "Length: \(length) from Offset \(offset) reaches past the largest file offset (2^63 - 1)")
+            throw ServiceError(.badRequest, "Length: " + String(length) + " from Offset " + String(offset) + " reaches past the largest file offset (2^63 - 1)")
         }
     }
 
     // MARK: Operations
 
     func stat(_ path: [UInt8], as session: Session) throws(ServiceError) -> Dbg.FileInfo {
-        try SessionFiles.asUser(session, path) { FileTree.info(path) }
+        var info = Dbg.FileInfo(type: 0, mode: 0, uid: 0, gid: 0, size: 0, mtime: 0)
+        try SessionFiles.asUser(session, path) { FileTree.info(path).map { info = $0 }.failure }
+        return info
     }
 
     func list(_ path: [UInt8], cookie: UInt64, byteLimit: Int, as session: Session) throws(ServiceError) -> Dbg.DirPage {
         guard cookie <= SessionFiles.maxFileOffset else {
-            throw ServiceError(.badRequest, "Cookie: \(cookie) is not one ListDir gave (above 2^63 - 1)")
+            throw ServiceError(.badRequest, "Cookie: " + String(cookie) + " is not one ListDir gave (above 2^63 - 1)")
         }
-        return try SessionFiles.asUser(session, path) { FileTree.list(path, cookie: cookie, byteLimit: byteLimit) }
+        var page = Dbg.DirPage(entries: [], nextCookie: 0, done: true)
+        try SessionFiles.asUser(session, path) { FileTree.list(path, cookie: cookie, byteLimit: byteLimit).map { page = $0 }.failure }
+        return page
     }
 
     func makeDirectory(_ path: [UInt8], mode: UInt32, parents: Bool, as session: Session) throws(ServiceError) {
@@ -142,7 +146,7 @@ final class SessionFiles {
     func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64, to path: [UInt8], truncate: Bool, mode: UInt32,
                as session: Session) throws(ServiceError) -> Int {
         guard offset <= SessionFiles.maxFileOffset - UInt64(bytes.count) else {
-            throw ServiceError(.badRequest, "Offset: \(offset) + \(bytes.count) bytes of Data is past the largest file offset (2^63 - 1)")
+            throw ServiceError(.badRequest, "Offset: " + String(offset) + " + " + String(bytes.count) + " bytes of Data is past the largest file offset (2^63 - 1)")
         }
         let file = try descriptor(path, for: .write, mode: mode, as: session)
         if truncate && ftruncate(file.rawValue, 0) != 0 { throw ServiceError(.current, path: path) }
@@ -156,7 +160,7 @@ final class SessionFiles {
         } catch {
             // Nothing is reported as written that was not.
             throw ServiceError(.io, errno: error.code,
-                               "\(String(decoding: path, as: UTF8.self)): wrote \(done) of \(bytes.count) bytes: \(error.message)")
+                               String(decoding: path, as: UTF8.self) + ": wrote " + String(done) + " of " + String(bytes.count) + " bytes: " + error.message)
         }
         return done
     }
@@ -180,7 +184,7 @@ final class SessionFiles {
                 if filled > 0 { break }  // what was read goes out; the error comes again next time
                 if error == .wouldBlock {
                     throw ServiceError(.io, errno: error.code,
-                                       "\(String(decoding: path, as: UTF8.self)): no data available yet (the device would block)")
+                                       String(decoding: path, as: UTF8.self) + ": no data available yet (the device would block)")
                 }
                 throw ServiceError(error, path: path)
             }
@@ -200,15 +204,10 @@ final class SessionFiles {
 
     /// Runs a file system call with the session user's permissions; its failure is the
     /// error for `path`.
-    private static func asUser<R>(_ session: Session, _ path: [UInt8],
-                                  _ body: () -> Result<R, Errno>) throws(ServiceError) -> R {
-        switch UserFiles.run(as: UserEnvironment.identity(for: session.user.account), body) {
-        case .success(.success(let value)): return value
-        case .success(.failure(let error)), .failure(let error): throw ServiceError(error, path: path)
-        }
-    }
-
     private static func asUser(_ session: Session, _ path: [UInt8], _ body: () -> Errno?) throws(ServiceError) {
-        try asUser(session, path) { () -> Result<Void, Errno> in body().map { .failure($0) } ?? .success(()) }
+        switch UserFiles.run(as: UserEnvironment.identity(for: session.user.account), body) {
+        case .success(nil): return
+        case .success(let error?), .failure(let error): throw ServiceError(error, path: path)
+        }
     }
 }

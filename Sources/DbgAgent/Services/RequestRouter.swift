@@ -63,15 +63,26 @@ func serve<M: WireCodable>(
     _: M.Type, _ request: Request, _ connection: inout Connection,
     _ handle: (M, FrameHeader, inout Connection) throws(ServiceError) -> Void
 ) {
+    let message: M
+    do throws(WireError) {
+        message = try M.decode(payload: request.payload)
+    } catch {
+        return refuse(request.header, error, &connection)
+    }
     do throws(ServiceError) {
-        let message: M
-        do throws(WireError) {
-            message = try M.decode(payload: request.payload)
-        } catch {
-            throw ServiceError(.badRequest, error.message)
-        }
         try handle(message, request.header, &connection)
     } catch {
-        connection.fail(request.header, error)
+        refuse(request.header, error, &connection)
     }
+}
+
+/// The error answers of a request, out of line: every op's handler shares them.
+@inline(never)
+func refuse(_ request: FrameHeader, _ error: ServiceError, _ connection: inout Connection) {
+    connection.fail(request, error)
+}
+
+@inline(never)
+func refuse(_ request: FrameHeader, _ error: WireError, _ connection: inout Connection) {
+    connection.fail(request, .badRequest, error.message)
 }

@@ -32,9 +32,9 @@ struct ShellRelay {
         do throws(Errno) {
             taken = try data.withUnsafeBytes { (bytes) throws(Errno) in try processes.writeInput(bytes, toShell: index) }
         } catch {
-            throw ServiceError(.io, errno: error.code, "writing to shell \(id): \(error.message)")
+            throw ServiceError(.io, errno: error.code, "writing to shell " + String(id) + ": " + error.message)
         }
-        guard taken else { throw ServiceError(.busy, "shell \(id) is still taking earlier input") }
+        guard taken else { throw ServiceError(.busy, "shell " + String(id) + " is still taking earlier input") }
         started(index, connection)
         connection.respond(to: request, with: Empty())
     }
@@ -44,7 +44,7 @@ struct ShellRelay {
         do throws(Errno) {
             try processes.resize(shell: index, rows: size.rows, cols: size.cols)
         } catch {
-            throw ServiceError(.io, errno: error.code, "resizing shell \(processes.shells[index].id): \(error.message)")
+            throw ServiceError(.io, errno: error.code, "resizing shell " + String(processes.shells[index].id) + ": " + error.message)
         }
         connection.respond(to: request, with: Empty())
     }
