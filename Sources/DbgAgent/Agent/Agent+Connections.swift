@@ -11,7 +11,7 @@ extension Agent {
             do throws(Errno) {
                 accepted = try listener.accept()
             } catch {
-                if error.code == CSYS_EMFILE || error.code == CSYS_ENFILE {
+                if error == .tooManyOpenFiles || error == .tooManyOpenFilesInSystem {
                     turnAwayUsingReserve(listener)
                 } else {
                     Log.info("accept on \(listener.address.description) failed: \(error.message)")

@@ -56,7 +56,7 @@ enum GroupFile {
                 return true
             }
         } catch {
-            if error.code != CSYS_ENOENT { throw error }
+            if error != .noEntry { throw error }
         }
         return groups
     }

@@ -84,7 +84,7 @@ struct InstallJob {
             let fd = FileTree.withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_NONBLOCK) }
             guard fd >= 0 else {
                 let error = Errno.current
-                if error.code == CSYS_ENOENT { return .failure(ServiceError(.notFound, "no such archive: \(source)")) }
+                if error == .noEntry { return .failure(ServiceError(.notFound, "no such archive: \(source)")) }
                 return .failure(.io("cannot open \(source)", error))
             }
             var status = stat()
@@ -135,12 +135,12 @@ struct InstallJob {
         // create them in a rootfs that root owns.
         for (name, mode) in [("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("tmp", 0o1777)] as [(String, mode_t)] {
             let made = FileTree.withCPath(Array(name.utf8)) { mkdirat(top, $0, mode) == 0 ? fchmodat(top, $0, mode, 0) : 0 }
-            guard made == 0 || Errno.current.code == CSYS_EEXIST else { return .failure(.io("creating /\(name)", .current)) }
+            guard made == 0 || Errno.current == .exists else { return .failure(.io("creating /\(name)", .current)) }
         }
         guard csys_syncfs(top) == 0 else { return .failure(.io("syncing the rootfs", .current)) }
         if let failure = occupiedRoot() { return .failure(failure) }
         if let error = FileTree.rename(partial, root.path, replace: false) {
-            if error.code == CSYS_EEXIST { return .failure(ServiceError(.exists, "\(root.description) appeared meanwhile")) }
+            if error == .exists { return .failure(ServiceError(.exists, "\(root.description) appeared meanwhile")) }
             return .failure(.io("cannot rename the rootfs into place", error))
         }
         _ = FileTree.syncDirectory(of: root.path)
@@ -159,7 +159,7 @@ struct RemoveJob {
         if let failure = root.unmountLeftovers() { return result = failure }
         let doomed = root.temporary("removing", serial: serial)
         if let error = FileTree.rename(root.path, doomed, replace: false) {
-            return result = error.code == CSYS_ENOENT ? ServiceError(.notFound, "no distro is installed at \(root.description)")
+            return result = error == .noEntry ? ServiceError(.notFound, "no distro is installed at \(root.description)")
                 : .io("cannot remove \(root.description)", error)
         }
         _ = FileTree.syncDirectory(of: root.path)

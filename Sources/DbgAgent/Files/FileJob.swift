@@ -49,9 +49,9 @@ struct FileJob {
             case .syncAndRename(let to, let replace):
                 // What the user may move but not open (a file of mode 0200, a directory of
                 // mode 0300) is renamed unsynced, as rename(2) alone would.
-                if let error = FileTree.sync(path), error.code != CSYS_EACCES { return .failure(error) }
+                if let error = FileTree.sync(path), error != .accessDenied { return .failure(error) }
                 if let error = FileTree.rename(path, to, replace: replace) { return .failure(error) }
-                if let error = FileTree.syncDirectory(of: to), error.code != CSYS_EACCES { return .failure(error) }
+                if let error = FileTree.syncDirectory(of: to), error != .accessDenied { return .failure(error) }
                 return .success(.done)
             case .removeTree:
                 return FileTree.remove(path, recursive: true).map { .failure($0) } ?? .success(.done)

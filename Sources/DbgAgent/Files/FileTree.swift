@@ -77,7 +77,7 @@ enum FileTree {
                 guard mkdirat(directory, cName, 0o700) == 0 else {
                     let error = Errno.current
                     var status = stat()
-                    if parents, error.code == CSYS_EEXIST, fstatat(directory, cName, &status, 0) == 0,
+                    if parents, error == .exists, fstatat(directory, cName, &status, 0) == 0,
                        status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR { return .success(()) }
                     return .failure(error)
                 }

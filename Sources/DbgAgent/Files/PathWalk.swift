@@ -54,9 +54,9 @@ enum PathWalk {
                 guard found, status.st_mode & CSYS_S_IFMT == CSYS_S_IFLNK else { return .success((directory.fd, name)) }
             } else {
                 var next = FileTree.withCPath(name) { csys_open_path(directory.fd, $0) }
-                if next < 0 && makingParents && Errno.current.code == CSYS_ENOENT {
+                if next < 0 && makingParents && Errno.current == .noEntry {
                     next = FileTree.withCPath(name) { cName in
-                        mkdirat(directory.fd, cName, 0o755) == 0 || Errno.current.code == CSYS_EEXIST
+                        mkdirat(directory.fd, cName, 0o755) == 0 || Errno.current == .exists
                             ? csys_open_path(directory.fd, cName) : -1
                     }
                 }

@@ -79,7 +79,7 @@ enum UserFiles {
                         _ = fchmod(fd, mode_t(mode & 0o7777))
                         return .success(FileDescriptor(fd))
                     }
-                    if Errno.current.code != CSYS_EEXIST { return .failure(.current) }
+                    if Errno.current != .exists { return .failure(.current) }
                 }
                 fd = csys_openat(directory, cName, flags)
                 guard fd >= 0 else { return .failure(.current) }

@@ -60,9 +60,9 @@ extension DbgService {
             }
         }
         if case .failure(let error) = looked.flatMap({ $0 }) {
-            if error.code == CSYS_ENOENT { return ServiceError(.notFound, "Cwd: no such directory: \(text)") }
-            if error.code == CSYS_ENOTDIR { return ServiceError(.badRequest, "Cwd: not a directory: \(text)") }
-            if error.code == CSYS_EACCES { return ServiceError(.denied, "Cwd: permission denied") }
+            if error == .noEntry { return ServiceError(.notFound, "Cwd: no such directory: \(text)") }
+            if error == .notDirectory { return ServiceError(.badRequest, "Cwd: not a directory: \(text)") }
+            if error == .accessDenied { return ServiceError(.denied, "Cwd: permission denied") }
             return ServiceError(.io, errno: error.code, "Cwd: \(text): \(error.message)")
         }
         return info.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR ? nil : ServiceError(.badRequest, "Cwd: not a directory: \(text)")

@@ -146,9 +146,9 @@ extension DistroService {
             case .success(.success(let found)):
                 binds.append(ContainerSpec.Bind(source: source, target: target,
                                                 sourceIsDirectory: found.type == Dbg.FileType.directory.rawValue))
-            case .success(.failure(let error)) where error.code == CSYS_ENOENT:
+            case .success(.failure(let error)) where error == .noEntry:
                 return .failure(ServiceError(.notFound, "Bind: no such host path: \(hostPath)"))
-            case .success(.failure(let error)) where error.code == CSYS_EACCES:
+            case .success(.failure(let error)) where error == .accessDenied:
                 return .failure(ServiceError(.denied, "Bind: permission denied: \(hostPath)"))
             case .success(.failure(let error)), .failure(let error):
                 return .failure(.io("Bind: \(hostPath)", error))

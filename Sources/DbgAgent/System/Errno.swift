@@ -18,6 +18,10 @@ struct Errno: Error, Equatable {
     static let exists = Errno(CSYS_EEXIST)
     static let notDirectory = Errno(CSYS_ENOTDIR)
     static let invalidArgument = Errno(CSYS_EINVAL)
+    static let tooManySymlinks = Errno(CSYS_ELOOP)
+    static let connectionAborted = Errno(CSYS_ECONNABORTED)
+    static let tooManyOpenFiles = Errno(CSYS_EMFILE)
+    static let tooManyOpenFilesInSystem = Errno(CSYS_ENFILE)
     /// The descriptor has no offsets (a pipe, a tty): pread and pwrite refuse it.
     static let illegalSeek = Errno(CSYS_ESPIPE)
 

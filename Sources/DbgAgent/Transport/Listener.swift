@@ -58,7 +58,7 @@ struct Listener {
         }
         let error = Errno.current
         // The peer gave up between the readiness event and accept: nothing to do.
-        if error == .wouldBlock || error == .interrupted || error.code == CSYS_ECONNABORTED { return nil }
+        if error == .wouldBlock || error == .interrupted || error == .connectionAborted { return nil }
         throw error
     }
 

@@ -58,7 +58,7 @@ struct RootfsWriter {
         guard fd >= 0 else { return .failure(.io("entry \(entry)", .current)) }
         for part in wanted {
             var next = FileTree.withCPath(part) { csys_openat(fd, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
-            if next < 0 && Errno.current.code == CSYS_ENOENT {
+            if next < 0 && Errno.current == .noEntry {
                 _ = FileTree.withCPath(part) { mkdirat(fd, $0, 0o755) }
                 next = FileTree.withCPath(part) { csys_openat(fd, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
             }
@@ -66,7 +66,7 @@ struct RootfsWriter {
             FileDescriptor(fd).close()
             guard next >= 0 else {
                 let name = String(decoding: part, as: UTF8.self)
-                if error.code == CSYS_ELOOP || error.code == CSYS_ENOTDIR {
+                if error == .tooManySymlinks || error == .notDirectory {
                     return .failure(ServiceError(.badRequest,
                         "entry \(entry): goes through \(name), which is a symlink or not a directory (refused: it could lead out of the root)"))
                 }
@@ -98,7 +98,7 @@ struct RootfsWriter {
         let permissions = mode_t(entry.mode & 0o7777)
         switch entry.kind {
         case .directory:
-            if FileTree.withCPath(name, { mkdirat(dir, $0, 0o700) }) != 0 && Errno.current.code != CSYS_EEXIST {
+            if FileTree.withCPath(name, { mkdirat(dir, $0, 0o700) }) != 0 && Errno.current != .exists {
                 return .io("entry \(shown)", .current)
             }
             if let failure = applyMetadata(dir, name, entry, permissions, shown) { return failure }
