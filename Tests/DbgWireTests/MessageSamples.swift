@@ -3,12 +3,15 @@ import DbgWire
 /// One value of a message type, type-erased so every type can run through the same tests.
 struct MessageSample: CustomStringConvertible, @unchecked Sendable {
     let description: String
+    /// The type's full name (Dbg.ShellOpenRequest and Distro.ShellOpenRequest differ).
+    let typeName: String
     let encode: () throws -> [UInt8]
     /// Decodes `bytes` as the sample's type and tells whether it equals the sample.
     let decodesToSample: (UnsafeRawBufferPointer, _ copying: Bool) throws -> Bool
 
     init<M: WireCodable & Equatable>(_ value: M) {
         description = String(describing: M.self)
+        typeName = String(reflecting: M.self)
         encode = { try encodeMessage(value) }
         decodesToSample = { bytes, copying in
             try M.decode(payload: bytes, copyingBytes: copying) == value
