@@ -26,11 +26,14 @@ let package = Package(
         // No unsafe flags: another package must be able to depend on the library. (An
         // -O here made the host tests 25 s faster; they hash in a debug build now.)
         .target(name: "DbgWire"),
+        // What agent and client both need from the system, written once in Swift
+        // (Embedded subset): endpoints, serial lines, TCP connections.
+        .target(name: "DbgPlatform", dependencies: ["CSys"]),
         // The agent: event loop, transports, connections, services (Embedded subset).
-        .target(name: "DbgAgent", dependencies: ["CSys", "CPAM", "DbgWire"]),
+        .target(name: "DbgAgent", dependencies: ["CSys", "CPAM", "DbgWire", "DbgPlatform"]),
         .executableTarget(name: "dbgd", dependencies: ["DbgAgent"]),
         // Host side (normal Swift): a blocking client library, the `dbg` CLI, the bench tool.
-        .target(name: "DbgClient", dependencies: ["DbgWire"]),
+        .target(name: "DbgClient", dependencies: ["DbgWire", "DbgPlatform"]),
         .executableTarget(name: "dbg", dependencies: [
             "DbgClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -41,6 +44,7 @@ let package = Package(
         // (the serial tests and Scripts/bench).
         .target(name: "LineSimulator"),
         .testTarget(name: "DbgWireTests", dependencies: ["DbgWire"]),
+        .testTarget(name: "DbgPlatformTests", dependencies: ["DbgPlatform"]),
         .testTarget(name: "DbgAgentTests", dependencies: ["DbgAgent", "CSys"]),
         // CSys gives the tests the system's libcrypt, to make password hashes with.
         .testTarget(name: "EndToEndTests", dependencies: ["DbgClient", "CSys", "LineSimulator"]),

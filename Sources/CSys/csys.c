@@ -232,41 +232,6 @@ int csys_peer_credentials(int fd, uint32_t *uid, uint32_t *gid) {
 
 int csys_unmount_detached(const char *path) { return umount2(path, MNT_DETACH); }
 
-int csys_connect_tcp(const char *host, const char *port, int timeout_ms, int *resolve_error) {
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    struct addrinfo *found = NULL;
-    *resolve_error = getaddrinfo(host, port, &hints, &found);
-    if (*resolve_error != 0) return -1;
-    int fd = -1, saved = ECONNREFUSED;
-    for (struct addrinfo *at = found; at; at = at->ai_next) {
-        fd = socket(at->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        if (connect(fd, at->ai_addr, at->ai_addrlen) == 0) break;
-        if (errno == EINPROGRESS) {
-            struct pollfd wait = { fd, POLLOUT, 0 };
-            int ready;
-            while ((ready = poll(&wait, 1, timeout_ms)) < 0 && errno == EINTR) {}
-            int error = 0;
-            socklen_t length = sizeof(error);
-            if (ready == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0) break;
-            saved = ready == 0 ? ETIMEDOUT : error ? error : errno;
-        } else {
-            saved = errno;
-        }
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(found);
-    if (fd < 0) errno = saved;
-    return fd;
-}
-
 const char *csys_resolve_message(int error) { return gai_strerror(error); }
 
 int csys_wait_ready(int fd, int writable, int timeout_ms) {
@@ -283,64 +248,6 @@ int csys_dup_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 0); }
 
 int csys_openat_create(int dirfd, const char *name, mode_t mode) {
     return openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-}
-
-static speed_t serial_speed(int baud) {
-    switch (baud) {
-    case 1200: return B1200;
-    case 2400: return B2400;
-    case 4800: return B4800;
-    case 9600: return B9600;
-    case 19200: return B19200;
-    case 38400: return B38400;
-    case 57600: return B57600;
-    case 115200: return B115200;
-    case 230400: return B230400;
-    case 460800: return B460800;
-    case 500000: return B500000;
-    case 576000: return B576000;
-    case 921600: return B921600;
-    case 1000000: return B1000000;
-    case 1152000: return B1152000;
-    case 1500000: return B1500000;
-    case 2000000: return B2000000;
-    case 2500000: return B2500000;
-    case 3000000: return B3000000;
-    case 3500000: return B3500000;
-    case 4000000: return B4000000;
-    default: return 0;
-    }
-}
-
-int csys_serial_rate_supported(int baud) { return serial_speed(baud) != 0; }
-
-int csys_serial_open(const char *path, int baud) {
-    speed_t speed = serial_speed(baud);
-    if (!speed) {
-        errno = EINVAL;
-        return -1;
-    }
-    int fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return -1;
-    struct termios settings;
-    if (tcgetattr(fd, &settings) != 0) goto fail;
-    // Raw: no echo, no line editing, no character translation, no signals, no software
-    // or hardware flow control; 8 data bits, no parity, one stop bit; the modem lines ignored.
-    cfmakeraw(&settings);
-    settings.c_iflag &= ~(tcflag_t)(IXON | IXOFF | IXANY);
-    settings.c_cflag &= ~(tcflag_t)(CSTOPB | PARENB | CRTSCTS | HUPCL);
-    settings.c_cflag |= CLOCAL | CREAD | CS8;
-    settings.c_cc[VMIN] = 1;
-    settings.c_cc[VTIME] = 0;
-    if (cfsetispeed(&settings, speed) != 0 || cfsetospeed(&settings, speed) != 0) goto fail;
-    if (tcsetattr(fd, TCSANOW, &settings) != 0) goto fail;
-    tcflush(fd, TCIOFLUSH);
-    return fd;
-fail:;
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return -1;
 }
 
 int csys_socketpair(int fds[2]) {

@@ -1,3 +1,4 @@
+import DbgPlatform
 import DbgWire
 import Glibc
 
@@ -296,35 +297,21 @@ private func openSocket(_ target: AgentTarget, timeoutSeconds: Int, localAddress
         setTimeouts(fd, timeoutSeconds)
         return fd
     case .tcp(let host, let port):
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_family = AF_UNSPEC
-        var list: UnsafeMutablePointer<addrinfo>?
-        let status = getaddrinfo(host, String(port), &hints, &list)
-        guard status == 0, let first = list else {
-            throw .connect("cannot resolve '\(host)': \(String(cString: gai_strerror(status)))")
-        }
-        defer { freeaddrinfo(list) }
-        var lastError: Int32 = 0
-        var entry: UnsafeMutablePointer<addrinfo>? = first
-        while let info = entry {
-            entry = info.pointee.ai_next
-            let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            if fd < 0 { lastError = errno; continue }
-            setTimeouts(fd, timeoutSeconds)
-            if let localAddress, !bindLocal(fd, localAddress) {
-                lastError = errno
-                Glibc.close(fd)
-                continue
+        let fd: Int32
+        do throws(TCPConnection.Failure) {
+            fd = try TCPConnection.connect(host: host, port: port, timeoutMs: Int32(clamping: timeoutSeconds * 1000),
+                                           localAddress: localAddress)
+        } catch {
+            switch error {
+            case .resolve(let reason): throw .connect("cannot resolve '\(host)': \(reason)")
+            case .connect(let failure): throw .connect("cannot connect to \(target.description): \(describe(failure.code))")
             }
-            if connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
-                setTCPOptions(fd)
-                return fd
-            }
-            lastError = errno
-            Glibc.close(fd)
         }
-        throw .connect("cannot connect to \(target.description): \(describe(lastError))")
+        // This client waits in recv and send, bounded by the socket's timeouts.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        setTimeouts(fd, timeoutSeconds)
+        setTCPOptions(fd)
+        return fd
     }
 }
 
@@ -347,15 +334,3 @@ private func setTCPOptions(_ fd: Int32) {
     }
 }
 
-/// Binds a TCP socket to a numeric IPv4 source address (any port).
-private func bindLocal(_ fd: Int32, _ address: String) -> Bool {
-    var local = sockaddr_in()
-    local.sin_family = sa_family_t(AF_INET)
-    guard inet_pton(AF_INET, address, &local.sin_addr) == 1 else {
-        errno = EINVAL
-        return false
-    }
-    return withUnsafePointer(to: &local) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-    }
-}

@@ -1,3 +1,5 @@
+import DbgPlatform
+
 /// Where the client finds an agent: `host[:port]`, `[v6addr]:port` or `unix:/path`.
 public enum AgentTarget: Equatable, Sendable {
     case tcp(host: String, port: UInt16)
@@ -5,7 +7,7 @@ public enum AgentTarget: Equatable, Sendable {
     /// A serial line: the device and its baud rate.
     case serial(path: String, baud: Int)
 
-    public static let defaultPort: UInt16 = 5037
+    public static let defaultPort = Endpoint.defaultPort
 
     public static func parse(_ text: String) throws(ClientError) -> AgentTarget {
         if text.hasPrefix("unix:") {
@@ -20,34 +22,27 @@ public enum AgentTarget: Equatable, Sendable {
                 throw .usage("'\(text)': expected serial:DEVICE[,BAUD]")
             }
             let baud = parts.count == 2 ? Int(parts[1]) : 115_200
-            guard let baud, SerialBridge.speeds[baud] != nil else {
+            guard let baud, SerialPort.isStandard(baud: baud) else {
                 throw .usage("'\(text)': the baud rate must be a standard one (9600, 115200, 921600, 3000000, ...)")
             }
             return .serial(path: String(path), baud: baud)
         }
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { throw .usage("'\(text)': missing ']' after the IPv6 address") }
-            let host = String(text[text.index(after: text.startIndex)..<close])
-            let rest = text[text.index(after: close)...]
-            if rest.isEmpty { return .tcp(host: host, port: defaultPort) }
-            guard rest.hasPrefix(":"), let port = UInt16(rest.dropFirst()) else {
-                throw .usage("'\(text)': expected [ADDRESS]:PORT")
+        guard !text.isEmpty else { throw .usage("empty agent address") }
+        let parts: Endpoint.HostPort
+        do throws(Endpoint.SplitError) {
+            parts = try Endpoint.split(Array(text.utf8))
+        } catch {
+            switch error {
+            case .unclosedBracket: throw .usage("'\(text)': missing ']' after the IPv6 address")
+            case .textAfterBracket, .badPort(bracketed: true): throw .usage("'\(text)': expected [ADDRESS]:PORT")
+            case .badPort(bracketed: false): throw .usage("'\(text)': expected HOST:PORT with a port from 0 to 65535")
+            case .unbracketedIPv6: throw .usage("'\(text)': put an IPv6 address in brackets, e.g. [::1]:5037")
             }
-            return .tcp(host: host, port: port)
         }
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        switch parts.count {
-        case 1:
-            guard !text.isEmpty else { throw .usage("empty agent address") }
-            return .tcp(host: text, port: defaultPort)
-        case 2:
-            guard !parts[0].isEmpty, let port = UInt16(parts[1]) else {
-                throw .usage("'\(text)': expected HOST:PORT with a port from 0 to 65535")
-            }
-            return .tcp(host: String(parts[0]), port: port)
-        default:
-            throw .usage("'\(text)': put an IPv6 address in brackets, e.g. [::1]:5037")
+        if !parts.bracketed && parts.host.isEmpty {
+            throw .usage("'\(text)': expected HOST:PORT with a port from 0 to 65535")
         }
+        return .tcp(host: String(decoding: parts.host, as: UTF8.self), port: parts.port ?? defaultPort)
     }
 
     public var description: String {

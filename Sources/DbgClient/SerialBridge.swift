@@ -1,3 +1,4 @@
+import DbgPlatform
 import DbgWire
 import Foundation
 #if canImport(Glibc)
@@ -32,12 +33,11 @@ final class SerialBridge: @unchecked Sendable {
     /// this line end); waits up to `timeoutSeconds` for the agent's answer.
     init(path: String, baud: Int, timeoutSeconds: Int) throws(ClientError) {
         self.path = path
-        let fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw .connect("cannot open \(path): \(describe(errno))") }
-        guard SerialBridge.makeRaw(fd, baud: baud) else {
-            let code = errno
-            Glibc.close(fd)
-            throw .connect("cannot set up \(path) at \(baud) baud: \(describe(code))")
+        let fd: Int32
+        do throws(SystemError) {
+            fd = try SerialPort.open(path, baud: baud)
+        } catch {
+            throw .connect("cannot open \(path) at \(baud) baud: \(describe(error.code))")
         }
         tty = fd
         var ends: [Int32] = [-1, -1]
@@ -190,32 +190,4 @@ final class SerialBridge: @unchecked Sendable {
             if written < output.count && now >= deadline { return true }
         }
     }
-
-    /// Raw mode, 8N1, no flow control, the modem lines ignored, at `baud`.
-    static func makeRaw(_ fd: Int32, baud: Int) -> Bool {
-        guard let speed = speeds[baud] else {
-            errno = EINVAL
-            return false
-        }
-        var settings = termios()
-        guard tcgetattr(fd, &settings) == 0 else { return false }
-        cfmakeraw(&settings)
-        settings.c_iflag &= ~(tcflag_t(IXON) | tcflag_t(IXOFF) | tcflag_t(IXANY))
-        settings.c_cflag &= ~(tcflag_t(CSTOPB) | tcflag_t(PARENB) | tcflag_t(CRTSCTS) | tcflag_t(HUPCL))
-        settings.c_cflag |= tcflag_t(CLOCAL) | tcflag_t(CREAD) | tcflag_t(CS8)
-        guard cfsetispeed(&settings, speed) == 0, cfsetospeed(&settings, speed) == 0,
-              tcsetattr(fd, TCSANOW, &settings) == 0 else { return false }
-        tcflush(fd, TCIOFLUSH)
-        return true
-    }
-
-    /// The standard rates the agent accepts too.
-    static let speeds: [Int: speed_t] = [
-        1200: speed_t(B1200), 2400: speed_t(B2400), 4800: speed_t(B4800), 9600: speed_t(B9600),
-        19200: speed_t(B19200), 38400: speed_t(B38400), 57600: speed_t(B57600), 115_200: speed_t(B115200),
-        230_400: speed_t(B230400), 460_800: speed_t(B460800), 500_000: speed_t(B500000), 576_000: speed_t(B576000),
-        921_600: speed_t(B921600), 1_000_000: speed_t(B1000000), 1_152_000: speed_t(B1152000),
-        1_500_000: speed_t(B1500000), 2_000_000: speed_t(B2000000), 2_500_000: speed_t(B2500000),
-        3_000_000: speed_t(B3000000), 3_500_000: speed_t(B3500000), 4_000_000: speed_t(B4000000),
-    ]
 }

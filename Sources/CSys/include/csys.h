@@ -31,6 +31,9 @@
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <netdb.h>
+#include <poll.h>
+#include <termios.h>
 
 // Sockets
 static const int CSYS_SOCK_STREAM = SOCK_STREAM;
@@ -364,11 +367,10 @@ static const mode_t CSYS_S_IFCHR = S_IFCHR;
 static const mode_t CSYS_S_IFBLK = S_IFBLK;
 static const mode_t CSYS_S_IFIFO = S_IFIFO;
 
-// Distro Install's HTTP client, on its own thread: getaddrinfo, then a non-blocking
-// connect to each address in turn, each given timeout_ms. Returns a non-blocking
-// close-on-exec socket, or -1 with errno, or with *resolve_error set (non-zero) when the
-// name did not resolve (csys_resolve_message says why).
-int csys_connect_tcp(const char *host, const char *port, int timeout_ms, int *resolve_error);
+// TCP connect (DbgPlatform): getaddrinfo's hints and error text, connect's progress.
+static const int CSYS_AF_UNSPEC = AF_UNSPEC;
+static const int CSYS_SO_ERROR = SO_ERROR;
+static const int CSYS_ETIMEDOUT = ETIMEDOUT;
 const char *csys_resolve_message(int error);
 // poll for one descriptor: 1 ready, 0 not yet (timeout or a signal), -1 with errno.
 int csys_wait_ready(int fd, int writable, int timeout_ms);
@@ -378,11 +380,18 @@ int csys_dup_cloexec(int fd);
 int csys_openat_create(int dirfd, const char *name, mode_t mode);
 int csys_syncfs(int fd);
 
-// Serial lines: opens a tty in raw mode (8N1, no echo, no flow control, modem lines
-// ignored) at one of the standard rates from 1200 to 4000000 baud; non-blocking,
-// close-on-exec. Returns the descriptor, or -1 with errno (EINVAL: not a standard rate).
-int csys_serial_open(const char *path, int baud);
-int csys_serial_rate_supported(int baud);
+// Serial lines (DbgPlatform): the termios flags and the standard rates' speed codes.
+static const tcflag_t CSYS_IXON = IXON, CSYS_IXOFF = IXOFF, CSYS_IXANY = IXANY;
+static const tcflag_t CSYS_CSTOPB = CSTOPB, CSYS_PARENB = PARENB, CSYS_CRTSCTS = CRTSCTS, CSYS_HUPCL = HUPCL;
+static const tcflag_t CSYS_CLOCAL = CLOCAL, CSYS_CREAD = CREAD, CSYS_CS8 = CS8;
+static const int CSYS_VMIN = VMIN, CSYS_VTIME = VTIME, CSYS_TCSANOW = TCSANOW, CSYS_TCIOFLUSH = TCIOFLUSH;
+static const int CSYS_O_RDWR_NOCTTY_NONBLOCK_CLOEXEC = O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
+static const speed_t CSYS_B1200 = B1200, CSYS_B2400 = B2400, CSYS_B4800 = B4800, CSYS_B9600 = B9600;
+static const speed_t CSYS_B19200 = B19200, CSYS_B38400 = B38400, CSYS_B57600 = B57600, CSYS_B115200 = B115200;
+static const speed_t CSYS_B230400 = B230400, CSYS_B460800 = B460800, CSYS_B500000 = B500000, CSYS_B576000 = B576000;
+static const speed_t CSYS_B921600 = B921600, CSYS_B1000000 = B1000000, CSYS_B1152000 = B1152000;
+static const speed_t CSYS_B1500000 = B1500000, CSYS_B2000000 = B2000000, CSYS_B2500000 = B2500000;
+static const speed_t CSYS_B3000000 = B3000000, CSYS_B3500000 = B3500000, CSYS_B4000000 = B4000000;
 // socketpair(AF_UNIX, SOCK_STREAM), both ends non-blocking and close-on-exec.
 int csys_socketpair(int fds[2]);
 

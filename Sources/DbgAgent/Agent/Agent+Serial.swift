@@ -1,4 +1,5 @@
 import CSys
+import DbgPlatform
 import DbgWire
 
 /// Serial lines: the tty and the bridge of each line in the loop, link resets from
@@ -12,10 +13,11 @@ extension Agent {
 
     private func openTTY(_ index: Int, now: Milliseconds) {
         let line = serialLines[index]
-        let fd = csys_serial_open(line.spec.path, Int32(line.spec.baud))
-        guard fd >= 0 else {
-            let error = Errno.current
-            if line.reopenAt == nil { Log.info("\(line.description): \(error.message); trying again every second") }
+        let fd: Int32
+        do throws(SystemError) {
+            fd = try SerialPort.open(line.spec.path, baud: line.spec.baud)
+        } catch {
+            if line.reopenAt == nil { Log.info("\(line.description): \(Errno(error.code).message); trying again every second") }
             line.reopenAt = now + SerialLine.reopenIntervalMs
             timer.schedule(line.reopenAt!)
             return

@@ -1,4 +1,5 @@
 import CSys
+import DbgPlatform
 import DbgWire
 
 /// One serial line of the agent (`--serial DEV[,BAUD]`): the tty, the link engine that
@@ -20,7 +21,7 @@ final class SerialLine {
             }
             let path = String(decoding: bytes[..<comma], as: UTF8.self)
             guard !path.isEmpty, let baud = Int(String(decoding: bytes[(comma + 1)...], as: UTF8.self)),
-                  csys_serial_rate_supported(Int32(truncatingIfNeeded: baud)) != 0 else { return nil }
+                  SerialPort.isStandard(baud: baud) else { return nil }
             return Spec(path: path, baud: baud)
         }
     }

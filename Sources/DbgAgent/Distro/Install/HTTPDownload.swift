@@ -1,4 +1,5 @@
 import CSys
+import DbgPlatform
 import DbgWire
 
 /// A GET over HTTP/1.1, on the install thread (it blocks, in short polls that watch the
@@ -54,15 +55,17 @@ struct HTTPDownload {
     }
 
     private static func request(_ location: HTTPLocation, cancel: CancelFlag) -> Result<Response, ServiceError> {
-        var resolveError: Int32 = 0
         let host = String(decoding: location.host, as: UTF8.self)
-        let fd = csys_connect_tcp(host, "\(location.port)", connectTimeoutMs, &resolveError)
-        guard fd >= 0 else {
-            if resolveError != 0 {
-                return .failure(ServiceError(.io, "\(location.description): cannot resolve \(host): "
-                    + String(cString: csys_resolve_message(resolveError))))
+        let fd: Int32
+        do throws(TCPConnection.Failure) {
+            fd = try TCPConnection.connect(host: host, port: location.port, timeoutMs: connectTimeoutMs)
+        } catch {
+            switch error {
+            case .resolve(let reason):
+                return .failure(ServiceError(.io, location.description + ": cannot resolve " + host + ": " + reason))
+            case .connect(let failure):
+                return .failure(.io(location.description + ": cannot connect", Errno(failure.code)))
             }
-            return .failure(.io("\(location.description): cannot connect", .current))
         }
         let socket = BufferedSocket(FileDescriptor(fd), cancel: cancel)
         let hostHeader = location.host.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
