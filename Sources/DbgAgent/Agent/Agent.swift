@@ -1,32 +1,18 @@
 import CSys
 import DbgWire
 
-/// The agent: one thread, one epoll loop, every buffer allocated at start-up. It is the
-/// Sutra front end: it owns the listeners, the connections and their life cycles, and
-/// serves the loop's timer and signals. It lives until the process exits.
-final class Agent: FrontEnd {
+/// The agent: one thread, one epoll loop, every buffer allocated at start-up. It sets up
+/// the loop, the timer, the signals, the service core and the front ends, serves the
+/// timer and the signals, and shuts down. It lives until the process exits (the loop's
+/// handlers hold it).
+final class Agent {
     let config: AgentConfig
     let loop: EventLoop
-    var connections: ConnectionTable
     let timer: DeadlineTimer
     let signals: SignalStream
-    let listeners: [Listener]
-    let router: RequestRouter
     let core: ServiceCore
     let distro: DistroService
-    let shells: ShellRelay
-    /// The agent's own kinds of event source (the core's and the services' register
-    /// themselves).
-    var kinds = SourceKinds()
-    let serialLines: [SerialLine]
-    /// A descriptor kept in reserve: when accept fails with EMFILE it is closed, the
-    /// waiting connection accepted and turned away, and the reserve reopened. Without it,
-    /// a level-triggered listener would spin on a connection it can never accept.
-    var reserveFD: FileDescriptor?
-    /// Turned-away connections come in floods; their log lines are summarised.
-    var refusalLog = RateLimitedLog(intervalMs: 1000)
-    /// For frames written outside any connection slot (turning a connection away).
-    let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 8)
+    let sutra: SutraFrontEnd
     var running = true
 
     init(config: AgentConfig) throws(StartupError) {
@@ -38,34 +24,27 @@ final class Agent: FrontEnd {
             signals = try SignalStream([CSYS_SIGTERM, CSYS_SIGINT, CSYS_SIGCHLD])
             loop = try EventLoop()
             timer = try DeadlineTimer()
-            connections = try ConnectionTable(capacity: config.maxConnections,
-                                              receiveSize: config.receiveBufferSize,
-                                              transmitSize: config.transmitBufferSize)
         } catch {
             throw StartupError("cannot set up the event loop: \(error.message)")
         }
         core = try ServiceCore(config: config, timer: timer, loop: loop)
         distro = try DistroService(config: config, core: core)
-        shells = ShellRelay(processes: core.processes)
-        listeners = try Agent.openListeners(config)
-        serialLines = config.serialLines.map { SerialLine($0) }
-        router = RequestRouter(control: ControlService(
+        let router = RequestRouter(control: ControlService(
             maxFrame: config.maxFrame, services: RequestRouter.served,
             features: WireBytes("transport=tcp,unix,serial auth=\(config.authMethod.name) max-connections=\(config.maxConnections) "
                 + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)")),
             dbg: DbgService(config: config, core: core), distro: distro)
-        reserveFD = try? FileDescriptor.open("/dev/null", writable: false)
-        kinds.listener = loop.register { token, _ in self.acceptConnections(from: Int(token.index)) }
-        kinds.connection = loop.register { token, readiness in self.connectionReady(token, readiness) }
-        kinds.serialTTY = loop.register { token, readiness in self.serialTTYReady(Int(token.index), readiness) }
-        kinds.serialBridge = loop.register { token, readiness in self.serialBridgeReady(Int(token.index), readiness) }
-        connections.frontEnd = core.register(self)
+        let listeners = try Agent.openListeners(config)
+        do throws(StartupError) {
+            sutra = try SutraFrontEnd(config: config, loop: loop, timer: timer, core: core, router: router,
+                                      listeners: listeners, serialLines: config.serialLines.map { SerialLine($0) })
+        } catch {
+            for listener in listeners { listener.close() }
+            throw error
+        }
         do throws(Errno) {
             try loop.add(signals.fd, .readable, EventToken(loop.register { _, _ in self.handleSignals() }))
             try loop.add(timer.fd, .readable, EventToken(loop.register { _, _ in self.expireDeadlines() }))
-            for (index, listener) in listeners.enumerated() {
-                try loop.add(listener.fd, .readable, EventToken(kinds.listener, index: UInt32(index)))
-            }
         } catch {
             for listener in listeners { listener.close() }
             throw StartupError("cannot register with epoll: \(error.message)")
@@ -75,10 +54,7 @@ final class Agent: FrontEnd {
     /// Serves until SIGTERM or SIGINT; returns the process exit status.
     func run() -> Int32 {
         logBudget()
-        for listener in listeners {
-            Log.info("listening on \(listener.address.description)")
-        }
-        openSerialLines()
+        sutra.start()
         // Orphaned descendants of commands become ours, so they can be cleaned up
         // (OrphanSweep). qemu-user refuses this prctl; a real kernel has it since 3.4.
         if csys_become_subreaper() != 0 {
@@ -99,25 +75,8 @@ final class Agent: FrontEnd {
         // sessions to the workers, which the exit would cut short.
         distro.shutdown()
         core.shutdown()
-        for index in 0..<connections.capacity where connections[index].isActive {
-            close(index, reason: "agent shutting down")
-        }
-        closeSerialLines()
-        // The agent lives as long as the process (the loop's handlers hold it), so what
-        // must not outlast it is closed here: the Unix socket's name goes with it.
-        for listener in listeners { listener.close() }
+        sutra.shutdown()
         return 0
-    }
-
-    // MARK: FrontEnd
-
-    func completionsReady(for connection: ConnectionRef) { pumpIfOpen(connection) }
-
-    /// PTY output and input room, for the connection the shell belongs to.
-    func shellReady(_ shell: Int, of connection: ConnectionRef, _ readiness: Readiness) {
-        guard let slot = openSlot(of: connection) else { return }
-        _ = shells.shellReady(shell, readiness, &connections[slot])
-        pump(slot)
     }
 
     private func handleSignals() {
@@ -132,27 +91,28 @@ final class Agent: FrontEnd {
         }
     }
 
-    /// The kinds of event source the agent itself serves.
-    struct SourceKinds {
-        var listener = EventToken.Kind.none
-        var connection = EventToken.Kind.none
-        var serialTTY = EventToken.Kind.none
-        var serialBridge = EventToken.Kind.none
+    /// The timer: whatever is due in the front end and in the core.
+    private func expireDeadlines() {
+        timer.acknowledge()
+        let now = MonotonicClock.now()
+        sutra.expire(now: now)
+        if let due = core.expire(now: now) { timer.schedule(due) }
     }
 
     /// One line with the whole budget: every pool, mapped once at start-up.
     private func logBudget() {
         let kib = { (bytes: Int) in (bytes + 1023) / 1024 }
-        let total = connections.budgetBytes + core.processes.budgetBytes
-        Log.info("memory budget \(kib(total)) KiB: \(connections.capacity) connections x \(kib(connections.slotBytes)) KiB "
+        let total = sutra.connections.budgetBytes + core.processes.budgetBytes
+        Log.info("memory budget \(kib(total)) KiB: \(sutra.connections.capacity) connections x "
+            + "\(kib(sutra.connections.slotBytes)) KiB "
             + "(receive \(kib(config.receiveBufferSize)) + transmit \(kib(config.transmitBufferSize))), "
             + "\(config.maxExec) commands x \(kib(2 * config.maxOutput)) KiB of output, "
             + "\(config.maxShells) shells x \(kib(core.processes.shells.budgetBytes / config.maxShells)) KiB of input; "
             + "pages are committed only while in use")
         Log.info("authentication: \(config.authMethod.name), \(config.maxAuthInFlight) worker threads, "
             + "\(config.maxSessions) sessions")
-        if !serialLines.isEmpty {
-            Log.info("serial lines: \(serialLines.count), each with \(kib(SerialLine.bufferBytes)) KiB of link buffers, "
+        if !sutra.serialLines.isEmpty {
+            Log.info("serial lines: \(sutra.serialLines.count), each with \(kib(SerialLine.bufferBytes)) KiB of link buffers, "
                 + "one connection at a time")
         }
         Log.info("distro: root \(distro.root.description); an install decompresses with at most "

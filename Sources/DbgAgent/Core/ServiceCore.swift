@@ -12,6 +12,8 @@ final class ServiceCore {
     let loop: EventLoop
     /// Indexed by `ConnectionRef.frontEnd`.
     private var frontEnds: [any FrontEnd] = []
+    /// Services with per-connection state of their own (distro's job) hear of closes.
+    private var closeObservers: [(ConnectionRef) -> Void] = []
 
     init(config: AgentConfig, timer: DeadlineTimer, loop: EventLoop) throws(StartupError) {
         self.timer = timer
@@ -65,8 +67,12 @@ final class ServiceCore {
         sessions.connectionClosed(connection) { session in files.sessionEnded(session.serial) }
         processes.connectionClosed(connection)
         fileJobs.connectionClosed(connection)
+        for observer in closeObservers { observer(connection) }
         completions.removeAll(of: connection)
     }
+
+    /// `observer` hears of every connection that closes (after the core's own clean-up).
+    func whenConnectionCloses(_ observer: @escaping (ConnectionRef) -> Void) { closeObservers.append(observer) }
 
     /// Runs what is due at `now` (throttled attempts, timeouts, idle open files, the
     /// orphan sweep); returns the next deadline.

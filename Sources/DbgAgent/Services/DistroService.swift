@@ -40,6 +40,7 @@ final class DistroService {
             throw StartupError("cannot start the distro thread: \(error.message)")
         }
         _ = jobs.submit(.removeLeftovers(root))
+        core.whenConnectionCloses { connection in self.connectionClosed(connection) }
     }
 
     func handle(_ request: Request, on connection: inout Connection) {

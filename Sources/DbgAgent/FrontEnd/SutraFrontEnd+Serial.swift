@@ -4,7 +4,7 @@ import DbgWire
 
 /// Serial lines: the tty and the bridge of each line in the loop, link resets from
 /// clients, and a device that disappears and comes back (a USB gadget unplugged).
-extension Agent {
+extension SutraFrontEnd {
     /// At start-up: a device that is not there yet is waited for, not an error.
     func openSerialLines() {
         let now = MonotonicClock.now()
@@ -90,26 +90,21 @@ extension Agent {
             line.engine.close()
             return
         }
-        let now = MonotonicClock.now()
-        guard let slot = connections.open(FileDescriptor(ends[0]), peer: SocketAddress.serialLine(line.spec.path), now: now,
-                                          maxPayload: config.maxFrame) else {
-            Log.info("\(line.description): connection table full (\(connections.capacity) connections); link closed")
-            FileDescriptor(ends[0]).close()
-            FileDescriptor(ends[1]).close()
-            line.engine.close()
-            return
-        }
-        do throws(Errno) {
-            try loop.add(connections[slot].fd, .readable, token(for: slot))
-            connections[slot].registered = .readable
+        let slot: Int
+        do throws(AdoptFailure) {
+            slot = try adopt(FileDescriptor(ends[0]), peer: SocketAddress.serialLine(line.spec.path))
         } catch {
-            Log.info("\(line.description): cannot watch its connection: \(error.message)")
-            connections.release(slot)
+            switch error {
+            case .tableFull:
+                Log.info("\(line.description): connection table full (\(connections.capacity) connections); link closed")
+                FileDescriptor(ends[0]).close()
+            case .epoll(let reason):
+                Log.info("\(line.description): cannot watch its connection: \(reason.message)")
+            }
             FileDescriptor(ends[1]).close()
             line.engine.close()
             return
         }
-        timer.schedule(now + config.handshakeTimeoutMs)
         line.bridge = FileDescriptor(ends[1])
         line.bridgeInterest = nil
         line.connection = connections[slot].ref

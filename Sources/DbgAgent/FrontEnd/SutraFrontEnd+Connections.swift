@@ -2,7 +2,7 @@ import CSys
 import DbgWire
 
 /// Connection life cycles: accept, receive and answer frames, back-pressure, closing.
-extension Agent {
+extension SutraFrontEnd {
     func acceptConnections(from listenerIndex: Int) {
         let listener = listeners[listenerIndex]
         // Bounded, so a connection storm cannot starve the connections already open.
@@ -19,30 +19,31 @@ extension Agent {
                 return
             }
             guard let (fd, peer) = accepted else { return }
-            let now = MonotonicClock.now()
             if let refusal = unauthenticatedLimit(peer) {
                 turnAway(fd, peer, refusal)
                 continue
             }
-            var opened = connections.open(fd, peer: peer, now: now, maxPayload: config.maxFrame)
-            if opened == nil, let oldest = oldestUnauthenticated() {
-                evict(oldest)
-                opened = connections.open(fd, peer: peer, now: now, maxPayload: config.maxFrame)
-            }
-            guard let index = opened else {
-                turnAway(fd, peer, "connection table full (\(connections.capacity) connections)")
-                continue
-            }
-            do throws(Errno) {
-                try loop.add(fd, .readable, token(for: index))
-                connections[index].registered = .readable
+            do throws(AdoptFailure) {
+                let index = try adoptEvicting(fd, peer: peer)
+                Log.debug("connection \(index) from \(peer.description)")
             } catch {
-                Log.info("cannot watch connection from \(peer.description): \(error.message)")
-                connections.release(index)
-                continue
+                switch error {
+                case .tableFull: turnAway(fd, peer, "connection table full (\(connections.capacity) connections)")
+                case .epoll(let reason): Log.info("cannot watch connection from \(peer.description): \(reason.message)")
+                }
             }
-            timer.schedule(now + config.handshakeTimeoutMs)
-            Log.debug("connection \(index) from \(peer.description)")
+        }
+    }
+
+    /// Adopts a new connection; when the table is full, the oldest connection that has
+    /// not logged in, of the address that holds most of them, makes room.
+    private func adoptEvicting(_ fd: FileDescriptor, peer: SocketAddress) throws(AdoptFailure) -> Int {
+        do throws(AdoptFailure) {
+            return try adopt(fd, peer: peer)
+        } catch {
+            guard case .tableFull = error, let oldest = oldestUnauthenticated() else { throw error }
+            evict(oldest)
+            return try adopt(fd, peer: peer)
         }
     }
 
@@ -247,7 +248,7 @@ extension Agent {
         switch connections[index].state {
         case .closingAfterFlush:
             // Send FIN but keep reading, so unread input does not turn our close into a reset.
-            _ = shutdown(connections[index].fd.rawValue, CSYS_SHUT_WR)
+            _ = CSys.shutdown(connections[index].fd.rawValue, CSYS_SHUT_WR)
             connections[index].state = .lingering
         case .open where connections[index].inputClosed:
             let leftover = connections[index].receive.readableCount
@@ -297,7 +298,6 @@ extension Agent {
     func close(_ index: Int, reason: String) {
         Log.debug("connection \(index) from \(connections[index].peer.description) closed: \(reason)")
         core.connectionClosed(connections[index].ref)
-        distro.connectionClosed(connections[index].ref)
         loop.remove(connections[index].fd)
         connections.release(index)
     }
@@ -308,9 +308,8 @@ extension Agent {
 
     // MARK: Deadlines
 
-    func expireDeadlines() {
-        timer.acknowledge()
-        let now = MonotonicClock.now()
+    /// Connections and serial lines whose time is up; arms the timer for the next.
+    func expire(now: Milliseconds) {
         var next: Milliseconds = 0
         for index in 0..<connections.capacity where connections[index].isActive {
             guard let deadline = deadline(of: connections[index]) else { continue }
@@ -321,7 +320,6 @@ extension Agent {
             }
         }
         if next != 0 { timer.schedule(next) }
-        if let due = core.expire(now: now) { timer.schedule(due) }
         expireSerialLines(now: now)
     }
 
@@ -374,7 +372,7 @@ extension Agent {
         for _ in 0..<8 {
             guard let count = try? fd.read(into: scratch), count > 0 else { break }
         }
-        _ = shutdown(fd.rawValue, CSYS_SHUT_WR)
+        _ = CSys.shutdown(fd.rawValue, CSYS_SHUT_WR)
         fd.close()
     }
 
