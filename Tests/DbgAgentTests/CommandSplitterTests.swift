@@ -4,7 +4,11 @@ import Testing
 @Suite("Command line splitting")
 struct CommandSplitterTests {
     private func split(_ line: String) -> Result<[String], SplitError> {
-        CommandSplitter.split(Array(line.utf8)).map { $0.map { String(decoding: $0, as: UTF8.self) } }
+        do throws(SplitError) {
+            return .success(try CommandSplitter.split(Array(line.utf8)).map { String(decoding: $0, as: UTF8.self) })
+        } catch {
+            return .failure(error)
+        }
     }
 
     @Test("words, quotes and escapes", arguments: [

@@ -107,9 +107,10 @@ enum CommandLineOptions {
         case UInt8(ascii: "v"):
             config.verbose = true
         case UInt8(ascii: "l"):
-            switch ListenAddress.parseTCP(argument) {
-            case .success(let address): config.listen.append(address)
-            case .failure(let error): return error
+            do throws(ConfigError) {
+                config.listen.append(try ListenAddress.parseTCP(argument))
+            } catch {
+                return error
             }
         case UInt8(ascii: "u"):
             guard !argument.isEmpty else { return ConfigError("--unix needs a path") }

@@ -4,7 +4,7 @@
 /// There is no globbing, no variable expansion and no operators: `|`, `>`, `;`, `$HOME`
 /// and `*` reach the program as they are (RunShell is for shell syntax).
 enum CommandSplitter {
-    static func split(_ line: [UInt8]) -> Result<[[UInt8]], SplitError> {
+    static func split(_ line: [UInt8]) throws(SplitError) -> [[UInt8]] {
         var words: [[UInt8]] = []
         var word: [UInt8] = []
         var inWord = false
@@ -20,7 +20,7 @@ enum CommandSplitter {
                 inWord = false
             case UInt8(ascii: "'"):
                 inWord = true
-                guard let close = line[index...].firstIndex(of: UInt8(ascii: "'")) else { return .failure(.unterminatedSingleQuote) }
+                guard let close = line[index...].firstIndex(of: UInt8(ascii: "'")) else { throw .unterminatedSingleQuote }
                 word.append(contentsOf: line[index..<close])
                 index = close + 1
             case UInt8(ascii: "\""):
@@ -40,9 +40,9 @@ enum CommandSplitter {
                         word.append(inner)
                     }
                 }
-                if !closed { return .failure(.unterminatedDoubleQuote) }
+                if !closed { throw .unterminatedDoubleQuote }
             case UInt8(ascii: "\\"):
-                guard index < line.count else { return .failure(.trailingBackslash) }
+                guard index < line.count else { throw .trailingBackslash }
                 if line[index] != 0x0a {
                     word.append(line[index])
                     inWord = true
@@ -54,7 +54,8 @@ enum CommandSplitter {
             }
         }
         if inWord { words.append(word) }
-        return words.isEmpty ? .failure(.empty) : .success(words)
+        guard !words.isEmpty else { throw .empty }
+        return words
     }
 
     private static func isEscapableInDoubleQuotes(_ byte: UInt8) -> Bool {

@@ -33,11 +33,13 @@ extension ProcessHost {
         guard csys_open_pty(&master, &slave, rows, cols) == 0 else { throw .launch(LaunchFailure(stage: .terminal, errno: .current)) }
         var onTerminal = spec
         onTerminal.io = .terminal(FileDescriptor(slave))
-        let launched = ProcessLauncher.launch(onTerminal)
-        FileDescriptor(slave).close()  // the shell has its own; the master then sees when all are gone
-        guard case .success(let pid) = launched else {
+        let pid: Int32
+        do throws(LaunchFailure) {
+            defer { FileDescriptor(slave).close() }  // the shell has its own; the master then sees when all are gone
+            pid = try ProcessLauncher.launch(onTerminal)
+        } catch {
             FileDescriptor(master).close()
-            throw .launch(launched.failure!)
+            throw .launch(error)
         }
         shells[index].state = .running
         shells[index].id = newShellID()

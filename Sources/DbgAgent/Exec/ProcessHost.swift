@@ -55,7 +55,11 @@ final class ProcessHost {
         guard let index = commands.freeSlot else {
             throw .noSlot("all \(commands.capacity) command slots are in use; try again")
         }
-        if case .failure(let failure) = launchCaptured(index, spec) { throw .launch(failure) }
+        do throws(LaunchFailure) {
+            try launchCaptured(index, spec)
+        } catch {
+            throw .launch(error)
+        }
         let now = MonotonicClock.now()
         commands[index].state = .running
         commands[index].reply = reply
@@ -66,26 +70,30 @@ final class ProcessHost {
     }
 
     /// Creates the pipes and the process; on success the loop watches the pipes.
-    private func launchCaptured(_ index: Int, _ spec: LaunchSpec) -> Result<Int32, LaunchFailure> {
+    private func launchCaptured(_ index: Int, _ spec: LaunchSpec) throws(LaunchFailure) {
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
-        guard csys_pipe(&outPipe) == 0 else { return .failure(LaunchFailure(stage: .stdio, errno: .current)) }
+        guard csys_pipe(&outPipe) == 0 else { throw LaunchFailure(stage: .stdio, errno: .current) }
         guard csys_pipe(&errPipe) == 0 else {
             let error = Errno.current
             FileDescriptor(outPipe[0]).close()
             FileDescriptor(outPipe[1]).close()
-            return .failure(LaunchFailure(stage: .stdio, errno: error))
+            throw LaunchFailure(stage: .stdio, errno: error)
         }
         var piped = spec
         piped.io = .pipes(stdout: FileDescriptor(outPipe[1]), stderr: FileDescriptor(errPipe[1]))
-        let launched = ProcessLauncher.launch(piped)
-        // The child has its own copies of the write ends (or is gone).
-        FileDescriptor(outPipe[1]).close()
-        FileDescriptor(errPipe[1]).close()
         let readers = [FileDescriptor(outPipe[0]), FileDescriptor(errPipe[0])]
-        guard case .success(let pid) = launched else {
+        let pid: Int32
+        do throws(LaunchFailure) {
+            // The child has its own copies of the write ends (or is gone) either way.
+            defer {
+                FileDescriptor(outPipe[1]).close()
+                FileDescriptor(errPipe[1]).close()
+            }
+            pid = try ProcessLauncher.launch(piped)
+        } catch {
             readers.forEach { $0.close() }
-            return launched
+            throw error
         }
         commands[index].pid = pid
         commands[index].stdout.start(reading: readers[0])
@@ -97,7 +105,6 @@ final class ProcessHost {
             try? loop.add(reader, .readable, EventToken(outputKind, index: UInt32(2 * index + stream),
                                                         generation: commands[index].generation))
         }
-        return launched
     }
 
     /// A pipe of a running command is readable.

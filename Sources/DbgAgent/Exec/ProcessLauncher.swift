@@ -48,7 +48,7 @@ struct ContainerSpec {
 
 /// Starts processes through csys_spawn (vfork + async-signal-safe set-up in C).
 enum ProcessLauncher {
-    static func launch(_ spec: LaunchSpec) -> Result<Int32, LaunchFailure> {
+    static func launch(_ spec: LaunchSpec) throws(LaunchFailure) -> Int32 {
         let argv = CStringArray(spec.argv)
         let environment = CStringArray(spec.environment)
         defer {
@@ -78,7 +78,7 @@ enum ProcessLauncher {
                 withUnsafePointer(to: described) { request.container = $0; return csys_spawn(&request, &failure) }
             }
         }
-        if pid > 0 { return .success(pid) }
+        if pid > 0 { return pid }
         let stage: LaunchFailure.Stage
         switch Int(failure.stage) {
         case Int(CSYS_SPAWN_STAGE_STDIO): stage = .stdio
@@ -91,7 +91,7 @@ enum ProcessLauncher {
         case Int(CSYS_SPAWN_STAGE_BIND): stage = .bind(Int(failure.detail))
         default: stage = .fork
         }
-        return .failure(LaunchFailure(stage: stage, errno: Errno(failure.error)))
+        throw LaunchFailure(stage: stage, errno: Errno(failure.error))
     }
 }
 

@@ -24,9 +24,10 @@ extension DbgService {
             guard !exec.command.isEmpty else { throw ServiceError(.badRequest, "Command: empty") }
             argv = [Array(account.shell.utf8), Array("-c".utf8), exec.command.bytes]
         } else {
-            switch CommandSplitter.split(exec.command.bytes) {
-            case .success(let words): argv = words
-            case .failure(let error): throw ServiceError(.badRequest, error.message)
+            do throws(SplitError) {
+                argv = try CommandSplitter.split(exec.command.bytes)
+            } catch {
+                throw ServiceError(.badRequest, error.message)
             }
         }
         let cwd = DbgService.workingDirectory(exec.cwd.bytes, home: Array(account.home.utf8))

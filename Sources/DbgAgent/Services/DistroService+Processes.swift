@@ -10,9 +10,10 @@ extension DistroService {
         let caller = try caller(connection)
         guard !run.command.containsNUL else { throw ServiceError(.badRequest, "Command: contains a NUL byte") }
         let argv: [[UInt8]]
-        switch CommandSplitter.split(run.command.bytes) {
-        case .success(let words): argv = words
-        case .failure(let error): throw ServiceError(.badRequest, error.message)
+        do throws(SplitError) {
+            argv = try CommandSplitter.split(run.command.bytes)
+        } catch {
+            throw ServiceError(.badRequest, error.message)
         }
         var spec = try launchSpec(caller, workdir: run.workdir, bind: run.bind, env: run.env, terminal: false)
         spec.argv = argv

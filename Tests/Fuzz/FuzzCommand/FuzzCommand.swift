@@ -6,7 +6,7 @@
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzCommand(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let line = Array(UnsafeBufferPointer(start: data, count: size))
-    guard case .success(let words) = CommandSplitter.split(line) else { return 0 }
+    guard let words = try? CommandSplitter.split(line) else { return 0 }
     precondition(!words.isEmpty && words.allSatisfy { !$0.isEmpty || line.contains(UInt8(ascii: "'")) || line.contains(UInt8(ascii: "\"")) })
     precondition(words.reduce(0) { $0 + $1.count } <= line.count)
     return 0
