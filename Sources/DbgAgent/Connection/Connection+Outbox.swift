@@ -5,6 +5,10 @@ import DbgWire
 /// buffer, and the frames whose data is put in place without a copy (spliced file
 /// chunks, PTY output). Services say what to send; the layouts are DbgWire's.
 extension Connection {
+    /// Room any answer to posted work needs, but captured output and file chunks (which
+    /// reserve their own): the largest, SessionInfo, is bounded by a passwd line.
+    static let answerRoom = FrameHeader.size + 2 * TextFile.maxLineLength
+
     /// Queues the response to `request`; nothing for a one-way request (id 0).
     mutating func respond<M: WireCodable>(to request: FrameHeader, with message: M) {
         guard request.id != 0 else { return }

@@ -20,7 +20,7 @@ struct LaunchSpec {
     var cwd: [UInt8]
     /// The user to become; nil to keep the agent's identity.
     var identity: UserAccount?
-    /// A command slot puts its capture pipes here (DbgService.startCommand).
+    /// A command slot puts its capture pipes here (ProcessHost.startCommand).
     var io: IO = .pipes(stdout: FileDescriptor(-1), stderr: FileDescriptor(-1))
     /// With `.pipes`: the child's stdin instead of /dev/null.
     var stdin: FileDescriptor?

@@ -12,8 +12,6 @@ import DbgWire
 final class DbgService {
     /// The failure that ends a connection.
     static let maxFailuresPerConnection = 3
-    /// Room an answer of this service needs: SessionInfo is bounded by a passwd line.
-    static let replyRoom = FrameHeader.size + 2 * TextFile.maxLineLength
 
     let core: ServiceCore
     let relay: ShellRelay
@@ -83,7 +81,7 @@ final class DbgService {
     func deliver(_ work: CompletionQueue.Work, _ connection: inout Connection, closing: inout String?) -> Bool {
         switch work {
         case .authentication(let index):
-            guard connection.transmit.reserveWritable(DbgService.replyRoom) else { return false }
+            guard connection.transmit.reserveWritable(Connection.answerRoom) else { return false }
             guard let (attempt, result) = core.sessions.takeAttempt(index) else { return true }
             closing = answer(attempt, result, &connection)
         case .command(let index):
@@ -95,7 +93,7 @@ final class DbgService {
                 stderrTruncated: command.stderr.truncated))
             core.processes.releaseCommand(index)
         case .fileJob(let index):
-            guard connection.transmit.reserveWritable(DbgService.replyRoom) else { return false }
+            guard connection.transmit.reserveWritable(Connection.answerRoom) else { return false }
             deliverFileJob(core.fileJobs.take(index), &connection)
         case .shellExit(let index):
             return relay.finishExit(index, &connection)

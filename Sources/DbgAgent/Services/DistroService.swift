@@ -240,7 +240,7 @@ final class DistroService {
         case .shellExit(let index):
             return relay.finishExit(index, &connection)
         case .fileJob(let index):
-            guard connection.transmit.reserveWritable(DbgService.replyRoom) else { return false }
+            guard connection.transmit.reserveWritable(Connection.answerRoom) else { return false }
             let job = core.fileJobs.take(index)
             switch job.result {
             case .success(.diskUsage(let bytes)):
@@ -253,7 +253,7 @@ final class DistroService {
             }
         case .distroJob:
             guard let job = pending, let result = job.result else { return true }
-            guard connection.transmit.reserveWritable(DbgService.replyRoom) else { return false }
+            guard connection.transmit.reserveWritable(Connection.answerRoom) else { return false }
             pending = nil
             switch result {
             case .success: connection.respond(to: job.reply.request, with: Empty())

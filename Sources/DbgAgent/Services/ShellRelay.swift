@@ -105,7 +105,7 @@ struct ShellRelay {
         guard case .exited(let code) = processes.shells[index].state else { return true }
         relayOutput(index, &connection)
         guard connection.pendingOutput <= AgentConfig.transmitBatch,
-              connection.transmit.reserveWritable(DbgService.replyRoom) else { return false }
+              connection.transmit.reserveWritable(Connection.answerRoom) else { return false }
         let shell = processes.shells[index]
         let service = shell.reply.request.service
         let op = service == ServiceID.distro ? Distro.Event.shellExit.rawValue : Dbg.Event.shellExit.rawValue
