@@ -12,6 +12,8 @@ import DbgWire
 final class SessionStore {
     static let maxUsernameLength = 256
     static let maxPasswordLength = 1024
+    /// The failed login that ends its connection (every front end applies it).
+    static let maxFailuresPerConnection = 3
 
     let authenticator: Authenticator
     /// Authentication (and PAM session ends): `--max-auth` threads of their own, so no
@@ -20,6 +22,8 @@ final class SessionStore {
     private var attempts: AuthAttempts
     private var throttle = AuthThrottle(capacity: 256)
     private(set) var sessions: SessionTable
+    /// Failed logins of the connections that have had any.
+    private var failures: [(connection: ConnectionRef, count: Int)] = []
     private let timer: DeadlineTimer
     private let completions: CompletionQueue
 
@@ -120,6 +124,17 @@ final class SessionStore {
         return (attempt, result)
     }
 
+    /// Counts a rejected password on `connection`; true when it is the one that must end
+    /// the connection.
+    func failureEndsConnection(_ connection: ConnectionRef) -> Bool {
+        guard let index = failures.firstIndex(where: { $0.connection == connection }) else {
+            failures.append((connection, 1))
+            return SessionStore.maxFailuresPerConnection <= 1
+        }
+        failures[index].count += 1
+        return failures[index].count >= SessionStore.maxFailuresPerConnection
+    }
+
     // MARK: Sessions
 
     /// A new session for a user whose password was right; nil when the table is full
@@ -156,6 +171,7 @@ final class SessionStore {
     /// A closed connection's sessions end (`ended` hears of each) and its attempts are
     /// forgotten; one still on a worker finishes and its result is dropped.
     func connectionClosed(_ connection: ConnectionRef, _ ended: (Session) -> Void) {
+        failures.removeAll { $0.connection == connection }
         sessions.removeAll(on: connection) { session in
             session.user.pam.map(endPAM)
             ended(session)

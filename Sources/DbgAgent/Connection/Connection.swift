@@ -42,8 +42,6 @@ struct Connection {
     /// Why the connection is closing, logged when it finally closes.
     var closeReason = ""
 
-    /// Failed authentications so far; the third ends the connection.
-    var authFailures = 0
     /// A session was created on this connection (a password was right).
     var loggedIn = false
     /// Zero-copy output: a pipe file data is spliced into, and from it to the socket.

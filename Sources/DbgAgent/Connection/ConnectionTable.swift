@@ -45,7 +45,6 @@ struct ConnectionTable: ~Copyable {
         self[index].acceptedAt = now
         self[index].lastFrameAt = nil
         self[index].inputClosed = false
-        self[index].authFailures = 0
         self[index].loggedIn = false
         self[index].framesBlocked = false
         self[index].registered = Interest()

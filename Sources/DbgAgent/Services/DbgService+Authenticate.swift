@@ -32,9 +32,8 @@ extension DbgService {
         case .failure(.rejected(let reason)):
             Log.info("authentication failed for \(who): \(reason)")
             connection.fail(attempt.reply.request, .denied, "authentication failed")
-            connection.authFailures += 1
-            return connection.authFailures >= DbgService.maxFailuresPerConnection
-                ? "\(DbgService.maxFailuresPerConnection) failed authentications" : nil
+            return core.sessions.failureEndsConnection(connection.ref)
+                ? String(SessionStore.maxFailuresPerConnection) + " failed authentications" : nil
         case .failure(.unavailable(let reason)):
             Log.info("authentication unavailable for \(who): \(reason)")
             connection.fail(attempt.reply.request, .internalError, "authentication is unavailable on this agent (see its log)")

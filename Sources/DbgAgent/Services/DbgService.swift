@@ -10,8 +10,6 @@ import DbgWire
 /// address, and encodes the answers, immediate or posted (`deliver`). Answers to work
 /// go out in the order the work finished.
 final class DbgService {
-    /// The failure that ends a connection.
-    static let maxFailuresPerConnection = 3
 
     let core: ServiceCore
     let relay: ShellRelay
