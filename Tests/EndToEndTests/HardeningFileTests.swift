@@ -75,6 +75,31 @@ struct HardeningFileTests {
         #expect(FileManager.default.fileExists(atPath: fixture.home + "/" + deep, isDirectory: &isDirectory) && isDirectory.boolValue)
     }
 
+    @Test("Hashes of a huge sparse file stop when their client leaves: the file workers serve the next one")
+    func abandonedHashes() throws {
+        let fixture = try CommandFixture()
+        let agent = try fixture.startAgent()
+        // 1 TiB of holes: hashing it takes the better part of an hour.
+        let huge = fixture.home + "/sparse.bin"
+        #expect(FileManager.default.createFile(atPath: huge, contents: nil))
+        #expect(truncate(huge, 1 << 40) == 0)
+        if CommandFixture.isRoot { chown(huge, fixture.uid, fixture.gid) }
+        do {
+            let leaver = try fixture.login(agent)
+            for id in UInt32(1)...2 {  // one per file worker
+                try leaver.connection.send(service: ServiceID.dbg, op: Dbg.Op.hash.rawValue, id: id,
+                                           Dbg.HashRequest(token: leaver.wireToken, path: "sparse.bin", offset: 0, length: 0))
+            }
+            Thread.sleep(forTimeInterval: 0.5)  // both are running
+        }  // the connection closes here
+        let session = try fixture.login(agent)
+        let started = Date()
+        let result: Dbg.HashResult = try session.fileOp(.hash, Dbg.HashRequest(token: session.wireToken, path: "file.txt",
+                                                                                 offset: 0, length: 0))
+        #expect(result.digest.count == 32)
+        #expect(Date().timeIntervalSince(started) < 10, "the next Hash waited \(Date().timeIntervalSince(started)) s")
+    }
+
     @Test("ReadFile, WriteFile and Hash of a FIFO nobody opens are refused at once; everyone else is served meanwhile")
     func fifo() throws {
         let fixture = try CommandFixture()

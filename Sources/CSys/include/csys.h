@@ -371,6 +371,7 @@ static const mode_t CSYS_S_IFIFO = S_IFIFO;
 static const int CSYS_AF_UNSPEC = AF_UNSPEC;
 static const int CSYS_SO_ERROR = SO_ERROR;
 static const int CSYS_ETIMEDOUT = ETIMEDOUT;
+static const int CSYS_ECANCELED = ECANCELED;
 const char *csys_resolve_message(int error);
 // poll for one descriptor: 1 ready, 0 not yet (timeout or a signal), -1 with errno.
 int csys_wait_ready(int fd, int writable, int timeout_ms);

@@ -1,7 +1,8 @@
-/// What every front end drives: sessions, processes, files and file jobs, and the queue through which finished work comes back. The services
-/// (dbg, distro) are adapters over it that never depend on each other; a front end
-/// (the Sutra connection today) starts work with a reply address and takes its
-/// completions from the queue. See docs/ARCHITECTURE.md.
+/// What every front end drives: sessions, processes, files and file jobs, and the queue
+/// through which finished work comes back. The services (dbg, distro) are adapters over
+/// it that never depend on each other; a front end (the Sutra connections today) starts
+/// work with a reply address and takes its completions from the queue. See
+/// docs/ARCHITECTURE.md.
 final class ServiceCore {
     let completions: CompletionQueue
     let sessions: SessionStore

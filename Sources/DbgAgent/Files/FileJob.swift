@@ -5,6 +5,8 @@ import DbgWire
 /// its result until delivered.
 struct PendingFileJob {
     var reply: ReplyAddress
+    /// Raised when its connection closes: a long hash stops at its next chunk.
+    let cancel: CancelFlag
     /// The path an error names.
     var path: [UInt8]
     var result: Result<FileJobOutcome, Errno>?
@@ -37,15 +39,16 @@ struct FileJob {
     let path: [UInt8]
     let identity: UserAccount?
     let work: FileWork
+    let cancel: CancelFlag
     var result: Result<FileJobOutcome, Errno> = .failure(Errno(0))
 
     /// Runs on a worker thread (the identity switch is per thread).
     mutating func run() {
-        let (path, work) = (self.path, self.work)
+        let (path, work, cancel) = (self.path, self.work, self.cancel)
         let outcome = UserFiles.run(as: identity) { () -> Result<FileJobOutcome, Errno> in
             switch work {
             case .hash(let offset, let length):
-                return FileJob.hash(path, offset: offset, length: length)
+                return FileJob.hash(path, offset: offset, length: length, cancel: cancel)
             case .syncAndRename(let to, let replace):
                 // What the user may move but not open (a file of mode 0200, a directory of
                 // mode 0300) is renamed unsynced, as rename(2) alone would.
@@ -65,7 +68,10 @@ struct FileJob {
         }
     }
 
-    private static func hash(_ path: [UInt8], offset: UInt64, length: UInt64) -> Result<FileJobOutcome, Errno> {
+    /// Stops when `cancel` is raised: a sparse file can be exabytes long, and nobody may
+    /// hold a file worker after leaving.
+    private static func hash(_ path: [UInt8], offset: UInt64, length: UInt64,
+                             cancel: CancelFlag) -> Result<FileJobOutcome, Errno> {
         let opened = UserFiles.openAsCurrentUser(path, for: .hash, mode: 0)
         guard case .success(let file) = opened else { return .failure(opened.failure!) }
         defer { file.close() }
@@ -74,6 +80,7 @@ struct FileJob {
         var hasher = SHA256()
         var done: UInt64 = 0
         while length == 0 || done < length {
+            if cancel.reason != nil { return .failure(Errno(CSYS_ECANCELED)) }
             let want = length == 0 ? buffer.count : Int(min(UInt64(buffer.count), length - done))
             let got: Int
             do throws(Errno) {

@@ -29,10 +29,11 @@ final class FileJobs {
         guard let index = pending.firstIndex(where: { $0 == nil }) else {
             return "\(pending.count) file jobs are already running; try again"
         }
-        guard workers.submit(FileJob(slot: index, path: path, identity: identity, work: work)) else {
+        let cancel = CancelFlag()
+        guard workers.submit(FileJob(slot: index, path: path, identity: identity, work: work, cancel: cancel)) else {
             return "the file worker queue is full; try again"
         }
-        pending[index] = PendingFileJob(reply: reply, path: reportedAs)
+        pending[index] = PendingFileJob(reply: reply, cancel: cancel, path: reportedAs)
         return nil
     }
 
@@ -59,12 +60,17 @@ final class FileJobs {
     /// The request a posted job answers (to pick its front end's service).
     func reply(of index: Int) -> ReplyAddress? { pending[index]?.reply }
 
-    /// A closed connection's jobs: finished ones are forgotten, running ones dropped
-    /// when they finish.
+    /// A closed connection's jobs: finished ones are forgotten, running ones told to stop
+    /// (a hash does at its next chunk) and dropped when they end.
     func connectionClosed(_ connection: ConnectionRef) {
         for index in pending.indices {
             guard let job = pending[index], job.reply.connection == connection else { continue }
-            if job.result == nil { pending[index]!.reply.detach() } else { pending[index] = nil }
+            if job.result == nil {
+                job.cancel.raise(.clientGone)
+                pending[index]!.reply.detach()
+            } else {
+                pending[index] = nil
+            }
         }
     }
 }
