@@ -110,6 +110,10 @@ struct Connection {
     /// Output queued but not yet sent: the transmit buffer and spliced file data.
     var pendingOutput: Int { transmit.readableCount + spliceRemaining }
 
+    /// Below the back-pressure mark: the connection may take more requests and more
+    /// shell output.
+    var hasOutputRoom: Bool { pendingOutput <= AgentConfig.transmitBatch }
+
     /// Writes queued output until the socket is full. Throws when the peer is gone.
     mutating func flush() throws(Errno) {
         while spliceRemaining > 0 {

@@ -135,7 +135,7 @@ extension SutraFrontEnd {
                 close(index, reason: "write failed: \(error.message)")
                 return
             }
-            let canResume = progress == .paused && connections[index].pendingOutput <= AgentConfig.transmitBatch
+            let canResume = progress == .paused && connections[index].hasOutputRoom
                 && connections[index].spliceRemaining == 0
             if !canResume { break }
         }
@@ -184,7 +184,7 @@ extension SutraFrontEnd {
         let frameRoom = FrameHeader.size + Int(config.maxFrame)
         while connections[index].state == .open {
             // Dispatch only when any response fits: handlers never find the buffer full.
-            guard connections[index].pendingOutput <= AgentConfig.transmitBatch,
+            guard connections[index].hasOutputRoom,
                   connections[index].transmit.reserveWritable(frameRoom)
             else { return .paused }
             switch connections[index].receive.nextFrame(maxPayload: config.maxFrame) {
@@ -265,7 +265,7 @@ extension SutraFrontEnd {
         switch connection.state {
         case .open:
             if !connection.inputClosed && !connection.framesBlocked
-                && connection.pendingOutput <= AgentConfig.transmitBatch {
+                && connection.hasOutputRoom {
                 wanted.insert(.readable)
             }
         case .lingering:

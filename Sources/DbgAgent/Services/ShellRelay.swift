@@ -59,7 +59,7 @@ struct ShellRelay {
     /// Returns whether the connection's held-back frames may go on.
     func shellReady(_ index: Int, _ readiness: Readiness, _ connection: inout Connection) -> Bool {
         if readiness.readable {
-            guard connection.pendingOutput <= AgentConfig.transmitBatch else {
+            guard connection.hasOutputRoom else {
                 // Not watched for output now, so this is a hang-up, which epoll repeats.
                 processes.pauseOutput(ofShell: index)
                 return false
@@ -67,18 +67,18 @@ struct ShellRelay {
             relayOutput(index, &connection)
         }
         let unblocked = readiness.writable && processes.flushInput(ofShell: index)
-        processes.updateInterest(ofShell: index, outputRoom: connection.pendingOutput <= AgentConfig.transmitBatch)
+        processes.updateInterest(ofShell: index, outputRoom: connection.hasOutputRoom)
         return unblocked
     }
 
     /// After a connection's output moved: its shells' PTYs resume or pause.
     func outputMoved(_ connection: Connection) {
-        processes.updateInterest(ofShellsOf: connection.ref, outputRoom: connection.pendingOutput <= AgentConfig.transmitBatch)
+        processes.updateInterest(ofShellsOf: connection.ref, outputRoom: connection.hasOutputRoom)
     }
 
     /// Its PTY is watched as the connection allows (a new shell, new waiting input).
     private func started(_ index: Int, _ connection: Connection) {
-        processes.updateInterest(ofShell: index, outputRoom: connection.pendingOutput <= AgentConfig.transmitBatch)
+        processes.updateInterest(ofShell: index, outputRoom: connection.hasOutputRoom)
     }
 
     /// PTY output into ShellOutput events while the transmit buffer is below its mark.
@@ -86,7 +86,7 @@ struct ShellRelay {
         let shell = processes.shells[index]
         let service = shell.reply.request.service
         let op = service == ServiceID.distro ? Distro.Event.shellOutput.rawValue : Dbg.Event.shellOutput.rawValue
-        while !processes.shells[index].outputEnded, connection.pendingOutput <= AgentConfig.transmitBatch {
+        while !processes.shells[index].outputEnded, connection.hasOutputRoom {
             switch connection.relayOutput(from: shell.master, sessionID: shell.id, service: service, op: op,
                                           limit: ShellRelay.outputChunk) {
             case .relayed:
@@ -104,7 +104,7 @@ struct ShellRelay {
     func finishExit(_ index: Int, _ connection: inout Connection) -> Bool {
         guard case .exited(let code) = processes.shells[index].state else { return true }
         relayOutput(index, &connection)
-        guard connection.pendingOutput <= AgentConfig.transmitBatch,
+        guard connection.hasOutputRoom,
               connection.transmit.reserveWritable(Connection.answerRoom) else { return false }
         let shell = processes.shells[index]
         let service = shell.reply.request.service
