@@ -9,8 +9,8 @@ struct CommandLineOptionsTests {
         let argv = (["dbgd"] + words).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pointers = argv
-        return pointers.withUnsafeMutableBufferPointer {
-            CommandLineOptions.parse(argc: Int32(words.count + 1), argv: $0.baseAddress!)
+        return pointers.withUnsafeMutableBufferPointer { argv in
+            Result { () throws(ConfigError) in try CommandLineOptions.parse(argc: Int32(words.count + 1), argv: argv.baseAddress!) }
         }
     }
 
@@ -18,8 +18,8 @@ struct CommandLineOptionsTests {
         let argv = (["dbgd"] + words).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pointers = argv
-        let result = pointers.withUnsafeMutableBufferPointer {
-            CommandLineOptions.parse(argc: Int32(words.count + 1), argv: $0.baseAddress!)
+        let result = pointers.withUnsafeMutableBufferPointer { argv in
+            Result { () throws(ConfigError) in try CommandLineOptions.parse(argc: Int32(words.count + 1), argv: argv.baseAddress!) }
         }
         guard case .success(.run(let config)) = result else {
             Issue.record("expected a run configuration, got \(result)")

@@ -13,7 +13,9 @@ struct DistroParserTests {
 
     @Test("locations: paths, file:// and http:// URLs; the rest is refused naming why")
     func locations() throws {
-        func parse(_ text: String) -> Result<ArchiveLocation, ServiceError> { ArchiveLocation.parse(Array(text.utf8)) }
+        func parse(_ text: String) -> Result<ArchiveLocation, ServiceError> {
+            Result { () throws(ServiceError) in try ArchiveLocation.parse(Array(text.utf8)) }
+        }
         #expect(parse("/tmp/rootfs.tar") == .success(.file(Array("/tmp/rootfs.tar".utf8))))
         #expect(parse("FILE:///srv/a.tgz") == .success(.file(Array("/srv/a.tgz".utf8))))
         guard case .success(.http(let plain)) = parse("http://example.invalid/dl/rootfs.tar.gz?x=1#frag") else {
@@ -52,14 +54,14 @@ struct DistroParserTests {
     func redirects() throws {
         let base = HTTPLocation(host: Array("a.invalid".utf8), port: 80, target: Array("/dir/file.tar?q".utf8))
         func target(_ location: String) -> String? {
-            guard case .success(.http(let next)) = base.resolve(Array(location.utf8)) else { return nil }
+            guard case .http(let next)? = try? base.resolve(Array(location.utf8)) else { return nil }
             return next.description
         }
         #expect(target("http://b.invalid:81/x") == "http://b.invalid:81/x")
         #expect(target("//c.invalid/y") == "http://c.invalid/y")
         #expect(target("/z.tar") == "http://a.invalid/z.tar")
         #expect(target("other.tar") == "http://a.invalid/dir/other.tar")
-        guard case .failure(let error) = base.resolve(Array("https://a.invalid/".utf8)) else {
+        guard case .failure(let error) = Result(catching: { () throws(ServiceError) in try base.resolve(Array("https://a.invalid/".utf8)) }) else {
             Issue.record("a redirect to https was followed")
             return
         }
@@ -78,21 +80,20 @@ struct DistroParserTests {
         _ = shutdown(ends[1], CSYS_SHUT_WR)
         defer { FileDescriptor(ends[1]).close() }
         let location = HTTPLocation(host: Array("h.invalid".utf8), port: 80, target: Array("/a".utf8))
-        switch HTTPDownload.response(on: BufferedSocket(FileDescriptor(ends[0]), cancel: CancelFlag()), location) {
-        case .failure(let error):
-            return .failure(error)
-        case .success(.redirect(let target)):
-            return .success(("redirect " + String(decoding: target, as: UTF8.self), []))
-        case .success(.body(var download)):
-            defer { download.close() }
-            var body: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 7)  // small: chunk and buffer edges are crossed
-            while true {
-                let read = buffer.withUnsafeMutableBytes { download.read(into: $0) }
-                switch read {
-                case .failure(let error): return .failure(error)
-                case .success(0): return .success(("body", body))
-                case .success(let count): body += buffer[0..<count]
+        return Result { () throws(ServiceError) in
+            switch try HTTPDownload.response(on: BufferedSocket(FileDescriptor(ends[0]), cancel: CancelFlag()), location) {
+            case .redirect(let target):
+                return ("redirect " + String(decoding: target, as: UTF8.self), [])
+            case .body(var download):
+                defer { download.close() }
+                var body: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 7)  // small: chunk and buffer edges are crossed
+                while true {
+                    let count = try buffer.withUnsafeMutableBufferPointer { (bytes) throws(ServiceError) in
+                        try download.read(into: UnsafeMutableRawBufferPointer(bytes))
+                    }
+                    if count == 0 { return ("body", body) }
+                    body += buffer[0..<count]
                 }
             }
         }
@@ -152,21 +153,23 @@ struct DistroParserTests {
         let fd = open(path, O_RDONLY)
         try #require(fd >= 0)
         var stream = ArchiveStream(.file(FileDescriptor(fd)), what: path)
-        if let failure = stream.begin() { throw failure }
+        try stream.begin()
         var reader = TarReader(stream)
         defer { reader.close() }
         var found: [(String, TarEntry.Kind, [UInt8])] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while let entry = try reader.next(cancel: CancelFlag()).get() {
+        while let entry = try reader.next(cancel: CancelFlag()) {
             var data: [UInt8] = []
             while true {
-                let count = try buffer.withUnsafeMutableBytes { reader.readData(into: $0) }.get()
+                let count = try buffer.withUnsafeMutableBufferPointer { (bytes) throws(ServiceError) in
+                    try reader.readData(into: UnsafeMutableRawBufferPointer(bytes))
+                }
                 if count == 0 { break }
                 data += buffer[0..<count]
             }
             found.append((String(decoding: entry.path, as: UTF8.self), entry.kind, data))
         }
-        if let failure = reader.finishArchive() { throw failure }
+        try reader.finishArchive()
         return found
     }
 

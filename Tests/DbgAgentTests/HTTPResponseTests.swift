@@ -19,24 +19,25 @@ struct HTTPResponseTests {
         _ = bytes.withUnsafeBytes { write(ends[1], $0.baseAddress, $0.count) }
         _ = shutdown(ends[1], CSYS_SHUT_WR)
         defer { FileDescriptor(ends[1]).close() }
-        guard case .success(.http(let location)) = ArchiveLocation.parse(Array("http://board.invalid/x.tar".utf8)) else {
+        guard case .http(let location)? = try? ArchiveLocation.parse(Array("http://board.invalid/x.tar".utf8)) else {
             return .failed("no location")
         }
-        switch HTTPDownload.response(on: BufferedSocket(FileDescriptor(ends[0]), cancel: CancelFlag()), location) {
-        case .failure(let failure): return .failed(failure.message)
-        case .success(.redirect(let target)): return .body("redirect " + String(decoding: target, as: UTF8.self))
-        case .success(.body(var download)):
-            defer { download.close() }
-            var text: [UInt8] = []
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
-            defer { buffer.deallocate() }
-            while true {
-                switch download.read(into: buffer) {
-                case .failure(let failure): return .failed(failure.message)
-                case .success(0): return .body(String(decoding: text, as: UTF8.self))
-                case .success(let count): text += buffer[0..<count]
+        do throws(ServiceError) {
+            switch try HTTPDownload.response(on: BufferedSocket(FileDescriptor(ends[0]), cancel: CancelFlag()), location) {
+            case .redirect(let target): return .body("redirect " + String(decoding: target, as: UTF8.self))
+            case .body(var download):
+                defer { download.close() }
+                var text: [UInt8] = []
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
+                defer { buffer.deallocate() }
+                while true {
+                    let count = try download.read(into: buffer)
+                    if count == 0 { return .body(String(decoding: text, as: UTF8.self)) }
+                    text += buffer[0..<count]
                 }
             }
+        } catch {
+            return .failed(error.message)
         }
     }
 

@@ -122,7 +122,6 @@ static const int CSYS_NO_ARGUMENT = no_argument;
 static const int CSYS_REQUIRED_ARGUMENT = required_argument;
 
 static inline int csys_errno(void) { return errno; }
-static inline void csys_set_errno(int value) { errno = value; }
 static const int CSYS_F_OK = F_OK;
 static inline long csys_page_size(void) { return sysconf(_SC_PAGESIZE); }
 

@@ -3,17 +3,21 @@ import CSys
 /// The `dbgd` entry point shared by the host and firmware builds.
 public func dbgdMain(argc: Int32, argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
     csys_ensure_stdio()
-    switch CommandLineOptions.parse(argc: argc, argv: argv) {
-    case .failure(let error):
+    let request: CommandLineRequest
+    do throws(ConfigError) {
+        request = try CommandLineOptions.parse(argc: argc, argv: argv)
+    } catch {
         Log.info(error.message)
         return 2
-    case .success(.help):
+    }
+    switch request {
+    case .help:
         printToStdout(CommandLineOptions.usage)
         return 0
-    case .success(.version):
+    case .version:
         printToStdout(AgentVersion.line)
         return 0
-    case .success(.run(let config)):
+    case .run(let config):
         do throws(StartupError) {
             let agent = try Agent(config: config)
             return agent.run()

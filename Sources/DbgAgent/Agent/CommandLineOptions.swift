@@ -70,34 +70,34 @@ enum CommandLineOptions {
     /// Parses argv; `argv[0]` is the program name.
     static func parse(
         argc: Int32, argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
-    ) -> Result<CommandLineRequest, ConfigError> {
+    ) throws(ConfigError) -> CommandLineRequest {
         var config = AgentConfig()
         csys_getopt_reset()
-        return withOptionTable { options in
+        return try withOptionTable { (options) throws(ConfigError) -> CommandLineRequest in
             while true {
                 let option = getopt_long(argc, argv, shortOptions.utf8StartCChar, options, nil)
                 if option == -1 { break }
                 let argument = csys_optarg().map { String(cString: $0) } ?? ""
                 switch UInt8(truncatingIfNeeded: option) {
-                case UInt8(ascii: "h"): return .success(.help)
-                case UInt8(ascii: "V"): return .success(.version)
+                case UInt8(ascii: "h"): return .help
+                case UInt8(ascii: "V"): return .version
                 case UInt8(ascii: "?"), UInt8(ascii: ":"):
                     // The offending word is the last one getopt looked at.
                     let index = Int(csys_optind()) - 1
                     let word = index > 0 && index < Int(argc) ? argv[index].map { String(cString: $0) } ?? "" : ""
                     let problem = option == Int32(UInt8(ascii: ":")) ? "option '\(word)' needs a value" : "unknown option '\(word)'"
-                    return .failure(ConfigError(problem + " (see dbgd --help)"))
+                    throw ConfigError(problem + " (see dbgd --help)")
                 case let key:
-                    if let error = apply(key, argument, to: &config) { return .failure(error) }
+                    if let error = apply(key, argument, to: &config) { throw error }
                 }
             }
             let index = Int(csys_optind())
             if index < Int(argc) {
                 let word = argv[index].map { String(cString: $0) } ?? ""
-                return .failure(ConfigError("unexpected argument '\(word)' (see dbgd --help)"))
+                throw ConfigError("unexpected argument '\(word)' (see dbgd --help)")
             }
-            if let problem = config.inconsistency { return .failure(problem) }
-            return .success(.run(config))
+            if let problem = config.inconsistency { throw problem }
+            return .run(config)
         }
     }
 
@@ -239,7 +239,7 @@ enum CommandLineOptions {
         static let maxUnauthPerAddress: UInt8 = 21
     }
 
-    private static func withOptionTable<R>(_ body: (UnsafePointer<option>) -> R) -> R {
+    private static func withOptionTable<R, E: Error>(_ body: (UnsafePointer<option>) throws(E) -> R) throws(E) -> R {
         func entry(_ name: StaticString, _ argument: Int32, _ key: UInt8) -> option {
             option(name: name.utf8StartCChar, has_arg: argument, flag: nil, val: Int32(key))
         }
@@ -274,7 +274,7 @@ enum CommandLineOptions {
             entry("version", CSYS_NO_ARGUMENT, UInt8(ascii: "V")),
             option(name: nil, has_arg: 0, flag: nil, val: 0),
         ]
-        return table.withUnsafeBufferPointer { body($0.baseAddress!) }
+        return try table.withUnsafeBufferPointer { (entries) throws(E) -> R in try body(entries.baseAddress!) }
     }
 }
 

@@ -47,7 +47,9 @@ enum WorkerJob {
     mutating func perform(with authenticator: Authenticator) -> Bool {
         switch self {
         case .authenticate(var job):
-            job.result = authenticator.authenticate(job.username, job.password, remoteHost: job.remoteHost)
+            job.result = Result { () throws(AuthFailure) in
+                try authenticator.authenticate(job.username, job.password, remoteHost: job.remoteHost)
+            }
             job.wipePassword()
             self = .authenticate(job)
             return true

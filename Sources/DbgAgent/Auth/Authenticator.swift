@@ -55,79 +55,75 @@ final class Authenticator: @unchecked Sendable {
     }
 
     /// Checks `password` for `username` and looks the user up in the passwd file.
-    func authenticate(_ username: [UInt8], _ password: [UInt8], remoteHost: String) -> Result<AuthenticatedUser, AuthFailure> {
+    func authenticate(_ username: [UInt8], _ password: [UInt8], remoteHost: String) throws(AuthFailure) -> AuthenticatedUser {
         var pam: PAMSession?
         switch method {
         case .shadow:
-            if case .failure(let failure) = checkShadow(username, password) { return .failure(failure) }
+            try checkShadow(username, password)
         case .pam:
             #if canImport(CPAM)
-            switch PAMSession.login(service: Authenticator.pamService, username: username, password: password,
-                                    remoteHost: remoteHost) {
-            case .success(let session): pam = session
-            case .failure(let failure): return .failure(failure)
-            }
+            pam = try PAMSession.login(service: Authenticator.pamService, username: username, password: password,
+                                       remoteHost: remoteHost)
             #else
-            return .failure(.unavailable("this build has no PAM support; use --auth shadow"))
+            throw .unavailable("this build has no PAM support; use --auth shadow")
             #endif
         }
-        switch lookUp(username) {
-        case .success(let account):
-            return .success(AuthenticatedUser(account: account, pam: pam))
-        case .failure(let failure):
+        do throws(AuthFailure) {
+            return AuthenticatedUser(account: try lookUp(username), pam: pam)
+        } catch {
             pam?.end()
-            return .failure(failure)
+            throw error
         }
     }
 
     /// The passwd entry and groups of a user who passed the password check.
-    private func lookUp(_ username: [UInt8]) -> Result<UserAccount, AuthFailure> {
+    private func lookUp(_ username: [UInt8]) throws(AuthFailure) -> UserAccount {
         var found: UserAccount?
         do throws(Errno) {
             found = try UserAccount.find(username, inPasswd: passwdPath)
         } catch {
-            return .failure(.unavailable("cannot read \(passwdPath): \(error.message)"))
+            throw .unavailable("cannot read \(passwdPath): \(error.message)")
         }
-        guard var account = found else { return .failure(.rejected("no entry in \(passwdPath)")) }
+        guard var account = found else { throw .rejected("no entry in \(passwdPath)") }
         // Commands run as the user only if the agent can switch to them: as root.
         let agentUID = geteuid()
         if agentUID != 0 && account.uid != agentUID {
-            return .failure(.rejected("the agent runs as uid \(agentUID) and can only serve that user"))
+            throw .rejected("the agent runs as uid \(agentUID) and can only serve that user")
         }
         do throws(Errno) {
             account.groups = try GroupFile.groups(of: username, primary: account.gid, path: groupPath)
         } catch {
-            return .failure(.unavailable("cannot read \(groupPath): \(error.message)"))
+            throw .unavailable("cannot read \(groupPath): \(error.message)")
         }
-        return .success(account)
+        return account
     }
 
-    private func checkShadow(_ username: [UInt8], _ password: [UInt8]) -> Result<Void, AuthFailure> {
+    private func checkShadow(_ username: [UInt8], _ password: [UInt8]) throws(AuthFailure) {
         let entry: ShadowEntry?
         do throws(Errno) {
             entry = try ShadowEntry.find(username, inShadow: shadowPath)
         } catch {
-            return .failure(.unavailable("cannot read \(shadowPath): \(error.message)"))
+            throw .unavailable("cannot read \(shadowPath): \(error.message)")
         }
         guard let entry else {
             decoy.waste(password)
-            return .failure(.rejected("unknown user"))
+            throw .rejected("unknown user")
         }
         switch entry.status(today: csys_today()) {
         case .usable:
-            return PasswordHash.matches(password, entry.hash) ? .success(()) : .failure(.rejected("wrong password"))
+            if !PasswordHash.matches(password, entry.hash) { throw .rejected("wrong password") }
         case .emptyPassword:
             guard allowEmptyPasswords else {
                 decoy.waste(password)
-                return .failure(.rejected("empty password field (see --allow-empty-passwords)"))
+                throw .rejected("empty password field (see --allow-empty-passwords)")
             }
-            return password.isEmpty ? .success(()) : .failure(.rejected("wrong password"))
+            if !password.isEmpty { throw .rejected("wrong password") }
         case .locked:
             decoy.waste(password)
-            return .failure(.rejected("account locked"))
+            throw .rejected("account locked")
         case .expired:
             decoy.waste(password)
-            return .failure(.rejected("account expired"))
+            throw .rejected("account expired")
         }
     }
 }

@@ -12,7 +12,7 @@ struct PAMSession: @unchecked Sendable {
     /// prompt answered), account management, and when root, credentials and session.
     static func login(
         service: String, username: [UInt8], password: [UInt8], remoteHost: String
-    ) -> Result<PAMSession?, AuthFailure> {
+    ) throws(AuthFailure) -> PAMSession? {
         let answer = PAMAnswer(password: password)
         let appData = Unmanaged.passRetained(answer)
         defer { appData.release() }
@@ -21,30 +21,30 @@ struct PAMSession: @unchecked Sendable {
         let user = String(decoding: username, as: UTF8.self)
         var status = pam_start(service, user, &conversation, &handle)
         guard status == PAM_SUCCESS, let handle else {
-            return .failure(.unavailable("pam_start(\(service)) failed: \(pamMessage(handle, status))"))
+            throw .unavailable("pam_start(\(service)) failed: \(pamMessage(handle, status))")
         }
         _ = pam_set_item(handle, PAM_RHOST, remoteHost)
-        func fail(_ reason: String) -> Result<PAMSession?, AuthFailure> {
+        func rejection(_ reason: String) -> AuthFailure {  // ends the transaction
             pam_end(handle, status)
-            return .failure(.rejected(reason))
+            return .rejected(reason)
         }
         status = pam_authenticate(handle, 0)
-        guard status == PAM_SUCCESS else { return fail("pam_authenticate: \(pamMessage(handle, status))") }
+        guard status == PAM_SUCCESS else { throw rejection("pam_authenticate: \(pamMessage(handle, status))") }
         status = pam_acct_mgmt(handle, 0)
-        guard status == PAM_SUCCESS else { return fail("pam_acct_mgmt: \(pamMessage(handle, status))") }
+        guard status == PAM_SUCCESS else { throw rejection("pam_acct_mgmt: \(pamMessage(handle, status))") }
         guard geteuid() == 0 else {
             // Credentials and sessions change process-wide state only root may change.
             pam_end(handle, PAM_SUCCESS)
-            return .success(nil)
+            return nil
         }
         status = pam_setcred(handle, Int32(PAM_ESTABLISH_CRED))
-        guard status == PAM_SUCCESS else { return fail("pam_setcred: \(pamMessage(handle, status))") }
+        guard status == PAM_SUCCESS else { throw rejection("pam_setcred: \(pamMessage(handle, status))") }
         status = pam_open_session(handle, 0)
         guard status == PAM_SUCCESS else {
             _ = pam_setcred(handle, Int32(PAM_DELETE_CRED))
-            return fail("pam_open_session: \(pamMessage(handle, status))")
+            throw rejection("pam_open_session: \(pamMessage(handle, status))")
         }
-        return .success(PAMSession(handle: handle, credentialsEstablished: true))
+        return PAMSession(handle: handle, credentialsEstablished: true)
     }
 
     /// pam_close_session, then drops the credentials and ends the transaction.

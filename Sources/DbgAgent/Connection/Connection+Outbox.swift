@@ -13,9 +13,9 @@ extension Connection {
     mutating func respond<M: WireCodable>(to request: FrameHeader, with message: M) {
         guard request.id != 0 else { return }
         let header = FrameHeader(kind: .response, service: request.service, op: request.op, id: request.id)
-        switch queue(header, message) {
-        case .success: return
-        case .failure(let error):
+        do throws(WireError) {
+            try queue(header, message)
+        } catch {
             fail(request, .tooLarge, "response does not fit in the frame limit: \(error.message)")
         }
     }
@@ -23,7 +23,7 @@ extension Connection {
     /// Queues an error frame answering `request` (also for one-way requests, with id 0).
     mutating func fail(_ request: FrameHeader, _ code: ErrorCode, errno: Int32 = 0, _ message: String) {
         let header = FrameHeader(kind: .error, service: request.service, op: request.op, id: request.id)
-        if case .failure = queue(header, ErrorPayload(code: code, errno: errno, message: WireBytes(message))) {
+        if (try? queue(header, ErrorPayload(code: code, errno: errno, message: WireBytes(message)))) == nil {
             // Only possible if the dispatch room rule was broken: end the connection loudly.
             state = .closingAfterFlush
             closeReason = "no room to queue an error frame"
@@ -32,8 +32,7 @@ extension Connection {
 
     /// Queues an event frame (id 0).
     mutating func emit<M: WireCodable>(service: UInt32, op: UInt16, _ message: M) -> Bool {
-        if case .failure = queue(FrameHeader(kind: .event, service: service, op: op, id: 0), message) { return false }
-        return true
+        (try? queue(FrameHeader(kind: .event, service: service, op: op, id: 0), message)) != nil
     }
 
     enum RelayOutcome {
@@ -128,13 +127,7 @@ extension Connection {
         transmit.didWrite(writer.count)
     }
 
-    private mutating func queue<M: WireCodable>(_ header: FrameHeader, _ message: M) -> Result<Void, WireError> {
-        do throws(WireError) {
-            let size = try header.encodeFrame(message, into: transmit.writable, maxPayload: peerMaxPayload)
-            transmit.didWrite(size)
-            return .success(())
-        } catch {
-            return .failure(error)
-        }
+    private mutating func queue<M: WireCodable>(_ header: FrameHeader, _ message: M) throws(WireError) {
+        transmit.didWrite(try header.encodeFrame(message, into: transmit.writable, maxPayload: peerMaxPayload))
     }
 }

@@ -13,7 +13,11 @@ enum DistroJob {
     mutating func perform() -> Bool {
         switch self {
         case .removeLeftovers(let root):
-            if let failure = root.removeLeftovers() { Log.info("distro: \(failure.message)") }
+            do throws(ServiceError) {
+                try root.removeLeftovers()
+            } catch {
+                Log.info("distro: \(error.message)")
+            }
             return false
         case .install(var job):
             job.run()
@@ -49,61 +53,47 @@ struct InstallJob {
     }
 
     mutating func run() {
-        if let failure = root.removeLeftovers() { return result = .failure(failure) }
-        if let failure = FileTree.makeDirectory(root.parent, mode: 0o755, parents: true).map({
-            ServiceError.io("cannot create \(String(decoding: root.parent, as: UTF8.self))", $0)
-        }) { return result = .failure(failure) }
-        if let failure = occupiedRoot() { return result = .failure(failure) }
+        result = Result { () throws(ServiceError) in try install() }
+    }
+
+    private func install() throws(ServiceError) -> Summary {
+        try root.removeLeftovers()
+        do throws(Errno) {
+            try FileTree.makeDirectory(root.parent, mode: 0o755, parents: true)
+        } catch {
+            throw .io("cannot create \(String(decoding: root.parent, as: UTF8.self))", error)
+        }
+        try checkRootIsFree()
         let partial = root.temporary("partial", serial: serial)
         guard FileTree.withCPath(partial, { mkdir($0, 0o755) }) == 0 else {
-            return result = .failure(.io("cannot create \(String(decoding: partial, as: UTF8.self))", .current))
+            throw .io("cannot create \(String(decoding: partial, as: UTF8.self))", .current)
         }
-        result = unpack(into: partial)
-        if case .failure = result {
-            _ = FileTree.remove(partial, recursive: true, oneFileSystem: true)
+        do throws(ServiceError) {
+            return try unpack(into: partial)
+        } catch {
+            try? FileTree.remove(partial, recursive: true, oneFileSystem: true)
+            throw error
         }
     }
 
     /// Exists unless the root is absent or an empty directory (which the rename replaces).
-    private func occupiedRoot() -> ServiceError? {
-        if root.isInstalled { return ServiceError(.exists, "a distro is already installed at \(root.description) (Remove it first)") }
-        guard root.exists else { return nil }
-        if FileTree.withCPath(root.path, { rmdir($0) }) == 0 { return nil }
-        return ServiceError(.exists, "\(root.description) exists but holds no rootfs (no /bin/sh); Remove it first")
+    private func checkRootIsFree() throws(ServiceError) {
+        if root.isInstalled { throw ServiceError(.exists, "a distro is already installed at \(root.description) (Remove it first)") }
+        guard root.exists else { return }
+        if FileTree.withCPath(root.path, { rmdir($0) }) == 0 { return }
+        throw ServiceError(.exists, "\(root.description) exists but holds no rootfs (no /bin/sh); Remove it first")
     }
 
-    private func unpack(into partial: [UInt8]) -> Result<Summary, ServiceError> {
+    private func unpack(into partial: [UInt8]) throws(ServiceError) -> Summary {
         let top = FileTree.withCPath(partial) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
-        guard top >= 0 else { return .failure(.io("cannot open \(String(decoding: partial, as: UTF8.self))", .current)) }
+        guard top >= 0 else { throw .io("cannot open \(String(decoding: partial, as: UTF8.self))", .current) }
         defer { FileDescriptor(top).close() }
-        let input: ArchiveStream.Input
-        switch location {
-        case .file(let path):
-            // Non-blocking: a FIFO would otherwise hold this thread (and every later
-            // Install) until someone opened its other end.
-            let fd = FileTree.withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_NONBLOCK) }
-            guard fd >= 0 else {
-                let error = Errno.current
-                if error == .noEntry { return .failure(ServiceError(.notFound, "no such archive: \(source)")) }
-                return .failure(.io("cannot open \(source)", error))
-            }
-            var status = stat()
-            guard fstat(fd, &status) == 0, status.st_mode & CSYS_S_IFMT == CSYS_S_IFREG else {
-                FileDescriptor(fd).close()
-                return .failure(ServiceError(.badRequest, "URL: \(source) is \(FileTree.type(status.st_mode).article), "
-                    + "not a regular file"))
-            }
-            input = .file(FileDescriptor(fd))
-        case .http(let url):
-            switch HTTPDownload.open(url, cancel: cancel) {
-            case .failure(let failure): return .failure(failure)
-            case .success(let download): input = .http(download)
-            }
-        }
-        var stream = ArchiveStream(input, what: source)
-        if let failure = stream.begin() {
+        var stream = ArchiveStream(try openInput(), what: source)
+        do throws(ServiceError) {
+            try stream.begin()
+        } catch {
             stream.close()
-            return .failure(failure)
+            throw error
         }
         var reader = TarReader(stream)
         var writer = RootfsWriter(top: top)
@@ -111,40 +101,58 @@ struct InstallJob {
             writer.close()
             reader.close()
         }
-        while true {
-            switch reader.next(cancel: cancel) {
-            case .failure(let failure):
-                return .failure(failure)
-            case .success(nil):
-                if let failure = reader.finishArchive() { return .failure(failure) }
-                return finish(partial, top, Summary(entries: reader.entries, bytes: writer.bytesWritten, format: reader.formatName))
-            case .success(let entry?):
-                if let failure = writer.create(entry, data: { reader.readData(into: $0) }) { return .failure(failure) }
+        while let entry = try reader.next(cancel: cancel) {
+            try writer.create(entry) { (buffer) throws(ServiceError) in try reader.readData(into: buffer) }
+        }
+        try reader.finishArchive()
+        return try finish(partial, top, Summary(entries: reader.entries, bytes: writer.bytesWritten, format: reader.formatName))
+    }
+
+    private func openInput() throws(ServiceError) -> ArchiveStream.Input {
+        switch location {
+        case .file(let path):
+            // Non-blocking: a FIFO would otherwise hold this thread (and every later
+            // Install) until someone opened its other end.
+            let fd = FileTree.withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_NONBLOCK) }
+            guard fd >= 0 else {
+                let error = Errno.current
+                if error == .noEntry { throw ServiceError(.notFound, "no such archive: \(source)") }
+                throw .io("cannot open \(source)", error)
             }
+            var status = stat()
+            guard fstat(fd, &status) == 0, status.st_mode & CSYS_S_IFMT == CSYS_S_IFREG else {
+                FileDescriptor(fd).close()
+                throw ServiceError(.badRequest, "URL: \(source) is \(FileTree.type(status.st_mode).article), not a regular file")
+            }
+            return .file(FileDescriptor(fd))
+        case .http(let url):
+            return .http(try HTTPDownload.open(url, cancel: cancel))
         }
     }
 
     /// A rootfs has /bin/sh. Synced, then renamed into place; the rename made durable.
-    private func finish(_ partial: [UInt8], _ top: Int32, _ summary: Summary) -> Result<Summary, ServiceError> {
+    private func finish(_ partial: [UInt8], _ top: Int32, _ summary: Summary) throws(ServiceError) -> Summary {
         var status = stat()
         guard FileTree.withCPath(Array("bin/sh".utf8), { fstatat(top, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) }) == 0 else {
-            return .failure(ServiceError(.badRequest, "\(source) holds no /bin/sh: not a rootfs (\(summary.entries) entries)"))
+            throw ServiceError(.badRequest, "\(source) holds no /bin/sh: not a rootfs (\(summary.entries) entries)")
         }
-        if let reason = cancel.reason { return .failure(ServiceError(.timeout, "install cancelled: \(reason)")) }
+        if let reason = cancel.reason { throw ServiceError(.timeout, "install cancelled: \(reason)") }
         // The mount points runs need, made now: an agent that is not root could not
         // create them in a rootfs that root owns.
         for (name, mode) in [("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("tmp", 0o1777)] as [(String, mode_t)] {
             let made = FileTree.withCPath(Array(name.utf8)) { mkdirat(top, $0, mode) == 0 ? fchmodat(top, $0, mode, 0) : 0 }
-            guard made == 0 || Errno.current == .exists else { return .failure(.io("creating /\(name)", .current)) }
+            guard made == 0 || Errno.current == .exists else { throw .io("creating /\(name)", .current) }
         }
-        guard csys_syncfs(top) == 0 else { return .failure(.io("syncing the rootfs", .current)) }
-        if let failure = occupiedRoot() { return .failure(failure) }
-        if let error = FileTree.rename(partial, root.path, replace: false) {
-            if error == .exists { return .failure(ServiceError(.exists, "\(root.description) appeared meanwhile")) }
-            return .failure(.io("cannot rename the rootfs into place", error))
+        guard csys_syncfs(top) == 0 else { throw .io("syncing the rootfs", .current) }
+        try checkRootIsFree()
+        do throws(Errno) {
+            try FileTree.rename(partial, root.path, replace: false)
+        } catch {
+            if error == .exists { throw ServiceError(.exists, "\(root.description) appeared meanwhile") }
+            throw .io("cannot rename the rootfs into place", error)
         }
-        _ = FileTree.syncDirectory(of: root.path)
-        return .success(summary)
+        try? FileTree.syncDirectory(of: root.path)
+        return summary
     }
 }
 
@@ -156,16 +164,28 @@ struct RemoveJob {
     var result: ServiceError? = ServiceError(.internalError, "the removal did not run")
 
     mutating func run() {
-        if let failure = root.unmountLeftovers() { return result = failure }
+        do throws(ServiceError) {
+            try remove()
+            result = nil
+        } catch {
+            result = error
+        }
+    }
+
+    private func remove() throws(ServiceError) {
+        try root.unmountLeftovers()
         let doomed = root.temporary("removing", serial: serial)
-        if let error = FileTree.rename(root.path, doomed, replace: false) {
-            return result = error == .noEntry ? ServiceError(.notFound, "no distro is installed at \(root.description)")
+        do throws(Errno) {
+            try FileTree.rename(root.path, doomed, replace: false)
+        } catch {
+            throw error == .noEntry ? ServiceError(.notFound, "no distro is installed at \(root.description)")
                 : .io("cannot remove \(root.description)", error)
         }
-        _ = FileTree.syncDirectory(of: root.path)
-        if let error = FileTree.remove(doomed, recursive: true, oneFileSystem: true) {
-            return result = .io("removing \(String(decoding: doomed, as: UTF8.self))", error)
+        try? FileTree.syncDirectory(of: root.path)
+        do throws(Errno) {
+            try FileTree.remove(doomed, recursive: true, oneFileSystem: true)
+        } catch {
+            throw .io("removing \(String(decoding: doomed, as: UTF8.self))", error)
         }
-        result = nil
     }
 }

@@ -49,38 +49,39 @@ struct DistroRoot {
     }
 
     /// Deletes what an interrupted install or removal left beside the root.
-    func removeLeftovers() -> ServiceError? {
+    func removeLeftovers() throws(ServiceError) {
         let fd = FileTree.withCPath(parent) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY) }
-        guard fd >= 0 else { return nil }  // no parent, no leftovers
+        guard fd >= 0 else { return }  // no parent, no leftovers
         defer { FileDescriptor(fd).close() }
         var leftovers: [[UInt8]] = []
         let prefixes = ["partial-", "removing-"].map { [UInt8(ascii: ".")] + name + [UInt8(ascii: ".")] + Array($0.utf8) }
-        _ = FileTree.forEachEntry(fd) { entry, _ in
+        try? FileTree.forEachEntry(fd) { entry, _ in
             if prefixes.contains(where: { entry.starts(with: $0) }) { leftovers.append(entry) }
             return true
         }
         for leftover in leftovers {
             let full = parent + [UInt8(ascii: "/")] + leftover
-            if let error = FileTree.remove(full, recursive: true, oneFileSystem: true) {
-                return .io("cannot remove the leftover \(String(decoding: full, as: UTF8.self))", error)
+            do throws(Errno) {
+                try FileTree.remove(full, recursive: true, oneFileSystem: true)
+            } catch {
+                throw .io("cannot remove the leftover \(String(decoding: full, as: UTF8.self))", error)
             }
         }
-        return nil
     }
 
     /// Bytes the tree under `path` occupies (allocated blocks), without following
     /// symlinks, without entering other mounts, counting hard-linked files once.
-    static func diskUsage(_ path: [UInt8]) -> Result<Int64, Errno> {
+    static func diskUsage(_ path: [UInt8]) throws(Errno) -> Int64 {
         var top = stat()
-        guard FileTree.withCPath(path, { lstat($0, &top) }) == 0 else { return .failure(.current) }
+        guard FileTree.withCPath(path, { lstat($0, &top) }) == 0 else { throw .current }
         var usage = DiskUsage(device: top.st_dev)
         usage.count(top)
-        guard top.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR else { return .success(usage.bytes) }
+        guard top.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR else { return usage.bytes }
         let fd = FileTree.withCPath(path) { csys_openat(CSYS_AT_FDCWD, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
-        guard fd >= 0 else { return .failure(.current) }
+        guard fd >= 0 else { throw .current }
         defer { FileDescriptor(fd).close() }
-        if let error = usage.walk(fd, depth: 0) { return .failure(error) }
-        return .success(usage.bytes)
+        try usage.walk(fd, depth: 0)
+        return usage.bytes
     }
 
     /// Mount points at or under the root in this namespace (from /proc/self/mountinfo),
@@ -120,16 +121,15 @@ struct DistroRoot {
 
     /// Detaches every mount at or under the root (left by someone outside the agent: the
     /// agent's own mounts live in namespaces that end with their process).
-    func unmountLeftovers() -> ServiceError? {
+    func unmountLeftovers() throws(ServiceError) {
         for point in mountPoints() {
             if FileTree.withCPath(point, { csys_unmount_detached($0) }) != 0 {
-                return .io("cannot unmount \(String(decoding: point, as: UTF8.self))", .current)
+                throw .io("cannot unmount \(String(decoding: point, as: UTF8.self))", .current)
             }
         }
         if let left = mountPoints().first {
-            return ServiceError(.busy, "\(String(decoding: left, as: UTF8.self)) is still mounted")
+            throw ServiceError(.busy, "\(String(decoding: left, as: UTF8.self)) is still mounted")
         }
-        return nil
     }
 }
 
@@ -149,10 +149,9 @@ private struct DiskUsage {
         bytes += Int64(status.st_blocks) * 512
     }
 
-    mutating func walk(_ fd: Int32, depth: Int) -> Errno? {
-        guard depth < 256 else { return Errno(CSYS_ELOOP) }
-        var failure: Errno?
-        let walked = FileTree.forEachEntry(fd) { name, _ in
+    mutating func walk(_ fd: Int32, depth: Int) throws(Errno) {
+        guard depth < 256 else { throw Errno(CSYS_ELOOP) }
+        try FileTree.forEachEntry(fd) { name, _ throws(Errno) in
             var status = stat()
             guard FileTree.withCPath(name, { fstatat(fd, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) }) == 0 else {
                 return true  // gone meanwhile
@@ -162,10 +161,8 @@ private struct DiskUsage {
             guard status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR else { return true }
             let child = FileTree.withCPath(name) { csys_openat(fd, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
             guard child >= 0 else { return true }
-            failure = walk(child, depth: depth + 1)
-            FileDescriptor(child).close()
-            return failure == nil
+            try FileDescriptor(child).closeAfter { () throws(Errno) in try walk(child, depth: depth + 1) }
+            return true
         }
-        return walked.failure ?? failure
     }
 }

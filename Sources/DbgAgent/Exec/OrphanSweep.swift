@@ -69,7 +69,7 @@ struct OrphanSweep {
         defer { FileDescriptor(proc).close() }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 8)
         defer { buffer.deallocate() }
-        _ = FileTree.forEachEntry(proc) { name, _ in
+        try? FileTree.forEachEntry(proc) { name, _ in
             guard let pid = OrphanSweep.number(name[...]) else { return true }
             let fd = FileTree.withCPath(name + Array("/stat".utf8)) { csys_openat(proc, $0, CSYS_O_RDONLY) }
             guard fd >= 0 else { return true }

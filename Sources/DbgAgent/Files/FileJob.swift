@@ -44,54 +44,51 @@ struct FileJob {
 
     /// Runs on a worker thread (the identity switch is per thread).
     mutating func run() {
-        let (path, work, cancel) = (self.path, self.work, self.cancel)
-        let outcome = UserFiles.run(as: identity) { () -> Result<FileJobOutcome, Errno> in
-            switch work {
-            case .hash(let offset, let length):
-                return FileJob.hash(path, offset: offset, length: length, cancel: cancel)
-            case .syncAndRename(let to, let replace):
-                // What the user may move but not open (a file of mode 0200, a directory of
-                // mode 0300) is renamed unsynced, as rename(2) alone would.
-                if let error = FileTree.sync(path), error != .accessDenied { return .failure(error) }
-                if let error = FileTree.rename(path, to, replace: replace) { return .failure(error) }
-                if let error = FileTree.syncDirectory(of: to), error != .accessDenied { return .failure(error) }
-                return .success(.done)
-            case .removeTree:
-                return FileTree.remove(path, recursive: true).map { .failure($0) } ?? .success(.done)
-            case .diskUsage:
-                return DistroRoot.diskUsage(path).map { .diskUsage($0) }
+        let (path, work, cancel, identity) = (self.path, self.work, self.cancel, self.identity)
+        result = Result { () throws(Errno) -> FileJobOutcome in
+            try UserFiles.run(as: identity) { () throws(Errno) -> FileJobOutcome in
+                switch work {
+                case .hash(let offset, let length):
+                    return try FileJob.hash(path, offset: offset, length: length, cancel: cancel)
+                case .syncAndRename(let to, let replace):
+                    // What the user may move but not open (a file of mode 0200, a directory of
+                    // mode 0300) is renamed unsynced, as rename(2) alone would.
+                    try FileJob.allowingDenied { () throws(Errno) in try FileTree.sync(path) }
+                    try FileTree.rename(path, to, replace: replace)
+                    try FileJob.allowingDenied { () throws(Errno) in try FileTree.syncDirectory(of: to) }
+                    return .done
+                case .removeTree:
+                    try FileTree.remove(path, recursive: true)
+                    return .done
+                case .diskUsage:
+                    return .diskUsage(try DistroRoot.diskUsage(path))
+                }
             }
         }
-        switch outcome {
-        case .success(let inner): result = inner
-        case .failure(let error): result = .failure(error)
-        }
+    }
+
+    private static func allowingDenied(_ body: () throws(Errno) -> Void) throws(Errno) {
+        do throws(Errno) { try body() } catch where error == .accessDenied {}
     }
 
     /// Stops when `cancel` is raised: a sparse file can be exabytes long, and nobody may
     /// hold a file worker after leaving.
     private static func hash(_ path: [UInt8], offset: UInt64, length: UInt64,
-                             cancel: CancelFlag) -> Result<FileJobOutcome, Errno> {
-        let opened = UserFiles.openAsCurrentUser(path, for: .hash, mode: 0)
-        guard case .success(let file) = opened else { return .failure(opened.failure!) }
+                             cancel: CancelFlag) throws(Errno) -> FileJobOutcome {
+        let file = try UserFiles.openAsCurrentUser(path, for: .hash, mode: 0)
         defer { file.close() }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileJob.readSize, alignment: 16)
         defer { buffer.deallocate() }
         var hasher = SHA256()
         var done: UInt64 = 0
         while length == 0 || done < length {
-            if cancel.reason != nil { return .failure(Errno(CSYS_ECANCELED)) }
+            if cancel.reason != nil { throw Errno(CSYS_ECANCELED) }
             let want = length == 0 ? buffer.count : Int(min(UInt64(buffer.count), length - done))
-            let got: Int
-            do throws(Errno) {
-                got = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset + done)
-            } catch {
-                return .failure(error)
-            }
+            let got = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset + done)
             if got == 0 { break }
             hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<got]))
             done += UInt64(got)
         }
-        return .success(.digest(hasher.finish(), done))
+        return .digest(hasher.finish(), done)
     }
 }

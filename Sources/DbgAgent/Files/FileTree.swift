@@ -5,13 +5,11 @@ import DbgWire
 /// identity already in place (UserFiles.run).
 enum FileTree {
     /// lstat: a symlink is described, not followed.
-    static func info(_ path: [UInt8]) -> Result<Dbg.FileInfo, Errno> {
-        PathWalk.at(path, followLast: false) { directory, name in
+    static func info(_ path: [UInt8]) throws(Errno) -> Dbg.FileInfo {
+        try PathWalk.at(path, followLast: false) { directory, name throws(Errno) in
             var status = stat()
-            guard withCPath(name, { fstatat(directory, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) }) == 0 else {
-                return .failure(.current)
-            }
-            return .success(info(status))
+            guard withCPath(name, { fstatat(directory, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) }) == 0 else { throw .current }
+            return info(status)
         }
     }
 
@@ -35,22 +33,21 @@ enum FileTree {
 
     /// The entries after `cookie` (0: from the start) that fit in `byteLimit` bytes of
     /// encoded page; the page's cookie continues after its last entry.
-    static func list(_ path: [UInt8], cookie: UInt64, byteLimit: Int) -> Result<Dbg.DirPage, Errno> {
-        PathWalk.at(path, followLast: true) { directory, name in
+    static func list(_ path: [UInt8], cookie: UInt64, byteLimit: Int) throws(Errno) -> Dbg.DirPage {
+        try PathWalk.at(path, followLast: true) { directory, name throws(Errno) in
             let fd = withCPath(name) { csys_openat(directory, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
-            guard fd >= 0 else { return .failure(.current) }
-            return list(fd, cookie: cookie, byteLimit: byteLimit)
+            guard fd >= 0 else { throw .current }
+            return try FileDescriptor(fd).closeAfter { () throws(Errno) in try list(fd, cookie: cookie, byteLimit: byteLimit) }
         }
     }
 
-    private static func list(_ fd: Int32, cookie: UInt64, byteLimit: Int) -> Result<Dbg.DirPage, Errno> {
-        defer { FileDescriptor(fd).close() }
-        if cookie != 0, lseek(fd, off_t(Int64(bitPattern: cookie)), CSYS_SEEK_SET) < 0 { return .failure(.current) }
+    private static func list(_ fd: Int32, cookie: UInt64, byteLimit: Int) throws(Errno) -> Dbg.DirPage {
+        if cookie != 0, lseek(fd, off_t(Int64(bitPattern: cookie)), CSYS_SEEK_SET) < 0 { throw .current }
         var entries: [Dbg.DirEntry] = []
         var size = 4 + 8 + 1
         var next = cookie
         var full = false
-        let done = forEachEntry(fd) { name, offset in
+        try forEachEntry(fd) { name, offset in
             let entrySize = 4 + name.count + 4 + 4 + 8 + 8
             guard size + entrySize <= byteLimit || entries.isEmpty else {
                 full = true
@@ -65,122 +62,109 @@ enum FileTree {
             next = offset
             return true
         }
-        guard case .success = done else { return .failure(done.failure!) }
-        return .success(Dbg.DirPage(entries: entries, nextCookie: next, done: !full))
+        return Dbg.DirPage(entries: entries, nextCookie: next, done: !full)
     }
 
     /// mkdir with exactly `mode`; `parents`: also the missing parents (0755), and an
     /// existing directory is fine (mkdir -p).
-    static func makeDirectory(_ path: [UInt8], mode: UInt32, parents: Bool) -> Errno? {
-        PathWalk.at(path, followLast: false, makingParents: parents) { directory, name -> Result<Void, Errno> in
-            withCPath(name) { cName in
+    static func makeDirectory(_ path: [UInt8], mode: UInt32, parents: Bool) throws(Errno) {
+        try PathWalk.at(path, followLast: false, makingParents: parents) { directory, name throws(Errno) in
+            try withCPath(name) { cName throws(Errno) in
                 guard mkdirat(directory, cName, 0o700) == 0 else {
                     let error = Errno.current
                     var status = stat()
                     if parents, error == .exists, fstatat(directory, cName, &status, 0) == 0,
-                       status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR { return .success(()) }
-                    return .failure(error)
+                       status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR { return }
+                    throw error
                 }
-                return fchmodat(directory, cName, mode_t(mode), 0) == 0 ? .success(()) : .failure(.current)
+                if fchmodat(directory, cName, mode_t(mode), 0) != 0 { throw .current }
             }
-        }.failure
+        }
     }
 
     /// renameat2; without `replace`, an existing target is EEXIST.
-    static func rename(_ from: [UInt8], _ to: [UInt8], replace: Bool) -> Errno? {
-        PathWalk.at(from, followLast: false) { fromDirectory, fromName in
-            PathWalk.at(to, followLast: false) { toDirectory, toName -> Result<Void, Errno> in
-                withCPath(fromName) { source in
+    static func rename(_ from: [UInt8], _ to: [UInt8], replace: Bool) throws(Errno) {
+        try PathWalk.at(from, followLast: false) { fromDirectory, fromName throws(Errno) in
+            try PathWalk.at(to, followLast: false) { toDirectory, toName throws(Errno) in
+                let renamed = withCPath(fromName) { source in
                     withCPath(toName) { target in csys_renameat(fromDirectory, source, toDirectory, target, replace ? 1 : 0) }
-                } == 0 ? .success(()) : .failure(.current)
+                }
+                if renamed != 0 { throw .current }
             }
-        }.failure
+        }
     }
 
     /// fsync: the file's bytes are on the storage, not only in the page cache.
-    static func sync(_ path: [UInt8]) -> Errno? { syncOpened(path, CSYS_O_RDONLY | CSYS_O_NONBLOCK) }
+    static func sync(_ path: [UInt8]) throws(Errno) { try syncOpened(path, CSYS_O_RDONLY | CSYS_O_NONBLOCK) }
 
     /// fsync of the directory holding `path`, which makes a new name in it durable.
-    static func syncDirectory(of path: [UInt8]) -> Errno? {
-        guard let slash = path.lastIndex(of: UInt8(ascii: "/")) else { return nil }
-        return syncOpened(slash == 0 ? [UInt8(ascii: "/")] : Array(path[..<slash]), CSYS_O_RDONLY | CSYS_O_DIRECTORY)
+    static func syncDirectory(of path: [UInt8]) throws(Errno) {
+        guard let slash = path.lastIndex(of: UInt8(ascii: "/")) else { return }
+        try syncOpened(slash == 0 ? [UInt8(ascii: "/")] : Array(path[..<slash]), CSYS_O_RDONLY | CSYS_O_DIRECTORY)
     }
 
-    private static func syncOpened(_ path: [UInt8], _ flags: Int32) -> Errno? {
-        PathWalk.at(path, followLast: true) { directory, name -> Result<Void, Errno> in
+    private static func syncOpened(_ path: [UInt8], _ flags: Int32) throws(Errno) {
+        try PathWalk.at(path, followLast: true) { directory, name throws(Errno) in
             let fd = withCPath(name) { csys_openat(directory, $0, flags | CSYS_O_NOFOLLOW) }
-            guard fd >= 0 else { return .failure(.current) }
+            guard fd >= 0 else { throw .current }
             defer { FileDescriptor(fd).close() }
-            return fsync(fd) == 0 ? .success(()) : .failure(.current)
-        }.failure
+            if fsync(fd) != 0 { throw .current }
+        }
     }
 
     /// unlink, or rmdir for a directory; `recursive` removes a directory's contents too,
     /// never following a symlink (a symlink is removed, whatever it points to).
     /// `oneFileSystem`: a directory on another file system than `path` is not entered
     /// (EXDEV), as with `rm --one-file-system`.
-    static func remove(_ path: [UInt8], recursive: Bool, oneFileSystem: Bool = false) -> Errno? {
-        PathWalk.at(path, followLast: false) { directory, name -> Result<Void, Errno> in
-            withCPath(name) { cName in
+    static func remove(_ path: [UInt8], recursive: Bool, oneFileSystem: Bool = false) throws(Errno) {
+        try PathWalk.at(path, followLast: false) { directory, name throws(Errno) in
+            try withCPath(name) { cName throws(Errno) in
                 var status = stat()
-                guard fstatat(directory, cName, &status, CSYS_AT_SYMLINK_NOFOLLOW) == 0 else { return .failure(.current) }
+                guard fstatat(directory, cName, &status, CSYS_AT_SYMLINK_NOFOLLOW) == 0 else { throw .current }
                 guard status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR else {
-                    return unlinkat(directory, cName, 0) == 0 ? .success(()) : .failure(.current)
+                    if unlinkat(directory, cName, 0) != 0 { throw .current }
+                    return
                 }
                 if recursive {
                     let fd = csys_openat(directory, cName, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW)
-                    guard fd >= 0 else { return .failure(.current) }
+                    guard fd >= 0 else { throw .current }
                     defer { FileDescriptor(fd).close() }
-                    if let error = emptyDirectory(fd, device: oneFileSystem ? status.st_dev : nil, depth: 0) {
-                        return .failure(error)
-                    }
+                    try emptyDirectory(fd, device: oneFileSystem ? status.st_dev : nil, depth: 0)
                 }
-                return unlinkat(directory, cName, CSYS_AT_REMOVEDIR) == 0 ? .success(()) : .failure(.current)
+                if unlinkat(directory, cName, CSYS_AT_REMOVEDIR) != 0 { throw .current }
             }
-        }.failure
+        }
     }
 
-    private static func emptyDirectory(_ fd: Int32, device: dev_t?, depth: Int) -> Errno? {
-        guard depth < 256 else { return Errno(CSYS_ELOOP) }
-        var failure: Errno?
-        let walked = forEachEntry(fd) { name, _ in
+    private static func emptyDirectory(_ fd: Int32, device: dev_t?, depth: Int) throws(Errno) {
+        guard depth < 256 else { throw Errno(CSYS_ELOOP) }
+        try forEachEntry(fd) { name, _ throws(Errno) in
             var status = stat()
-            guard withCPath(name, { fstatat(fd, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) }) == 0 else {
-                failure = .current
-                return false
-            }
+            guard withCPath(name, { fstatat(fd, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) }) == 0 else { throw .current }
             if status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR {
-                if let device, status.st_dev != device {
-                    failure = Errno(CSYS_EXDEV)
-                    return false
-                }
+                if let device, status.st_dev != device { throw Errno(CSYS_EXDEV) }
                 let child = withCPath(name) { csys_openat(fd, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
-                guard child >= 0 else {
-                    failure = .current
-                    return false
+                guard child >= 0 else { throw .current }
+                try FileDescriptor(child).closeAfter { () throws(Errno) in
+                    try emptyDirectory(child, device: device, depth: depth + 1)
                 }
-                failure = emptyDirectory(child, device: device, depth: depth + 1)
-                FileDescriptor(child).close()
-                if failure != nil { return false }
-                if withCPath(name, { unlinkat(fd, $0, CSYS_AT_REMOVEDIR) }) != 0 { failure = .current }
+                if withCPath(name, { unlinkat(fd, $0, CSYS_AT_REMOVEDIR) }) != 0 { throw .current }
             } else if withCPath(name, { unlinkat(fd, $0, 0) }) != 0 {
-                failure = .current
+                throw .current
             }
-            return failure == nil
+            return true
         }
-        if case .failure(let error) = walked { return error }
-        return failure
     }
 
     /// Calls `body` with each entry's name (without "." and "..") and its cookie, until
     /// it returns false or the directory ends.
-    static func forEachEntry(_ fd: Int32, _ body: ([UInt8], UInt64) -> Bool) -> Result<Void, Errno> {
+    static func forEachEntry(_ fd: Int32, _ body: ([UInt8], UInt64) throws(Errno) -> Bool) throws(Errno) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 << 10, alignment: 8)
         defer { buffer.deallocate() }
         while true {
             let filled = csys_getdents(fd, buffer.baseAddress, buffer.count)
-            if filled < 0 { return .failure(.current) }
-            if filled == 0 { return .success(()) }
+            if filled < 0 { throw .current }
+            if filled == 0 { return }
             var at = 0
             while at < Int(filled) {
                 // struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name
@@ -190,20 +174,15 @@ enum FileTree {
                 let name = Array(UnsafeRawBufferPointer(rebasing: buffer[nameStart..<(at + length)]).prefix(while: { $0 != 0 }))
                 at += length
                 if name == [0x2e] || name == [0x2e, 0x2e] { continue }
-                if !body(name, offset) { return .success(()) }
+                if try !body(name, offset) { return }
             }
         }
     }
 
-    static func withCPath<R>(_ path: [UInt8], _ body: (UnsafePointer<CChar>) -> R) -> R {
-        (path + [0]).withUnsafeBufferPointer { body(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self)) }
-    }
-}
-
-extension Result {
-    var failure: Failure? {
-        if case .failure(let error) = self { return error }
-        return nil
+    static func withCPath<R, E: Error>(_ path: [UInt8], _ body: (UnsafePointer<CChar>) throws(E) -> R) throws(E) -> R {
+        try (path + [0]).withUnsafeBufferPointer { (bytes) throws(E) -> R in
+            try body(UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self))
+        }
     }
 }
 

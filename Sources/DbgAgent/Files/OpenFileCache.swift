@@ -24,19 +24,18 @@ struct OpenFileCache {
 
     /// The cached descriptor, or a new one from `open`.
     mutating func descriptor(session: UInt64, path: [UInt8], writable: Bool, now: Milliseconds,
-                             open: () -> Result<FileDescriptor, Errno>) -> Result<FileDescriptor, Errno> {
+                             open: () throws(Errno) -> FileDescriptor) throws(Errno) -> FileDescriptor {
         if let index = entries.firstIndex(where: { $0.session == session && $0.writable == writable && $0.path == path }) {
             entries[index].lastUsed = now
-            return .success(entries[index].fd)
+            return entries[index].fd
         }
-        let opened = open()
-        guard case .success(let fd) = opened else { return opened }
+        let fd = try open()
         if entries.count == capacity, let oldest = entries.indices.min(by: { entries[$0].lastUsed < entries[$1].lastUsed }) {
             entries[oldest].fd.close()
             entries.remove(at: oldest)
         }
         entries.append(Entry(session: session, path: path, writable: writable, fd: fd, lastUsed: now))
-        return opened
+        return fd
     }
 
     /// Forgets a descriptor that turned out unusable (closing it).

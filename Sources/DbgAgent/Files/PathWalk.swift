@@ -21,37 +21,41 @@ enum PathWalk {
     /// last component is resolved too (open, list), not handed over (lstat, unlink).
     /// `makingParents`: a missing directory on the way is created (0755), as mkdir -p.
     static func at<R>(_ path: [UInt8], followLast: Bool, makingParents: Bool = false,
-                      _ body: (_ directory: Int32, _ name: [UInt8]) -> Result<R, Errno>) -> Result<R, Errno> {
-        switch resolve(path, followLast: followLast, makingParents: makingParents) {
-        case .success(let (directory, name)):
-            defer { FileDescriptor(directory).close() }
-            return body(directory, name)
-        case .failure(let error):
-            return .failure(error)
-        }
+                      _ body: (_ directory: Int32, _ name: [UInt8]) throws(Errno) -> R) throws(Errno) -> R {
+        let (directory, name) = try resolve(path, followLast: followLast, makingParents: makingParents)
+        defer { FileDescriptor(directory).close() }
+        return try body(directory, name)
     }
 
     /// The work of `at`, not generic so that it exists once in the firmware: the
     /// directory (an O_PATH descriptor the caller closes) and the last name.
-    private static func resolve(_ path: [UInt8], followLast: Bool, makingParents: Bool) -> Result<(Int32, [UInt8]), Errno> {
-        guard path.count <= maxPathLength else { return .failure(Errno(CSYS_ENAMETOOLONG)) }
+    private static func resolve(_ path: [UInt8], followLast: Bool, makingParents: Bool) throws(Errno) -> (Int32, [UInt8]) {
+        guard path.count <= maxPathLength else { throw Errno(CSYS_ENAMETOOLONG) }
         var directory = Walker()
+        do throws(Errno) {
+            let name = try walk(path, in: &directory, followLast: followLast, makingParents: makingParents)
+            return (directory.fd, name)
+        } catch {
+            directory.close()
+            throw error
+        }
+    }
+
+    /// Moves `directory` to the one holding the last component, and returns its name.
+    private static func walk(_ path: [UInt8], in directory: inout Walker, followLast: Bool,
+                             makingParents: Bool) throws(Errno) -> [UInt8] {
         var pending = components(path)  // in reverse: the next one is last
         var symlinks = 0
-        guard directory.restart() else { return .failure(.current) }
+        try directory.restart()
         // A trailing slash, as for the kernel, means the last component is followed.
         let follow = followLast || path.last == UInt8(ascii: "/")
-        func failed(_ error: Errno) -> Result<(Int32, [UInt8]), Errno> {
-            directory.close()
-            return .failure(error)
-        }
         while let name = pending.popLast() {
             var status = stat()
             let isLast = pending.isEmpty
             if isLast && name != [0x2e, 0x2e] {
-                guard follow else { return .success((directory.fd, name)) }
+                guard follow else { return name }
                 let found = FileTree.withCPath(name) { fstatat(directory.fd, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) } == 0
-                guard found, status.st_mode & CSYS_S_IFMT == CSYS_S_IFLNK else { return .success((directory.fd, name)) }
+                guard found, status.st_mode & CSYS_S_IFMT == CSYS_S_IFLNK else { return name }
             } else {
                 var next = FileTree.withCPath(name) { csys_open_path(directory.fd, $0) }
                 if next < 0 && makingParents && Errno.current == .noEntry {
@@ -60,39 +64,37 @@ enum PathWalk {
                             ? csys_open_path(directory.fd, cName) : -1
                     }
                 }
-                guard next >= 0 else { return failed(.current) }
+                guard next >= 0 else { throw .current }
                 guard fstat(next, &status) == 0 else {
                     let error = Errno.current
                     FileDescriptor(next).close()
-                    return failed(error)
+                    throw error
                 }
                 switch status.st_mode & CSYS_S_IFMT {
                 case CSYS_S_IFDIR:
                     if let refusal = directory.refusal(entering: name) {
                         FileDescriptor(next).close()
-                        return failed(refusal)
+                        throw refusal
                     }
                     directory.replace(with: next)
-                    if isLast { return .success((directory.fd, [0x2e])) }
+                    if isLast { return [0x2e] }
                     continue
                 case CSYS_S_IFLNK:
                     FileDescriptor(next).close()
                 default:
                     FileDescriptor(next).close()
-                    return failed(Errno(CSYS_ENOTDIR))
+                    throw Errno(CSYS_ENOTDIR)
                 }
             }
             // A symlink: its text takes its place.
             symlinks += 1
-            guard symlinks <= maxSymlinks else { return failed(Errno(CSYS_ELOOP)) }
-            guard let target = readLink(directory.fd, name) else { return failed(.current) }
-            if target.first == UInt8(ascii: "/") {
-                guard directory.restart() else { return failed(.current) }
-            }
+            guard symlinks <= maxSymlinks else { throw Errno(CSYS_ELOOP) }
+            let target = try readLink(directory.fd, name)
+            if target.first == UInt8(ascii: "/") { try directory.restart() }
             pending.append(contentsOf: components(target))
-            if pending.isEmpty { return .success((directory.fd, [0x2e])) }  // a link to "/"
+            if pending.isEmpty { return [0x2e] }  // a link to "/"
         }
-        return .success((directory.fd, [0x2e]))  // "/" itself
+        return [0x2e]  // "/" itself
     }
 
     /// The non-empty components other than ".", last first (a stack).
@@ -100,17 +102,14 @@ enum PathWalk {
         path.split(separator: UInt8(ascii: "/")).filter { $0 != [0x2e] }.reversed().map { Array($0) }
     }
 
-    private static func readLink(_ directory: Int32, _ name: [UInt8]) -> [UInt8]? {
+    private static func readLink(_ directory: Int32, _ name: [UInt8]) throws(Errno) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: maxPathLength)
         let length = FileTree.withCPath(name) { cName in
             buffer.withUnsafeMutableBufferPointer { readlinkat(directory, cName, UnsafeMutableRawPointer($0.baseAddress!)
                 .assumingMemoryBound(to: CChar.self), $0.count) }
         }
-        guard length >= 0 else { return nil }
-        guard length < maxPathLength else {
-            csys_set_errno(CSYS_ENAMETOOLONG)
-            return nil
-        }
+        guard length >= 0 else { throw .current }
+        guard length < maxPathLength else { throw Errno(CSYS_ENAMETOOLONG) }
         return Array(buffer[0..<length])
     }
 
@@ -119,11 +118,10 @@ enum PathWalk {
         var fd: Int32 = -1
 
         /// Back to "/".
-        mutating func restart() -> Bool {
+        mutating func restart() throws(Errno) {
             let root = csys_open_path(CSYS_AT_FDCWD, "/")
-            guard root >= 0 else { return false }
+            guard root >= 0 else { throw .current }
             replace(with: root)
-            return true
         }
 
         mutating func replace(with next: Int32) {
@@ -139,7 +137,7 @@ enum PathWalk {
         /// procfs root.
         func refusal(entering name: [UInt8]) -> Errno? {
             guard !name.isEmpty, name.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), csys_is_procfs_root(fd) == 1,
-                  let own = PathWalk.readLink(fd, Array("self".utf8)) else { return nil }
+                  let own = try? PathWalk.readLink(fd, Array("self".utf8)) else { return nil }
             // A thread of the agent is also reachable as /proc/TID: it has an entry
             // under the agent's task directory.
             let isOwn = name == own

@@ -61,22 +61,20 @@ final class SessionFiles {
     // MARK: Operations
 
     func stat(_ path: [UInt8], as session: Session) throws(ServiceError) -> Dbg.FileInfo {
-        var info = Dbg.FileInfo(type: 0, mode: 0, uid: 0, gid: 0, size: 0, mtime: 0)
-        try SessionFiles.asUser(session, path) { FileTree.info(path).map { info = $0 }.failure }
-        return info
+        try SessionFiles.asUser(session, path) { () throws(Errno) in try FileTree.info(path) }
     }
 
     func list(_ path: [UInt8], cookie: UInt64, byteLimit: Int, as session: Session) throws(ServiceError) -> Dbg.DirPage {
         guard cookie <= SessionFiles.maxFileOffset else {
             throw ServiceError(.badRequest, "Cookie: " + String(cookie) + " is not one ListDir gave (above 2^63 - 1)")
         }
-        var page = Dbg.DirPage(entries: [], nextCookie: 0, done: true)
-        try SessionFiles.asUser(session, path) { FileTree.list(path, cookie: cookie, byteLimit: byteLimit).map { page = $0 }.failure }
-        return page
+        return try SessionFiles.asUser(session, path) { () throws(Errno) in
+            try FileTree.list(path, cookie: cookie, byteLimit: byteLimit)
+        }
     }
 
     func makeDirectory(_ path: [UInt8], mode: UInt32, parents: Bool, as session: Session) throws(ServiceError) {
-        try SessionFiles.asUser(session, path) { FileTree.makeDirectory(path, mode: mode, parents: parents) }
+        try SessionFiles.asUser(session, path) { () throws(Errno) in try FileTree.makeDirectory(path, mode: mode, parents: parents) }
     }
 
     /// A tree may be large: removing one is a file job, so the loop never waits for it.
@@ -86,7 +84,7 @@ final class SessionFiles {
             try submit(.removeTree, path: path, reportedAs: path, session, reply)
             return .posted
         }
-        try SessionFiles.asUser(session, path) { FileTree.remove(path, recursive: false) }
+        try SessionFiles.asUser(session, path) { () throws(Errno) in try FileTree.remove(path, recursive: false) }
         return .done
     }
 
@@ -100,7 +98,7 @@ final class SessionFiles {
             try submit(.syncAndRename(to: to, replace: replace), path: from, reportedAs: to, session, reply)
             return .posted
         }
-        try SessionFiles.asUser(session, to) { FileTree.rename(from, to, replace: replace) }
+        try SessionFiles.asUser(session, to) { () throws(Errno) in try FileTree.rename(from, to, replace: replace) }
         return .done
     }
 
@@ -126,14 +124,13 @@ final class SessionFiles {
                     as session: Session) throws(ServiceError) -> FileDescriptor {
         let account = session.user.account
         let now = MonotonicClock.now()
-        let opened = openFiles.descriptor(session: session.serial, path: path, writable: purpose == .write, now: now) {
-            UserFiles.open(path, for: purpose, mode: mode, as: UserEnvironment.identity(for: account))
-        }
-        switch opened {
-        case .success(let file):
+        do throws(Errno) {
+            let file = try openFiles.descriptor(session: session.serial, path: path, writable: purpose == .write, now: now) {
+                () throws(Errno) in try UserFiles.open(path, for: purpose, mode: mode, as: UserEnvironment.identity(for: account))
+            }
             timer.schedule(now + OpenFileCache.idleMs)
             return file
-        case .failure(let error):
+        } catch {
             throw ServiceError(error, path: path)
         }
     }
@@ -204,10 +201,11 @@ final class SessionFiles {
 
     /// Runs a file system call with the session user's permissions; its failure is the
     /// error for `path`.
-    private static func asUser(_ session: Session, _ path: [UInt8], _ body: () -> Errno?) throws(ServiceError) {
-        switch UserFiles.run(as: UserEnvironment.identity(for: session.user.account), body) {
-        case .success(nil): return
-        case .success(let error?), .failure(let error): throw ServiceError(error, path: path)
+    private static func asUser<R>(_ session: Session, _ path: [UInt8], _ body: () throws(Errno) -> R) throws(ServiceError) -> R {
+        do throws(Errno) {
+            return try UserFiles.run(as: UserEnvironment.identity(for: session.user.account), body)
+        } catch {
+            throw ServiceError(error, path: path)
         }
     }
 }

@@ -13,22 +13,17 @@ enum UserFiles {
     }()
 
     /// Runs `body` as `account` (nil: as the agent itself, which then is that user).
-    static func run<R>(as account: UserAccount?, _ body: () -> R) -> Result<R, Errno> {
-        guard let account else { return .success(body()) }
+    static func run<R>(as account: UserAccount?, _ body: () throws(Errno) -> R) throws(Errno) -> R {
+        guard let account else { return try body() }
         let saved = ownGroups
         let agentUID = geteuid()
         let agentGID = getegid()
         let switched = account.groups.withUnsafeBufferPointer {
             csys_fs_identity(account.uid, account.gid, $0.baseAddress, Int32($0.count))
         }
-        guard switched == 0 else {
-            let error = Errno.current
-            restore(agentUID, agentGID, saved)
-            return .failure(error)
-        }
-        let result = body()
-        restore(agentUID, agentGID, saved)
-        return .success(result)
+        defer { restore(agentUID, agentGID, saved) }
+        guard switched == 0 else { throw .current }
+        return try body()
     }
 
     private static func restore(_ uid: UInt32, _ gid: UInt32, _ groups: [UInt32]) {
@@ -56,44 +51,40 @@ enum UserFiles {
     }
 
     /// open(2) as the user; creating with exactly `mode` (not masked by the umask).
-    static func open(_ path: [UInt8], for purpose: Purpose, mode: UInt32, as account: UserAccount?) -> Result<FileDescriptor, Errno> {
-        switch run(as: account, { openAsCurrentUser(path, for: purpose, mode: mode) }) {
-        case .success(let inner): return inner
-        case .failure(let error): return .failure(error)
-        }
+    static func open(_ path: [UInt8], for purpose: Purpose, mode: UInt32, as account: UserAccount?) throws(Errno) -> FileDescriptor {
+        try run(as: account) { () throws(Errno) in try openAsCurrentUser(path, for: purpose, mode: mode) }
     }
 
     /// The same, with the identity already switched (a worker's job). Never blocks: the
     /// path is walked by PathWalk, and the open is non-blocking.
-    static func openAsCurrentUser(_ path: [UInt8], for purpose: Purpose, mode: UInt32) -> Result<FileDescriptor, Errno> {
-        PathWalk.at(path, followLast: true) { directory, name in
-            FileTree.withCPath(name) { cName -> Result<FileDescriptor, Errno> in
+    static func openAsCurrentUser(_ path: [UInt8], for purpose: Purpose, mode: UInt32) throws(Errno) -> FileDescriptor {
+        try PathWalk.at(path, followLast: true) { directory, name throws(Errno) in
+            try FileTree.withCPath(name) { cName throws(Errno) -> FileDescriptor in
                 var status = stat()
                 let exists = fstatat(directory, cName, &status, CSYS_AT_SYMLINK_NOFOLLOW) == 0
-                if exists, !purpose.allows(FileTree.type(status.st_mode)) { return .failure(.refusedType(FileTree.type(status.st_mode))) }
+                if exists, !purpose.allows(FileTree.type(status.st_mode)) { throw .refusedType(FileTree.type(status.st_mode)) }
                 let flags = (purpose == .write ? CSYS_O_WRONLY : CSYS_O_RDONLY) | CSYS_O_NOCTTY | CSYS_O_NONBLOCK | CSYS_O_NOFOLLOW
-                var fd: Int32 = -1
                 if purpose == .write && !exists {
-                    fd = csys_openat(directory, cName, flags | CSYS_O_CREAT_EXCL)
-                    if fd >= 0 {
-                        _ = fchmod(fd, mode_t(mode & 0o7777))
-                        return .success(FileDescriptor(fd))
+                    let created = csys_openat(directory, cName, flags | CSYS_O_CREAT_EXCL)
+                    if created >= 0 {
+                        _ = fchmod(created, mode_t(mode & 0o7777))
+                        return FileDescriptor(created)
                     }
-                    if Errno.current != .exists { return .failure(.current) }
+                    if Errno.current != .exists { throw .current }
                 }
-                fd = csys_openat(directory, cName, flags)
-                guard fd >= 0 else { return .failure(.current) }
+                let fd = csys_openat(directory, cName, flags)
+                guard fd >= 0 else { throw .current }
                 // It may have been replaced between the two looks.
                 guard fstat(fd, &status) == 0 else {
                     let error = Errno.current
                     FileDescriptor(fd).close()
-                    return .failure(error)
+                    throw error
                 }
                 guard purpose.allows(FileTree.type(status.st_mode)) else {
                     FileDescriptor(fd).close()
-                    return .failure(.refusedType(FileTree.type(status.st_mode)))
+                    throw .refusedType(FileTree.type(status.st_mode))
                 }
-                return .success(FileDescriptor(fd))
+                return FileDescriptor(fd)
             }
         }
     }

@@ -145,14 +145,13 @@ extension SutraFrontEnd {
                     if got == 0 { break }
                     line.pendingToBridge = Array(UnsafeRawBufferPointer(rebasing: line.buffer[0..<got]))
                 }
-                let written = line.pendingToBridge.withUnsafeBytes { bytes -> Result<Int, Errno> in
-                    do throws(Errno) { return .success(try bridge.write(bytes)) } catch { return .failure(error) }
-                }
-                switch written {
-                case .success(let count):
+                do throws(Errno) {
+                    let count = try line.pendingToBridge.withUnsafeBufferPointer { (bytes) throws(Errno) in
+                        try bridge.write(UnsafeRawBufferPointer(bytes))
+                    }
                     line.pendingToBridge.removeFirst(count)
                     continue
-                case .failure(let error):
+                } catch {
                     if error != .wouldBlock { line.pendingToBridge.removeAll() }  // the connection is gone
                 }
                 break

@@ -55,12 +55,13 @@ extension DbgService {
     static func directoryProblem(_ path: [UInt8], as account: UserAccount) -> ServiceError? {
         var info = stat()
         let text = String(decoding: path, as: UTF8.self)
-        let looked = UserFiles.run(as: UserEnvironment.identity(for: account)) {
-            PathWalk.at(path, followLast: true) { directory, name -> Result<Void, Errno> in
-                FileTree.withCPath(name) { fstatat(directory, $0, &info, 0) } == 0 ? .success(()) : .failure(.current)
+        do throws(Errno) {
+            try UserFiles.run(as: UserEnvironment.identity(for: account)) { () throws(Errno) in
+                try PathWalk.at(path, followLast: true) { directory, name throws(Errno) in
+                    if FileTree.withCPath(name, { fstatat(directory, $0, &info, 0) }) != 0 { throw .current }
+                }
             }
-        }
-        if case .failure(let error) = looked.flatMap({ $0 }) {
+        } catch {
             if error == .noEntry { return ServiceError(.notFound, "Cwd: no such directory: \(text)") }
             if error == .notDirectory { return ServiceError(.badRequest, "Cwd: not a directory: \(text)") }
             if error == .accessDenied { return ServiceError(.denied, "Cwd: permission denied") }

@@ -77,9 +77,9 @@ extension DistroService {
             throw ServiceError(.badRequest, "\(name): contains a NUL byte")
         }
         let identity = UserEnvironment.identity(for: caller.account)
-        let binds = try DistroService.binds(bind.bytes, as: identity).get()
+        let binds = try DistroService.binds(bind.bytes, as: identity)
         var environment = DistroService.baseEnvironment(caller.account, terminal: terminal)
-        try DistroService.apply(env.bytes, to: &environment).get()
+        try DistroService.apply(env.bytes, to: &environment)
         let path = environment.first { $0.starts(with: Array("PATH=".utf8)) }.map { Array($0.dropFirst(5)) }
         var cwd = workdir.bytes.isEmpty ? [UInt8(ascii: "/")] : workdir.bytes
         if cwd.first != UInt8(ascii: "/") { cwd = [UInt8(ascii: "/")] + cwd }
@@ -102,13 +102,13 @@ extension DistroService {
     }
 
     /// Env: `KEY=VALUE` lines (empty lines skipped); a KEY already set is replaced.
-    static func apply(_ env: [UInt8], to environment: inout [[UInt8]]) -> Result<Void, ServiceError> {
+    static func apply(_ env: [UInt8], to environment: inout [[UInt8]]) throws(ServiceError) {
         for (number, rawLine) in env.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             var line = Array(rawLine)
             if line.last == UInt8(ascii: "\r") { line.removeLast() }
             if line.isEmpty { continue }
             guard let equals = line.firstIndex(of: UInt8(ascii: "=")), equals > 0 else {
-                return .failure(ServiceError(.badRequest, "Env: line \(number + 1) is not KEY=VALUE"))
+                throw ServiceError(.badRequest, "Env: line \(number + 1) is not KEY=VALUE")
             }
             let key = line[...equals]
             if let existing = environment.firstIndex(where: { $0.starts(with: key) }) {
@@ -117,44 +117,42 @@ extension DistroService {
                 environment.append(line)
             }
         }
-        return .success(())
     }
 
     /// Bind: `HOST:CONTAINER` entries separated by commas, both absolute. The host path
     /// must exist and be visible to the caller (checked with the caller's permissions).
-    static func binds(_ text: [UInt8], as identity: UserAccount?) -> Result<[ContainerSpec.Bind], ServiceError> {
+    static func binds(_ text: [UInt8], as identity: UserAccount?) throws(ServiceError) -> [ContainerSpec.Bind] {
         var binds: [ContainerSpec.Bind] = []
         for entry in text.split(separator: UInt8(ascii: ",")) {
             let shown = String(decoding: entry, as: UTF8.self)
             guard let colon = entry.firstIndex(of: UInt8(ascii: ":")) else {
-                return .failure(ServiceError(.badRequest, "Bind: '\(shown)' is not HOST:CONTAINER"))
+                throw ServiceError(.badRequest, "Bind: '\(shown)' is not HOST:CONTAINER")
             }
             let source = Array(entry[..<colon])
             let target = Array(entry[(colon + 1)...])
             guard source.first == UInt8(ascii: "/"), target.first == UInt8(ascii: "/") else {
-                return .failure(ServiceError(.badRequest, "Bind: '\(shown)': both paths must be absolute"))
+                throw ServiceError(.badRequest, "Bind: '\(shown)': both paths must be absolute")
             }
             guard binds.count < Int(CSYS_MAX_BINDS) else {
-                return .failure(ServiceError(.badRequest, "Bind: at most \(CSYS_MAX_BINDS) entries"))
-            }
-            let info = UserFiles.run(as: identity) { () -> Result<Dbg.FileInfo, Errno> in
-                var status = stat()
-                guard FileTree.withCPath(source, { stat($0, &status) }) == 0 else { return .failure(.current) }
-                return .success(FileTree.info(status))
+                throw ServiceError(.badRequest, "Bind: at most \(CSYS_MAX_BINDS) entries")
             }
             let hostPath = String(decoding: source, as: UTF8.self)
-            switch info {
-            case .success(.success(let found)):
+            do throws(Errno) {
+                let found = try UserFiles.run(as: identity) { () throws(Errno) -> Dbg.FileInfo in
+                    var status = stat()
+                    guard FileTree.withCPath(source, { stat($0, &status) }) == 0 else { throw .current }
+                    return FileTree.info(status)
+                }
                 binds.append(ContainerSpec.Bind(source: source, target: target,
                                                 sourceIsDirectory: found.type == Dbg.FileType.directory.rawValue))
-            case .success(.failure(let error)) where error == .noEntry:
-                return .failure(ServiceError(.notFound, "Bind: no such host path: \(hostPath)"))
-            case .success(.failure(let error)) where error == .accessDenied:
-                return .failure(ServiceError(.denied, "Bind: permission denied: \(hostPath)"))
-            case .success(.failure(let error)), .failure(let error):
-                return .failure(.io("Bind: \(hostPath)", error))
+            } catch where error == .noEntry {
+                throw ServiceError(.notFound, "Bind: no such host path: \(hostPath)")
+            } catch where error == .accessDenied {
+                throw ServiceError(.denied, "Bind: permission denied: \(hostPath)")
+            } catch {
+                throw .io("Bind: \(hostPath)", error)
             }
         }
-        return .success(binds)
+        return binds
     }
 }

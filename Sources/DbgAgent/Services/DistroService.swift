@@ -141,11 +141,7 @@ final class DistroService {
             }
             url = defaultURL
         }
-        let location: ArchiveLocation
-        switch ArchiveLocation.parse(url) {
-        case .failure(let failure): throw failure
-        case .success(let parsed): location = parsed
-        }
+        let location = try ArchiveLocation.parse(url)
         if root.isInstalled {
             throw ServiceError(.exists, "a distro is already installed at \(root.description) (Remove it first)")
         }

@@ -9,7 +9,9 @@ public func fuzzTar(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let fd = csys_input_file(data, size)
     guard fd >= 0 else { return 0 }
     var stream = ArchiveStream(.file(FileDescriptor(fd)), what: "fuzz")
-    guard stream.begin() == nil else {
+    do throws(ServiceError) {
+        try stream.begin()
+    } catch {
         stream.close()
         return 0
     }
@@ -19,10 +21,10 @@ public func fuzzTar(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     defer { buffer.deallocate() }
     let cancel = CancelFlag()
     for _ in 0..<10_000 {
-        guard case .success(let entry?) = reader.next(cancel: cancel) else { break }
+        guard let entry = try? reader.next(cancel: cancel) else { break }
         precondition(entry.size >= 0)
-        while case .success(let count) = reader.readData(into: buffer), count > 0 {}
+        while let count = try? reader.readData(into: buffer), count > 0 {}
     }
-    _ = reader.finishArchive()
+    try? reader.finishArchive()
     return 0
 }

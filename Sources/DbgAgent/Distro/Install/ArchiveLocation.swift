@@ -10,28 +10,28 @@ enum ArchiveLocation: Equatable {
         + "and push it to the board (dbg push FILE /tmp/), or run wget or curl on the board with dbg exec, "
         + "then install from the path"
 
-    static func parse(_ url: [UInt8]) -> Result<ArchiveLocation, ServiceError> {
-        if url.contains(0) { return .failure(ServiceError(.badRequest, "URL: contains a NUL byte")) }
+    static func parse(_ url: [UInt8]) throws(ServiceError) -> ArchiveLocation {
+        if url.contains(0) { throw ServiceError(.badRequest, "URL: contains a NUL byte") }
         let lower = url.map(lowercased)
         if lower.starts(with: Array("file://".utf8)) {
             let path = Array(url.dropFirst(7))
             guard path.first == UInt8(ascii: "/") else {
-                return .failure(ServiceError(.badRequest, "URL: a file:// URL needs an absolute path (file:///PATH)"))
+                throw ServiceError(.badRequest, "URL: a file:// URL needs an absolute path (file:///PATH)")
             }
-            return .success(.file(path))
+            return .file(path)
         }
         if lower.starts(with: Array("http://".utf8)) {
-            return HTTPLocation.parse(Array(url.dropFirst(7))).map { .http($0) }
+            return .http(try HTTPLocation.parse(Array(url.dropFirst(7))))
         }
-        if lower.starts(with: Array("https://".utf8)) { return .failure(ServiceError(.unsupported, httpsAdvice)) }
+        if lower.starts(with: Array("https://".utf8)) { throw ServiceError(.unsupported, httpsAdvice) }
         if let colon = url.firstIndex(of: UInt8(ascii: ":")), url[colon...].starts(with: Array("://".utf8)) {
             let scheme = String(decoding: url[..<colon], as: UTF8.self)
-            return .failure(ServiceError(.unsupported, "URL: \(scheme):// is not supported (use a path, file:// or http://)"))
+            throw ServiceError(.unsupported, "URL: \(scheme):// is not supported (use a path, file:// or http://)")
         }
         guard url.first == UInt8(ascii: "/") else {
-            return .failure(ServiceError(.badRequest, "URL: a local archive needs an absolute path"))
+            throw ServiceError(.badRequest, "URL: a local archive needs an absolute path")
         }
-        return .success(.file(url))
+        return .file(url)
     }
 }
 
@@ -53,7 +53,7 @@ struct HTTPLocation: Equatable {
     }
 
     /// What follows "http://": host, optional port, optional path.
-    static func parse(_ rest: [UInt8]) -> Result<HTTPLocation, ServiceError> {
+    static func parse(_ rest: [UInt8]) throws(ServiceError) -> HTTPLocation {
         var rest = rest
         if let hash = rest.firstIndex(of: UInt8(ascii: "#")) { rest = Array(rest[..<hash]) }
         let end = rest.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? rest.count
@@ -61,45 +61,44 @@ struct HTTPLocation: Equatable {
         var target = Array(rest[end...])
         if target.first != UInt8(ascii: "/") { target = [UInt8(ascii: "/")] + target }
         guard !authority.contains(UInt8(ascii: "@")) else {
-            return .failure(ServiceError(.unsupported, "URL: user names and passwords in http:// URLs are not supported"))
+            throw ServiceError(.unsupported, "URL: user names and passwords in http:// URLs are not supported")
         }
         var host = authority
         var portText: [UInt8] = []
         if authority.first == UInt8(ascii: "[") {
             guard let close = authority.firstIndex(of: UInt8(ascii: "]")) else {
-                return .failure(ServiceError(.badRequest, "URL: unclosed [ in the host"))
+                throw ServiceError(.badRequest, "URL: unclosed [ in the host")
             }
             host = Array(authority[1..<close])
             let after = authority[(close + 1)...]
             if after.first == UInt8(ascii: ":") { portText = Array(after.dropFirst()) } else if !after.isEmpty {
-                return .failure(ServiceError(.badRequest, "URL: unexpected text after the host"))
+                throw ServiceError(.badRequest, "URL: unexpected text after the host")
             }
         } else if let colon = authority.lastIndex(of: UInt8(ascii: ":")) {
             host = Array(authority[..<colon])
             portText = Array(authority[(colon + 1)...])
         }
-        guard !host.isEmpty else { return .failure(ServiceError(.badRequest, "URL: no host")) }
+        guard !host.isEmpty else { throw ServiceError(.badRequest, "URL: no host") }
         var port = 80
         if !portText.isEmpty {
             guard portText.count <= 5, portText.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
                   let value = Int(String(decoding: portText, as: UTF8.self)), value > 0, value <= 65535 else {
-                return .failure(ServiceError(.badRequest, "URL: bad port '\(String(decoding: portText, as: UTF8.self))'"))
+                throw ServiceError(.badRequest, "URL: bad port '\(String(decoding: portText, as: UTF8.self))'")
             }
             port = value
         }
-        return .success(HTTPLocation(host: host, port: UInt16(port), target: target))
+        return HTTPLocation(host: host, port: UInt16(port), target: target)
     }
 
     /// Where a redirect's Location points, relative to this URL.
-    func resolve(_ location: [UInt8]) -> Result<ArchiveLocation, ServiceError> {
+    func resolve(_ location: [UInt8]) throws(ServiceError) -> ArchiveLocation {
         let lower = location.map(lowercased)
         if lower.starts(with: Array("http://".utf8)) || lower.starts(with: Array("https://".utf8)) {
-            return ArchiveLocation.parse(location).flatMap { target in
-                if case .file = target { return .failure(ServiceError(.io, "a redirect to a file is not followed")) }
-                return .success(target)
-            }
+            let target = try ArchiveLocation.parse(location)
+            if case .file = target { throw ServiceError(.io, "a redirect to a file is not followed") }
+            return target
         }
-        if location.starts(with: Array("//".utf8)) { return HTTPLocation.parse(Array(location.dropFirst(2))).map { .http($0) } }
+        if location.starts(with: Array("//".utf8)) { return .http(try HTTPLocation.parse(Array(location.dropFirst(2)))) }
         var next = self
         if location.first == UInt8(ascii: "/") {
             next.target = location
@@ -108,6 +107,6 @@ struct HTTPLocation: Equatable {
             let directory = path.lastIndex(of: UInt8(ascii: "/")).map { Array(path[...$0]) } ?? [UInt8(ascii: "/")]
             next.target = directory + location
         }
-        return .success(.http(next))
+        return .http(next)
     }
 }

@@ -51,57 +51,50 @@ struct ArchiveStream {
     }
 
     /// Reads the first bytes and picks the decoder.
-    mutating func begin() -> ServiceError? {
-        while end < 6 && !inputEnded {
-            if let failure = fill() { return failure }
-        }
+    mutating func begin() throws(ServiceError) {
+        while end < 6 && !inputEnded { try fill() }
         format = csys_decoder_detect(buffer.baseAddress, end)
-        guard format != CSYS_FORMAT_PLAIN else { return nil }
+        guard format != CSYS_FORMAT_PLAIN else { return }
         decoder = csys_decoder_new(format, ArchiveStream.decoderMemoryLimit)
-        return decoder == nil ? ServiceError(.io, "cannot start the \(formatName) decoder (out of memory)") : nil
+        if decoder == nil { throw ServiceError(.io, "cannot start the \(formatName) decoder (out of memory)") }
     }
 
     /// More input behind what is buffered.
-    private mutating func fill() -> ServiceError? {
+    private mutating func fill() throws(ServiceError) {
         if head > 0 {
             (buffer.baseAddress!).copyMemory(from: buffer.baseAddress! + head, byteCount: end - head)
             end -= head
             head = 0
         }
         let room = UnsafeMutableRawBufferPointer(rebasing: buffer[end...])
-        let got: Result<Int, ServiceError>
+        let count: Int
         switch input {
         case .file(let fd):
             do throws(Errno) {
-                got = .success(try fd.read(into: room))
+                count = try fd.read(into: room)
             } catch {
-                got = .failure(.io("reading \(what)", error))
+                throw .io("reading \(what)", error)
             }
         case .http(var download):
-            got = download.read(into: room)
-            input = .http(download)
+            defer { input = .http(download) }
+            count = try download.read(into: room)
         }
-        switch got {
-        case .failure(let failure): return failure
-        case .success(0): inputEnded = true
-        case .success(let count):
-            end += count
-            consumed += Int64(count)
-        }
-        return nil
+        if count == 0 { inputEnded = true }
+        end += count
+        consumed += Int64(count)
     }
 
     /// Archive bytes into `out`; 0 at the end of the archive data.
-    mutating func read(into out: UnsafeMutableRawBufferPointer) -> Result<Int, ServiceError> {
+    mutating func read(into out: UnsafeMutableRawBufferPointer) throws(ServiceError) -> Int {
         while true {
-            if head == end && !inputEnded, let failure = fill() { return .failure(failure) }
+            if head == end && !inputEnded { try fill() }
             guard let decoder else {
                 let count = min(out.count, end - head)
                 out.baseAddress!.copyMemory(from: buffer.baseAddress! + head, byteCount: count)
                 head += count
-                return .success(count)
+                return count
             }
-            if streamEnded { return .success(0) }
+            if streamEnded { return 0 }
             var used = 0
             var produced = 0
             let status = csys_decoder_run(decoder, buffer.baseAddress! + head, end - head, &used, out.baseAddress,
@@ -109,19 +102,19 @@ struct ArchiveStream {
             head += used
             switch Int(status) {
             case Int(CSYS_DECODE_ERROR):
-                return .failure(ServiceError(.badRequest, "\(what): \(String(cString: csys_decoder_message(decoder)))"))
+                throw ServiceError(.badRequest, "\(what): \(String(cString: csys_decoder_message(decoder)))")
             case Int(CSYS_DECODE_END):
                 streamEnded = true
             case Int(CSYS_DECODE_MEMBER_END):
                 // Another gzip member or zstd frame may follow; only the input's end ends it.
-                if head == end && !inputEnded, let failure = fill() { return .failure(failure) }
+                if head == end && !inputEnded { try fill() }
                 if head == end && inputEnded { streamEnded = true }
             default:
                 if produced == 0 && used == 0 && inputEnded {
-                    return .failure(ServiceError(.badRequest, "\(what): the \(formatName) data ends early"))
+                    throw ServiceError(.badRequest, "\(what): the \(formatName) data ends early")
                 }
             }
-            if produced > 0 { return .success(produced) }
+            if produced > 0 { return produced }
         }
     }
 }

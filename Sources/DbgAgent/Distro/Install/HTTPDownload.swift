@@ -30,23 +30,20 @@ struct HTTPDownload {
         self.location = location
     }
 
-    static func open(_ start: HTTPLocation, cancel: CancelFlag) -> Result<HTTPDownload, ServiceError> {
+    static func open(_ start: HTTPLocation, cancel: CancelFlag) throws(ServiceError) -> HTTPDownload {
         var location = start
         for _ in 0...maxRedirects {
-            switch request(location, cancel: cancel) {
-            case .failure(let failure):
-                return .failure(failure)
-            case .success(.body(let download)):
-                return .success(download)
-            case .success(.redirect(let next)):
-                switch location.resolve(next) {
-                case .success(.http(let target)): location = target
-                case .success(.file): return .failure(ServiceError(.io, "\(location.description): redirected to a file"))
-                case .failure(let failure): return .failure(failure)
+            switch try request(location, cancel: cancel) {
+            case .body(let download):
+                return download
+            case .redirect(let next):
+                guard case .http(let target) = try location.resolve(next) else {
+                    throw ServiceError(.io, "\(location.description): redirected to a file")
                 }
+                location = target
             }
         }
-        return .failure(ServiceError(.io, "\(start.description): more than \(maxRedirects) redirects"))
+        throw ServiceError(.io, "\(start.description): more than \(maxRedirects) redirects")
     }
 
     enum Response {
@@ -54,7 +51,7 @@ struct HTTPDownload {
         case redirect([UInt8])
     }
 
-    private static func request(_ location: HTTPLocation, cancel: CancelFlag) -> Result<Response, ServiceError> {
+    private static func request(_ location: HTTPLocation, cancel: CancelFlag) throws(ServiceError) -> Response {
         let host = String(decoding: location.host, as: UTF8.self)
         let fd: Int32
         do throws(TCPConnection.Failure) {
@@ -62,9 +59,9 @@ struct HTTPDownload {
         } catch {
             switch error {
             case .resolve(let reason):
-                return .failure(ServiceError(.io, location.description + ": cannot resolve " + host + ": " + reason))
+                throw ServiceError(.io, location.description + ": cannot resolve " + host + ": " + reason)
             case .connect(let failure):
-                return .failure(.io(location.description + ": cannot connect", Errno(failure.code)))
+                throw .io(location.description + ": cannot connect", Errno(failure.code))
             }
         }
         let socket = BufferedSocket(FileDescriptor(fd), cancel: cancel)
@@ -72,38 +69,41 @@ struct HTTPDownload {
         let head = "GET " + String(decoding: location.target, as: UTF8.self) + " HTTP/1.1\r\nHost: \(hostHeader)"
             + (location.port == 80 ? "" : ":\(location.port)")
             + "\r\nUser-Agent: dbgd/\(Release.number)\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n"
-        if let failure = socket.writeAll(Array(head.utf8), what: location.description) {
+        do throws(ServiceError) {
+            try socket.writeAll(Array(head.utf8), what: location.description)
+        } catch {
             socket.close()
-            return .failure(failure)
+            throw error
         }
-        return response(on: socket, location)
+        return try response(on: socket, location)
     }
 
     /// The server's answer on `socket` (which it then owns): a body to read, or where
     /// a redirect points.
-    static func response(on socket: BufferedSocket, _ location: HTTPLocation) -> Result<Response, ServiceError> {
+    static func response(on socket: BufferedSocket, _ location: HTTPLocation) throws(ServiceError) -> Response {
         var socket = socket
-        switch readHead(&socket, location) {
-        case .failure(let failure):
+        let head: Head
+        do throws(ServiceError) {
+            head = try readHead(&socket, location)
+        } catch {
             socket.close()
-            return .failure(failure)
-        case .success(let head):
-            if [301, 302, 303, 307, 308].contains(head.status) {
-                socket.close()
-                guard let target = head.location else {
-                    return .failure(ServiceError(.io, "\(location.description): HTTP \(head.status) without a Location"))
-                }
-                return .success(.redirect(target))
-            }
-            guard head.status == 200 else {
-                socket.close()
-                let code: ErrorCode = head.status == 404 ? .notFound : .io
-                return .failure(ServiceError(code, "\(location.description): HTTP \(head.status) \(head.reason)"))
-            }
-            let framing: Framing = head.chunked ? .chunked(remaining: 0, started: false)
-                : head.length.map { .length(remaining: $0) } ?? .untilClose
-            return .success(.body(HTTPDownload(socket: socket, framing: framing, location: location)))
+            throw error
         }
+        if [301, 302, 303, 307, 308].contains(head.status) {
+            socket.close()
+            guard let target = head.location else {
+                throw ServiceError(.io, "\(location.description): HTTP \(head.status) without a Location")
+            }
+            return .redirect(target)
+        }
+        guard head.status == 200 else {
+            socket.close()
+            let code: ErrorCode = head.status == 404 ? .notFound : .io
+            throw ServiceError(code, "\(location.description): HTTP \(head.status) \(head.reason)")
+        }
+        let framing: Framing = head.chunked ? .chunked(remaining: 0, started: false)
+            : head.length.map { .length(remaining: $0) } ?? .untilClose
+        return .body(HTTPDownload(socket: socket, framing: framing, location: location))
     }
 
     private struct Head {
@@ -114,34 +114,31 @@ struct HTTPDownload {
         var location: [UInt8]?
     }
 
-    private static func readHead(_ socket: inout BufferedSocket, _ location: HTTPLocation) -> Result<Head, ServiceError> {
+    private static func readHead(_ socket: inout BufferedSocket, _ location: HTTPLocation) throws(ServiceError) -> Head {
         var head = Head()
         var total = 0
         var first = true
         while true {
-            let line: [UInt8]
-            switch socket.readLine(what: location.description) {
-            case .failure(let failure): return .failure(failure)
-            case .success(nil): return .failure(ServiceError(.io, "\(location.description): the server closed the connection"))
-            case .success(let read?): line = read
+            guard let line = try socket.readLine(what: location.description) else {
+                throw ServiceError(.io, "\(location.description): the server closed the connection")
             }
             total += line.count + 2
             guard total <= maxHeaderBytes else {
-                return .failure(ServiceError(.io, "\(location.description): response headers above \(maxHeaderBytes) bytes"))
+                throw ServiceError(.io, "\(location.description): response headers above \(maxHeaderBytes) bytes")
             }
             if first {
                 // HTTP/1.1 200 OK
                 let parts = line.split(separator: UInt8(ascii: " "), maxSplits: 2)
                 guard parts.count >= 2, parts[0].starts(with: Array("HTTP/1.".utf8)),
                       let status = Int(String(decoding: parts[1], as: UTF8.self)) else {
-                    return .failure(ServiceError(.io, "\(location.description): not an HTTP response"))
+                    throw ServiceError(.io, "\(location.description): not an HTTP response")
                 }
                 head.status = status
                 head.reason = parts.count > 2 ? String(decoding: parts[2], as: UTF8.self) : ""
                 first = false
                 continue
             }
-            if line.isEmpty { return .success(head) }
+            if line.isEmpty { return head }
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
             let name = line[..<colon].map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
             let value = Array(line[(colon + 1)...].drop { $0 == 32 || $0 == 9 })
@@ -149,7 +146,7 @@ struct HTTPDownload {
             case Array("content-length".utf8):
                 guard value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let length = Int64(String(decoding: value, as: UTF8.self))
                 else {
-                    return .failure(ServiceError(.io, "\(location.description): bad Content-Length"))
+                    throw ServiceError(.io, "\(location.description): bad Content-Length")
                 }
                 head.length = length
             case Array("transfer-encoding".utf8):
@@ -165,88 +162,73 @@ struct HTTPDownload {
     }
 
     /// Body bytes into `buffer`; 0 at its end. A body cut short is an error.
-    mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, ServiceError> {
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(ServiceError) -> Int {
         let what = location.description
         while true {
             switch framing {
             case .done:
-                return .success(0)
+                return 0
             case .untilClose:
-                return socket.read(into: buffer, what: what).map { got in
-                    received += Int64(got)
-                    return got
-                }
+                let got = try socket.read(into: buffer, what: what)
+                received += Int64(got)
+                return got
             case .length(let remaining):
                 if remaining == 0 {
                     framing = .done
                     continue
                 }
                 let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), remaining))])
-                switch socket.read(into: slice, what: what) {
-                case .failure(let failure): return .failure(failure)
-                case .success(0):
-                    return .failure(ServiceError(.io, "\(what): the connection closed after \(received) of "
-                        + "\(received + remaining) bytes"))
-                case .success(let got):
-                    received += Int64(got)
-                    framing = .length(remaining: remaining - Int64(got))
-                    return .success(got)
+                let got = try socket.read(into: slice, what: what)
+                guard got > 0 else {
+                    throw ServiceError(.io, "\(what): the connection closed after \(received) of \(received + remaining) bytes")
                 }
+                received += Int64(got)
+                framing = .length(remaining: remaining - Int64(got))
+                return got
             case .chunked(let remaining, let started):
                 if remaining == 0 {
-                    switch nextChunkSize(afterChunk: started) {
-                    case .failure(let failure): return .failure(failure)
-                    case .success(0):
+                    let size = try nextChunkSize(afterChunk: started)
+                    if size == 0 {
                         framing = .done
-                        if let failure = skipTrailers() { return .failure(failure) }
-                        continue
-                    case .success(let size):
+                        try skipTrailers()
+                    } else {
                         framing = .chunked(remaining: size, started: true)
-                        continue
                     }
+                    continue
                 }
                 let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), remaining))])
-                switch socket.read(into: slice, what: what) {
-                case .failure(let failure): return .failure(failure)
-                case .success(0): return .failure(ServiceError(.io, "\(what): the connection closed inside a chunk"))
-                case .success(let got):
-                    received += Int64(got)
-                    framing = .chunked(remaining: remaining - Int64(got), started: true)
-                    return .success(got)
-                }
+                let got = try socket.read(into: slice, what: what)
+                guard got > 0 else { throw ServiceError(.io, "\(what): the connection closed inside a chunk") }
+                received += Int64(got)
+                framing = .chunked(remaining: remaining - Int64(got), started: true)
+                return got
             }
         }
     }
 
     /// The size line of the next chunk (after the CRLF that ends the previous one).
-    private mutating func nextChunkSize(afterChunk: Bool) -> Result<Int64, ServiceError> {
+    private mutating func nextChunkSize(afterChunk: Bool) throws(ServiceError) -> Int64 {
         let what = location.description
         if afterChunk {
-            guard case .success(let end?) = socket.readLine(what: what), end.isEmpty else {
-                return .failure(ServiceError(.io, "\(what): bad chunked encoding"))
+            guard let end = try socket.readLine(what: what), end.isEmpty else {
+                throw ServiceError(.io, "\(what): bad chunked encoding")
             }
         }
-        guard case .success(let line?) = socket.readLine(what: what) else {
-            return .failure(ServiceError(.io, "\(what): the connection closed before the last chunk"))
+        guard let line = try socket.readLine(what: what) else {
+            throw ServiceError(.io, "\(what): the connection closed before the last chunk")
         }
         let digits = line.prefix { $0 != UInt8(ascii: ";") && $0 != 32 }
         // Hex digits only: Int64(_:radix:) would also take a sign, and a negative size
         // would be a negative read (found by fuzz-http).
         let isHex = digits.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }
         guard !digits.isEmpty, digits.count <= 15, isHex, let size = Int64(String(decoding: digits, as: UTF8.self), radix: 16) else {
-            return .failure(ServiceError(.io, "\(what): bad chunk size"))
+            throw ServiceError(.io, "\(what): bad chunk size")
         }
-        return .success(size)
+        return size
     }
 
-    private mutating func skipTrailers() -> ServiceError? {
-        while true {
-            switch socket.readLine(what: location.description) {
-            case .failure(let failure): return failure
-            case .success(nil): return nil
-            case .success(let line?): if line.isEmpty { return nil }
-            }
-        }
+    private mutating func skipTrailers() throws(ServiceError) {
+        while let line = try socket.readLine(what: location.description), !line.isEmpty {}
     }
 
     func close() { socket.close() }
@@ -276,90 +258,82 @@ struct BufferedSocket {
     }
 
     /// Waits until the socket can be read (or written).
-    private func wait(writable: Bool, what: String) -> ServiceError? {
+    private func wait(writable: Bool, what: String) throws(ServiceError) {
         var waited = 0
         while true {
-            if let reason = cancel.reason { return ServiceError(.timeout, "install cancelled: \(reason)") }
+            if let reason = cancel.reason { throw ServiceError(.timeout, "install cancelled: \(reason)") }
             let ready = csys_wait_ready(fd.rawValue, writable ? 1 : 0, 250)
-            if ready > 0 { return nil }
-            if ready < 0 { return .io(what, .current) }
+            if ready > 0 { return }
+            if ready < 0 { throw .io(what, .current) }
             waited += 250
             if waited >= BufferedSocket.idleTimeoutMs {
-                return ServiceError(.timeout, "\(what): no data for \(BufferedSocket.idleTimeoutMs / 1000) s")
+                throw ServiceError(.timeout, "\(what): no data for \(BufferedSocket.idleTimeoutMs / 1000) s")
             }
         }
     }
 
     /// Bytes from the socket; 0 when the server has closed.
-    private func receive(into target: UnsafeMutableRawBufferPointer, what: String) -> Result<Int, ServiceError> {
+    private func receive(into target: UnsafeMutableRawBufferPointer, what: String) throws(ServiceError) -> Int {
         while true {
             do throws(Errno) {
-                return .success(try fd.read(into: target))
+                return try fd.read(into: target)
+            } catch where error == .wouldBlock {
+                try wait(writable: false, what: what)
             } catch {
-                guard error == .wouldBlock else { return .failure(.io(what, error)) }
+                throw .io(what, error)
             }
-            if let failure = wait(writable: false, what: what) { return .failure(failure) }
         }
     }
 
-    func writeAll(_ bytes: [UInt8], what: String) -> ServiceError? {
+    func writeAll(_ bytes: [UInt8], what: String) throws(ServiceError) {
         var sent = 0
         while sent < bytes.count {
             let from = sent
-            let written = bytes.withUnsafeBytes { all -> Result<Int, Errno> in
-                do throws(Errno) {
-                    return .success(try fd.write(UnsafeRawBufferPointer(rebasing: all[from...])))
-                } catch {
-                    return .failure(error)
+            do throws(Errno) {
+                sent += try bytes.withUnsafeBufferPointer { (all) throws(Errno) in
+                    try fd.write(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(all)[from...]))
                 }
-            }
-            switch written {
-            case .success(let count):
-                sent += count
-            case .failure(let error):
-                guard error == .wouldBlock else { return .io(what, error) }
-                if let failure = wait(writable: true, what: what) { return failure }
+            } catch where error == .wouldBlock {
+                try wait(writable: true, what: what)
+            } catch {
+                throw .io(what, error)
             }
         }
-        return nil
     }
 
     /// One line without its CRLF (or LF); nil when the server closed before any byte.
-    mutating func readLine(what: String) -> Result<[UInt8]?, ServiceError> {
+    mutating func readLine(what: String) throws(ServiceError) -> [UInt8]? {
         var line: [UInt8] = []
         while true {
             if start == end {
                 start = 0
                 end = 0
-                switch receive(into: buffer, what: what) {
-                case .failure(let failure): return .failure(failure)
-                case .success(0): return .success(line.isEmpty ? nil : line)
-                case .success(let got): end = got
-                }
+                end = try receive(into: buffer, what: what)
+                if end == 0 { return line.isEmpty ? nil : line }
             }
             while start < end {
                 let byte = buffer[start]
                 start += 1
                 if byte == UInt8(ascii: "\n") {
                     if line.last == UInt8(ascii: "\r") { line.removeLast() }
-                    return .success(line)
+                    return line
                 }
                 line.append(byte)
                 if line.count > HTTPDownload.maxHeaderBytes {
-                    return .failure(ServiceError(.io, "\(what): a header line above \(HTTPDownload.maxHeaderBytes) bytes"))
+                    throw ServiceError(.io, "\(what): a header line above \(HTTPDownload.maxHeaderBytes) bytes")
                 }
             }
         }
     }
 
     /// Buffered bytes first, then straight from the socket; 0 when the server has closed.
-    mutating func read(into target: UnsafeMutableRawBufferPointer, what: String) -> Result<Int, ServiceError> {
+    mutating func read(into target: UnsafeMutableRawBufferPointer, what: String) throws(ServiceError) -> Int {
         guard start == end else {
             let count = min(target.count, end - start)
             target.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: count)
             start += count
-            return .success(count)
+            return count
         }
-        return receive(into: target, what: what)
+        return try receive(into: target, what: what)
     }
 }

@@ -34,28 +34,28 @@ struct RootfsWriter {
     }
 
     /// The components of an entry path, or why it is refused.
-    static func components(_ path: [UInt8], what: String) -> Result<[[UInt8]], ServiceError> {
+    static func components(_ path: [UInt8], what: String) throws(ServiceError) -> [[UInt8]] {
         let shown = String(decoding: path, as: UTF8.self)
         if path.first == UInt8(ascii: "/") {
-            return .failure(ServiceError(.badRequest, "\(what) \(shown): absolute paths are refused"))
+            throw ServiceError(.badRequest, "\(what) \(shown): absolute paths are refused")
         }
         var parts: [[UInt8]] = []
         for part in path.split(separator: UInt8(ascii: "/")) where part.count != 1 || part.first != UInt8(ascii: ".") {
             if part.count == 2 && part.allSatisfy({ $0 == UInt8(ascii: ".") }) {
-                return .failure(ServiceError(.badRequest, "\(what) \(shown): paths with .. are refused"))
+                throw ServiceError(.badRequest, "\(what) \(shown): paths with .. are refused")
             }
             parts.append(Array(part))
         }
-        return .success(parts)
+        return parts
     }
 
     /// The directory that holds `parts.last`, opened; created (0755) where missing.
-    private mutating func parent(of parts: [[UInt8]], entry: String) -> Result<Int32, ServiceError> {
+    private mutating func parent(of parts: [[UInt8]], entry: String) throws(ServiceError) -> Int32 {
         let wanted = Array(parts.dropLast())
-        if let cachedParent, cachedParent == wanted { return .success(cachedFD) }
+        if let cachedParent, cachedParent == wanted { return cachedFD }
         forgetParent()
         var fd = csys_dup_cloexec(top)
-        guard fd >= 0 else { return .failure(.io("entry \(entry)", .current)) }
+        guard fd >= 0 else { throw .io("entry \(entry)", .current) }
         for part in wanted {
             var next = FileTree.withCPath(part) { csys_openat(fd, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
             if next < 0 && Errno.current == .noEntry {
@@ -67,125 +67,102 @@ struct RootfsWriter {
             guard next >= 0 else {
                 let name = String(decoding: part, as: UTF8.self)
                 if error == .tooManySymlinks || error == .notDirectory {
-                    return .failure(ServiceError(.badRequest,
-                        "entry \(entry): goes through \(name), which is a symlink or not a directory (refused: it could lead out of the root)"))
+                    throw ServiceError(.badRequest,
+                        "entry \(entry): goes through \(name), which is a symlink or not a directory (refused: it could lead out of the root)")
                 }
-                return .failure(.io("entry \(entry): \(name)", error))
+                throw .io("entry \(entry): \(name)", error)
             }
             fd = next
         }
         cachedParent = wanted
         cachedFD = fd
-        return .success(fd)
+        return fd
     }
 
     /// Creates one entry; a regular file's data comes from `data` (TarReader.readData).
-    mutating func create(_ entry: TarEntry, data: (UnsafeMutableRawBufferPointer) -> Result<Int, ServiceError>) -> ServiceError? {
+    mutating func create(_ entry: TarEntry, data: (UnsafeMutableRawBufferPointer) throws(ServiceError) -> Int) throws(ServiceError) {
         let shown = String(decoding: entry.path, as: UTF8.self)
-        let parts: [[UInt8]]
-        switch RootfsWriter.components(entry.path, what: "entry") {
-        case .failure(let failure): return failure
-        case .success(let found): parts = found
-        }
-        guard let name = parts.last else { return nil }  // "./": the root itself
-        if entry.path.contains(0) || entry.linkTarget.contains(0) { return ServiceError(.badRequest, "entry \(shown): NUL in a name") }
-        let dir: Int32
-        switch parent(of: parts, entry: shown) {
-        case .failure(let failure): return failure
-        case .success(let fd): dir = fd
-        }
-        if let failure = makeRoom(dir, name, forDirectory: entry.kind == .directory, shown) { return failure }
+        let parts = try RootfsWriter.components(entry.path, what: "entry")
+        guard let name = parts.last else { return }  // "./": the root itself
+        if entry.path.contains(0) || entry.linkTarget.contains(0) { throw ServiceError(.badRequest, "entry \(shown): NUL in a name") }
+        let dir = try parent(of: parts, entry: shown)
+        try makeRoom(dir, name, forDirectory: entry.kind == .directory, shown)
         let permissions = mode_t(entry.mode & 0o7777)
         switch entry.kind {
         case .directory:
             if FileTree.withCPath(name, { mkdirat(dir, $0, 0o700) }) != 0 && Errno.current != .exists {
-                return .io("entry \(shown)", .current)
+                throw .io("entry \(shown)", .current)
             }
-            if let failure = applyMetadata(dir, name, entry, permissions, shown) { return failure }
+            try applyMetadata(dir, name, entry, permissions, shown)
             // A later entry may replace a directory's parent chain: start afresh.
             forgetParent()
         case .regular:
             let fd = FileTree.withCPath(name) { csys_openat_create(dir, $0, 0o600) }
-            guard fd >= 0 else { return .io("entry \(shown)", .current) }
+            guard fd >= 0 else { throw .io("entry \(shown)", .current) }
             defer { FileDescriptor(fd).close() }
             while true {
-                switch data(buffer) {
-                case .failure(let failure): return failure
-                case .success(0):
-                    if applyOwners, fchown(fd, entry.uid, entry.gid) != 0 { return .io("entry \(shown): chown", .current) }
-                    if fchmod(fd, permissions) != 0 { return .io("entry \(shown): chmod", .current) }
-                    var times = [timespec(tv_sec: time_t(entry.mtime), tv_nsec: 0), timespec(tv_sec: time_t(entry.mtime), tv_nsec: 0)]
-                    _ = futimens(fd, &times)
-                    return nil
-                case .success(let got):
-                    if let failure = writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<got]), shown) { return failure }
-                }
+                let got = try data(buffer)
+                if got == 0 { break }
+                try writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<got]), shown)
             }
+            if applyOwners, fchown(fd, entry.uid, entry.gid) != 0 { throw .io("entry \(shown): chown", .current) }
+            if fchmod(fd, permissions) != 0 { throw .io("entry \(shown): chmod", .current) }
+            var times = [timespec(tv_sec: time_t(entry.mtime), tv_nsec: 0), timespec(tv_sec: time_t(entry.mtime), tv_nsec: 0)]
+            _ = futimens(fd, &times)
         case .symbolicLink:
-            guard !entry.linkTarget.isEmpty else { return ServiceError(.badRequest, "entry \(shown): empty symlink target") }
+            guard !entry.linkTarget.isEmpty else { throw ServiceError(.badRequest, "entry \(shown): empty symlink target") }
             let made = FileTree.withCPath(entry.linkTarget) { target in FileTree.withCPath(name) { symlinkat(target, dir, $0) } }
-            guard made == 0 else { return .io("entry \(shown)", .current) }
+            guard made == 0 else { throw .io("entry \(shown)", .current) }
             if applyOwners, FileTree.withCPath(name, { fchownat(dir, $0, entry.uid, entry.gid, CSYS_AT_SYMLINK_NOFOLLOW) }) != 0 {
-                return .io("entry \(shown): chown", .current)
+                throw .io("entry \(shown): chown", .current)
             }
             forgetParent()
         case .hardLink:
-            let targetParts: [[UInt8]]
-            switch RootfsWriter.components(entry.linkTarget, what: "hard link target of \(shown):") {
-            case .failure(let failure): return failure
-            case .success(let found): targetParts = found
-            }
-            guard let targetName = targetParts.last else { return ServiceError(.badRequest, "entry \(shown): empty link target") }
+            let targetParts = try RootfsWriter.components(entry.linkTarget, what: "hard link target of \(shown):")
+            guard let targetName = targetParts.last else { throw ServiceError(.badRequest, "entry \(shown): empty link target") }
             // The target's directory, opened the same careful way (the cache then holds it).
             let entryDir = csys_dup_cloexec(dir)
             defer { FileDescriptor(entryDir).close() }
-            let targetDir: Int32
-            switch parent(of: targetParts, entry: shown) {
-            case .failure(let failure): return failure
-            case .success(let fd): targetDir = fd
-            }
+            let targetDir = try parent(of: targetParts, entry: shown)
             let linked = FileTree.withCPath(targetName) { from in FileTree.withCPath(name) { linkat(targetDir, from, entryDir, $0, 0) } }
-            guard linked == 0 else { return .io("entry \(shown): link to \(String(decoding: entry.linkTarget, as: UTF8.self))", .current) }
+            guard linked == 0 else { throw .io("entry \(shown): link to \(String(decoding: entry.linkTarget, as: UTF8.self))", .current) }
         case .characterDevice, .blockDevice, .fifo:
             let type: mode_t = entry.kind == .fifo ? CSYS_S_IFIFO : entry.kind == .blockDevice ? CSYS_S_IFBLK : CSYS_S_IFCHR
             let device = entry.kind == .fifo ? 0 : csys_makedev(entry.deviceMajor, entry.deviceMinor)
             guard FileTree.withCPath(name, { mknodat(dir, $0, type | permissions, device) }) == 0 else {
-                return .io("entry \(shown)", .current)
+                throw .io("entry \(shown)", .current)
             }
-            if let failure = applyMetadata(dir, name, entry, permissions, shown) { return failure }
+            try applyMetadata(dir, name, entry, permissions, shown)
         }
-        return nil
     }
 
     /// Removes what an earlier entry of the same name left, unless both are directories.
-    private func makeRoom(_ dir: Int32, _ name: [UInt8], forDirectory: Bool, _ shown: String) -> ServiceError? {
+    private func makeRoom(_ dir: Int32, _ name: [UInt8], forDirectory: Bool, _ shown: String) throws(ServiceError) {
         var status = stat()
-        guard FileTree.withCPath(name, { fstatat(dir, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) }) == 0 else { return nil }
-        let isDirectory = status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR
-        if isDirectory {
-            return forDirectory ? nil : ServiceError(.badRequest, "entry \(shown): would replace a directory")
+        guard FileTree.withCPath(name, { fstatat(dir, $0, &status, CSYS_AT_SYMLINK_NOFOLLOW) }) == 0 else { return }
+        if status.st_mode & CSYS_S_IFMT == CSYS_S_IFDIR {
+            if forDirectory { return }
+            throw ServiceError(.badRequest, "entry \(shown): would replace a directory")
         }
-        return FileTree.withCPath(name, { unlinkat(dir, $0, 0) }) == 0 ? nil : .io("entry \(shown)", .current)
+        if FileTree.withCPath(name, { unlinkat(dir, $0, 0) }) != 0 { throw .io("entry \(shown)", .current) }
     }
 
     private func applyMetadata(_ dir: Int32, _ name: [UInt8], _ entry: TarEntry, _ permissions: mode_t,
-                               _ shown: String) -> ServiceError? {
+                               _ shown: String) throws(ServiceError) {
         // chown first: it clears the set-id bits that chmod then sets.
         if applyOwners, FileTree.withCPath(name, { fchownat(dir, $0, entry.uid, entry.gid, CSYS_AT_SYMLINK_NOFOLLOW) }) != 0 {
-            return .io("entry \(shown): chown", .current)
+            throw .io("entry \(shown): chown", .current)
         }
-        if FileTree.withCPath(name, { fchmodat(dir, $0, permissions, 0) }) != 0 { return .io("entry \(shown): chmod", .current) }
-        return nil
+        if FileTree.withCPath(name, { fchmodat(dir, $0, permissions, 0) }) != 0 { throw .io("entry \(shown): chmod", .current) }
     }
 
-    private mutating func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ shown: String) -> ServiceError? {
+    private mutating func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ shown: String) throws(ServiceError) {
         var done = 0
         do throws(Errno) {
             try FileDescriptor(fd).writeAll(bytes, written: &done)
         } catch {
-            return .io("entry \(shown)", error)
+            throw .io("entry \(shown)", error)
         }
         bytesWritten += Int64(bytes.count)
-        return nil
     }
 }

@@ -43,48 +43,36 @@ struct TarReader {
     var formatName: String { stream.formatName }
 
     /// Fills `buffer` completely; false when the stream ended first.
-    private mutating func readFully(_ buffer: UnsafeMutableRawBufferPointer) -> Result<Bool, ServiceError> {
+    private mutating func readFully(_ buffer: UnsafeMutableRawBufferPointer) throws(ServiceError) -> Bool {
         var filled = 0
         while filled < buffer.count {
-            switch stream.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...])) {
-            case .failure(let failure): return .failure(failure)
-            case .success(0): return .success(false)
-            case .success(let got): filled += got
-            }
+            let got = try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
+            if got == 0 { return false }
+            filled += got
         }
-        return .success(true)
+        return true
     }
 
     /// Up to `buffer.count` bytes of the current entry's data; 0 when it is all read.
-    mutating func readData(into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, ServiceError> {
-        guard dataLeft > 0 else { return .success(0) }
+    mutating func readData(into buffer: UnsafeMutableRawBufferPointer) throws(ServiceError) -> Int {
+        guard dataLeft > 0 else { return 0 }
         let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), dataLeft))])
-        switch stream.read(into: slice) {
-        case .failure(let failure): return .failure(failure)
-        case .success(0): return .failure(ServiceError(.badRequest, "the archive ends in the middle of an entry"))
-        case .success(let got):
-            dataLeft -= Int64(got)
-            return .success(got)
-        }
+        let got = try stream.read(into: slice)
+        if got == 0 { throw ServiceError(.badRequest, "the archive ends in the middle of an entry") }
+        dataLeft -= Int64(got)
+        return got
     }
 
     /// Skips what the consumer did not read of the entry, and its padding.
-    private mutating func finishEntry() -> ServiceError? {
+    private mutating func finishEntry() throws(ServiceError) {
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 8)
         defer { scratch.deallocate() }
-        while dataLeft > 0 {
-            if case .failure(let failure) = readData(into: scratch) { return failure }
-        }
+        while dataLeft > 0 { _ = try readData(into: scratch) }
         if paddingLeft > 0 {
             let padding = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<paddingLeft])
             paddingLeft = 0
-            switch readFully(padding) {
-            case .failure(let failure): return failure
-            case .success(false): return ServiceError(.badRequest, "the archive ends in the middle of an entry")
-            case .success(true): break
-            }
+            guard try readFully(padding) else { throw ServiceError(.badRequest, "the archive ends in the middle of an entry") }
         }
-        return nil
     }
 
     private mutating func startData(_ size: Int64) {
@@ -93,41 +81,38 @@ struct TarReader {
     }
 
     /// The next entry, or nil at the archive's end marker.
-    mutating func next(cancel: CancelFlag) -> Result<TarEntry?, ServiceError> {
+    mutating func next(cancel: CancelFlag) throws(ServiceError) -> TarEntry? {
         var longName: [UInt8]?
         var longLink: [UInt8]?
         var pax: [(key: [UInt8], value: [UInt8])] = []
         while true {
-            if let reason = cancel.reason { return .failure(ServiceError(.timeout, "install cancelled: \(reason)")) }
-            if let failure = finishEntry() { return .failure(failure) }
-            switch readFully(header) {
-            case .failure(let failure): return .failure(failure)
-            case .success(false): return .failure(ServiceError(.badRequest, "the archive ends without its end marker"))
-            case .success(true): break
-            }
-            if header.allSatisfy({ $0 == 0 }) { return .success(nil) }
+            if let reason = cancel.reason { throw ServiceError(.timeout, "install cancelled: \(reason)") }
+            try finishEntry()
+            guard try readFully(header) else { throw ServiceError(.badRequest, "the archive ends without its end marker") }
+            if header.allSatisfy({ $0 == 0 }) { return nil }
             guard TarReader.checksumMatches(header) else {
-                return .failure(ServiceError(.badRequest, "not a tar archive, or a corrupt one (header \(entries + 1): bad checksum)"))
+                throw ServiceError(.badRequest, "not a tar archive, or a corrupt one (header \(entries + 1): bad checksum)")
             }
             guard let size = TarReader.number(header, 124, 12), size >= 0 else {
-                return .failure(ServiceError(.badRequest, "header \(entries + 1): bad size"))
+                throw ServiceError(.badRequest, "header \(entries + 1): bad size")
             }
             let type = header[156]
             switch type {
             case UInt8(ascii: "L"), UInt8(ascii: "K"), UInt8(ascii: "x"), UInt8(ascii: "g"):
                 guard size <= TarReader.maxMetadata else {
-                    return .failure(ServiceError(.badRequest, "header \(entries + 1): metadata above \(TarReader.maxMetadata) bytes"))
+                    throw ServiceError(.badRequest, "header \(entries + 1): metadata above \(TarReader.maxMetadata) bytes")
                 }
                 startData(size)
                 var data = [UInt8](repeating: 0, count: Int(size))
-                let filled = data.withUnsafeMutableBytes { buffer in readMetadata(into: buffer) }
-                if let failure = filled { return .failure(failure) }
+                try data.withUnsafeMutableBufferPointer { (buffer) throws(ServiceError) in
+                    try readMetadata(into: UnsafeMutableRawBufferPointer(buffer))
+                }
                 switch type {
                 case UInt8(ascii: "L"): longName = Array(data.prefix { $0 != 0 })
                 case UInt8(ascii: "K"): longLink = Array(data.prefix { $0 != 0 })
                 case UInt8(ascii: "x"):
                     guard let records = TarReader.paxRecords(data) else {
-                        return .failure(ServiceError(.badRequest, "header \(entries + 1): bad pax extended header"))
+                        throw ServiceError(.badRequest, "header \(entries + 1): bad pax extended header")
                     }
                     pax = records
                 default: break  // global pax headers: nothing in them matters here
@@ -139,7 +124,7 @@ struct TarReader {
             entries += 1
             guard var entry = TarReader.entry(header, type: type, size: size) else {
                 let shown = type >= 32 && type < 127 ? "'\(String(decoding: [type], as: UTF8.self))'" : "\(type)"
-                return .failure(ServiceError(.unsupported, "entry \(entries): unsupported tar entry type \(shown)"))
+                throw ServiceError(.unsupported, "entry \(entries): unsupported tar entry type \(shown)")
             }
             if let longName { entry.path = longName }
             if let longLink { entry.linkTarget = longLink }
@@ -158,34 +143,24 @@ struct TarReader {
             }
             // Only regular files have data behind their header (POSIX ustar).
             startData(entry.kind == .regular ? entry.size : 0)
-            return .success(entry)
+            return entry
         }
     }
 
     /// After the end marker: reads the rest of the stream, so that the decompressor
     /// reaches the end of its data and checks it (gzip's CRC-32, xz's and zstd's
     /// checksums). Corruption that still decoded into plausible tar data shows here.
-    mutating func finishArchive() -> ServiceError? {
+    mutating func finishArchive() throws(ServiceError) {
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 8)
         defer { scratch.deallocate() }
-        while true {
-            switch stream.read(into: scratch) {
-            case .failure(let failure): return failure
-            case .success(0): return nil
-            case .success: continue
-            }
-        }
+        while try stream.read(into: scratch) > 0 {}
     }
 
-    private mutating func readMetadata(into buffer: UnsafeMutableRawBufferPointer) -> ServiceError? {
+    private mutating func readMetadata(into buffer: UnsafeMutableRawBufferPointer) throws(ServiceError) {
         var filled = 0
         while filled < buffer.count {
-            switch readData(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...])) {
-            case .failure(let failure): return failure
-            case .success(let got): filled += got
-            }
+            filled += try readData(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
         }
-        return nil
     }
 
     private static func entry(_ header: UnsafeMutableRawBufferPointer, type: UInt8, size: Int64) -> TarEntry? {
