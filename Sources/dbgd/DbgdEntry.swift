@@ -1,12 +1,6 @@
+// The host build's entry (SwiftPM). The firmware's is in DbgAgent (AgentMain.swift),
+// which CMake builds as one module with it.
 import DbgAgent
-
-#if hasFeature(Embedded)
-// Embedded Swift has no CommandLine: the C runtime's main hands argv over directly.
-@_cdecl("main")
-func main(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
-    dbgdMain(argc: argc, argv: argv)
-}
-#else
 import Glibc
 
 @main
@@ -15,4 +9,3 @@ struct DbgdEntry {
         exit(dbgdMain(argc: CommandLine.argc, argv: CommandLine.unsafeArgv))
     }
 }
-#endif

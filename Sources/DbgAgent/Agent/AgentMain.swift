@@ -1,5 +1,14 @@
 import CSys
 
+#if hasFeature(Embedded)
+// The firmware's entry: Embedded Swift has no CommandLine, so the C runtime's main hands
+// argv over directly. (The host build's entry is Sources/dbgd.)
+@_cdecl("main")
+func firmwareMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    dbgdMain(argc: argc, argv: argv)
+}
+#endif
+
 /// The `dbgd` entry point shared by the host and firmware builds.
 public func dbgdMain(argc: Int32, argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
     csys_ensure_stdio()

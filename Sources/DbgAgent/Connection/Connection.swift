@@ -3,7 +3,7 @@ import DbgWire
 
 /// One client connection: its socket, its slot of the buffer pool (receive, then
 /// transmit) and where it is in its life. Lives in a fixed slot of `ConnectionTable`.
-struct Connection {
+struct Connection: ~Copyable {
     enum State: Equatable {
         case free
         case open
@@ -19,7 +19,8 @@ struct Connection {
     let slot: Int
     /// The Sutra front end's number in the service core (ConnectionRef).
     var frontEnd: UInt8 = 0
-    var fd = FileDescriptor(-1)
+    /// The socket; nil while the slot is free.
+    var socket: OwnedDescriptor?
     /// Bumped each time the slot is reused; stale events and replies carry the old value.
     var generation: UInt32 = 0
     var peer = SocketAddress()
@@ -47,7 +48,7 @@ struct Connection {
     /// Zero-copy output: a pipe file data is spliced into, and from it to the socket.
     /// `spliceRemaining` bytes in it go out after the next `spliceAfter` bytes of
     /// `transmit` (the frame's header) and before the rest (its tail, later frames).
-    var splicePipe: (read: FileDescriptor, write: FileDescriptor)?
+    var splicePipe: OwnedPipe?
     var spliceRemaining = 0
     var spliceAfter = 0
     /// The next frame waits for something other than the transmit buffer (keystrokes
@@ -61,6 +62,14 @@ struct Connection {
     }
 
     var isActive: Bool { state != .free }
+
+    /// The socket, for I/O and epoll: only a slot in use has one.
+    var fd: FileDescriptor {
+        switch socket {
+        case .some(let owned): return owned.descriptor
+        case .none: preconditionFailure("a free connection slot has no socket")
+        }
+    }
 
     /// What work started for this connection remembers it by.
     var ref: ConnectionRef { ConnectionRef(frontEnd: frontEnd, slot: slot, generation: generation) }
@@ -114,6 +123,22 @@ struct Connection {
     /// shell output.
     var hasOutputRoom: Bool { pendingOutput <= AgentConfig.transmitBatch }
 
+    /// What epoll should watch for: input while the connection may take requests (or
+    /// drains while lingering), output while some is queued.
+    var wantedInterest: Interest {
+        var wanted = Interest()
+        switch state {
+        case .open:
+            if !inputClosed && !framesBlocked && hasOutputRoom { wanted.insert(.readable) }
+        case .lingering:
+            wanted.insert(.readable)
+        case .closingAfterFlush, .free:
+            break
+        }
+        if pendingOutput > 0 { wanted.insert(.writable) }
+        return wanted
+    }
+
     /// Writes queued output until the socket is full. Throws when the peer is gone.
     mutating func flush() throws(Errno) {
         while spliceRemaining > 0 {
@@ -129,7 +154,8 @@ struct Connection {
                 }
             }
             do throws(Errno) {
-                spliceRemaining -= try splicePipe!.read.splice(to: fd, count: spliceRemaining, nonblocking: true)
+                guard let source = splicePipe?.read.descriptor else { preconditionFailure("spliced data without a pipe") }
+                spliceRemaining -= try source.splice(to: fd, count: spliceRemaining, nonblocking: true)
             } catch {
                 if error == .wouldBlock { return }
                 throw error

@@ -30,12 +30,13 @@ struct ConnectionTable: ~Copyable {
         nonmutating unsafeMutableAddress { table.address(index) }
     }
 
-    /// Takes a free slot for `fd`; nil when the table is full.
+    /// Takes a free slot for `fd`, which it then owns; nil when the table is full (`fd`
+    /// stays the caller's).
     mutating func open(_ fd: FileDescriptor, peer: SocketAddress, now: Milliseconds, maxPayload: UInt32) -> Int? {
         guard let index = freeSlots.popLast() else { return nil }
         self[index].state = .open
         self[index].frontEnd = frontEnd
-        self[index].fd = fd
+        self[index].socket = OwnedDescriptor(fd.rawValue)
         self[index].peer = peer
         self[index].localPeer = nil
         if peer.family == CSYS_AF_UNIX {
@@ -56,13 +57,8 @@ struct ConnectionTable: ~Copyable {
     /// Closes the slot's socket and returns the slot (and its pages) to the pool.
     mutating func release(_ index: Int) {
         precondition(self[index].isActive)
-        self[index].fd.close()
-        self[index].fd = FileDescriptor(-1)
-        if let pipe = self[index].splicePipe {
-            pipe.read.close()
-            pipe.write.close()
-            self[index].splicePipe = nil
-        }
+        self[index].socket = nil
+        self[index].splicePipe = nil
         self[index].spliceRemaining = 0
         self[index].spliceAfter = 0
         self[index].state = .free

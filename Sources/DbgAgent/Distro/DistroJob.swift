@@ -97,10 +97,7 @@ struct InstallJob {
         }
         var reader = TarReader(stream)
         var writer = RootfsWriter(top: top)
-        defer {
-            writer.close()
-            reader.close()
-        }
+        defer { reader.close() }
         while let entry = try reader.next(cancel: cancel) {
             try writer.create(entry) { (buffer) throws(ServiceError) in try reader.readData(into: buffer) }
         }

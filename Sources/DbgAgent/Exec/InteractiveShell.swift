@@ -3,7 +3,7 @@ import DbgWire
 
 /// A login shell on a PTY (on the host, or inside the distro rootfs), from ShellOpen
 /// until its ShellExit event has been queued.
-struct InteractiveShell {
+struct InteractiveShell: ~Copyable {
     enum State: Equatable {
         case free
         case running
@@ -20,7 +20,8 @@ struct InteractiveShell {
     var generation: UInt32 = 0
     /// Also its session and process group id.
     var pid: Int32 = 0
-    var master = FileDescriptor(-1)
+    /// The PTY's master; nil once closed (end of output, or the shell was dropped).
+    var master: OwnedDescriptor?
     /// The connection it belongs to and its ShellOpen, whose service says whose ops reach
     /// it and whose events it sends.
     var reply = ReplyAddress.none
@@ -50,7 +51,7 @@ struct InteractiveShell {
         var written = 0
         if pendingInput.isEmpty {
             do throws(Errno) {
-                written = try master.write(bytes)
+                written = try openMaster().write(bytes)
             } catch {
                 guard error == .wouldBlock else { throw error }
             }
@@ -63,11 +64,19 @@ struct InteractiveShell {
         return true
     }
 
+    /// The master, for I/O: EBADF once it is closed, as the descriptor itself would say.
+    func openMaster() throws(Errno) -> FileDescriptor {
+        switch master {
+        case .some(let owned): return owned.descriptor
+        case .none: throw Errno(CSYS_EBADF)
+        }
+    }
+
     /// Sends waiting keystrokes to the PTY as far as it takes them.
     mutating func flushInput() throws(Errno) {
         while !pendingInput.isEmpty {
             do throws(Errno) {
-                pendingInput.didRead(try master.write(pendingInput.readable))
+                pendingInput.didRead(try openMaster().write(pendingInput.readable))
             } catch {
                 if error == .wouldBlock { return }
                 throw error

@@ -1,12 +1,12 @@
 /// One output stream of a running command: its pipe while open, and the first bytes of
 /// what came through it, kept in a fixed buffer. Whatever does not fit is still read
 /// (so the writer never blocks on a full pipe) and thrown away, setting `truncated`.
-struct OutputCapture {
+struct OutputCapture: ~Copyable {
     private let buffer: UnsafeMutableRawBufferPointer
     private(set) var count = 0
     private(set) var truncated = false
     /// The read end, until end of file or until the command is over.
-    var pipe: FileDescriptor?
+    var pipe: OwnedDescriptor?
 
     init(buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
 
@@ -15,16 +15,16 @@ struct OutputCapture {
     /// How many bytes are kept at most.
     var capacity: Int { buffer.count }
 
-    mutating func start(reading pipe: FileDescriptor) {
+    mutating func start(reading pipe: consuming OwnedDescriptor) {
         count = 0
         truncated = false
-        self.pipe = pipe
+        self.pipe = .some(pipe)
     }
 
     /// Reads what the pipe holds now. Returns true at end of file or on an error: the
     /// writer is gone and the caller stops watching the pipe.
     mutating func drain(discard: UnsafeMutableRawBufferPointer) -> Bool {
-        guard let pipe else { return true }
+        guard let pipe = pipe?.descriptor else { return true }
         while true {
             let room = buffer.count - count
             let target = room > 0 ? UnsafeMutableRawBufferPointer(rebasing: buffer[count...]) : discard

@@ -28,23 +28,26 @@ extension ProcessHost {
     func startShell(_ spec: LaunchSpec, rows: UInt16, cols: UInt16, ownerSerial: UInt64,
                     reply: ReplyAddress) throws(StartError) -> Int {
         guard let index = shells.freeSlot else { throw .noSlot("all \(shells.capacity) shells are in use") }
-        var master: Int32 = -1
-        var slave: Int32 = -1
-        guard csys_open_pty(&master, &slave, rows, cols) == 0 else { throw .launch(LaunchFailure(stage: .terminal, errno: .current)) }
+        var (masterFD, slaveFD): (Int32, Int32) = (-1, -1)
+        guard csys_open_pty(&masterFD, &slaveFD, rows, cols) == 0 else {
+            throw .launch(LaunchFailure(stage: .terminal, errno: .current))
+        }
+        let master = OwnedDescriptor(masterFD)
+        // Ours closes when this returns: the shell has its own, and the master then sees
+        // when every one is gone.
+        let slave = OwnedDescriptor(slaveFD)
         var onTerminal = spec
-        onTerminal.io = .terminal(FileDescriptor(slave))
+        onTerminal.io = .terminal(slave.descriptor)
         let pid: Int32
         do throws(LaunchFailure) {
-            defer { FileDescriptor(slave).close() }  // the shell has its own; the master then sees when all are gone
             pid = try ProcessLauncher.launch(onTerminal)
         } catch {
-            FileDescriptor(master).close()
             throw .launch(error)
         }
         shells[index].state = .running
         shells[index].id = newShellID()
         shells[index].pid = pid
-        shells[index].master = FileDescriptor(master)
+        shells[index].master = .some(master)
         shells[index].reply = reply
         shells[index].ownerSerial = ownerSerial
         return index
@@ -72,7 +75,7 @@ extension ProcessHost {
 
     /// The kernel sends SIGWINCH to the terminal's foreground process group.
     func resize(shell index: Int, rows: UInt16, cols: UInt16) throws(Errno) {
-        guard csys_set_window_size(shells[index].master.rawValue, rows, cols) == 0 else { throw .current }
+        guard csys_set_window_size(try shells[index].openMaster().rawValue, rows, cols) == 0 else { throw .current }
     }
 
     /// SIGHUP to the shell's session, SIGKILL after the grace time; its exit is still
@@ -146,8 +149,11 @@ extension ProcessHost {
 
     /// Puts the master in epoll with `interest`, or takes it out (nil).
     private func watch(_ index: Int, _ interest: Interest?) {
-        shells[index].registered = loop.update(shells[index].master, from: shells[index].registered, to: interest,
-                                               shellToken(index))
+        guard let master = shells[index].master?.descriptor else {
+            shells[index].registered = nil  // a closed descriptor leaves epoll with its close
+            return
+        }
+        shells[index].registered = loop.update(master, from: shells[index].registered, to: interest, shellToken(index))
     }
 
     // MARK: Ends
@@ -195,10 +201,9 @@ extension ProcessHost {
     }
 
     private func closeMaster(_ index: Int) {
-        guard shells[index].master.rawValue >= 0 else { return }
+        guard shells[index].master != nil else { return }
         watch(index, nil)
-        shells[index].master.close()
-        shells[index].master = FileDescriptor(-1)
+        shells[index].master = nil
         shells[index].outputEnded = true
     }
 

@@ -71,39 +71,30 @@ final class ProcessHost {
 
     /// Creates the pipes and the process; on success the loop watches the pipes.
     private func launchCaptured(_ index: Int, _ spec: LaunchSpec) throws(LaunchFailure) {
-        var outPipe: [Int32] = [-1, -1]
-        var errPipe: [Int32] = [-1, -1]
-        guard csys_pipe(&outPipe) == 0 else { throw LaunchFailure(stage: .stdio, errno: .current) }
-        guard csys_pipe(&errPipe) == 0 else {
-            let error = Errno.current
-            FileDescriptor(outPipe[0]).close()
-            FileDescriptor(outPipe[1]).close()
-            throw LaunchFailure(stage: .stdio, errno: error)
-        }
+        let out = try ProcessHost.capturePipe()
+        let err = try ProcessHost.capturePipe()
         var piped = spec
-        piped.io = .pipes(stdout: FileDescriptor(outPipe[1]), stderr: FileDescriptor(errPipe[1]))
-        let readers = [FileDescriptor(outPipe[0]), FileDescriptor(errPipe[0])]
-        let pid: Int32
-        do throws(LaunchFailure) {
-            // The child has its own copies of the write ends (or is gone) either way.
-            defer {
-                FileDescriptor(outPipe[1]).close()
-                FileDescriptor(errPipe[1]).close()
-            }
-            pid = try ProcessLauncher.launch(piped)
-        } catch {
-            readers.forEach { $0.close() }
-            throw error
-        }
-        commands[index].pid = pid
-        commands[index].stdout.start(reading: readers[0])
-        commands[index].stderr.start(reading: readers[1])
+        piped.io = .pipes(stdout: out.write.descriptor, stderr: err.write.descriptor)
+        // On a failure all four ends close here. After a start, the write ends close when
+        // this returns (the child has its own copies), so the reads see the child's end.
+        commands[index].pid = try ProcessLauncher.launch(piped)
+        let readers = [out.read.descriptor, err.read.descriptor]
+        commands[index].stdout.start(reading: out.read)
+        commands[index].stderr.start(reading: err.read)
         for (stream, reader) in readers.enumerated() {
             try? reader.setNonblocking()
             // If epoll refuses, the pipe is still drained when the process is reaped. The
             // index says the slot and the stream: 2 * slot, + 1 for stderr.
             try? loop.add(reader, .readable, EventToken(outputKind, index: UInt32(2 * index + stream),
                                                         generation: commands[index].generation))
+        }
+    }
+
+    private static func capturePipe() throws(LaunchFailure) -> OwnedPipe {
+        do throws(Errno) {
+            return try OwnedPipe()
+        } catch {
+            throw LaunchFailure(stage: .stdio, errno: error)
         }
     }
 
@@ -120,9 +111,8 @@ final class ProcessHost {
     }
 
     private func closePipe(_ capture: inout OutputCapture) {
-        guard let pipe = capture.pipe else { return }
+        guard let pipe = capture.pipe?.descriptor else { return }
         loop.remove(pipe)
-        pipe.close()
         capture.pipe = nil
     }
 

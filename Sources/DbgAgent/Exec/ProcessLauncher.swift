@@ -20,8 +20,9 @@ struct LaunchSpec {
     var cwd: [UInt8]
     /// The user to become; nil to keep the agent's identity.
     var identity: UserAccount?
-    /// A command slot puts its capture pipes here (ProcessHost.startCommand).
-    var io: IO = .pipes(stdout: FileDescriptor(-1), stderr: FileDescriptor(-1))
+    /// Nil until the process host gives a command its capture pipes (startCommand) or a
+    /// shell its terminal (openShell).
+    var io: IO?
     /// With `.pipes`: the child's stdin instead of /dev/null.
     var stdin: FileDescriptor?
     /// Where to run it instead of the host: a rootfs and its namespaces.
@@ -63,6 +64,7 @@ enum ProcessLauncher {
         switch spec.io {
         case .pipes(let out, let err): (stdout, stderr) = (out.rawValue, err.rawValue)
         case .terminal(let tty): terminal = tty.rawValue
+        case nil: throw LaunchFailure(stage: .stdio, errno: Errno(CSYS_EBADF))
         }
         var failure = csys_spawn_failure()
         let pid: Int32 = groups.withUnsafeBufferPointer { groupList in

@@ -2,7 +2,7 @@ import CSys
 import DbgWire
 
 /// A RunCommand, RunShell or distro Run from its start until its answer is queued.
-struct RunningCommand {
+struct RunningCommand: ~Copyable {
     enum State {
         case free
         /// The process has not been reaped yet.

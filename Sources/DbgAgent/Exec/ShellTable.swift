@@ -12,10 +12,11 @@ extension SlotTable where Slot == InteractiveShell {
     /// The slot of the live shell with this SessionID.
     func index(of id: UInt32) -> Int? { (0..<capacity).first { self[$0].state != .free && self[$0].id == id } }
 
-    /// Frees a slot: the master is closed by the caller; the input buffer's pages go back.
+    /// Frees a slot: the master is closed (the caller took it out of epoll); the input
+    /// buffer's pages go back.
     func release(_ index: Int) {
         self[index].state = .free
-        self[index].master = FileDescriptor(-1)
+        self[index].master = nil
         self[index].reply = .none
         self[index].killAt = nil
         self[index].outputEnded = false

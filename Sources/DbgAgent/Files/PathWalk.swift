@@ -22,31 +22,18 @@ enum PathWalk {
     /// `makingParents`: a missing directory on the way is created (0755), as mkdir -p.
     static func at<R>(_ path: [UInt8], followLast: Bool, makingParents: Bool = false,
                       _ body: (_ directory: Int32, _ name: [UInt8]) throws(Errno) -> R) throws(Errno) -> R {
-        let (directory, name) = try resolve(path, followLast: followLast, makingParents: makingParents)
-        defer { FileDescriptor(directory).close() }
-        return try body(directory, name)
-    }
-
-    /// The work of `at`, not generic so that it exists once in the firmware: the
-    /// directory (an O_PATH descriptor the caller closes) and the last name.
-    private static func resolve(_ path: [UInt8], followLast: Bool, makingParents: Bool) throws(Errno) -> (Int32, [UInt8]) {
         guard path.count <= maxPathLength else { throw Errno(CSYS_ENAMETOOLONG) }
-        var directory = Walker()
-        do throws(Errno) {
-            let name = try walk(path, in: &directory, followLast: followLast, makingParents: makingParents)
-            return (directory.fd, name)
-        } catch {
-            directory.close()
-            throw error
-        }
+        var directory = try Walker()  // closed when this returns, whatever happened
+        let name = try walk(path, in: &directory, followLast: followLast, makingParents: makingParents)
+        return try body(directory.fd, name)
     }
 
-    /// Moves `directory` to the one holding the last component, and returns its name.
+    /// The work of `at`, not generic so that it exists once in the firmware: moves
+    /// `directory` (at "/") to the one holding the last component, and returns its name.
     private static func walk(_ path: [UInt8], in directory: inout Walker, followLast: Bool,
                              makingParents: Bool) throws(Errno) -> [UInt8] {
         var pending = components(path)  // in reverse: the next one is last
         var symlinks = 0
-        try directory.restart()
         // A trailing slash, as for the kernel, means the last component is followed.
         let follow = followLast || path.last == UInt8(ascii: "/")
         while let name = pending.popLast() {
@@ -113,24 +100,24 @@ enum PathWalk {
         return Array(buffer[0..<length])
     }
 
-    /// The directory reached so far.
-    private struct Walker {
-        var fd: Int32 = -1
+    /// The directory reached so far (an O_PATH descriptor), starting at "/".
+    private struct Walker: ~Copyable {
+        private var current: OwnedDescriptor
+
+        init() throws(Errno) { current = try Walker.root() }
+
+        var fd: Int32 { current.rawValue }
 
         /// Back to "/".
-        mutating func restart() throws(Errno) {
+        mutating func restart() throws(Errno) { current = try Walker.root() }
+
+        /// Moves into `next`, which it then owns.
+        mutating func replace(with next: Int32) { current = OwnedDescriptor(next) }
+
+        private static func root() throws(Errno) -> OwnedDescriptor {
             let root = csys_open_path(CSYS_AT_FDCWD, "/")
             guard root >= 0 else { throw .current }
-            replace(with: root)
-        }
-
-        mutating func replace(with next: Int32) {
-            close()
-            fd = next
-        }
-
-        func close() {
-            if fd >= 0 { FileDescriptor(fd).close() }
+            return OwnedDescriptor(root)
         }
 
         /// EACCES when `name` is the agent's own process (or one of its threads) in a

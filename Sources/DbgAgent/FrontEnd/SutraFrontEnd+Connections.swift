@@ -260,23 +260,10 @@ extension SutraFrontEnd {
     }
 
     private func updateInterest(_ index: Int) {
-        let connection = connections[index]
-        var wanted = Interest()
-        switch connection.state {
-        case .open:
-            if !connection.inputClosed && !connection.framesBlocked
-                && connection.hasOutputRoom {
-                wanted.insert(.readable)
-            }
-        case .lingering:
-            wanted.insert(.readable)
-        case .closingAfterFlush, .free:
-            break
-        }
-        if connection.pendingOutput > 0 { wanted.insert(.writable) }
-        guard wanted != connection.registered else { return }
+        let wanted = connections[index].wantedInterest
+        guard wanted != connections[index].registered else { return }
         do throws(Errno) {
-            try loop.modify(connection.fd, wanted, token(for: index))
+            try loop.modify(connections[index].fd, wanted, token(for: index))
             connections[index].registered = wanted
         } catch {
             close(index, reason: "epoll_ctl failed: \(error.message)")
@@ -323,7 +310,7 @@ extension SutraFrontEnd {
         expireSerialLines(now: now)
     }
 
-    private func deadline(of connection: Connection) -> Milliseconds? {
+    private func deadline(of connection: borrowing Connection) -> Milliseconds? {
         switch connection.state {
         case .free: return nil
         case .closingAfterFlush, .lingering: return connection.lingerUntil
@@ -336,7 +323,7 @@ extension SutraFrontEnd {
     /// The idle limit that applies to an open connection, and how to say it: the
     /// shorter of --idle-timeout and, for a network peer that has not logged in,
     /// --login-idle-timeout. Nil when neither applies.
-    private func idleLimit(of connection: Connection) -> (ms: Milliseconds, why: String)? {
+    private func idleLimit(of connection: borrowing Connection) -> (ms: Milliseconds, why: String)? {
         let idle = config.idleTimeoutMs > 0 ? config.idleTimeoutMs : Milliseconds.max
         let login = connection.isUnauthenticatedNetworkPeer && config.loginIdleTimeoutMs > 0 ? config.loginIdleTimeoutMs : .max
         if login < idle { return (login, "idle for \(login / 1000) s without logging in") }

@@ -13,7 +13,7 @@ extension DbgService {
     }
 
     private func run(_ exec: Dbg.ExecRequest, throughShell: Bool, _ request: FrameHeader,
-                     _ connection: Connection) throws(ServiceError) {
+                     _ connection: borrowing Connection) throws(ServiceError) {
         let session = try session(for: exec.token, on: connection)
         let account = session.user.account
         guard exec.timeoutSec >= 0 else { throw ServiceError(.badRequest, "TimeoutSec: must not be negative (0 means the default)") }

@@ -72,12 +72,12 @@ extension DbgService {
     /// The connection's splice pipe, made on first use and sized for the largest chunk.
     private func splicePipe(_ connection: inout Connection) -> (write: FileDescriptor, capacity: Int)? {
         if connection.splicePipe == nil {
-            var ends: [Int32] = [-1, -1]
-            guard csys_pipe(&ends) == 0 else { return nil }
-            connection.splicePipe = (FileDescriptor(ends[0]), FileDescriptor(ends[1]))
-            _ = csys_set_pipe_size(ends[1], Int32(maxChunk))
+            guard let pipe = try? OwnedPipe() else { return nil }
+            _ = csys_set_pipe_size(pipe.write.rawValue, Int32(maxChunk))
+            connection.splicePipe = .some(pipe)
         }
-        let capacity = csys_pipe_capacity(connection.splicePipe!.write.rawValue)
-        return (connection.splicePipe!.write, Int(capacity > 0 ? capacity : 65536))
+        guard let write = connection.splicePipe?.write.descriptor else { return nil }
+        let capacity = csys_pipe_capacity(write.rawValue)
+        return (write, Int(capacity > 0 ? capacity : 65536))
     }
 }

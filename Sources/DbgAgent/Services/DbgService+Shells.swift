@@ -36,7 +36,7 @@ extension DbgService {
     }
 
     /// The running shell `id`, if the request's session owns it.
-    private func ownedShell(_ token: WireBytes, _ id: UInt32, _ connection: Connection) throws(ServiceError) -> Int {
+    private func ownedShell(_ token: WireBytes, _ id: UInt32, _ connection: borrowing Connection) throws(ServiceError) -> Int {
         let session = try session(for: token, on: connection)
         guard let index = core.processes.runningShell(id, service: ServiceID.dbg) else {
             throw ServiceError(.notFound, "no shell with SessionID \(id)")

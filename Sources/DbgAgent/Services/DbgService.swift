@@ -29,7 +29,7 @@ final class DbgService {
 
     /// When ops can be handled: one spliced chunk at a time per connection; ShellInput
     /// after its shell's earlier input.
-    func readiness(of request: Request, on connection: Connection) -> RequestReadiness {
+    func readiness(of request: Request, on connection: borrowing Connection) -> RequestReadiness {
         switch Dbg.Op(rawValue: request.header.op) {
         case .readFile: return connection.spliceRemaining > 0 ? .afterOutput : .now
         case .shellInput:
@@ -65,7 +65,7 @@ final class DbgService {
     }
 
     /// The session a request's token names on this connection.
-    func session(for token: WireBytes, on connection: Connection) throws(ServiceError) -> Session {
+    func session(for token: WireBytes, on connection: borrowing Connection) throws(ServiceError) -> Session {
         switch core.sessions.lookup(token, on: connection.ref) {
         case .found(let index): return core.sessions.sessions[index]
         case .unknown: throw ServiceError(.unauthenticated, "unknown or expired token (Authenticate first)")
@@ -83,12 +83,9 @@ final class DbgService {
             guard let (attempt, result) = core.sessions.takeAttempt(index) else { return true }
             closing = answer(attempt, result, &connection)
         case .command(let index):
-            let command = core.processes.commands[index]
-            guard connection.transmit.reserveWritable(command.replySize) else { return false }
-            connection.respond(to: command.reply.request, with: Dbg.ExecResult(
-                exitCode: command.exitCode, stdout: WireBytes(viewing: command.stdout.bytes),
-                stderr: WireBytes(viewing: command.stderr.bytes), stdoutTruncated: command.stdout.truncated,
-                stderrTruncated: command.stderr.truncated))
+            let processes = core.processes
+            guard connection.transmit.reserveWritable(processes.commands[index].replySize) else { return false }
+            connection.respond(to: processes.commands[index].reply.request, with: processes.commands[index].execResult)
             core.processes.releaseCommand(index)
         case .fileJob(let index):
             guard connection.transmit.reserveWritable(Connection.answerRoom) else { return false }

@@ -55,7 +55,7 @@ extension DistroService {
     }
 
     /// The distro shell `id`, if it was opened on this connection.
-    private func ownedShell(_ id: UInt32, _ connection: Connection) throws(ServiceError) -> Int {
+    private func ownedShell(_ id: UInt32, _ connection: borrowing Connection) throws(ServiceError) -> Int {
         _ = try admission(connection)
         guard let index = core.processes.runningShell(id, service: ServiceID.distro) else {
             throw ServiceError(.notFound, "no distro shell with SessionID \(id)")

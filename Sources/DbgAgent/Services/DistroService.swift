@@ -75,7 +75,7 @@ final class DistroService {
         var sessionSerial: UInt64
     }
 
-    func caller(_ connection: Connection) throws(ServiceError) -> Caller {
+    func caller(_ connection: borrowing Connection) throws(ServiceError) -> Caller {
         switch try admission(connection) {
         case .session(let session):
             return Caller(account: session.user.account, sessionSerial: session.serial)
@@ -96,7 +96,7 @@ final class DistroService {
 
     /// Whether, and as what, the connection may use the service. Cheap (no file is
     /// read), so every keystroke of a shell can be checked.
-    func admission(_ connection: Connection) throws(ServiceError) -> Admission {
+    func admission(_ connection: borrowing Connection) throws(ServiceError) -> Admission {
         if let peer = connection.localPeer {
             // A non-root agent can only act as itself.
             guard geteuid() == 0 || peer.uid == geteuid() else {
@@ -111,7 +111,7 @@ final class DistroService {
     }
 
     /// Install and Remove change the system: root only.
-    private func requireAdministrator(_ connection: Connection, _ what: String) throws(ServiceError) {
+    private func requireAdministrator(_ connection: borrowing Connection, _ what: String) throws(ServiceError) {
         let caller = try caller(connection)
         guard caller.account.uid == 0 else {
             throw ServiceError(.denied, "\(what) needs uid 0 (the caller is uid \(caller.account.uid))")
@@ -228,10 +228,7 @@ final class DistroService {
             let notice = DistroService.cutNotice(processes.commands[index])
             guard connection.transmit.reserveWritable(processes.commands[index].replySize + notice.count) else { return false }
             processes.commands[index].stderr.end(with: notice)
-            let command = processes.commands[index]
-            connection.respond(to: command.reply.request, with: Distro.RunResult(
-                stdout: WireBytes(viewing: command.stdout.bytes), stderr: WireBytes(viewing: command.stderr.bytes),
-                exitCode: command.exitCode))
+            connection.respond(to: processes.commands[index].reply.request, with: processes.commands[index].runResult)
             processes.releaseCommand(index)
         case .shellExit(let index):
             return relay.finishExit(index, &connection)
@@ -263,7 +260,7 @@ final class DistroService {
 
     /// RunResult has no truncation flags: a cut is told by a line at the end of stderr
     /// (empty when nothing was cut).
-    static func cutNotice(_ command: RunningCommand) -> [UInt8] {
+    static func cutNotice(_ command: borrowing RunningCommand) -> [UInt8] {
         let (out, err) = (command.stdout.truncated, command.stderr.truncated)
         guard out || err else { return [] }
         let which = out && err ? "stdout and stderr were" : out ? "stdout was" : "stderr was"

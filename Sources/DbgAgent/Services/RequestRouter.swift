@@ -11,7 +11,7 @@ struct RequestRouter {
     static let served = [ServiceID.control, ServiceID.dbg, ServiceID.distro]
 
     /// Whether the request can be handled now; if not, the connection's frames wait.
-    func readiness(of request: Request, on connection: Connection) -> RequestReadiness {
+    func readiness(of request: Request, on connection: borrowing Connection) -> RequestReadiness {
         switch request.header.service {
         case ServiceID.dbg: return dbg.readiness(of: request, on: connection)
         case ServiceID.distro: return distro.readiness(of: request)

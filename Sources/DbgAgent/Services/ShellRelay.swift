@@ -72,23 +72,23 @@ struct ShellRelay {
     }
 
     /// After a connection's output moved: its shells' PTYs resume or pause.
-    func outputMoved(_ connection: Connection) {
+    func outputMoved(_ connection: borrowing Connection) {
         processes.updateInterest(ofShellsOf: connection.ref, outputRoom: connection.hasOutputRoom)
     }
 
     /// Its PTY is watched as the connection allows (a new shell, new waiting input).
-    private func started(_ index: Int, _ connection: Connection) {
+    private func started(_ index: Int, _ connection: borrowing Connection) {
         processes.updateInterest(ofShell: index, outputRoom: connection.hasOutputRoom)
     }
 
     /// PTY output into ShellOutput events while the transmit buffer is below its mark.
     private func relayOutput(_ index: Int, _ connection: inout Connection) {
-        let shell = processes.shells[index]
-        let service = shell.reply.request.service
+        let service = processes.shells[index].reply.request.service
+        let id = processes.shells[index].id
         let op = service == ServiceID.distro ? Distro.Event.shellOutput.rawValue : Dbg.Event.shellOutput.rawValue
-        while !processes.shells[index].outputEnded, connection.hasOutputRoom {
-            switch connection.relayOutput(from: shell.master, sessionID: shell.id, service: service, op: op,
-                                          limit: ShellRelay.outputChunk) {
+        while !processes.shells[index].outputEnded, connection.hasOutputRoom,
+              let master = processes.shells[index].master?.descriptor {
+            switch connection.relayOutput(from: master, sessionID: id, service: service, op: op, limit: ShellRelay.outputChunk) {
             case .relayed:
                 continue
             case .nothingNew, .noRoom:
@@ -106,10 +106,9 @@ struct ShellRelay {
         relayOutput(index, &connection)
         guard connection.hasOutputRoom,
               connection.transmit.reserveWritable(Connection.answerRoom) else { return false }
-        let shell = processes.shells[index]
-        let service = shell.reply.request.service
+        let service = processes.shells[index].reply.request.service
         let op = service == ServiceID.distro ? Distro.Event.shellExit.rawValue : Dbg.Event.shellExit.rawValue
-        _ = connection.emit(service: service, op: op, ShellExitEvent(sessionID: shell.id, exitCode: code))
+        _ = connection.emit(service: service, op: op, ShellExitEvent(sessionID: processes.shells[index].id, exitCode: code))
         processes.releaseShell(index)
         return true
     }

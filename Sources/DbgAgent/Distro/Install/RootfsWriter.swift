@@ -7,12 +7,12 @@ import DbgWire
 /// an earlier entry made (a symlink is created as it is, and only followed later, inside
 /// the container, where it cannot point out). Owners, modes and mtimes are applied as
 /// the archive says (owners only when the agent is root).
-struct RootfsWriter {
+struct RootfsWriter: ~Copyable {
     private let top: Int32
     private let applyOwners: Bool
     /// The last parent directory opened, reused while entries stay in it.
-    private var cachedParent: [[UInt8]]?
-    private var cachedFD: Int32 = -1
+    private var cachedPath: [[UInt8]]?
+    private var cachedDirectory: OwnedDescriptor?
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 16)
     private(set) var bytesWritten: Int64 = 0
 
@@ -22,15 +22,11 @@ struct RootfsWriter {
         applyOwners = geteuid() == 0
     }
 
-    mutating func close() {
-        forgetParent()
-        buffer.deallocate()
-    }
+    deinit { buffer.deallocate() }
 
     private mutating func forgetParent() {
-        if cachedFD >= 0 { FileDescriptor(cachedFD).close() }
-        cachedFD = -1
-        cachedParent = nil
+        cachedPath = nil
+        cachedDirectory = nil
     }
 
     /// The components of an entry path, or why it is refused.
@@ -52,19 +48,20 @@ struct RootfsWriter {
     /// The directory that holds `parts.last`, opened; created (0755) where missing.
     private mutating func parent(of parts: [[UInt8]], entry: String) throws(ServiceError) -> Int32 {
         let wanted = Array(parts.dropLast())
-        if let cachedParent, cachedParent == wanted { return cachedFD }
+        if cachedPath == wanted, let fd = cachedDirectory?.rawValue { return fd }
         forgetParent()
-        var fd = csys_dup_cloexec(top)
-        guard fd >= 0 else { throw .io("entry \(entry)", .current) }
+        let top = csys_dup_cloexec(self.top)
+        guard top >= 0 else { throw .io("entry \(entry)", .current) }
+        var directory = OwnedDescriptor(top)
         for part in wanted {
+            let fd = directory.rawValue
             var next = FileTree.withCPath(part) { csys_openat(fd, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
             if next < 0 && Errno.current == .noEntry {
                 _ = FileTree.withCPath(part) { mkdirat(fd, $0, 0o755) }
                 next = FileTree.withCPath(part) { csys_openat(fd, $0, CSYS_O_RDONLY | CSYS_O_DIRECTORY_NOFOLLOW) }
             }
-            let error = Errno.current
-            FileDescriptor(fd).close()
             guard next >= 0 else {
+                let error = Errno.current
                 let name = String(decoding: part, as: UTF8.self)
                 if error == .tooManySymlinks || error == .notDirectory {
                     throw ServiceError(.badRequest,
@@ -72,10 +69,11 @@ struct RootfsWriter {
                 }
                 throw .io("entry \(entry): \(name)", error)
             }
-            fd = next
+            directory = OwnedDescriptor(next)
         }
-        cachedParent = wanted
-        cachedFD = fd
+        let fd = directory.rawValue
+        cachedPath = wanted
+        cachedDirectory = .some(directory)
         return fd
     }
 
