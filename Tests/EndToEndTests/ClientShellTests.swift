@@ -1,13 +1,17 @@
 import Foundation
 import Testing
 
-/// `dbg shell` driven the way a person uses it: on a real pseudo-terminal.
+/// `dbg shell` (or another dbg command) driven the way a person uses it: on a real
+/// pseudo-terminal.
 struct LocalTerminalDriver {
     let child: ChildProcess
     private(set) var screen = ""
 
-    init(_ dbg: DbgTool, rows: UInt16, cols: UInt16) throws {
-        child = try ChildProcess([DbgTool.binary, "shell"], environment: dbg.environment, terminal: (rows, cols))
+    /// `controlling`: the terminal becomes dbg's controlling terminal (through setsid -c), so
+    /// that Ctrl-C typed on it is a SIGINT for dbg, as in a terminal emulator.
+    init(_ dbg: DbgTool, _ arguments: [String] = ["shell"], controlling: Bool = false, rows: UInt16, cols: UInt16) throws {
+        child = try ChildProcess((controlling ? ["setsid", "-c"] : []) + [DbgTool.binary] + arguments, environment: dbg.environment,
+                                 terminal: (rows, cols))
     }
 
     var master: Int32 { child.output.fileDescriptor }

@@ -53,7 +53,9 @@ struct ClientTests {
         let missing = try dbg.run(["exec", "--", "no-such-program-99"])
         #expect(missing.status == 1 && missing.stderr == "dbg: exec: NotFound: command not found: no-such-program-99\n")
         let slow = try dbg.run(["exec", "--timeout", "1", "--", "sleep", "10"])
-        #expect(slow.status == 124 && slow.stderr.hasSuffix("dbgd: timed out after 1 s\n"))
+        #expect(slow.status == 124 && slow.stderr == "dbg: exec: timed out after 1 s (--timeout)\n")
+        let captured = try dbg.run(["exec", "--capture", "--timeout", "1", "--", "sleep", "10"])
+        #expect(captured.status == 124 && captured.stderr.hasSuffix("dbgd: timed out after 1 s\n"))
         let home = try dbg.run(["exec", "--cwd", "sub", "--", "pwd"])
         #expect(home.out == fixture.home + "/sub\n")
         // A command may run longer than an answer to anything else may take.
@@ -61,14 +63,16 @@ struct ClientTests {
         #expect(long.status == 0 && long.out == "done\n")
     }
 
-    @Test("truncated output warns on stderr; --fail-on-truncate makes it a failure")
+    @Test("--capture: truncated output warns on stderr; --fail-on-truncate makes it a failure; streaming cuts nothing")
     func truncation() throws {
         let fixture = try CommandFixture()
         let agent = try fixture.startAgent(["--max-output", "1K"])
         let dbg = DbgTool(agent)
-        let cut = try dbg.run(["sh", "head -c 5000 /dev/zero"])
+        let cut = try dbg.run(["sh", "--capture", "head -c 5000 /dev/zero"])
         #expect(cut.status == 0 && cut.stdout.count == 1024 && cut.stderr.contains("dbg: warning: the agent kept only the first 1024 bytes of stdout"))
-        #expect(try dbg.run(["sh", "--fail-on-truncate", "head -c 5000 /dev/zero"]).status == 1)
+        #expect(try dbg.run(["sh", "--capture", "--fail-on-truncate", "head -c 5000 /dev/zero"]).status == 1)
+        let streamed = try dbg.run(["sh", "head -c 100000 /dev/zero | tr '\\0' a"])
+        #expect(streamed.status == 0 && streamed.stdout == [UInt8](repeating: UInt8(ascii: "a"), count: 100_000) && streamed.stderr.isEmpty)
     }
 
     @Test("login and connection failures: one clear line and their own exit statuses")

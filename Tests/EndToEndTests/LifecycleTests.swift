@@ -60,8 +60,10 @@ struct LifecycleTests {
         let agent = try AgentProcess(["--listen", "127.0.0.1:0", "--max-connections", "4", "--max-frame", "64K"])
         let budget = agent.log.first { $0.contains("memory budget") } ?? ""
         // 4 slots of receive (64 KiB + 20) and transmit (64 KiB + 20 + 64 KiB), page-rounded, plus
-        // 16 commands x 2 x 32,736 B of capture (+ 64 KiB discard) and 8 shells x 68 KiB of input.
-        #expect(budget.hasPrefix("dbgd: memory budget 2416 KiB: 4 connections x 196 KiB"), "\(budget)")
+        // 16 commands x 2 x 32,736 B of capture (+ 64 KiB discard), 8 shells x 68 KiB of input and
+        // 16 streaming processes x 256 KiB of input.
+        #expect(budget.hasPrefix("dbgd: memory budget 6512 KiB: 4 connections x 196 KiB"), "\(budget)")
+        #expect(budget.contains("16 streaming processes x 256 KiB of input"), "\(budget)")
     }
 
     @Test("bad flags and unusable addresses exit non-zero with one readable line", arguments: [

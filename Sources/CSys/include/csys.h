@@ -94,6 +94,15 @@ static const int CSYS_ENOTDIR = ENOTDIR;
 static inline int csys_exit_code(int status) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 255;
 }
+/// The signal that ended a process (0 when it exited), and whether it dumped core.
+static inline int csys_term_signal(int status) { return WIFSIGNALED(status) ? WTERMSIG(status) : 0; }
+static inline int csys_core_dumped(int status) {
+#ifdef WCOREDUMP
+    return WIFSIGNALED(status) && WCOREDUMP(status);
+#else
+    return 0;
+#endif
+}
 
 // eventfd
 static const int CSYS_EFD_NONBLOCK_CLOEXEC = EFD_NONBLOCK | EFD_CLOEXEC;

@@ -107,7 +107,8 @@ final class Agent {
             + "\(kib(sutra.connections.slotBytes)) KiB "
             + "(receive \(kib(config.receiveBufferSize)) + transmit \(kib(config.transmitBufferSize))), "
             + "\(config.maxExec) commands x \(kib(2 * config.maxOutput)) KiB of output, "
-            + "\(config.maxShells) shells x \(kib(core.processes.shells.budgetBytes / config.maxShells)) KiB of input; "
+            + "\(config.maxShells) shells x \(kib(core.processes.shells.budgetBytes / config.maxShells)) KiB of input, "
+            + "\(config.maxStreams) streaming processes x \(kib(StreamingProcess.inputWindow)) KiB of input; "
             + "pages are committed only while in use")
         Log.info("authentication: \(config.authMethod.name), \(config.maxAuthInFlight) worker threads, "
             + "\(config.maxSessions) sessions")
@@ -142,9 +143,10 @@ final class Agent {
 /// Raises the soft descriptor limit so that every connection slot can be filled.
 private func ensureDescriptorLimit(_ config: AgentConfig) throws(StartupError) {
     // Per connection its socket and splice pipe; per command two pipes; per shell a PTY;
+    // per streaming process three pipes (or a PTY and a duplicate);
     // the open-file cache; listeners, epoll, timerfd, signalfd, eventfd, the EMFILE
     // reserve and stdio.
-    let needed = UInt64(3 * config.maxConnections + 2 * config.maxExec + config.maxShells + 32
+    let needed = UInt64(3 * config.maxConnections + 2 * config.maxExec + config.maxShells + 3 * config.maxStreams + 32
         + config.effectiveListen.count + 16)
     var soft: UInt64 = 0
     var hard: UInt64 = 0

@@ -45,6 +45,8 @@ struct AgentConfig: Equatable {
     var maxShells = 8
     /// Commands running at once (each with two capture buffers).
     var maxExec = 16
+    /// Streaming processes at once (each with three pipes or a PTY, and an input window).
+    var maxStreams = 16
     /// Bytes of stdout and of stderr kept per command: `--max-output`, or by default
     /// 64 KiB or what fits in a frame next to the other stream.
     var maxOutputFlag: Int?
@@ -68,6 +70,7 @@ struct AgentConfig: Equatable {
     static let maxSessionsRange = 1...4096
     static let maxExecRange = 1...1024
     static let maxShellsRange = 1...1024
+    static let maxStreamsRange = 1...1024
     static let maxOutputRange = 1024...(16 << 20)
 
     /// A rule between flags that the values break, if any: every answer must fit in a frame.

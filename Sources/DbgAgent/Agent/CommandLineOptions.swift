@@ -41,6 +41,7 @@ enum CommandLineOptions {
               --max-sessions N          logged-in sessions (default 16, 1..4096)
               --max-exec N              commands running at once (default 16, 1..1024)
               --max-shells N            interactive shells at once (default 8, 1..1024)
+              --max-streams N           streaming processes (dbg exec) at once (default 16, 1..1024)
               --max-output BYTES        stdout and stderr kept per command (default 64K, or
                                         less to fit --max-frame, which must hold both)
               --chunk BYTES             ReadFile chunk when Size is 0 (default 256K)
@@ -176,6 +177,8 @@ enum CommandLineOptions {
             if key == Key.chunk { config.defaultChunk = Int(n) } else { config.maxChunkFlag = Int(n) }
         case Key.maxShells:
             return setCount(&config.maxShells, argument, AgentConfig.maxShellsRange, "--max-shells")
+        case Key.maxStreams:
+            return setCount(&config.maxStreams, argument, AgentConfig.maxStreamsRange, "--max-streams")
         case Key.maxExec:
             return setCount(&config.maxExec, argument, AgentConfig.maxExecRange, "--max-exec")
         case Key.maxOutput:
@@ -237,6 +240,7 @@ enum CommandLineOptions {
         static let serial: UInt8 = 19
         static let loginIdleTimeout: UInt8 = 20
         static let maxUnauthPerAddress: UInt8 = 21
+        static let maxStreams: UInt8 = 22
     }
 
     private static func withOptionTable<R, E: Error>(_ body: (UnsafePointer<option>) throws(E) -> R) throws(E) -> R {
@@ -264,6 +268,7 @@ enum CommandLineOptions {
             entry("max-exec-timeout", CSYS_REQUIRED_ARGUMENT, Key.maxExecTimeout),
             entry("group", CSYS_REQUIRED_ARGUMENT, Key.group),
             entry("max-shells", CSYS_REQUIRED_ARGUMENT, Key.maxShells),
+            entry("max-streams", CSYS_REQUIRED_ARGUMENT, Key.maxStreams),
             entry("chunk", CSYS_REQUIRED_ARGUMENT, Key.chunk),
             entry("max-chunk", CSYS_REQUIRED_ARGUMENT, Key.maxChunk),
             entry("distro-root", CSYS_REQUIRED_ARGUMENT, Key.distroRoot),

@@ -13,6 +13,9 @@ final class CompletionQueue {
         case command(Int)
         /// A shell reaped: its last output, then its exit event (index: shell slot).
         case shellExit(Int)
+        /// A streaming process reaped: its last output and credit, then its exit event
+        /// (index: stream slot).
+        case processExit(Int)
         /// A file job done by a worker (index: file job slot).
         case fileJob(Int)
         /// The distro thread's Install or Remove.

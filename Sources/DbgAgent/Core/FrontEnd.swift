@@ -10,4 +10,8 @@ protocol FrontEnd: AnyObject {
 
     /// A shell of `connection` has output to relay, or room for waiting input.
     func shellReady(_ shell: Int, of connection: ConnectionRef, _ readiness: Readiness)
+
+    /// A streaming process of `connection` has output to relay (or its end), or room
+    /// for waiting input.
+    func streamReady(_ stream: Int, of connection: ConnectionRef)
 }

@@ -21,7 +21,7 @@ final class ServiceCore {
         self.loop = loop
         // Everything that can finish at once; the distro job is the one outside the core.
         completions = CompletionQueue(capacity: SessionStore.capacity(config) + config.maxExec + config.maxShells
-            + FileJobs.capacity + 1)
+            + config.maxStreams + FileJobs.capacity + 1)
         #if hasFeature(Embedded)
         let stackSize = 256 << 10  // musl's 128 KiB default is tight for the hash functions
         #else
@@ -38,6 +38,7 @@ final class ServiceCore {
         processes.shellReady = { shell, connection, readiness in
             self.frontEnd(of: connection)?.shellReady(shell, of: connection, readiness)
         }
+        processes.streamReady = { stream, connection in self.frontEnd(of: connection)?.streamReady(stream, of: connection) }
     }
 
     /// Adds a front end; its connections' refs carry the number returned.
@@ -56,9 +57,11 @@ final class ServiceCore {
         completions.drainReady { connection in frontEnd(of: connection)?.completionsReady(for: connection) }
     }
 
-    /// A session ends (Logout): its shells are hung up and its open files closed.
+    /// A session ends (Logout): its shells and streaming processes are hung up and its
+    /// open files closed.
     func sessionEnded(_ session: Session) {
         processes.hangUpShells(ofSession: session.serial)
+        processes.hangUpStreams(ofSession: session.serial)
         files.sessionEnded(session.serial)
     }
 

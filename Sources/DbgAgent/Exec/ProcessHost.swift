@@ -12,10 +12,13 @@ import DbgWire
 final class ProcessHost {
     let commands: CommandTable
     let shells: ShellTable
+    let streams: StreamTable
     /// Output beyond a capture's bound is read into this and dropped.
     let discard = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
     /// The last SessionID handed out; they are never reused while the agent runs.
     private var lastShellID: UInt32 = 0
+    /// The last ProcessID handed out, the same way.
+    var lastProcessID: UInt32 = 0
     let loop: EventLoop
     let timer: DeadlineTimer
     let completions: CompletionQueue
@@ -23,9 +26,12 @@ final class ProcessHost {
     /// The event sources: capture pipes, and PTY masters.
     private(set) var outputKind = EventToken.Kind.none
     private(set) var shellKind = EventToken.Kind.none
+    private(set) var streamKind = EventToken.Kind.none
     /// Where a shell's PTY news goes (the shell's slot, its connection, what the PTY
     /// reported): to its connection's front end, through the core.
     var shellReady: ((Int, ConnectionRef, Readiness) -> Void)?
+    /// The same for a streaming process's pipes (or PTY).
+    var streamReady: ((Int, ConnectionRef) -> Void)?
 
     init(config: AgentConfig, loop: EventLoop, timer: DeadlineTimer, completions: CompletionQueue) throws(Errno) {
         self.loop = loop
@@ -33,10 +39,15 @@ final class ProcessHost {
         self.completions = completions
         commands = try CommandTable(capacity: config.maxExec, maxOutput: config.maxOutput)
         shells = try ShellTable(capacity: config.maxShells, inputBufferSize: config.receiveBufferSize)
+        streams = try StreamTable(capacity: config.maxStreams)
         outputKind = loop.register { token, _ in self.commandOutputReady(token) }
         shellKind = loop.register { token, readiness in
             guard let (shell, connection) = self.shell(for: token) else { return }
             self.shellReady?(shell, connection, readiness)
+        }
+        streamKind = loop.register { token, _ in
+            guard let (stream, connection) = self.stream(for: token) else { return }
+            self.streamReady?(stream, connection)
         }
     }
 
@@ -90,7 +101,7 @@ final class ProcessHost {
         }
     }
 
-    private static func capturePipe() throws(LaunchFailure) -> OwnedPipe {
+    static func capturePipe() throws(LaunchFailure) -> OwnedPipe {
         do throws(Errno) {
             return try OwnedPipe()
         } catch {
@@ -173,6 +184,7 @@ final class ProcessHost {
     func reap() {
         reapCommands()
         reapShells()
+        reapStreams()
         // What exited may have left descendants behind, or been one of them.
         timer.schedule(orphans.request(now: MonotonicClock.now()))
     }
@@ -180,7 +192,7 @@ final class ProcessHost {
     /// Runs what is due at `now` (timeouts, kills, the orphan sweep); returns the next
     /// deadline.
     func expire(now: Milliseconds) -> Milliseconds? {
-        [expireCommands(now: now), expireShells(now: now), orphans.sweepIfDue(now: now) { runningPIDs }]
+        [expireCommands(now: now), expireShells(now: now), expireStreams(now: now), orphans.sweepIfDue(now: now) { runningPIDs }]
             .compactMap { $0 }.min()
     }
 
@@ -189,6 +201,7 @@ final class ProcessHost {
         var pids: [Int32] = []
         for index in 0..<commands.capacity where commands[index].state == .running { pids.append(commands[index].pid) }
         for index in 0..<shells.capacity where shells[index].state == .running { pids.append(shells[index].pid) }
+        for index in 0..<streams.capacity where streams[index].state == .running { pids.append(streams[index].pid) }
         return pids
     }
 
@@ -196,6 +209,7 @@ final class ProcessHost {
     /// its shells hung up.
     func connectionClosed(_ connection: ConnectionRef) {
         dropShells(of: connection)
+        dropStreams(of: connection)
         for index in 0..<commands.capacity where commands[index].reply.connection == connection {
             switch commands[index].state {
             case .running:
@@ -217,10 +231,11 @@ final class ProcessHost {
         }
         let now = MonotonicClock.now()
         for index in 0..<shells.capacity { shells[index].hangUp(now: now) }
+        for index in 0..<streams.capacity { streams[index].end(with: CSYS_SIGKILL, now: now) }
         orphans.sweep(running: [])
     }
 
-    var budgetBytes: Int { commands.budgetBytes + discard.count + shells.budgetBytes }
+    var budgetBytes: Int { commands.budgetBytes + discard.count + shells.budgetBytes + streams.budgetBytes }
 
     /// A SessionID never handed out before (0 is skipped).
     func newShellID() -> UInt32 {

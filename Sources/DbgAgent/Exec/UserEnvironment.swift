@@ -20,6 +20,19 @@ enum UserEnvironment {
 
     /// Whose identity a child takes: the user's when the agent is root, else the agent's
     /// own (which is the user's: a non-root agent only lets its own user in).
+    /// Sets a `NAME=value` entry, replacing an entry of the same NAME; false when it has
+    /// no `=` or an empty NAME.
+    static func set(_ entry: [UInt8], in environment: inout [[UInt8]]) -> Bool {
+        guard let equals = entry.firstIndex(of: UInt8(ascii: "=")), equals > 0 else { return false }
+        let key = entry[...equals]
+        if let existing = environment.firstIndex(where: { $0.starts(with: key) }) {
+            environment[existing] = entry
+        } else {
+            environment.append(entry)
+        }
+        return true
+    }
+
     static func identity(for account: UserAccount) -> UserAccount? {
         geteuid() == 0 ? account : nil
     }

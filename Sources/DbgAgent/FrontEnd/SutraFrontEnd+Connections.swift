@@ -143,6 +143,7 @@ extension SutraFrontEnd {
         guard connections[index].isActive else { return }
         updateInterest(index)
         shells.outputMoved(connections[index])
+        streams.outputMoved(&connections[index])
     }
 
     /// Queues the answers to this connection's finished work, oldest first, while there

@@ -12,6 +12,7 @@ final class SutraFrontEnd: FrontEnd {
     let core: ServiceCore
     let router: RequestRouter
     let shells: ShellRelay
+    let streams: StreamRelay
     var connections: ConnectionTable
     let listeners: [Listener]
     let serialLines: [SerialLine]
@@ -43,6 +44,7 @@ final class SutraFrontEnd: FrontEnd {
         self.listeners = listeners
         self.serialLines = serialLines
         shells = ShellRelay(processes: core.processes)
+        streams = StreamRelay(processes: core.processes)
         do throws(Errno) {
             connections = try ConnectionTable(capacity: config.maxConnections, receiveSize: config.receiveBufferSize,
                                               transmitSize: config.transmitBufferSize)
@@ -111,6 +113,13 @@ final class SutraFrontEnd: FrontEnd {
     func shellReady(_ shell: Int, of connection: ConnectionRef, _ readiness: Readiness) {
         guard let slot = openSlot(of: connection) else { return }
         _ = shells.shellReady(shell, readiness, &connections[slot])
+        pump(slot)
+    }
+
+    /// A streaming process's pipes: output, its end, or room for waiting input.
+    func streamReady(_ stream: Int, of connection: ConnectionRef) {
+        guard let slot = openSlot(of: connection) else { return }
+        streams.streamReady(stream, &connections[slot])
         pump(slot)
     }
 }

@@ -13,6 +13,7 @@ final class DbgService {
 
     let core: ServiceCore
     let relay: ShellRelay
+    let streams: StreamRelay
     let defaultChunk: Int
     let maxChunk: Int
     let execTimeoutSeconds: Int64
@@ -21,6 +22,7 @@ final class DbgService {
     init(config: AgentConfig, core: ServiceCore) {
         self.core = core
         relay = ShellRelay(processes: core.processes)
+        streams = StreamRelay(processes: core.processes)
         defaultChunk = config.defaultChunk
         maxChunk = config.maxChunk
         execTimeoutSeconds = config.execTimeoutSeconds
@@ -61,6 +63,11 @@ final class DbgService {
         case .remove: serve(Dbg.RemoveRequest.self, request, &connection, removeFile)
         case .rename: serve(Dbg.RenameRequest.self, request, &connection, renameFile)
         case .hash: serve(Dbg.HashRequest.self, request, &connection, hashFile)
+        case .processStart: serve(Dbg.ProcessStartRequest.self, request, &connection, startProcess)
+        case .processInput: serve(Dbg.ProcessInputRequest.self, request, &connection, processInput)
+        case .processCloseInput: serve(Dbg.ProcessRef.self, request, &connection, closeProcessInput)
+        case .processSignal: serve(Dbg.ProcessSignalRequest.self, request, &connection, signalProcess)
+        case .processResize: serve(Dbg.ProcessResizeRequest.self, request, &connection, resizeProcess)
         }
     }
 
@@ -92,6 +99,8 @@ final class DbgService {
             deliverFileJob(core.fileJobs.take(index), &connection)
         case .shellExit(let index):
             return relay.finishExit(index, &connection)
+        case .processExit(let index):
+            return streams.finishExit(index, &connection)
         case .distroJob:
             break  // the distro service's own; the router never hands it here
         }

@@ -107,14 +107,8 @@ extension DistroService {
             var line = Array(rawLine)
             if line.last == UInt8(ascii: "\r") { line.removeLast() }
             if line.isEmpty { continue }
-            guard let equals = line.firstIndex(of: UInt8(ascii: "=")), equals > 0 else {
+            guard UserEnvironment.set(line, in: &environment) else {
                 throw ServiceError(.badRequest, "Env: line \(number + 1) is not KEY=VALUE")
-            }
-            let key = line[...equals]
-            if let existing = environment.firstIndex(where: { $0.starts(with: key) }) {
-                environment[existing] = line
-            } else {
-                environment.append(line)
             }
         }
     }

@@ -252,7 +252,7 @@ final class DistroService {
             case .success: connection.respond(to: job.reply.request, with: Empty())
             case .failure(let failure): connection.fail(job.reply.request, failure)
             }
-        case .authentication:
+        case .authentication, .processExit:
             break  // the dbg service's; the router never hands it here
         }
         return true

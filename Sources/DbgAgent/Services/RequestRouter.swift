@@ -41,6 +41,7 @@ struct RequestRouter {
         case .authentication: service = ServiceID.dbg
         case .command(let index): service = core.processes.commands[index].reply.request.service
         case .shellExit(let index): service = core.processes.shells[index].reply.request.service
+        case .processExit(let index): service = core.processes.streams[index].reply.request.service
         case .fileJob(let index): service = core.fileJobs.reply(of: index)?.request.service
         case .distroJob: service = ServiceID.distro
         }

@@ -19,11 +19,16 @@ public enum Dbg {
         case remove = 0x0643
         case rename = 0x0644
         case hash = 0x0645
+        case processStart = 0x0650
+        case processInput = 0x0651
+        case processCloseInput = 0x0652
+        case processSignal = 0x0653
+        case processResize = 0x0654
 
         /// One-way: no response unless sent with a non-zero id (then an empty ack).
         public var isOneWay: Bool {
             switch self {
-            case .shellInput, .shellResize, .shellClose: return true
+            case .shellInput, .shellResize, .shellClose, .processInput, .processCloseInput, .processSignal, .processResize: return true
             default: return false
             }
         }
@@ -47,6 +52,11 @@ public enum Dbg {
             case .remove: return "Remove"
             case .rename: return "Rename"
             case .hash: return "Hash"
+            case .processStart: return "ProcessStart"
+            case .processInput: return "ProcessInput"
+            case .processCloseInput: return "ProcessCloseInput"
+            case .processSignal: return "ProcessSignal"
+            case .processResize: return "ProcessResize"
             }
         }
     }
@@ -54,6 +64,10 @@ public enum Dbg {
     public enum Event: UInt16, CaseIterable {
         case shellOutput = 0x0630
         case shellExit = 0x0631
+        case processStdout = 0x0658
+        case processStderr = 0x0659
+        case processInputCredit = 0x065A
+        case processExit = 0x065B
     }
 
     public struct AuthRequest: WireCodable, Equatable {
@@ -618,6 +632,270 @@ public enum Dbg {
         public func encode(to w: inout WireWriter) throws(WireError) {
             try w.write(digest)
             try w.write(length)
+        }
+    }
+
+    /// One argv word or environment entry: bytes, not necessarily UTF-8.
+    public struct Argument: WireCodable, Equatable {
+        public var value: WireBytes
+
+        public init(value: WireBytes) { self.value = value }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(value: try r.read("Value")) }
+
+        public func encode(to w: inout WireWriter) throws(WireError) { try w.write(value) }
+    }
+
+    /// ProcessStart: Argv word for word, or (Argv empty) Command as a shell command line
+    /// (sh -c).
+    public struct ProcessStartRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var argv: [Argument]
+        public var command: WireBytes
+        public var cwd: WireBytes
+        /// NAME=value entries added to the clean environment (a NAME already there is
+        /// replaced).
+        public var env: [Argument]
+        /// On a new PTY: stdin, stdout and stderr are the terminal.
+        public var terminal: Bool
+        public var rows: Int64
+        public var cols: Int64
+        /// 0: no limit.
+        public var timeoutSec: Int32
+
+        public init(token: WireBytes, argv: [Argument], command: WireBytes, cwd: WireBytes, env: [Argument],
+             terminal: Bool, rows: Int64, cols: Int64, timeoutSec: Int32) {
+            self.token = token
+            self.argv = argv
+            self.command = command
+            self.cwd = cwd
+            self.env = env
+            self.terminal = terminal
+            self.rows = rows
+            self.cols = cols
+            self.timeoutSec = timeoutSec
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            let token: WireBytes = try r.read("Token")
+            let argvCount = Int(try r.read("Argv", as: UInt32.self))
+            // Each Argument is at least 4 bytes: a forged count cannot reserve memory.
+            guard argvCount <= r.remaining / 4 else {
+                throw .truncated(field: "Argv", missing: argvCount * 4 - r.remaining)
+            }
+            var argv: [Argument] = []
+            argv.reserveCapacity(argvCount)
+            for _ in 0..<argvCount { argv.append(try Argument.decode(from: &r)) }
+            let command: WireBytes = try r.read("Command")
+            let cwd: WireBytes = try r.read("Cwd")
+            let envCount = Int(try r.read("Env", as: UInt32.self))
+            // Each Argument is at least 4 bytes: a forged count cannot reserve memory.
+            guard envCount <= r.remaining / 4 else {
+                throw .truncated(field: "Env", missing: envCount * 4 - r.remaining)
+            }
+            var env: [Argument] = []
+            env.reserveCapacity(envCount)
+            for _ in 0..<envCount { env.append(try Argument.decode(from: &r)) }
+            return Self(token: token, argv: argv, command: command, cwd: cwd, env: env,
+                 terminal: try r.read("Terminal"), rows: try r.read("Rows"), cols: try r.read("Cols"),
+                 timeoutSec: try r.read("TimeoutSec"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(UInt32(argv.count))
+            for element in argv { try element.encode(to: &w) }
+            try w.write(command)
+            try w.write(cwd)
+            try w.write(UInt32(env.count))
+            for element in env { try element.encode(to: &w) }
+            try w.write(terminal)
+            try w.write(rows)
+            try w.write(cols)
+            try w.write(timeoutSec)
+        }
+    }
+
+    public struct ProcessStarted: WireCodable, Equatable {
+        public var processID: UInt32
+        /// Stdin bytes the client may have in flight: ProcessInputCredit gives back what
+        /// the process took.
+        public var inputWindow: UInt32
+
+        public init(processID: UInt32, inputWindow: UInt32) {
+            self.processID = processID
+            self.inputWindow = inputWindow
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(processID: try r.read("ProcessID"), inputWindow: try r.read("InputWindow"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(processID)
+            try w.write(inputWindow)
+        }
+    }
+
+    public struct ProcessInputRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var processID: UInt32
+        public var data: WireBytes
+
+        public init(token: WireBytes, processID: UInt32, data: WireBytes) {
+            self.token = token
+            self.processID = processID
+            self.data = data
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read("Token"), processID: try r.read("ProcessID"), data: try r.read("Data"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(processID)
+            try w.write(data)
+        }
+    }
+
+    /// ProcessCloseInput: stdin ends once what was sent before is written.
+    public struct ProcessRef: WireCodable, Equatable {
+        public var token: WireBytes
+        public var processID: UInt32
+
+        public init(token: WireBytes, processID: UInt32) {
+            self.token = token
+            self.processID = processID
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read("Token"), processID: try r.read("ProcessID"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(processID)
+        }
+    }
+
+    public struct ProcessSignalRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var processID: UInt32
+        /// A Linux signal number (1 to 64), sent to the process group.
+        public var signal: Int32
+
+        public init(token: WireBytes, processID: UInt32, signal: Int32) {
+            self.token = token
+            self.processID = processID
+            self.signal = signal
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read("Token"), processID: try r.read("ProcessID"), signal: try r.read("Signal"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(processID)
+            try w.write(signal)
+        }
+    }
+
+    public struct ProcessResizeRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var processID: UInt32
+        public var rows: Int64
+        public var cols: Int64
+
+        public init(token: WireBytes, processID: UInt32, rows: Int64, cols: Int64) {
+            self.token = token
+            self.processID = processID
+            self.rows = rows
+            self.cols = cols
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read("Token"), processID: try r.read("ProcessID"), rows: try r.read("Rows"),
+                 cols: try r.read("Cols"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(processID)
+            try w.write(rows)
+            try w.write(cols)
+        }
+    }
+
+    /// ProcessStdout and ProcessStderr.
+    public struct ProcessData: WireCodable, Equatable {
+        public var processID: UInt32
+        public var data: WireBytes
+
+        public init(processID: UInt32, data: WireBytes) {
+            self.processID = processID
+            self.data = data
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(processID: try r.read("ProcessID"), data: try r.read("Data"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(processID)
+            try w.write(data)
+        }
+    }
+
+    public struct ProcessCredit: WireCodable, Equatable {
+        public var processID: UInt32
+        public var bytes: UInt32
+
+        public init(processID: UInt32, bytes: UInt32) {
+            self.processID = processID
+            self.bytes = bytes
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(processID: try r.read("ProcessID"), bytes: try r.read("Bytes"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(processID)
+            try w.write(bytes)
+        }
+    }
+
+    public struct ProcessExitEvent: WireCodable, Equatable {
+        public var processID: UInt32
+        /// The exit status, or 128 + the signal that ended it.
+        public var exitCode: Int64
+        /// The signal that ended it; 0 when it exited.
+        public var signal: Int32
+        public var coreDumped: Bool
+        /// TimeoutSec passed: SIGTERM, then SIGKILL 2 s later.
+        public var timedOut: Bool
+
+        public init(processID: UInt32, exitCode: Int64, signal: Int32, coreDumped: Bool, timedOut: Bool) {
+            self.processID = processID
+            self.exitCode = exitCode
+            self.signal = signal
+            self.coreDumped = coreDumped
+            self.timedOut = timedOut
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(processID: try r.read("ProcessID"), exitCode: try r.read("ExitCode"), signal: try r.read("Signal"),
+                 coreDumped: try r.read("CoreDumped"), timedOut: try r.read("TimedOut"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(processID)
+            try w.write(exitCode)
+            try w.write(signal)
+            try w.write(coreDumped)
+            try w.write(timedOut)
         }
     }
 }

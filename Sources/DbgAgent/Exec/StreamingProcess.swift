@@ -1,0 +1,157 @@
+import CSys
+
+/// A process whose stdin, stdout and stderr are streams (ProcessStart), from its start
+/// until its ProcessExit has been queued. Its output is read only while its connection
+/// keeps up; its input waits here, at most `inputWindow` bytes, which the client may not
+/// exceed (it is given back in credits as the process reads).
+struct StreamingProcess: ~Copyable {
+    enum State: Equatable {
+        case free
+        case running
+        /// Reaped (its wait status): what is left in the pipes goes out, then the exit.
+        case exited(status: Int32)
+    }
+
+    /// The streams, also the event token's index within a slot (3 * slot + stream).
+    enum Stream: Int {
+        case stdin = 0, stdout, stderr
+    }
+
+    /// Input a client may have in flight per process: the pending-input buffer's size.
+    static let inputWindow = 256 << 10
+    static let killGraceMs: Milliseconds = 2_000
+
+    var state = State.free
+    /// The ProcessID clients use; never reused while the agent runs.
+    var id: UInt32 = 0
+    /// Bumped on every reuse of the slot, so stale events are recognised.
+    var generation: UInt32 = 0
+    /// Also its process group (and with a terminal, its session).
+    var pid: Int32 = 0
+    /// Write end of its stdin (with a terminal, a duplicate of the master); nil once closed.
+    var stdin: OwnedDescriptor?
+    /// Read ends (with a terminal, stdout is the master and stderr nil); nil at their end.
+    var stdout: OwnedDescriptor?
+    var stderr: OwnedDescriptor?
+    var terminal = false
+    /// What epoll watches on each stream (nil: out of epoll), by `Stream` raw value.
+    var registered: [Interest?] = [nil, nil, nil]
+    var reply = ReplyAddress.none
+    /// The login session that started it: the only one that may use it.
+    var ownerSerial: UInt64 = 0
+    /// Input received and not written to stdin yet.
+    var pendingInput: ByteBuffer
+    /// Input received and not credited back yet (pending, or written since the last
+    /// credit): at most `inputWindow`.
+    var inFlight = 0
+    /// Written to stdin since the last credit.
+    var creditDue = 0
+    /// ProcessCloseInput came: stdin closes once the pending input is written.
+    var inputEnding = false
+    var deadline: Milliseconds?
+    var timedOut = false
+    /// After a timeout, a hang-up or a disconnect: when SIGKILL follows.
+    var killAt: Milliseconds?
+
+    init(inputBuffer: UnsafeMutableRawBufferPointer) { pendingInput = ByteBuffer(inputBuffer) }
+
+    func descriptor(_ stream: Stream) -> FileDescriptor? {
+        switch stream {
+        case .stdin: return StreamingProcess.view(stdin)
+        case .stdout: return StreamingProcess.view(stdout)
+        case .stderr: return StreamingProcess.view(stderr)
+        }
+    }
+
+    private static func view(_ owned: borrowing OwnedDescriptor?) -> FileDescriptor? {
+        switch owned {
+        case .some(let fd): return fd.descriptor
+        case .none: return nil
+        }
+    }
+
+    mutating func close(_ stream: Stream) {
+        switch stream {
+        case .stdin: stdin = nil
+        case .stdout: stdout = nil
+        case .stderr: stderr = nil
+        }
+        registered[stream.rawValue] = nil  // a closed descriptor leaves epoll with its close
+    }
+
+    /// Takes `bytes` of input: written now as far as stdin takes them, the rest kept.
+    /// The caller has checked the window, so the rest always fits.
+    mutating func input(_ bytes: UnsafeRawBufferPointer) {
+        inFlight += bytes.count
+        var written = 0
+        if pendingInput.isEmpty, let fd = stdin?.descriptor {
+            do throws(Errno) {
+                written = try fd.write(bytes)
+            } catch {
+                if error != .wouldBlock { return inputFailed() }
+            }
+        }
+        creditDue += written
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
+        guard !rest.isEmpty else { return }
+        _ = pendingInput.reserveWritable(rest.count)
+        pendingInput.writable.copyMemory(from: rest)
+        pendingInput.didWrite(rest.count)
+    }
+
+    /// Writes waiting input as far as stdin takes it; closes stdin when asked to and
+    /// nothing waits any more.
+    mutating func flushInput() {
+        while !pendingInput.isEmpty, let fd = stdin?.descriptor {
+            do throws(Errno) {
+                let written = try fd.write(pendingInput.readable)
+                pendingInput.didRead(written)
+                creditDue += written
+            } catch {
+                if error == .wouldBlock { return }
+                return inputFailed()
+            }
+        }
+        if inputEnding && pendingInput.isEmpty { endInput() }
+    }
+
+    /// The process closed its stdin (EPIPE) or it failed: what waits is moot, and is
+    /// credited as taken so that the client is not left waiting.
+    private mutating func inputFailed() {
+        creditDue += pendingInput.readableCount
+        pendingInput.clear()
+        close(.stdin)
+    }
+
+    /// End of input: the pipe closes (the process reads end of file); a terminal gets
+    /// its end-of-file character instead and stays open.
+    mutating func endInput() {
+        inputEnding = false
+        if terminal, let fd = stdin?.descriptor {
+            var eof: UInt8 = 4  // VEOF, ^D
+            _ = try? fd.write(UnsafeRawBufferPointer(start: &eof, count: 1))
+        } else {
+            close(.stdin)
+        }
+    }
+
+    /// The credit to send now: some input was written and either nothing waits any more
+    /// or a quarter of the window is due (credits come in batches, not per write).
+    mutating func takeCredit() -> Int? {
+        guard creditDue > 0, pendingInput.isEmpty || creditDue >= StreamingProcess.inputWindow / 4 else { return nil }
+        let credit = creditDue
+        creditDue = 0
+        inFlight -= credit
+        return credit
+    }
+
+    /// A signal to the process group (the session's leader's group with a terminal).
+    func signal(_ number: Int32) { _ = kill(-pid, number) }
+
+    /// SIGTERM or SIGHUP now, SIGKILL after the grace time (unless it is reaped first).
+    mutating func end(with number: Int32, now: Milliseconds) {
+        guard state == .running, killAt == nil else { return }
+        signal(number)
+        killAt = now + StreamingProcess.killGraceMs
+    }
+}

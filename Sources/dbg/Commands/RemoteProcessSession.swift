@@ -1,0 +1,145 @@
+import ArgumentParser
+import DbgClient
+import DbgWire
+import Dispatch
+import Foundation
+
+/// A started streaming process wired to the local stdin, stdout and stderr until it
+/// exits, as `ssh host command` is: output byte for byte, stdin within the agent's
+/// window, signals forwarded.
+final class RemoteProcessSession: @unchecked Sendable {
+    let connection: AgentConnection
+    let token: String
+    let process: UInt32
+    let terminal: Bool
+    let what: String
+    let timeoutSeconds: Int32
+    /// Input the agent will take now (its window, less what is in flight).
+    private var credit: Int
+    private var finished = false
+    private let condition = NSCondition()
+    /// One sender at a time on the connection (the input thread, signal handlers).
+    private let sendLock = NSLock()
+    private var lastInterrupt: DispatchTime?
+
+    init(connection: AgentConnection, token: String, started: Dbg.ProcessStarted, terminal: Bool, what: String,
+         timeoutSeconds: Int32) {
+        self.connection = connection
+        self.token = token
+        process = started.processID
+        credit = Int(started.inputWindow)
+        self.terminal = terminal
+        self.what = what
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    /// Relays until the process exits; returns the status dbg exits with (128+N for
+    /// signal N, 124 after the agent's timeout).
+    func run(forwardInput: Bool) throws -> Int32 {
+        let raw = terminal && Terminal.stdinIsTerminal ? LocalTerminal.makeRaw() : nil
+        defer { raw?.restore() }
+        var watchers: [DispatchSourceSignal] = []
+        if terminal && Terminal.stdinIsTerminal {
+            watchers.append(LocalTerminal.onSignal(SIGWINCH) { [self] in
+                let (rows, cols) = LocalTerminal.size()
+                send { () throws(ClientError) in try connection.resizeProcess(token: token, process: process, rows: rows, cols: cols) }
+            })
+        }
+        // Ctrl-C, kill and a hang-up of dbg reach the remote process; a second Ctrl-C
+        // within a second kills it. (With a raw terminal, Ctrl-C is a keystroke instead.)
+        watchers.append(LocalTerminal.onSignal(SIGINT) { [self] in interrupted() })
+        for number in [SIGTERM, SIGHUP, SIGQUIT] {
+            watchers.append(LocalTerminal.onSignal(number) { [self] in forward(number) })
+        }
+        if forwardInput {
+            Thread { [self] in forwardStandardInput() }.start()
+        } else {
+            send { () throws(ClientError) in try connection.closeProcessInput(token: token, process: process) }
+        }
+        let exit = try attempt(what) {
+            try connection.withAnswerTimeout(seconds: 0) { () throws(ClientError) in try relayEvents() }
+        }
+        condition.withLock {
+            finished = true
+            condition.broadcast()
+        }
+        raw?.restore()
+        withExtendedLifetime(watchers) {}
+        if exit.timedOut {
+            Terminal.error("dbg: " + what + ": timed out after " + String(timeoutSeconds) + " s (--timeout)")
+            return 124
+        }
+        return Int32(truncatingIfNeeded: exit.exitCode)
+    }
+
+    /// stdout and stderr to the local ones, credits to the input thread, until the exit.
+    private func relayEvents() throws(ClientError) -> Dbg.ProcessExitEvent {
+        while true {
+            let exit: Dbg.ProcessExitEvent? = try connection.receive { (header, payload) throws(ClientError) in
+                guard header.kind == .event, header.service == ServiceID.dbg else {
+                    try ReceivedFrame.throwIfError(header, payload)
+                    return nil
+                }
+                switch Dbg.Event(rawValue: header.op) {
+                case .processStdout, .processStderr:
+                    let data = try ReceivedFrame.decode(header, payload, as: Dbg.ProcessData.self)
+                    guard data.processID == process else { return nil }
+                    let (fd, name): (Int32, String) = header.op == Dbg.Event.processStdout.rawValue ? (1, "stdout") : (2, "stderr")
+                    try data.data.withUnsafeBytes { (bytes) throws(ClientError) in try writeAll(fd, bytes, to: name) }
+                case .processInputCredit:
+                    let given = try ReceivedFrame.decode(header, payload, as: Dbg.ProcessCredit.self)
+                    guard given.processID == process else { return nil }
+                    condition.withLock {
+                        credit += Int(given.bytes)
+                        condition.broadcast()
+                    }
+                case .processExit:
+                    let exit = try ReceivedFrame.decode(header, payload, as: Dbg.ProcessExitEvent.self)
+                    return exit.processID == process ? exit : nil
+                default:
+                    break
+                }
+                return nil
+            }
+            if let exit { return exit }
+        }
+    }
+
+    /// Copies stdin to the process as the window allows, then ends its input (unless a
+    /// terminal is being typed into: that ends with the session).
+    private func forwardStandardInput() {
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let room: Int? = condition.withLock {
+                while credit == 0 && !finished { condition.wait() }
+                return finished ? nil : credit
+            }
+            guard let room else { return }
+            let count = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, min($0.count, room)) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            condition.withLock { credit -= count }
+            let chunk = Array(buffer[0..<count])
+            guard send({ () throws(ClientError) in try connection.processInput(token: token, process: process, chunk) }) else { return }
+        }
+        if !(terminal && Terminal.stdinIsTerminal) {
+            send { () throws(ClientError) in try connection.closeProcessInput(token: token, process: process) }
+        }
+    }
+
+    private func interrupted() {
+        let now = DispatchTime.now()
+        let again = lastInterrupt.map { now.uptimeNanoseconds - $0.uptimeNanoseconds < 1_000_000_000 } ?? false
+        lastInterrupt = now
+        forward(again ? SIGKILL : SIGINT)
+    }
+
+    private func forward(_ number: Int32) {
+        send { () throws(ClientError) in try connection.signalProcess(token: token, process: process, signal: number) }
+    }
+
+    @discardableResult
+    private func send(_ body: () throws(ClientError) -> Void) -> Bool {
+        sendLock.withLock { (try? body()) != nil }
+    }
+}
