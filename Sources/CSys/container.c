@@ -190,7 +190,7 @@ _Noreturn static void run_init(const struct csys_spawn_request *r, int report_fd
     memset(&action, 0, sizeof(action));
     action.sa_handler = forward_signal;
     sigemptyset(&action.sa_mask);
-    static const int forwarded[] = { SIGHUP, SIGINT, SIGTERM, SIGQUIT };
+    static const int forwarded[] = { SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH };
     for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++) sigaction(forwarded[i], &action, NULL);
     // The program holds what it needs; the init keeps nothing open (not the report pipe,
     // which must close when the program has executed, nor the program's stdio).
@@ -221,7 +221,7 @@ _Noreturn void spawn_contained(const struct csys_spawn_request *r, int report_fd
     struct sigaction ignore;
     memset(&ignore, 0, sizeof(ignore));
     ignore.sa_handler = SIG_IGN;
-    static const int ignored[] = { SIGHUP, SIGINT, SIGTERM, SIGQUIT };
+    static const int ignored[] = { SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH };
     for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) sigaction(ignored[i], &ignore, NULL);
     pid_t init = fork();
     if (init < 0) fail(report_fd, CSYS_SPAWN_STAGE_FORK, 0);

@@ -47,3 +47,29 @@ extension AgentConnection {
         try send(service: ServiceID.distro, op: Distro.Op.shellClose.rawValue, id: 0, Distro.ShellCloseRequest(sessionID: shell))
     }
 }
+
+/// Streamed runs (RunStart and the one-way ops after it); output, credits and the exit
+/// come as RunStdout, RunStderr, RunInputCredit and RunExit events.
+extension AgentConnection {
+    public func distroStartRun(_ request: Distro.RunStartRequest) throws(ClientError) -> ProcessStarted {
+        try call(service: ServiceID.distro, op: Distro.Op.runStart.rawValue, request)
+    }
+
+    public func distroRunInput(process: UInt32, _ data: [UInt8]) throws(ClientError) {
+        try send(service: ServiceID.distro, op: Distro.Op.runInput.rawValue, id: 0, ProcessData(processID: process, data: WireBytes(data)))
+    }
+
+    public func distroCloseRunInput(process: UInt32) throws(ClientError) {
+        try send(service: ServiceID.distro, op: Distro.Op.runCloseInput.rawValue, id: 0, Distro.RunRef(processID: process))
+    }
+
+    public func distroSignalRun(process: UInt32, signal: Int32) throws(ClientError) {
+        try send(service: ServiceID.distro, op: Distro.Op.runSignal.rawValue, id: 0,
+                 Distro.RunSignalRequest(processID: process, signal: signal))
+    }
+
+    public func distroResizeRun(process: UInt32, rows: Int64, cols: Int64) throws(ClientError) {
+        try send(service: ServiceID.distro, op: Distro.Op.runResize.rawValue, id: 0,
+                 Distro.RunResizeRequest(processID: process, rows: rows, cols: cols))
+    }
+}

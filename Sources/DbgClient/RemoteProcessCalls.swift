@@ -16,7 +16,7 @@ extension AgentConnection {
         public init() {}
     }
 
-    public func startProcess(token: String, _ spec: ProcessSpec) throws(ClientError) -> Dbg.ProcessStarted {
+    public func startProcess(token: String, _ spec: ProcessSpec) throws(ClientError) -> ProcessStarted {
         let request = Dbg.ProcessStartRequest(
             token: WireBytes(token), argv: spec.argv.map { Dbg.Argument(value: WireBytes($0)) }, command: WireBytes(spec.command),
             cwd: WireBytes(spec.cwd), env: spec.environment.map { Dbg.Argument(value: WireBytes($0)) },

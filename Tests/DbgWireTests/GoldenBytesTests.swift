@@ -77,16 +77,16 @@ struct GoldenBytesTests {
                                                timeoutSec: -2)),
          string("t") + u32(2) + string("ls") + string("-l") + string("") + string("/d") + u32(1) + string("A=1") + bool(true)
             + int(24) + int(80) + i32(-2)),
-        (MessageSample(Dbg.ProcessStarted(processID: 7, inputWindow: 1 << 18)), u32(7) + u32(1 << 18)),
+        (MessageSample(ProcessStarted(processID: 7, inputWindow: 1 << 18)), u32(7) + u32(1 << 18)),
         (MessageSample(Dbg.ProcessInputRequest(token: "t", processID: 7, data: WireBytes([0, 255]))),
          string("t") + u32(7) + bytes([0, 255])),
         (MessageSample(Dbg.ProcessRef(token: "t", processID: 7)), string("t") + u32(7)),
         (MessageSample(Dbg.ProcessSignalRequest(token: "t", processID: 7, signal: 15)), string("t") + u32(7) + i32(15)),
         (MessageSample(Dbg.ProcessResizeRequest(token: "t", processID: 7, rows: 50, cols: 132)),
          string("t") + u32(7) + int(50) + int(132)),
-        (MessageSample(Dbg.ProcessData(processID: 7, data: WireBytes([1, 2, 3]))), u32(7) + bytes([1, 2, 3])),
-        (MessageSample(Dbg.ProcessCredit(processID: 7, bytes: 65536)), u32(7) + u32(65536)),
-        (MessageSample(Dbg.ProcessExitEvent(processID: 7, exitCode: 137, signal: 9, coreDumped: false, timedOut: true)),
+        (MessageSample(ProcessData(processID: 7, data: WireBytes([1, 2, 3]))), u32(7) + bytes([1, 2, 3])),
+        (MessageSample(ProcessCredit(processID: 7, bytes: 65536)), u32(7) + u32(65536)),
+        (MessageSample(ProcessExitEvent(processID: 7, exitCode: 137, signal: 9, coreDumped: false, timedOut: true)),
          u32(7) + int(137) + i32(9) + bool(false) + bool(true)),
         // distro (section 7)
         (MessageSample(Distro.StatusResponse(installed: true, path: "/r", size: 1 << 40)),
@@ -100,6 +100,12 @@ struct GoldenBytesTests {
         (MessageSample(Distro.ShellInputRequest(sessionID: 4, data: "x")), u32(4) + string("x")),
         (MessageSample(Distro.ShellResizeRequest(sessionID: 4, rows: 1, cols: 2)), u32(4) + int(1) + int(2)),
         (MessageSample(Distro.ShellCloseRequest(sessionID: 4)), u32(4)),
+        (MessageSample(Distro.RunStartRequest(command: "c", workdir: "w", bind: "b", env: "e", terminal: true, rows: 1, cols: 2,
+                                              timeoutSec: 3)),
+         string("c") + string("w") + string("b") + string("e") + bool(true) + int(1) + int(2) + i32(3)),
+        (MessageSample(Distro.RunRef(processID: 4)), u32(4)),
+        (MessageSample(Distro.RunSignalRequest(processID: 4, signal: 2)), u32(4) + i32(2)),
+        (MessageSample(Distro.RunResizeRequest(processID: 4, rows: 1, cols: 2)), u32(4) + int(1) + int(2)),
     ]
 
     @Test("each message encodes to the bytes PROTOCOL.md spells, and they decode back", arguments: 0..<cases.count)

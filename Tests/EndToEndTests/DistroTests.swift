@@ -175,6 +175,51 @@ struct DistroTests {
         try admin.distroRemove()
     }
 
+    /// RunStart streams like dbg's ProcessStart, inside the rootfs: input in, both
+    /// streams out, signals, the exit; a running one keeps Remove away. The client's
+    /// `dbg distro run` uses it.
+    @Test func streamedRuns() throws {
+        let distro = try DistroFixture()
+        let admin = try distro.admin()
+        try admin.distroInstall(url: TestRootfs.archive("tar.gz"))
+        func start(_ command: String) throws -> UInt32 {
+            try admin.distroStartRun(Distro.RunStartRequest(command: WireBytes(command), workdir: .empty, bind: .empty, env: .empty,
+                                                            terminal: false, rows: 0, cols: 0, timeoutSec: 0)).processID
+        }
+        var out: [UInt32: [UInt8]] = [:]
+        var err: [UInt32: [UInt8]] = [:]
+        var exits: [UInt32: ProcessExitEvent] = [:]
+        func wait(_ id: UInt32) throws -> ProcessExitEvent {
+            while exits[id] == nil {
+                let frame = try admin.receive()
+                switch Distro.Event(rawValue: frame.header.op) {
+                case .runStdout: let data = try frame.decode(ProcessData.self); out[data.processID, default: []] += data.data.bytes
+                case .runStderr: let data = try frame.decode(ProcessData.self); err[data.processID, default: []] += data.data.bytes
+                case .runExit: let exit = try frame.decode(ProcessExitEvent.self); exits[exit.processID] = exit
+                default: if let error = try frame.remoteError() { throw error }
+                }
+            }
+            return exits[id]!
+        }
+        let echo = try start("sh -c 'uname -n; cat; echo done >&2'")
+        try admin.distroRunInput(process: echo, Array("through the rootfs\n".utf8))
+        try admin.distroCloseRunInput(process: echo)
+        #expect(try wait(echo).exitCode == 0)
+        #expect(String(decoding: out[echo]!, as: UTF8.self) == "testbox\nthrough the rootfs\n")
+        #expect(String(decoding: err[echo]!, as: UTF8.self) == "done\n")
+        let sleeper = try start("sleep 100")
+        #expect(remoteCode { try distro.admin().distroRemove() } == .busy)
+        try admin.distroSignalRun(process: sleeper, signal: SIGTERM)
+        let ended = try wait(sleeper)
+        #expect(ended.exitCode == 128 + Int64(SIGTERM) && ended.signal == 0, "the namespace's init reports it as an exit")
+        // The client, over the Unix socket: stdin streams in.
+        let client = try ChildProcess(["sh", "-c", "printf 'a\\nb\\n' | '\(DbgTool.binary)' distro run -- sh -c 'cat; exit 5'"],
+                                      environment: ["DBG_HOST": "unix:" + distro.parent + ".sock"])
+        #expect(String(decoding: client.output.readDataToEndOfFile(), as: UTF8.self) == "a\nb\n")
+        #expect(client.waitForExit(timeout: 30) == 5)
+        try admin.distroRemove()
+    }
+
     @Test(arguments: ["tar", "tar.xz", "tar.zst"])
     func everyFormat(_ suffix: String) throws {
         let distro = try DistroFixture()

@@ -46,10 +46,13 @@ extension ProcessHost {
         streams[index].terminal = terminal != nil
         streams[index].deadline = timeoutSeconds > 0 ? now + Milliseconds(timeoutSeconds) * 1000 : nil
         if let deadline = streams[index].deadline { timer.schedule(deadline) }
-        for stream in [StreamingProcess.Stream.stdout, .stderr] {
-            try? streams[index].descriptor(stream)?.setNonblocking()
+        for stream in [StreamingProcess.Stream.stdin, .stdout, .stderr] {
+            guard let fd = streams[index].descriptor(stream) else { continue }
+            try? fd.setNonblocking()
+            // Bulk data moves in larger steps through a larger pipe (best effort: the
+            // kernel caps it at /proc/sys/fs/pipe-max-size for users).
+            if terminal == nil { _ = csys_set_pipe_size(fd.rawValue, Int32(StreamRelay.outputChunk)) }
         }
-        try? streams[index].descriptor(.stdin)?.setNonblocking()
         return index
     }
 

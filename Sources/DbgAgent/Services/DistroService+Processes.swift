@@ -68,7 +68,7 @@ extension DistroService {
 
     /// Everything of a Run or ShellOpen but the program: the rootfs, binds, environment
     /// and directory.
-    private func launchSpec(_ caller: Caller, workdir: WireBytes, bind: WireBytes, env: WireBytes,
+    func launchSpec(_ caller: Caller, workdir: WireBytes, bind: WireBytes, env: WireBytes,
                             terminal: Bool) throws(ServiceError) -> LaunchSpec {
         guard root.isInstalled, pending?.kind != .remove || pending?.result != nil else {
             throw ServiceError(.notFound, "no distro is installed at \(root.description) (Install one first)")

@@ -14,6 +14,7 @@ import DbgWire
 final class DistroService {
     let core: ServiceCore
     let relay: ShellRelay
+    let streams: StreamRelay
     let root: DistroRoot
     let defaultURL: [UInt8]
     let passwdPath: String
@@ -27,6 +28,7 @@ final class DistroService {
     init(config: AgentConfig, core: ServiceCore) throws(StartupError) {
         self.core = core
         relay = ShellRelay(processes: core.processes)
+        streams = StreamRelay(processes: core.processes)
         root = DistroRoot(config.distroRoot)
         defaultURL = Array(config.distroURL.utf8)
         passwdPath = config.passwdPath
@@ -57,6 +59,11 @@ final class DistroService {
         case .shellInput: serve(Distro.ShellInputRequest.self, request, &connection, shellInput)
         case .shellResize: serve(Distro.ShellResizeRequest.self, request, &connection, resizeShell)
         case .shellClose: serve(Distro.ShellCloseRequest.self, request, &connection, closeShell)
+        case .runStart: serve(Distro.RunStartRequest.self, request, &connection, startRun)
+        case .runInput: serve(ProcessData.self, request, &connection, runInput)
+        case .runCloseInput: serve(Distro.RunRef.self, request, &connection, closeRunInput)
+        case .runSignal: serve(Distro.RunSignalRequest.self, request, &connection, signalRun)
+        case .runResize: serve(Distro.RunResizeRequest.self, request, &connection, resizeRun)
         }
     }
 
@@ -182,7 +189,10 @@ final class DistroService {
         let shells = (0..<processes.shells.capacity).filter {
             processes.shells[$0].state != .free && processes.shells[$0].reply.request.service == ServiceID.distro
         }
-        return (commands.count, shells.count)
+        let streams = (0..<processes.streams.capacity).filter {
+            processes.streams[$0].state == .running && processes.streams[$0].reply.request.service == ServiceID.distro
+        }
+        return (commands.count + streams.count, shells.count)
     }
 
     /// The distro thread finished its job: its answer is posted for its connection.
@@ -232,6 +242,8 @@ final class DistroService {
             processes.releaseCommand(index)
         case .shellExit(let index):
             return relay.finishExit(index, &connection)
+        case .processExit(let index):
+            return streams.finishExit(index, &connection)
         case .fileJob(let index):
             guard connection.transmit.reserveWritable(Connection.answerRoom) else { return false }
             let job = core.fileJobs.take(index)
@@ -252,7 +264,7 @@ final class DistroService {
             case .success: connection.respond(to: job.reply.request, with: Empty())
             case .failure(let failure): connection.fail(job.reply.request, failure)
             }
-        case .authentication, .processExit:
+        case .authentication:
             break  // the dbg service's; the router never hands it here
         }
         return true

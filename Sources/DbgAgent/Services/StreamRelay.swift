@@ -7,10 +7,28 @@ import DbgWire
 /// connection keeps up; input credits; ProcessExit once the rest is out. Who may use a
 /// process is the service's to decide before it calls.
 struct StreamRelay {
-    /// Bytes of output per event.
-    static let outputChunk = 64 << 10
+    /// Bytes of output per event, and the size asked for the pipes.
+    static let outputChunk = 256 << 10
 
     let processes: ProcessHost
+
+    /// The events of the service a process was started through: dbg's Process*, or
+    /// distro's Run* (the same layouts).
+    private struct Events {
+        let service: UInt32
+        let stdout: UInt16
+        let stderr: UInt16
+        let credit: UInt16
+        let exit: UInt16
+    }
+
+    private func events(of index: Int) -> Events {
+        processes.streams[index].reply.request.service == ServiceID.distro
+            ? Events(service: ServiceID.distro, stdout: Distro.Event.runStdout.rawValue, stderr: Distro.Event.runStderr.rawValue,
+                     credit: Distro.Event.runInputCredit.rawValue, exit: Distro.Event.runExit.rawValue)
+            : Events(service: ServiceID.dbg, stdout: Dbg.Event.processStdout.rawValue, stderr: Dbg.Event.processStderr.rawValue,
+                     credit: Dbg.Event.processInputCredit.rawValue, exit: Dbg.Event.processExit.rawValue)
+    }
 
     /// Starts a process and answers ProcessStart with its ProcessID and input window.
     func start(_ spec: LaunchSpec, terminal: (rows: UInt16, cols: UInt16)?, timeoutSeconds: Int64, ownerSerial: UInt64,
@@ -20,10 +38,10 @@ struct StreamRelay {
             index = try processes.startStream(spec, terminal: terminal, timeoutSeconds: timeoutSeconds, ownerSerial: ownerSerial,
                                               reply: ReplyAddress(connection: connection.ref, request: request))
         } catch {
-            throw error.serviceError(program: spec.argv[0], throughShell: throughShell)
+            throw error.serviceError(program: spec.argv[0], throughShell: throughShell, container: spec.container)
         }
         processes.updateInterest(ofStream: index, outputRoom: connection.hasOutputRoom)
-        connection.respond(to: request, with: Dbg.ProcessStarted(processID: processes.streams[index].id,
+        connection.respond(to: request, with: ProcessStarted(processID: processes.streams[index].id,
                                                                  inputWindow: UInt32(StreamingProcess.inputWindow)))
     }
 
@@ -107,7 +125,8 @@ struct StreamRelay {
         processes.streams[index].pendingInput.clear()
         sendCredit(index, &connection)
         let signal = csys_term_signal(status)
-        _ = connection.emit(service: ServiceID.dbg, op: Dbg.Event.processExit.rawValue, Dbg.ProcessExitEvent(
+        let events = events(of: index)
+        _ = connection.emit(service: events.service, op: events.exit, ProcessExitEvent(
             processID: processes.streams[index].id, exitCode: Int64(csys_exit_code(status)), signal: signal,
             coreDumped: csys_core_dumped(status) != 0, timedOut: processes.streams[index].timedOut))
         processes.releaseStream(index)
@@ -119,15 +138,15 @@ struct StreamRelay {
     @discardableResult
     private func relayOutput(_ index: Int, _ connection: inout Connection) -> Bool {
         let id = processes.streams[index].id
+        let events = events(of: index)
         var drained = true
-        for (stream, op) in [(StreamingProcess.Stream.stdout, Dbg.Event.processStdout), (.stderr, .processStderr)] {
+        for (stream, op) in [(StreamingProcess.Stream.stdout, events.stdout), (.stderr, events.stderr)] {
             while let fd = processes.streams[index].descriptor(stream) {
                 guard connection.hasOutputRoom else {
                     drained = false
                     break
                 }
-                switch connection.relayOutput(from: fd, sessionID: id, service: ServiceID.dbg, op: op.rawValue,
-                                              limit: StreamRelay.outputChunk) {
+                switch connection.relayOutput(from: fd, sessionID: id, service: events.service, op: op, limit: StreamRelay.outputChunk) {
                 case .relayed:
                     continue
                 case .nothingNew:
@@ -147,8 +166,9 @@ struct StreamRelay {
     private func sendCredit(_ index: Int, _ connection: inout Connection) {
         guard processes.streams[index].creditDue > 0, connection.transmit.reserveWritable(Connection.answerRoom),
               let credit = processes.streams[index].takeCredit() else { return }
-        _ = connection.emit(service: ServiceID.dbg, op: Dbg.Event.processInputCredit.rawValue,
-                            Dbg.ProcessCredit(processID: processes.streams[index].id, bytes: UInt32(credit)))
+        let events = events(of: index)
+        _ = connection.emit(service: events.service, op: events.credit,
+                            ProcessCredit(processID: processes.streams[index].id, bytes: UInt32(credit)))
     }
 
 }

@@ -716,27 +716,6 @@ public enum Dbg {
         }
     }
 
-    public struct ProcessStarted: WireCodable, Equatable {
-        public var processID: UInt32
-        /// Stdin bytes the client may have in flight: ProcessInputCredit gives back what
-        /// the process took.
-        public var inputWindow: UInt32
-
-        public init(processID: UInt32, inputWindow: UInt32) {
-            self.processID = processID
-            self.inputWindow = inputWindow
-        }
-
-        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(processID: try r.read("ProcessID"), inputWindow: try r.read("InputWindow"))
-        }
-
-        public func encode(to w: inout WireWriter) throws(WireError) {
-            try w.write(processID)
-            try w.write(inputWindow)
-        }
-    }
-
     public struct ProcessInputRequest: WireCodable, Equatable {
         public var token: WireBytes
         public var processID: UInt32
@@ -825,77 +804,6 @@ public enum Dbg {
             try w.write(processID)
             try w.write(rows)
             try w.write(cols)
-        }
-    }
-
-    /// ProcessStdout and ProcessStderr.
-    public struct ProcessData: WireCodable, Equatable {
-        public var processID: UInt32
-        public var data: WireBytes
-
-        public init(processID: UInt32, data: WireBytes) {
-            self.processID = processID
-            self.data = data
-        }
-
-        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(processID: try r.read("ProcessID"), data: try r.read("Data"))
-        }
-
-        public func encode(to w: inout WireWriter) throws(WireError) {
-            try w.write(processID)
-            try w.write(data)
-        }
-    }
-
-    public struct ProcessCredit: WireCodable, Equatable {
-        public var processID: UInt32
-        public var bytes: UInt32
-
-        public init(processID: UInt32, bytes: UInt32) {
-            self.processID = processID
-            self.bytes = bytes
-        }
-
-        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(processID: try r.read("ProcessID"), bytes: try r.read("Bytes"))
-        }
-
-        public func encode(to w: inout WireWriter) throws(WireError) {
-            try w.write(processID)
-            try w.write(bytes)
-        }
-    }
-
-    public struct ProcessExitEvent: WireCodable, Equatable {
-        public var processID: UInt32
-        /// The exit status, or 128 + the signal that ended it.
-        public var exitCode: Int64
-        /// The signal that ended it; 0 when it exited.
-        public var signal: Int32
-        public var coreDumped: Bool
-        /// TimeoutSec passed: SIGTERM, then SIGKILL 2 s later.
-        public var timedOut: Bool
-
-        public init(processID: UInt32, exitCode: Int64, signal: Int32, coreDumped: Bool, timedOut: Bool) {
-            self.processID = processID
-            self.exitCode = exitCode
-            self.signal = signal
-            self.coreDumped = coreDumped
-            self.timedOut = timedOut
-        }
-
-        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
-            Self(processID: try r.read("ProcessID"), exitCode: try r.read("ExitCode"), signal: try r.read("Signal"),
-                 coreDumped: try r.read("CoreDumped"), timedOut: try r.read("TimedOut"))
-        }
-
-        public func encode(to w: inout WireWriter) throws(WireError) {
-            try w.write(processID)
-            try w.write(exitCode)
-            try w.write(signal)
-            try w.write(coreDumped)
-            try w.write(timedOut)
         }
     }
 }

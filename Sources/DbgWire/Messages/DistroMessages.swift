@@ -11,11 +11,16 @@ public enum Distro {
         case shellInput = 0x0206
         case shellResize = 0x0207
         case shellClose = 0x0208
+        case runStart = 0x0209
+        case runInput = 0x020A
+        case runCloseInput = 0x020B
+        case runSignal = 0x020C
+        case runResize = 0x020D
 
         /// One-way: no response unless sent with a non-zero id (then an empty ack).
         public var isOneWay: Bool {
             switch self {
-            case .shellInput, .shellResize, .shellClose: return true
+            case .shellInput, .shellResize, .shellClose, .runInput, .runCloseInput, .runSignal, .runResize: return true
             default: return false
             }
         }
@@ -31,6 +36,11 @@ public enum Distro {
             case .shellInput: return "ShellInput"
             case .shellResize: return "ShellResize"
             case .shellClose: return "ShellClose"
+            case .runStart: return "RunStart"
+            case .runInput: return "RunInput"
+            case .runCloseInput: return "RunCloseInput"
+            case .runSignal: return "RunSignal"
+            case .runResize: return "RunResize"
             }
         }
     }
@@ -38,6 +48,10 @@ public enum Distro {
     public enum Event: UInt16, CaseIterable {
         case shellOutput = 0x0301
         case shellExit = 0x0302
+        case runStdout = 0x0303
+        case runStderr = 0x0304
+        case runInputCredit = 0x0305
+        case runExit = 0x0306
     }
 
     public struct StatusResponse: WireCodable, Equatable {
@@ -179,4 +193,98 @@ public enum Distro {
 
     /// SessionID uint32.
     public typealias ShellCloseRequest = ShellSession
+
+    /// RunStart: Run's Command, Workdir, Bind and Env, streamed (see dbg's ProcessStart).
+    public struct RunStartRequest: WireCodable, Equatable {
+        public var command: WireBytes
+        public var workdir: WireBytes
+        public var bind: WireBytes
+        public var env: WireBytes
+        public var terminal: Bool
+        public var rows: Int64
+        public var cols: Int64
+        /// 0: no limit.
+        public var timeoutSec: Int32
+
+        public init(command: WireBytes, workdir: WireBytes, bind: WireBytes, env: WireBytes, terminal: Bool,
+             rows: Int64, cols: Int64, timeoutSec: Int32) {
+            self.command = command
+            self.workdir = workdir
+            self.bind = bind
+            self.env = env
+            self.terminal = terminal
+            self.rows = rows
+            self.cols = cols
+            self.timeoutSec = timeoutSec
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(command: try r.read("Command"), workdir: try r.read("Workdir"), bind: try r.read("Bind"),
+                 env: try r.read("Env"), terminal: try r.read("Terminal"), rows: try r.read("Rows"),
+                 cols: try r.read("Cols"), timeoutSec: try r.read("TimeoutSec"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(command)
+            try w.write(workdir)
+            try w.write(bind)
+            try w.write(env)
+            try w.write(terminal)
+            try w.write(rows)
+            try w.write(cols)
+            try w.write(timeoutSec)
+        }
+    }
+
+    /// RunCloseInput.
+    public struct RunRef: WireCodable, Equatable {
+        public var processID: UInt32
+
+        public init(processID: UInt32) { self.processID = processID }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(processID: try r.read("ProcessID")) }
+
+        public func encode(to w: inout WireWriter) throws(WireError) { try w.write(processID) }
+    }
+
+    public struct RunSignalRequest: WireCodable, Equatable {
+        public var processID: UInt32
+        public var signal: Int32
+
+        public init(processID: UInt32, signal: Int32) {
+            self.processID = processID
+            self.signal = signal
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(processID: try r.read("ProcessID"), signal: try r.read("Signal"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(processID)
+            try w.write(signal)
+        }
+    }
+
+    public struct RunResizeRequest: WireCodable, Equatable {
+        public var processID: UInt32
+        public var rows: Int64
+        public var cols: Int64
+
+        public init(processID: UInt32, rows: Int64, cols: Int64) {
+            self.processID = processID
+            self.rows = rows
+            self.cols = cols
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(processID: try r.read("ProcessID"), rows: try r.read("Rows"), cols: try r.read("Cols"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(processID)
+            try w.write(rows)
+            try w.write(cols)
+        }
+    }
 }

@@ -103,13 +103,29 @@ struct DistroRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a program inside the rootfs and exit with its status.",
-        discussion: "Each argument reaches the program exactly as typed: dbg distro run -- cat /etc/os-release."
+        discussion: """
+            Each argument reaches the program exactly as typed: dbg distro run -- cat /etc/os-release. \
+            Like dbg exec, stdin, stdout and stderr stream (stdin when it is not a terminal, or with \
+            -i), -t gives a PTY, and Ctrl-C, SIGTERM and SIGHUP reach the program.
+            """
     )
 
     @OptionGroup var agent: AgentOptions
     @OptionGroup var context: DistroContext
 
-    @Flag(help: "Send dbg's stdin to the program (read to its end first; up to the agent's frame size).")
+    @Flag(name: [.customShort("t"), .long], help: "Run on a terminal (PTY).")
+    var tty = false
+
+    @Flag(name: [.customShort("i"), .long], help: "Forward stdin also when it is a terminal.")
+    var interactive = false
+
+    @Option(help: "Seconds before the agent ends the program (0: no limit; not with --capture).")
+    var timeout: Int32 = 0
+
+    @Flag(help: "One request and one answer (distro Run): the output kept up to the agent's limit.")
+    var capture = false
+
+    @Flag(help: "With --capture: send dbg's stdin to the program (read to its end first; up to the agent's frame size).")
     var stdin = false
 
     @Argument(parsing: .captureForPassthrough, help: "The program and its arguments (after --).")
@@ -117,19 +133,32 @@ struct DistroRun: ParsableCommand {
 
     func validate() throws {
         guard !command.isEmpty else { throw ValidationError("nothing to run: dbg distro run -- PROGRAM ARGS...") }
+        if capture && (tty || interactive || timeout != 0) {
+            throw ValidationError("--capture takes no terminal and no timeout: drop --tty, --interactive and --timeout")
+        }
+        if stdin && !capture { throw ValidationError("--stdin goes with --capture (streamed runs forward stdin anyway)") }
     }
 
     func run() throws {
         let words = command.first == "--" ? Array(command.dropFirst()) : command
-        let input = stdin ? [UInt8](FileHandle.standardInput.readDataToEndOfFile()) : []
+        let line = WireBytes(words.map(quoteForAgent).joined(separator: " "))
         let connection = try agent.distroConnection()
-        let request = Distro.RunRequest(command: WireBytes(words.map(quoteForAgent).joined(separator: " ")),
-                                        workdir: WireBytes(context.workdir), bind: context.bind, env: context.env,
-                                        input: WireBytes(input))
-        let result = try attempt("distro run") { try connection.distroRun(request) }
-        FileHandle.standardOutput.write(Data(result.stdout.bytes))
-        FileHandle.standardError.write(Data(result.stderr.bytes))
-        throw ExitCode(Int32(truncatingIfNeeded: result.exitCode))
+        guard !capture else {
+            let input = stdin ? [UInt8](FileHandle.standardInput.readDataToEndOfFile()) : []
+            let request = Distro.RunRequest(command: line, workdir: WireBytes(context.workdir), bind: context.bind, env: context.env,
+                                            input: WireBytes(input))
+            let result = try attempt("distro run") { try connection.distroRun(request) }
+            FileHandle.standardOutput.write(Data(result.stdout.bytes))
+            FileHandle.standardError.write(Data(result.stderr.bytes))
+            throw ExitCode(Int32(truncatingIfNeeded: result.exitCode))
+        }
+        let (rows, cols) = tty && Terminal.stdinIsTerminal ? LocalTerminal.size() : (0, 0)
+        let request = Distro.RunStartRequest(command: line, workdir: WireBytes(context.workdir), bind: context.bind,
+                                             env: context.env, terminal: tty, rows: rows, cols: cols, timeoutSec: timeout)
+        let started = try attempt("distro run") { try connection.distroStartRun(request) }
+        let session = RemoteProcessSession(connection: connection, channel: .distro(connection, process: started.processID),
+                                           started: started, terminal: tty, what: "distro run", timeoutSeconds: timeout)
+        throw ExitCode(try session.run(forwardInput: !Terminal.stdinIsTerminal || interactive || tty))
     }
 }
 

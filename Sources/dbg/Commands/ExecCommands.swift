@@ -51,7 +51,8 @@ struct RunOptions: ParsableArguments {
         }
         let token = login.token.string
         let started = try attempt(what) { () throws(ClientError) in try login.connection.startProcess(token: token, spec) }
-        let session = RemoteProcessSession(connection: login.connection, token: token, started: started, terminal: tty,
+        let channel = RemoteProcessChannel.dbg(login.connection, token: token, process: started.processID)
+        let session = RemoteProcessSession(connection: login.connection, channel: channel, started: started, terminal: tty,
                                            what: what, timeoutSeconds: timeout)
         return try session.run(forwardInput: !Terminal.stdinIsTerminal || interactive || tty)
     }

@@ -4,12 +4,48 @@ import DbgWire
 import Dispatch
 import Foundation
 
+/// How a started process is reached: dbg's Process* ops and events, or distro's Run*
+/// (the same layouts).
+struct RemoteProcessChannel: @unchecked Sendable {
+    let service: UInt32
+    let stdoutEvent: UInt16
+    let stderrEvent: UInt16
+    let creditEvent: UInt16
+    let exitEvent: UInt16
+    let input: ([UInt8]) throws(ClientError) -> Void
+    let closeInput: () throws(ClientError) -> Void
+    let signal: (Int32) throws(ClientError) -> Void
+    let resize: (Int64, Int64) throws(ClientError) -> Void
+
+    static func dbg(_ connection: AgentConnection, token: String, process: UInt32) -> RemoteProcessChannel {
+        RemoteProcessChannel(
+            service: ServiceID.dbg, stdoutEvent: Dbg.Event.processStdout.rawValue, stderrEvent: Dbg.Event.processStderr.rawValue,
+            creditEvent: Dbg.Event.processInputCredit.rawValue, exitEvent: Dbg.Event.processExit.rawValue,
+            input: { data throws(ClientError) in try connection.processInput(token: token, process: process, data) },
+            closeInput: { () throws(ClientError) in try connection.closeProcessInput(token: token, process: process) },
+            signal: { number throws(ClientError) in try connection.signalProcess(token: token, process: process, signal: number) },
+            resize: { rows, cols throws(ClientError) in
+                try connection.resizeProcess(token: token, process: process, rows: rows, cols: cols)
+            })
+    }
+
+    static func distro(_ connection: AgentConnection, process: UInt32) -> RemoteProcessChannel {
+        RemoteProcessChannel(
+            service: ServiceID.distro, stdoutEvent: Distro.Event.runStdout.rawValue, stderrEvent: Distro.Event.runStderr.rawValue,
+            creditEvent: Distro.Event.runInputCredit.rawValue, exitEvent: Distro.Event.runExit.rawValue,
+            input: { data throws(ClientError) in try connection.distroRunInput(process: process, data) },
+            closeInput: { () throws(ClientError) in try connection.distroCloseRunInput(process: process) },
+            signal: { number throws(ClientError) in try connection.distroSignalRun(process: process, signal: number) },
+            resize: { rows, cols throws(ClientError) in try connection.distroResizeRun(process: process, rows: rows, cols: cols) })
+    }
+}
+
 /// A started streaming process wired to the local stdin, stdout and stderr until it
 /// exits, as `ssh host command` is: output byte for byte, stdin within the agent's
 /// window, signals forwarded.
 final class RemoteProcessSession: @unchecked Sendable {
     let connection: AgentConnection
-    let token: String
+    let channel: RemoteProcessChannel
     let process: UInt32
     let terminal: Bool
     let what: String
@@ -22,10 +58,10 @@ final class RemoteProcessSession: @unchecked Sendable {
     private let sendLock = NSLock()
     private var lastInterrupt: DispatchTime?
 
-    init(connection: AgentConnection, token: String, started: Dbg.ProcessStarted, terminal: Bool, what: String,
+    init(connection: AgentConnection, channel: RemoteProcessChannel, started: ProcessStarted, terminal: Bool, what: String,
          timeoutSeconds: Int32) {
         self.connection = connection
-        self.token = token
+        self.channel = channel
         process = started.processID
         credit = Int(started.inputWindow)
         self.terminal = terminal
@@ -42,7 +78,7 @@ final class RemoteProcessSession: @unchecked Sendable {
         if terminal && Terminal.stdinIsTerminal {
             watchers.append(LocalTerminal.onSignal(SIGWINCH) { [self] in
                 let (rows, cols) = LocalTerminal.size()
-                send { () throws(ClientError) in try connection.resizeProcess(token: token, process: process, rows: rows, cols: cols) }
+                send { () throws(ClientError) in try channel.resize(rows, cols) }
             })
         }
         // Ctrl-C, kill and a hang-up of dbg reach the remote process; a second Ctrl-C
@@ -54,7 +90,7 @@ final class RemoteProcessSession: @unchecked Sendable {
         if forwardInput {
             Thread { [self] in forwardStandardInput() }.start()
         } else {
-            send { () throws(ClientError) in try connection.closeProcessInput(token: token, process: process) }
+            send(channel.closeInput)
         }
         let exit = try attempt(what) {
             try connection.withAnswerTimeout(seconds: 0) { () throws(ClientError) in try relayEvents() }
@@ -73,28 +109,28 @@ final class RemoteProcessSession: @unchecked Sendable {
     }
 
     /// stdout and stderr to the local ones, credits to the input thread, until the exit.
-    private func relayEvents() throws(ClientError) -> Dbg.ProcessExitEvent {
+    private func relayEvents() throws(ClientError) -> ProcessExitEvent {
         while true {
-            let exit: Dbg.ProcessExitEvent? = try connection.receive { (header, payload) throws(ClientError) in
-                guard header.kind == .event, header.service == ServiceID.dbg else {
+            let exit: ProcessExitEvent? = try connection.receive { (header, payload) throws(ClientError) in
+                guard header.kind == .event, header.service == channel.service else {
                     try ReceivedFrame.throwIfError(header, payload)
                     return nil
                 }
-                switch Dbg.Event(rawValue: header.op) {
-                case .processStdout, .processStderr:
-                    let data = try ReceivedFrame.decode(header, payload, as: Dbg.ProcessData.self)
+                switch header.op {
+                case channel.stdoutEvent, channel.stderrEvent:
+                    let data = try ReceivedFrame.decode(header, payload, as: ProcessData.self)
                     guard data.processID == process else { return nil }
-                    let (fd, name): (Int32, String) = header.op == Dbg.Event.processStdout.rawValue ? (1, "stdout") : (2, "stderr")
+                    let (fd, name): (Int32, String) = header.op == channel.stdoutEvent ? (1, "stdout") : (2, "stderr")
                     try data.data.withUnsafeBytes { (bytes) throws(ClientError) in try writeAll(fd, bytes, to: name) }
-                case .processInputCredit:
-                    let given = try ReceivedFrame.decode(header, payload, as: Dbg.ProcessCredit.self)
+                case channel.creditEvent:
+                    let given = try ReceivedFrame.decode(header, payload, as: ProcessCredit.self)
                     guard given.processID == process else { return nil }
                     condition.withLock {
                         credit += Int(given.bytes)
                         condition.broadcast()
                     }
-                case .processExit:
-                    let exit = try ReceivedFrame.decode(header, payload, as: Dbg.ProcessExitEvent.self)
+                case channel.exitEvent:
+                    let exit = try ReceivedFrame.decode(header, payload, as: ProcessExitEvent.self)
                     return exit.processID == process ? exit : nil
                 default:
                     break
@@ -108,7 +144,7 @@ final class RemoteProcessSession: @unchecked Sendable {
     /// Copies stdin to the process as the window allows, then ends its input (unless a
     /// terminal is being typed into: that ends with the session).
     private func forwardStandardInput() {
-        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        var buffer = [UInt8](repeating: 0, count: 128 << 10)
         while true {
             let room: Int? = condition.withLock {
                 while credit == 0 && !finished { condition.wait() }
@@ -120,11 +156,9 @@ final class RemoteProcessSession: @unchecked Sendable {
             guard count > 0 else { break }
             condition.withLock { credit -= count }
             let chunk = Array(buffer[0..<count])
-            guard send({ () throws(ClientError) in try connection.processInput(token: token, process: process, chunk) }) else { return }
+            guard send({ () throws(ClientError) in try channel.input(chunk) }) else { return }
         }
-        if !(terminal && Terminal.stdinIsTerminal) {
-            send { () throws(ClientError) in try connection.closeProcessInput(token: token, process: process) }
-        }
+        if !(terminal && Terminal.stdinIsTerminal) { send(channel.closeInput) }
     }
 
     private func interrupted() {
@@ -135,7 +169,7 @@ final class RemoteProcessSession: @unchecked Sendable {
     }
 
     private func forward(_ number: Int32) {
-        send { () throws(ClientError) in try connection.signalProcess(token: token, process: process, signal: number) }
+        send { () throws(ClientError) in try channel.signal(number) }
     }
 
     @discardableResult

@@ -7,7 +7,7 @@ import DbgWire
 public func fuzzMessages(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     guard size > 0 else { return 0 }
     let payload = UnsafeRawBufferPointer(start: data + 1, count: size - 1)
-    switch data[0] % 47 {
+    switch data[0] % 51 {
     case 0: check(Control.HelloRequest.self, payload)
     case 1: check(Control.HelloResponse.self, payload)
     case 2: check(Control.Ping.self, payload)
@@ -46,14 +46,18 @@ public func fuzzMessages(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     case 35: check(ErrorPayload.self, payload)
     case 36: check(Dbg.Argument.self, payload)
     case 37: check(Dbg.ProcessStartRequest.self, payload)
-    case 38: check(Dbg.ProcessStarted.self, payload)
+    case 38: check(ProcessStarted.self, payload)
     case 39: check(Dbg.ProcessInputRequest.self, payload)
     case 40: check(Dbg.ProcessRef.self, payload)
     case 41: check(Dbg.ProcessSignalRequest.self, payload)
     case 42: check(Dbg.ProcessResizeRequest.self, payload)
-    case 43: check(Dbg.ProcessData.self, payload)
-    case 44: check(Dbg.ProcessCredit.self, payload)
-    case 45: check(Dbg.ProcessExitEvent.self, payload)
+    case 43: check(ProcessData.self, payload)
+    case 44: check(ProcessCredit.self, payload)
+    case 45: check(ProcessExitEvent.self, payload)
+    case 46: check(Distro.RunStartRequest.self, payload)
+    case 47: check(Distro.RunRef.self, payload)
+    case 48: check(Distro.RunSignalRequest.self, payload)
+    case 49: check(Distro.RunResizeRequest.self, payload)
     default: check(Empty.self, payload)
     }
     return 0

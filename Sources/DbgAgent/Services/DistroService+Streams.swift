@@ -1,0 +1,55 @@
+import DbgWire
+
+/// RunStart and the ops after it: Run's program inside the rootfs, streamed like dbg's
+/// ProcessStart (the same process host slots and relay; RunStdout, RunStderr,
+/// RunInputCredit and RunExit events). A streamed run belongs to its connection, as a
+/// distro shell does.
+extension DistroService {
+    func startRun(_ start: Distro.RunStartRequest, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
+        let caller = try caller(connection)
+        guard start.timeoutSec >= 0 else { throw ServiceError(.badRequest, "TimeoutSec: must not be negative (0 means no limit)") }
+        guard !start.command.containsNUL else { throw ServiceError(.badRequest, "Command: contains a NUL byte") }
+        let argv: [[UInt8]]
+        do throws(SplitError) {
+            argv = try CommandSplitter.split(start.command.bytes)
+        } catch {
+            throw ServiceError(.badRequest, error.message)
+        }
+        let terminal = start.terminal ? try ProcessHost.terminalSize(start.rows, start.cols) : nil
+        var spec = try launchSpec(caller, workdir: start.workdir, bind: start.bind, env: start.env, terminal: start.terminal)
+        spec.argv = argv
+        try streams.start(spec, terminal: terminal, timeoutSeconds: Int64(start.timeoutSec), ownerSerial: caller.sessionSerial,
+                          throughShell: false, request, &connection)
+    }
+
+    func runInput(_ input: ProcessData, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
+        try streams.input(input.data, try ownedRun(input.processID, connection), request, &connection)
+    }
+
+    func closeRunInput(_ close: Distro.RunRef, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
+        try streams.closeInput(try ownedRun(close.processID, connection), request, &connection)
+    }
+
+    func signalRun(_ signal: Distro.RunSignalRequest, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
+        try streams.signal(try ownedRun(signal.processID, connection), signal.signal, request, &connection)
+    }
+
+    func resizeRun(_ resize: Distro.RunResizeRequest, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
+        try streams.resize(try ownedRun(resize.processID, connection), rows: resize.rows, cols: resize.cols, request, &connection)
+    }
+
+    /// The streamed run `id` (running, or exited and not yet told), if it was started on
+    /// this connection.
+    private func ownedRun(_ id: UInt32, _ connection: borrowing Connection) throws(ServiceError) -> Int {
+        _ = try admission(connection)
+        let streams = core.processes
+        guard let index = streams.streams.index(of: id), streams.streams[index].reply.request.service == ServiceID.distro,
+              !streams.streams[index].reply.isDetached else {
+            throw ServiceError(.notFound, "no distro run with ProcessID " + String(id))
+        }
+        guard streams.streams[index].reply.connection == connection.ref else {
+            throw ServiceError(.denied, "run " + String(id) + " belongs to another connection")
+        }
+        return index
+    }
+}
