@@ -59,6 +59,14 @@ struct ClientStreamingTests {
         #expect(compared.status == 0 && Int(compared.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 > 1000, "\(compared)")
     }
 
+    @Test("yes | dbg exec -- head -n 1: the remote end stops reading, dbg exits 0 without an error")
+    func readerStops() throws {
+        let fixture = try CommandFixture()
+        let agent = try fixture.startAgent()
+        let result = try pipeline(DbgTool(agent), "yes | dbg exec -- head -n 1")
+        #expect(result.status == 0 && result.out == "y\n" && result.err.isEmpty, "\(result)")
+    }
+
     @Test("tar c | dbg exec -- tar x copies a tree, file by file")
     func tarPipe() throws {
         let fixture = try CommandFixture()

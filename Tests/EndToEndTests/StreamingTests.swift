@@ -163,8 +163,20 @@ struct StreamingTests {
         let echo = try driver.start(argv: ["cat"])
         try driver.write(echo, Array("hello\n".utf8))
         try driver.closeInput(echo)
+        try driver.write(echo, Array("late".utf8))  // after CloseInput: refused
         try driver.wait(echo)
-        #expect(driver.out(echo) == "hello\n" && driver.errors.isEmpty)
+        #expect(driver.out(echo) == "hello\n")
+        // (Refused as such, or, when cat was done with already, as an unknown process.)
+        #expect(driver.errors.map(\.description).contains { $0.contains("had its ProcessCloseInput") || $0.contains("no process with") })
+        // A process that stops reading and closes its stdin: more input is dropped, credited,
+        // and no error (yes | head -1).
+        let reader = try driver.start(argv: ["sh", "-c", "head -c 1 >/dev/null; exec 0<&-; echo closed; sleep 1"])
+        try driver.write(reader, [1])
+        try driver.read { driver.out(reader) == "closed\n" }
+        let errorsBefore = driver.errors.count
+        try driver.write(reader, patternBytes(1 << 20))
+        #expect(try driver.wait(reader).exitCode == 0)
+        #expect(driver.errors.count == errorsBefore)
     }
 
     @Test("input beyond the window is refused, not buffered; a process that reads no input still takes signals")

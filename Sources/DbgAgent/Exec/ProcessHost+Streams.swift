@@ -213,6 +213,7 @@ extension ProcessHost {
         streams[index].deadline = nil
         streams[index].timedOut = false
         streams[index].inputEnding = false
+        streams[index].inputClosed = false
         streams[index].inFlight = 0
         streams[index].creditDue = 0
         streams[index].ownerSerial = 0

@@ -46,7 +46,9 @@ struct StreamingProcess: ~Copyable {
     var inFlight = 0
     /// Written to stdin since the last credit.
     var creditDue = 0
-    /// ProcessCloseInput came: stdin closes once the pending input is written.
+    /// ProcessCloseInput came: further input is the client's mistake.
+    var inputClosed = false
+    /// And stdin closes once the pending input is written.
     var inputEnding = false
     var deadline: Milliseconds?
     var timedOut = false
@@ -83,6 +85,12 @@ struct StreamingProcess: ~Copyable {
     /// The caller has checked the window, so the rest always fits.
     mutating func input(_ bytes: UnsafeRawBufferPointer) {
         inFlight += bytes.count
+        guard stdin != nil else {
+            // The process closed its stdin (or ended): what comes is dropped, as a pipe
+            // without a reader would, and credited, so that the client goes on.
+            creditDue += bytes.count
+            return
+        }
         var written = 0
         if pendingInput.isEmpty, let fd = stdin?.descriptor {
             do throws(Errno) {

@@ -48,10 +48,11 @@ struct StreamRelay {
     /// Input for the process in slot `index`, within its window. Input for a process
     /// that has exited is dropped: nothing could read it any more.
     func input(_ data: WireBytes, _ index: Int, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
+        guard !processes.streams[index].inputClosed else {
+            throw ServiceError(.badRequest, "ProcessInput: process " + String(processes.streams[index].id)
+                + " had its ProcessCloseInput")
+        }
         if processes.streams[index].state == .running {
-            guard processes.streams[index].stdin != nil, !processes.streams[index].inputEnding else {
-                throw ServiceError(.badRequest, "ProcessInput: the input of process " + String(processes.streams[index].id) + " is closed")
-            }
             guard data.count <= StreamingProcess.inputWindow - processes.streams[index].inFlight else {
                 throw ServiceError(.badRequest, "ProcessInput: " + String(data.count) + " bytes with "
                     + String(processes.streams[index].inFlight) + " in flight exceed the input window of "
@@ -66,7 +67,8 @@ struct StreamRelay {
 
     /// End of input, after what waits.
     func closeInput(_ index: Int, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
-        if processes.streams[index].state == .running, processes.streams[index].stdin != nil, !processes.streams[index].inputEnding {
+        if processes.streams[index].state == .running, !processes.streams[index].inputClosed {
+            processes.streams[index].inputClosed = true
             processes.streams[index].inputEnding = true
             processes.streams[index].flushInput()
             sendCredit(index, &connection)
