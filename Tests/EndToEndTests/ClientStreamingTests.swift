@@ -65,6 +65,11 @@ struct ClientStreamingTests {
         let agent = try fixture.startAgent()
         let result = try pipeline(DbgTool(agent), "yes | dbg exec -- head -n 1")
         #expect(result.status == 0 && result.out == "y\n" && result.err.isEmpty, "\(result)")
+        // And the other way round: the local reader stops (dbg exec -- yes | head): dbg
+        // ends quietly with SIGPIPE's status, the remote yes goes with it.
+        let reversed = try pipeline(DbgTool(agent), "dbg exec -- yes | head -n 1")
+        #expect(reversed.out.hasPrefix("y\n") && reversed.err.isEmpty, "\(reversed)")
+        #expect(children(of: agent.pid).all.isEmpty || processGone(children(of: agent.pid).all[0], within: 3))
     }
 
     @Test("tar c | dbg exec -- tar x copies a tree, file by file")

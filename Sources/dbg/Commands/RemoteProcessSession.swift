@@ -121,7 +121,15 @@ final class RemoteProcessSession: @unchecked Sendable {
                     let data = try ReceivedFrame.decode(header, payload, as: ProcessData.self)
                     guard data.processID == process else { return nil }
                     let (fd, name): (Int32, String) = header.op == channel.stdoutEvent ? (1, "stdout") : (2, "stderr")
-                    try data.data.withUnsafeBytes { (bytes) throws(ClientError) in try writeAll(fd, bytes, to: name) }
+                    do throws(ClientError) {
+                        try data.data.withUnsafeBytes { (bytes) throws(ClientError) in try writeAll(fd, bytes, to: name) }
+                    } catch where errno == EPIPE {
+                        // Whoever read our output is gone (dbg exec -- cat log | head): end
+                        // quietly as a local program would by SIGPIPE; the agent then hangs
+                        // the remote process up.
+                        return ProcessExitEvent(processID: process, exitCode: 128 + Int64(SIGPIPE), signal: SIGPIPE,
+                                                coreDumped: false, timedOut: false)
+                    }
                 case channel.creditEvent:
                     let given = try ReceivedFrame.decode(header, payload, as: ProcessCredit.self)
                     guard given.processID == process else { return nil }
