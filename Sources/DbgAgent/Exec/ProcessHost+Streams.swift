@@ -133,8 +133,9 @@ extension ProcessHost {
                                                                   to: interest, streamToken(index, stream))
     }
 
-    /// An output stream reached its end (or failed): it leaves epoll and closes.
-    func outputEnded(ofStream index: Int, _ stream: StreamingProcess.Stream) {
+    /// A stream leaves epoll and closes: output at its end (or failed), or everything
+    /// when the slot is freed or its connection is gone.
+    func closeStream(_ index: Int, _ stream: StreamingProcess.Stream) {
         watch(index, stream, nil)
         streams[index].close(stream)
     }
@@ -186,7 +187,7 @@ extension ProcessHost {
         if case .exited = streams[index].state {
             releaseStream(index)
         } else {
-            for stream in [StreamingProcess.Stream.stdin, .stdout, .stderr] { outputEnded(ofStream: index, stream) }
+            for stream in [StreamingProcess.Stream.stdin, .stdout, .stderr] { closeStream(index, stream) }
             streams[index].pendingInput.clear()
             streams[index].reply.detach()
         }
@@ -206,7 +207,7 @@ extension ProcessHost {
 
     /// Frees a slot once its exit has been told (or nobody is left to tell).
     func releaseStream(_ index: Int) {
-        for stream in [StreamingProcess.Stream.stdin, .stdout, .stderr] { outputEnded(ofStream: index, stream) }
+        for stream in [StreamingProcess.Stream.stdin, .stdout, .stderr] { closeStream(index, stream) }
         streams[index].state = .free
         streams[index].reply = .none
         streams[index].killAt = nil

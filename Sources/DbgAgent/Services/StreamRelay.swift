@@ -156,7 +156,7 @@ struct StreamRelay {
                 case .noRoom:
                     drained = false
                 case .ended:
-                    processes.outputEnded(ofStream: index, stream)
+                    processes.closeStream(index, stream)
                 }
                 break
             }
