@@ -72,6 +72,20 @@ struct ClientStreamingTests {
         #expect(children(of: agent.pid).all.isEmpty || processGone(children(of: agent.pid).all[0], within: 3))
     }
 
+    @Test("a script piped into dbg shell ends every time, with its status, and only its own output")
+    func shellScript() throws {
+        let fixture = try CommandFixture()
+        let agent = try fixture.startAgent()
+        let dbg = DbgTool(agent)
+        for round in 0..<20 {
+            // No `exit`: the end of the script ends the shell.
+            let result = try pipeline(dbg, "printf 'id -u\\nfalse\\n' | dbg shell", timeout: 30)
+            #expect(result.status == 1 && result.out == "\(fixture.uid)\n" && result.err.isEmpty, "round \(round): \(result)")
+        }
+        let status = try pipeline(dbg, "printf 'echo a; exit 5\\n' | dbg shell")
+        #expect(status.status == 5 && status.out == "a\n")
+    }
+
     @Test("tar c | dbg exec -- tar x copies a tree, file by file")
     func tarPipe() throws {
         let fixture = try CommandFixture()

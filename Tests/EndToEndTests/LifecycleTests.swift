@@ -80,6 +80,15 @@ struct LifecycleTests {
         #expect(lines.count == 1 && lines[0].contains(message), "\(lines)")
     }
 
+    @Test("the firmware has no PAM: --auth pam is refused at start-up, not at every login",
+          .enabled(if: AgentProcess.isFirmware))
+    func firmwareRefusesPAM() throws {
+        let agent = try AgentProcess(["--listen", "127.0.0.1:0", "--auth", "pam"], ready: false)
+        #expect(agent.waitForExit() == 2)
+        #expect(agent.log.filter { !$0.isEmpty } == ["dbgd: --auth pam: this build has no PAM (the static firmware checks /etc/shadow: --auth shadow)"],
+                "\(agent.log)")
+    }
+
     @Test("a port in use is reported, not retried silently")
     func portInUse() throws {
         let first = try AgentProcess(["--listen", "127.0.0.1:0"])

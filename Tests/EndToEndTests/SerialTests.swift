@@ -56,7 +56,7 @@ struct SerialTests {
     func shellIsExact(_ serial: SerialFixture) throws {
         let expected = (1...3000).map { "line \($0)" }.joined(separator: "\n") + "\n"
         let script = "i=1; while [ $i -le 3000 ]; do echo line $i; i=$((i+1)); done > /dev/null\n"
-            + "stty -echo; i=1; while [ $i -le 3000 ]; do echo line $i; i=$((i+1)); done; exit 7\n"
+            + "i=1; while [ $i -le 3000 ]; do echo line $i; i=$((i+1)); done; exit 7\n"
         let child = try ChildProcess([DbgTool.binary, "shell"], environment: serial.dbg.environment, withInput: true)
         child.input!.write(Data(script.utf8))
         let output = String(decoding: child.output.readDataToEndOfFile(), as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")

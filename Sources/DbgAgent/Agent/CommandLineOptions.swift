@@ -145,7 +145,12 @@ enum CommandLineOptions {
             config.maxUnauthPerAddressFlag = count
         case Key.auth:
             switch Array(argument.utf8) {
-            case Array("pam".utf8): config.authMethod = .pam
+            case Array("pam".utf8):
+                #if canImport(CPAM)
+                config.authMethod = .pam
+                #else
+                return ConfigError("--auth pam: this build has no PAM (the static firmware checks /etc/shadow: --auth shadow)")
+                #endif
             case Array("shadow".utf8): config.authMethod = .shadow
             default: return ConfigError("--auth '\(argument)': expected pam or shadow")
             }

@@ -166,7 +166,7 @@ struct DistroShell: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shell",
         abstract: "An interactive login shell (/bin/sh) inside the rootfs; exits with its status.",
-        discussion: "Like dbg shell: raw terminal, window size followed, stdin typed in when it is not a terminal."
+        discussion: "Like dbg shell: raw terminal, window size followed; a script on stdin is read by sh -l without a terminal."
     )
 
     @OptionGroup var agent: AgentOptions
@@ -174,7 +174,16 @@ struct DistroShell: ParsableCommand {
 
     func run() throws {
         let connection = try agent.distroConnection()
-        let (rows, cols) = Terminal.stdinIsTerminal ? LocalTerminal.size() : (0, 0)
+        guard Terminal.stdinIsTerminal else {
+            // A script on stdin, as dbg shell does it: sh -l reads it from a pipe.
+            let request = Distro.RunStartRequest(command: WireBytes("sh -l"), workdir: WireBytes(context.workdir), bind: context.bind,
+                                                 env: context.env, terminal: false, rows: 0, cols: 0, timeoutSec: 0)
+            let started = try attempt("distro shell") { try connection.distroStartRun(request) }
+            let session = RemoteProcessSession(connection: connection, channel: .distro(connection, process: started.processID),
+                                               started: started, terminal: false, what: "distro shell", timeoutSeconds: 0)
+            throw ExitCode(try session.run(forwardInput: true))
+        }
+        let (rows, cols) = LocalTerminal.size()
         let request = Distro.ShellOpenRequest(workdir: WireBytes(context.workdir), bind: context.bind, env: context.env,
                                               rows: rows, cols: cols)
         let shell = try attempt("distro shell") { try connection.distroOpenShell(request) }

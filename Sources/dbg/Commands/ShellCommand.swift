@@ -9,8 +9,9 @@ struct Shell: ParsableCommand {
         abstract: "An interactive login shell on the board; exits with the shell's status.",
         discussion: """
             With stdin a terminal, the local terminal goes raw for the session (and is always put \
-            back); its size follows the local window. Otherwise stdin is typed into the remote \
-            shell, followed by an end of file: dbg shell < script.sh.
+            back); its size follows the local window. Otherwise, as with ssh, the login shell reads \
+            stdin as its script, without a terminal, and exits with its status at the end: \
+            dbg shell < script.sh.
             """
     )
 
@@ -20,7 +21,22 @@ struct Shell: ParsableCommand {
 
     func run() throws {
         let login = try agent.login()
-        let (rows, cols) = Terminal.stdinIsTerminal ? LocalTerminal.size() : (0, 0)
+        guard Terminal.stdinIsTerminal else {
+            // A script on stdin: the login shell reads it from a pipe, as sshd runs it. On a
+            // terminal, the shell's line editor would switch modes (flushing what was typed
+            // ahead, the end of file included) and query the cursor into the output.
+            let shell = login.session.shell.isEmpty ? "/bin/sh" : login.session.shell.string
+            var spec = AgentConnection.ProcessSpec()
+            spec.argv = [Array(shell.utf8), Array("-l".utf8)]
+            spec.cwd = cwd
+            let token = login.token.string
+            let started = try attempt("shell") { () throws(ClientError) in try login.connection.startProcess(token: token, spec) }
+            let session = RemoteProcessSession(connection: login.connection,
+                                               channel: .dbg(login.connection, token: token, process: started.processID),
+                                               started: started, terminal: false, what: "shell", timeoutSeconds: 0)
+            throw ExitCode(try session.run(forwardInput: true))
+        }
+        let (rows, cols) = LocalTerminal.size()
         let token = login.token.string
         let connection = login.connection
         let shell = try attempt("shell") { try connection.openShell(token: token, cwd: cwd, rows: rows, cols: cols) }
@@ -54,18 +70,16 @@ struct ShellSession: @unchecked Sendable {
         self.resize = resize
     }
 
-    /// Relays until the shell exits, then exits dbg with its status.
+    /// Relays until the shell exits, then exits dbg with its status. For a local
+    /// terminal (a script on stdin goes through a streamed login shell instead).
     func run(what: String) throws -> Never {
-        let interactive = Terminal.stdinIsTerminal
-        let raw = interactive ? LocalTerminal.makeRaw() : nil
+        let raw = LocalTerminal.makeRaw()
         defer { raw?.restore() }
         var watchers: [DispatchSourceSignal] = []
-        if interactive {
-            watchers.append(LocalTerminal.onSignal(SIGWINCH) {
-                let (rows, cols) = LocalTerminal.size()
-                lock.withLock { _ = try? resize(rows, cols) }
-            })
-        }
+        watchers.append(LocalTerminal.onSignal(SIGWINCH) {
+            let (rows, cols) = LocalTerminal.size()
+            lock.withLock { _ = try? resize(rows, cols) }
+        })
         // Whatever ends dbg, the local terminal is put back first.
         for signal in [SIGINT, SIGTERM, SIGHUP] {
             watchers.append(LocalTerminal.onSignal(signal) {
@@ -73,7 +87,7 @@ struct ShellSession: @unchecked Sendable {
                 Foundation.exit(128 + signal)
             })
         }
-        Thread { forwardStandardInput(endWithEOF: !interactive) }.start()
+        Thread { forwardStandardInput() }.start()
         // A shell may sit idle for hours: no limit on the wait for its output.
         let status = try attempt(what) {
             try connection.withAnswerTimeout(seconds: 0) { () throws(ClientError) in try relayEvents() }
@@ -105,9 +119,8 @@ struct ShellSession: @unchecked Sendable {
         }
     }
 
-    /// Copies stdin into the shell; at end of input, types Ctrl-D (end of file) unless
-    /// the terminal is interactive. One sender at a time on the connection.
-    private func forwardStandardInput(endWithEOF: Bool) {
+    /// Copies the keystrokes into the shell. One sender at a time on the connection.
+    private func forwardStandardInput() {
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         while true {
             let count = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
@@ -116,7 +129,6 @@ struct ShellSession: @unchecked Sendable {
             let sent: Bool = lock.withLock { (try? input(Array(buffer[0..<count]))) != nil }
             if !sent { return }
         }
-        if endWithEOF { lock.withLock { _ = try? input([0x04]) } }
     }
 }
 
