@@ -28,29 +28,38 @@ extension ProcessHost {
     func startShell(_ spec: LaunchSpec, rows: UInt16, cols: UInt16, ownerSerial: UInt64,
                     reply: ReplyAddress) throws(StartError) -> Int {
         guard let index = shells.freeSlot else { throw .noSlot("all \(shells.capacity) shells are in use") }
-        var (masterFD, slaveFD): (Int32, Int32) = (-1, -1)
-        guard csys_open_pty(&masterFD, &slaveFD, rows, cols) == 0 else {
-            throw .launch(LaunchFailure(stage: .terminal, errno: .current))
-        }
-        let master = OwnedDescriptor(masterFD)
-        // Ours closes when this returns: the shell has its own, and the master then sees
-        // when every one is gone.
-        let slave = OwnedDescriptor(slaveFD)
-        var onTerminal = spec
-        onTerminal.io = .terminal(slave.descriptor)
-        let pid: Int32
+        let launched: TerminalLaunch
         do throws(LaunchFailure) {
-            pid = try ProcessLauncher.launch(onTerminal)
+            launched = try ProcessHost.launchOnNewTerminal(spec, rows: rows, cols: cols)
         } catch {
             throw .launch(error)
         }
         shells[index].state = .running
         shells[index].id = newShellID()
-        shells[index].pid = pid
-        shells[index].master = .some(master)
+        shells[index].pid = launched.pid
+        shells[index].master = .some(launched.master)
         shells[index].reply = reply
         shells[index].ownerSerial = ownerSerial
         return index
+    }
+
+    /// A started program and the master of the new PTY that is its controlling terminal.
+    struct TerminalLaunch: ~Copyable {
+        let pid: Int32
+        let master: OwnedDescriptor
+    }
+
+    /// Starts `spec` on a new PTY of `rows` x `cols` (shells, streaming processes with a
+    /// terminal). The agent's slave closes when this returns: the program has its own,
+    /// and the master then sees when every one is gone.
+    static func launchOnNewTerminal(_ spec: LaunchSpec, rows: UInt16, cols: UInt16) throws(LaunchFailure) -> TerminalLaunch {
+        var (masterFD, slaveFD): (Int32, Int32) = (-1, -1)
+        guard csys_open_pty(&masterFD, &slaveFD, rows, cols) == 0 else { throw LaunchFailure(stage: .terminal, errno: .current) }
+        let master = OwnedDescriptor(masterFD)
+        let slave = OwnedDescriptor(slaveFD)
+        var onTerminal = spec
+        onTerminal.io = .terminal(slave.descriptor)
+        return TerminalLaunch(pid: try ProcessLauncher.launch(onTerminal), master: master)
     }
 
     /// The slot of the running shell `id` that was opened through `service`.

@@ -71,28 +71,20 @@ extension ProcessHost {
     }
 
     private func launchOnTerminal(_ index: Int, _ spec: LaunchSpec, _ size: (rows: UInt16, cols: UInt16)) throws(LaunchFailure) {
-        var (masterFD, slaveFD): (Int32, Int32) = (-1, -1)
-        guard csys_open_pty(&masterFD, &slaveFD, size.rows, size.cols) == 0 else {
-            throw LaunchFailure(stage: .terminal, errno: .current)
-        }
-        let master = OwnedDescriptor(masterFD)
-        let slave = OwnedDescriptor(slaveFD)  // closes when this returns: the process has its own
+        let launched = try ProcessHost.launchOnNewTerminal(spec, rows: size.rows, cols: size.cols)
         // Input goes through a duplicate, so that epoll can watch it apart from the output.
-        let input = csys_dup_cloexec(masterFD)
-        guard input >= 0 else { throw LaunchFailure(stage: .terminal, errno: .current) }
-        let inputEnd = OwnedDescriptor(input)
-        var onTerminal = spec
-        onTerminal.io = .terminal(slave.descriptor)
-        streams[index].pid = try ProcessLauncher.launch(onTerminal)
-        streams[index].stdin = .some(inputEnd)
-        streams[index].stdout = .some(master)
+        // Without one, the process started for nothing: it is killed (the orphan sweep
+        // reaps it) and the start fails.
+        let input = csys_dup_cloexec(launched.master.rawValue)
+        guard input >= 0 else {
+            let error = Errno.current
+            _ = kill(-launched.pid, CSYS_SIGKILL)
+            throw LaunchFailure(stage: .terminal, errno: error)
+        }
+        streams[index].pid = launched.pid
+        streams[index].stdin = .some(OwnedDescriptor(input))
+        streams[index].stdout = .some(launched.master)
         streams[index].stderr = nil
-    }
-
-    /// The slot of the running process `id`.
-    func runningStream(_ id: UInt32) -> Int? {
-        guard let index = streams.index(of: id), streams[index].state == .running else { return nil }
-        return index
     }
 
     // MARK: Events
