@@ -100,6 +100,15 @@ int csys_open(const char *path, int flags) {
     return open(path, flags, 0);
 }
 
+int csys_open_log(const char *path) {
+    // O_NONBLOCK: a FIFO without a reader fails at once instead of blocking (and is then refused).
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0640);
+}
+
+int csys_open_pidfile(const char *path) {
+    return open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0644);
+}
+
 int csys_thread_start(void *(*fn)(void *), void *arg, size_t stack_size) {
     pthread_attr_t attr;
     pthread_t thread;

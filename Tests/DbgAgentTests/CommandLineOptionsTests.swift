@@ -108,6 +108,21 @@ struct CommandLineOptionsTests {
         #expect(short.maxConnections == 2 && short.maxFrame == 1 << 20 && short.verbose)
     }
 
+    @Test("init-system flags: --background, --pidfile, --log-file, --log-size and their rules")
+    func initSystemFlags() throws {
+        let defaults = try config()
+        #expect(!defaults.background && defaults.pidFile == nil && defaults.logFile == nil && defaults.logSize == 1 << 20)
+        let set = try config("--background", "--pidfile", "/run/dbgd.pid", "--log-file", "/var/log/dbgd.log", "--log-size", "64K")
+        #expect(set.background && set.pidFile == "/run/dbgd.pid" && set.logFile == "/var/log/dbgd.log" && set.logSize == 64 << 10)
+        #expect(try config("--log-file", "l", "--log-size", "1G").logSize == 1 << 30)
+        #expect(errorMessage(parse("--log-file", "l", "--log-size", "15K")) == "--log-size '15K': expected a size from 16K to 1G")
+        #expect(errorMessage(parse("--log-file", "l", "--log-size", "2G")) == "--log-size '2G': expected a size from 16K to 1G")
+        #expect(errorMessage(parse("--log-size", "64K"))?.hasPrefix("--log-size needs --log-file") == true)
+        #expect(errorMessage(parse("--background"))?.hasPrefix("--background needs --log-file") == true)
+        #expect(errorMessage(parse("--pidfile", "")) == "--pidfile needs a path")
+        #expect(errorMessage(parse("--log-file", "")) == "--log-file needs a path")
+    }
+
     @Test("--unix alone means no TCP listener")
     func unixOnly() throws {
         #expect(try config("--unix", "/run/dbgd.sock").effectiveListen == [.unix(path: "/run/dbgd.sock")])

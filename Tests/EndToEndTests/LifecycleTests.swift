@@ -72,6 +72,12 @@ struct LifecycleTests {
         (["--listen", "nonsense"], 2, "--listen 'nonsense'"),
         (["--listen", "192.0.2.1:5037"], 1, "cannot listen on 192.0.2.1:5037"),
         (["--unix", "/nonexistent-dir/dbgd.sock"], 1, "cannot listen on unix:/nonexistent-dir/dbgd.sock"),
+        (["--background"], 2, "--background needs --log-file"),
+        (["--log-size", "1M"], 2, "--log-size needs --log-file"),
+        (["--log-file", "/nonexistent-dir/dbgd.log", "--log-size", "1K"], 2, "--log-size '1K': expected a size from 16K to 1G"),
+        (["--log-file", "/nonexistent-dir/dbgd.log"], 2, "--log-file /nonexistent-dir/dbgd.log: No such file or directory"),
+        (["--log-file", "/dev/null"], 2, "--log-file /dev/null: not a regular file"),
+        (["--pidfile", "/nonexistent-dir/dbgd.pid", "--listen", "127.0.0.1:0"], 1, "--pidfile /nonexistent-dir/dbgd.pid: No such file"),
     ])
     func badStart(_ arguments: [String], _ status: Int32, _ message: String) throws {
         let agent = try AgentProcess(arguments, ready: false)

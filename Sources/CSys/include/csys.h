@@ -20,6 +20,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -415,5 +416,12 @@ int csys_peer_credentials(int fd, uint32_t *uid, uint32_t *gid);
 // open and fcntl are variadic, which Swift cannot call.
 int csys_open(const char *path, int flags);
 int csys_set_nonblocking(int fd);
+
+// Running under an init system: the log file (appended to, created 0640), the pidfile
+// (created 0644, locked for the agent's life), the datagram to systemd's NOTIFY_SOCKET.
+int csys_open_log(const char *path);
+int csys_open_pidfile(const char *path);
+static const int CSYS_LOCK_EX_NB = LOCK_EX | LOCK_NB;
+static const int CSYS_SOCK_DGRAM = SOCK_DGRAM;
 
 #endif

@@ -51,8 +51,9 @@ final class Agent {
         }
     }
 
-    /// Serves until SIGTERM or SIGINT; returns the process exit status.
-    func run() -> Int32 {
+    /// Serves until SIGTERM or SIGINT; returns the process exit status. `serving` is told
+    /// once the listeners take connections (the pidfile, --background, systemd).
+    func run(serving: () throws(StartupError) -> Void) throws(StartupError) -> Int32 {
         logBudget()
         sutra.start()
         // Orphaned descendants of commands become ours, so they can be cleaned up
@@ -62,6 +63,12 @@ final class Agent {
                 + "behind may outlive them")
         }
         Log.info("\(AgentVersion.line) ready")
+        do throws(StartupError) {
+            try serving()
+        } catch {
+            stop()
+            throw error
+        }
         while running {
             do throws(Errno) {
                 // Work that finished during an event: its connections answer right after it.
@@ -71,12 +78,17 @@ final class Agent {
                 return 1
             }
         }
+        StartupNotice.stopping()
+        stop()
+        return 0
+    }
+
+    private func stop() {
         // Sessions first, synchronously: closing connections would hand their PAM
         // sessions to the workers, which the exit would cut short.
         distro.shutdown()
         core.shutdown()
         sutra.shutdown()
-        return 0
     }
 
     private func handleSignals() {

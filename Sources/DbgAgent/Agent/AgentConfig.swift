@@ -62,6 +62,14 @@ struct AgentConfig: Equatable {
     var distroRoot = "/var/lib/dbgd/distro"
     var distroURL = ""
 
+    /// Running under an init system: detach once serving, the pidfile, the log file and
+    /// the size at which it is rotated.
+    var background = false
+    var pidFile: String?
+    var logFile: String?
+    var logSizeFlag: Int?
+    var logSize: Int { logSizeFlag ?? (1 << 20) }
+
     init() {}
 
     static let maxConnectionsRange = 1...16384
@@ -72,6 +80,7 @@ struct AgentConfig: Equatable {
     static let maxShellsRange = 1...1024
     static let maxStreamsRange = 1...1024
     static let maxOutputRange = 1024...(16 << 20)
+    static let logSizeRange = (16 << 10)...(1 << 30)
 
     /// A rule between flags that the values break, if any: every answer must fit in a frame.
     var inconsistency: ConfigError? {
@@ -79,6 +88,12 @@ struct AgentConfig: Equatable {
         if Int(maxFrame) < largestResult {
             return ConfigError("--max-output \(maxOutput) needs --max-frame of at least \(largestResult) "
                 + "(a RunCommand answer carries stdout and stderr)")
+        }
+        if logSizeFlag != nil && logFile == nil {
+            return ConfigError("--log-size needs --log-file (stderr is not rotated)")
+        }
+        if background && logFile == nil {
+            return ConfigError("--background needs --log-file (the log would go nowhere once the terminal is let go of)")
         }
         if execTimeoutSeconds > maxExecTimeoutSeconds {
             return ConfigError("--exec-timeout \(execTimeoutSeconds) is above --max-exec-timeout \(maxExecTimeoutSeconds)")

@@ -27,13 +27,41 @@ public func dbgdMain(argc: Int32, argv: UnsafeMutablePointer<UnsafeMutablePointe
         printToStdout(AgentVersion.line)
         return 0
     case .run(let config):
-        do throws(StartupError) {
-            let agent = try Agent(config: config)
-            return agent.run()
-        } catch {
-            Log.info(error.message)
-            return 1
+        return serve(config)
+    }
+}
+
+/// Starts the agent and serves until it is told to stop; returns the exit status.
+/// --background forks, and the log file is opened, before anything else: start-up errors
+/// then reach both the log and whoever started dbgd.
+private func serve(_ config: AgentConfig) -> Int32 {
+    var notice = StartupNotice()
+    if config.background {
+        switch StartupNotice.detach() {
+        case .foreground(let status): return status
+        case .background(let detached): notice = detached
         }
+    }
+    if let path = config.logFile {
+        do throws(ConfigError) {
+            Log.file = try LogFile(path: path, limit: config.logSize)
+        } catch {
+            notice.failed(error.message)
+            return 2
+        }
+    }
+    var pidFile: PidFile?
+    defer { pidFile?.remove() }
+    do throws(StartupError) {
+        if let path = config.pidFile { pidFile = try PidFile(claiming: path) }
+        let agent = try Agent(config: config)
+        return try agent.run { () throws(StartupError) in
+            try pidFile?.record()
+            notice.serving()
+        }
+    } catch {
+        notice.failed(error.message)
+        return 1
     }
 }
 

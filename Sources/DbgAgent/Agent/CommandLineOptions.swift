@@ -63,6 +63,17 @@ enum CommandLineOptions {
               --distro-url URL          what Install fetches when its URL is empty: a path,
                                         file:// or http:// (default: none)
 
+        Running as a service:
+              --background              detach once serving: exit 0 when the agent listens,
+                                        or print its start-up error and exit non-zero
+                                        (needs --log-file)
+              --pidfile PATH            lock PATH (a second dbgd with it refuses to start),
+                                        write the pid once serving, remove it at exit
+              --log-file PATH           log there instead of stderr, appending
+              --log-size BYTES          move the log to PATH.1 past this size (default 1M,
+                                        16K..1G)
+          Under systemd with Type=notify, readiness is sent to $NOTIFY_SOCKET.
+
           -v, --verbose                 log every connection and protocol error
           -h, --help                    show this help
           -V, --version                 show the version
@@ -203,6 +214,18 @@ enum CommandLineOptions {
             config.groupPath = argument
         case Key.maxSessions:
             return setCount(&config.maxSessions, argument, AgentConfig.maxSessionsRange, "--max-sessions")
+        case Key.background:
+            config.background = true
+        case Key.pidFile, Key.logFile:
+            let name = key == Key.pidFile ? "--pidfile" : "--log-file"
+            guard !argument.isEmpty else { return ConfigError("\(name) needs a path") }
+            if key == Key.pidFile { config.pidFile = argument } else { config.logFile = argument }
+        case Key.logSize:
+            guard let n = parseByteSize(argument), n <= UInt64(AgentConfig.logSizeRange.upperBound),
+                  AgentConfig.logSizeRange.contains(Int(n)) else {
+                return ConfigError("--log-size '\(argument)': expected a size from 16K to 1G")
+            }
+            config.logSizeFlag = Int(n)
         default:
             return ConfigError("internal error: unhandled option \(key)")
         }
@@ -246,6 +269,10 @@ enum CommandLineOptions {
         static let loginIdleTimeout: UInt8 = 20
         static let maxUnauthPerAddress: UInt8 = 21
         static let maxStreams: UInt8 = 22
+        static let background: UInt8 = 23
+        static let pidFile: UInt8 = 24
+        static let logFile: UInt8 = 25
+        static let logSize: UInt8 = 26
     }
 
     private static func withOptionTable<R, E: Error>(_ body: (UnsafePointer<option>) throws(E) -> R) throws(E) -> R {
@@ -279,6 +306,10 @@ enum CommandLineOptions {
             entry("distro-root", CSYS_REQUIRED_ARGUMENT, Key.distroRoot),
             entry("distro-url", CSYS_REQUIRED_ARGUMENT, Key.distroURL),
             entry("serial", CSYS_REQUIRED_ARGUMENT, Key.serial),
+            entry("background", CSYS_NO_ARGUMENT, Key.background),
+            entry("pidfile", CSYS_REQUIRED_ARGUMENT, Key.pidFile),
+            entry("log-file", CSYS_REQUIRED_ARGUMENT, Key.logFile),
+            entry("log-size", CSYS_REQUIRED_ARGUMENT, Key.logSize),
             entry("verbose", CSYS_NO_ARGUMENT, UInt8(ascii: "v")),
             entry("help", CSYS_NO_ARGUMENT, UInt8(ascii: "h")),
             entry("version", CSYS_NO_ARGUMENT, UInt8(ascii: "V")),

@@ -28,4 +28,10 @@ struct OwnedPipe: ~Copyable {
         read = OwnedDescriptor(ends[0])
         write = OwnedDescriptor(ends[1])
     }
+
+    /// The read end alone; the write end is closed.
+    consuming func readEnd() -> OwnedDescriptor { read }
+
+    /// The write end alone; the read end is closed.
+    consuming func writeEnd() -> OwnedDescriptor { write }
 }

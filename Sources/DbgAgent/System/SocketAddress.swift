@@ -48,6 +48,25 @@ struct SocketAddress {
         return fits ? address : nil
     }
 
+    /// systemd's NOTIFY_SOCKET: a path, or "@name" for a socket in the abstract namespace
+    /// (whose address is a NUL byte and the name, without a terminating NUL).
+    static func notifySocket(_ value: String) -> SocketAddress? {
+        guard value.utf8.first == UInt8(ascii: "@") else { return unix(value) }
+        var name = Array(value.utf8)
+        name[0] = 0
+        var address = SocketAddress()
+        let fits = address.withMutable(sockaddr_un.self) { sun in
+            sun.sun_family = sa_family_t(CSYS_AF_UNIX)
+            return withUnsafeMutableBytes(of: &sun.sun_path) { raw in
+                guard name.count <= raw.count else { return false }
+                raw.copyBytes(from: name)
+                return true
+            }
+        }
+        address.length = socklen_t(MemoryLayout<sa_family_t>.size + name.count)
+        return fits ? address : nil
+    }
+
     /// The peer at the other end of a serial line: no socket address, only the device,
     /// shown as "serial:/dev/ttyGS0".
     static func serialLine(_ path: String) -> SocketAddress {
