@@ -1,0 +1,509 @@
+"""Scripts/board-test's driver: assembles the board's initramfs, boots it in QEMU, and
+tests dbgd there through the real `dbg` client and the board's own console."""
+import argparse
+import gzip
+import hashlib
+import io
+import os
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PASSWORD = "board-pw"
+# The kernel's virtio drivers the board needs; rcS loads them and what they depend on, in
+# the order /lib/modules/load-order gives (the initramfs has no modules.dep).
+MODULES = ["virtio_mmio", "virtio_net", "virtio_console"]
+MACHINES = {
+    "aarch64": {"qemu": "qemu-system-aarch64", "machine": ["-M", "virt", "-cpu", "cortex-a53"], "console": "ttyAMA0"},
+    "x86_64": {"qemu": "qemu-system-x86_64", "machine": ["-M", "microvm,rtc=on", "-cpu", "max"], "console": "ttyS0"},
+}
+
+
+class Failure(Exception):
+    pass
+
+
+def log(message):
+    print(f"board-test: {message}", flush=True)
+
+
+# --- the initramfs -------------------------------------------------------------------
+
+class Cpio:
+    """A newc archive, every entry owned by root: what the kernel unpacks as its rootfs."""
+
+    def __init__(self):
+        self.out = io.BytesIO()
+        self.inode = 1
+
+    def _entry(self, name, mode, data=b"", device=(0, 0)):
+        header = "070701" + "".join(f"{v:08x}" for v in [
+            self.inode, mode, 0, 0, 1, 0, len(data), 0, 0, device[0], device[1], len(name) + 1, 0])
+        self.inode += 1
+        self.out.write(header.encode() + name.encode() + b"\0")
+        self.out.write(b"\0" * (-(110 + len(name) + 1) % 4))
+        self.out.write(data)
+        self.out.write(b"\0" * (-len(data) % 4))
+
+    def directory(self, name, mode=0o755):
+        self._entry(name, stat.S_IFDIR | mode)
+
+    def file(self, name, data, mode=0o644):
+        self._entry(name, stat.S_IFREG | mode, data)
+
+    def character_device(self, name, major, minor):
+        self._entry(name, stat.S_IFCHR | 0o600, device=(major, minor))
+
+    def symlink(self, name, target):
+        self._entry(name, stat.S_IFLNK | 0o777, target.encode())
+
+    def finish(self):
+        self._entry("TRAILER!!!", 0)
+        return gzip.compress(self.out.getvalue(), compresslevel=1)
+
+
+def deb_members(deb, work):
+    """Unpacks a .deb's data into a folder under `work` (once) and returns that folder."""
+    target = os.path.join(work, os.path.basename(deb)[:-4])
+    if not os.path.isdir(target):
+        scratch = target + ".partial"
+        shutil.rmtree(scratch, ignore_errors=True)
+        subprocess.run(["dpkg-deb", "-x", deb, scratch], check=True)
+        os.rename(scratch, target)
+    return target
+
+
+def load_order(wanted, modules):
+    """`wanted` and the modules they depend on (each module's depends= in its .modinfo),
+    dependencies first."""
+    order = []
+
+    def visit(name):
+        if name in order:
+            return
+        if name not in modules:
+            raise Failure(f"the kernel package has no {name}.ko")
+        match = re.search(rb"depends=([a-z0-9_,-]*)", read(modules[name]))
+        for dependency in (match.group(1).decode().split(",") if match else []):
+            if dependency:
+                visit(dependency)
+        order.append(name)
+
+    for name in wanted:
+        visit(name)
+    return order
+
+
+def read(path, mode="rb"):
+    with open(path, mode) as f:
+        return f.read()
+
+
+def shadow_hash(password):
+    return subprocess.run(["openssl", "passwd", "-6", "-salt", "boardtest", password],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def build_initramfs(args, kernel_root, busybox_root, dbgd_options):
+    """The board's rootfs: BusyBox, the kernel's virtio modules, the test's rcS and inittab,
+    accounts, and dbgd installed as board/README.md says."""
+    cpio = Cpio()
+    for d in ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "etc/init.d", "etc/default", "lib", "lib/modules",
+              "proc", "sys", "dev", "tmp", "root", "var"]:
+        cpio.directory(d, 0o1777 if d == "tmp" else (0o700 if d == "root" else 0o755))
+    cpio.character_device("dev/console", 5, 1)  # init's stdin and stdout, before devtmpfs
+    cpio.file("bin/busybox", read(os.path.join(busybox_root, "bin/busybox")), 0o755)
+    cpio.symlink("bin/sh", "busybox")
+    cpio.symlink("init", "bin/busybox")
+    cpio.symlink("sbin/init", "../bin/busybox")
+    busybox = os.path.join(busybox_root, "bin/busybox")
+    emulator = [] if args.arch == os.uname().machine else ["qemu-" + args.arch + "-static"]
+    applets = subprocess.run(emulator + [busybox, "--list-full"], check=True, capture_output=True, text=True).stdout.split()
+    for applet in applets:
+        if applet not in ("bin/busybox", "bin/sh", "sbin/init", "linuxrc"):
+            cpio.symlink(applet, "/bin/busybox")
+    modules = {}
+    for folder, _, files in os.walk(os.path.join(kernel_root, "lib/modules")):
+        for name in files:
+            if name.endswith(".ko"):
+                modules[name[:-3]] = os.path.join(folder, name)
+    order = load_order(MODULES, modules)
+    for module in order:
+        cpio.file(f"lib/modules/{module}.ko", read(modules[module]))
+    cpio.file("lib/modules/load-order", "".join(m + "\n" for m in order).encode())
+    test = os.path.join(ROOT, "board", "test")
+    cpio.file("etc/inittab", read(os.path.join(test, "inittab")))
+    cpio.file("etc/init.d/rcS", read(os.path.join(test, "rcS")), 0o755)
+    cpio.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
+    cpio.file("etc/group", b"root:x:0:\n")
+    cpio.file("etc/shadow", f"root:{shadow_hash(PASSWORD)}:19000:0:99999:7:::\n".encode(), 0o600)
+    cpio.file("etc/profile", b"export PS1='board# '\n")
+    # As board/README.md says: the binary, the init script, the options.
+    cpio.file("usr/sbin/dbgd", read(args.dbgd), 0o755)
+    cpio.file("etc/init.d/S50dbgd", read(os.path.join(ROOT, "board/init.d/S50dbgd")), 0o755)
+    defaults = read(os.path.join(ROOT, "board/default/dbgd"), "r")
+    defaults = re.sub(r'^DBGD_OPTS=.*$', f'DBGD_OPTS="{dbgd_options}"', defaults, flags=re.M)
+    cpio.file("etc/default/dbgd", defaults.encode())
+    return cpio.finish()
+
+
+def distro_archive(busybox_root):
+    """A tiny rootfs (BusyBox and its sh) as .tar.gz, for distro install on the board."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for d in ["bin", "etc", "proc", "sys", "dev", "tmp"]:
+            info = tarfile.TarInfo(d)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        data = read(os.path.join(busybox_root, "bin/busybox"))
+        info = tarfile.TarInfo("bin/busybox")
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+        for name in ["sh", "echo", "cat", "uname"]:
+            info = tarfile.TarInfo("bin/" + name)
+            info.type, info.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(info)
+        data = b"ID=boardtest\n"
+        info = tarfile.TarInfo("etc/os-release")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+# --- the board -----------------------------------------------------------------------
+
+class Board:
+    """One QEMU run: its console (a Unix socket to the board's root shell), the TCP port
+    forwarded to the board's 5037, and the host end (a PTY) of its virtio console."""
+
+    def __init__(self, args, kernel, initrd, folder):
+        self.folder = folder
+        self.console_path = os.path.join(folder, "console.sock")
+        self.port = free_port()
+        machine = MACHINES[args.arch]
+        command = [machine["qemu"], *machine["machine"], "-m", "512", "-smp", "2", "-nodefaults", "-no-user-config",
+                   "-display", "none", "-monitor", "none",
+                   "-kernel", kernel, "-initrd", initrd,
+                   "-append", f"console={machine['console']} quiet panic=-1 " + os.environ.get("DBG_BOARD_KERNEL_ARGS", ""),
+                   "-chardev", f"socket,id=con,path={self.console_path},server=on,wait=off",
+                   "-serial", "chardev:con",
+                   "-netdev", f"user,id=net,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:{self.port}-:5037",
+                   "-device", "virtio-net-device,netdev=net",
+                   "-device", "virtio-serial-device", "-chardev", "pty,id=line", "-device", "virtconsole,chardev=line"]
+        self.started = time.monotonic()
+        self.qemu = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = self.qemu.stdout.readline()
+        match = re.search(r"(/dev/pts/\d+)", line)
+        if not match:
+            raise Failure(f"qemu did not make the virtio console's PTY: {line!r}")
+        self.serial = match.group(1)
+        self.console = None
+        self.console_output = b""
+        self.console_closed = False
+        self.transcript = open(os.path.join(folder, "console.log"), "wb")
+
+    def stop(self):
+        if self.qemu.poll() is None:
+            self.qemu.kill()
+            self.qemu.wait()
+
+    # The console: a root shell on the board, for what the test does there as a person
+    # would. A thread reads it from the start, into the transcript and a buffer.
+    def attach_console(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.console = socket.socket(socket.AF_UNIX)
+                self.console.connect(self.console_path)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise Failure("the board's console socket did not appear")
+                time.sleep(0.01)
+        self.arrived = threading.Condition()
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self):
+        while True:
+            try:
+                data = self.console.recv(65536)
+            except OSError:
+                data = b""
+            with self.arrived:
+                if not data:
+                    self.console_closed = True
+                    self.arrived.notify_all()
+                    return
+                self.transcript.write(data)
+                self.transcript.flush()
+                self.console_output += data
+                self.arrived.notify_all()
+
+    def _read_console(self, until, timeout):
+        deadline = time.monotonic() + timeout
+        with self.arrived:
+            while until not in self.console_output:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.console_closed:
+                    tail = self.console_output[-2000:].decode(errors="replace")
+                    raise Failure(f"no {until!r} on the board's console within {timeout} s; it shows:\n{tail}")
+                self.arrived.wait(min(left, 1))
+            index = self.console_output.index(until) + len(until)
+            before, self.console_output = self.console_output[:index], self.console_output[index:]
+        return before
+
+    def forget_console_output(self):
+        with self.arrived:
+            self.console_output = b""
+
+    def wait_for_shell(self, timeout=120):
+        """Until the console's shell answers (after rcS, which starts dbgd)."""
+        self._read_console(b"rcS: boot done", timeout)
+        self.run("true", timeout=30)
+
+    def send(self, command):
+        """Types a command on the console without waiting for it (reboot)."""
+        self.console.sendall(command.encode() + b"\n")
+
+    def run(self, command, timeout=60, check=True):
+        """Runs a shell command on the board's console: (status, output). Its output is
+        what comes between two markers that the command line prints (each written split
+        in two on the line, so that the shell's echo of the line does not match)."""
+        token = time.monotonic_ns()
+        start, end = f"@@start-{token}@@", f"@@end-{token}@@"
+        self.console.sendall(f'echo "@@""start-{token}@@"; {command}; echo "@@""end-{token}@@ $?"\n'.encode())
+        self._read_console(start.encode() + b"\r\n", timeout)
+        body = self._read_console(end.encode(), timeout).decode(errors="replace")[:-len(end)]
+        status_line = self._read_console(b"\n", 10).decode(errors="replace").strip()
+        status = int(status_line) if status_line.lstrip("-").isdigit() else -1
+        body = body.replace("\r\n", "\n")
+        if check and status != 0:
+            raise Failure(f"on the board, `{command}` exited {status}:\n{body}")
+        return status, body
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    """The host's `dbg`, pointed at one transport of the board."""
+
+    def __init__(self, dbg, host, folder):
+        self.dbg, self.host = dbg, host
+        self.env = dict(os.environ, DBG_HOST=host, DBG_PASSWORD=PASSWORD, DBG_USER="root")
+        self.folder = folder
+
+    def __call__(self, *arguments, input=None, check=True, timeout=120):
+        result = subprocess.run([self.dbg, *arguments], input=input, capture_output=True, env=self.env, timeout=timeout)
+        if check and result.returncode != 0:
+            raise Failure(f"dbg {' '.join(arguments)} over {self.host} exited {result.returncode}: "
+                          f"{result.stderr.decode(errors='replace').strip()}")
+        return result
+
+    def ping_until_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self("ping", "-c", "1", "--connect-timeout", "2", check=False, timeout=30).returncode == 0:
+                return True
+            time.sleep(0.05)
+        return False
+
+
+def expect(condition, message):
+    if not condition:
+        raise Failure(message)
+
+
+def core_suite(client, figures, label, transfer_bytes, busybox_root, distro=False):
+    """The end-to-end suite's core through the real client: login, exec, streaming, shell,
+    push/pull verified, distro install and run."""
+    out = client("exec", "--", "uname", "-m").stdout.decode().strip()
+    expect(out in ("aarch64", "x86_64"), f"uname -m over {label}: {out!r}")
+    expect(client("sh", "echo $((6 * 7))").stdout == b"42\n", f"sh over {label}")
+    status = client("exec", "--", "sh", "-c", "exit 7", check=False).returncode
+    expect(status == 7, f"exec's exit status over {label}: {status}")
+    # Streaming: stdin through sha256sum on the board.
+    data = os.urandom(1 << 20)
+    digest = client("exec", "--", "sha256sum", input=data).stdout.decode().split()[0]
+    expect(digest == hashlib.sha256(data).hexdigest(), f"streamed stdin over {label}")
+    # A shell fed a script on stdin ends with the script's status (and no terminal noise).
+    shell = client("shell", input=b"id -u\necho done\n", check=False)
+    expect(shell.returncode == 0 and shell.stdout == b"0\ndone\n", f"dbg shell < script over {label}: "
+           f"{shell.returncode} {shell.stdout!r}")
+    shell = client("shell", input=b"exit 3\n", check=False)
+    expect(shell.returncode == 3, f"dbg shell's status over {label}: {shell.returncode}")
+    # Push and pull, verified.
+    payload = os.urandom(transfer_bytes)
+    local = os.path.join(client.folder, f"payload-{label}")
+    with open(local, "wb") as f:
+        f.write(payload)
+    started = time.monotonic()
+    client("push", "--quiet", local, "/tmp/payload")
+    pushed = time.monotonic() - started
+    remote_hash = client("hash", "/tmp/payload").stdout.decode().split()[0]
+    expect(remote_hash == hashlib.sha256(payload).hexdigest(), f"the pushed file's hash over {label}")
+    back = local + ".back"
+    started = time.monotonic()
+    client("pull", "--quiet", "/tmp/payload", back)
+    pulled = time.monotonic() - started
+    expect(read(back) == payload, f"the pulled file over {label}")
+    client("rm", "/tmp/payload")
+    mib = transfer_bytes / (1 << 20)
+    figures[f"push over {label}"] = f"{mib / pushed:.2f} MiB/s ({mib:.0f} MiB in {pushed:.2f} s)"
+    figures[f"pull over {label}"] = f"{mib / pulled:.2f} MiB/s ({mib:.0f} MiB in {pulled:.2f} s)"
+    if distro:
+        archive = os.path.join(client.folder, "rootfs.tar.gz")
+        with open(archive, "wb") as f:
+            f.write(distro_archive(busybox_root))
+        client("push", "--quiet", archive, "/tmp/rootfs.tar.gz")
+        client("distro", "install", "/tmp/rootfs.tar.gz")
+        out = client("distro", "run", "--", "cat", "/etc/os-release").stdout
+        expect(out == b"ID=boardtest\n", f"distro run over {label}: {out!r}")
+        client("distro", "remove")
+
+
+def init_scenarios(board, tcp, figures):
+    """What an integrator does with the init script, on the board's console."""
+    def dbgd_pids():
+        return board.run("pidof dbgd || true")[1].split()
+
+    pids = dbgd_pids()
+    expect(len(pids) == 1, f"one dbgd after boot, not {pids}")
+    status, out = board.run("/etc/init.d/S50dbgd start")
+    expect("already running" in out and dbgd_pids() == pids, f"a second start: {out!r}, dbgd pids {dbgd_pids()}")
+    expect(board.run("/etc/init.d/S50dbgd status")[0] == 0, "status while running")
+    figures["dbgd RSS on the board (idle after the suite)"] = rss_on_board(board)
+
+    status, out = board.run("/etc/init.d/S50dbgd stop")
+    expect("OK" in out and not dbgd_pids(), f"stop: {out!r}, dbgd pids {dbgd_pids()}")
+    expect(board.run("test -e /var/run/dbgd.pid", check=False)[0] != 0, "stop leaves no pidfile")
+    expect(board.run("/etc/init.d/S50dbgd status", check=False)[0] == 3, "status when stopped is 3")
+    status, out = board.run("/etc/init.d/S50dbgd stop", check=False)
+    expect(status == 0 and "not running" in out, f"stop when stopped: {status} {out!r}")
+
+    # A bad option: FAIL, the reason, a non-zero status, nothing left running.
+    board.run("cp /etc/default/dbgd /tmp/default.saved && echo 'DBGD_OPTS=\"--bogus\"' >> /etc/default/dbgd")
+    status, out = board.run("/etc/init.d/S50dbgd start", check=False)
+    expect(status == 2 and "FAIL" in out and "unknown option '--bogus'" in out and not dbgd_pids(),
+           f"a bad option: {status} {out!r}")
+    board.run("cp /tmp/default.saved /etc/default/dbgd")
+
+    # The port taken by another program: FAIL with the reason.
+    board.run("nc -l -p 5037 >/dev/null 2>&1 & echo $! > /tmp/nc.pid; sleep 1")
+    status, out = board.run("/etc/init.d/S50dbgd start", check=False)
+    expect(status == 1 and "FAIL" in out and "cannot listen" in out, f"a port in use: {status} {out!r}")
+    board.run("kill $(cat /tmp/nc.pid)")
+
+    # Without /var/run and /var/log: the script makes them.
+    board.run("rm -rf /var/run /var/log")
+    status, out = board.run("/etc/init.d/S50dbgd start", check=False)
+    expect(status == 0 and "OK" in out, f"start without /var/run and /var/log: {status} {out!r}")
+    expect(tcp("ping", "-c", "1").returncode == 0, "serving right after start returned")
+    first = dbgd_pids()
+    status, out = board.run("/etc/init.d/S50dbgd restart", check=False)
+    expect(status == 0 and dbgd_pids() != first and len(dbgd_pids()) == 1, f"restart: {out!r}")
+    expect(tcp("ping", "-c", "1").returncode == 0, "serving after restart")
+
+    # Supervised by init: respawned after kill -9.
+    board.run("/etc/init.d/S50dbgd stop")
+    board.run("echo '::respawn:/etc/init.d/S50dbgd run' >> /etc/inittab && kill -HUP 1")
+    supervised = wait_for(lambda: dbgd_pids(), 30, "dbgd started by init's respawn")
+    expect(tcp.ping_until_ready(30), "the respawned dbgd serves")
+    board.run(f"kill -9 {supervised[0]}")
+    respawned = wait_for(lambda: [p for p in dbgd_pids() if p != supervised[0]], 30, "dbgd respawned after kill -9")
+    started = time.monotonic()
+    expect(tcp.ping_until_ready(30), "the agent respawned after kill -9 serves")
+    figures["respawn after kill -9 to serving"] = f"{time.monotonic() - started:.2f} s"
+    expect(board.run("/etc/init.d/S50dbgd status")[1].strip() == f"dbgd is running (pid {respawned[0]})",
+           "status names the respawned dbgd")
+
+
+def rss_on_board(board):
+    return board.run("grep VmRSS /proc/$(cat /var/run/dbgd.pid)/status")[1].split()[1] + " kB"
+
+
+def wait_for(probe, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise Failure(f"timed out waiting for {what}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--arch", required=True, choices=sorted(MACHINES))
+    parser.add_argument("--kernel-deb", required=True)
+    parser.add_argument("--busybox-deb", required=True)
+    parser.add_argument("--dbgd", required=True)
+    parser.add_argument("--dbg", required=True)
+    parser.add_argument("--work", required=True)
+    args = parser.parse_args()
+    started = time.monotonic()
+    kernel_root = deb_members(args.kernel_deb, args.work)
+    busybox_root = deb_members(args.busybox_deb, args.work)
+    kernels = [n for n in os.listdir(os.path.join(kernel_root, "boot")) if n.startswith("vmlinuz-")]
+    kernel = os.path.join(kernel_root, "boot", kernels[0])
+    folder = tempfile.mkdtemp(prefix="dbg-board-")
+    initrd = os.path.join(folder, "initramfs.cpio.gz")
+    with open(initrd, "wb") as f:
+        f.write(build_initramfs(args, kernel_root, busybox_root, "--listen [::]:5037 --serial /dev/hvc0"))
+    log(f"{args.arch}: kernel {kernels[0]}, initramfs {os.path.getsize(initrd) // 1024} KiB, "
+        f"dbgd {os.path.getsize(args.dbgd)} bytes")
+    figures = {}
+    board = Board(args, kernel, initrd, folder)
+    try:
+        board.attach_console()
+        tcp = Client(args.dbg, f"127.0.0.1:{board.port}", folder)
+        serial = Client(args.dbg, f"serial:{board.serial}", folder)
+        expect(tcp.ping_until_ready(120), "dbgd did not answer over TCP within 120 s of starting QEMU")
+        figures["QEMU start to first ping over TCP"] = f"{time.monotonic() - board.started:.2f} s"
+        board.wait_for_shell()
+        figures["dbgd RSS on the board (idle after boot)"] = rss_on_board(board)
+        core_suite(tcp, figures, "TCP", 8 << 20, busybox_root, distro=True)
+        log("core suite over TCP: passed")
+        core_suite(serial, figures, "serial", 1 << 20, busybox_root)
+        log("core suite over the serial line: passed")
+        init_scenarios(board, tcp, figures)
+        log("init script scenarios: passed")
+        # Reboot: init stops everything, the board comes back, and so does dbgd.
+        board.forget_console_output()
+        board.send("reboot")
+        rebooted = time.monotonic()
+        board.wait_for_shell()
+        expect(tcp.ping_until_ready(60), "dbgd serves after a reboot")
+        figures["reboot to serving"] = f"{time.monotonic() - rebooted:.2f} s"
+        board.run("/etc/init.d/S50dbgd status")
+        board.send("poweroff")
+        try:
+            board.qemu.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise Failure("the board did not power off")
+    except Failure as failure:
+        log(f"{args.arch}: FAILED: {failure}")
+        log(f"the console's transcript: {os.path.join(folder, 'console.log')}")
+        board.stop()
+        return 1
+    board.stop()
+    for name, value in figures.items():
+        log(f"{args.arch}: {name}: {value}")
+    log(f"{args.arch}: passed in {time.monotonic() - started:.0f} s")
+    shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
