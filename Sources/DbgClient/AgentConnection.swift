@@ -218,6 +218,14 @@ public final class AgentConnection: @unchecked Sendable {
         return try body()
     }
 
+    /// How long a receive (SO_RCVTIMEO) or a send (SO_SNDTIMEO) waits, in milliseconds.
+    private func timeoutMs(_ option: Int32) -> Int64 {
+        var current = timeval()
+        var length = socklen_t(MemoryLayout<timeval>.size)
+        getsockopt(fd, SOL_SOCKET, option, &current, &length)
+        return Int64(current.tv_sec) * 1000 + Int64(current.tv_usec) / 1000
+    }
+
     /// Half-closes: the agent sees end of input but can still answer.
     public func shutdownSending() { _ = shutdown(fd, Int32(SHUT_WR)) }
 
@@ -231,6 +239,8 @@ public final class AgentConnection: @unchecked Sendable {
                 let n = Glibc.send(fd, raw.baseAddress! + sent, count - sent, Int32(MSG_NOSIGNAL))
                 if n < 0 {
                     if errno == EINTR { continue }
+                    // A serial link still moving on is slow, not gone (as in `fill`).
+                    if errno == EAGAIN, let serial, serial.movedOn(withinMs: timeoutMs(SO_SNDTIMEO)) { continue }
                     return errno
                 }
                 sent += n
@@ -262,7 +272,12 @@ public final class AgentConnection: @unchecked Sendable {
                 throw .io(serial?.failure ?? "\(target.description) closed the connection")
             } else if errno != EINTR {
                 let code = errno
-                if code == EAGAIN || code == EWOULDBLOCK { throw .io("timed out waiting for \(target.description)") }
+                if code == EAGAIN || code == EWOULDBLOCK {
+                    // Over a serial line the wait is for the link to stop moving on, not
+                    // for bytes of the answer (which may wait behind a lost packet).
+                    if let serial, serial.movedOn(withinMs: timeoutMs(SO_RCVTIMEO)) { continue }
+                    throw .io("timed out waiting for \(target.description)")
+                }
                 throw .io("receiving from \(target.description) failed: \(describe(code))")
             }
         }

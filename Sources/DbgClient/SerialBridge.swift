@@ -26,6 +26,7 @@ final class SerialBridge: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private let lock = NSLock()
     private var counters = LinkEngine.Counters()
+    private var progressAt: Int64 = 0
     private var linkOpen = false
     private var endReason: String?
 
@@ -74,6 +75,13 @@ final class SerialBridge: @unchecked Sendable {
     /// What the link has counted so far (packets, drops, retransmissions).
     var linkCounters: LinkEngine.Counters { lock.withLock { counters } }
 
+    /// Whether the link moved data on (new data from the agent, or ours acknowledged)
+    /// within the last `milliseconds`: a link retransmitting through noise or a loaded
+    /// host is slow, not gone, and its connection should go on waiting for an answer.
+    func movedOn(withinMs milliseconds: Int64) -> Bool {
+        SerialBridge.now() - lock.withLock { progressAt } < milliseconds
+    }
+
     static func now() -> Int64 { Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000) }
 
     /// The link thread: until the connection's end closes or the agent is lost.
@@ -116,7 +124,10 @@ final class SerialBridge: @unchecked Sendable {
                 for event in events {
                     switch event {
                     case .opened:
-                        lock.withLock { linkOpen = true }
+                        lock.withLock {
+                            linkOpen = true
+                            progressAt = tick
+                        }
                         opened.signal()
                     case .peerLost: return end("\(path): the agent does not know this link any more (it restarted)")
                     case .closed: return  // the connection sees end of file
@@ -153,7 +164,10 @@ final class SerialBridge: @unchecked Sendable {
             }
             // Engine → line.
             if !flushLine(deadline: tick) { return end("\(path): writing to the device failed: \(describe(errno))") }
-            lock.withLock { counters = engine.counters }
+            lock.withLock {
+                counters = engine.counters
+                progressAt = max(progressAt, engine.lastProgress)
+            }
             if let since = engine.unacknowledgedSince, tick - since > SerialBridge.giveUpMs {
                 return end("\(path): the agent stopped acknowledging (\(SerialBridge.giveUpMs / 1000) s)")
             }

@@ -63,10 +63,14 @@ struct LinkEngineTests {
         client.open(nonce: 12, now: 10)
         (agentEvents, clientEvents) = exchange(10)
         #expect(agentEvents == [.reset] && clientEvents == [.opened])
-        // A keepalive: an ACK asking for an answer gets one.
+        // A keepalive: an ACK asking for an answer gets one, which is not progress.
         client.requestAnswer()
         _ = exchange(15)
-        #expect(client.lastReceived == 15)
+        #expect(client.lastReceived == 15 && client.lastProgress == 0)
+        // Data is: the agent's side receives it, the client's side gets it acknowledged.
+        _ = [UInt8](repeating: 2, count: 10).withUnsafeBytes { client.writeOutbound($0) }
+        _ = exchange(17)
+        #expect(agent.lastProgress == 17 && client.lastProgress == 17)
         client.close()
         (agentEvents, _) = exchange(20)
         #expect(agentEvents == [.closed])

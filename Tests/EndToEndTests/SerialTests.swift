@@ -19,11 +19,11 @@ struct SerialTests {
         let dbg: DbgTool
         let target: String
 
-        init(errorEvery: Int = 0) throws {
+        init(errorEvery: Int = 0, baud: Int = SerialTests.baud) throws {
             fixture = try CommandFixture()
-            line = try LineSimulator(baud: SerialTests.baud, errorEvery: errorEvery)
-            agent = try fixture.startAgent(["--serial", "\(line.agentDevice),\(SerialTests.baud)"])
-            target = "serial:\(line.clientDevice),\(SerialTests.baud)"
+            line = try LineSimulator(baud: baud, errorEvery: errorEvery)
+            agent = try fixture.startAgent(["--serial", "\(line.agentDevice),\(baud)"])
+            target = "serial:\(line.clientDevice),\(baud)"
             var tool = DbgTool(agent)
             tool.environment["DBG_HOST"] = target
             dbg = tool
@@ -91,6 +91,20 @@ struct SerialTests {
         try shellIsExact(serial)
         #expect(serial.line.statistics.damaged > 50)
         #expect((serial.droppedFrames() ?? 0) > 0, "\(serial.agent.log.filter { $0.contains("link") }.joined(separator: "\n"))")
+    }
+
+    /// The answer to a 256 KiB WriteFile comes once the chunk has crossed the line, which
+    /// at 460800 baud takes about 6 s: longer than the answer timeout, while the link
+    /// moves on all along.
+    @Test("a slow line that keeps moving does not run into the answer timeout")
+    func slowLineMovingOn() throws {
+        let serial = try SerialFixture(baud: 460_800)
+        let source = FileManager.default.temporaryDirectory.appendingPathComponent("slow-\(UUID().uuidString.prefix(8))")
+        try Data((0..<(256 << 10)).map { _ in UInt8.random(in: 0...255) }).write(to: source)
+        let push = try serial.dbg.run(["push", "--connect-timeout", "2", source.path, serial.fixture.home + "/slow.bin"], timeout: 120)
+        #expect(push.status == 0, "push: \(push.stderr)")
+        let hash = try serial.dbg.run(["hash", serial.fixture.home + "/slow.bin"])
+        #expect(hash.out.hasPrefix(try sha256Hex(Array(Data(contentsOf: source)))), "\(hash.out) \(hash.stderr)")
     }
 
     /// While nothing comes back from the client, only the agent's own timer can send

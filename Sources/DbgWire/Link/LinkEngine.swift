@@ -99,6 +99,10 @@ public struct LinkEngine {
     private var keepaliveDue = false
     /// When the last valid packet arrived (ms), for keepalives.
     public private(set) var lastReceived: Int64 = 0
+    /// When the last packet arrived that moved the stream on (ms): new data, or an
+    /// acknowledgement of ours. A line busy retransmitting still moves on; a peer that
+    /// only answers keepalives does not.
+    public private(set) var lastProgress: Int64 = 0
 
     /// Encoded packets for the line: a few at a time, so that an acknowledgement never
     /// waits behind much of our own data.
@@ -243,17 +247,19 @@ public struct LinkEngine {
                 if role == .agent { queueControl(.noLink, 0) }
                 return nil
             }
-            acknowledge(ack, selective: extra, now: now)
-            if type == .data { accept(seq, Array(packet[LinkEngine.headerSize...])) }
+            if acknowledge(ack, selective: extra, now: now) { lastProgress = now }
+            if type == .data && accept(seq, Array(packet[LinkEngine.headerSize...])) { lastProgress = now }
             return nil
         default:
             return nil
         }
     }
 
-    /// The peer expects `ack` next and has the packets of `selective` beyond it.
-    private mutating func acknowledge(_ ack: UInt16, selective: UInt32, now: Int64) {
-        guard ack &- sendBase <= nextSeq &- sendBase else { return }  // stale or nonsense
+    /// The peer expects `ack` next and has the packets of `selective` beyond it. True
+    /// when that acknowledges a packet not acknowledged before.
+    private mutating func acknowledge(_ ack: UInt16, selective: UInt32, now: Int64) -> Bool {
+        guard ack &- sendBase <= nextSeq &- sendBase else { return false }  // stale or nonsense
+        var progressed = false
         var newest: UInt64 = 0
         var kept: [SendSlot] = []
         for var slot in slots {
@@ -261,6 +267,7 @@ public struct LinkEngine {
             let offset = slot.seq &- ack &- 1
             if acked || (offset < 32 && selective & (1 << UInt32(offset)) != 0) {
                 newest = max(newest, slot.order)
+                progressed = progressed || acked || !slot.sacked
                 if acked { continue }
                 slot.sacked = true
             }
@@ -272,26 +279,33 @@ public struct LinkEngine {
         for index in slots.indices where !slots[index].sacked && slots[index].order < newest {
             slots[index].lost = true
         }
+        return progressed
     }
 
-    private mutating func accept(_ seq: UInt16, _ payload: [UInt8]) {
+    /// True when `payload` is new: delivered, or kept until the packets before it come.
+    private mutating func accept(_ seq: UInt16, _ payload: [UInt8]) -> Bool {
         ackDue = true
         let offset = seq &- expected
         guard offset < UInt16(LinkEngine.window) else {
             counters.duplicates += 1
-            return
+            return false
         }
         let index = Int(seq % UInt16(LinkEngine.window))
         if offset > 0 {
-            if reorder[index] == nil { reorder[index] = payload } else { counters.duplicates += 1 }
-            return
+            guard reorder[index] == nil else {
+                counters.duplicates += 1
+                return false
+            }
+            reorder[index] = payload
+            return true
         }
         // In order: delivered when there is room; otherwise dropped, and sent again later.
-        guard inbound.room >= payload.count else { return }
+        guard inbound.room >= payload.count else { return false }
         payload.withUnsafeBytes { inbound.append($0) }
         expected &+= 1
         reorder[index] = nil
         deliverReordered()
+        return true
     }
 
     private mutating func deliverReordered() {
