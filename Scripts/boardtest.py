@@ -112,7 +112,21 @@ def shadow_hash(password):
                           check=True, capture_output=True, text=True).stdout.strip()
 
 
-def build_initramfs(args, kernel_root, busybox_root, dbgd_options):
+def release_files(tarball):
+    """The release's files by their path inside it, after `sha256sum -c SHA256SUMS`."""
+    files = {}
+    with tarfile.open(tarball) as tar:
+        for member in tar.getmembers():
+            if member.isfile():
+                files[member.name.split("/", 1)[1]] = tar.extractfile(member).read()
+    for line in files["SHA256SUMS"].decode().splitlines():
+        digest, name = line.split("  ", 1)
+        if hashlib.sha256(files[name]).hexdigest() != digest:
+            raise Failure(f"the release's {name} does not match its SHA256SUMS")
+    return files
+
+
+def build_initramfs(args, release, kernel_root, busybox_root, dbgd_options):
     """The board's rootfs: BusyBox, the kernel's virtio modules, the test's rcS and inittab,
     accounts, and dbgd installed as board/README.md says."""
     cpio = Cpio()
@@ -146,10 +160,10 @@ def build_initramfs(args, kernel_root, busybox_root, dbgd_options):
     cpio.file("etc/group", b"root:x:0:\n")
     cpio.file("etc/shadow", f"root:{shadow_hash(PASSWORD)}:19000:0:99999:7:::\n".encode(), 0o600)
     cpio.file("etc/profile", b"export PS1='board# '\n")
-    # As board/README.md says: the binary, the init script, the options.
-    cpio.file("usr/sbin/dbgd", read(args.dbgd), 0o755)
-    cpio.file("etc/init.d/S50dbgd", read(os.path.join(ROOT, "board/init.d/S50dbgd")), 0o755)
-    defaults = read(os.path.join(ROOT, "board/default/dbgd"), "r")
+    # As board/README.md says: from the release, the binary, the init script, the options.
+    cpio.file("usr/sbin/dbgd", release["dbgd"], 0o755)
+    cpio.file("etc/init.d/S50dbgd", release["init.d/S50dbgd"], 0o755)
+    defaults = release["default/dbgd"].decode()
     defaults = re.sub(r'^DBGD_OPTS=.*$', f'DBGD_OPTS="{dbgd_options}"', defaults, flags=re.M)
     cpio.file("etc/default/dbgd", defaults.encode())
     return cpio.finish()
@@ -448,7 +462,7 @@ def main():
     parser.add_argument("--arch", required=True, choices=sorted(MACHINES))
     parser.add_argument("--kernel-deb", required=True)
     parser.add_argument("--busybox-deb", required=True)
-    parser.add_argument("--dbgd", required=True)
+    parser.add_argument("--release", required=True, help="dbgd-VERSION-ARCH.tar.xz from Scripts/release")
     parser.add_argument("--dbg", required=True)
     parser.add_argument("--work", required=True)
     args = parser.parse_args()
@@ -459,10 +473,11 @@ def main():
     kernel = os.path.join(kernel_root, "boot", kernels[0])
     folder = tempfile.mkdtemp(prefix="dbg-board-")
     initrd = os.path.join(folder, "initramfs.cpio.gz")
+    release = release_files(args.release)
     with open(initrd, "wb") as f:
-        f.write(build_initramfs(args, kernel_root, busybox_root, "--listen [::]:5037 --serial /dev/hvc0"))
+        f.write(build_initramfs(args, release, kernel_root, busybox_root, "--listen [::]:5037 --serial /dev/hvc0"))
     log(f"{args.arch}: kernel {kernels[0]}, initramfs {os.path.getsize(initrd) // 1024} KiB, "
-        f"dbgd {os.path.getsize(args.dbgd)} bytes")
+        f"{os.path.basename(args.release)}, dbgd {len(release['dbgd'])} bytes")
     figures = {}
     board = Board(args, kernel, initrd, folder)
     try:
