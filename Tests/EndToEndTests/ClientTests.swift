@@ -107,3 +107,130 @@ struct ClientTests {
         #expect(pings.count == 3 && pings.allSatisfy { $0.hasPrefix(#"{"seq":"#) })
     }
 }
+
+@Suite("dbg client: where options go")
+struct ClientOptionTests {
+    @Test("-H, -u, --password-file and --connect-timeout before the command, after it, or from the environment")
+    func positions() throws {
+        let fixture = try CommandFixture()
+        let agent = try fixture.startAgent()
+        // The environment points nowhere useful: only the options can make these work.
+        let dbg = DbgTool(agent)
+        let elsewhere = ["DBG_HOST": "127.0.0.1:1", "DBG_USER": "nobody-such"]
+        let target = agent.tcp.description
+        let uid = "\(fixture.uid)\n"
+        for arguments in [["-H", target, "-u", "runner", "exec", "--", "id", "-u"],
+                          ["exec", "-H", target, "-u", "runner", "--", "id", "-u"],
+                          ["--host=\(target)", "-urunner", "exec", "--", "id", "-u"],
+                          ["-H", "127.0.0.1:1", "exec", "-H", target, "-u", "runner", "--", "id", "-u"]] {
+            let outcome = try dbg.run(arguments, environment: elsewhere)
+            #expect(outcome.status == 0 && outcome.out == uid, "\(arguments): \(outcome.status) \(outcome.stderr)")
+        }
+        // Nested commands take them too.
+        let nested = try dbg.run(["-H", target, "-u", "runner", "distro", "status"], environment: elsewhere)
+        #expect(!nested.stderr.contains("nknown option") && nested.status != 64, "\(nested.stderr)")
+        // The password file, before the command, over a wrong DBG_PASSWORD.
+        let passwordFile = FileManager.default.temporaryDirectory.appendingPathComponent("pw-\(UUID().uuidString.prefix(8))")
+        try "run\n".write(to: passwordFile, atomically: true, encoding: .utf8)
+        let withFile = try dbg.run(["--password-file", passwordFile.path, "-H", target, "-u", "runner", "exec", "--", "true"],
+                                   environment: elsewhere.merging(["DBG_PASSWORD": "wrong"]) { $1 })
+        #expect(withFile.status == 0, "\(withFile.stderr)")
+        // Usage errors: 64 and one line.
+        let missing = try dbg.run(["-H"])
+        #expect(missing.status == 64 && missing.stderr == "dbg: -H needs a value (see dbg --help)\n", "\(missing.stderr)")
+        let badTimeout = try dbg.run(["ping"], environment: ["DBG_CONNECT_TIMEOUT": "soon"])
+        #expect(badTimeout.status == 64 && badTimeout.stderr.contains("DBG_CONNECT_TIMEOUT 'soon'"), "\(badTimeout.stderr)")
+        let help = try dbg.run(["--help"])
+        #expect(help.status == 0 && help.out.contains("These go before the command or after it"))
+    }
+}
+
+extension ClientOptionTests {
+    /// A TCP port nobody listens on right now.
+    static func freePort() -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 ? getsockname(fd, $0, &length) : -1 }
+        }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    @Test("dbg wait and --wait: an agent started 2 s later is waited for; nothing at all times out with exit 1; a wrong password exits 254")
+    func waiting() throws {
+        let fixture = try CommandFixture()
+        let target = "127.0.0.1:\(Self.freePort())"
+        let environment = ["DBG_HOST": target, "DBG_USER": "runner", "DBG_PASSWORD": "run"]
+        let waiter = try ChildProcess([DbgTool.binary, "wait", "--timeout", "30", "--for", "login"], environment: environment)
+        let command = try ChildProcess([DbgTool.binary, "--wait", "30", "exec", "--", "echo", "late"], environment: environment)
+        Thread.sleep(forTimeInterval: 2)
+        #expect(waiter.isRunning && command.isRunning)
+        let started = Date()
+        let agent = try AgentProcess(["--listen", target] + fixture.accounts.shadowFlags)
+        #expect(waiter.waitForExit(timeout: 30) == 0)
+        #expect(command.waitForExit(timeout: 30) == 0)
+        #expect(String(decoding: command.output.readDataToEndOfFile(), as: UTF8.self) == "late\n")
+        #expect(Date().timeIntervalSince(started) < 5, "found within a few retries")
+
+        let dbg = DbgTool(agent)
+        let nothing = try dbg.run(["wait", "-H", "127.0.0.1:1", "--timeout", "1"])
+        #expect(nothing.status == 1 && nothing.stderr.hasPrefix("dbg: wait: 127.0.0.1:1 did not answer within 1 s"), "\(nothing.stderr)")
+        let denied = try dbg.run(["wait", "--for", "login", "--timeout", "10"], environment: ["DBG_PASSWORD": "wrong"])
+        #expect(denied.status == 254, "\(denied.stderr)")
+        let reachable = try dbg.run(["wait"])
+        #expect(reachable.status == 0 && reachable.stderr.isEmpty)
+    }
+}
+
+extension ClientOptionTests {
+    @Test("named boards: -b NAME (or DBG_BOARD) takes host, port, user and password file; dbg boards lists them; mistakes exit 64")
+    func namedBoards() throws {
+        let fixture = try CommandFixture()
+        let agent = try fixture.startAgent()
+        guard case .tcp(let host, let port) = agent.tcp else { throw AgentProcessError("no TCP address") }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dbg-config-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try "run\n".write(to: folder.appendingPathComponent("lab.pw"), atomically: true, encoding: .utf8)
+        let config = folder.appendingPathComponent("config")
+        try """
+            # boards of the lab
+            [lab]
+            host = \(host)
+            port = \(port)
+            user = runner
+            password-file = \(folder.path)/lab.pw
+
+            [gone]
+            host = 127.0.0.1:1
+            connect-timeout = 2
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let dbg = DbgTool(agent)
+        let elsewhere = ["DBG_CONFIG": config.path, "DBG_HOST": "127.0.0.1:1", "DBG_USER": "nobody-such", "DBG_PASSWORD": "wrong"]
+        let uid = "\(fixture.uid)\n"
+        for arguments in [["-b", "lab", "exec", "--", "id", "-u"], ["exec", "--board", "lab", "--", "id", "-u"]] {
+            let outcome = try dbg.run(arguments, environment: elsewhere)
+            #expect(outcome.status == 0 && outcome.out == uid, "\(arguments): \(outcome.stderr)")
+        }
+        let fromEnvironment = try dbg.run(["exec", "--", "id", "-u"], environment: elsewhere.merging(["DBG_BOARD": "lab"]) { $1 })
+        #expect(fromEnvironment.status == 0 && fromEnvironment.out == uid, "\(fromEnvironment.stderr)")
+        // The command line beats the entry.
+        let overridden = try dbg.run(["-b", "gone", "-H", agent.tcp.description, "-u", "runner", "--password-file",
+                                      "\(folder.path)/lab.pw", "exec", "--", "true"], environment: elsewhere)
+        #expect(overridden.status == 0, "\(overridden.stderr)")
+        let unknown = try dbg.run(["-b", "nope", "exec", "--", "true"], environment: elsewhere)
+        #expect(unknown.status == 64 && unknown.stderr == "dbg: no board named 'nope' in \(config.path) (dbg boards lists them)\n",
+                "\(unknown.stderr)")
+        let listed = try dbg.run(["boards"], environment: elsewhere)
+        #expect(listed.status == 0 && listed.out == "lab   \(host):\(port)  user runner\ngone  127.0.0.1:1\n", "\(listed.out)")
+        let json = try dbg.run(["boards", "--json"], environment: elsewhere)
+        #expect(json.out.hasPrefix("[{\"name\":\"lab\",\"host\":\"\(host):\(port)\",\"user\":\"runner\""), "\(json.out)")
+        // A line the file cannot mean is an error that says where.
+        try "[lab]\nhost = x\ncolour = red\n".write(to: config, atomically: true, encoding: .utf8)
+        let broken = try dbg.run(["-b", "lab", "exec", "--", "true"], environment: elsewhere)
+        #expect(broken.status == 64 && broken.stderr.hasPrefix("dbg: \(config.path):3: unknown key 'colour'"), "\(broken.stderr)")
+    }
+}

@@ -6,28 +6,79 @@ import Foundation
 /// Where the agent is, and who to log in as.
 struct AgentOptions: ParsableArguments {
     @Option(name: [.customShort("H"), .long],
-            help: "Agent: HOST[:PORT], [IPv6]:PORT, unix:/PATH or serial:DEVICE[,BAUD] (env DBG_HOST; default 127.0.0.1:5037).")
+            help: "Agent: HOST[:PORT], [IPv6]:PORT, unix:/PATH, serial:DEVICE[,BAUD], socket://HOST:PORT[,BAUD] or rfc2217://HOST:PORT[,BAUD] (env DBG_HOST; default 127.0.0.1:5037).")
     var host: String?
 
     @Option(name: [.customShort("u"), .long], help: "User to log in as (env DBG_USER; default root).")
     var user: String?
 
-    @Option(help: "Read the password from the first line of this file (else env DBG_PASSWORD, else a prompt).")
+    @Option(help: "Read the password from the first line of this file (env DBG_PASSWORD_FILE; else env DBG_PASSWORD, else a prompt).")
     var passwordFile: String?
 
-    @Option(help: "Seconds to wait for the agent to connect and answer (commands and shells wait as long as they run).")
-    var connectTimeout: Int = 10
+    @Option(help: "Seconds to wait for the agent to connect and answer (env DBG_CONNECT_TIMEOUT; default 10; commands and shells wait as long as they run).")
+    var connectTimeout: Int?
+
+    @Option(help: "Seconds to keep trying while the agent cannot be reached yet, after a flash or a reboot (env DBG_WAIT; default 0).")
+    var wait: Int?
+
+    @Option(name: [.customShort("b"), .long], help: "A board named in the config file (env DBG_BOARD; see dbg boards).")
+    var board: String?
+
+    private static var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// The named board's entry: what the command line does not say comes from it.
+    private var entry: BoardConfig.Board? { Self.namedBoard }
 
     var target: String {
-        host ?? ProcessInfo.processInfo.environment["DBG_HOST"] ?? "127.0.0.1:\(AgentTarget.defaultPort)"
+        host ?? entry?.target ?? AgentOptions.environment["DBG_HOST"] ?? "127.0.0.1:\(AgentTarget.defaultPort)"
     }
 
-    var userName: String { user ?? ProcessInfo.processInfo.environment["DBG_USER"] ?? "root" }
+    var userName: String { user ?? entry?.user ?? AgentOptions.environment["DBG_USER"] ?? "root" }
+
+    private var passwordPath: String? { passwordFile ?? entry?.passwordFile ?? AgentOptions.environment["DBG_PASSWORD_FILE"] }
+
+    /// Set once, in validate(): the entry of --board (or DBG_BOARD).
+    nonisolated(unsafe) private static var namedBoard: BoardConfig.Board?
+
+    private func resolveBoard() throws {
+        guard let name = board ?? AgentOptions.environment["DBG_BOARD"].flatMap({ $0.isEmpty ? nil : $0 }) else { return }
+        let config: BoardConfig
+        do {
+            config = try BoardConfig.load()
+        } catch let failure as LocalFailure {
+            Terminal.error("dbg: \(failure.message)")
+            throw ExitCode(ExitStatus.usage)
+        }
+        guard let found = config.boards.first(where: { $0.name == name }) else {
+            Terminal.error("dbg: no board named '\(name)' in \(config.path) (dbg boards lists them)")
+            throw ExitCode(ExitStatus.usage)
+        }
+        Self.namedBoard = found
+    }
+
+    func validate() throws {
+        try resolveBoard()
+        if let connectTimeout, connectTimeout <= 0 {
+            throw ValidationError("--connect-timeout must be a positive number of seconds")
+        }
+        if connectTimeout == nil, entry?.connectTimeout == nil, let text = AgentOptions.environment["DBG_CONNECT_TIMEOUT"],
+           (Int(text) ?? 0) <= 0 {
+            throw ValidationError("DBG_CONNECT_TIMEOUT '\(text)': expected a positive number of seconds")
+        }
+        if let wait, wait < 0 { throw ValidationError("--wait must not be negative") }
+        if wait == nil, entry?.wait == nil, let text = AgentOptions.environment["DBG_WAIT"], (Int(text) ?? -1) < 0 {
+            throw ValidationError("DBG_WAIT '\(text)': expected a number of seconds")
+        }
+    }
+
+    var timeoutSeconds: Int {
+        connectTimeout ?? entry?.connectTimeout ?? AgentOptions.environment["DBG_CONNECT_TIMEOUT"].flatMap { Int($0) } ?? 10
+    }
+
+    var waitSeconds: Int { wait ?? entry?.wait ?? AgentOptions.environment["DBG_WAIT"].flatMap { Int($0) } ?? 0 }
 
     func connect() throws -> AgentConnection {
-        try attempt("connecting to \(target)") {
-            try AgentConnection(AgentTarget.parse(target), timeoutSeconds: connectTimeout)
-        }
+        try attempt("connecting to \(target)") { try AgentReach(target: target, timeoutSeconds: timeoutSeconds).connect(within: waitSeconds) }
     }
 
     /// For the distro service: a connection with a session, except on a Unix socket, where
@@ -54,7 +105,7 @@ struct AgentOptions: ParsableArguments {
     }
 
     private func password() throws -> String {
-        if let passwordFile {
+        if let passwordFile = passwordPath {
             guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
                 Terminal.error("dbg: cannot read the password file \(passwordFile)")
                 throw ExitCode(ExitStatus.authentication)

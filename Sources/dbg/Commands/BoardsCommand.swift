@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+
+/// `dbg boards`: the named boards of the config file.
+struct Boards: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the boards named in the config file (for -b NAME).",
+        discussion: """
+            The file is DBG_CONFIG, else $XDG_CONFIG_HOME/dbg/config, else ~/.config/dbg/config: \
+            sections [NAME] with lines KEY = VALUE, keys host (any -H target), port (when host names \
+            none), user, password-file, connect-timeout and wait; # starts a comment. For example:
+
+              [lab-3]
+              host = 10.0.0.23
+              user = tester
+              password-file = ~/.config/dbg/lab-3.password
+
+            dbg -b lab-3 exec -- uname -a then reaches it. A line the file cannot mean is an error \
+            that names the file and the line (exit 64).
+            """)
+
+    @Flag(help: "Print a JSON array.")
+    var json = false
+
+    func run() throws {
+        let config: BoardConfig
+        do {
+            config = try BoardConfig.load()
+        } catch let failure as LocalFailure {
+            Terminal.error("dbg: \(failure.message)")
+            throw ExitCode(ExitStatus.usage)
+        }
+        if json {
+            let entries = config.boards.map { board in
+                "{" + [("name", board.name), ("host", board.target), ("user", board.user), ("passwordFile", board.passwordFile)]
+                    .compactMap { key, value in value.map { "\"\(key)\":\(jsonString($0))" } }.joined(separator: ",") + "}"
+            }
+            print("[" + entries.joined(separator: ",") + "]")
+            return
+        }
+        guard !config.boards.isEmpty else {
+            Terminal.error("dbg: no boards: \(config.path) \(FileManager.default.fileExists(atPath: config.path) ? "names none" : "does not exist")")
+            return
+        }
+        let width = config.boards.map(\.name.count).max() ?? 0
+        for board in config.boards {
+            let name = board.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            print("\(name)  \(board.target ?? "(no host)")" + (board.user.map { "  user \($0)" } ?? ""))
+        }
+    }
+}
