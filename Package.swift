@@ -57,7 +57,7 @@ var fuzzTargets: [Target] {
     let agent: [Target.Dependency] = ["DbgAgent", "DbgWire", "CSys"]
     let targets: [(String, [Target.Dependency])] = [
         ("Frames", agent), ("Messages", ["DbgWire"]), ("Link", ["DbgWire"]), ("Tar", agent),
-        ("HTTP", agent), ("Command", agent), ("Accounts", agent),
+        ("HTTP", agent), ("Command", agent), ("Accounts", agent), ("Telnet", ["DbgClient"]),
     ]
     return targets.map { name, dependencies in
         .executableTarget(name: "fuzz-\(name.lowercased())", dependencies: dependencies, path: "Tests/Fuzz/Fuzz\(name)")

@@ -63,8 +63,8 @@ public final class AgentConnection: @unchecked Sendable {
     ) throws(ClientError) {
         self.target = target
         self.maxPayload = maxPayload
-        if case .serial(let path, let baud) = target {
-            let bridge = try SerialBridge(path: path, baud: baud, timeoutSeconds: timeoutSeconds)
+        if let (line, baud) = try SerialCarrier.open(target, timeoutSeconds: timeoutSeconds) {
+            let bridge = try SerialBridge(line: line, baud: baud, timeoutSeconds: timeoutSeconds)
             serial = bridge
             fd = bridge.connectionEnd
             setTimeouts(fd, timeoutSeconds)
@@ -288,7 +288,7 @@ func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
 
 private func openSocket(_ target: AgentTarget, timeoutSeconds: Int, localAddress: String?) throws(ClientError) -> Int32 {
     switch target {
-    case .serial:
+    case .serial, .networkSerial:
         preconditionFailure("serial lines go through SerialBridge")
     case .unix(let path):
         var address = sockaddr_un()

@@ -1,11 +1,15 @@
 import DbgPlatform
 
-/// Where the client finds an agent: `host[:port]`, `[v6addr]:port` or `unix:/path`.
+/// Where the client finds an agent: `host[:port]`, `[v6addr]:port`, `unix:/path`,
+/// `serial:DEVICE[,BAUD]`, or a serial port server's `socket://` or `rfc2217://HOST:PORT[,BAUD]`.
 public enum AgentTarget: Equatable, Sendable {
     case tcp(host: String, port: UInt16)
     case unix(path: String)
     /// A serial line: the device and its baud rate.
     case serial(path: String, baud: Int)
+    /// A serial line exported by a port server (ser2net): raw TCP (`socket://`) or telnet
+    /// with RFC 2217 (`rfc2217://`, which also sets the port's baud rate).
+    case networkSerial(host: String, port: UInt16, baud: Int, telnet: Bool)
 
     public static let defaultPort = Endpoint.defaultPort
 
@@ -26,6 +30,19 @@ public enum AgentTarget: Equatable, Sendable {
                 throw .usage("'\(text)': the baud rate must be a standard one (9600, 115200, 921600, 3000000, ...)")
             }
             return .serial(path: String(path), baud: baud)
+        }
+        for (scheme, telnet) in [("socket://", false), ("rfc2217://", true)] where text.hasPrefix(scheme) {
+            let spec = text.dropFirst(scheme.count)
+            let parts = spec.split(separator: ",", omittingEmptySubsequences: false)
+            let baud = parts.count == 2 ? Int(parts[1]) : 115_200
+            guard parts.count <= 2, let address = parts.first, address.contains(":"),
+                  case .tcp(let host, let port) = try parse(String(address)), port != 0 else {
+                throw .usage("'\(text)': expected \(scheme)HOST:PORT[,BAUD]")
+            }
+            guard let baud, SerialPort.isStandard(baud: baud) else {
+                throw .usage("'\(text)': the baud rate must be a standard one (9600, 115200, 921600, 3000000, ...)")
+            }
+            return .networkSerial(host: host, port: port, baud: baud, telnet: telnet)
         }
         guard !text.isEmpty else { throw .usage("empty agent address") }
         let parts: Endpoint.HostPort
@@ -50,6 +67,8 @@ public enum AgentTarget: Equatable, Sendable {
         case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         case .unix(let path): return "unix:\(path)"
         case .serial(let path, let baud): return "serial:\(path),\(baud)"
+        case .networkSerial(let host, let port, let baud, let telnet):
+            return (telnet ? "rfc2217://" : "socket://") + AgentTarget.tcp(host: host, port: port).description + ",\(baud)"
         }
     }
 }

@@ -5,9 +5,10 @@ import Foundation
 import Glibc
 #endif
 
-/// The client's end of a serial line: a thread runs the link engine between the tty and
-/// one end of a socketpair; the other end is what AgentConnection reads and writes, so
-/// the rest of the client works over a serial line as over TCP.
+/// The client's end of a serial line: a thread runs the link engine between the line (a
+/// local device, or a serial port server's TCP connection: SerialCarrier) and one end of
+/// a socketpair; the other end is what AgentConnection reads and writes, so the rest of
+/// the client works over a serial line as over TCP.
 final class SerialBridge: @unchecked Sendable {
     /// How long unacknowledged data may wait, or the agent may stay silent after being
     /// asked to answer, before it is given up on (the connection then breaks).
@@ -15,11 +16,12 @@ final class SerialBridge: @unchecked Sendable {
     /// A line quiet for this long gets a keepalive (an ACK asking for an answer).
     static let keepaliveMs: Int64 = 10_000
 
+    /// The line's name in messages.
     let path: String
     /// AgentConnection's end of the socketpair.
     let connectionEnd: Int32
     private let bridgeEnd: Int32
-    private let tty: Int32
+    private let line: SerialCarrier
     private var engine: LinkEngine
     private var toConnection: [UInt8] = []
     private let opened = DispatchSemaphore(value: 0)
@@ -32,18 +34,12 @@ final class SerialBridge: @unchecked Sendable {
 
     /// Opens the line and starts a fresh link with the agent (its earlier sessions on
     /// this line end); waits up to `timeoutSeconds` for the agent's answer.
-    init(path: String, baud: Int, timeoutSeconds: Int) throws(ClientError) {
-        self.path = path
-        let fd: Int32
-        do throws(SystemError) {
-            fd = try SerialPort.open(path, baud: baud)
-        } catch {
-            throw .connect("cannot open \(path) at \(baud) baud: \(describe(error.code))")
-        }
-        tty = fd
+    init(line: SerialCarrier, baud: Int, timeoutSeconds: Int) throws(ClientError) {
+        self.line = line
+        path = line.name
         var ends: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
-            Glibc.close(fd)
+            line.close()
             throw .connect("socketpair: \(describe(errno))")
         }
         connectionEnd = ends[0]
@@ -87,7 +83,7 @@ final class SerialBridge: @unchecked Sendable {
     /// The link thread: until the connection's end closes or the agent is lost.
     private func run() {
         defer {
-            Glibc.close(tty)
+            line.close()
             Glibc.close(bridgeEnd)
             opened.signal()  // an open that never happened stops waiting
             done.signal()
@@ -98,8 +94,8 @@ final class SerialBridge: @unchecked Sendable {
         var lastKeepalive = openedAt
         while true {
             let now = SerialBridge.now()
-            var wanted: [pollfd] = [pollfd(fd: tty, events: Int16(POLLIN), revents: 0)]
-            let lineBusy = !engine.lineOutput(now: now).isEmpty
+            var wanted: [pollfd] = [pollfd(fd: line.fd, events: Int16(POLLIN), revents: 0)]
+            let lineBusy = !engine.lineOutput(now: now).isEmpty || line.hasPendingOutput
             if lineBusy { wanted[0].events |= Int16(POLLOUT) }
             var bridgeEvents: Int16 = 0
             if !connectionClosed && engine.outboundRoom > 0 { bridgeEvents |= Int16(POLLIN) }
@@ -113,7 +109,7 @@ final class SerialBridge: @unchecked Sendable {
 
             // Line → engine.
             while true {
-                let got = buffer.withUnsafeMutableBytes { read(tty, $0.baseAddress, $0.count) }
+                let got = buffer.withUnsafeMutableBytes { line.read(into: $0) }
                 if got <= 0 {
                     if got == 0 || (errno != EAGAIN && errno != EINTR) {
                         return end("\(path): the device went away (\(got == 0 ? "hung up" : describe(errno)))")
@@ -190,13 +186,14 @@ final class SerialBridge: @unchecked Sendable {
     private func flushLine(deadline: Int64) -> Bool {
         while true {
             let now = SerialBridge.now()
+            guard line.flush() else { return false }
             let output = engine.lineOutput(now: now)
             if output.isEmpty { return true }
-            let written = write(tty, output.baseAddress, output.count)
+            let written = line.write(output)
             if written < 0 {
                 guard errno == EAGAIN || errno == EINTR else { return false }
                 guard now < deadline else { return true }
-                var wait = pollfd(fd: tty, events: Int16(POLLOUT), revents: 0)
+                var wait = pollfd(fd: line.fd, events: Int16(POLLOUT), revents: 0)
                 _ = poll(&wait, 1, 50)
                 continue
             }

@@ -93,6 +93,41 @@ struct SerialTests {
         #expect((serial.droppedFrames() ?? 0) > 0, "\(serial.agent.log.filter { $0.contains("link") }.joined(separator: "\n"))")
     }
 
+    static let ser2net = "/usr/sbin/ser2net"
+
+    /// A remote lab's serial port: ser2net exports the cable's client end over TCP, raw or
+    /// as telnet with RFC 2217, and dbg reaches the agent through it.
+    @Test("a serial port exported by ser2net: raw TCP (socket://) and telnet with RFC 2217 (rfc2217://)",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: SerialTests.ser2net)), arguments: [false, true])
+    func portServer(telnet: Bool) throws {
+        let baud = 921_600
+        let serial = try SerialFixture(baud: baud)
+        let port = ClientOptionTests.freePort()
+        let accepter = (telnet ? "telnet(rfc2217),tcp" : "tcp") + ",127.0.0.1,\(port)"
+        let yaml = "connection: &dbg#  accepter: \(accepter)#  connector: serialdev,\(serial.line.clientDevice),\(baud)n81,local#"
+            + "  options:#    kickolduser: true"
+        let server = try ChildProcess([SerialTests.ser2net, "-n", "-u", "-Y", yaml])
+        defer { server.signal(SIGTERM) }
+        let deadline = Date(timeIntervalSinceNow: 10)
+        while (try? AgentConnection(.tcp(host: "127.0.0.1", port: port), timeoutSeconds: 1)) == nil, Date() < deadline {
+            usleep(50_000)
+        }
+        var dbg = serial.dbg
+        dbg.environment["DBG_HOST"] = (telnet ? "rfc2217" : "socket") + "://127.0.0.1:\(port),\(baud)"
+        let id = try dbg.run(["exec", "--", "id", "-u"])
+        #expect(id.status == 0 && id.out == "\(serial.fixture.uid)\n", "\(id.stderr)")
+        // Every byte value both ways (255 is telnet's escape), verified.
+        let source = FileManager.default.temporaryDirectory.appendingPathComponent("ser2net-\(UUID().uuidString.prefix(8))")
+        try Data((0..<(128 << 10)).map { UInt8(truncatingIfNeeded: $0 % 7 == 0 ? 255 : $0) }).write(to: source)
+        let remote = serial.fixture.home + "/ser2net.bin"
+        let push = try dbg.run(["push", "--verify", source.path, remote], timeout: 120)
+        #expect(push.status == 0, "push: \(push.stderr)")
+        let back = source.appendingPathExtension("back")
+        let pull = try dbg.run(["pull", "--verify", remote, back.path], timeout: 120)
+        #expect(pull.status == 0, "pull: \(pull.stderr)")
+        #expect(try Data(contentsOf: back) == Data(contentsOf: source))
+    }
+
     /// The answer to a 256 KiB WriteFile comes once the chunk has crossed the line, which
     /// at 460800 baud takes about 6 s: longer than the answer timeout, while the link
     /// moves on all along.
