@@ -25,7 +25,9 @@ let package = Package(
         // Sutra v2 frames, every message of the seeds, and SHA-256 (Embedded subset).
         // No unsafe flags: another package must be able to depend on the library. (An
         // -O here made the host tests 25 s faster; they hash in a debug build now.)
-        .target(name: "DbgWire"),
+        .target(name: "DbgWire", dependencies: ["CSHA256"]),
+        // SHA-256's block function on SHA-NI or the ARMv8 SHA2 extension (intrinsics are C).
+        .target(name: "CSHA256"),
         // What agent and client both need from the system, written once in Swift
         // (Embedded subset): endpoints, serial lines, TCP connections.
         .target(name: "DbgPlatform", dependencies: ["CSys"]),

@@ -426,6 +426,18 @@ struct FilesBench: ParsableCommand {
         try? FileManager.default.removeItem(atPath: file + ".local")
         print("local_write: \(Int(megabytes / localSeconds)) MB/s (write(2) of the same bytes into a new file here)")
         print("loopback_sendfile: \(Int(try rawSendfile(file) / 1e6)) MB/s (the same file, sendfile to a loopback socket)")
+        // SHA-256 here, as --verify and the agent's Hash compute it.
+        let sample = data.prefix(64 << 20)
+        var rates: [String] = []
+        for hardware in [true, false] where !hardware || SHA256.hardwareAvailable {
+            let hashSeconds = try seconds {
+                var hasher = SHA256(hardware: hardware)
+                sample.withUnsafeBytes { hasher.update($0) }
+                _ = hasher.finish()
+            }
+            rates.append("\(Int(Double(sample.count) / 1e6 / hashSeconds)) MB/s " + (hardware ? "with the CPU's SHA-256 instructions" : "in software"))
+        }
+        print("sha256_local: " + rates.joined(separator: ", ") + " (\(sample.count >> 20) MiB)")
     }
 
     private func writeLocally(_ data: [UInt8], to path: String, chunk: Int) throws {

@@ -5,8 +5,8 @@ import Testing
 
 @Suite("SHA-256")
 struct SHA256Tests {
-    private func digest(_ chunks: [[UInt8]]) -> String {
-        var hasher = SHA256()
+    private func digest(_ chunks: [[UInt8]], hardware: Bool = SHA256.hardwareAvailable) -> String {
+        var hasher = SHA256(hardware: hardware)
         for chunk in chunks { chunk.withUnsafeBytes { hasher.update($0) } }
         return hasher.finish().map { String(format: "%02x", $0) }.joined()
     }
@@ -21,6 +21,25 @@ struct SHA256Tests {
     ])
     func vectors(_ text: String, _ expected: String) {
         #expect(digest([Array(text.utf8)]) == expected)
+        #expect(digest([Array(text.utf8)], hardware: false) == expected)
+    }
+
+    /// On a CPU with SHA-256 instructions (SHA-NI, ARMv8 SHA2), they and the software
+    /// rounds agree on every length, however the data is cut.
+    @Test("the CPU's SHA-256 instructions and the software rounds give the same digests",
+          .enabled(if: SHA256.hardwareAvailable))
+    func hardwareMatchesSoftware() {
+        var state: UInt64 = 0x9e37_79b9_7f4a_7c15
+        let data = (0..<70_000).map { _ -> UInt8 in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: state >> 33)
+        }
+        for length in [0, 1, 63, 64, 65, 127, 128, 129, 1000, 4096, 65_537, 70_000] {
+            let bytes = Array(data[0..<length])
+            let cut = [Array(bytes.prefix(length / 3)), Array(bytes.dropFirst(length / 3))]
+            #expect(digest([bytes]) == digest([bytes], hardware: false), "length \(length)")
+            #expect(digest(cut) == digest([bytes], hardware: false), "length \(length), in two pieces")
+        }
     }
 
     @Test("a million 'a', fed in uneven chunks")

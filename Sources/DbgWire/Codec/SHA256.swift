@@ -1,8 +1,15 @@
+import CSHA256
+
 /// SHA-256 (FIPS 180-4), fed in chunks of any size: the digest of the Hash op, computed
 /// the same way by the agent and the client. Our own, so the firmware needs no crypto
-/// library; checked against the FIPS test vectors in the tests.
+/// library; checked against the FIPS test vectors in the tests. Whole blocks go through
+/// the CPU's SHA-256 instructions where it has them (SHA-NI, ARMv8 SHA2: CSHA256),
+/// through the rounds below otherwise.
 public struct SHA256: ~Copyable {
     public static let digestSize = 32
+
+    /// Whether this CPU's SHA-256 instructions are there to be used.
+    public static let hardwareAvailable = csha256_hardware() != 0
 
     private static let roundConstants: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -19,8 +26,11 @@ public struct SHA256: ~Copyable {
     private let memory: UnsafeMutableRawPointer
     private var blockFill = 0
     private var totalBytes: UInt64 = 0
+    private let hardware: Bool
 
-    public init() {
+    /// `hardware: false` uses the software rounds even where the instructions exist (tests).
+    public init(hardware: Bool = SHA256.hardwareAvailable) {
+        self.hardware = hardware
         memory = .allocate(byteCount: 8 * 4 + 64 * 4 + 64, alignment: 8)
         let initial: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
         for (index, word) in initial.enumerated() { state[index] = word }
@@ -43,13 +53,14 @@ public struct SHA256: ~Copyable {
             next += take
             left -= take
             guard blockFill == 64 else { return }
-            compress(UnsafeRawPointer(block))
+            compress(UnsafeRawPointer(block), blocks: 1)
             blockFill = 0
         }
-        while left >= 64 {
-            compress(next)
-            next += 64
-            left -= 64
+        if left >= 64 {
+            let blocks = left / 64
+            compress(next, blocks: blocks)
+            next += 64 * blocks
+            left -= 64 * blocks
         }
         if left > 0 {
             block.update(from: next.assumingMemoryBound(to: UInt8.self), count: left)
@@ -76,8 +87,17 @@ public struct SHA256: ~Copyable {
         return digest
     }
 
-    /// One 64-byte block into the state.
-    private func compress(_ input: UnsafeRawPointer) {
+    /// `blocks` 64-byte blocks into the state.
+    private func compress(_ input: UnsafeRawPointer, blocks: Int) {
+        if hardware {
+            csha256_blocks(state, input.assumingMemoryBound(to: UInt8.self), blocks)
+            return
+        }
+        for index in 0..<blocks { compressInSoftware(input + 64 * index) }
+    }
+
+    /// One 64-byte block into the state, by the rounds of FIPS 180-4.
+    private func compressInSoftware(_ input: UnsafeRawPointer) {
         let w = schedule
         for t in 0..<16 { w[t] = UInt32(bigEndian: input.loadUnaligned(fromByteOffset: t * 4, as: UInt32.self)) }
         for t in 16..<64 {

@@ -301,7 +301,7 @@ public struct LinkEngine {
         }
         // In order: delivered when there is room; otherwise dropped, and sent again later.
         guard inbound.room >= payload.count else { return false }
-        payload.withUnsafeBytes { inbound.append($0) }
+        _ = payload.withUnsafeBytes { inbound.append($0) }
         expected &+= 1
         reorder[index] = nil
         deliverReordered()
@@ -311,7 +311,7 @@ public struct LinkEngine {
     private mutating func deliverReordered() {
         while let payload = reorder[Int(expected % UInt16(LinkEngine.window))],
               inbound.room >= payload.count {
-            payload.withUnsafeBytes { inbound.append($0) }
+            _ = payload.withUnsafeBytes { inbound.append($0) }
             reorder[Int(expected % UInt16(LinkEngine.window))] = nil
             expected &+= 1
         }
@@ -399,7 +399,7 @@ public struct LinkEngine {
         packet.append(contentsOf: payload)
         var encoded: [UInt8] = []
         LineCoding.encode(packet, into: &encoded)
-        encoded.withUnsafeBytes { lineOut.append($0) }
+        _ = encoded.withUnsafeBytes { lineOut.append($0) }
         counters.packetsSent += 1
     }
 
