@@ -56,10 +56,41 @@ public struct RemoteFiles {
     @discardableResult
     public func read(_ path: String, from offset: UInt64 = 0,
                      _ sink: (UnsafeRawBufferPointer) throws(ClientError) -> Void) throws(ClientError) -> UInt64 {
+        try read(path, from: offset, hashing: false, sink).bytes
+    }
+
+    /// As `read`, while the board hashes the whole file (SHA-256, from offset 0) on a
+    /// worker at the same time: the digest to check what arrived against, at little more
+    /// than the cost of the read.
+    public func readHashing(_ path: String, from offset: UInt64 = 0,
+                            _ sink: (UnsafeRawBufferPointer) throws(ClientError) -> Void) throws(ClientError) -> (bytes: UInt64, digest: [UInt8]) {
+        let result = try read(path, from: offset, hashing: true, sink)
+        return (result.bytes, result.digest ?? [])
+    }
+
+    private func read(_ path: String, from offset: UInt64, hashing: Bool,
+                      _ sink: (UnsafeRawBufferPointer) throws(ClientError) -> Void) throws(ClientError) -> (bytes: UInt64, digest: [UInt8]?) {
         var next = offset
         var total: UInt64 = 0
         var inFlight = InFlightIDs()
         var eof = false
+        // The Hash goes first; its answer comes between chunks whenever the worker is done.
+        var hashID: UInt32?
+        var digest: [UInt8]?
+        if hashing {
+            let id = connection.makeID()
+            try connection.send(service: ServiceID.dbg, op: Dbg.Op.hash.rawValue, id: id,
+                                Dbg.HashRequest(token: token, path: WireBytes(path), offset: 0, length: 0))
+            hashID = id
+        }
+        func takeHash(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) throws(ClientError) {
+            try ReceivedFrame.throwIfError(header, payload)
+            do throws(WireError) {
+                digest = try Dbg.HashResult.decode(payload: payload).digest.bytes
+            } catch {
+                throw .malformed("HashResult: \(error.message)")
+            }
+        }
         while !eof || !inFlight.isEmpty {
             while !eof && inFlight.count < window {
                 let id = connection.makeID()
@@ -71,6 +102,10 @@ public struct RemoteFiles {
             // The agent answers ReadFile in request order (one spliced chunk at a time);
             // the data is used in place.
             let ended = try connection.receive { (header, payload) throws(ClientError) -> Bool in
+                if header.id == hashID {
+                    try takeHash(header, payload)
+                    return false
+                }
                 try ReceivedFrame.throwIfError(header, payload)
                 try inFlight.answered(header)
                 let chunk: Dbg.FileChunk
@@ -85,7 +120,18 @@ public struct RemoteFiles {
             }
             if ended { eof = true }
         }
-        return total
+        if hashing && digest == nil {
+            // Hashing gigabytes on a small board takes a while.
+            try connection.withAnswerTimeout(seconds: 3600) { () throws(ClientError) in
+                while digest == nil {
+                    try connection.receive { (header, payload) throws(ClientError) in
+                        guard header.id == hashID else { throw .malformed("an answer to request \(header.id) where the Hash was due") }
+                        try takeHash(header, payload)
+                    }
+                }
+            }
+        }
+        return (total, digest)
     }
 
     /// Writes everything `source` yields, from `offset`, with `window` requests in flight.

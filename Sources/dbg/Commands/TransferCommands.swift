@@ -178,11 +178,22 @@ struct Pull: ParsableCommand {
         lseek(fd, off_t(start), SEEK_SET)
         let progress = ProgressLine(URL(fileURLWithPath: source).lastPathComponent, total: info.size, quiet: options.quiet)
         var done = start
-        try files.read(source, from: start) { (bytes) throws(ClientError) in
-            try writeAll(fd, bytes, to: partial)
-            if options.verify { hasher.update(bytes) }
-            done += UInt64(bytes.count)
-            progress.update(done)
+        // With --verify the board hashes its file while it is being read, and so does dbg
+        // what arrives.
+        var remoteDigest: [UInt8] = []
+        if options.verify {
+            remoteDigest = try files.readHashing(source, from: start) { (bytes) throws(ClientError) in
+                try writeAll(fd, bytes, to: partial)
+                hasher.update(bytes)
+                done += UInt64(bytes.count)
+                progress.update(done)
+            }.digest
+        } else {
+            try files.read(source, from: start) { (bytes) throws(ClientError) in
+                try writeAll(fd, bytes, to: partial)
+                done += UInt64(bytes.count)
+                progress.update(done)
+            }
         }
         progress.finish(done)
         fchmod(fd, mode_t(info.mode))
@@ -190,7 +201,7 @@ struct Pull: ParsableCommand {
         guard fsync(fd) == 0 else { throw LocalFailure("cannot write \(partial): \(String(cString: strerror(errno)))") }
         close(fd)
         closed = true
-        if options.verify, try files.hash(source).digest != hasher.finish() {
+        if options.verify, remoteDigest != hasher.finish() {
             throw LocalFailure("\(partial) differs from the file on the board (SHA-256)")
         }
         guard rename(partial, destination) == 0 else { throw LocalFailure("cannot rename \(partial) to \(destination)") }
