@@ -92,23 +92,23 @@ struct Push: ParsableCommand {
         let started = Date()
         let partial = partialName(destination)
         var start: UInt64 = 0
-        // --verify hashes the bytes as they go out; a resumed copy starts from its prefix.
-        var hasher = SHA256()
+        // --verify hashes the bytes as they go out, on a thread of its own; a resumed copy
+        // starts from its prefix.
         if options.resume, let existing = try? files.stat(partial), existing.size > 0, existing.size <= size,
            try files.hash(partial, offset: 0, length: existing.size).digest == localHasher(source, length: existing.size).finish() {
             start = existing.size
-            if options.verify { hasher = try localHasher(source, length: start) }
         }
+        let hasher = options.verify ? BackgroundHasher(continuing: try prefixHasher(source, length: start)) : nil
         try input.seek(toOffset: start)
         let progress = ProgressLine(URL(fileURLWithPath: source).lastPathComponent, total: size, quiet: options.quiet)
         try files.write(partial, at: start, truncate: start == 0, mode: mode, from: { (buffer) throws(ClientError) -> Int in
             let count = read(input.fileDescriptor, buffer.baseAddress, buffer.count)
             guard count >= 0 else { throw .io("reading \(source): \(String(cString: strerror(errno)))") }
-            if options.verify { hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count])) }
+            hasher?.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
             return count
         }, progress: { progress.update(start + $0) })
         progress.finish(size)
-        if options.verify, try files.hash(partial).digest != hasher.finish() {
+        if let hasher, try files.hash(partial).digest != hasher.finish() {
             throw LocalFailure("the copy on the board differs from \(source) (SHA-256); left as \(partial)")
         }
         try files.rename(partial, to: destination, replace: true)
@@ -164,12 +164,10 @@ struct Pull: ParsableCommand {
         let partial = partialName(destination)
         let started = Date()
         var start: UInt64 = 0
-        var hasher = SHA256()
         if options.resume, let size = (try? FileManager.default.attributesOfItem(atPath: partial)[.size]) as? Int, size > 0,
            UInt64(size) <= info.size,
            try files.hash(source, offset: 0, length: UInt64(size)).digest == localHasher(partial, length: UInt64(size)).finish() {
             start = UInt64(size)
-            if options.verify { hasher = try localHasher(partial, length: start) }
         }
         let fd = open(partial, O_WRONLY | O_CREAT | (start == 0 ? O_TRUNC : 0), 0o600)
         guard fd >= 0 else { throw LocalFailure("cannot create \(partial): \(String(cString: strerror(errno)))") }
@@ -179,21 +177,19 @@ struct Pull: ParsableCommand {
         let progress = ProgressLine(URL(fileURLWithPath: source).lastPathComponent, total: info.size, quiet: options.quiet)
         var done = start
         // With --verify the board hashes its file while it is being read, and so does dbg
-        // what arrives.
+        // what arrives, on a thread of its own.
+        let hasher = options.verify ? BackgroundHasher(continuing: try prefixHasher(partial, length: start)) : nil
+        func receive(_ bytes: UnsafeRawBufferPointer) throws(ClientError) {
+            try writeAll(fd, bytes, to: partial)
+            hasher?.feed(bytes)
+            done += UInt64(bytes.count)
+            progress.update(done)
+        }
         var remoteDigest: [UInt8] = []
         if options.verify {
-            remoteDigest = try files.readHashing(source, from: start) { (bytes) throws(ClientError) in
-                try writeAll(fd, bytes, to: partial)
-                hasher.update(bytes)
-                done += UInt64(bytes.count)
-                progress.update(done)
-            }.digest
+            remoteDigest = try files.readHashing(source, from: start, receive).digest
         } else {
-            try files.read(source, from: start) { (bytes) throws(ClientError) in
-                try writeAll(fd, bytes, to: partial)
-                done += UInt64(bytes.count)
-                progress.update(done)
-            }
+            try files.read(source, from: start, receive)
         }
         progress.finish(done)
         fchmod(fd, mode_t(info.mode))
@@ -201,12 +197,17 @@ struct Pull: ParsableCommand {
         guard fsync(fd) == 0 else { throw LocalFailure("cannot write \(partial): \(String(cString: strerror(errno)))") }
         close(fd)
         closed = true
-        if options.verify, remoteDigest != hasher.finish() {
+        if let hasher, remoteDigest != hasher.finish() {
             throw LocalFailure("\(partial) differs from the file on the board (SHA-256)")
         }
         guard rename(partial, destination) == 0 else { throw LocalFailure("cannot rename \(partial) to \(destination)") }
         options.report(source, destination, bytes: done, resumedFrom: start, since: started)
     }
+}
+
+/// SHA-256 state after a local file's first `length` bytes (0: none, a fresh hasher).
+func prefixHasher(_ path: String, length: UInt64) throws -> SHA256 {
+    length == 0 ? SHA256() : try localHasher(path, length: length)
 }
 
 /// SHA-256 state after a local file's first `length` bytes (0: all of it).
