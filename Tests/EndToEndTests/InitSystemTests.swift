@@ -120,9 +120,19 @@ struct InitSystemTests {
         let size = { (url: URL) in (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? nil }
         #expect((size(rotated) ?? 0) >= 16 << 10 && (size(rotated) ?? 0) < (16 << 10) + 512)
         #expect((size(log) ?? .max) < 16 << 10)
+        // A log moved away (logrotate) is started anew at the next rotation.
+        try FileManager.default.removeItem(at: log)
+        for _ in 0..<250 {
+            let connection = try AgentConnection(address, timeoutSeconds: 10)
+            try connection.sendRaw(Array("not a frame, not at all!".utf8))
+            _ = connection.framesUntilClosed()
+        }
+        #expect(FileManager.default.fileExists(atPath: log.path), "a new log after the old one was moved away")
         agent.signal(SIGTERM)
         #expect(agent.waitForExit() == 0)
-        #expect(try String(contentsOf: log, encoding: .utf8).hasSuffix("SIGTERM: shutting down\n"))
+        // The last line is in PATH, or in PATH.1 when it was the one that filled PATH.
+        let finalLog = [rotated, log].map { (try? String(contentsOf: $0, encoding: .utf8)) ?? "" }.joined()
+        #expect(finalLog.hasSuffix("SIGTERM: shutting down\n"), "\(finalLog.suffix(600))")
     }
 
     @Test("systemd Type=notify: READY=1 once listening, STOPPING=1 at SIGTERM (an abstract NOTIFY_SOCKET too)",

@@ -38,6 +38,9 @@ struct StartupNotice: ~Copyable {
 
     static func stopping() { notifySystemd("STOPPING=1") }
 
+    /// How long the foreground half of --background waits for the agent to serve.
+    static let startupLimitMs: Milliseconds = 30_000
+
     /// --background: forks. The parent, still attached to the terminal or the init script,
     /// waits until the child serves or fails and returns the status to exit with
     /// (`.foreground`); the child, in a session of its own, goes on to start the agent.
@@ -73,7 +76,15 @@ struct StartupNotice: ~Copyable {
     private static func waitForChild(_ child: pid_t, _ pipe: borrowing OwnedDescriptor) -> Int32 {
         var message: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 512)
+        let deadline = MonotonicClock.now() + StartupNotice.startupLimitMs
         while message.count < 4096 {
+            // A boot must not hang on an agent that never gets going.
+            let now = MonotonicClock.now()
+            guard now < deadline else {
+                Log.info("--background: the agent (pid \(child)) did not start within \(StartupNotice.startupLimitMs / 1000) s")
+                return 1
+            }
+            guard csys_wait_ready(pipe.rawValue, 0, Int32(clamping: deadline - now)) > 0 else { continue }
             let count = buffer.withUnsafeMutableBytes { (try? pipe.descriptor.read(into: $0)) ?? 0 }
             if count == 0 { break }
             message += buffer.prefix(count)

@@ -34,13 +34,14 @@ final class LogFile {
         if size >= limit { rotate() }
     }
 
-    /// PATH becomes PATH.1 (replacing the one before) and a new PATH is started. If that
-    /// fails (a read-only or full file system), the file goes on growing and the next
-    /// attempt waits for another `limit` bytes.
+    /// PATH becomes PATH.1 (replacing the one before) and a new PATH is started. A PATH
+    /// that is gone (moved away by logrotate) is simply started anew. If that fails (a
+    /// read-only or full file system), the file goes on growing and the next attempt
+    /// waits for another `limit` bytes.
     private func rotate() {
         let renamed = path.withCString { from in (path + ".1").withCString { to in csys_renameat(CSYS_AT_FDCWD, from, CSYS_AT_FDCWD, to, 1) } } == 0
         do throws(Errno) {
-            guard renamed else { throw .current }
+            guard renamed || Errno.current == Errno(CSYS_ENOENT) else { throw .current }
             size = try LogFile.openBehindStderr(path)
         } catch {
             size = 0
