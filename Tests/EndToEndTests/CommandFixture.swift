@@ -87,6 +87,17 @@ func children(of pid: pid_t) -> (all: [pid_t], zombies: Int) {
     return (all, zombies)
 }
 
+/// How many descriptors a process holds, leaving out the one of /proc itself: the agent
+/// opens it for each sweep for left-behind processes (OrphanSweep) and closes it at the
+/// sweep's end, so a count taken during a sweep would see one more.
 func openDescriptors(of pid: pid_t) -> Int {
-    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).count
+    descriptorTargets(of: pid).filter { !$0.hasSuffix("-> /proc") }.count
+}
+
+/// What each of a process's descriptors is ("3 -> socket:[1234]"), for failure messages.
+func descriptorTargets(of pid: pid_t) -> [String] {
+    let folder = "/proc/\(pid)/fd"
+    return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }.map { name in
+        "\(name) -> " + ((try? FileManager.default.destinationOfSymbolicLink(atPath: folder + "/" + name)) ?? "?")
+    }
 }

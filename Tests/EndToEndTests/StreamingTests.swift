@@ -297,6 +297,7 @@ struct StreamingTests {
         let fixture = try CommandFixture()
         let agent = try fixture.startAgent()
         let before = openDescriptors(of: agent.pid)
+        let targetsBefore = descriptorTargets(of: agent.pid)
         for _ in 0..<3 {
             let driver = ProcessDriver(try fixture.login(agent))
             let stubborn = try driver.start(command: "trap '' HUP; echo $$; exec sleep 100")
@@ -322,7 +323,7 @@ struct StreamingTests {
         _ = shutdown(driver.connection.descriptor, Int32(SHUT_RDWR))
         let deadline = Date(timeIntervalSinceNow: 5)
         while openDescriptors(of: agent.pid) != before || !children(of: agent.pid).all.isEmpty, Date() < deadline { usleep(50_000) }
-        #expect(openDescriptors(of: agent.pid) == before)
+        #expect(openDescriptors(of: agent.pid) == before, "before: \(targetsBefore), after: \(descriptorTargets(of: agent.pid))")
         #expect(children(of: agent.pid).all.isEmpty)
     }
 }
