@@ -13,6 +13,8 @@ static const uint32_t round_constants[64] = {
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
 
+const uint32_t *csha256_round_constants(void) { return round_constants; }
+
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
