@@ -1,9 +1,22 @@
+import DbgWire
+
 /// Splits a RunCommand command line into argv the way a POSIX shell splits words, and
 /// nothing more: single quotes keep everything literally, double quotes keep everything
 /// but `\"`, `\\`, `\$` and `` \` ``, a backslash outside quotes escapes the next byte.
 /// There is no globbing, no variable expansion and no operators: `|`, `>`, `;`, `$HOME`
 /// and `*` reach the program as they are (RunShell is for shell syntax).
 enum CommandSplitter {
+    /// A request's Command field (RunCommand, distro Run and RunStart) as argv, or the
+    /// BadRequest that names what is wrong with it.
+    static func argv(ofCommand command: [UInt8]) throws(ServiceError) -> [[UInt8]] {
+        guard !command.contains(0) else { throw ServiceError(.badRequest, "Command: contains a NUL byte") }
+        do throws(SplitError) {
+            return try split(command)
+        } catch {
+            throw ServiceError(.badRequest, error.message)
+        }
+    }
+
     static func split(_ line: [UInt8]) throws(SplitError) -> [[UInt8]] {
         var words: [[UInt8]] = []
         var word: [UInt8] = []

@@ -24,11 +24,7 @@ extension DbgService {
             guard !exec.command.isEmpty else { throw ServiceError(.badRequest, "Command: empty") }
             argv = [Array(account.shell.utf8), Array("-c".utf8), exec.command.bytes]
         } else {
-            do throws(SplitError) {
-                argv = try CommandSplitter.split(exec.command.bytes)
-            } catch {
-                throw ServiceError(.badRequest, error.message)
-            }
+            argv = try CommandSplitter.argv(ofCommand: exec.command.bytes)
         }
         let cwd = DbgService.workingDirectory(exec.cwd.bytes, home: Array(account.home.utf8))
         if let problem = DbgService.directoryProblem(cwd, as: account) { throw problem }

@@ -8,13 +8,7 @@ extension DistroService {
 
     func run(_ run: Distro.RunRequest, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
         let caller = try caller(connection)
-        guard !run.command.containsNUL else { throw ServiceError(.badRequest, "Command: contains a NUL byte") }
-        let argv: [[UInt8]]
-        do throws(SplitError) {
-            argv = try CommandSplitter.split(run.command.bytes)
-        } catch {
-            throw ServiceError(.badRequest, error.message)
-        }
+        let argv = try CommandSplitter.argv(ofCommand: run.command.bytes)
         var spec = try launchSpec(caller, workdir: run.workdir, bind: run.bind, env: run.env, terminal: false)
         spec.argv = argv
         if !run.input.isEmpty {

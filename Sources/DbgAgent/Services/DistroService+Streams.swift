@@ -8,13 +8,7 @@ extension DistroService {
     func startRun(_ start: Distro.RunStartRequest, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
         let caller = try caller(connection)
         guard start.timeoutSec >= 0 else { throw ServiceError(.badRequest, "TimeoutSec: must not be negative (0 means no limit)") }
-        guard !start.command.containsNUL else { throw ServiceError(.badRequest, "Command: contains a NUL byte") }
-        let argv: [[UInt8]]
-        do throws(SplitError) {
-            argv = try CommandSplitter.split(start.command.bytes)
-        } catch {
-            throw ServiceError(.badRequest, error.message)
-        }
+        let argv = try CommandSplitter.argv(ofCommand: start.command.bytes)
         let terminal = start.terminal ? try ProcessHost.terminalSize(start.rows, start.cols) : nil
         var spec = try launchSpec(caller, workdir: start.workdir, bind: start.bind, env: start.env, terminal: start.terminal)
         spec.argv = argv
