@@ -286,6 +286,20 @@ public final class AgentConnection: @unchecked Sendable {
 
 func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
 
+/// A TCP connection to HOST:PORT (to an agent, or to a serial port server); failures
+/// name it as `name`.
+func connectTCP(host: String, port: UInt16, timeoutSeconds: Int, localAddress: String?, name: String) throws(ClientError) -> Int32 {
+    do throws(TCPConnection.Failure) {
+        return try TCPConnection.connect(host: host, port: port, timeoutMs: Int32(clamping: timeoutSeconds * 1000),
+                                         localAddress: localAddress)
+    } catch {
+        switch error {
+        case .resolve(let reason): throw .connect("cannot resolve '\(host)': \(reason)")
+        case .connect(let failure): throw .connect("cannot connect to \(name): \(describe(failure.code))")
+        }
+    }
+}
+
 private func openSocket(_ target: AgentTarget, timeoutSeconds: Int, localAddress: String?) throws(ClientError) -> Int32 {
     switch target {
     case .serial, .networkSerial:
@@ -312,16 +326,8 @@ private func openSocket(_ target: AgentTarget, timeoutSeconds: Int, localAddress
         setTimeouts(fd, timeoutSeconds)
         return fd
     case .tcp(let host, let port):
-        let fd: Int32
-        do throws(TCPConnection.Failure) {
-            fd = try TCPConnection.connect(host: host, port: port, timeoutMs: Int32(clamping: timeoutSeconds * 1000),
-                                           localAddress: localAddress)
-        } catch {
-            switch error {
-            case .resolve(let reason): throw .connect("cannot resolve '\(host)': \(reason)")
-            case .connect(let failure): throw .connect("cannot connect to \(target.description): \(describe(failure.code))")
-            }
-        }
+        let fd = try connectTCP(host: host, port: port, timeoutSeconds: timeoutSeconds, localAddress: localAddress,
+                                name: target.description)
         // This client waits in recv and send, bounded by the socket's timeouts.
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         setTimeouts(fd, timeoutSeconds)

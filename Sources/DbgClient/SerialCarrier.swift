@@ -60,16 +60,8 @@ class SerialCarrier {
 
     /// A TCP connection to a serial port server; `telnet` for RFC 2217.
     static func network(host: String, port: UInt16, baud: Int, telnet: Bool, timeoutSeconds: Int) throws(ClientError) -> SerialCarrier {
-        let fd: Int32
         let name = (telnet ? "rfc2217://" : "socket://") + AgentTarget.tcp(host: host, port: port).description
-        do throws(TCPConnection.Failure) {
-            fd = try TCPConnection.connect(host: host, port: port, timeoutMs: Int32(clamping: timeoutSeconds * 1000), localAddress: nil)
-        } catch {
-            switch error {
-            case .resolve(let reason): throw .connect("cannot resolve '\(host)': \(reason)")
-            case .connect(let failure): throw .connect("cannot connect to \(name): \(describe(failure.code))")
-            }
-        }
+        let fd = try connectTCP(host: host, port: port, timeoutSeconds: timeoutSeconds, localAddress: nil, name: name)
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))

@@ -23,13 +23,7 @@ struct Boards: ParsableCommand {
     var json = false
 
     func run() throws {
-        let config: BoardConfig
-        do {
-            config = try BoardConfig.load()
-        } catch let failure as LocalFailure {
-            Terminal.error("dbg: \(failure.message)")
-            throw ExitCode(ExitStatus.usage)
-        }
+        let config = try BoardConfig.loadForCommand()
         if json {
             let entries = config.boards.map { board in
                 "{" + [("name", board.name), ("host", board.target), ("user", board.user), ("passwordFile", board.passwordFile)]

@@ -42,13 +42,7 @@ struct AgentOptions: ParsableArguments {
 
     private func resolveBoard() throws {
         guard let name = board ?? AgentOptions.environment["DBG_BOARD"].flatMap({ $0.isEmpty ? nil : $0 }) else { return }
-        let config: BoardConfig
-        do {
-            config = try BoardConfig.load()
-        } catch let failure as LocalFailure {
-            Terminal.error("dbg: \(failure.message)")
-            throw ExitCode(ExitStatus.usage)
-        }
+        let config = try BoardConfig.loadForCommand()
         guard let found = config.boards.first(where: { $0.name == name }) else {
             Terminal.error("dbg: no board named '\(name)' in \(config.path) (dbg boards lists them)")
             throw ExitCode(ExitStatus.usage)

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 
 /// Named boards: `dbg -b NAME ...` takes the target and login of an entry in
@@ -47,6 +48,16 @@ struct BoardConfig {
         let base = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? (NSHomeDirectory() as NSString).appendingPathComponent(".config")
         return (base as NSString).appendingPathComponent("dbg/config")
+    }
+
+    /// The file, for a command: one it cannot read or mean is bad usage (one line, exit 64).
+    static func loadForCommand() throws -> BoardConfig {
+        do {
+            return try load()
+        } catch let failure as LocalFailure {
+            Terminal.error("dbg: \(failure.message)")
+            throw ExitCode(ExitStatus.usage)
+        }
     }
 
     /// The file at `path`; no file means no boards.
