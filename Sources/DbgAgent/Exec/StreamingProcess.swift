@@ -136,8 +136,8 @@ struct StreamingProcess: ~Copyable {
     mutating func endInput() {
         inputEnding = false
         if terminal, let fd = stdin?.descriptor {
-            var eof: UInt8 = 4  // VEOF, ^D
-            _ = try? fd.write(UnsafeRawBufferPointer(start: &eof, count: 1))
+            let eof: UInt8 = 4  // VEOF, ^D
+            _ = withUnsafeBytes(of: eof) { try? fd.write($0) }
         } else {
             close(.stdin)
         }
