@@ -15,10 +15,11 @@ let package = Package(
     ],
     targets: [
         // Syscall headers and the few helpers that must be C. `firmware/` holds the
-        // musl-only glue that only the CMake build compiles. zlib, liblzma and libzstd
-        // unpack distro rootfs archives.
-        .target(name: "CSys", exclude: ["firmware"], linkerSettings: [
-            .linkedLibrary("crypt"), .linkedLibrary("z"), .linkedLibrary("lzma"), .linkedLibrary("zstd"),
+        // musl-only glue that only the CMake build compiles.
+        .target(name: "CSys", exclude: ["firmware"]),
+        // gzip, xz and zstd streams for distro rootfs archives (zlib, liblzma, libzstd).
+        .target(name: "CDecompress", linkerSettings: [
+            .linkedLibrary("z"), .linkedLibrary("lzma"), .linkedLibrary("zstd"),
         ]),
         // Linux-PAM, host build only (the firmware checks shadow with libxcrypt).
         .systemLibrary(name: "CPAM", path: "Sources/CPAM"),
@@ -32,24 +33,27 @@ let package = Package(
         // (Embedded subset): endpoints, serial lines, TCP connections.
         .target(name: "DbgPlatform", dependencies: ["CSys"]),
         // The agent: event loop, transports, connections, services (Embedded subset).
-        .target(name: "DbgAgent", dependencies: ["CSys", "CPAM", "DbgWire", "DbgPlatform"]),
+        // libcrypt checks shadow hashes (linked here, not in CSys: the client needs none).
+        .target(name: "DbgAgent", dependencies: ["CSys", "CDecompress", "CPAM", "DbgWire", "DbgPlatform"],
+                linkerSettings: [.linkedLibrary("crypt")]),
         .executableTarget(name: "dbgd", dependencies: ["DbgAgent"]),
         // Host side (normal Swift): a blocking client library, the `dbg` CLI, the bench tool.
         .target(name: "DbgClient", dependencies: ["DbgWire", "DbgPlatform"]),
-        .executableTarget(name: "dbg", dependencies: [
-            "DbgClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        // No Foundation and no argument-parsing package: the installed client is one small
+        // static file that starts about as fast as a C program (Sources/dbg/CommandLine).
+        .executableTarget(name: "dbg", dependencies: ["DbgClient"]),
         .executableTarget(name: "dbg-bench", dependencies: [
             "DbgClient", "CSys", "LineSimulator", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], linkerSettings: [.linkedLibrary("crypt")]),
         // A serial cable made of two PTY pairs, with a line rate and damage on demand
         // (the serial tests and Scripts/bench).
         .target(name: "LineSimulator"),
         .testTarget(name: "DbgWireTests", dependencies: ["DbgWire"]),
         .testTarget(name: "DbgPlatformTests", dependencies: ["DbgPlatform"]),
         .testTarget(name: "DbgAgentTests", dependencies: ["DbgAgent", "CSys"]),
-        // CSys gives the tests the system's libcrypt, to make password hashes with.
-        .testTarget(name: "EndToEndTests", dependencies: ["DbgClient", "CSys", "LineSimulator"]),
+        // The tests make password hashes with the system's libcrypt (through CSys).
+        .testTarget(name: "EndToEndTests", dependencies: ["DbgClient", "CSys", "LineSimulator"],
+                    linkerSettings: [.linkedLibrary("crypt")]),
     ] + fuzzTargets
 )
 

@@ -1,6 +1,5 @@
 import DbgPlatform
 import DbgWire
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,9 +23,9 @@ final class SerialBridge: @unchecked Sendable {
     private let line: SerialCarrier
     private var engine: LinkEngine
     private var toConnection: [UInt8] = []
-    private let opened = DispatchSemaphore(value: 0)
-    private let done = DispatchSemaphore(value: 0)
-    private let lock = NSLock()
+    private let opened = Signal()
+    private let done = Signal()
+    private let lock = Lock()
     private var counters = LinkEngine.Counters()
     private var progressAt: Int64 = 0
     private var linkOpen = false
@@ -49,8 +48,8 @@ final class SerialBridge: @unchecked Sendable {
         var nonce: UInt32 = 0
         while nonce == 0 { nonce = UInt32.random(in: 1...UInt32.max) }
         engine.open(nonce: nonce, now: SerialBridge.now())
-        Thread { [self] in run() }.start()
-        guard opened.wait(timeout: .now() + .seconds(timeoutSeconds)) == .success, lock.withLock({ linkOpen }) else {
+        startThread { [self] in run() }
+        guard opened.wait(seconds: timeoutSeconds), lock.withLock({ linkOpen }) else {
             shutdown(connectionEnd, Int32(SHUT_RDWR))
             throw .connect("no answer from an agent on \(path) at \(baud) baud within \(timeoutSeconds) s")
         }
@@ -60,7 +59,7 @@ final class SerialBridge: @unchecked Sendable {
     /// acknowledged and CLOSE has gone out, so the agent ends this client's connection
     /// now rather than at the next client's reset.
     func waitUntilClosed(timeoutSeconds: Int) {
-        _ = done.wait(timeout: .now() + .seconds(timeoutSeconds))
+        _ = done.wait(seconds: timeoutSeconds)
     }
 
     /// Why the link ended, when it was not the connection closing normally.
@@ -78,15 +77,15 @@ final class SerialBridge: @unchecked Sendable {
         SerialBridge.now() - lock.withLock { progressAt } < milliseconds
     }
 
-    static func now() -> Int64 { Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000) }
+    static func now() -> Int64 { MonotonicClock.milliseconds() }
 
     /// The link thread: until the connection's end closes or the agent is lost.
     private func run() {
         defer {
             line.close()
             Glibc.close(bridgeEnd)
-            opened.signal()  // an open that never happened stops waiting
-            done.signal()
+            opened.raise()  // an open that never happened stops waiting
+            done.raise()
         }
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         var connectionClosed = false
@@ -124,7 +123,7 @@ final class SerialBridge: @unchecked Sendable {
                             linkOpen = true
                             progressAt = tick
                         }
-                        opened.signal()
+                        opened.raise()
                     case .peerLost: return end("\(path): the agent does not know this link any more (it restarted)")
                     case .closed: return  // the connection sees end of file
                     case .reset: break

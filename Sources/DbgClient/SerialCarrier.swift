@@ -1,5 +1,4 @@
 import DbgPlatform
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif

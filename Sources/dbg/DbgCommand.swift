@@ -1,6 +1,6 @@
-import ArgumentParser
+import DbgClient
 import DbgWire
-import Foundation
+import Glibc
 
 /// `dbg`: the host client.
 ///
@@ -8,18 +8,21 @@ import Foundation
 /// 0 for success and 1 for a failed operation. 255: the agent cannot be reached or the
 /// connection broke; 254: authentication failed; 64: bad usage.
 @main
-struct DbgCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "dbg",
+enum DbgCommand {
+    static let version = "dbg " + Release.number + " (protocol " + String(Control.protocolVersion) + ")"
+
+    static let root = CommandSpec(
+        name: "dbg",
         abstract: "Debug and control a board running dbgd.",
         discussion: """
             The agent is given with -H (or DBG_HOST): HOST[:PORT], [IPv6]:PORT, unix:/PATH, \
             serial:DEVICE[,BAUD], or a serial port exported by a port server such as ser2net: \
             socket://HOST:PORT[,BAUD] (raw TCP) or rfc2217://HOST:PORT[,BAUD] (telnet, which also sets \
-            the port's baud rate); the port defaults to 5037, the baud rate to 115200. The user (-u or DBG_USER) defaults to root. The password comes from \
-            --password-file (or DBG_PASSWORD_FILE), then DBG_PASSWORD, then a prompt when stdin is a terminal; never from the \
-            command line. --connect-timeout SEC (or DBG_CONNECT_TIMEOUT) bounds connecting and each answer; \
-            --wait SEC (or DBG_WAIT) keeps trying that long while the agent cannot be reached yet.
+            the port's baud rate); the port defaults to 5037, the baud rate to 115200. The user (-u or DBG_USER) \
+            defaults to root. The password comes from --password-file (or DBG_PASSWORD_FILE), then DBG_PASSWORD, \
+            then a prompt when stdin is a terminal; never from the command line. --connect-timeout SEC (or \
+            DBG_CONNECT_TIMEOUT) bounds connecting and each answer; --wait SEC (or DBG_WAIT) keeps trying that \
+            long while the agent cannot be reached yet.
 
             Boards named in ~/.config/dbg/config (or DBG_CONFIG) are chosen with -b NAME (or DBG_BOARD): \
             see dbg help boards. An option on the command line beats the board's entry, which beats \
@@ -32,17 +35,49 @@ struct DbgCommand: ParsableCommand {
             operation failed. 255: the agent could not be reached or the connection broke. 254: \
             authentication failed. 64: bad usage.
             """,
-        version: "dbg \(Release.number) (protocol \(Control.protocolVersion))",
-        subcommands: [Ping.self, Info.self, Exec.self, Sh.self, Push.self, Pull.self, Ls.self, Stat.self, Mkdir.self, Rm.self,
-                      Mv.self, Cat.self, Hash.self, Shell.self, DistroCommand.self, Wait.self, Boards.self]
-    )
+        options: AgentOptions.specs + [
+            .flag("version", nil, "Print the versions of dbg and of its protocol."),
+            .flag("help", "h", "Show this help (dbg COMMAND --help: a command's)."),
+            .option("generate-completion-script", nil, "SHELL", "Print a completion script for bash, zsh or fish."),
+            OptionSpec(long: "manual", short: nil, value: nil, help: "Print the manual page (roff).", hidden: true),
+        ],
+        subcommands: [Ping.node, Info.node, Exec.node, Sh.node, Push.node, Pull.node, Ls.node, Stat.node, Mkdir.node, Rm.node,
+                      Mv.node, Cat.node, Hash.node, Shell.node, DistroCommand.spec, Wait.node, Boards.node])
 
-    /// Takes the target and login options given before the command (LeadingOptions),
-    /// then parses and runs the rest.
     static func main() {
-        guard let arguments = LeadingOptions.hoist(Array(CommandLine.arguments.dropFirst()), root: DbgCommand.self) else {
-            Foundation.exit(ExitStatus.usage)
+        exit(run(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    /// Parses and runs one command line; the status dbg exits with.
+    static func run(_ words: [String]) -> Int32 {
+        do {
+            switch try CommandLineParser(root: root).parse(words) {
+            case .run(let command, let parsed):
+                try command.run!(parsed)
+            case .help(let chain):
+                print(HelpText(chain: chain).text, terminator: "")
+            case .missingCommand(let chain):
+                writeOut(2, Array(HelpText(chain: chain).text.utf8))
+                return ExitStatus.usage
+            case .version:
+                print(version)
+            case .manual:
+                print(ManualPage(root: root, version: version).text, terminator: "")
+            case .completion(let shell):
+                print(try CompletionScript(root: root).script(for: shell), terminator: "")
+            }
+            return 0
+        } catch let error as ValidationError {
+            Terminal.error("dbg: " + error.message)
+            return ExitStatus.usage
+        } catch let failure as LocalFailure {
+            Terminal.error("dbg: " + failure.message)
+            return ExitStatus.failure
+        } catch let exit as ExitCode {
+            return exit.status
+        } catch {
+            Terminal.error("dbg: \(error)")
+            return ExitStatus.failure
         }
-        main(arguments)
     }
 }

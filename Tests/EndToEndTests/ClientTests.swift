@@ -143,6 +143,47 @@ struct ClientOptionTests {
         let help = try dbg.run(["--help"])
         #expect(help.status == 0 && help.out.contains("These go before the command or after it"))
     }
+
+    @Test("the command line: a remote command's own options pass through; mistakes are one line and 64; help, manual, completion")
+    func commandLine() throws {
+        let fixture = try CommandFixture()
+        let agent = try fixture.startAgent()
+        let dbg = DbgTool(agent)
+        // After the program's name everything is the program's, dashes included.
+        let passed = try dbg.run(["exec", "-H", agent.tcp.description, "printf", "%s|", "-H", "--help", "-x"])
+        #expect(passed.status == 0 && passed.out == "-H|--help|-x|", "\(passed.stderr)")
+        let bundled = try dbg.run(["exec", "-ti", "--", "true"])
+        #expect(bundled.status == 0, "\(bundled.stderr)")
+        for (arguments, line) in [
+            (["bogus"], "dbg: unknown command 'bogus' (see dbg --help)\n"),
+            (["ls", "--bogus"], "dbg: unknown option '--bogus' (see dbg ls --help)\n"),
+            (["ls", "a", "b"], "dbg: unexpected argument 'b' (see dbg ls --help)\n"),
+            (["mv", "a"], "dbg: missing TO (see dbg mv --help)\n"),
+            (["ping", "-c", "0"], "dbg: --count '0': expected a number from 1 to 1000000\n"),
+            (["ls", "--json=yes"], "dbg: --json takes no value\n"),
+            (["wait", "--for", "ever"], "dbg: --for 'ever': expected reachable or login\n"),
+        ] {
+            let outcome = try dbg.run(arguments)
+            #expect(outcome.status == 64 && outcome.stderr == line, "\(arguments): \(outcome.stderr)")
+        }
+        let bare = try dbg.run([])
+        #expect(bare.status == 64 && bare.stderr.hasPrefix("Usage: dbg [OPTIONS] COMMAND"))
+        let help = try dbg.run(["help", "distro", "run"])
+        #expect(help.status == 0 && help.out.hasPrefix("Usage: dbg distro run [OPTIONS] [--] PROGRAM [ARG...]"))
+        #expect(try dbg.run(["push", "--help"]).out == dbg.run(["help", "push"]).out)
+        let version = try dbg.run(["--version"])
+        #expect(version.status == 0 && version.out.hasPrefix("dbg 0.1.0 (protocol 1)"))
+        let manual = try dbg.run(["--manual"])
+        #expect(manual.status == 0 && manual.out.hasPrefix(".TH DBG 1") && manual.out.contains(#".SS "dbg distro run"#))
+        for shell in ["bash", "zsh", "fish"] {
+            let script = try dbg.run(["--generate-completion-script", shell])
+            #expect(script.status == 0 && script.out.contains("dbg"), "\(shell)")
+        }
+        let bash = try dbg.run(["--generate-completion-script", "bash"]).out
+        let check = try ChildProcess(["bash", "-c", bash + "\nCOMP_WORDS=(dbg distro r); COMP_CWORD=2; _dbg; echo ${COMPREPLY[@]}"])
+        #expect(String(decoding: check.output.readDataToEndOfFile(), as: UTF8.self) == "run remove\n")
+        #expect(check.waitForExit(timeout: 10) == 0)
+    }
 }
 
 extension ClientOptionTests {

@@ -1,9 +1,8 @@
-import ArgumentParser
-import Foundation
 
 /// `dbg boards`: the named boards of the config file.
-struct Boards: ParsableCommand {
-    static let configuration = CommandConfiguration(
+struct Boards: Command {
+    static let spec = CommandSpec(
+        name: "boards",
         abstract: "List the boards named in the config file (for -b NAME).",
         discussion: """
             The file is DBG_CONFIG, else $XDG_CONFIG_HOME/dbg/config, else ~/.config/dbg/config: \
@@ -17,10 +16,12 @@ struct Boards: ParsableCommand {
 
             dbg -b lab-3 exec -- uname -a then reaches it. A line the file cannot mean is an error \
             that names the file and the line (exit 64).
-            """)
+            """,
+        options: [.json("Print a JSON array.")])
 
-    @Flag(help: "Print a JSON array.")
-    var json = false
+    let json: Bool
+
+    init(_ arguments: ParsedArguments) throws { json = arguments.flag("json") }
 
     func run() throws {
         let config = try BoardConfig.loadForCommand()
@@ -33,12 +34,12 @@ struct Boards: ParsableCommand {
             return
         }
         guard !config.boards.isEmpty else {
-            Terminal.error("dbg: no boards: \(config.path) \(FileManager.default.fileExists(atPath: config.path) ? "names none" : "does not exist")")
+            Terminal.error("dbg: no boards: \(config.path) \(LocalPath(config.path).exists ? "names none" : "does not exist")")
             return
         }
         let width = config.boards.map(\.name.count).max() ?? 0
         for board in config.boards {
-            let name = board.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            let name = board.name.rightPadded(width)
             print("\(name)  \(board.target ?? "(no host)")" + (board.user.map { "  user \($0)" } ?? ""))
         }
     }

@@ -1,12 +1,10 @@
-import ArgumentParser
 import DbgClient
 import DbgWire
-import Foundation
 
 /// `dbg distro ...`: the Linux rootfs on the board (the agent's distro service).
-struct DistroCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "distro",
+enum DistroCommand {
+    static let spec = CommandSpec(
+        name: "distro",
         abstract: "Install a Linux rootfs on the board, and run commands and shells inside it.",
         discussion: """
             The rootfs lives at the agent's --distro-root. Commands and shells run in their own mount, \
@@ -14,17 +12,20 @@ struct DistroCommand: ParsableCommand {
             root on the board. Over a Unix socket the agent takes the caller's own user and no \
             password is asked.
             """,
-        subcommands: [DistroStatus.self, DistroInstall.self, DistroRun.self, DistroShell.self, DistroRemove.self]
-    )
+        subcommands: [DistroStatus.node, DistroInstall.node, DistroRun.node, DistroShell.node, DistroRemove.node])
 }
 
-struct DistroStatus: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Whether a rootfs is installed, where, and its size.")
+struct DistroStatus: Command {
+    static let spec = CommandSpec(name: "status", abstract: "Whether a rootfs is installed, where, and its size.",
+                                  options: [.json("Print a JSON object.")])
 
-    @OptionGroup var agent: AgentOptions
+    let agent: AgentOptions
+    let json: Bool
 
-    @Flag(help: "Print a JSON object.")
-    var json = false
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        json = arguments.flag("json")
+    }
 
     func run() throws {
         let connection = try agent.distroConnection()
@@ -39,22 +40,25 @@ struct DistroStatus: ParsableCommand {
     }
 }
 
-struct DistroInstall: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "install",
+struct DistroInstall: Command {
+    static let spec = CommandSpec(
+        name: "install",
         abstract: "Install a rootfs archive (tar, tar.gz, tar.xz or tar.zst) on the board.",
         discussion: """
             URL is a path on the board, file:///PATH or http://HOST[:PORT]/PATH; without it the agent \
             uses its --distro-url. https is not supported by the agent: fetch the archive here, \
             `dbg push rootfs.tar.xz /tmp/`, then `dbg distro install /tmp/rootfs.tar.xz` (or run wget \
             or curl on the board with `dbg exec`). The rootfs appears only once it is complete.
-            """
-    )
+            """,
+        arguments: [.optional("URL", "Where the agent fetches the archive (default: its --distro-url).")])
 
-    @OptionGroup var agent: AgentOptions
+    let agent: AgentOptions
+    let url: String
 
-    @Argument(help: "Where the agent fetches the archive (default: its --distro-url).")
-    var url: String = ""
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        url = arguments.arguments.first ?? ""
+    }
 
     func run() throws {
         let connection = try agent.distroConnection()
@@ -64,10 +68,12 @@ struct DistroInstall: ParsableCommand {
     }
 }
 
-struct DistroRemove: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove the rootfs from the board.")
+struct DistroRemove: Command {
+    static let spec = CommandSpec(name: "remove", abstract: "Remove the rootfs from the board.")
 
-    @OptionGroup var agent: AgentOptions
+    let agent: AgentOptions
+
+    init(_ arguments: ParsedArguments) throws { agent = try AgentOptions(arguments) }
 
     func run() throws {
         let connection = try agent.distroConnection()
@@ -76,17 +82,21 @@ struct DistroRemove: ParsableCommand {
 }
 
 /// Where a distro command or shell runs: directory, binds, environment.
-struct DistroContext: ParsableArguments {
-    @Option(help: "Working directory inside the rootfs (default /).")
-    var workdir: String = ""
+struct DistroContext {
+    static let specs: [OptionSpec] = [
+        .option("workdir", nil, "DIR", "Working directory inside the rootfs (default /)."),
+        .option("bind", nil, "HOST:CONTAINER", "Bind a board path into the rootfs (repeatable)."),
+        .option("env", nil, "KEY=VALUE", "Set a variable (repeatable)."),
+    ]
 
-    @Option(name: .customLong("bind"), help: "Bind a board path into the rootfs: HOST:CONTAINER (repeatable).")
-    var binds: [String] = []
+    let workdir: String
+    let binds: [String]
+    let variables: [String]
 
-    @Option(name: .customLong("env"), help: "Set a variable: KEY=VALUE (repeatable).")
-    var variables: [String] = []
-
-    func validate() throws {
+    init(_ arguments: ParsedArguments) throws {
+        workdir = arguments.value("workdir") ?? ""
+        binds = arguments.all("bind")
+        variables = arguments.all("env")
         for bind in binds where !bind.contains(":") || bind.contains(",") {
             throw ValidationError("--bind '\(bind)': expected HOST:CONTAINER (no commas)")
         }
@@ -99,40 +109,43 @@ struct DistroContext: ParsableArguments {
     var env: WireBytes { WireBytes(variables.joined(separator: "\n")) }
 }
 
-struct DistroRun: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "run",
+struct DistroRun: Command {
+    static let spec = CommandSpec(
+        name: "run",
         abstract: "Run a program inside the rootfs and exit with its status.",
         discussion: """
             Each argument reaches the program exactly as typed: dbg distro run -- cat /etc/os-release. \
             Like dbg exec, stdin, stdout and stderr stream (stdin when it is not a terminal, or with \
             -i), -t gives a PTY, and Ctrl-C, SIGTERM and SIGHUP reach the program.
-            """
-    )
+            """,
+        options: DistroContext.specs + [
+            .flag("tty", "t", "Run on a terminal (PTY)."),
+            .flag("interactive", "i", "Forward stdin also when it is a terminal."),
+            .option("timeout", nil, "SEC", "Seconds before the agent ends the program (0: no limit; not with --capture)."),
+            .flag("capture", nil, "One request and one answer (distro Run): the output kept up to the agent's limit."),
+            .flag("stdin", nil, "With --capture: send dbg's stdin to the program (read to its end first; up to the agent's frame size)."),
+        ],
+        arguments: [ArgumentSpec(name: "PROGRAM [ARG...]", count: .passthrough, help: "The program and its arguments.")])
 
-    @OptionGroup var agent: AgentOptions
-    @OptionGroup var context: DistroContext
+    let agent: AgentOptions
+    let context: DistroContext
+    let tty: Bool
+    let interactive: Bool
+    let timeout: Int32
+    let capture: Bool
+    let stdin: Bool
+    let words: [String]
 
-    @Flag(name: [.customShort("t"), .long], help: "Run on a terminal (PTY).")
-    var tty = false
-
-    @Flag(name: [.customShort("i"), .long], help: "Forward stdin also when it is a terminal.")
-    var interactive = false
-
-    @Option(help: "Seconds before the agent ends the program (0: no limit; not with --capture).")
-    var timeout: Int32 = 0
-
-    @Flag(help: "One request and one answer (distro Run): the output kept up to the agent's limit.")
-    var capture = false
-
-    @Flag(help: "With --capture: send dbg's stdin to the program (read to its end first; up to the agent's frame size).")
-    var stdin = false
-
-    @Argument(parsing: .captureForPassthrough, help: "The program and its arguments (after --).")
-    var command: [String]
-
-    func validate() throws {
-        guard !command.isEmpty else { throw ValidationError("nothing to run: dbg distro run -- PROGRAM ARGS...") }
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        context = try DistroContext(arguments)
+        tty = arguments.flag("tty")
+        interactive = arguments.flag("interactive")
+        timeout = Int32(try arguments.int("timeout", 0, in: 0...Int(Int32.max)))
+        capture = arguments.flag("capture")
+        stdin = arguments.flag("stdin")
+        words = arguments.arguments
+        guard !words.isEmpty else { throw ValidationError("nothing to run: dbg distro run -- PROGRAM ARGS...") }
         if capture && (tty || interactive || timeout != 0) {
             throw ValidationError("--capture takes no terminal and no timeout: drop --tty, --interactive and --timeout")
         }
@@ -140,16 +153,15 @@ struct DistroRun: ParsableCommand {
     }
 
     func run() throws {
-        let words = command.first == "--" ? Array(command.dropFirst()) : command
         let line = WireBytes(words.map(quoteForAgent).joined(separator: " "))
         let connection = try agent.distroConnection()
         guard !capture else {
-            let input = stdin ? [UInt8](FileHandle.standardInput.readDataToEndOfFile()) : []
+            guard let input = stdin ? readToEnd(0) : [] else { throw LocalFailure("cannot read stdin: " + describeErrno()) }
             let request = Distro.RunRequest(command: line, workdir: WireBytes(context.workdir), bind: context.bind, env: context.env,
                                             input: WireBytes(input))
             let result = try attempt("distro run") { try connection.distroRun(request) }
-            FileHandle.standardOutput.write(Data(result.stdout.bytes))
-            FileHandle.standardError.write(Data(result.stderr.bytes))
+            writeOut(1, result.stdout.bytes)
+            writeOut(2, result.stderr.bytes)
             throw ExitCode(Int32(truncatingIfNeeded: result.exitCode))
         }
         let (rows, cols) = tty && Terminal.stdinIsTerminal ? LocalTerminal.size() : (0, 0)
@@ -162,15 +174,20 @@ struct DistroRun: ParsableCommand {
     }
 }
 
-struct DistroShell: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "shell",
+struct DistroShell: Command {
+    static let spec = CommandSpec(
+        name: "shell",
         abstract: "An interactive login shell (/bin/sh) inside the rootfs; exits with its status.",
-        discussion: "Like dbg shell: raw terminal, window size followed; a script on stdin is read by sh -l without a terminal."
-    )
+        discussion: "Like dbg shell: raw terminal, window size followed; a script on stdin is read by sh -l without a terminal.",
+        options: DistroContext.specs)
 
-    @OptionGroup var agent: AgentOptions
-    @OptionGroup var context: DistroContext
+    let agent: AgentOptions
+    let context: DistroContext
+
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        context = try DistroContext(arguments)
+    }
 
     func run() throws {
         let connection = try agent.distroConnection()

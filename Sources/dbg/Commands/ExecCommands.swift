@@ -1,32 +1,34 @@
-import ArgumentParser
 import DbgClient
 import DbgWire
-import Foundation
 
 /// What exec and sh share: where to run, for how long, and how the streams go.
-struct RunOptions: ParsableArguments {
-    @Option(help: "Seconds before the agent ends the command (0: no limit; with --capture, the agent's default).")
-    var timeout: Int32 = 0
+struct RunOptions {
+    static let specs: [OptionSpec] = [
+        .option("timeout", nil, "SEC", "Seconds before the agent ends the command (0: no limit; with --capture, the agent's default)."),
+        .option("cwd", nil, "DIR", "Working directory on the board (default: the user's home)."),
+        .option("env", "e", "NAME=VALUE", "Added to the remote environment (repeatable)."),
+        .flag("tty", "t", "Run on a terminal (PTY): interactive programs, colours."),
+        .flag("interactive", "i", "Forward stdin also when it is a terminal."),
+        .flag("capture", nil, "Capture the output in one answer (bounded by the agent's --max-output), as RunCommand."),
+        .flag("fail-on-truncate", nil, "With --capture: exit non-zero when the agent had to cut stdout or stderr."),
+    ]
 
-    @Option(help: "Working directory on the board (default: the user's home).")
-    var cwd: String = ""
+    let timeout: Int32
+    let cwd: String
+    let env: [String]
+    let tty: Bool
+    let interactive: Bool
+    let capture: Bool
+    let failOnTruncate: Bool
 
-    @Option(name: [.customShort("e"), .long], help: "NAME=value added to the remote environment (repeatable).")
-    var env: [String] = []
-
-    @Flag(name: [.customShort("t"), .long], help: "Run on a terminal (PTY): interactive programs, colours.")
-    var tty = false
-
-    @Flag(name: [.customShort("i"), .long], help: "Forward stdin also when it is a terminal.")
-    var interactive = false
-
-    @Flag(help: "Capture the output in one answer (bounded by the agent's --max-output), as RunCommand.")
-    var capture = false
-
-    @Flag(help: "With --capture: exit non-zero when the agent had to cut stdout or stderr.")
-    var failOnTruncate = false
-
-    func validate() throws {
+    init(_ arguments: ParsedArguments) throws {
+        timeout = Int32(try arguments.int("timeout", 0, in: 0...Int(Int32.max)))
+        cwd = arguments.value("cwd") ?? ""
+        env = arguments.all("env")
+        tty = arguments.flag("tty")
+        interactive = arguments.flag("interactive")
+        capture = arguments.flag("capture")
+        failOnTruncate = arguments.flag("fail-on-truncate")
         if let bad = env.first(where: { !$0.contains("=") || $0.hasPrefix("=") }) {
             throw ValidationError("--env '\(bad)': expected NAME=value")
         }
@@ -69,8 +71,8 @@ struct RunOptions: ParsableArguments {
                 try login.connection.call(service: ServiceID.dbg, op: op.rawValue, request)
             }
         }
-        FileHandle.standardOutput.write(Data(result.stdout.bytes))
-        FileHandle.standardError.write(Data(result.stderr.bytes))
+        writeOut(1, result.stdout.bytes)
+        writeOut(2, result.stderr.bytes)
         var status = Int32(truncatingIfNeeded: result.exitCode)
         for (name, cut) in [("stdout", result.stdoutTruncated), ("stderr", result.stderrTruncated)] where cut {
             Terminal.error("dbg: warning: the agent kept only the first \(name == "stdout" ? result.stdout.count : result.stderr.count) bytes of \(name)")
@@ -80,29 +82,31 @@ struct RunOptions: ParsableArguments {
     }
 }
 
-struct Exec: ParsableCommand {
-    static let configuration = CommandConfiguration(
+struct Exec: Command {
+    static let spec = CommandSpec(
+        name: "exec",
         abstract: "Run a program on the board (no shell) and exit with its status.",
         discussion: """
             Each argument reaches the program exactly as typed: dbg exec -- ls -l '/tmp/a b'. \
             stdout and stderr stream byte for byte, without a size limit; stdin is forwarded when \
             it is not a terminal (tar c dir | dbg exec -- tar x -C /opt), or with -i. Ctrl-C, \
             SIGTERM and SIGHUP reach the remote process (a second Ctrl-C within 1 s kills it).
-            """
-    )
+            """,
+        options: RunOptions.specs,
+        arguments: [ArgumentSpec(name: "PROGRAM [ARG...]", count: .passthrough, help: "The program and its arguments.")])
 
-    @OptionGroup var agent: AgentOptions
-    @OptionGroup var options: RunOptions
+    let agent: AgentOptions
+    let options: RunOptions
+    let words: [String]
 
-    @Argument(parsing: .captureForPassthrough, help: "The program and its arguments (after --).")
-    var command: [String]
-
-    func validate() throws {
-        guard !command.isEmpty else { throw ValidationError("nothing to run: dbg exec -- PROGRAM ARGS...") }
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        options = try RunOptions(arguments)
+        words = arguments.arguments
+        guard !words.isEmpty else { throw ValidationError("nothing to run: dbg exec -- PROGRAM ARGS...") }
     }
 
     func run() throws {
-        let words = command.first == "--" ? Array(command.dropFirst()) : command
         let status = options.capture
             ? try options.capture(agent, op: .runCommand, command: words.map(quoteForAgent).joined(separator: " "), what: "exec")
             : try options.stream(agent, argv: words, command: "", what: "exec")
@@ -110,16 +114,20 @@ struct Exec: ParsableCommand {
     }
 }
 
-struct Sh: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Run a shell command line on the board (the user's shell, -c) and exit with its status."
-    )
+struct Sh: Command {
+    static let spec = CommandSpec(
+        name: "sh", abstract: "Run a shell command line on the board (the user's shell, -c) and exit with its status.",
+        options: RunOptions.specs, arguments: [.one("COMMAND-LINE", "The command line, e.g. 'dmesg | tail -5'.")])
 
-    @OptionGroup var agent: AgentOptions
-    @OptionGroup var options: RunOptions
+    let agent: AgentOptions
+    let options: RunOptions
+    let commandLine: String
 
-    @Argument(help: "The command line, e.g. 'dmesg | tail -5'.")
-    var commandLine: String
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        options = try RunOptions(arguments)
+        commandLine = arguments.arguments[0]
+    }
 
     func run() throws {
         throw ExitCode(options.capture ? try options.capture(agent, op: .runShell, command: commandLine, what: "sh")
@@ -130,5 +138,5 @@ struct Sh: ParsableCommand {
 /// Quotes a word for the agent's splitter so it arrives unchanged: single quotes, with
 /// each ' written as '\'' (close, escaped quote, reopen).
 func quoteForAgent(_ word: String) -> String {
-    "'" + word.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
+    "'" + word.split(separator: "'", omittingEmptySubsequences: false).joined(separator: #"'\''"#) + "'"
 }

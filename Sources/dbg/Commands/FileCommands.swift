@@ -1,19 +1,31 @@
-import ArgumentParser
 import DbgClient
 import DbgWire
-import Foundation
 
 extension LoggedInAgent {
     var files: RemoteFiles { RemoteFiles(connection: connection, token: token) }
 }
 
-struct Ls: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List a directory on the board.")
+extension OptionSpec {
+    static func json(_ shape: String = "Print JSON.") -> OptionSpec { .flag("json", nil, shape) }
+}
 
-    @OptionGroup var agent: AgentOptions
-    @Flag(name: .shortAndLong, help: "Long format: type, mode, size, time.") var long = false
-    @Flag(help: "Print JSON.") var json = false
-    @Argument(help: "Directory (default: home).") var path: String = "."
+struct Ls: Command {
+    static let spec = CommandSpec(
+        name: "ls", abstract: "List a directory on the board.",
+        options: [.flag("long", "l", "Long format: type, mode, size, time."), .json()],
+        arguments: [.optional("PATH", "Directory (default: home).")])
+
+    let agent: AgentOptions
+    let long: Bool
+    let json: Bool
+    let path: String
+
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        long = arguments.flag("long")
+        json = arguments.flag("json")
+        path = arguments.arguments.first ?? "."
+    }
 
     func run() throws {
         let login = try agent.login()
@@ -22,7 +34,8 @@ struct Ls: ParsableCommand {
             print("[" + entries.map { entryJSON($0) }.joined(separator: ",") + "]")
         } else if long {
             for entry in entries {
-                print("\(typeLetter(entry.type))\(modeString(entry.mode)) \(String(entry.size).leftPadded(10)) \(timeString(entry.mtime)) \(entry.name.string)")
+                print(typeLetter(entry.type) + modeString(entry.mode) + " " + String(entry.size).leftPadded(10) + " "
+                    + Format.localTime(entry.mtime) + " " + entry.name.string)
             }
         } else {
             for entry in entries { print(entry.name.string) }
@@ -30,12 +43,20 @@ struct Ls: ParsableCommand {
     }
 }
 
-struct Stat: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a file's type, mode, owner, size and time.")
+struct Stat: Command {
+    static let spec = CommandSpec(
+        name: "stat", abstract: "Show a file's type, mode, owner, size and time.",
+        options: [.json()], arguments: [.one("PATH", "")])
 
-    @OptionGroup var agent: AgentOptions
-    @Flag(help: "Print JSON.") var json = false
-    @Argument var path: String
+    let agent: AgentOptions
+    let json: Bool
+    let path: String
+
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        json = arguments.flag("json")
+        path = arguments.arguments[0]
+    }
 
     func run() throws {
         let login = try agent.login()
@@ -45,32 +66,53 @@ struct Stat: ParsableCommand {
                 + #""gid":\#(info.gid),"size":\#(info.size),"mtime":\#(info.mtime)}"#)
         } else {
             print("\(path): \(typeName(info.type)), mode \(String(info.mode, radix: 8)), uid \(info.uid), gid \(info.gid), "
-                + "\(info.size) bytes, modified \(timeString(info.mtime))")
+                + "\(info.size) bytes, modified \(Format.localTime(info.mtime))")
         }
     }
 }
 
-struct Mkdir: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create a directory on the board.")
+struct Mkdir: Command {
+    static let spec = CommandSpec(
+        name: "mkdir", abstract: "Create a directory on the board.",
+        options: [.flag("parents", "p", "Create parents as needed; an existing directory is fine."),
+                  .option("mode", "m", "OCTAL", "Mode in octal (default 755).")],
+        arguments: [.one("PATH", "")])
 
-    @OptionGroup var agent: AgentOptions
-    @Flag(name: .shortAndLong, help: "Create parents as needed; an existing directory is fine.") var parents = false
-    @Option(name: .shortAndLong, help: "Mode in octal (default 755).") var mode: String = "755"
-    @Argument var path: String
+    let agent: AgentOptions
+    let parents: Bool
+    let mode: UInt32
+    let path: String
+
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        parents = arguments.flag("parents")
+        let text = arguments.value("mode") ?? "755"
+        guard let bits = UInt32(text, radix: 8), bits <= 0o7777 else { throw ValidationError("--mode '\(text)' is not an octal mode") }
+        mode = bits
+        path = arguments.arguments[0]
+    }
 
     func run() throws {
-        guard let bits = UInt32(mode, radix: 8), bits <= 0o7777 else { throw ValidationError("--mode '\(mode)' is not an octal mode") }
         let login = try agent.login()
-        try attempt("mkdir \(path)") { try login.files.makeDirectory(path, mode: bits, parents: parents) }
+        try attempt("mkdir \(path)") { try login.files.makeDirectory(path, mode: mode, parents: parents) }
     }
 }
 
-struct Rm: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Remove files or directories on the board.")
+struct Rm: Command {
+    static let spec = CommandSpec(
+        name: "rm", abstract: "Remove files or directories on the board.",
+        options: [.flag("recursive", "r", "Remove directories and everything in them (symlinks are not followed).")],
+        arguments: [.many("PATH", atLeast: 1, "")])
 
-    @OptionGroup var agent: AgentOptions
-    @Flag(name: .shortAndLong, help: "Remove directories and everything in them (symlinks are not followed).") var recursive = false
-    @Argument var paths: [String]
+    let agent: AgentOptions
+    let recursive: Bool
+    let paths: [String]
+
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        recursive = arguments.flag("recursive")
+        paths = arguments.arguments
+    }
 
     func run() throws {
         let login = try agent.login()
@@ -78,13 +120,23 @@ struct Rm: ParsableCommand {
     }
 }
 
-struct Mv: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Rename or move a file on the board.")
+struct Mv: Command {
+    static let spec = CommandSpec(
+        name: "mv", abstract: "Rename or move a file on the board.",
+        options: [.flag("no-clobber", "n", "Do not replace an existing target.")],
+        arguments: [.one("FROM", ""), .one("TO", "")])
 
-    @OptionGroup var agent: AgentOptions
-    @Flag(name: .shortAndLong, help: "Do not replace an existing target.") var noClobber = false
-    @Argument var from: String
-    @Argument var to: String
+    let agent: AgentOptions
+    let noClobber: Bool
+    let from: String
+    let to: String
+
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        noClobber = arguments.flag("no-clobber")
+        from = arguments.arguments[0]
+        to = arguments.arguments[1]
+    }
 
     func run() throws {
         let login = try agent.login()
@@ -92,11 +144,17 @@ struct Mv: ParsableCommand {
     }
 }
 
-struct Cat: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write files from the board to stdout.")
+struct Cat: Command {
+    static let spec = CommandSpec(name: "cat", abstract: "Write files from the board to stdout.",
+                                  arguments: [.many("PATH", atLeast: 1, "")])
 
-    @OptionGroup var agent: AgentOptions
-    @Argument var paths: [String]
+    let agent: AgentOptions
+    let paths: [String]
+
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        paths = arguments.arguments
+    }
 
     func run() throws {
         let login = try agent.login()
@@ -108,18 +166,25 @@ struct Cat: ParsableCommand {
     }
 }
 
-struct Hash: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "SHA-256 of files on the board, computed there (like sha256sum).")
+struct Hash: Command {
+    static let spec = CommandSpec(name: "hash", abstract: "SHA-256 of files on the board, computed there (like sha256sum).",
+                                  options: [.json()], arguments: [.many("PATH", atLeast: 1, "")])
 
-    @OptionGroup var agent: AgentOptions
-    @Flag(help: "Print JSON.") var json = false
-    @Argument var paths: [String]
+    let agent: AgentOptions
+    let json: Bool
+    let paths: [String]
+
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        json = arguments.flag("json")
+        paths = arguments.arguments
+    }
 
     func run() throws {
         let login = try agent.login()
         for path in paths {
             let (digest, length) = try attempt("hash \(path)") { try login.files.hash(path) }
-            let hex = digest.map { String(format: "%02x", $0) }.joined()
+            let hex = Format.hex(digest)
             print(json ? #"{"path":\#(jsonString(path)),"sha256":"\#(hex)","size":\#(length)}"# : "\(hex)  \(path)")
         }
     }
@@ -155,17 +220,7 @@ func modeString(_ mode: UInt32) -> String {
     return String((0..<9).map { mode & (0o400 >> UInt32($0)) != 0 ? letters[$0] : "-" })
 }
 
-func timeString(_ seconds: Int64) -> String {
-    let formatter = DateFormatter()
-    formatter.dateFormat = "yyyy-MM-dd HH:mm"
-    return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
-}
-
 func entryJSON(_ entry: Dbg.DirEntry) -> String {
     #"{"name":\#(jsonString(entry.name.string)),"type":"\#(typeName(entry.type))","mode":\#(entry.mode),"#
         + #""size":\#(entry.size),"mtime":\#(entry.mtime)}"#
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }

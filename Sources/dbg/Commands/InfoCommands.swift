@@ -1,24 +1,22 @@
-import ArgumentParser
 import DbgClient
 import DbgWire
-import Foundation
 
-struct Ping: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Measure the round trip to the agent.")
+struct Ping: Command {
+    static let spec = CommandSpec(
+        name: "ping", abstract: "Measure the round trip to the agent.",
+        options: [.option("count", "c", "N", "Number of pings (default 1)."),
+                  .option("size", "s", "BYTES", "Bytes of data in each ping (default 0)."), .json("Print one JSON object per ping.")])
 
-    @OptionGroup var agent: AgentOptions
+    let agent: AgentOptions
+    let count: Int
+    let size: Int
+    let json: Bool
 
-    @Option(name: .shortAndLong, help: "Number of pings.")
-    var count: Int = 1
-
-    @Option(name: .shortAndLong, help: "Bytes of data in each ping.")
-    var size: Int = 0
-
-    @Flag(help: "Print one JSON object per ping.")
-    var json = false
-
-    func validate() throws {
-        guard count > 0, size >= 0 else { throw ValidationError("--count must be positive and --size not negative") }
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        count = try arguments.int("count", 1, in: 1...1_000_000)
+        size = try arguments.int("size", 0, in: 0...(1 << 24))
+        json = arguments.flag("json")
     }
 
     func run() throws {
@@ -34,21 +32,25 @@ struct Ping: ParsableCommand {
             }
             let ms = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
             if json {
-                print(#"{"seq":\#(sequence),"bytes":\#(size),"ms":\#(String(format: "%.3f", ms))}"#)
+                print(#"{"seq":\#(sequence),"bytes":\#(size),"ms":\#(Format.fixed(ms, 3))}"#)
             } else {
-                print("pong from \(connection.target.description): seq=\(sequence) bytes=\(size) time=\(String(format: "%.3f", ms)) ms")
+                print("pong from \(connection.target.description): seq=\(sequence) bytes=\(size) time=\(Format.fixed(ms, 3)) ms")
             }
         }
     }
 }
 
-struct Info: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the agent's version, services, features and limits.")
+struct Info: Command {
+    static let spec = CommandSpec(name: "info", abstract: "Show the agent's version, services, features and limits.",
+                                  options: [.json("Print a JSON object.")])
 
-    @OptionGroup var agent: AgentOptions
+    let agent: AgentOptions
+    let json: Bool
 
-    @Flag(help: "Print a JSON object.")
-    var json = false
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        json = arguments.flag("json")
+    }
 
     func run() throws {
         let connection = try agent.connect()
@@ -88,7 +90,7 @@ func jsonString(_ text: String) -> String {
         case "\n": out += "\\n"
         case "\r": out += "\\r"
         case "\t": out += "\\t"
-        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+        case _ where scalar.value < 0x20: out += "\\u00" + Format.hex([UInt8(scalar.value)])
         default: out.unicodeScalars.append(scalar)
         }
     }

@@ -1,8 +1,6 @@
-import ArgumentParser
 import DbgClient
 import DbgWire
-import Dispatch
-import Foundation
+import Glibc
 
 /// How a started process is reached: dbg's Process* ops and events, or distro's Run*
 /// (the same layouts).
@@ -53,10 +51,10 @@ final class RemoteProcessSession: @unchecked Sendable {
     /// Input the agent will take now (its window, less what is in flight).
     private var credit: Int
     private var finished = false
-    private let condition = NSCondition()
+    private let condition = Condition()
     /// One sender at a time on the connection (the input thread, signal handlers).
-    private let sendLock = NSLock()
-    private var lastInterrupt: DispatchTime?
+    private let sendLock = Lock()
+    private var lastInterrupt: Int64?
 
     init(connection: AgentConnection, channel: RemoteProcessChannel, started: ProcessStarted, terminal: Bool, what: String,
          timeoutSeconds: Int32) {
@@ -74,21 +72,20 @@ final class RemoteProcessSession: @unchecked Sendable {
     func run(forwardInput: Bool) throws -> Int32 {
         let raw = terminal && Terminal.stdinIsTerminal ? LocalTerminal.makeRaw() : nil
         defer { raw?.restore() }
-        var watchers: [DispatchSourceSignal] = []
         if terminal && Terminal.stdinIsTerminal {
-            watchers.append(LocalTerminal.onSignal(SIGWINCH) { [self] in
+            SignalWatcher.on(SIGWINCH) { [self] in
                 let (rows, cols) = LocalTerminal.size()
                 send { () throws(ClientError) in try channel.resize(rows, cols) }
-            })
+            }
         }
         // Ctrl-C, kill and a hang-up of dbg reach the remote process; a second Ctrl-C
         // within a second kills it. (With a raw terminal, Ctrl-C is a keystroke instead.)
-        watchers.append(LocalTerminal.onSignal(SIGINT) { [self] in interrupted() })
+        SignalWatcher.on(SIGINT) { [self] in interrupted() }
         for number in [SIGTERM, SIGHUP, SIGQUIT] {
-            watchers.append(LocalTerminal.onSignal(number) { [self] in forward(number) })
+            SignalWatcher.on(number) { [self] in forward(number) }
         }
         if forwardInput {
-            Thread { [self] in forwardStandardInput() }.start()
+            startThread { [self] in forwardStandardInput() }
         } else {
             send(channel.closeInput)
         }
@@ -100,7 +97,6 @@ final class RemoteProcessSession: @unchecked Sendable {
             condition.broadcast()
         }
         raw?.restore()
-        withExtendedLifetime(watchers) {}
         if exit.timedOut {
             Terminal.error("dbg: " + what + ": timed out after " + String(timeoutSeconds) + " s (--timeout)")
             return 124
@@ -170,8 +166,8 @@ final class RemoteProcessSession: @unchecked Sendable {
     }
 
     private func interrupted() {
-        let now = DispatchTime.now()
-        let again = lastInterrupt.map { now.uptimeNanoseconds - $0.uptimeNanoseconds < 1_000_000_000 } ?? false
+        let now = MonotonicClock.nanoseconds()
+        let again = lastInterrupt.map { now - $0 < 1_000_000_000 } ?? false
         lastInterrupt = now
         forward(again ? SIGKILL : SIGINT)
     }

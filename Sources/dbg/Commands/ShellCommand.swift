@@ -1,23 +1,26 @@
-import ArgumentParser
 import DbgClient
 import DbgWire
-import Dispatch
-import Foundation
+import Glibc
 
-struct Shell: ParsableCommand {
-    static let configuration = CommandConfiguration(
+struct Shell: Command {
+    static let spec = CommandSpec(
+        name: "shell",
         abstract: "An interactive login shell on the board; exits with the shell's status.",
         discussion: """
             With stdin a terminal, the local terminal goes raw for the session (and is always put \
             back); its size follows the local window. Otherwise, as with ssh, the login shell reads \
             stdin as its script, without a terminal, and exits with its status at the end: \
             dbg shell < script.sh.
-            """
-    )
+            """,
+        options: [.option("cwd", nil, "DIR", "Working directory on the board (default: the user's home).")])
 
-    @OptionGroup var agent: AgentOptions
+    let agent: AgentOptions
+    let cwd: String
 
-    @Option(help: "Working directory on the board (default: the user's home).") var cwd: String = ""
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        cwd = arguments.value("cwd") ?? ""
+    }
 
     func run() throws {
         let login = try agent.login()
@@ -58,7 +61,7 @@ struct ShellSession: @unchecked Sendable {
     let exitEvent: UInt16
     let input: ([UInt8]) throws(ClientError) -> Void
     let resize: (Int64, Int64) throws(ClientError) -> Void
-    private let lock = NSLock()
+    private let lock = Lock()
 
     init(connection: AgentConnection, shell: UInt32, outputEvent: UInt16, exitEvent: UInt16,
          input: @escaping ([UInt8]) throws(ClientError) -> Void, resize: @escaping (Int64, Int64) throws(ClientError) -> Void) {
@@ -75,25 +78,23 @@ struct ShellSession: @unchecked Sendable {
     func run(what: String) throws -> Never {
         let raw = LocalTerminal.makeRaw()
         defer { raw?.restore() }
-        var watchers: [DispatchSourceSignal] = []
-        watchers.append(LocalTerminal.onSignal(SIGWINCH) {
+        SignalWatcher.on(SIGWINCH) {
             let (rows, cols) = LocalTerminal.size()
             lock.withLock { _ = try? resize(rows, cols) }
-        })
+        }
         // Whatever ends dbg, the local terminal is put back first.
         for signal in [SIGINT, SIGTERM, SIGHUP] {
-            watchers.append(LocalTerminal.onSignal(signal) {
+            SignalWatcher.on(signal) {
                 raw?.restore()
-                Foundation.exit(128 + signal)
-            })
+                exit(128 + signal)
+            }
         }
-        Thread { forwardStandardInput() }.start()
+        startThread { [self] in forwardStandardInput() }
         // A shell may sit idle for hours: no limit on the wait for its output.
         let status = try attempt(what) {
             try connection.withAnswerTimeout(seconds: 0) { () throws(ClientError) in try relayEvents() }
         }
         raw?.restore()
-        withExtendedLifetime(watchers) {}  // the signal sources stay armed until here
         throw ExitCode(Int32(truncatingIfNeeded: status))
     }
 
@@ -132,7 +133,7 @@ struct ShellSession: @unchecked Sendable {
     }
 }
 
-/// The local terminal: its size, raw mode, signals.
+/// The local terminal: its size and raw mode.
 enum LocalTerminal {
     static func size() -> (Int64, Int64) {
         var window = winsize()
@@ -150,20 +151,12 @@ enum LocalTerminal {
         tcsetattr(0, TCSADRAIN, &raw)
         return SavedTerminal(settings: saved)
     }
-
-    static func onSignal(_ number: Int32, _ handler: @escaping () -> Void) -> DispatchSourceSignal {
-        signal(number, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-        source.setEventHandler(handler: handler)
-        source.resume()
-        return source
-    }
 }
 
 final class SavedTerminal: @unchecked Sendable {
     private var settings: termios
     private var restored = false
-    private let lock = NSLock()
+    private let lock = Lock()
 
     init(settings: termios) { self.settings = settings }
 

@@ -1,29 +1,45 @@
-import ArgumentParser
 import DbgClient
 import DbgWire
-import Foundation
+import Glibc
 
 /// What push and pull share.
-struct TransferOptions: ParsableArguments {
-    @Flag(name: .shortAndLong, help: "No progress line.") var quiet = false
-    @Flag(help: "Compare SHA-256 on both sides after each file.") var verify = false
-    @Flag(help: "Continue a partial earlier transfer after checking the part already there.") var resume = false
-    @Option(name: .customLong("chunk-kib"), help: "Chunk size in KiB.") var chunkKiB: Int = 256
-    @Option(help: "Chunk requests in flight.") var window: Int = 8
-    @Flag(help: "Print one JSON line per file copied (source, target, bytes, seconds, resumed_from, verified).")
-    var json = false
+struct TransferOptions {
+    static let specs: [OptionSpec] = [
+        .flag("quiet", "q", "No progress line."),
+        .flag("verify", nil, "Compare SHA-256 on both sides after each file."),
+        .flag("resume", nil, "Continue a partial earlier transfer after checking the part already there."),
+        .option("chunk-kib", nil, "KIB", "Chunk size in KiB (default 256)."),
+        .option("window", nil, "N", "Chunk requests in flight (default 8)."),
+        .json("Print one JSON line per file copied (source, target, bytes, seconds, resumed_from, verified)."),
+    ]
+
+    let quiet: Bool
+    let verify: Bool
+    let resume: Bool
+    let chunkKiB: Int
+    let window: Int
+    let json: Bool
+
+    init(_ arguments: ParsedArguments) throws {
+        quiet = arguments.flag("quiet")
+        verify = arguments.flag("verify")
+        resume = arguments.flag("resume")
+        chunkKiB = try arguments.int("chunk-kib", 256, in: 1...16_384)
+        window = try arguments.int("window", 8, in: 1...256)
+        json = arguments.flag("json")
+    }
 
     func files(_ login: LoggedInAgent) -> RemoteFiles {
         var files = login.files
-        files.chunk = max(1, chunkKiB) << 10
-        files.window = max(1, window)
+        files.chunk = chunkKiB << 10
+        files.window = window
         return files
     }
 
     /// The line --json prints once a file is in place.
-    func report(_ source: String, _ target: String, bytes: UInt64, resumedFrom: UInt64, since start: Date) {
+    func report(_ source: String, _ target: String, bytes: UInt64, resumedFrom: UInt64, since start: Int64) {
         guard json else { return }
-        let seconds = String(format: "%.3f", Date().timeIntervalSince(start))
+        let seconds = Format.fixed(MonotonicClock.seconds(since: start), 3)
         print(#"{"source":\#(jsonString(source)),"target":\#(jsonString(target)),"bytes":\#(bytes),"seconds":\#(seconds),"#
             + #""resumed_from":\#(resumedFrom),"verified":\#(verify)}"#)
     }
@@ -42,18 +58,22 @@ func partialName(_ path: String) -> String {
     return String(path[...slash]) + "." + path[path.index(after: slash)...] + ".dbg-part"
 }
 
-struct Push: ParsableCommand {
-    static let configuration = CommandConfiguration(
+struct Push: Command {
+    static let spec = CommandSpec(
+        name: "push",
         abstract: "Copy files or directories to the board.",
-        discussion: "Each file is written under a temporary name beside its target, then renamed: an interrupted push never leaves a partial file under the final name."
-    )
+        discussion: "Each file is written under a temporary name beside its target, then renamed: an interrupted push never leaves a partial file under the final name.",
+        options: TransferOptions.specs,
+        arguments: [.many("LOCAL... REMOTE", atLeast: 2, "Local files or directories, then the remote target.")])
 
-    @OptionGroup var agent: AgentOptions
-    @OptionGroup var options: TransferOptions
-    @Argument(help: "Local files or directories, then the remote target.") var paths: [String]
+    let agent: AgentOptions
+    let options: TransferOptions
+    let paths: [String]
 
-    func validate() throws {
-        guard paths.count >= 2 else { throw ValidationError("usage: dbg push LOCAL... REMOTE") }
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        options = try TransferOptions(arguments)
+        paths = arguments.arguments
     }
 
     func run() throws {
@@ -64,20 +84,17 @@ struct Push: ParsableCommand {
         let targetIsDirectory = (try? files.stat(target))?.type == Dbg.FileType.directory.rawValue
         for source in sources {
             let destination = targetIsDirectory || sources.count > 1
-                ? remoteJoin(target, URL(fileURLWithPath: source).lastPathComponent) : target
+                ? remoteJoin(target, LocalPath(source).name) : target
             try attempt("push \(source)") { try push(source, to: destination, files) }
         }
     }
 
     private func push(_ source: String, to destination: String, _ files: RemoteFiles) throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
-            throw LocalFailure("no such file or directory")
-        }
-        let mode = UInt32(((try? FileManager.default.attributesOfItem(atPath: source)[.posixPermissions]) as? Int) ?? 0o644)
-        if isDirectory.boolValue {
+        let local = LocalPath(source)
+        guard let mode = local.permissions else { throw LocalFailure("no such file or directory") }
+        if local.isDirectory {
             try files.makeDirectory(destination, mode: mode, parents: true)
-            for name in try FileManager.default.contentsOfDirectory(atPath: source).sorted() {
+            for name in try local.entries() {
                 try push(source + "/" + name, to: remoteJoin(destination, name), files)
             }
             return
@@ -86,10 +103,11 @@ struct Push: ParsableCommand {
     }
 
     private func pushFile(_ source: String, to destination: String, mode: UInt32, _ files: RemoteFiles) throws {
-        guard let input = FileHandle(forReadingAtPath: source) else { throw LocalFailure("cannot open \(source)") }
-        defer { try? input.close() }
-        let size = UInt64((try? FileManager.default.attributesOfItem(atPath: source)[.size] as? Int) ?? 0)
-        let started = Date()
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw LocalFailure("cannot open \(source): " + describeErrno()) }
+        defer { close(input) }
+        let size = LocalPath(source).size ?? 0
+        let started = MonotonicClock.nanoseconds()
         let partial = partialName(destination)
         var start: UInt64 = 0
         // --verify hashes the bytes as they go out, on a thread of its own; a resumed copy
@@ -99,10 +117,10 @@ struct Push: ParsableCommand {
             start = existing.size
         }
         let hasher = options.verify ? BackgroundHasher(continuing: try prefixHasher(source, length: start)) : nil
-        try input.seek(toOffset: start)
-        let progress = ProgressLine(URL(fileURLWithPath: source).lastPathComponent, total: size, quiet: options.quiet)
+        guard lseek(input, off_t(start), SEEK_SET) == off_t(start) else { throw LocalFailure("cannot seek in \(source)") }
+        let progress = ProgressLine(LocalPath(source).name, total: size, quiet: options.quiet)
         try files.write(partial, at: start, truncate: start == 0, mode: mode, from: { (buffer) throws(ClientError) -> Int in
-            let count = read(input.fileDescriptor, buffer.baseAddress, buffer.count)
+            let count = read(input, buffer.baseAddress, buffer.count)
             guard count >= 0 else { throw .io("reading \(source): \(String(cString: strerror(errno)))") }
             hasher?.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
             return count
@@ -116,18 +134,22 @@ struct Push: ParsableCommand {
     }
 }
 
-struct Pull: ParsableCommand {
-    static let configuration = CommandConfiguration(
+struct Pull: Command {
+    static let spec = CommandSpec(
+        name: "pull",
         abstract: "Copy files or directories from the board.",
-        discussion: "Each file is written under a temporary name beside its target, then renamed: an interrupted pull never leaves a partial file under the final name."
-    )
+        discussion: "Each file is written under a temporary name beside its target, then renamed: an interrupted pull never leaves a partial file under the final name.",
+        options: TransferOptions.specs,
+        arguments: [.many("REMOTE... LOCAL", atLeast: 2, "Remote files or directories, then the local target.")])
 
-    @OptionGroup var agent: AgentOptions
-    @OptionGroup var options: TransferOptions
-    @Argument(help: "Remote files or directories, then the local target.") var paths: [String]
+    let agent: AgentOptions
+    let options: TransferOptions
+    let paths: [String]
 
-    func validate() throws {
-        guard paths.count >= 2 else { throw ValidationError("usage: dbg pull REMOTE... LOCAL") }
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        options = try TransferOptions(arguments)
+        paths = arguments.arguments
     }
 
     func run() throws {
@@ -135,8 +157,7 @@ struct Pull: ParsableCommand {
         let files = options.files(login)
         let sources = Array(paths.dropLast())
         let target = paths.last!
-        var isDirectory: ObjCBool = false
-        let targetIsDirectory = FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) && isDirectory.boolValue
+        let targetIsDirectory = LocalPath(target).isDirectory
         for source in sources {
             let name = source.split(separator: "/").last.map(String.init) ?? source
             let destination = targetIsDirectory || sources.count > 1 ? target + "/" + name : target
@@ -148,7 +169,7 @@ struct Pull: ParsableCommand {
         let info = try files.stat(source)
         switch Dbg.FileType(rawValue: info.type) {
         case .directory:
-            try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
+            try LocalPath(destination).makeDirectories()
             chmod(destination, mode_t(info.mode))
             for entry in try files.list(source) {
                 try pull(remoteJoin(source, entry.name.string), to: destination + "/" + entry.name.string, files)
@@ -162,19 +183,18 @@ struct Pull: ParsableCommand {
 
     private func pullFile(_ source: String, to destination: String, info: Dbg.FileInfo, _ files: RemoteFiles) throws {
         let partial = partialName(destination)
-        let started = Date()
+        let started = MonotonicClock.nanoseconds()
         var start: UInt64 = 0
-        if options.resume, let size = (try? FileManager.default.attributesOfItem(atPath: partial)[.size]) as? Int, size > 0,
-           UInt64(size) <= info.size,
-           try files.hash(source, offset: 0, length: UInt64(size)).digest == localHasher(partial, length: UInt64(size)).finish() {
-            start = UInt64(size)
+        if options.resume, let size = LocalPath(partial).size, size > 0, size <= info.size,
+           try files.hash(source, offset: 0, length: size).digest == localHasher(partial, length: size).finish() {
+            start = size
         }
         let fd = open(partial, O_WRONLY | O_CREAT | (start == 0 ? O_TRUNC : 0), 0o600)
         guard fd >= 0 else { throw LocalFailure("cannot create \(partial): \(String(cString: strerror(errno)))") }
         var closed = false
         defer { if !closed { close(fd) } }
         lseek(fd, off_t(start), SEEK_SET)
-        let progress = ProgressLine(URL(fileURLWithPath: source).lastPathComponent, total: info.size, quiet: options.quiet)
+        let progress = ProgressLine(LocalPath(source).name, total: info.size, quiet: options.quiet)
         var done = start
         // With --verify the board hashes its file while it is being read, and so does dbg
         // what arrives, on a thread of its own.

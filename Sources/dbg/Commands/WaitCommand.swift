@@ -1,36 +1,35 @@
-import ArgumentParser
 import DbgClient
-import Foundation
 
 /// `dbg wait`: until the agent answers, as adb wait-for-device.
-struct Wait: ParsableCommand {
-    static let configuration = CommandConfiguration(
+struct Wait: Command {
+    static let spec = CommandSpec(
+        name: "wait",
         abstract: "Wait until the agent answers (after a flash or a reboot).",
         discussion: """
             Tries again every 0.2 s while the target refuses, times out or resets, until the agent \
             answers (--for reachable) or also accepts the login (--for login). Exits 0 then, and 1 \
             with one line at the timeout; a login refused for a wrong password exits 254 at once. \
             Any other command waits the same way first with --wait SEC.
-            """)
+            """,
+        options: [.option("timeout", nil, "SEC", "Seconds to wait at most (default 60)."),
+                  .option("for", nil, "WHAT", "reachable: the agent answers (the default); login: and the login succeeds.")])
 
-    enum Condition: String, ExpressibleByArgument, CaseIterable {
-        case reachable, login
-    }
+    let agent: AgentOptions
+    let timeout: Int
+    let login: Bool
 
-    @OptionGroup var agent: AgentOptions
-
-    @Option(help: "Seconds to wait at most.")
-    var timeout: Int = 60
-
-    @Option(name: .customLong("for"), help: "reachable: the agent answers; login: and the login succeeds.")
-    var condition: Condition = .reachable
-
-    func validate() throws {
-        guard timeout > 0 else { throw ValidationError("--timeout must be a positive number of seconds") }
+    init(_ arguments: ParsedArguments) throws {
+        agent = try AgentOptions(arguments)
+        timeout = try arguments.int("timeout", 60, in: 1...86_400)
+        switch arguments.value("for") ?? "reachable" {
+        case "reachable": login = false
+        case "login": login = true
+        case let other: throw ValidationError("--for '" + other + "': expected reachable or login")
+        }
     }
 
     func run() throws {
-        let started = Date()
+        let started = MonotonicClock.nanoseconds()
         let reach = AgentReach(target: agent.target, timeoutSeconds: agent.timeoutSeconds)
         do throws(ClientError) {
             _ = try reach.connect(within: timeout)
@@ -42,10 +41,10 @@ struct Wait: ParsableCommand {
             Terminal.error("dbg: wait: \(error.message)")
             throw ExitCode(status(of: error))
         }
-        guard condition == .login else { return }
+        guard login else { return }
         // Connected again for the login, within what is left of the time.
         var options = agent
-        options.wait = max(1, timeout - Int(Date().timeIntervalSince(started)))
+        options.wait = max(1, timeout - Int(MonotonicClock.seconds(since: started)))
         _ = try options.login()
     }
 }

@@ -1,75 +1,73 @@
-import ArgumentParser
 import DbgClient
 import DbgWire
-import Foundation
+import Glibc
 
-/// Where the agent is, and who to log in as.
-struct AgentOptions: ParsableArguments {
-    @Option(name: [.customShort("H"), .long],
-            help: "Agent: HOST[:PORT], [IPv6]:PORT, unix:/PATH, serial:DEVICE[,BAUD], socket://HOST:PORT[,BAUD] or rfc2217://HOST:PORT[,BAUD] (env DBG_HOST; default 127.0.0.1:5037).")
+/// Where the agent is, and who to log in as: dbg's own options, taken before the command
+/// or after it.
+struct AgentOptions {
+    static let specs: [OptionSpec] = [
+        .option("host", "H", "TARGET", "Agent: HOST[:PORT], [IPv6]:PORT, unix:/PATH, serial:DEVICE[,BAUD], "
+            + "socket://HOST:PORT[,BAUD] or rfc2217://HOST:PORT[,BAUD] (env DBG_HOST; default 127.0.0.1:5037)."),
+        .option("user", "u", "USER", "User to log in as (env DBG_USER; default root)."),
+        .option("password-file", nil, "FILE",
+                "Read the password from the first line of this file (env DBG_PASSWORD_FILE; else env DBG_PASSWORD, else a prompt)."),
+        .option("connect-timeout", nil, "SEC", "Seconds to wait for the agent to connect and answer (env DBG_CONNECT_TIMEOUT; "
+            + "default 10; commands and shells wait as long as they run)."),
+        .option("wait", nil, "SEC", "Seconds to keep trying while the agent cannot be reached yet, after a flash or a reboot "
+            + "(env DBG_WAIT; default 0)."),
+        .option("board", "b", "NAME", "A board named in the config file (env DBG_BOARD; see dbg boards)."),
+    ]
+
     var host: String?
-
-    @Option(name: [.customShort("u"), .long], help: "User to log in as (env DBG_USER; default root).")
     var user: String?
-
-    @Option(help: "Read the password from the first line of this file (env DBG_PASSWORD_FILE; else env DBG_PASSWORD, else a prompt).")
     var passwordFile: String?
-
-    @Option(help: "Seconds to wait for the agent to connect and answer (env DBG_CONNECT_TIMEOUT; default 10; commands and shells wait as long as they run).")
     var connectTimeout: Int?
-
-    @Option(help: "Seconds to keep trying while the agent cannot be reached yet, after a flash or a reboot (env DBG_WAIT; default 0).")
     var wait: Int?
-
-    @Option(name: [.customShort("b"), .long], help: "A board named in the config file (env DBG_BOARD; see dbg boards).")
     var board: String?
-
-    private static var environment: [String: String] { ProcessInfo.processInfo.environment }
-
     /// The named board's entry: what the command line does not say comes from it.
-    private var entry: BoardConfig.Board? { Self.namedBoard }
+    private var entry: BoardConfig.Board?
 
-    var target: String {
-        host ?? entry?.target ?? AgentOptions.environment["DBG_HOST"] ?? "127.0.0.1:\(AgentTarget.defaultPort)"
+    init(_ arguments: ParsedArguments) throws {
+        host = arguments.value("host")
+        user = arguments.value("user")
+        passwordFile = arguments.value("password-file")
+        board = arguments.value("board")
+        connectTimeout = try arguments.int("connect-timeout", in: 1...86_400)
+        wait = try arguments.int("wait", in: 0...86_400)
+        entry = try Self.namedBoard(board)
+        if connectTimeout == nil, entry?.connectTimeout == nil, let text = Environment["DBG_CONNECT_TIMEOUT"] {
+            _ = try ParsedArguments.number(text, "DBG_CONNECT_TIMEOUT", in: 1...86_400)
+        }
+        if wait == nil, entry?.wait == nil, let text = Environment["DBG_WAIT"] {
+            _ = try ParsedArguments.number(text, "DBG_WAIT", in: 0...86_400)
+        }
     }
 
-    var userName: String { user ?? entry?.user ?? AgentOptions.environment["DBG_USER"] ?? "root" }
 
-    private var passwordPath: String? { passwordFile ?? entry?.passwordFile ?? AgentOptions.environment["DBG_PASSWORD_FILE"] }
+    var target: String {
+        host ?? entry?.target ?? Environment["DBG_HOST"] ?? "127.0.0.1:\(AgentTarget.defaultPort)"
+    }
 
-    /// Set once, in validate(): the entry of --board (or DBG_BOARD).
-    nonisolated(unsafe) private static var namedBoard: BoardConfig.Board?
+    var userName: String { user ?? entry?.user ?? Environment["DBG_USER"] ?? "root" }
 
-    private func resolveBoard() throws {
-        guard let name = board ?? AgentOptions.environment["DBG_BOARD"].flatMap({ $0.isEmpty ? nil : $0 }) else { return }
+    private var passwordPath: String? { passwordFile ?? entry?.passwordFile ?? Environment["DBG_PASSWORD_FILE"] }
+
+    /// The entry of --board (or DBG_BOARD), if one is named.
+    private static func namedBoard(_ board: String?) throws -> BoardConfig.Board? {
+        guard let name = board ?? Environment.nonEmpty("DBG_BOARD") else { return nil }
         let config = try BoardConfig.loadForCommand()
         guard let found = config.boards.first(where: { $0.name == name }) else {
             Terminal.error("dbg: no board named '\(name)' in \(config.path) (dbg boards lists them)")
             throw ExitCode(ExitStatus.usage)
         }
-        Self.namedBoard = found
-    }
-
-    func validate() throws {
-        try resolveBoard()
-        if let connectTimeout, connectTimeout <= 0 {
-            throw ValidationError("--connect-timeout must be a positive number of seconds")
-        }
-        if connectTimeout == nil, entry?.connectTimeout == nil, let text = AgentOptions.environment["DBG_CONNECT_TIMEOUT"],
-           (Int(text) ?? 0) <= 0 {
-            throw ValidationError("DBG_CONNECT_TIMEOUT '\(text)': expected a positive number of seconds")
-        }
-        if let wait, wait < 0 { throw ValidationError("--wait must not be negative") }
-        if wait == nil, entry?.wait == nil, let text = AgentOptions.environment["DBG_WAIT"], (Int(text) ?? -1) < 0 {
-            throw ValidationError("DBG_WAIT '\(text)': expected a number of seconds")
-        }
+        return found
     }
 
     var timeoutSeconds: Int {
-        connectTimeout ?? entry?.connectTimeout ?? AgentOptions.environment["DBG_CONNECT_TIMEOUT"].flatMap { Int($0) } ?? 10
+        connectTimeout ?? entry?.connectTimeout ?? Environment["DBG_CONNECT_TIMEOUT"].flatMap { Int($0) } ?? 10
     }
 
-    var waitSeconds: Int { wait ?? entry?.wait ?? AgentOptions.environment["DBG_WAIT"].flatMap { Int($0) } ?? 0 }
+    var waitSeconds: Int { wait ?? entry?.wait ?? Environment["DBG_WAIT"].flatMap { Int($0) } ?? 0 }
 
     func connect() throws -> AgentConnection {
         try attempt("connecting to \(target)") { try AgentReach(target: target, timeoutSeconds: timeoutSeconds).connect(within: waitSeconds) }
@@ -100,13 +98,13 @@ struct AgentOptions: ParsableArguments {
 
     private func password() throws -> String {
         if let passwordFile = passwordPath {
-            guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+            guard let text = LocalPath(passwordFile).text() else {
                 Terminal.error("dbg: cannot read the password file \(passwordFile)")
                 throw ExitCode(ExitStatus.authentication)
             }
             return String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
         }
-        if let password = ProcessInfo.processInfo.environment["DBG_PASSWORD"] { return password }
+        if let password = Environment["DBG_PASSWORD"] { return password }
         guard Terminal.stdinIsTerminal, let typed = PasswordPrompt.read("Password for \(userName)@\(target): ") else {
             Terminal.error("dbg: no password: use --password-file FILE or DBG_PASSWORD (stdin is not a terminal)")
             throw ExitCode(ExitStatus.authentication)

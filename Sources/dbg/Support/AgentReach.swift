@@ -1,5 +1,4 @@
 import DbgClient
-import Foundation
 
 /// Reaching an agent that may not be there yet: a board being flashed or rebooting
 /// refuses connections, lets them time out, or (behind a port forward) accepts and resets
@@ -9,22 +8,23 @@ struct AgentReach {
     let target: String
     let timeoutSeconds: Int
 
-    static let retryInterval: TimeInterval = 0.2
+    static let retryMs = 200
 
     /// A connection to an agent that answered; tries for up to `seconds` (0: once).
     func connect(within seconds: Int) throws(ClientError) -> AgentConnection {
         let parsed = try AgentTarget.parse(target)
-        let deadline = Date(timeIntervalSinceNow: TimeInterval(seconds))
+        let deadline = MonotonicClock.milliseconds() + Int64(seconds) * 1000
         while true {
             do throws(ClientError) {
                 // Each try waits at most what is left (and at least a second).
-                let left = max(1, Int(deadline.timeIntervalSinceNow.rounded(.up)))
+                let left = max(1, Int((deadline - MonotonicClock.milliseconds() + 999) / 1000))
                 let connection = try AgentConnection(parsed, timeoutSeconds: seconds > 0 ? min(timeoutSeconds, left) : timeoutSeconds)
                 if seconds > 0 { _ = try connection.ping() }  // accepted is not answered
                 return connection
             } catch {
-                if seconds == 0 || !AgentReach.isTransient(error) || Date() >= deadline { throw error }
-                Thread.sleep(forTimeInterval: min(AgentReach.retryInterval, max(0, deadline.timeIntervalSinceNow)))
+                let left = deadline - MonotonicClock.milliseconds()
+                if seconds == 0 || !AgentReach.isTransient(error) || left <= 0 { throw error }
+                MonotonicClock.sleep(milliseconds: min(AgentReach.retryMs, Int(left)))
             }
         }
     }

@@ -1,5 +1,5 @@
 import DbgWire
-import Foundation
+import DbgClient
 
 /// SHA-256 on a thread of its own, so that `--verify` hashes what dbg sends or receives
 /// while the transfer goes on instead of in between: each piece is copied into a queue
@@ -14,7 +14,7 @@ final class BackgroundHasher: @unchecked Sendable {
     }
 
     private let state: State
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var queue: [[UInt8]] = []
     private var ended = false
     private var digest: [UInt8]?
@@ -23,8 +23,7 @@ final class BackgroundHasher: @unchecked Sendable {
     /// Starts from `hasher` (a resumed copy's prefix already in it).
     init(continuing hasher: consuming SHA256 = SHA256()) {
         state = State(hasher)
-        let thread = Thread { [self] in run() }
-        thread.start()
+        startThread { [self] in run() }
     }
 
     func feed(_ bytes: UnsafeRawBufferPointer) {

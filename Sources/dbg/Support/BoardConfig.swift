@@ -1,5 +1,3 @@
-import ArgumentParser
-import Foundation
 
 /// Named boards: `dbg -b NAME ...` takes the target and login of an entry in
 /// `$DBG_CONFIG`, else `$XDG_CONFIG_HOME/dbg/config`, else `~/.config/dbg/config`:
@@ -43,11 +41,8 @@ struct BoardConfig {
     let boards: [Board]
 
     static var path: String {
-        let environment = ProcessInfo.processInfo.environment
-        if let path = environment["DBG_CONFIG"], !path.isEmpty { return path }
-        let base = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".config")
-        return (base as NSString).appendingPathComponent("dbg/config")
+        if let path = Environment.nonEmpty("DBG_CONFIG") { return path }
+        return (Environment.nonEmpty("XDG_CONFIG_HOME") ?? Environment.home + "/.config") + "/dbg/config"
     }
 
     /// The file, for a command: one it cannot read or mean is bad usage (one line, exit 64).
@@ -62,8 +57,8 @@ struct BoardConfig {
 
     /// The file at `path`; no file means no boards.
     static func load(_ path: String = BoardConfig.path) throws -> BoardConfig {
-        guard FileManager.default.fileExists(atPath: path) else { return BoardConfig(path: path, boards: []) }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        guard LocalPath(path).exists else { return BoardConfig(path: path, boards: []) }
+        guard let text = LocalPath(path).text() else {
             throw LocalFailure("\(path): cannot be read")
         }
         return BoardConfig(path: path, boards: try parse(text, path: path))
@@ -72,12 +67,12 @@ struct BoardConfig {
     static func parse(_ text: String, path: String) throws -> [Board] {
         var boards: [Board] = []
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = raw.trimmed
             let place = "\(path):\(index + 1)"
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.hasPrefix("[") {
                 guard line.hasSuffix("]"), line.count > 2 else { throw LocalFailure("\(place): expected [NAME]") }
-                let name = String(line.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces)
+                let name = String(line.dropFirst().dropLast()).trimmed
                 guard !name.isEmpty, !name.contains(where: { $0.isWhitespace }) else {
                     throw LocalFailure("\(place): a board's name is one word")
                 }
@@ -86,8 +81,8 @@ struct BoardConfig {
                 continue
             }
             guard let equals = line.firstIndex(of: "=") else { throw LocalFailure("\(place): expected KEY = VALUE or [NAME]") }
-            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
-            let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            let key = line[..<equals].trimmed
+            let value = line[line.index(after: equals)...].trimmed
             guard !boards.isEmpty else { throw LocalFailure("\(place): \(key) comes before any [NAME]") }
             guard !value.isEmpty else { throw LocalFailure("\(place): \(key) has no value") }
             func number(_ range: ClosedRange<Int>) throws -> Int {
@@ -111,6 +106,6 @@ struct BoardConfig {
     }
 
     private static func expandingHome(_ path: String) -> String {
-        path.hasPrefix("~/") ? (NSHomeDirectory() as NSString).appendingPathComponent(String(path.dropFirst(2))) : path
+        path.hasPrefix("~/") ? Environment.home + path.dropFirst(1) : path
     }
 }

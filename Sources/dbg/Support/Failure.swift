@@ -1,7 +1,6 @@
-import ArgumentParser
 import DbgClient
 import DbgWire
-import Foundation
+import Glibc
 
 /// Exit statuses of dbg's own failures (a remote command's status is passed through).
 enum ExitStatus {
@@ -42,7 +41,7 @@ struct LocalFailure: Error {
 
 enum Terminal {
     static func error(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        writeOut(2, Array((line + "\n").utf8))
     }
 
     static var stdinIsTerminal: Bool { isatty(0) == 1 }

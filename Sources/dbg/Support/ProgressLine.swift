@@ -1,4 +1,4 @@
-import Foundation
+import DbgClient
 
 /// A progress line on stderr (bytes, rate, ETA), redrawn at most ten times a second,
 /// only when stderr is a terminal and -q was not given.
@@ -6,8 +6,8 @@ final class ProgressLine {
     private let label: String
     private let total: UInt64
     private let enabled: Bool
-    private let start = Date()
-    private var lastDraw = Date.distantPast
+    private let start = MonotonicClock.nanoseconds()
+    private var lastDraw: Int64 = 0
 
     init(_ label: String, total: UInt64, quiet: Bool) {
         self.label = label
@@ -16,24 +16,27 @@ final class ProgressLine {
     }
 
     func update(_ done: UInt64) {
-        guard enabled, Date().timeIntervalSince(lastDraw) >= 0.1 else { return }
-        lastDraw = Date()
+        guard enabled else { return }
+        let now = MonotonicClock.nanoseconds()
+        guard now - lastDraw >= 100_000_000 else { return }
+        lastDraw = now
         draw(done)
     }
 
     func finish(_ done: UInt64) {
         guard enabled else { return }
         draw(done)
-        FileHandle.standardError.write(Data("\n".utf8))
+        writeOut(2, Array("\n".utf8))
     }
 
     private func draw(_ done: UInt64) {
-        let seconds = max(Date().timeIntervalSince(start), 0.001)
+        let seconds = max(MonotonicClock.seconds(since: start), 0.001)
         let rate = Double(done) / seconds
         let percent = total > 0 ? Int(Double(done) * 100 / Double(total)) : 100
         let left = rate > 0 && total > done ? Int(Double(total - done) / rate) : 0
-        let line = String(format: "\r%@ %3d%% %@ %@/s ETA %d:%02d\u{1b}[K", label, percent, bytes(done), bytes(UInt64(rate)), left / 60, left % 60)
-        FileHandle.standardError.write(Data(line.utf8))
+        let line = "\r" + label + " " + String(percent).leftPadded(3) + "% " + bytes(done) + " " + bytes(UInt64(rate)) + "/s ETA "
+            + String(left / 60) + ":" + String(left % 60).leftPadded(2, with: "0") + "\u{1b}[K"
+        writeOut(2, Array(line.utf8))
     }
 
     private func bytes(_ count: UInt64) -> String {
@@ -44,6 +47,6 @@ final class ProgressLine {
             value /= 1000
             unit += 1
         }
-        return String(format: unit == 0 ? "%.0f %@" : "%.1f %@", value, units[unit])
+        return (unit == 0 ? String(count) : Format.fixed(value, 1)) + " " + units[unit]
     }
 }

@@ -1,3 +1,4 @@
+import CDecompress
 import CSys
 import DbgWire
 

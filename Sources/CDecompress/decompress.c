@@ -1,7 +1,9 @@
 // Streaming decompression for distro Install: gzip (zlib), xz (liblzma) and zstd
 // (libzstd), chosen by the stream's first bytes. The libraries' own headers stay in this
 // file; Swift sees only csys_decoder_*.
-#include "csys.h"
+#include "decompress.h"
+#include <stdlib.h>
+#include <string.h>
 #include <zlib.h>
 #include <lzma.h>
 #include <zstd.h>
