@@ -38,10 +38,10 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("crypt")]),
         .executableTarget(name: "dbgd", dependencies: ["DbgAgent"]),
         // Host side (normal Swift): a blocking client library, the `dbg` CLI, the bench tool.
-        .target(name: "DbgClient", dependencies: ["DbgWire", "DbgPlatform"]),
+        .target(name: "DbgClient", dependencies: ["CSys", "DbgWire", "DbgPlatform"]),
         // No Foundation and no argument-parsing package: the installed client is one small
         // static file that starts about as fast as a C program (Sources/dbg/CommandLine).
-        .executableTarget(name: "dbg", dependencies: ["DbgClient"]),
+        .executableTarget(name: "dbg", dependencies: ["CSys", "DbgClient"]),
         .executableTarget(name: "dbg-bench", dependencies: [
             "DbgClient", "CSys", "LineSimulator", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], linkerSettings: [.linkedLibrary("crypt")]),

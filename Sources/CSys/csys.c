@@ -239,6 +239,13 @@ int csys_peer_credentials(int fd, uint32_t *uid, uint32_t *gid) {
     return 0;
 }
 
+int csys_peer_process(int fd) {
+    struct ucred credentials;
+    socklen_t length = sizeof(credentials);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
+    return credentials.pid;
+}
+
 int csys_unmount_detached(const char *path) { return umount2(path, MNT_DETACH); }
 
 const char *csys_resolve_message(int error) { return gai_strerror(error); }

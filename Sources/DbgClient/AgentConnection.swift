@@ -52,6 +52,8 @@ public final class AgentConnection: @unchecked Sendable {
     private var receiveStart = 0
     private var receiveEnd = 0
     private var nextID: UInt32 = 1
+    /// Through a connection master: the prefix its ids carry (the master routes by it).
+    private var idPrefix: UInt32 = 0
     /// On a serial line: the link thread behind `fd`.
     private let serial: SerialBridge?
 
@@ -76,6 +78,29 @@ public final class AgentConnection: @unchecked Sendable {
         receiveBuffer = [UInt8](repeating: 0, count: 64 << 10)
     }
 
+    /// A connection through the connection master listening at `socket` (its owner was
+    /// checked by the caller), for `target`: no login, the master's session comes with
+    /// its greeting.
+    public init(master socket: String, for target: AgentTarget, timeoutSeconds: Int = 30,
+                maxPayload: UInt32 = 16 << 20) throws(ClientError) {
+        self.target = target
+        self.maxPayload = maxPayload
+        serial = nil
+        fd = try openSocket(.unix(path: socket), timeoutSeconds: timeoutSeconds, localAddress: nil)
+        sendBuffer = []
+        receiveBuffer = [UInt8](repeating: 0, count: 64 << 10)
+        let greeting = try receive()
+        guard greeting.header.service == ConnectionMaster.service, greeting.header.op == ConnectionMaster.greetingOp,
+              greeting.header.id >> ConnectionMaster.prefixShift != 0, greeting.header.id & ConnectionMaster.idMask == 0 else {
+            throw .malformed("\(socket) is not a dbg connection master")
+        }
+        idPrefix = greeting.header.id
+        masterSession = try greeting.decode(Dbg.SessionInfo.self)
+    }
+
+    /// Through a connection master: the session it is logged in with.
+    public private(set) var masterSession: Dbg.SessionInfo?
+
     deinit {
         Glibc.close(fd)
         serial?.waitUntilClosed(timeoutSeconds: 2)
@@ -88,8 +113,9 @@ public final class AgentConnection: @unchecked Sendable {
     public var linkCounters: LinkEngine.Counters? { serial?.linkCounters }
 
     public func makeID() -> UInt32 {
-        defer { nextID = nextID == UInt32.max ? 1 : nextID + 1 }
-        return nextID
+        let last = idPrefix == 0 ? UInt32.max : ConnectionMaster.idMask
+        defer { nextID = nextID == last ? 1 : nextID + 1 }
+        return idPrefix | nextID
     }
 
     /// Encodes and sends one request frame.

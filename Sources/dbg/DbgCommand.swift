@@ -42,7 +42,8 @@ enum DbgCommand {
             OptionSpec(long: "manual", short: nil, value: nil, help: "Print the manual page (roff).", hidden: true),
         ],
         subcommands: [Ping.node, Info.node, Exec.node, Sh.node, Push.node, Pull.node, Ls.node, Stat.node, Mkdir.node, Rm.node,
-                      Mv.node, Cat.node, Hash.node, Shell.node, DistroCommand.spec, Wait.node, Boards.node])
+                      Mv.node, Cat.node, Hash.node, Shell.node, DistroCommand.spec, Wait.node, Boards.node, Connect.node,
+                      Disconnect.node])
 
     static func main() {
         exit(run(Array(CommandLine.arguments.dropFirst())))

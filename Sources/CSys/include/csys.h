@@ -384,6 +384,8 @@ static const int CSYS_O_NOFOLLOW = O_NOFOLLOW;
 
 // SO_PEERCRED: who is at the other end of a Unix socket. 0, or -1 with errno.
 int csys_peer_credentials(int fd, uint32_t *uid, uint32_t *gid);
+// The process at the other end of a Unix socket (when it connected), or -1 with errno.
+int csys_peer_process(int fd);
 
 // open and fcntl are variadic, which Swift cannot call.
 int csys_open(const char *path, int flags);

@@ -69,21 +69,39 @@ struct AgentOptions {
 
     var waitSeconds: Int { wait ?? entry?.wait ?? Environment["DBG_WAIT"].flatMap { Int($0) } ?? 0 }
 
+    /// A connection to the agent: through the connection master of this user and target
+    /// when there is one (dbg connect), else a new one.
     func connect() throws -> AgentConnection {
+        if let shared = throughMaster() { return shared }
+        return try connectDirectly()
+    }
+
+    private func connectDirectly() throws -> AgentConnection {
         try attempt("connecting to \(target)") { try AgentReach(target: target, timeoutSeconds: timeoutSeconds).connect(within: waitSeconds) }
+    }
+
+    /// The connection master's connection, if there is one to use.
+    private func throughMaster() -> AgentConnection? {
+        guard let parsed = try? AgentTarget.parse(target) else { return nil }
+        return MasterSocket(target: parsed, user: userName).connect()
     }
 
     /// For the distro service: a connection with a session, except on a Unix socket, where
     /// the agent takes the client process's own user.
     func distroConnection() throws -> AgentConnection {
-        if case .unix = try? AgentTarget.parse(target) { return try connect() }
+        if let shared = throughMaster() { return shared }
+        if case .unix = try? AgentTarget.parse(target) { return try connectDirectly() }
         return try login().connection
     }
 
-    /// A connection with a session; authentication failures exit 254.
-    func login() throws -> LoggedInAgent {
-        let connection = try connect()
-        let password = try self.password()
+    /// A connection with a session: the connection master's, or a new one logged in with
+    /// `password` (nil: the password from the usual places). Authentication failures exit 254.
+    func login(password given: String? = nil) throws -> LoggedInAgent {
+        if given == nil, let shared = throughMaster(), let session = shared.masterSession {
+            return LoggedInAgent(connection: shared, token: WireBytes(session.token.string), session: session)
+        }
+        let connection = try connectDirectly()
+        let password = try given ?? self.password()
         do {
             let session = try connection.authenticate(user: userName, password: password)
             return LoggedInAgent(connection: connection, token: WireBytes(session.token.string), session: session)
@@ -96,7 +114,8 @@ struct AgentOptions {
         }
     }
 
-    private func password() throws -> String {
+    /// The password: from --password-file, DBG_PASSWORD, or typed at a prompt.
+    func password() throws -> String {
         if let passwordFile = passwordPath {
             guard let text = LocalPath(passwordFile).text() else {
                 Terminal.error("dbg: cannot read the password file \(passwordFile)")

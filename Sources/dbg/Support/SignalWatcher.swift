@@ -1,3 +1,4 @@
+import CSys
 import DbgClient
 import Glibc
 
@@ -35,8 +36,7 @@ enum SignalWatcher {
 
     private static func startWatching() {
         var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else { return }
-        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        guard csys_pipe(&ends) == 0 else { return }
         writeEnd = ends[1]
         let readEnd = ends[0]
         startThread {
