@@ -139,10 +139,32 @@ public struct RemoteFiles {
     public func write(_ path: String, at offset: UInt64 = 0, truncate: Bool, mode: UInt32,
                       from source: (UnsafeMutableRawBufferPointer) throws(ClientError) -> Int,
                       progress: (UInt64) -> Void = { _ in }) throws(ClientError) {
+        _ = try write(path, at: offset, truncate: truncate, mode: mode, hashingEvery: 0, from: source, progress: progress)
+    }
+
+    /// How much of a written file one Hash covers while a verified push goes on.
+    public static let hashSegment = 8 << 20
+
+    /// As `write`, while the board hashes what it has already written, `hashSegment` bytes
+    /// at a time from `offset`, on its file workers: the SHA-256 of each segment, in order,
+    /// to check against the same segments of what was sent. A verified push then costs
+    /// little more than the push.
+    public func writeHashing(_ path: String, at offset: UInt64 = 0, truncate: Bool, mode: UInt32,
+                             from source: (UnsafeMutableRawBufferPointer) throws(ClientError) -> Int,
+                             progress: (UInt64) -> Void = { _ in }) throws(ClientError) -> [[UInt8]] {
+        try write(path, at: offset, truncate: truncate, mode: mode, hashingEvery: RemoteFiles.hashSegment, from: source,
+                  progress: progress)
+    }
+
+    private func write(_ path: String, at offset: UInt64, truncate: Bool, mode: UInt32, hashingEvery segment: Int,
+                       from source: (UnsafeMutableRawBufferPointer) throws(ClientError) -> Int,
+                       progress: (UInt64) -> Void) throws(ClientError) -> [[UInt8]] {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
         defer { buffer.deallocate() }
         var position = offset
         var inFlight = InFlightIDs()
+        var sizes: [Int] = []  // of the requests in flight, oldest first
+        var hashes = SegmentHashes(path: path, token: token, start: offset, segment: UInt64(segment))
         var ended = false
         var first = truncate
         while !ended || !inFlight.isEmpty {
@@ -160,15 +182,33 @@ public struct RemoteFiles {
                 first = false
                 position += UInt64(count)
                 inFlight.sent(id)
+                sizes.append(count)
                 if count == 0 { ended = true }
             }
             guard !inFlight.isEmpty else { break }
             try connection.receive { (header, payload) throws(ClientError) in
+                if try hashes.take(header, payload) { return }
                 try ReceivedFrame.throwIfError(header, payload)
                 try inFlight.answered(header)
+                hashes.written(UInt64(sizes.removeFirst()))
             }
+            if segment > 0 { try hashes.send(on: connection, final: ended && inFlight.isEmpty) }
             progress(position - offset)
         }
+        guard segment > 0 else { return [] }
+        try hashes.send(on: connection, final: true)
+        // The last segment's hash follows the last write; a small board takes a while.
+        try connection.withAnswerTimeout(seconds: 3600) { () throws(ClientError) in
+            while !hashes.complete {
+                try connection.receive { (header, payload) throws(ClientError) in
+                    guard try hashes.take(header, payload) else {
+                        throw .malformed("an answer to request \(header.id) where a Hash was due")
+                    }
+                }
+                try hashes.send(on: connection, final: true)
+            }
+        }
+        return hashes.digests()
     }
 
     private func call<Request: WireCodable, Response: WireCodable>(_ op: Dbg.Op, _ request: Request) throws(ClientError) -> Response {
@@ -191,4 +231,61 @@ struct InFlightIDs {
         }
         ids.removeFirst()
     }
+}
+
+/// The Hash requests of a verified write: one per segment the board has acknowledged,
+/// at most two at a time (the agent's file workers), answered in any order among the
+/// write's answers.
+struct SegmentHashes {
+    let path: String
+    let token: WireBytes
+    let start: UInt64
+    let segment: UInt64
+    private var written: UInt64 = 0
+    private var queued: UInt64 = 0
+    private var waiting: [(offset: UInt64, length: UInt64)] = []
+    private var asked: [UInt32: (index: Int, length: UInt64)] = [:]
+    private var results: [[UInt8]?] = []
+
+    init(path: String, token: WireBytes, start: UInt64, segment: UInt64) {
+        self.path = path
+        self.token = token
+        self.start = start
+        self.segment = segment
+    }
+
+    var complete: Bool { waiting.isEmpty && asked.isEmpty }
+
+    mutating func written(_ count: UInt64) { written += count }
+
+    /// Asks for the segments written whole (all that is left when `final`).
+    mutating func send(on connection: AgentConnection, final: Bool) throws(ClientError) {
+        while written - queued >= segment || (final && written > queued) {
+            let length = min(segment, written - queued)
+            waiting.append((start + queued, length))
+            queued += length
+        }
+        while !waiting.isEmpty && asked.count < 2 {
+            let next = waiting.removeFirst()
+            let id = connection.makeID()
+            try connection.send(service: ServiceID.dbg, op: Dbg.Op.hash.rawValue, id: id,
+                                Dbg.HashRequest(token: token, path: WireBytes(path), offset: next.offset, length: next.length))
+            asked[id] = (results.count, next.length)
+            results.append(nil)
+        }
+    }
+
+    /// Takes the frame if it answers one of the Hashes.
+    mutating func take(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) throws(ClientError) -> Bool {
+        guard let (index, length) = asked.removeValue(forKey: header.id) else { return false }
+        try ReceivedFrame.throwIfError(header, payload)
+        let result = try ReceivedFrame.decode(header, payload, as: Dbg.HashResult.self)
+        guard result.length == length else {
+            throw .malformed("the board hashed \(result.length) bytes of a \(length)-byte segment of \(path)")
+        }
+        results[index] = result.digest.bytes
+        return true
+    }
+
+    func digests() -> [[UInt8]] { results.map { $0 ?? [] } }
 }

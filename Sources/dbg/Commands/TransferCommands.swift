@@ -6,7 +6,7 @@ import Glibc
 struct TransferOptions {
     static let specs: [OptionSpec] = [
         .flag("quiet", "q", "No progress line."),
-        .flag("verify", nil, "Compare SHA-256 on both sides after each file."),
+        .flag("verify", nil, "Check each file with SHA-256 on both sides, computed while the bytes move."),
         .flag("resume", nil, "Continue a partial earlier transfer after checking the part already there."),
         .option("chunk-kib", nil, "KIB", "Chunk size in KiB (default 256)."),
         .option("window", nil, "N", "Chunk requests in flight (default 8)."),
@@ -116,18 +116,27 @@ struct Push: Command {
            try files.hash(partial, offset: 0, length: existing.size).digest == localHasher(source, length: existing.size).finish() {
             start = existing.size
         }
-        let hasher = options.verify ? BackgroundHasher(continuing: try prefixHasher(source, length: start)) : nil
+        // The prefix of a resumed copy was compared above; the rest in segments, as the
+        // board hashes them while the push goes on.
+        let hasher = options.verify ? BackgroundHasher(segment: RemoteFiles.hashSegment) : nil
         guard lseek(input, off_t(start), SEEK_SET) == off_t(start) else { throw LocalFailure("cannot seek in \(source)") }
         let progress = ProgressLine(LocalPath(source).name, total: size, quiet: options.quiet)
-        try files.write(partial, at: start, truncate: start == 0, mode: mode, from: { (buffer) throws(ClientError) -> Int in
+        let fill = { (buffer: UnsafeMutableRawBufferPointer) throws(ClientError) -> Int in
             let count = read(input, buffer.baseAddress, buffer.count)
             guard count >= 0 else { throw .io("reading \(source): \(String(cString: strerror(errno)))") }
             hasher?.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
             return count
-        }, progress: { progress.update(start + $0) })
-        progress.finish(size)
-        if let hasher, try files.hash(partial).digest != hasher.finish() {
-            throw LocalFailure("the copy on the board differs from \(source) (SHA-256); left as \(partial)")
+        }
+        if let hasher {
+            let remote = try files.writeHashing(partial, at: start, truncate: start == 0, mode: mode, from: fill,
+                                                progress: { progress.update(start + $0) })
+            progress.finish(size)
+            guard remote == hasher.finishSegments() else {
+                throw LocalFailure("the copy on the board differs from \(source) (SHA-256); left as \(partial)")
+            }
+        } else {
+            try files.write(partial, at: start, truncate: start == 0, mode: mode, from: fill, progress: { progress.update(start + $0) })
+            progress.finish(size)
         }
         try files.rename(partial, to: destination, replace: true)
         options.report(source, destination, bytes: size, resumedFrom: start, since: started)

@@ -19,10 +19,23 @@ final class BackgroundHasher: @unchecked Sendable {
     private var ended = false
     private var digest: [UInt8]?
     private let backlog = 8
+    /// With segments: a digest per `segment` bytes (the last may be shorter), as the
+    /// board hashes a verified push (RemoteFiles.writeHashing).
+    private let segment: Int
+    private var inSegment = 0
+    private var segmentDigests: [[UInt8]] = []
 
     /// Starts from `hasher` (a resumed copy's prefix already in it).
     init(continuing hasher: consuming SHA256 = SHA256()) {
         state = State(hasher)
+        segment = 0
+        startThread { [self] in run() }
+    }
+
+    /// A digest for every `segment` bytes fed.
+    init(segment: Int) {
+        state = State(SHA256())
+        self.segment = segment
         startThread { [self] in run() }
     }
 
@@ -47,14 +60,26 @@ final class BackgroundHasher: @unchecked Sendable {
         return result
     }
 
+    /// With segments: the digest of each segment, once the thread has hashed them all.
+    func finishSegments() -> [[UInt8]] {
+        _ = finish()
+        return condition.withLock { segmentDigests }
+    }
+
+    /// The digest so far; the state starts again.
+    private func takeDigest() -> [UInt8] {
+        var done = SHA256()
+        swap(&done, &state.hasher)
+        return done.finish()
+    }
+
     private func run() {
         while true {
             condition.lock()
             while queue.isEmpty && !ended { condition.wait() }
             if queue.isEmpty {
-                var done = SHA256()
-                swap(&done, &state.hasher)
-                digest = done.finish()
+                if segment == 0 || inSegment > 0 { segmentDigests.append(takeDigest()) }
+                digest = segment == 0 ? segmentDigests.removeLast() : []
                 condition.broadcast()
                 condition.unlock()
                 return
@@ -62,7 +87,19 @@ final class BackgroundHasher: @unchecked Sendable {
             let piece = queue.removeFirst()
             condition.broadcast()
             condition.unlock()
-            piece.withUnsafeBytes { state.hasher.update($0) }
+            piece.withUnsafeBytes { bytes in
+                var rest = bytes[...]
+                while segment > 0 && inSegment + rest.count >= segment {
+                    let take = segment - inSegment
+                    state.hasher.update(UnsafeRawBufferPointer(rebasing: rest.prefix(take)))
+                    let finished = takeDigest()
+                    condition.withLock { segmentDigests.append(finished) }
+                    inSegment = 0
+                    rest = rest.dropFirst(take)
+                }
+                state.hasher.update(UnsafeRawBufferPointer(rebasing: rest))
+                inSegment += rest.count
+            }
         }
     }
 }
