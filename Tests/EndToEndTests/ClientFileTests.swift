@@ -40,6 +40,29 @@ struct ClientFileTests {
         #expect(pushed.stderr.isEmpty && pulled.stderr.isEmpty)  // no progress line when stderr is not a terminal
     }
 
+    @Test("a verified push checks every piece the board hashed: sizes on and off the 8 MiB pieces, empty, resumed")
+    func verifiedPieces() throws {
+        let fixture = try CommandFixture()
+        let agent = try fixture.startAgent()
+        let dbg = DbgTool(agent)
+        let local = try scratch()
+        for size in [0, 1, (8 << 20) - 1, 8 << 20, (16 << 20) + 777] {
+            let source = try localFile(size, in: local)
+            let pushed = try dbg.run(["push", "--verify", "--json", source, "piece.bin"])
+            #expect(pushed.status == 0 && pushed.out.contains(#""verified":true"#), "\(size): \(pushed.stderr)")
+            #expect(try sha256(ofFile: fixture.home + "/piece.bin") == sha256(ofFile: source), "\(size)")
+        }
+        // A resumed copy: the part there is checked whole, the rest piece by piece.
+        let source = try localFile((8 << 20) + 5000, in: local)
+        let part = fixture.home + "/.resumed.bin.dbg-part"
+        let head = try FileHandle(forReadingFrom: URL(fileURLWithPath: source)).readData(ofLength: 3 << 20)
+        try head.write(to: URL(fileURLWithPath: part))
+        chown(part, fixture.uid, fixture.uid)
+        let resumed = try dbg.run(["push", "--verify", "--resume", "--json", source, "resumed.bin"])
+        #expect(resumed.status == 0 && resumed.out.contains(#""resumed_from":3145728"#), "\(resumed.out) \(resumed.stderr)")
+        #expect(try sha256(ofFile: fixture.home + "/resumed.bin") == sha256(ofFile: source))
+    }
+
     @Test("a push killed halfway leaves nothing under the final name; --resume then finishes it")
     func atomicityAndResume() throws {
         let fixture = try CommandFixture()
