@@ -63,7 +63,7 @@ var fuzzTargets: [Target] {
     let agent: [Target.Dependency] = ["DbgAgent", "DbgWire", "CSys"]
     let targets: [(String, [Target.Dependency])] = [
         ("Frames", agent), ("Messages", ["DbgWire"]), ("Link", ["DbgWire"]), ("Tar", agent),
-        ("HTTP", agent), ("Command", agent), ("Accounts", agent), ("Telnet", ["DbgClient"]),
+        ("HTTP", agent), ("Command", agent), ("Accounts", agent), ("Telnet", ["DbgClient"]), ("MDNS", ["DbgPlatform"]),
     ]
     return targets.map { name, dependencies in
         .executableTarget(name: "fuzz-\(name.lowercased())", dependencies: dependencies, path: "Tests/Fuzz/Fuzz\(name)")

@@ -475,7 +475,7 @@ def main():
     initrd = os.path.join(folder, "initramfs.cpio.gz")
     release = release_files(args.release)
     with open(initrd, "wb") as f:
-        f.write(build_initramfs(args, release, kernel_root, busybox_root, "--listen [::]:5037 --serial /dev/hvc0"))
+        f.write(build_initramfs(args, release, kernel_root, busybox_root, "--listen [::]:5037 --mdns --serial /dev/hvc0"))
     log(f"{args.arch}: kernel {kernels[0]}, initramfs {os.path.getsize(initrd) // 1024} KiB, "
         f"{os.path.basename(args.release)}, dbgd {len(release['dbgd'])} bytes")
     figures = {}

@@ -70,6 +70,14 @@ public final class AgentConnection: @unchecked Sendable {
             serial = bridge
             fd = bridge.connectionEnd
             setTimeouts(fd, timeoutSeconds)
+        } else if case .mdns(let name) = target {
+            // Found on the link first (within the timeout, at most 5 s), then reached over TCP.
+            serial = nil
+            let board = try MDNSBrowser.find(name, seconds: Double(min(timeoutSeconds, 5)))
+            let host = board.addresses[0]
+            fd = try connectTCP(host: host, port: board.port, timeoutSeconds: timeoutSeconds, localAddress: localAddress,
+                                name: "\(board.name) (\(AgentTarget.tcp(host: host, port: board.port).description))")
+            configureTCP(fd, timeoutSeconds)
         } else {
             serial = nil
             fd = try openSocket(target, timeoutSeconds: timeoutSeconds, localAddress: localAddress)
@@ -328,8 +336,8 @@ func connectTCP(host: String, port: UInt16, timeoutSeconds: Int, localAddress: S
 
 private func openSocket(_ target: AgentTarget, timeoutSeconds: Int, localAddress: String?) throws(ClientError) -> Int32 {
     switch target {
-    case .serial, .networkSerial:
-        preconditionFailure("serial lines go through SerialBridge")
+    case .serial, .networkSerial, .mdns:
+        preconditionFailure("serial lines go through SerialBridge, mdns: is resolved first")
     case .unix(let path):
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -354,12 +362,16 @@ private func openSocket(_ target: AgentTarget, timeoutSeconds: Int, localAddress
     case .tcp(let host, let port):
         let fd = try connectTCP(host: host, port: port, timeoutSeconds: timeoutSeconds, localAddress: localAddress,
                                 name: target.description)
-        // This client waits in recv and send, bounded by the socket's timeouts.
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
-        setTimeouts(fd, timeoutSeconds)
-        setTCPOptions(fd)
+        configureTCP(fd, timeoutSeconds)
         return fd
     }
+}
+
+/// A connected agent socket: blocking, bounded by the socket's timeouts, TCP options set.
+private func configureTCP(_ fd: Int32, _ timeoutSeconds: Int) {
+    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+    setTimeouts(fd, timeoutSeconds)
+    setTCPOptions(fd)
 }
 
 private func setTimeouts(_ fd: Int32, _ seconds: Int) {

@@ -10,6 +10,9 @@ public enum AgentTarget: Equatable, Sendable {
     /// A serial line exported by a port server (ser2net): raw TCP (`socket://`) or telnet
     /// with RFC 2217 (`rfc2217://`, which also sets the port's baud rate).
     case networkSerial(host: String, port: UInt16, baud: Int, telnet: Bool)
+    /// A board found by multicast DNS (dbgd --mdns): its instance name, serial number or
+    /// host name.
+    case mdns(name: String)
 
     public static let defaultPort = Endpoint.defaultPort
 
@@ -18,6 +21,11 @@ public enum AgentTarget: Equatable, Sendable {
             let path = String(text.dropFirst(5))
             guard !path.isEmpty else { throw .usage("'\(text)': unix: needs a socket path") }
             return .unix(path: path)
+        }
+        if text.hasPrefix("mdns:") {
+            let name = String(text.dropFirst(5))
+            guard !name.isEmpty else { throw .usage("'\(text)': mdns: needs a board's name or serial number (dbg devices lists them)") }
+            return .mdns(name: name)
         }
         if text.hasPrefix("serial:") {
             let spec = text.dropFirst(7)
@@ -67,6 +75,7 @@ public enum AgentTarget: Equatable, Sendable {
         case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         case .unix(let path): return "unix:\(path)"
         case .serial(let path, let baud): return "serial:\(path),\(baud)"
+        case .mdns(let name): return "mdns:\(name)"
         case .networkSerial(let host, let port, let baud, let telnet):
             return (telnet ? "rfc2217://" : "socket://") + AgentTarget.tcp(host: host, port: port).description + ",\(baud)"
         }

@@ -16,7 +16,7 @@ enum DbgCommand {
         abstract: "Debug and control a board running dbgd.",
         discussion: """
             The agent is given with -H (or DBG_HOST): HOST[:PORT], [IPv6]:PORT, unix:/PATH, \
-            serial:DEVICE[,BAUD], or a serial port exported by a port server such as ser2net: \
+            serial:DEVICE[,BAUD], mdns:NAME (a board found by multicast DNS: dbg devices), or a serial port exported by a port server such as ser2net: \
             socket://HOST:PORT[,BAUD] (raw TCP) or rfc2217://HOST:PORT[,BAUD] (telnet, which also sets \
             the port's baud rate); the port defaults to 5037, the baud rate to 115200. The user (-u or DBG_USER) \
             defaults to root. The password comes from --password-file (or DBG_PASSWORD_FILE), then DBG_PASSWORD, \
@@ -42,8 +42,8 @@ enum DbgCommand {
             OptionSpec(long: "manual", short: nil, value: nil, help: "Print the manual page (roff).", hidden: true),
         ],
         subcommands: [Ping.node, Info.node, Exec.node, Sh.node, Push.node, Pull.node, Ls.node, Stat.node, Mkdir.node, Rm.node,
-                      Mv.node, Cat.node, Hash.node, Shell.node, DistroCommand.spec, Wait.node, Boards.node, Connect.node,
-                      Disconnect.node])
+                      Mv.node, Cat.node, Hash.node, Shell.node, DistroCommand.spec, Wait.node, Boards.node, Devices.node,
+                      Connect.node, Disconnect.node])
 
     static func main() {
         exit(run(Array(CommandLine.arguments.dropFirst())))

@@ -387,6 +387,31 @@ int csys_peer_credentials(int fd, uint32_t *uid, uint32_t *gid);
 // The process at the other end of a Unix socket (when it connected), or -1 with errno.
 int csys_peer_process(int fd);
 
+// Multicast DNS (mdns.c): the UDP socket on 224.0.0.251:5353, the addresses of the
+// interfaces it is answered on, and netlink news of address changes.
+struct csys_interface_address {
+    int family;  // AF_INET or AF_INET6
+    unsigned int index;
+    unsigned char address[16];
+    unsigned char netmask[16];
+};
+// Addresses of interfaces that are up, multicast-capable and not loopback: how many were
+// written (at most `capacity`), or -1 with errno.
+int csys_interface_addresses(struct csys_interface_address *out, int capacity);
+// A UDP socket bound to 0.0.0.0:port (shared with other responders), non-blocking,
+// close-on-exec, multicast TTL 255 and loopback on: the descriptor, or -1 with errno.
+int csys_mdns_socket(int port);
+// Joins 224.0.0.251 on the interface (already joined counts): 0, or -1 with errno.
+int csys_mdns_join(int fd, unsigned int interface_index);
+// One datagram (0 when it was cut), with its source and the interface it came in on.
+long csys_mdns_receive(int fd, void *buffer, size_t length, unsigned char source[4], unsigned short *port,
+                       unsigned int *interface_index);
+// Sends to address:port (NULL: the mDNS group) out of the interface (0: as routed).
+long csys_mdns_send(int fd, const void *buffer, size_t length, const unsigned char address[4], unsigned short port,
+                    unsigned int interface_index);
+// A netlink socket that becomes readable when an address is added or removed.
+int csys_address_watch_socket(void);
+
 // open and fcntl are variadic, which Swift cannot call.
 int csys_open(const char *path, int flags);
 int csys_set_nonblocking(int fd);

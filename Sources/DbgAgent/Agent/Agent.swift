@@ -13,6 +13,10 @@ final class Agent {
     let core: ServiceCore
     let distro: DistroService
     let sutra: SutraFrontEnd
+    #if !DBG_NO_MDNS
+    /// --mdns: the board answers multicast DNS for its dbg service.
+    let discovery: MDNSResponder?
+    #endif
     var running = true
 
     init(config: AgentConfig) throws(StartupError) {
@@ -42,9 +46,21 @@ final class Agent {
             for listener in listeners { listener.close() }
             throw error
         }
+        #if !DBG_NO_MDNS
+        do throws(StartupError) {
+            discovery = config.mdns ? try MDNSResponder(identity: BoardIdentity(instanceName: config.mdnsName),
+                                                        servicePort: Agent.announcedPort(listeners)) : nil
+        } catch {
+            for listener in listeners { listener.close() }
+            throw error
+        }
+        #endif
         do throws(Errno) {
             try loop.add(signals.fd, .readable, EventToken(loop.register { _, _ in self.handleSignals() }))
             try loop.add(timer.fd, .readable, EventToken(loop.register { _, _ in self.expireDeadlines() }))
+            #if !DBG_NO_MDNS
+            try discovery?.register(with: loop)
+            #endif
         } catch {
             for listener in listeners { listener.close() }
             throw StartupError("cannot register with epoll: \(error.message)")
@@ -62,6 +78,9 @@ final class Agent {
             Log.info("cannot become a child subreaper (\(Errno.current.message)): processes that commands leave "
                 + "behind may outlive them")
         }
+        #if !DBG_NO_MDNS
+        if let discovery, let due = discovery.expire(now: MonotonicClock.now()) { timer.schedule(due) }
+        #endif
         Log.info("\(AgentVersion.line) ready")
         do throws(StartupError) {
             try serving()
@@ -86,6 +105,9 @@ final class Agent {
     private func stop() {
         // Sessions first, synchronously: closing connections would hand their PAM
         // sessions to the workers, which the exit would cut short.
+        #if !DBG_NO_MDNS
+        discovery?.shutdown()
+        #endif
         distro.shutdown()
         core.shutdown()
         sutra.shutdown()
@@ -109,6 +131,9 @@ final class Agent {
         let now = MonotonicClock.now()
         sutra.expire(now: now)
         if let due = core.expire(now: now) { timer.schedule(due) }
+        #if !DBG_NO_MDNS
+        if let discovery, let due = discovery.expire(now: now) { timer.schedule(due) }
+        #endif
     }
 
     /// One line with the whole budget: every pool, mapped once at start-up.
@@ -128,8 +153,21 @@ final class Agent {
             Log.info("serial lines: \(sutra.serialLines.count), each with \(kib(SerialLine.bufferBytes)) KiB of link buffers, "
                 + "one connection at a time")
         }
+        #if !DBG_NO_MDNS
+        if discovery != nil {
+            Log.info("mdns: one \(kib(MDNSResponder.packetBytes)) KiB packet buffer, a 64 KiB socket receive buffer")
+        }
+        #endif
         Log.info("distro: root \(distro.root.description); an install decompresses with at most "
             + "\(ArchiveStream.decoderMemoryLimit >> 20) MiB of window, one install at a time")
+    }
+
+    /// The TCP port multicast DNS announces: the first TCP listener's.
+    private static func announcedPort(_ listeners: [Listener]) throws(StartupError) -> UInt16 {
+        for listener in listeners where listener.unixPath == nil && listener.address.port != 0 {
+            return listener.address.port
+        }
+        throw StartupError("--mdns announces a TCP port: give --listen (or leave the default listener)")
     }
 
     private static func openListeners(_ config: AgentConfig) throws(StartupError) -> [Listener] {

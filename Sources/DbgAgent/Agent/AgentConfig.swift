@@ -70,6 +70,11 @@ struct AgentConfig: Equatable {
     var logSizeFlag: Int?
     var logSize: Int { logSizeFlag ?? (1 << 20) }
 
+    /// Answer multicast DNS for _dbg._tcp.local (off unless asked: announcing a board is
+    /// the operator's choice), under this instance name (default: the host name).
+    var mdns = false
+    var mdnsName: String?
+
     init() {}
 
     static let maxConnectionsRange = 1...16384

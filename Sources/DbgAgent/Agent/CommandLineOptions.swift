@@ -74,6 +74,12 @@ enum CommandLineOptions {
                                         16K..1G)
           Under systemd with Type=notify, readiness is sent to $NOTIFY_SOCKET.
 
+        Discovery:
+              --mdns                    answer multicast DNS for _dbg._tcp.local (dbg devices,
+                                        dbg -H mdns:NAME): name, addresses, port, version,
+                                        architecture, serial number
+              --mdns-name NAME          the service's instance name (default: the host name)
+
           -v, --verbose                 log every connection and protocol error
           -h, --help                    show this help
           -V, --version                 show the version
@@ -220,6 +226,17 @@ enum CommandLineOptions {
             let name = key == Key.pidFile ? "--pidfile" : "--log-file"
             guard !argument.isEmpty else { return ConfigError("\(name) needs a path") }
             if key == Key.pidFile { config.pidFile = argument } else { config.logFile = argument }
+        case Key.mdns:
+            #if DBG_NO_MDNS
+            return ConfigError("--mdns: this dbgd was built without multicast DNS (DBG_MDNS=OFF)")
+            #else
+            config.mdns = true
+            #endif
+        case Key.mdnsName:
+            guard !argument.isEmpty, argument.utf8.count <= 63 else {
+                return ConfigError("--mdns-name '\(argument)': expected 1 to 63 bytes")
+            }
+            config.mdnsName = argument
         case Key.logSize:
             guard let n = parseByteSize(argument), n <= UInt64(AgentConfig.logSizeRange.upperBound),
                   AgentConfig.logSizeRange.contains(Int(n)) else {
@@ -273,6 +290,8 @@ enum CommandLineOptions {
         static let pidFile: UInt8 = 24
         static let logFile: UInt8 = 25
         static let logSize: UInt8 = 26
+        static let mdns: UInt8 = 27
+        static let mdnsName: UInt8 = 28
     }
 
     private static func withOptionTable<R, E: Error>(_ body: (UnsafePointer<option>) throws(E) -> R) throws(E) -> R {
@@ -310,6 +329,8 @@ enum CommandLineOptions {
             entry("pidfile", CSYS_REQUIRED_ARGUMENT, Key.pidFile),
             entry("log-file", CSYS_REQUIRED_ARGUMENT, Key.logFile),
             entry("log-size", CSYS_REQUIRED_ARGUMENT, Key.logSize),
+            entry("mdns", CSYS_NO_ARGUMENT, Key.mdns),
+            entry("mdns-name", CSYS_REQUIRED_ARGUMENT, Key.mdnsName),
             entry("verbose", CSYS_NO_ARGUMENT, UInt8(ascii: "v")),
             entry("help", CSYS_NO_ARGUMENT, UInt8(ascii: "h")),
             entry("version", CSYS_NO_ARGUMENT, UInt8(ascii: "V")),

@@ -6,7 +6,7 @@ import Glibc
 /// or after it.
 struct AgentOptions {
     static let specs: [OptionSpec] = [
-        .option("host", "H", "TARGET", "Agent: HOST[:PORT], [IPv6]:PORT, unix:/PATH, serial:DEVICE[,BAUD], "
+        .option("host", "H", "TARGET", "Agent: HOST[:PORT], [IPv6]:PORT, unix:/PATH, serial:DEVICE[,BAUD], mdns:NAME, "
             + "socket://HOST:PORT[,BAUD] or rfc2217://HOST:PORT[,BAUD] (env DBG_HOST; default 127.0.0.1:5037)."),
         .option("user", "u", "USER", "User to log in as (env DBG_USER; default root)."),
         .option("password-file", nil, "FILE",
