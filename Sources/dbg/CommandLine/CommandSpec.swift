@@ -84,7 +84,7 @@ struct ArgumentSpec: Sendable {
         case .one: return name
         case .optional: return "[" + name + "]"
         case .many(let least):
-            let repeated = name.contains("...") ? name : name + "..."
+            let repeated = name.hasSuffix("...") || name.contains(" ") ? name : name + "..."
             return least == 0 ? "[" + repeated + "]" : repeated
         case .passthrough: return "[--] " + name
         }

@@ -32,7 +32,7 @@ struct BoardConfig {
         var target: String? {
             guard let host else { return nil }
             guard let port, !host.hasPrefix("unix:"), !host.hasPrefix("serial:") else { return host }
-            let namesPort = host.hasPrefix("[") ? host.contains("]:") : host.contains(":")
+            let namesPort = host.hasPrefix("[") ? host.split(separator: "]").last?.first == ":" : host.contains(":")
             return namesPort ? host : "\(host):\(port)"
         }
     }
