@@ -77,9 +77,12 @@ int csys_mdns_socket(int port) {
     return bound_or_closed(fd, (struct sockaddr *)&address, sizeof(address));
 }
 
-int csys_mdns_join(int fd, unsigned int interface_index) {
-    struct ip_mreqn request = { .imr_ifindex = (int)interface_index };
+int csys_mdns_join(int fd, const unsigned char interface_address[4]) {
+    // ip_mreq by the interface's address rather than ip_mreqn by its index: the older
+    // form is what every kernel and qemu-user carry alike.
+    struct ip_mreq request;
     memcpy(&request.imr_multiaddr, mdns_group, 4);
+    memcpy(&request.imr_interface, interface_address, 4);
     if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &request, sizeof(request)) == 0) return 0;
     return errno == EADDRINUSE ? 0 : -1;
 }

@@ -34,6 +34,9 @@ public final class ConnectionMaster: @unchecked Sendable {
     private var owners: [RemoteObject: UInt32] = [:]
     private var pendingKills: [(deadline: Int64, object: RemoteObject)] = []
     private var fromAgent = FrameBuffer()
+    /// What goes to the agent, written as its socket takes it: the master never blocks
+    /// on the agent (which may itself be waiting for the master to read).
+    private var toAgent = SendQueue()
     private var nextPrefix: UInt32 = 1
     private var nextOwnID: UInt32 = 1
     private var lastAgentTraffic = MonotonicClock.milliseconds()
@@ -62,35 +65,38 @@ public final class ConnectionMaster: @unchecked Sendable {
     public func run() -> String {
         defer {
             for prefix in Array(clients.keys) { dropClient(prefix) }
-            let token = WireBytes(session.token.string)
-            try? agent.send(service: ServiceID.dbg, op: Dbg.Op.logout.rawValue, id: ownID(), Dbg.SessionToken(token: token))
+            sendOwn(ServiceID.dbg, Dbg.Op.logout.rawValue, Dbg.SessionToken(token: WireBytes(session.token.string)))
+            // What is left for the agent (the hang-ups, the logout) gets a second to go out.
+            for _ in 0..<100 where toAgent.queued > 0 && toAgent.flush(agent.descriptor) { MonotonicClock.sleep(milliseconds: 10) }
         }
         while true {
             let now = MonotonicClock.milliseconds()
             if clients.isEmpty && idleLimitMs > 0 && now - idleSince >= idleLimitMs { return "idle for \(idleLimitMs / 1000) s" }
-            do throws(ClientError) {
-                try killOverdue(now)
-                if now - lastAgentTraffic >= ConnectionMaster.keepaliveMs {
-                    lastAgentTraffic = now
-                    try agent.send(service: ServiceID.control, op: Control.Op.ping.rawValue, id: ownID(), Control.Ping(data: WireBytes([])))
-                }
-            } catch {
-                return error.message
+            killOverdue(now)
+            if now - lastAgentTraffic >= ConnectionMaster.keepaliveMs {
+                lastAgentTraffic = now
+                sendOwn(ServiceID.control, Control.Op.ping.rawValue, Control.Ping(data: WireBytes([])))
             }
             var polled = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
             // A client that does not read holds the agent up once its queue is full.
-            let agentEvents = clients.values.contains { $0.queued > ConnectionMaster.queueLimit } ? 0 : Int16(POLLIN)
+            let agentEvents = (clients.values.contains { $0.queued > ConnectionMaster.queueLimit } ? 0 : Int16(POLLIN))
+                | (toAgent.queued > 0 ? Int16(POLLOUT) : 0)
             polled.append(pollfd(fd: agent.descriptor, events: agentEvents, revents: 0))
+            // Clients are read only while what they sent can go on to the agent.
+            let reading = toAgent.queued < ConnectionMaster.queueLimit ? Int16(POLLIN) : 0
             let order = Array(clients.keys)
             for prefix in order {
                 let client = clients[prefix]!
-                polled.append(pollfd(fd: client.fd, events: Int16(POLLIN) | (client.queued > 0 ? Int16(POLLOUT) : 0), revents: 0))
+                polled.append(pollfd(fd: client.fd, events: reading | (client.queued > 0 ? Int16(POLLOUT) : 0), revents: 0))
             }
             let ready = poll(&polled, nfds_t(polled.count), 1000)
             if ready < 0 && errno != EINTR { return "poll: \(describe(errno))" }
             if polled[1].revents != 0 { return "stopped" }
             if polled[0].revents & Int16(POLLIN) != 0 { accept() }
-            if polled[2].revents != 0 {
+            if polled[2].revents & Int16(POLLOUT) != 0 && !toAgent.flush(agent.descriptor) {
+                return "\(agent.target.description) closed the connection"
+            }
+            if polled[2].revents & ~Int16(POLLOUT) != 0 {
                 do throws(ClientError) { try readAgent() } catch { return error.message }
             }
             for (index, prefix) in order.enumerated() where polled[3 + index].revents != 0 {
@@ -137,38 +143,43 @@ public final class ConnectionMaster: @unchecked Sendable {
         return nextOwnID
     }
 
+    /// A request of the master's own (its answer, if any, is dropped).
+    private func sendOwn<M: WireCodable>(_ service: UInt32, _ op: UInt16, _ message: M) {
+        if let frame = encodedFrame(FrameHeader(kind: .request, service: service, op: op, id: ownID()), message) {
+            toAgent.append(frame)
+        }
+    }
+
     /// What a client left running: hung up, killed after the grace time unless it ended.
-    private func hangUp(_ object: RemoteObject) throws(ClientError) {
+    private func hangUp(_ object: RemoteObject) {
         let token = WireBytes(session.token.string)
         switch object.kind {
         case .dbgShell:
             owners[object] = nil
-            try agent.send(service: ServiceID.dbg, op: Dbg.Op.shellClose.rawValue, id: ownID(),
-                           Dbg.ShellCloseRequest(token: token, sessionID: object.id))
+            sendOwn(ServiceID.dbg, Dbg.Op.shellClose.rawValue, Dbg.ShellCloseRequest(token: token, sessionID: object.id))
         case .distroShell:
             owners[object] = nil
-            try agent.send(service: ServiceID.distro, op: Distro.Op.shellClose.rawValue, id: ownID(), ShellSession(sessionID: object.id))
+            sendOwn(ServiceID.distro, Distro.Op.shellClose.rawValue, ShellSession(sessionID: object.id))
         case .dbgProcess, .distroProcess:
             owners[object] = 0  // nobody's: its events are dropped until its exit
-            try signal(object, SIGHUP)
+            signal(object, SIGHUP)
             pendingKills.append((MonotonicClock.milliseconds() + ConnectionMaster.killGraceMs, object))
         }
     }
 
-    private func signal(_ object: RemoteObject, _ number: Int32) throws(ClientError) {
+    private func signal(_ object: RemoteObject, _ number: Int32) {
         if object.kind == .dbgProcess {
-            try agent.send(service: ServiceID.dbg, op: Dbg.Op.processSignal.rawValue, id: ownID(),
-                           Dbg.ProcessSignalRequest(token: WireBytes(session.token.string), processID: object.id, signal: number))
+            sendOwn(ServiceID.dbg, Dbg.Op.processSignal.rawValue,
+                    Dbg.ProcessSignalRequest(token: WireBytes(session.token.string), processID: object.id, signal: number))
         } else {
-            try agent.send(service: ServiceID.distro, op: Distro.Op.runSignal.rawValue, id: ownID(),
-                           Distro.RunSignalRequest(processID: object.id, signal: number))
+            sendOwn(ServiceID.distro, Distro.Op.runSignal.rawValue, Distro.RunSignalRequest(processID: object.id, signal: number))
         }
     }
 
-    private func killOverdue(_ now: Int64) throws(ClientError) {
+    private func killOverdue(_ now: Int64) {
         while let first = pendingKills.first, first.deadline <= now {
             pendingKills.removeFirst()
-            if owners[first.object] == 0 { try signal(first.object, SIGKILL) }
+            if owners[first.object] == 0 { signal(first.object, SIGKILL) }
         }
     }
 
@@ -184,17 +195,14 @@ public final class ConnectionMaster: @unchecked Sendable {
             close(fd)
             return
         }
-        let client = MasterClient(fd: fd, prefix: prefix)
-        var greeting = [UInt8](repeating: 0, count: 64 << 10)
-        let size = greeting.withUnsafeMutableBytes { raw in
-            try? FrameHeader(kind: .response, service: ConnectionMaster.service, op: ConnectionMaster.greetingOp,
-                             id: prefix << ConnectionMaster.prefixShift).encodeFrame(session, into: raw)
-        }
-        guard let size else {
+        let greeting = FrameHeader(kind: .response, service: ConnectionMaster.service, op: ConnectionMaster.greetingOp,
+                                   id: prefix << ConnectionMaster.prefixShift)
+        guard let frame = encodedFrame(greeting, session) else {
             close(fd)
             return
         }
-        client.enqueue(Array(greeting[0..<size]))
+        let client = MasterClient(fd: fd, prefix: prefix)
+        client.enqueue(frame)
         clients[prefix] = client
     }
 
@@ -225,10 +233,10 @@ public final class ConnectionMaster: @unchecked Sendable {
                     client.refuse(header, "the session belongs to the connection master (dbg disconnect ends it)")
                     continue
                 }
-                try agent.sendRaw(frame)
-                lastAgentTraffic = MonotonicClock.milliseconds()
+                toAgent.append(frame)
             }
             client.input.compact()
+            if !toAgent.flush(agent.descriptor) { stop() }  // the agent is gone: run() notices
         } catch {
             dropClient(prefix)
         }
@@ -237,7 +245,7 @@ public final class ConnectionMaster: @unchecked Sendable {
     private func dropClient(_ prefix: UInt32) {
         guard let client = clients.removeValue(forKey: prefix) else { return }
         close(client.fd)
-        for (object, owner) in owners where owner == prefix { try? hangUp(object) }
+        for (object, owner) in owners where owner == prefix { hangUp(object) }
         if clients.isEmpty { idleSince = MonotonicClock.milliseconds() }
     }
 }

@@ -57,50 +57,67 @@ struct FrameBuffer {
     }
 }
 
-/// One dbg process connected to the master: its socket, id prefix, what it sent that is
-/// not a whole frame yet, and what waits to be written to it.
-final class MasterClient {
-    let fd: Int32
-    let prefix: UInt32
-    var input = FrameBuffer()
-    private var output: [UInt8] = []
+/// Bytes waiting to be written to a non-blocking peer, written as it takes them.
+struct SendQueue {
+    private var bytes: [UInt8] = []
     private var written = 0
 
-    init(fd: Int32, prefix: UInt32) {
-        self.fd = fd
-        self.prefix = prefix
-    }
+    var queued: Int { bytes.count - written }
 
-    var queued: Int { output.count - written }
+    mutating func append(_ frame: [UInt8]) { bytes += frame }
 
-    func enqueue(_ frame: [UInt8]) {
-        output += frame
-        _ = flush()
-    }
-
-    /// Writes what it can without waiting; false when the client is gone.
-    func flush() -> Bool {
-        while written < output.count {
+    /// Writes what the socket takes now; false when the peer is gone.
+    mutating func flush(_ fd: Int32) -> Bool {
+        while written < bytes.count {
             let from = written
-            let count = output.withUnsafeBytes { send(fd, $0.baseAddress! + from, $0.count - from, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            let count = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + from, $0.count - from, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
             if count < 0 {
                 if errno == EINTR { continue }
                 return errno == EAGAIN
             }
             written += count
         }
-        output.removeAll(keepingCapacity: output.count <= 1 << 20)
+        bytes.removeAll(keepingCapacity: bytes.count <= 1 << 20)
         written = 0
         return true
     }
+}
+
+/// A frame of `message`, encoded; nil if it does not fit in 1 MiB (the master's own all do).
+func encodedFrame<M: WireCodable>(_ header: FrameHeader, _ message: M) -> [UInt8]? {
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    let size = buffer.withUnsafeMutableBytes { raw in try? header.encodeFrame(message, into: raw) }
+    return size.map { Array(buffer[0..<$0]) }
+}
+
+/// One dbg process connected to the master: its socket, id prefix, what it sent that is
+/// not a whole frame yet, and what waits to be written to it.
+final class MasterClient {
+    let fd: Int32
+    let prefix: UInt32
+    var input = FrameBuffer()
+    private var output = SendQueue()
+
+    init(fd: Int32, prefix: UInt32) {
+        self.fd = fd
+        self.prefix = prefix
+    }
+
+    var queued: Int { output.queued }
+
+    func enqueue(_ frame: [UInt8]) {
+        output.append(frame)
+        _ = flush()
+    }
+
+    /// Writes what it can without waiting; false when the client is gone.
+    func flush() -> Bool { output.flush(fd) }
 
     /// Answers a request with an error, without the agent.
     func refuse(_ request: FrameHeader, _ message: String) {
-        var buffer = [UInt8](repeating: 0, count: 1024)
-        let size = buffer.withUnsafeMutableBytes { raw in
-            try? FrameHeader(kind: .error, service: request.service, op: request.op, id: request.id)
-                .encodeFrame(ErrorPayload(code: .unsupported, message: WireBytes(message)), into: raw)
+        let error = ErrorPayload(code: .unsupported, message: WireBytes(message))
+        if let frame = encodedFrame(FrameHeader(kind: .error, service: request.service, op: request.op, id: request.id), error) {
+            enqueue(frame)
         }
-        if let size { enqueue(Array(buffer[0..<size])) }
     }
 }

@@ -401,8 +401,9 @@ int csys_interface_addresses(struct csys_interface_address *out, int capacity);
 // A UDP socket bound to 0.0.0.0:port (shared with other responders), non-blocking,
 // close-on-exec, multicast TTL 255 and loopback on: the descriptor, or -1 with errno.
 int csys_mdns_socket(int port);
-// Joins 224.0.0.251 on the interface (already joined counts): 0, or -1 with errno.
-int csys_mdns_join(int fd, unsigned int interface_index);
+// Joins 224.0.0.251 on the interface with this IPv4 address (already joined counts):
+// 0, or -1 with errno.
+int csys_mdns_join(int fd, const unsigned char interface_address[4]);
 // One datagram (0 when it was cut), with its source and the interface it came in on.
 long csys_mdns_receive(int fd, void *buffer, size_t length, unsigned char source[4], unsigned short *port,
                        unsigned int *interface_index);

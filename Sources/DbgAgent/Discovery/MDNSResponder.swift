@@ -111,7 +111,10 @@ final class MDNSResponder {
         var found = [csys_interface_address](repeating: csys_interface_address(), count: 32)
         let count = csys_interface_addresses(&found, Int32(found.count))
         interfaces = count > 0 ? Array(found.prefix(Int(count))) : []
-        for entry in interfaces where entry.family == CSYS_AF_INET { _ = csys_mdns_join(socket.rawValue, entry.index) }
+        for entry in interfaces where entry.family == CSYS_AF_INET {
+            var address = entry.address
+            _ = withUnsafeBytes(of: &address) { csys_mdns_join(socket.rawValue, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
+        }
     }
 
     // MARK: Packets

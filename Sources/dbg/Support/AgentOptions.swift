@@ -43,7 +43,6 @@ struct AgentOptions {
         }
     }
 
-
     var target: String {
         host ?? entry?.target ?? Environment["DBG_HOST"] ?? "127.0.0.1:\(AgentTarget.defaultPort)"
     }
