@@ -1,4 +1,5 @@
 import DbgClient
+import DbgWire
 import Foundation
 import Testing
 
@@ -134,6 +135,33 @@ struct ClientMasterTests {
         #expect(chmod(setup.runtime + "/dbg", 0o700) == 0)
         #expect(try setup.dbg.run(["exec", "--", "true"], environment: Self.wrongPassword).status == 0)
         setup.dbg.environment["XDG_RUNTIME_DIR"] = nil  // /tmp/dbg-UID: not this test's
+    }
+
+    @Test("a client breaking the master's rules is cut off alone: a foreign id prefix, garbage, a Logout of the shared session")
+    func badClients() throws {
+        let setup = try Setup()
+        let master = try setup.connect()
+        defer { kill(master, SIGKILL) }
+        let socket = try #require(setup.socket)
+        let target = setup.agent.tcp
+        // Logout would end everyone's session: refused, and the client goes on.
+        let polite = try AgentConnection(master: socket, for: target)
+        let token = try #require(polite.masterSession).token.string
+        #expect(throws: ClientError.remote(code: .unsupported, errno: 0,
+                                           message: "the session belongs to the connection master (dbg disconnect ends it)")) {
+            try polite.logout(token: token)
+        }
+        #expect(try polite.ping([1, 2, 3]) == [1, 2, 3])
+        // Another client's ids, then bytes that are no frame: each such client is dropped.
+        let impostor = try AgentConnection(master: socket, for: target)
+        try impostor.send(service: ServiceID.control, op: Control.Op.ping.rawValue, id: 0xFFF0_0001, Control.Ping(data: WireBytes([])))
+        #expect(throws: ClientError.self) { _ = try impostor.receive() }
+        let garbage = try AgentConnection(master: socket, for: target)
+        try garbage.sendRaw([UInt8](repeating: 0x41, count: 64))
+        #expect(throws: ClientError.self) { _ = try garbage.receive() }
+        // The others, and new calls, are served as before.
+        #expect(try polite.ping([4]) == [4])
+        #expect(try setup.dbg.run(["exec", "--", "true"], environment: Self.wrongPassword).status == 0)
     }
 
     @Test("the master ends after --persist without a call, and when the agent goes away")
