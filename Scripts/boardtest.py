@@ -23,7 +23,11 @@ PASSWORD = "board-pw"
 MODULES = ["virtio_mmio", "virtio_net", "virtio_console"]
 MACHINES = {
     "aarch64": {"qemu": "qemu-system-aarch64", "machine": ["-M", "virt", "-cpu", "cortex-a53"], "console": "ttyAMA0"},
-    "x86_64": {"qemu": "qemu-system-x86_64", "machine": ["-M", "microvm,rtc=on", "-cpu", "max"], "console": "ttyS0"},
+    # reboot=t: microvm has neither ACPI nor a keyboard controller to reset through, and
+    # the kernel's default order tries those first (a reboot once hung there in CI); a
+    # triple fault makes QEMU reset at once.
+    "x86_64": {"qemu": "qemu-system-x86_64", "machine": ["-M", "microvm,rtc=on", "-cpu", "max"], "console": "ttyS0",
+               "kernel_args": "reboot=t"},
 }
 
 
@@ -206,7 +210,8 @@ class Board:
         command = [machine["qemu"], *machine["machine"], "-m", "512", "-smp", "2", "-nodefaults", "-no-user-config",
                    "-display", "none", "-monitor", "none",
                    "-kernel", kernel, "-initrd", initrd,
-                   "-append", f"console={machine['console']} quiet panic=-1 " + os.environ.get("DBG_BOARD_KERNEL_ARGS", ""),
+                   "-append", f"console={machine['console']} quiet panic=-1 {machine.get('kernel_args', '')} "
+                   + os.environ.get("DBG_BOARD_KERNEL_ARGS", ""),
                    "-chardev", f"socket,id=con,path={self.console_path},server=on,wait=off",
                    "-serial", "chardev:con",
                    "-netdev", f"user,id=net,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:{self.port}-:5037",
