@@ -3,7 +3,11 @@
 #include "spawn-steps.h"
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <net/if.h>
 
 // A program inside the distro rootfs. Three processes, because a new PID namespace only
 // applies to the children of the process that creates it:
@@ -153,6 +157,96 @@ static void apply_binds(const struct csys_container *c, const struct host_object
     }
 }
 
+// The per-mount flags of a mountinfo options field ("rw,nosuid,nodev,relatime") that a
+// remount must keep: in a user namespace they are locked, and leaving one out is EPERM.
+static unsigned long kept_flags(const char *options, size_t length) {
+    static const struct { const char *name; unsigned long flag; } known[] = {
+        { "nosuid", MS_NOSUID }, { "nodev", MS_NODEV }, { "noexec", MS_NOEXEC }, { "noatime", MS_NOATIME },
+        { "nodiratime", MS_NODIRATIME }, { "relatime", MS_RELATIME }, { "strictatime", MS_STRICTATIME },
+    };
+    unsigned long flags = 0;
+    size_t start = 0;
+    while (start < length) {
+        size_t end = start;
+        while (end < length && options[end] != ',') end++;
+        for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+            if (strlen(known[i].name) == end - start && memcmp(options + start, known[i].name, end - start) == 0)
+                flags |= known[i].flag;
+        }
+        start = end + 1;
+    }
+    return flags;
+}
+
+// A mountinfo path with its octal escapes (\040 for a space) decoded, in place.
+static void unescape(char *path) {
+    char *out = path;
+    for (char *in = path; *in; in++) {
+        if (in[0] == '\\' && in[1] >= '0' && in[1] <= '7' && in[2] >= '0' && in[2] <= '7' && in[3] >= '0' && in[3] <= '7') {
+            *out++ = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 + (in[3] - '0'));
+            in += 3;
+        } else {
+            *out++ = *in;
+        }
+    }
+    *out = 0;
+}
+
+// Every mount of this (new, private) namespace becomes read-only: a bind remount per
+// line of /proc/self/mountinfo ("ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ...").
+static void make_mounts_read_only(int report_fd) {
+    const size_t size = 4u << 20;
+    char *text = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    if (text == MAP_FAILED || fd < 0) fail(report_fd, CSYS_SPAWN_STAGE_MOUNT, CSYS_MOUNT_READ_ONLY);
+    size_t filled = 0;
+    for (;;) {
+        ssize_t got = read(fd, text + filled, size - 1 - filled);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) fail(report_fd, CSYS_SPAWN_STAGE_MOUNT, CSYS_MOUNT_READ_ONLY);
+        if (got == 0) break;
+        filled += (size_t)got;
+        if (filled == size - 1) {
+            errno = EFBIG;
+            fail(report_fd, CSYS_SPAWN_STAGE_MOUNT, CSYS_MOUNT_READ_ONLY);
+        }
+    }
+    close(fd);
+    text[filled] = 0;
+    for (char *line = text; *line;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = 0;
+        char *fields[6];
+        int count = 0;
+        for (char *at = line; count < 6 && *at;) {
+            fields[count++] = at;
+            while (*at && *at != ' ') at++;
+            if (*at) *at++ = 0;
+        }
+        if (count == 6) {
+            unescape(fields[4]);
+            unsigned long flags = kept_flags(fields[5], strlen(fields[5]));
+            if (mount(NULL, fields[4], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | flags, NULL) != 0 && errno != ENOENT)
+                fail(report_fd, CSYS_SPAWN_STAGE_MOUNT, CSYS_MOUNT_READ_ONLY);
+        }
+        if (!end) break;
+        line = end + 1;
+    }
+    munmap(text, size);
+}
+
+// The new network namespace's loopback, up: its only interface.
+static void loopback_up(int report_fd) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq request;
+    memset(&request, 0, sizeof(request));
+    memcpy(request.ifr_name, "lo", 3);
+    if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &request) != 0) fail(report_fd, CSYS_SPAWN_STAGE_MOUNT, CSYS_MOUNT_LOOPBACK);
+    request.ifr_flags |= IFF_UP;
+    if (ioctl(fd, SIOCSIFFLAGS, &request) != 0) fail(report_fd, CSYS_SPAWN_STAGE_MOUNT, CSYS_MOUNT_LOOPBACK);
+    close(fd);
+}
+
 // In the init: a signal from the agent goes to every process of the namespace.
 static void forward_signal(int sig) {
     int saved = errno;
@@ -165,7 +259,8 @@ _Noreturn static void run_init(const struct csys_spawn_request *r, int report_fd
     // Nothing mounted here may show up in the agent's namespace.
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
         fail(report_fd, CSYS_SPAWN_STAGE_MOUNT, CSYS_MOUNT_PRIVATE);
-    if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) != 0)
+    if (c->sandbox) make_mounts_read_only(report_fd);
+    if (c->hostname && c->hostname[0] && sethostname(c->hostname, strlen(c->hostname)) != 0)
         fail(report_fd, CSYS_SPAWN_STAGE_NAMESPACE, 3);
     struct host_objects host;
     host.sys = open_path("/sys");
@@ -217,7 +312,9 @@ _Noreturn void spawn_contained(const struct csys_spawn_request *r, int report_fd
             write_identity_map("/proc/self/gid_map", c->map_gid) != 0)
             fail(report_fd, CSYS_SPAWN_STAGE_NAMESPACE, 1);
     }
-    if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS) != 0) fail(report_fd, CSYS_SPAWN_STAGE_NAMESPACE, 2);
+    int isolated = c->sandbox ? CLONE_NEWIPC | CLONE_NEWNET : 0;
+    if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | isolated) != 0) fail(report_fd, CSYS_SPAWN_STAGE_NAMESPACE, 2);
+    if (c->sandbox) loopback_up(report_fd);
     struct sigaction ignore;
     memset(&ignore, 0, sizeof(ignore));
     ignore.sa_handler = SIG_IGN;

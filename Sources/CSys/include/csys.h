@@ -165,6 +165,8 @@ int csys_ignore_signal(int signal);
 int csys_timerfd_arm(int fd, uint64_t deadline_ms);
 uint64_t csys_monotonic_ms(void);
 uint64_t csys_monotonic_us(void);
+// Milliseconds since 1970-01-01 by the wall clock (log timestamps).
+uint64_t csys_wall_ms(void);
 // Days since 1970-01-01 by the wall clock (shadow's date unit).
 uint64_t csys_today(void);
 
@@ -229,6 +231,11 @@ struct csys_container {
     const char *const *bind_targets;
     const int *bind_source_is_directory;
     int bind_count;
+    // A sandbox (the application runtime's `sandbox` method): root is "/", every mount
+    // of it is made read-only inside, and the program also gets IPC and network
+    // namespaces of its own (with only its own loopback, brought up). hostname NULL
+    // or empty: the host's is kept.
+    int sandbox;
 };
 
 struct csys_spawn_request {
@@ -278,6 +285,8 @@ enum {
     CSYS_MOUNT_DEV = 3,
     CSYS_MOUNT_DEVPTS = 4,
     CSYS_MOUNT_TMP = 5,
+    CSYS_MOUNT_READ_ONLY = 6,  // a sandbox's mounts made read-only
+    CSYS_MOUNT_LOOPBACK = 7,   // a sandbox's loopback brought up
 };
 
 struct csys_spawn_failure {

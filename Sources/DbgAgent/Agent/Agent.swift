@@ -17,6 +17,11 @@ final class Agent {
     /// --mdns: the board answers multicast DNS for its dbg service.
     let discovery: MDNSResponder?
     #endif
+    #if !DBG_NO_APP
+    /// The application runtime (seed 002) and its socket.
+    let app: AppRuntime?
+    let rpc: RPCFrontEnd?
+    #endif
     var running = true
 
     init(config: AgentConfig) throws(StartupError) {
@@ -33,11 +38,17 @@ final class Agent {
         }
         core = try ServiceCore(config: config, timer: timer, loop: loop)
         distro = try DistroService(config: config, core: core)
+        let dbg = DbgService(config: config, core: core)
+        #if !DBG_NO_APP
+        let started = try Agent.startApp(config, core: core)
+        (app, rpc) = (started?.0, started?.1)
+        dbg.app = app
+        #endif
         let router = RequestRouter(control: ControlService(
             maxFrame: config.maxFrame, services: RequestRouter.served,
             features: WireBytes("transport=tcp,unix,serial auth=\(config.authMethod.name) max-connections=\(config.maxConnections) "
                 + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)")),
-            dbg: DbgService(config: config, core: core), distro: distro)
+            dbg: dbg, distro: distro)
         let listeners = try Agent.openListeners(config)
         do throws(StartupError) {
             sutra = try SutraFrontEnd(config: config, loop: loop, timer: timer, core: core, router: router,
@@ -109,6 +120,10 @@ final class Agent {
         discovery?.shutdown()
         #endif
         distro.shutdown()
+        #if !DBG_NO_APP
+        app?.shutdown()
+        rpc?.shutdown()
+        #endif
         core.shutdown()
         sutra.shutdown()
     }
@@ -131,6 +146,9 @@ final class Agent {
         let now = MonotonicClock.now()
         sutra.expire(now: now)
         if let due = core.expire(now: now) { timer.schedule(due) }
+        #if !DBG_NO_APP
+        if let app, let due = app.expire(now: now) { timer.schedule(due) }
+        #endif
         #if !DBG_NO_MDNS
         if let discovery, let due = discovery.expire(now: now) { timer.schedule(due) }
         #endif
@@ -156,6 +174,14 @@ final class Agent {
         #if !DBG_NO_MDNS
         if discovery != nil {
             Log.info("mdns: one \(kib(MDNSResponder.packetBytes)) KiB packet buffer, a 64 KiB socket receive buffer")
+        }
+        #endif
+        #if !DBG_NO_APP
+        if let app {
+            Log.info("app runtime: " + app.config.directory + " as " + app.directory.user.name + ", log ring "
+                + String(kib(app.log.capacity)) + " KiB"
+                + (rpc.map { ", socket " + (app.config.rpcSocket ?? "") + " with " + String($0.connections.capacity) + " connections x "
+                    + String(kib($0.connections.bufferBytes)) + " KiB" } ?? ", no socket"))
         }
         #endif
         Log.info("distro: root \(distro.root.description); an install decompresses with at most "

@@ -75,6 +75,9 @@ struct AgentConfig: Equatable {
     var mdns = false
     var mdnsName: String?
 
+    /// The application runtime and its socket.
+    var app = AppConfig()
+
     init() {}
 
     static let maxConnectionsRange = 1...16384

@@ -80,6 +80,7 @@ enum CommandLineOptions {
                                         architecture, serial number
               --mdns-name NAME          the service's instance name (default: the host name)
 
+        \(appUsage)
           -v, --verbose                 log every connection and protocol error
           -h, --help                    show this help
           -V, --version                 show the version
@@ -244,6 +245,7 @@ enum CommandLineOptions {
             }
             config.logSizeFlag = Int(n)
         default:
+            if let handled = applyApp(key, argument, to: &config.app) { return handled }
             return ConfigError("internal error: unhandled option \(key)")
         }
         return nil
@@ -331,6 +333,7 @@ enum CommandLineOptions {
             entry("log-size", CSYS_REQUIRED_ARGUMENT, Key.logSize),
             entry("mdns", CSYS_NO_ARGUMENT, Key.mdns),
             entry("mdns-name", CSYS_REQUIRED_ARGUMENT, Key.mdnsName),
+        ] + appOptions.map { entry($0.0, CSYS_REQUIRED_ARGUMENT, $0.1) } + [
             entry("verbose", CSYS_NO_ARGUMENT, UInt8(ascii: "v")),
             entry("help", CSYS_NO_ARGUMENT, UInt8(ascii: "h")),
             entry("version", CSYS_NO_ARGUMENT, UInt8(ascii: "V")),

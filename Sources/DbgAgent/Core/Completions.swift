@@ -20,6 +20,9 @@ final class CompletionQueue {
         case fileJob(Int)
         /// The distro thread's Install or Remove.
         case distroJob
+        /// A JSON-RPC message to the application runtime whose calls have all finished
+        /// (index: message slot of `AppRuntime`).
+        case appAnswer(Int)
     }
 
     struct Completion: Equatable {

@@ -21,7 +21,7 @@ final class ServiceCore {
         self.loop = loop
         // Everything that can finish at once; the distro job is the one outside the core.
         completions = CompletionQueue(capacity: SessionStore.capacity(config) + config.maxExec + config.maxShells
-            + config.maxStreams + FileJobs.capacity + 1)
+            + config.maxStreams + FileJobs.capacity + 1 + AgentConfig.appMessages(config))
         #if hasFeature(Embedded)
         let stackSize = 256 << 10  // musl's 128 KiB default is tight for the hash functions
         #else

@@ -42,9 +42,11 @@ extension LaunchFailure {
         case (.terminal, _): return (.io, "cannot open a PTY: " + reason)
         case (.namespace(let step), let code):
             let steps: StaticString = step == 0 ? "create a user namespace" : step == 1 ? "map the user into its namespace"
-                : step == 2 ? "create mount, PID and UTS namespaces" : "set the host name"
+                : step == 2 ? "create mount, PID and UTS (and for a sandbox IPC and network) namespaces" : "set the host name"
             return (code == CSYS_EPERM ? .denied : .io, "cannot " + steps.text + ": " + reason)
         case (.root, _): return (.io, "cannot enter the rootfs: " + reason)
+        case (.mount(6), _): return (.io, "cannot make the sandbox's mounts read-only: " + reason)
+        case (.mount(7), _): return (.io, "cannot bring up the sandbox's loopback: " + reason)
         case (.mount(let which), _):
             let point: StaticString = which == 1 ? "/proc" : which == 2 ? "/sys" : which == 3 ? "/dev" : which == 4 ? "/dev/pts"
                 : which == 5 ? "/tmp" : "/ (private)"

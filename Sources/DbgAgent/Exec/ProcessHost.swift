@@ -32,6 +32,10 @@ final class ProcessHost {
     var shellReady: ((Int, ConnectionRef, Readiness) -> Void)?
     /// The same for a streaming process's pipes (or PTY).
     var streamReady: ((Int, ConnectionRef) -> Void)?
+    /// Processes started outside these tables (the application's main): reaped on
+    /// SIGCHLD by their owner, and counted as running by the orphan sweep.
+    var reapOthers: () -> Void = {}
+    var otherPIDs: () -> [Int32] = { [] }
 
     init(config: AgentConfig, loop: EventLoop, timer: DeadlineTimer, completions: CompletionQueue) throws(Errno) {
         self.loop = loop
@@ -85,7 +89,7 @@ final class ProcessHost {
         let out = try ProcessHost.capturePipe()
         let err = try ProcessHost.capturePipe()
         var piped = spec
-        piped.io = .pipes(stdout: out.write.descriptor, stderr: err.write.descriptor)
+        piped.io = .pipes(stdout: spec.stdoutFile ?? out.write.descriptor, stderr: err.write.descriptor)
         // On a failure all four ends close here. After a start, the write ends close when
         // this returns (the child has its own copies), so the reads see the child's end.
         commands[index].pid = try ProcessLauncher.launch(piped)
@@ -185,6 +189,7 @@ final class ProcessHost {
         reapCommands()
         reapShells()
         reapStreams()
+        reapOthers()
         // What exited may have left descendants behind, or been one of them.
         timer.schedule(orphans.request(now: MonotonicClock.now()))
     }
@@ -198,7 +203,7 @@ final class ProcessHost {
 
     /// The pids of the commands and shells still running.
     private var runningPIDs: [Int32] {
-        var pids: [Int32] = []
+        var pids = otherPIDs()
         for index in 0..<commands.capacity where commands[index].state == .running { pids.append(commands[index].pid) }
         for index in 0..<shells.capacity where shells[index].state == .running { pids.append(shells[index].pid) }
         for index in 0..<streams.capacity where streams[index].state == .running { pids.append(streams[index].pid) }

@@ -25,6 +25,9 @@ struct LaunchSpec {
     var io: IO?
     /// With `.pipes`: the child's stdin instead of /dev/null.
     var stdin: FileDescriptor?
+    /// For a captured command: its stdout goes here instead of the capture (a backup
+    /// archive written into a file the agent opened).
+    var stdoutFile: FileDescriptor?
     /// Where to run it instead of the host: a rootfs and its namespaces.
     var container: ContainerSpec?
 }
@@ -45,6 +48,14 @@ struct ContainerSpec {
     /// For an agent that is not root: a user namespace in which it may mount, mapping
     /// only its own uid and gid.
     var userNamespace: (uid: UInt32, gid: UInt32)?
+    /// The application runtime's sandbox: root "/" read-only, and IPC and network
+    /// namespaces of its own (only loopback).
+    var sandbox = false
+
+    /// The sandbox of the application runtime's `sandbox` method: the host's root, read-only.
+    static func sandbox(userNamespace: (uid: UInt32, gid: UInt32)?) -> ContainerSpec {
+        ContainerSpec(root: [UInt8(ascii: "/")], hostname: [], binds: [], userNamespace: userNamespace, sandbox: true)
+    }
 }
 
 /// Starts processes through csys_spawn (vfork + async-signal-safe set-up in C).
@@ -118,7 +129,8 @@ private struct ContainerStrings {
                 root: names.pointers[0], hostname: names.pointers[1], user_namespace: spec.userNamespace == nil ? 0 : 1,
                 map_uid: spec.userNamespace?.uid ?? 0, map_gid: spec.userNamespace?.gid ?? 0,
                 bind_sources: sources.pointers, bind_targets: targets.pointers,
-                bind_source_is_directory: isDirectory.baseAddress, bind_count: Int32(spec.binds.count)))
+                bind_source_is_directory: isDirectory.baseAddress, bind_count: Int32(spec.binds.count),
+                sandbox: spec.sandbox ? 1 : 0))
         }
     }
 }

@@ -18,6 +18,11 @@ final class DbgService {
     let maxChunk: Int
     let execTimeoutSeconds: Int64
     let maxExecTimeoutSeconds: Int64
+    let maxFrame: UInt32
+    #if !DBG_NO_APP
+    /// The application runtime AppCall reaches; nil when it is off.
+    var app: AppRuntime?
+    #endif
 
     init(config: AgentConfig, core: ServiceCore) {
         self.core = core
@@ -27,6 +32,7 @@ final class DbgService {
         maxChunk = config.maxChunk
         execTimeoutSeconds = config.execTimeoutSeconds
         maxExecTimeoutSeconds = config.maxExecTimeoutSeconds
+        maxFrame = config.maxFrame
     }
 
     /// When ops can be handled: one spliced chunk at a time per connection; ShellInput
@@ -68,6 +74,12 @@ final class DbgService {
         case .processCloseInput: serve(Dbg.ProcessRef.self, request, &connection, closeProcessInput)
         case .processSignal: serve(Dbg.ProcessSignalRequest.self, request, &connection, signalProcess)
         case .processResize: serve(Dbg.ProcessResizeRequest.self, request, &connection, resizeProcess)
+        case .appCall:
+            #if DBG_NO_APP
+            connection.fail(request.header, .unsupported, "this dbgd was built without the application runtime (DBG_APP=OFF)")
+            #else
+            serve(Dbg.AppCallRequest.self, request, &connection, appCall)
+            #endif
         }
     }
 
@@ -101,6 +113,10 @@ final class DbgService {
             return relay.finishExit(index, &connection)
         case .processExit(let index):
             return streams.finishExit(index, &connection)
+        case .appAnswer(let slot):
+            #if !DBG_NO_APP
+            return deliverAppAnswer(slot, &connection)
+            #endif
         case .distroJob:
             break  // the distro service's own; the router never hands it here
         }

@@ -8,7 +8,9 @@ struct Listener {
     /// Set for Unix sockets: the file to remove on shutdown.
     let unixPath: String?
 
-    static func open(_ target: ListenAddress) throws(StartupError) -> Listener {
+    /// A Unix socket is made with `unixMode` and, when given, group `unixGroup` (the
+    /// runtime socket: 0660 for its group).
+    static func open(_ target: ListenAddress, unixMode: UInt32 = 0o600, unixGroup: UInt32? = nil) throws(StartupError) -> Listener {
         guard let requested = target.socketAddress else {
             if case .unix(let path) = target {
                 throw StartupError("--unix '\(path)': the path is too long for a socket address (max 107 bytes)")
@@ -25,10 +27,19 @@ struct Listener {
                 try bindOrThrow(fd, requested)
             case .unix(let path):
                 try removeStaleSocket(path, requested)
-                // The Unix socket is local trusted access: only the agent's user may connect.
+                // The Unix socket is local trusted access: only the agent's user (or the
+                // group given) may connect. No moment with a wider mode: bound under a
+                // umask that leaves only the owner, then opened up to the group. A path
+                // in a directory others may write to is the operator's choice.
                 let previous = umask(0o177)
                 defer { umask(previous) }
                 try bindOrThrow(fd, requested)
+                if let unixGroup, path.withCString({ chown($0, UInt32.max, unixGroup) }) != 0 {
+                    throw StartupError("\(path): cannot give the socket to group \(unixGroup): \(Errno.current.message)")
+                }
+                if unixMode != 0o600, path.withCString({ chmod($0, mode_t(unixMode)) }) != 0 {
+                    throw StartupError("\(path): cannot set the socket's mode: \(Errno.current.message)")
+                }
             }
             if listen(fd.rawValue, 511) != 0 {
                 throw StartupError("cannot listen on \(requested.description): \(Errno.current.message)")

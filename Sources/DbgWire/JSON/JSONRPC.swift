@@ -39,39 +39,69 @@ public enum JSONRPC {
         }
     }
 
-    /// Answers one message (a request or a batch) with `handler`; nil when nothing is to
-    /// be sent back (notifications only). The message is read within `maxBytes`.
-    public static func answer(_ message: [UInt8], maxBytes: Int = 1 << 20,
-                              _ handler: (Request) -> Result<JSONValue, Failure>) -> [UInt8]? {
+    /// One element of a message: a request, or why it is none (with the id to answer with).
+    public enum Item: Equatable, Sendable {
+        case request(Request)
+        case invalid(id: JSONValue, Failure)
+    }
+
+    /// A message read: refused as a whole (unparsable, an empty or oversized batch) with
+    /// the answer to send, or its items in order (`batch`: the answer is an array).
+    public enum Incoming: Equatable, Sendable {
+        case refused(JSONValue)
+        case items([Item], batch: Bool)
+    }
+
+    /// Reads one message (a request or a batch) within `maxBytes`.
+    public static func read(_ message: UnsafeRawBufferPointer, maxBytes: Int = 1 << 20) -> Incoming {
         let value: JSONValue
         do throws(JSONError) {
             value = try JSONReader.parse(message, maxBytes: maxBytes)
         } catch {
-            return JSONWriter.encode(response(id: .null, .failure(Failure(code: parseError, message: "Parse error: " + error.message))))
+            return .refused(response(id: .null, .failure(Failure(code: parseError, message: "Parse error: " + error.message))))
         }
-        guard case .array(let items) = value else {
-            return answerOne(value, handler).map(JSONWriter.encode)
+        guard case .array(let elements) = value else { return .items([item(value)], batch: false) }
+        guard !elements.isEmpty, elements.count <= maxBatch else {
+            let why = elements.isEmpty ? "an empty batch" : "a batch of more than " + String(maxBatch) + " requests"
+            return .refused(response(id: .null, .failure(Failure(code: invalidRequest, message: "Invalid Request: " + why))))
         }
-        guard !items.isEmpty, items.count <= maxBatch else {
-            let why = items.isEmpty ? "an empty batch" : "a batch of more than " + String(maxBatch) + " requests"
-            return JSONWriter.encode(response(id: .null, .failure(Failure(code: invalidRequest, message: "Invalid Request: " + why))))
-        }
-        var answers: [JSONValue] = []
-        for item in items {
-            if let answer = answerOne(item, handler) { answers.append(answer) }
-        }
-        return answers.isEmpty ? nil : JSONWriter.encode(.array(answers))
+        return .items(elements.map(item), batch: true)
     }
 
-    /// The answer to one request of a message; nil for a notification.
-    private static func answerOne(_ value: JSONValue, _ handler: (Request) -> Result<JSONValue, Failure>) -> JSONValue? {
+    private static func item(_ value: JSONValue) -> Item {
         switch request(value) {
-        case .success(let request):
-            let result = handler(request)
-            guard let id = request.id else { return nil }
-            return response(id: id, result)
-        case .failure(let failure):
-            return response(id: validID(value["id"]) ?? .null, .failure(failure))
+        case .success(let request): return .request(request)
+        case .failure(let failure): return .invalid(id: validID(value["id"]) ?? .null, failure)
+        }
+    }
+
+    /// The text to send for a message's answers (nil entries: notifications); nil when
+    /// there is nothing to send.
+    public static func encode(_ answers: [JSONValue?], batch: Bool) -> [UInt8]? {
+        let sent = answers.compactMap { $0 }
+        if sent.isEmpty { return nil }
+        return JSONWriter.encode(batch ? .array(sent) : sent[0])
+    }
+
+    /// Answers one message at once with `handler` (every call answered before it returns);
+    /// nil when nothing is to be sent back (notifications only).
+    public static func answer(_ message: [UInt8], maxBytes: Int = 1 << 20,
+                              _ handler: (Request) -> Result<JSONValue, Failure>) -> [UInt8]? {
+        let incoming = message.withUnsafeBytes { read($0, maxBytes: maxBytes) }
+        switch incoming {
+        case .refused(let answer):
+            return JSONWriter.encode(answer)
+        case .items(let items, let batch):
+            let answers = items.map { item -> JSONValue? in
+                switch item {
+                case .request(let request):
+                    let result = handler(request)
+                    return request.id.map { response(id: $0, result) }
+                case .invalid(let id, let failure):
+                    return response(id: id, .failure(failure))
+                }
+            }
+            return encode(answers, batch: batch)
         }
     }
 

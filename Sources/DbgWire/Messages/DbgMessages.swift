@@ -24,6 +24,7 @@ public enum Dbg {
         case processCloseInput = 0x0652
         case processSignal = 0x0653
         case processResize = 0x0654
+        case appCall = 0x0660
 
         /// One-way: no response unless sent with a non-zero id (then an empty ack).
         public var isOneWay: Bool {
@@ -57,6 +58,7 @@ public enum Dbg {
             case .processCloseInput: return "ProcessCloseInput"
             case .processSignal: return "ProcessSignal"
             case .processResize: return "ProcessResize"
+            case .appCall: return "AppCall"
             }
         }
     }
@@ -805,5 +807,37 @@ public enum Dbg {
             try w.write(rows)
             try w.write(cols)
         }
+    }
+
+    /// AppCall: one JSON-RPC 2.0 message (a request or a batch) for the application
+    /// runtime, as on its socket.
+    public struct AppCallRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var message: WireBytes
+
+        public init(token: WireBytes, message: WireBytes) {
+            self.token = token
+            self.message = message
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read("Token"), message: try r.read("Message"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(message)
+        }
+    }
+
+    public struct AppCallResult: WireCodable, Equatable {
+        /// The JSON-RPC answer; empty when none is sent (notifications, callback).
+        public var message: WireBytes
+
+        public init(message: WireBytes) { self.message = message }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(message: try r.read("Message")) }
+
+        public func encode(to w: inout WireWriter) throws(WireError) { try w.write(message) }
     }
 }
