@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "DbgPlatformTests", dependencies: ["DbgPlatform"]),
         .testTarget(name: "DbgAgentTests", dependencies: ["DbgAgent", "CSys"]),
         // The tests make password hashes with the system's libcrypt (through CSys).
-        .testTarget(name: "EndToEndTests", dependencies: ["DbgClient", "CSys", "LineSimulator"],
+        .testTarget(name: "EndToEndTests", dependencies: ["DbgClient", "CSys", "LineSimulator"], exclude: ["Python"],
                     linkerSettings: [.linkedLibrary("crypt")]),
     ] + fuzzTargets
 )

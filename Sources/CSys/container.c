@@ -192,8 +192,21 @@ static void unescape(char *path) {
     *out = 0;
 }
 
-// Every mount of this (new, private) namespace becomes read-only: a bind remount per
-// line of /proc/self/mountinfo ("ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ...").
+// What stays writable in a sandbox: its own /tmp, and the fresh /proc and /dev (whose
+// device nodes are written through whatever their mount says anyway).
+static int stays_writable(const char *point) {
+    if (strcmp(point, "/tmp") == 0) return 1;
+    static const char *const trees[] = { "/proc", "/dev" };
+    for (size_t i = 0; i < 2; i++) {
+        size_t length = strlen(trees[i]);
+        if (strncmp(point, trees[i], length) == 0 && (point[length] == 0 || point[length] == '/')) return 1;
+    }
+    return 0;
+}
+
+// Every other mount of this (new, private) namespace, the binds included, becomes
+// read-only: a bind remount per line of /proc/self/mountinfo ("ID PARENT MAJ:MIN ROOT
+// MOUNTPOINT OPTIONS ...").
 static void make_mounts_read_only(int report_fd) {
     const size_t size = 4u << 20;
     char *text = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -223,10 +236,14 @@ static void make_mounts_read_only(int report_fd) {
             while (*at && *at != ' ') at++;
             if (*at) *at++ = 0;
         }
-        if (count == 6) {
-            unescape(fields[4]);
+        if (count == 6) unescape(fields[4]);
+        if (count == 6 && !stays_writable(fields[4])) {
             unsigned long flags = kept_flags(fields[5], strlen(fields[5]));
-            if (mount(NULL, fields[4], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | flags, NULL) != 0 && errno != ENOENT)
+            // ENOENT and EINVAL: a mount hidden under another (a host mount below /tmp,
+            // now under the sandbox's own): its path reaches no mount, and nothing can
+            // reach the hidden one.
+            if (mount(NULL, fields[4], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | flags, NULL) != 0 && errno != ENOENT &&
+                errno != EINVAL)
                 fail(report_fd, CSYS_SPAWN_STAGE_MOUNT, CSYS_MOUNT_READ_ONLY);
         }
         if (!end) break;
@@ -259,7 +276,6 @@ _Noreturn static void run_init(const struct csys_spawn_request *r, int report_fd
     // Nothing mounted here may show up in the agent's namespace.
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
         fail(report_fd, CSYS_SPAWN_STAGE_MOUNT, CSYS_MOUNT_PRIVATE);
-    if (c->sandbox) make_mounts_read_only(report_fd);
     if (c->hostname && c->hostname[0] && sethostname(c->hostname, strlen(c->hostname)) != 0)
         fail(report_fd, CSYS_SPAWN_STAGE_NAMESPACE, 3);
     struct host_objects host;
@@ -277,6 +293,7 @@ _Noreturn static void run_init(const struct csys_spawn_request *r, int report_fd
     if (chdir(c->root) != 0 || chroot(".") != 0 || chdir("/") != 0) fail(report_fd, CSYS_SPAWN_STAGE_ROOT, 0);
     mount_system(&host, report_fd);
     apply_binds(c, &host, report_fd);
+    if (c->sandbox) make_mounts_read_only(report_fd);
 
     pid_t program = fork();
     if (program < 0) fail(report_fd, CSYS_SPAWN_STAGE_FORK, 0);

@@ -232,9 +232,9 @@ struct csys_container {
     const int *bind_source_is_directory;
     int bind_count;
     // A sandbox (the application runtime's `sandbox` method): root is "/", every mount
-    // of it is made read-only inside, and the program also gets IPC and network
-    // namespaces of its own (with only its own loopback, brought up). hostname NULL
-    // or empty: the host's is kept.
+    // but its own /tmp, /proc and /dev (the binds too) is made read-only inside, and the
+    // program also gets IPC and network namespaces of its own (with only its own
+    // loopback, brought up). hostname NULL or empty: the host's is kept.
     int sandbox;
 };
 

@@ -44,7 +44,7 @@ extension AppRuntime {
                               searchPath: UserEnvironment.searchPath(for: directory.user), cwd: directory.path,
                               identity: UserEnvironment.identity(for: directory.user))
         spec.stdoutFile = stdoutFile
-        if sandbox { spec.container = .sandbox(userNamespace: geteuid() == 0 ? nil : (geteuid(), getegid())) }
+        if sandbox { spec.container = .sandbox(directory: directory.path, userNamespace: geteuid() == 0 ? nil : (geteuid(), getegid())) }
         if let input {
             let fd = input.withUnsafeBytes { csys_input_file($0.baseAddress, $0.count) }
             guard fd >= 0 else { throw ServiceError.io("the procedure's input", .current) }

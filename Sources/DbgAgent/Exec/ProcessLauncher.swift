@@ -52,9 +52,11 @@ struct ContainerSpec {
     /// namespaces of its own (only loopback).
     var sandbox = false
 
-    /// The sandbox of the application runtime's `sandbox` method: the host's root, read-only.
-    static func sandbox(userNamespace: (uid: UInt32, gid: UInt32)?) -> ContainerSpec {
-        ContainerSpec(root: [UInt8(ascii: "/")], hostname: [], binds: [], userNamespace: userNamespace, sandbox: true)
+    /// The sandbox of the application runtime's `sandbox` method: the host's root,
+    /// read-only, with `directory` (the app's, which may be under /tmp) bound where it is.
+    static func sandbox(directory: [UInt8], userNamespace: (uid: UInt32, gid: UInt32)?) -> ContainerSpec {
+        ContainerSpec(root: [UInt8(ascii: "/")], hostname: [], binds: [Bind(source: directory, target: directory, sourceIsDirectory: true)],
+                      userNamespace: userNamespace, sandbox: true)
     }
 }
 

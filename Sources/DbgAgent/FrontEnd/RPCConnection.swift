@@ -13,9 +13,10 @@ struct RPCConnection: ~Copyable {
     private var sent = 0
     /// The runtime's message slot whose answer is awaited.
     var waitingFor: Int?
-    /// The peer has finished sending (or sent a line too long to read).
+    /// The peer has finished sending.
     var ended = false
-    var tooLongSeen = false
+    /// The rest of a line too long to read is being dropped up to its newline.
+    var skipping = false
     var registered: Interest?
 
     init(buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
@@ -38,7 +39,7 @@ struct RPCConnection: ~Copyable {
         sent = 0
         waitingFor = nil
         ended = false
-        tooLongSeen = false
+        skipping = false
         registered = nil
     }
 
@@ -70,10 +71,20 @@ struct RPCConnection: ~Copyable {
     mutating func nextLine(maxBytes: Int) -> Line? {
         while true {
             let newline = buffer[scanned..<received].firstIndex(of: UInt8(ascii: "\n"))
+            if skipping {
+                guard let newline else {
+                    received = 0
+                    scanned = 0
+                    return nil
+                }
+                skipping = false
+                consume(newline + 1)
+                continue
+            }
             guard let end = newline ?? (ended && received > 0 ? received : nil) else {
                 scanned = received
                 if received > maxBytes {
-                    tooLongSeen = true
+                    skipping = true
                     received = 0
                     scanned = 0
                     return .tooLong

@@ -126,8 +126,8 @@ final class RPCFrontEnd: FrontEnd {
             switch line {
             case .tooLong:
                 queue(slot, JSONWriter.encode(JSONRPC.response(id: .null, .failure(JSONRPC.Failure(
-                    code: JSONRPC.parseError, message: "Parse error: a line longer than " + String(runtime.maxMessageBytes) + " bytes")))))
-                connections[slot].ended = true  // the rest of that line cannot be read as a message
+                    code: JSONRPC.parseError, message: "Parse error: a line longer than " + String(runtime.maxMessageBytes)
+                        + " bytes (skipped up to its end)")))))
             case .message(let range):
                 let submitted = runtime.submit(UnsafeRawBufferPointer(rebasing: connections[slot].buffer[range]),
                                                caller: connections[slot].caller!,
@@ -140,8 +140,7 @@ final class RPCFrontEnd: FrontEnd {
             }
         }
         guard connections[slot].flush() else { return close(slot) }
-        if connections[slot].ended && !connections[slot].isWaiting && connections[slot].outbox.isEmpty
-            && (connections[slot].tooLongSeen || !connections[slot].hasLine) {
+        if connections[slot].ended && !connections[slot].isWaiting && connections[slot].outbox.isEmpty && !connections[slot].hasLine {
             return close(slot)
         }
         let wanted: Interest? = !connections[slot].outbox.isEmpty ? .writable
