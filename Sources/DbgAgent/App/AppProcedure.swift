@@ -132,7 +132,8 @@ extension AppRuntime {
     }
 
     /// /backup/create: the backup/create hook, or tar of backup/paths, writes the archive
-    /// into a file the agent made in --backup-dir; it gets its name once complete.
+    /// into a file the agent made in --backup-dir (readable by --rpc-group); it gets its
+    /// name once complete.
     func backup(_ waiter: AppCall.Waiter, timeoutMs: Int64?, sandbox: Bool, event: [UInt8]?) throws(JSONRPC.Failure) -> Step {
         let hook = directory.file("backup/create")
         let argv: [[UInt8]]
@@ -162,6 +163,12 @@ extension AppRuntime {
             file = try UserFiles.open(temporary, for: .write, mode: 0o600, as: nil)
         } catch {
             throw AppFailure.refusal(ServiceError(error, path: temporary))
+        }
+        // The runtime's callers (root, the socket's group) may read the backups.
+        if let group = rpcGroup {
+            _ = FileTree.withCPath(folder) { chown($0, UInt32.max, group) == 0 && chmod($0, 0o750) == 0 }
+            _ = fchown(file.rawValue, UInt32.max, group)
+            _ = fchmod(file.rawValue, 0o640)
         }
         defer { file.close() }  // the child has its own
         let step = run(waiter, .backup(temporary: temporary, final: final), argv: argv, input: nil, timeoutMs: timeoutMs,

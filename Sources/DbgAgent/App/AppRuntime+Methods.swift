@@ -144,7 +144,8 @@ extension AppRuntime {
         return .silent
     }
 
-    /// status: main's state, pid, since, restarts and last exit.
+    /// status: main's state, pid, since, restarts and last exit; where the app and its
+    /// backups live.
     func status() -> JSONValue {
         let state: String
         switch supervisor.state {
@@ -157,6 +158,8 @@ extension AppRuntime {
                        JSONMember("pid", supervisor.isRunning ? .integer(Int64(supervisor.pid)) : .null),
                        JSONMember("since", supervisor.sinceWallMs == 0 ? .null : .integer(Int64(supervisor.sinceWallMs))),
                        JSONMember("restarts", .integer(Int64(supervisor.restarts)))]
+        members.append(JSONMember("directory", .string(directory.path)))
+        members.append(JSONMember("backupDirectory", .string(config.backupDirectory)))
         if let status = supervisor.lastStatus {
             let signal = csys_term_signal(status)
             members.append(JSONMember("lastExit", .object(signal != 0 ? [JSONMember("signal", .integer(Int64(signal)))]
