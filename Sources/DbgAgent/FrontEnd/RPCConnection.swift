@@ -81,14 +81,15 @@ struct RPCConnection: ~Copyable {
                 consume(newline + 1)
                 continue
             }
-            guard let end = newline ?? (ended && received > 0 ? received : nil) else {
+            let end = newline ?? (ended && received > 0 ? received : nil)
+            if (end ?? received) > maxBytes {
+                // Whatever follows up to the newline belongs to this line: skipped.
+                skipping = newline == nil
+                consume(newline.map { $0 + 1 } ?? received)
+                return .tooLong
+            }
+            guard let end else {
                 scanned = received
-                if received > maxBytes {
-                    skipping = true
-                    received = 0
-                    scanned = 0
-                    return .tooLong
-                }
                 return nil
             }
             var last = end
