@@ -1,4 +1,5 @@
 import DbgClient
+import DbgWire
 import Foundation
 import LineSimulator
 import Testing
@@ -60,5 +61,28 @@ struct AppClientTests {
         let outsider = try DbgTool(agent, user: "outsider", password: "outsider").run(["app", "status"])
         #expect(outsider.status == 1 && outsider.stderr.contains("Denied"), "\(outsider.stderr)")
         #expect(agent.isRunning)
+    }
+
+    /// One connection may have four AppCall messages waiting; a fifth is Busy at once,
+    /// and the socket's callers are served meanwhile (their slots are their own).
+    @Test func appCallsPerConnectionAreBounded() throws {
+        let app = try AppFixture()
+        let agent = try app.start(["--listen", "127.0.0.1:0"])
+        let connection = try agent.connect()
+        let token = try connection.authenticate(user: "member", password: "member").token
+        let slow = Array(#"{"jsonrpc":"2.0","method":"eval","params":{"script":"sleep 2"},"id":1}"#.utf8)
+        for id in UInt32(1)...5 {
+            try connection.send(service: ServiceID.dbg, op: Dbg.Op.appCall.rawValue, id: id,
+                                Dbg.AppCallRequest(token: token, message: WireBytes(slow)))
+        }
+        let busy = try connection.receive()
+        #expect(busy.header.id == 5)
+        let answer = String(decoding: try busy.decode(Dbg.AppCallResult.self).message.bytes, as: UTF8.self)
+        #expect(answer.contains("-32000") && answer.contains("Busy"), "\(answer)")
+        try app.expectPython("status")
+        for _ in 1...4 {
+            let done = try connection.receive()
+            #expect(String(decoding: try done.decode(Dbg.AppCallResult.self).message.bytes, as: UTF8.self).contains(#""exitCode":0"#))
+        }
     }
 }

@@ -157,7 +157,10 @@ final class Agent {
     /// One line with the whole budget: every pool, mapped once at start-up.
     private func logBudget() {
         let kib = { (bytes: Int) in (bytes + 1023) / 1024 }
-        let total = sutra.connections.budgetBytes + core.processes.budgetBytes
+        var total = sutra.connections.budgetBytes + core.processes.budgetBytes
+        #if !DBG_NO_APP
+        total += (app?.log.capacity ?? 0) + (rpc?.budgetBytes ?? 0)
+        #endif
         Log.info("memory budget \(kib(total)) KiB: \(sutra.connections.capacity) connections x "
             + "\(kib(sutra.connections.slotBytes)) KiB "
             + "(receive \(kib(config.receiveBufferSize)) + transmit \(kib(config.transmitBufferSize))), "

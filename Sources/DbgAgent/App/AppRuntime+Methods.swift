@@ -70,10 +70,11 @@ extension AppRuntime {
         _ = try params.optionalString("id")
         let target = try params.optionalString("target")
         try params.only(["id", "target"])
+        // Stopping first: a main waiting to restart is stopped at once, before any call waits.
+        supervisor.stop()
         let index = try AppFailure.refusing { () throws(ServiceError) in
             try newCall(waiter, .stopping(exitTarget: target.map { JSONValue.string($0) } ?? .null))
         }
-        supervisor.stop()
         if !supervisor.isRunning { runExitHook(index, target: calls[index].exitTarget) }
         return .pending
     }
@@ -134,13 +135,15 @@ extension AppRuntime {
         guard let args = params["args"], case .array = args else { throw AppFailure.invalidParams("args: expected an array") }
         try params.only(["id", "args"])
         let hook = directory.file("callback")
-        guard try AppFailure.refusing({ () throws(ServiceError) in try directory.exists(hook) }) else {
-            throw AppFailure.refusal(ServiceError(.notFound, "the application has no callback hook"))
+        let step: Step
+        do throws(ServiceError) {
+            guard try directory.exists(hook) else { throw ServiceError(.notFound, "the application has no callback hook") }
+            step = run(.nobody("callback"), .hook, argv: [hook], input: JSONWriter.encode(args), timeoutMs: nil, event: nil)
+        } catch {
+            step = .done(.failure(AppFailure.refusal(error)))
         }
-        if case .done(.failure(let failure)) = run(.nobody("callback"), .hook, argv: [hook], input: JSONWriter.encode(args),
-                                                   timeoutMs: nil, event: nil) {
-            throw failure
-        }
+        // Its failures too are only logged: the seed sends no response.
+        if case .done(.failure(let failure)) = step { logUnanswered("callback", failure) }
         return .silent
     }
 

@@ -29,6 +29,12 @@ final class AppRuntime: FrontEnd {
     /// The largest message read, and about the largest answer written.
     let maxMessageBytes: Int
     private(set) var number: UInt8 = 0
+    /// The runtime socket's front end: its connections (one message each) have the first
+    /// `config.rpcConnections` message slots to themselves, so callers through other front
+    /// ends cannot take them all.
+    var socketFrontEnd: UInt8?
+    /// Messages one connection of another front end (AppCall) may have waiting at once.
+    static let messagesPerConnection = 4
     var messages: [AppMessage]
     var calls: [AppCall]
     /// How long a followed `logs` call waits for a line.
@@ -89,8 +95,8 @@ final class AppRuntime: FrontEnd {
         case .refused(let answer): return .answer(JSONWriter.encode(answer))
         case .items(let read, let isBatch): (items, batch) = (read, isBatch)
         }
-        guard let slot = messages.firstIndex(where: { !$0.inUse }) else {
-            let busy = JSONRPC.Failure(code: AppFailure.refused, message: "Busy: every runtime message slot is in use; try again",
+        guard let slot = freeMessageSlot(for: owner.connection) else {
+            let busy = JSONRPC.Failure(code: AppFailure.refused, message: "Busy: too many runtime messages waiting; try again",
                                        data: AppFailure.data(ServiceError(.busy, "")))
             return .answer(JSONWriter.encode(JSONRPC.response(id: .null, .failure(busy))))
         }
@@ -118,6 +124,18 @@ final class AppRuntime: FrontEnd {
         let answer = JSONRPC.encode(messages[slot].answers, batch: batch)
         messages[slot] = AppMessage()
         return .answer(answer)
+    }
+
+    /// A free message slot in `connection`'s share: the socket's reserved ones, or the
+    /// others within the per-connection limit.
+    private func freeMessageSlot(for connection: ConnectionRef) -> Int? {
+        let reserved = min(config.rpcConnections, messages.count)
+        if connection.frontEnd == socketFrontEnd {
+            return (0..<reserved).first { !messages[$0].inUse }
+        }
+        let held = messages.indices.filter { messages[$0].inUse && messages[$0].owner.connection == connection }.count
+        guard held < AppRuntime.messagesPerConnection else { return nil }
+        return (reserved..<messages.count).first { !messages[$0].inUse }
     }
 
     /// A message's answer once `.appAnswer(slot)` was posted (nil: nothing to send).
@@ -149,7 +167,7 @@ final class AppRuntime: FrontEnd {
     }
 
     /// A failure nobody hears of goes to the agent's log and the app's.
-    private func logUnanswered(_ method: String, _ failure: JSONRPC.Failure) {
+    func logUnanswered(_ method: String, _ failure: JSONRPC.Failure) {
         let line = method + " (no answer sent): " + failure.message
         Log.info("app runtime: " + line)
         log.append(line, stream: .agent)

@@ -33,6 +33,7 @@ final class RPCFrontEnd: FrontEnd {
             throw StartupError("cannot set up the runtime socket's connections: \(error.message)")
         }
         number = core.register(self)
+        runtime.socketFrontEnd = number
         listenerKind = core.loop.register { _, _ in self.accept() }
         connectionKind = core.loop.register { token, readiness in self.ready(token, readiness) }
         do throws(Errno) {
