@@ -93,6 +93,15 @@ enum AppFailure {
         JSONRPC.Failure(code: refused, message: error.code.name + ": " + error.message, data: data(error))
     }
 
+    /// Why a caller is turned away, on every front end.
+    static let notAllowed = ServiceError(.denied, "only root and members of the runtime group (--rpc-group) may call "
+        + "the application runtime")
+
+    /// The answer to a whole message refused before any call of it ran.
+    static func refusingMessage(_ error: ServiceError) -> [UInt8] {
+        JSONWriter.encode(JSONRPC.response(id: .null, .failure(refusal(error))))
+    }
+
     /// `body`'s ServiceError as a refusal.
     static func refusing<R>(_ body: () throws(ServiceError) -> R) throws(JSONRPC.Failure) -> R {
         do throws(ServiceError) {

@@ -84,11 +84,7 @@ final class AppRuntime: FrontEnd {
 
     /// Runs one message (a request or a batch) for `owner`.
     func submit(_ message: UnsafeRawBufferPointer, caller: AppCaller, owner: ReplyAddress) -> Submission {
-        guard mayCall(caller) else {
-            let refusal = JSONRPC.Failure(code: AppFailure.refused, message: "Denied: only root and members of the "
-                + "runtime group may call the application runtime", data: AppFailure.data(ServiceError(.denied, "")))
-            return .answer(JSONWriter.encode(JSONRPC.response(id: .null, .failure(refusal))))
-        }
+        guard mayCall(caller) else { return .answer(AppFailure.refusingMessage(AppFailure.notAllowed)) }
         let items: [JSONRPC.Item]
         let batch: Bool
         switch JSONRPC.read(message, maxBytes: maxMessageBytes) {
@@ -96,9 +92,7 @@ final class AppRuntime: FrontEnd {
         case .items(let read, let isBatch): (items, batch) = (read, isBatch)
         }
         guard let slot = freeMessageSlot(for: owner.connection) else {
-            let busy = JSONRPC.Failure(code: AppFailure.refused, message: "Busy: too many runtime messages waiting; try again",
-                                       data: AppFailure.data(ServiceError(.busy, "")))
-            return .answer(JSONWriter.encode(JSONRPC.response(id: .null, .failure(busy))))
+            return .answer(AppFailure.refusingMessage(ServiceError(.busy, "too many runtime messages waiting; try again")))
         }
         messages[slot] = AppMessage(inUse: true, owner: owner, batch: batch, answers: [JSONValue?](repeating: nil, count: items.count))
         for (position, item) in items.enumerated() {

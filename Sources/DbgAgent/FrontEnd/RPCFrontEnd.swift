@@ -65,11 +65,11 @@ final class RPCFrontEnd: FrontEnd {
             }
             guard let (fd, _) = accepted else { return }
             guard let caller = caller(of: fd), runtime.mayCall(caller) else {
-                refuse(fd, "Denied: only root and members of the runtime group may call the application runtime")
+                refuse(fd, AppFailure.notAllowed)
                 continue
             }
             guard let slot = (0..<connections.capacity).first(where: { connections[$0].fd == nil }) else {
-                refuse(fd, "Busy: all " + String(connections.capacity) + " runtime socket connections are in use")
+                refuse(fd, ServiceError(.busy, "all " + String(connections.capacity) + " runtime socket connections are in use"))
                 continue
             }
             connections[slot].open(fd, caller: caller)
@@ -98,10 +98,8 @@ final class RPCFrontEnd: FrontEnd {
 
     /// One error line, then the connection closes (the write does not wait: a socket
     /// just accepted has room for a line).
-    private func refuse(_ fd: FileDescriptor, _ message: String) {
-        let code: Int64 = AppFailure.refused
-        var line = JSONWriter.encode(JSONRPC.response(id: .null, .failure(JSONRPC.Failure(code: code, message: message))))
-        line.append(UInt8(ascii: "\n"))
+    private func refuse(_ fd: FileDescriptor, _ error: ServiceError) {
+        let line = AppFailure.refusingMessage(error) + [UInt8(ascii: "\n")]
         _ = line.withUnsafeBytes { try? fd.write($0) }
         fd.close()
     }
@@ -119,11 +117,18 @@ final class RPCFrontEnd: FrontEnd {
         pump(slot)
     }
 
+    /// Lines answered per event at most, so that a connection that sent many small
+    /// ones cannot hold the loop; it is served again on its next turn.
+    static let linesPerTurn = 64
+
     /// Answers the lines received while nothing waits, writes what is queued, and closes
     /// a connection whose peer has finished and has nothing left to get.
     private func pump(_ slot: Int) {
-        while !connections[slot].isWaiting && connections[slot].outbox.isEmpty {
-            guard let line = connections[slot].nextLine(maxBytes: runtime.maxMessageBytes) else { break }
+        var answered = 0
+        while answered < RPCFrontEnd.linesPerTurn {
+            guard !connections[slot].isWaiting && connections[slot].outbox.isEmpty,
+                  let line = connections[slot].nextLine(maxBytes: runtime.maxMessageBytes) else { break }
+            answered += 1
             switch line {
             case .tooLong:
                 queue(slot, JSONWriter.encode(JSONRPC.response(id: .null, .failure(JSONRPC.Failure(
@@ -139,13 +144,20 @@ final class RPCFrontEnd: FrontEnd {
                 case .pending(let message): connections[slot].waitingFor = message
                 }
             }
+            // The answer goes out now; the next line (pipelined) is taken once it has.
+            guard connections[slot].flush() else { return close(slot) }
         }
         guard connections[slot].flush() else { return close(slot) }
-        if connections[slot].ended && !connections[slot].isWaiting && connections[slot].outbox.isEmpty && !connections[slot].hasLine {
-            return close(slot)
+        let idle = !connections[slot].isWaiting && connections[slot].outbox.isEmpty
+        if connections[slot].ended && idle && !connections[slot].hasLine { return close(slot) }
+        // Writable also when lines wait unanswered after this turn: it fires at once, and
+        // the next turn answers them.
+        let wanted: Interest?
+        if !connections[slot].outbox.isEmpty || (idle && answered == RPCFrontEnd.linesPerTurn) {
+            wanted = .writable
+        } else {
+            wanted = connections[slot].isWaiting || connections[slot].ended ? nil : .readable
         }
-        let wanted: Interest? = !connections[slot].outbox.isEmpty ? .writable
-            : connections[slot].isWaiting || connections[slot].ended ? nil : .readable
         guard let fd = connections[slot].fd?.descriptor else { return }
         connections[slot].registered = core.loop.update(fd, from: connections[slot].registered, to: wanted,
                                                         EventToken(connectionKind, index: UInt32(slot), generation: connections[slot].generation))

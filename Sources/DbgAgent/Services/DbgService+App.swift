@@ -10,9 +10,7 @@ extension DbgService {
             throw ServiceError(.unsupported, "the application runtime is off (start dbgd with --app-dir)")
         }
         let caller = AppCaller(uid: session.user.account.uid, groups: session.user.account.groups)
-        guard app.mayCall(caller) else {
-            throw ServiceError(.denied, "only root and members of the runtime group (--rpc-group) may call the application runtime")
-        }
+        guard app.mayCall(caller) else { throw AppFailure.notAllowed }
         let submitted = call.message.withUnsafeBytes { message in
             app.submit(message, caller: caller, owner: ReplyAddress(connection: connection.ref, request: request))
         }

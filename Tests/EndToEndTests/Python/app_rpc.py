@@ -222,6 +222,11 @@ def methods(path, home):
     c.send_raw(b'[{"jsonrpc":"2.0","method":"status"},{"jsonrpc":"2.0","method":"actions"}]\n')
     check(c.call("status")["id"] == c.next_id - 1, "notifications are not answered")
 
+    # Pipelined: many lines in one write are all answered, in order (200: more than one
+    # turn of the agent's loop).
+    c.send_raw(b"".join(b'{"jsonrpc":"2.0","method":"status","id":%d}\n' % i for i in range(1000, 1200)))
+    check([c.answer()["id"] for _ in range(200)] == list(range(1000, 1200)), "pipelined answers in order")
+
     # Each error code.
     c.error("nosuch", None, -32601)
     c.error("stop", {"x": 1}, -32602)
