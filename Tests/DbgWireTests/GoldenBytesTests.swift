@@ -84,6 +84,8 @@ struct GoldenBytesTests {
         (MessageSample(Dbg.ProcessSignalRequest(token: "t", processID: 7, signal: 15)), string("t") + u32(7) + i32(15)),
         (MessageSample(Dbg.ProcessResizeRequest(token: "t", processID: 7, rows: 50, cols: 132)),
          string("t") + u32(7) + int(50) + int(132)),
+        (MessageSample(Dbg.AppCallRequest(token: "t", message: WireBytes(Array("{}".utf8)))), string("t") + string("{}")),
+        (MessageSample(Dbg.AppCallResult(message: WireBytes(Array("[]".utf8)))), string("[]")),
         (MessageSample(ProcessData(processID: 7, data: WireBytes([1, 2, 3]))), u32(7) + bytes([1, 2, 3])),
         (MessageSample(ProcessCredit(processID: 7, bytes: 65536)), u32(7) + u32(65536)),
         (MessageSample(ProcessExitEvent(processID: 7, exitCode: 137, signal: 9, coreDumped: false, timedOut: true)),

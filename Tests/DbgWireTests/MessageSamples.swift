@@ -77,6 +77,8 @@ let everyMessage: [MessageSample] = [
     MessageSample(Dbg.ProcessRef(token: "t", processID: 7)),
     MessageSample(Dbg.ProcessSignalRequest(token: "t", processID: 7, signal: 15)),
     MessageSample(Dbg.ProcessResizeRequest(token: "t", processID: 7, rows: 50, cols: 132)),
+    MessageSample(Dbg.AppCallRequest(token: "t", message: WireBytes(Array("{}".utf8)))),
+    MessageSample(Dbg.AppCallResult(message: WireBytes(Array("[]".utf8)))),
     MessageSample(ProcessData(processID: 7, data: WireBytes([1, 2, 3]))),
     MessageSample(ProcessCredit(processID: 7, bytes: 65536)),
     MessageSample(ProcessExitEvent(processID: 7, exitCode: 137, signal: 9, coreDumped: false, timedOut: true)),
