@@ -34,6 +34,7 @@ extension AppRuntime {
             case Array("callback".utf8): return try callback(params)
             case Array("eval".utf8):
                 let script = try params.bytes("script")
+                try params.only(["script"])
                 guard !script.contains(0) else { throw AppFailure.invalidParams("script: contains a NUL byte") }
                 return run(waiter, .eval, argv: [Array("/bin/sh".utf8), Array("-c".utf8), script], input: nil,
                            timeoutMs: nil, event: nil)
