@@ -21,6 +21,8 @@ let package = Package(
         .target(name: "CDecompress", linkerSettings: [
             .linkedLibrary("z"), .linkedLibrary("lzma"), .linkedLibrary("zstd"),
         ]),
+        // BearSSL (TLS, P-256 keys), for the agent and the client.
+        .target(name: "CTLS", linkerSettings: [.linkedLibrary("bearssl")]),
         // Linux-PAM, host build only (the firmware checks shadow with libxcrypt).
         .systemLibrary(name: "CPAM", path: "Sources/CPAM"),
         // Sutra v2 frames, every message of the seeds, and SHA-256 (Embedded subset).
@@ -34,7 +36,7 @@ let package = Package(
         .target(name: "DbgPlatform", dependencies: ["CSys"]),
         // The agent: event loop, transports, connections, services (Embedded subset).
         // libcrypt checks shadow hashes (linked here, not in CSys: the client needs none).
-        .target(name: "DbgAgent", dependencies: ["CSys", "CDecompress", "CPAM", "DbgWire", "DbgPlatform"],
+        .target(name: "DbgAgent", dependencies: ["CSys", "CDecompress", "CTLS", "CPAM", "DbgWire", "DbgPlatform"],
                 linkerSettings: [.linkedLibrary("crypt")]),
         .executableTarget(name: "dbgd", dependencies: ["DbgAgent"]),
         // Host side (normal Swift): a blocking client library, the `dbg` CLI, the bench tool.
@@ -50,7 +52,7 @@ let package = Package(
         .target(name: "LineSimulator"),
         .testTarget(name: "DbgWireTests", dependencies: ["DbgWire"]),
         .testTarget(name: "DbgPlatformTests", dependencies: ["DbgPlatform"]),
-        .testTarget(name: "DbgAgentTests", dependencies: ["DbgAgent", "CSys"]),
+        .testTarget(name: "DbgAgentTests", dependencies: ["DbgAgent", "CSys", "CTLS"]),
         // The tests make password hashes with the system's libcrypt (through CSys).
         .testTarget(name: "EndToEndTests", dependencies: ["DbgClient", "CSys", "LineSimulator"], exclude: ["Python"],
                     linkerSettings: [.linkedLibrary("crypt")]),

@@ -35,3 +35,20 @@ int __snprintf_chk(char *out, size_t max, int flag, size_t out_size, const char 
     va_end(args);
     return n;
 }
+
+// Debian's libbearssl.a is built with _FORTIFY_SOURCE too: the checking copies, which
+// trap instead of writing past the destination, as glibc's do.
+void *__memcpy_chk(void *to, const void *from, size_t count, size_t to_size) {
+    if (count > to_size) __builtin_trap();
+    return memcpy(to, from, count);
+}
+
+void *__memmove_chk(void *to, const void *from, size_t count, size_t to_size) {
+    if (count > to_size) __builtin_trap();
+    return memmove(to, from, count);
+}
+
+void *__memset_chk(void *to, int byte, size_t count, size_t to_size) {
+    if (count > to_size) __builtin_trap();
+    return memset(to, byte, count);
+}

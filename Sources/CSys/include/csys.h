@@ -352,6 +352,7 @@ static const int CSYS_SEEK_SET = SEEK_SET;
 static const int CSYS_ENOTEMPTY = ENOTEMPTY;
 static const int CSYS_ELOOP = ELOOP;
 static const int CSYS_EXDEV = EXDEV;
+static const int CSYS_EROFS = EROFS;
 static const mode_t CSYS_S_IFREG = S_IFREG;
 static const mode_t CSYS_S_IFLNK = S_IFLNK;
 static const mode_t CSYS_S_IFCHR = S_IFCHR;

@@ -24,6 +24,7 @@ struct Errno: Error, Equatable {
     static let tooManyOpenFilesInSystem = Errno(CSYS_ENFILE)
     /// The descriptor has no offsets (a pipe, a tty): pread and pwrite refuse it.
     static let illegalSeek = Errno(CSYS_ESPIPE)
+    static let readOnlyFileSystem = Errno(CSYS_EROFS)
 
     var message: String { String(cString: strerror(code)) }
 }

@@ -1,0 +1,96 @@
+import CSys
+import CTLS
+import DbgWire
+
+/// The board's identity for TLS: a P-256 key kept in --state-dir as `identity.key` (the
+/// 32-byte secret, mode 0600, written atomically), and the certificate made from it
+/// (`KeyCertificate`: the same key always gives the same certificate). Clients pin the
+/// key's fingerprint.
+struct AgentIdentity {
+    static let fileName = "identity.key"
+
+    let secret: [UInt8]
+    let certificate: KeyCertificate
+
+    var fingerprint: String { certificate.fingerprint }
+
+    init(secret: [UInt8]) throws(StartupError) {
+        var point = [UInt8](repeating: 0, count: Int(CTLS_P256_POINT))
+        guard secret.count == Int(CTLS_P256_SECRET), ctls_p256_point(secret, &point) == 0 else {
+            throw StartupError("the board key is not a valid P-256 secret")
+        }
+        guard let certificate = KeyCertificate(point: point, name: "dbgd", sign: { AgentIdentity.sign($0, with: secret) }) else {
+            throw StartupError("cannot sign the board's certificate")
+        }
+        self.secret = secret
+        self.certificate = certificate
+    }
+
+    /// The DER ECDSA signature of a SHA-256 digest.
+    static func sign(_ digest: [UInt8], with secret: [UInt8]) -> [UInt8]? {
+        var signature = [UInt8](repeating: 0, count: Int(CTLS_P256_SIGNATURE_MAX))
+        let length = ctls_p256_sign(secret, digest, &signature)
+        return length > 0 ? Array(signature[0..<length]) : nil
+    }
+
+    /// The key in `directory`, or a new one saved there (the directory is made, 0700).
+    /// `created` says which.
+    static func loadOrCreate(in directory: String) throws(StartupError) -> (identity: AgentIdentity, created: Bool) {
+        let path = directory + "/" + fileName
+        if let secret = try read(path) { return (try AgentIdentity(secret: secret), false) }
+        var secret = [UInt8](repeating: 0, count: Int(CTLS_P256_SECRET))
+        var point = [UInt8](repeating: 0, count: Int(CTLS_P256_POINT))
+        guard ctls_p256_keygen(&secret, &point) == 0 else { throw StartupError("cannot make a board key: no randomness") }
+        try save(secret, to: path, in: directory)
+        return (try AgentIdentity(secret: secret), true)
+    }
+
+    /// The secret at `path`; nil when there is no file. Anything but a regular file of
+    /// 32 bytes, the agent's own and closed to others, is refused (as sshd refuses host
+    /// keys others can read).
+    private static func read(_ path: String) throws(StartupError) -> [UInt8]? {
+        let fd = path.withCString { csys_open($0, CSYS_O_RDONLY | CSYS_O_NOFOLLOW | CSYS_O_NONBLOCK) }
+        guard fd >= 0 else {
+            if Errno.current == .noEntry { return nil }
+            throw StartupError(path + ": " + Errno.current.message)
+        }
+        defer { FileDescriptor(fd).close() }
+        var status = stat()
+        guard fstat(fd, &status) == 0, status.st_mode & CSYS_S_IFMT == CSYS_S_IFREG else {
+            throw StartupError(path + ": not a regular file")
+        }
+        guard status.st_uid == geteuid(), status.st_mode & 0o077 == 0 else {
+            throw StartupError(path + ": must belong to the agent's user and be closed to others (chmod 600)")
+        }
+        var secret = [UInt8](repeating: 0, count: Int(CTLS_P256_SECRET) + 1)
+        let count = secret.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
+        guard count == Int(CTLS_P256_SECRET) else {
+            throw StartupError(path + ": not a board key (32 bytes); remove it to make a new one")
+        }
+        return Array(secret.prefix(count))
+    }
+
+    /// Written beside its name and renamed, so a crash leaves the old state or the new.
+    private static func save(_ secret: [UInt8], to path: String, in directory: String) throws(StartupError) {
+        let partial = path + ".new"
+        do throws(Errno) {
+            do throws(Errno) {
+                try FileTree.makeDirectory(Array(directory.utf8), mode: 0o700, parents: true)
+            } catch where error == .exists {}
+            _ = partial.withCString { unlink($0) }
+            let fd = partial.withCString { csys_openat_create(CSYS_AT_FDCWD, $0, 0o600) }
+            guard fd >= 0 else { throw Errno.current }
+            let file = FileDescriptor(fd)
+            defer { file.close() }
+            // 32 bytes: one write(2) takes them all, or fails.
+            let wrote = secret.withUnsafeBytes { systemWrite(fd, $0.baseAddress, $0.count) }
+            guard wrote == secret.count, fsync(fd) == 0 else { throw wrote < 0 || wrote == secret.count ? Errno.current : Errno(CSYS_EIO) }
+            try FileTree.rename(Array(partial.utf8), Array(path.utf8), replace: false)
+            try? FileTree.syncDirectory(of: Array(path.utf8))
+        } catch {
+            _ = partial.withCString { unlink($0) }
+            let hint = error == .readOnlyFileSystem ? " (a read-only file system: give --state-dir a writable place, such as /data/dbgd)" : ""
+            throw StartupError("cannot save the board key in " + directory + ": " + error.message + hint)
+        }
+    }
+}
