@@ -13,13 +13,13 @@ struct AgentIdentityTests {
 
     @Test("made once, mode 0600, loaded again unchanged")
     func madeAndKept() throws {
-        let (first, created) = try AgentIdentity.loadOrCreate(in: directory.path)
-        #expect(created)
+        let (first, origin) = try AgentIdentity.loadOrCreate(in: directory.path)
+        #expect(origin == .created)
         let key = directory.appendingPathComponent(AgentIdentity.fileName).path
         let attributes = try FileManager.default.attributesOfItem(atPath: key)
         #expect((attributes[.posixPermissions] as? Int) == 0o600 && (attributes[.size] as? Int) == 32)
-        let (again, createdAgain) = try AgentIdentity.loadOrCreate(in: directory.path)
-        #expect(!createdAgain && again.fingerprint == first.fingerprint && again.certificate == first.certificate)
+        let (again, originAgain) = try AgentIdentity.loadOrCreate(in: directory.path)
+        #expect(originAgain == .loaded && again.fingerprint == first.fingerprint && again.certificate == first.certificate)
         #expect(first.fingerprint.hasPrefix("SHA256:") && first.fingerprint.count == 7 + 43)
     }
 
@@ -38,6 +38,14 @@ struct AgentIdentityTests {
         let fingerprint = try shell("openssl x509 -in '\(pem)' -pubkey -noout | openssl pkey -pubin -outform DER "
             + "| openssl dgst -sha256 -binary | base64 | tr -d '=\\n'")
         #expect("SHA256:" + fingerprint == identity.fingerprint)
+    }
+
+    @Test("a directory that cannot be written gives a key for this run only, with the reason")
+    func readOnlyStateDirectory() throws {
+        let (identity, origin) = try AgentIdentity.loadOrCreate(in: "/proc/self/dbgd-state")
+        #expect(identity.fingerprint.hasPrefix("SHA256:"))
+        guard case .ephemeral(let why) = origin else { return #expect(Bool(false), "\(origin)") }
+        #expect(why.contains("/proc/self/dbgd-state"))
     }
 
     @Test("a key others can read, of the wrong size, or not a file is refused with its reason")

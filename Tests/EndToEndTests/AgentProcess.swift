@@ -38,6 +38,12 @@ final class AgentProcess: @unchecked Sendable {
     /// another command (setpriv, to start it as another user).
     init(_ arguments: [String], environment: [String: String] = [:], ready: Bool = true, prefix: [String] = []) throws {
         let command = prefix + AgentProcess.launcher + [AgentProcess.binary]
+        // Each agent keeps its board key in a folder of the test's, not in /var/lib/dbgd.
+        var arguments = arguments
+        if !arguments.contains("--state-dir") {
+            let state = FileManager.default.temporaryDirectory.appendingPathComponent("dbgd-state-\(UUID().uuidString.prefix(8))")
+            arguments += ["--state-dir", state.path]
+        }
         guard FileManager.default.isExecutableFile(atPath: AgentProcess.binary) else {
             throw AgentProcessError("dbgd not found at \(AgentProcess.binary); run `swift build` first or set DBGD_BIN")
         }

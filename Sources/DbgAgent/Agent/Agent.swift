@@ -22,6 +22,8 @@ final class Agent {
     let app: AppRuntime?
     let rpc: RPCFrontEnd?
     #endif
+    /// The board's key, when the agent serves TCP.
+    let identity: AgentIdentity?
     var running = true
 
     init(config: AgentConfig) throws(StartupError) {
@@ -37,6 +39,7 @@ final class Agent {
             throw StartupError("cannot set up the event loop: \(error.message)")
         }
         core = try ServiceCore(config: config, timer: timer, loop: loop)
+        identity = config.servesTCP ? try Agent.boardIdentity(config) : nil
         distro = try DistroService(config: config, core: core)
         let dbg = DbgService(config: config, core: core)
         #if !DBG_NO_APP
@@ -47,7 +50,7 @@ final class Agent {
         let router = RequestRouter(control: ControlService(
             maxFrame: config.maxFrame, services: RequestRouter.served,
             features: WireBytes("transport=tcp,unix,serial auth=\(config.authMethod.name) max-connections=\(config.maxConnections) "
-                + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)")),
+                + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)" + (identity.map { " key=" + $0.fingerprint } ?? ""))),
             dbg: dbg, distro: distro)
         let listeners = try Agent.openListeners(config)
         do throws(StartupError) {
@@ -189,6 +192,20 @@ final class Agent {
         #endif
         Log.info("distro: root \(distro.root.description); an install decompresses with at most "
             + "\(ArchiveStream.decoderMemoryLimit >> 20) MiB of window, one install at a time")
+    }
+
+    /// The board's key from --state-dir (made there the first time), logged with its
+    /// fingerprint; one for this run only when the directory cannot be written.
+    private static func boardIdentity(_ config: AgentConfig) throws(StartupError) -> AgentIdentity {
+        let (identity, origin) = try AgentIdentity.loadOrCreate(in: config.stateDirectory)
+        switch origin {
+        case .loaded: Log.info("board key " + identity.fingerprint)
+        case .created: Log.info("board key " + identity.fingerprint + " (made now in " + config.stateDirectory + ")")
+        case .ephemeral(let why):
+            Log.info("board key " + identity.fingerprint + " for this run only: " + why
+                + "; clients that pinned the board will refuse it (give --state-dir a writable place)")
+        }
+        return identity
     }
 
     /// The TCP port multicast DNS announces: the first TCP listener's.

@@ -78,6 +78,14 @@ struct AgentConfig: Equatable {
     /// The application runtime and its socket.
     var app = AppConfig()
 
+    /// Where the agent keeps what it makes once (the board's TLS key).
+    var stateDirectory = "/var/lib/dbgd"
+
+    /// Whether the agent listens on TCP (what its board key is for).
+    var servesTCP: Bool {
+        effectiveListen.contains { if case .tcp = $0 { return true } else { return false } }
+    }
+
     init() {}
 
     static let maxConnectionsRange = 1...16384

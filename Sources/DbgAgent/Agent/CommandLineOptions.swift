@@ -74,6 +74,12 @@ enum CommandLineOptions {
                                         16K..1G)
           Under systemd with Type=notify, readiness is sent to $NOTIFY_SOCKET.
 
+        State:
+              --state-dir DIR           what the agent makes once and keeps: the board's key
+                                        for TLS, identity.key (default /var/lib/dbgd; on a
+                                        read-only file system a key for this run only, with
+                                        a warning)
+
         Discovery:
               --mdns                    answer multicast DNS for _dbg._tcp.local (dbg devices,
                                         dbg -H mdns:NAME): name, addresses, port, version,
@@ -233,6 +239,11 @@ enum CommandLineOptions {
             #else
             config.mdns = true
             #endif
+        case Key.stateDirectory:
+            guard argument.utf8.first == UInt8(ascii: "/"), argument.utf8.count > 1 else {
+                return ConfigError("--state-dir '\(argument)': needs an absolute path other than /")
+            }
+            config.stateDirectory = argument
         case Key.mdnsName:
             guard !argument.isEmpty, argument.utf8.count <= 63 else {
                 return ConfigError("--mdns-name '\(argument)': expected 1 to 63 bytes")
@@ -294,6 +305,7 @@ enum CommandLineOptions {
         static let logSize: UInt8 = 26
         static let mdns: UInt8 = 27
         static let mdnsName: UInt8 = 28
+        static let stateDirectory: UInt8 = 29
     }
 
     private static func withOptionTable<R, E: Error>(_ body: (UnsafePointer<option>) throws(E) -> R) throws(E) -> R {
@@ -333,6 +345,7 @@ enum CommandLineOptions {
             entry("log-size", CSYS_REQUIRED_ARGUMENT, Key.logSize),
             entry("mdns", CSYS_NO_ARGUMENT, Key.mdns),
             entry("mdns-name", CSYS_REQUIRED_ARGUMENT, Key.mdnsName),
+            entry("state-dir", CSYS_REQUIRED_ARGUMENT, Key.stateDirectory),
         ] + appOptions.map { entry($0.0, CSYS_REQUIRED_ARGUMENT, $0.1) } + [
             entry("verbose", CSYS_NO_ARGUMENT, UInt8(ascii: "v")),
             entry("help", CSYS_NO_ARGUMENT, UInt8(ascii: "h")),

@@ -33,16 +33,32 @@ struct AgentIdentity {
         return length > 0 ? Array(signature[0..<length]) : nil
     }
 
+    /// Where the key came from.
+    enum Origin: Equatable {
+        case loaded, created
+        /// The state directory cannot be written (a read-only root file system): a key
+        /// for this run only, with the reason.
+        case ephemeral(String)
+    }
+
     /// The key in `directory`, or a new one saved there (the directory is made, 0700).
-    /// `created` says which.
-    static func loadOrCreate(in directory: String) throws(StartupError) -> (identity: AgentIdentity, created: Bool) {
+    /// When it cannot be saved, a key for this run only (`.ephemeral`); a key file that
+    /// is there but unusable stops the start-up.
+    static func loadOrCreate(in directory: String) throws(StartupError) -> (identity: AgentIdentity, origin: Origin) {
         let path = directory + "/" + fileName
-        if let secret = try read(path) { return (try AgentIdentity(secret: secret), false) }
+        if let secret = try read(path) { return (try AgentIdentity(secret: secret), .loaded) }
         var secret = [UInt8](repeating: 0, count: Int(CTLS_P256_SECRET))
         var point = [UInt8](repeating: 0, count: Int(CTLS_P256_POINT))
         guard ctls_p256_keygen(&secret, &point) == 0 else { throw StartupError("cannot make a board key: no randomness") }
-        try save(secret, to: path, in: directory)
-        return (try AgentIdentity(secret: secret), true)
+        do throws(Errno) {
+            try save(secret, to: path, in: directory)
+        } catch where error == .exists {
+            // Another agent made it first: theirs is the board's.
+            if let saved = try read(path) { return (try AgentIdentity(secret: saved), .loaded) }
+        } catch {
+            return (try AgentIdentity(secret: secret), .ephemeral("cannot save it in " + directory + ": " + error.message))
+        }
+        return (try AgentIdentity(secret: secret), .created)
     }
 
     /// The secret at `path`; nil when there is no file. Anything but a regular file of
@@ -70,9 +86,11 @@ struct AgentIdentity {
         return Array(secret.prefix(count))
     }
 
-    /// Written beside its name and renamed, so a crash leaves the old state or the new.
-    private static func save(_ secret: [UInt8], to path: String, in directory: String) throws(StartupError) {
-        let partial = path + ".new"
+    /// Written beside its name (a name of this process's own) and renamed without
+    /// replacing, so a crash leaves no key or the whole key, and two agents starting at
+    /// once agree on one (EEXIST for the later).
+    private static func save(_ secret: [UInt8], to path: String, in directory: String) throws(Errno) {
+        let partial = path + ".new." + String(getpid())
         do throws(Errno) {
             do throws(Errno) {
                 try FileTree.makeDirectory(Array(directory.utf8), mode: 0o700, parents: true)
@@ -80,8 +98,7 @@ struct AgentIdentity {
             _ = partial.withCString { unlink($0) }
             let fd = partial.withCString { csys_openat_create(CSYS_AT_FDCWD, $0, 0o600) }
             guard fd >= 0 else { throw Errno.current }
-            let file = FileDescriptor(fd)
-            defer { file.close() }
+            defer { FileDescriptor(fd).close() }
             // 32 bytes: one write(2) takes them all, or fails.
             let wrote = secret.withUnsafeBytes { systemWrite(fd, $0.baseAddress, $0.count) }
             guard wrote == secret.count, fsync(fd) == 0 else { throw wrote < 0 || wrote == secret.count ? Errno.current : Errno(CSYS_EIO) }
@@ -89,8 +106,7 @@ struct AgentIdentity {
             try? FileTree.syncDirectory(of: Array(path.utf8))
         } catch {
             _ = partial.withCString { unlink($0) }
-            let hint = error == .readOnlyFileSystem ? " (a read-only file system: give --state-dir a writable place, such as /data/dbgd)" : ""
-            throw StartupError("cannot save the board key in " + directory + ": " + error.message + hint)
+            throw error
         }
     }
 }

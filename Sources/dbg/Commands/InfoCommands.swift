@@ -68,6 +68,10 @@ struct Info: Command {
         print("max frame: \(hello.maxFrame) bytes")
         print("services:  \(hello.services.map(serviceName).joined(separator: ", "))")
         print("features:  \(hello.features.string)")
+        // The key clients pin for TLS (present when the agent serves TCP).
+        if let key = hello.features.string.split(separator: " ").first(where: { $0.hasPrefix("key=") }) {
+            print("board key: \(key.dropFirst(4))")
+        }
     }
 
     private func serviceName(_ id: UInt32) -> String {
