@@ -22,8 +22,10 @@ final class Agent {
     let app: AppRuntime?
     let rpc: RPCFrontEnd?
     #endif
-    /// The board's key, when the agent serves TCP.
+    /// The board's key, when the agent serves TCP, and the line that says where it came
+    /// from (logged once serving, so a start-up that fails prints only its error).
     let identity: AgentIdentity?
+    private let identityNotice: String?
     var running = true
 
     init(config: AgentConfig) throws(StartupError) {
@@ -39,7 +41,8 @@ final class Agent {
             throw StartupError("cannot set up the event loop: \(error.message)")
         }
         core = try ServiceCore(config: config, timer: timer, loop: loop)
-        identity = config.servesTCP ? try Agent.boardIdentity(config) : nil
+        let board = config.servesTCP ? try Agent.boardIdentity(config) : nil
+        (identity, identityNotice) = (board?.identity, board?.notice)
         distro = try DistroService(config: config, core: core)
         let dbg = DbgService(config: config, core: core)
         #if !DBG_NO_APP
@@ -85,6 +88,7 @@ final class Agent {
     /// once the listeners take connections (the pidfile, --background, systemd).
     func run(serving: () throws(StartupError) -> Void) throws(StartupError) -> Int32 {
         logBudget()
+        if let identityNotice { Log.info(identityNotice) }
         sutra.start()
         // Orphaned descendants of commands become ours, so they can be cleaned up
         // (OrphanSweep). qemu-user refuses this prctl; a real kernel has it since 3.4.
@@ -194,18 +198,17 @@ final class Agent {
             + "\(ArchiveStream.decoderMemoryLimit >> 20) MiB of window, one install at a time")
     }
 
-    /// The board's key from --state-dir (made there the first time), logged with its
-    /// fingerprint; one for this run only when the directory cannot be written.
-    private static func boardIdentity(_ config: AgentConfig) throws(StartupError) -> AgentIdentity {
+    /// The board's key from --state-dir (made there the first time), and the line that
+    /// gives its fingerprint; one for this run only when the directory cannot be written.
+    private static func boardIdentity(_ config: AgentConfig) throws(StartupError) -> (identity: AgentIdentity, notice: String) {
         let (identity, origin) = try AgentIdentity.loadOrCreate(in: config.stateDirectory)
         switch origin {
-        case .loaded: Log.info("board key " + identity.fingerprint)
-        case .created: Log.info("board key " + identity.fingerprint + " (made now in " + config.stateDirectory + ")")
+        case .loaded: return (identity, "board key " + identity.fingerprint)
+        case .created: return (identity, "board key " + identity.fingerprint + " (made now in " + config.stateDirectory + ")")
         case .ephemeral(let why):
-            Log.info("board key " + identity.fingerprint + " for this run only: " + why
+            return (identity, "board key " + identity.fingerprint + " for this run only: " + why
                 + "; clients that pinned the board will refuse it (give --state-dir a writable place)")
         }
-        return identity
     }
 
     /// The TCP port multicast DNS announces: the first TCP listener's.
