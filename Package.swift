@@ -33,17 +33,17 @@ let package = Package(
         .target(name: "CSHA256"),
         // What agent and client both need from the system, written once in Swift
         // (Embedded subset): endpoints, serial lines, TCP connections.
-        .target(name: "DbgPlatform", dependencies: ["CSys"]),
+        .target(name: "DbgPlatform", dependencies: ["CSys", "CTLS", "DbgWire"]),
         // The agent: event loop, transports, connections, services (Embedded subset).
         // libcrypt checks shadow hashes (linked here, not in CSys: the client needs none).
         .target(name: "DbgAgent", dependencies: ["CSys", "CDecompress", "CTLS", "CPAM", "DbgWire", "DbgPlatform"],
                 linkerSettings: [.linkedLibrary("crypt")]),
         .executableTarget(name: "dbgd", dependencies: ["DbgAgent"]),
         // Host side (normal Swift): a blocking client library, the `dbg` CLI, the bench tool.
-        .target(name: "DbgClient", dependencies: ["CSys", "DbgWire", "DbgPlatform"]),
+        .target(name: "DbgClient", dependencies: ["CSys", "CTLS", "DbgWire", "DbgPlatform"]),
         // No Foundation and no argument-parsing package: the installed client is one small
         // static file that starts about as fast as a C program (Sources/dbg/CommandLine).
-        .executableTarget(name: "dbg", dependencies: ["CSys", "DbgClient"]),
+        .executableTarget(name: "dbg", dependencies: ["DbgPlatform", "CSys", "DbgClient"]),
         .executableTarget(name: "dbg-bench", dependencies: [
             "DbgClient", "CSys", "LineSimulator", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], linkerSettings: [.linkedLibrary("crypt")]),
@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "LineSimulator"),
         .testTarget(name: "DbgWireTests", dependencies: ["DbgWire"]),
         .testTarget(name: "DbgPlatformTests", dependencies: ["DbgPlatform"]),
-        .testTarget(name: "DbgAgentTests", dependencies: ["DbgAgent", "CSys", "CTLS"]),
+        .testTarget(name: "DbgAgentTests", dependencies: ["DbgAgent", "CSys", "CTLS", "DbgPlatform"]),
         // The tests make password hashes with the system's libcrypt (through CSys).
         .testTarget(name: "EndToEndTests", dependencies: ["DbgClient", "CSys", "LineSimulator"], exclude: ["Python"],
                     linkerSettings: [.linkedLibrary("crypt")]),

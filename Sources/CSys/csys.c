@@ -275,3 +275,9 @@ int csys_openat_create(int dirfd, const char *name, mode_t mode) {
 int csys_socketpair(int fds[2]) {
     return socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds);
 }
+
+int csys_peek_byte(int fd, uint8_t *byte) {
+    ssize_t got;
+    do got = recv(fd, byte, 1, MSG_PEEK | MSG_DONTWAIT); while (got < 0 && errno == EINTR);
+    return (int)got;
+}

@@ -56,16 +56,31 @@ public final class AgentConnection: @unchecked Sendable {
     private var idPrefix: UInt32 = 0
     /// On a serial line: the link thread behind `fd`.
     private let serial: SerialBridge?
+    /// Over TLS: the board key's fingerprint (its engine runs on a thread behind `fd`).
+    public private(set) var boardKey: String?
 
     /// Connects; `timeoutSeconds` also bounds every later read and write. `localAddress`
     /// picks the numeric source address of a TCP connection (tests use 127.0.0.x to be
     /// different peers).
+    /// `tls` decides whether to trust the board's key of a `tls://` target.
     public init(
-        _ target: AgentTarget, timeoutSeconds: Int = 30, maxPayload: UInt32 = 16 << 20, localAddress: String? = nil
+        _ target: AgentTarget, timeoutSeconds: Int = 30, maxPayload: UInt32 = 16 << 20, localAddress: String? = nil,
+        tls: TLSTrust? = nil
     ) throws(ClientError) {
         self.target = target
         self.maxPayload = maxPayload
-        if let (line, baud) = try SerialCarrier.open(target, timeoutSeconds: timeoutSeconds) {
+        boardKey = nil
+        if case .tls(let host, let port) = target {
+            guard let tls else { throw .usage("\(target.description): no way to check the board's key was given") }
+            serial = nil
+            let network = try connectTCP(host: host, port: port, timeoutSeconds: timeoutSeconds, localAddress: localAddress,
+                                         name: target.description)
+            setTCPOptions(network)
+            let bridge = try TLSBridge(network: network, name: target.description, trust: tls, timeoutSeconds: timeoutSeconds)
+            fd = bridge.connectionEnd
+            boardKey = bridge.fingerprint
+            setTimeouts(fd, timeoutSeconds)
+        } else if let (line, baud) = try SerialCarrier.open(target, timeoutSeconds: timeoutSeconds) {
             let bridge = try SerialBridge(line: line, baud: baud, timeoutSeconds: timeoutSeconds)
             serial = bridge
             fd = bridge.connectionEnd
@@ -94,6 +109,7 @@ public final class AgentConnection: @unchecked Sendable {
         self.target = target
         self.maxPayload = maxPayload
         serial = nil
+        boardKey = nil
         fd = try openSocket(.unix(path: socket), timeoutSeconds: timeoutSeconds, localAddress: nil)
         sendBuffer = []
         receiveBuffer = [UInt8](repeating: 0, count: 64 << 10)
@@ -336,8 +352,8 @@ func connectTCP(host: String, port: UInt16, timeoutSeconds: Int, localAddress: S
 
 private func openSocket(_ target: AgentTarget, timeoutSeconds: Int, localAddress: String?) throws(ClientError) -> Int32 {
     switch target {
-    case .serial, .networkSerial, .mdns:
-        preconditionFailure("serial lines go through SerialBridge, mdns: is resolved first")
+    case .serial, .networkSerial, .mdns, .tls:
+        preconditionFailure("serial lines go through SerialBridge, TLS through TLSBridge, mdns: is resolved first")
     case .unix(let path):
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)

@@ -1,9 +1,12 @@
 import DbgPlatform
 
-/// Where the client finds an agent: `host[:port]`, `[v6addr]:port`, `unix:/path`,
-/// `serial:DEVICE[,BAUD]`, or a serial port server's `socket://` or `rfc2217://HOST:PORT[,BAUD]`.
+/// Where the client finds an agent: `host[:port]`, `[v6addr]:port`, `tls://HOST[:PORT]`,
+/// `unix:/path`, `serial:DEVICE[,BAUD]`, or a serial port server's `socket://` or
+/// `rfc2217://HOST:PORT[,BAUD]`.
 public enum AgentTarget: Equatable, Sendable {
     case tcp(host: String, port: UInt16)
+    /// TCP with TLS: the board's key is checked against what the client pinned.
+    case tls(host: String, port: UInt16)
     case unix(path: String)
     /// A serial line: the device and its baud rate.
     case serial(path: String, baud: Int)
@@ -39,6 +42,12 @@ public enum AgentTarget: Equatable, Sendable {
             }
             return .serial(path: String(path), baud: baud)
         }
+        if text.hasPrefix("tls://") {
+            guard case .tcp(let host, let port) = try? parse(String(text.dropFirst(6))) else {
+                throw .usage("'\(text)': expected tls://HOST[:PORT]")
+            }
+            return .tls(host: host, port: port)
+        }
         for (scheme, telnet) in [("socket://", false), ("rfc2217://", true)] where text.hasPrefix(scheme) {
             let spec = text.dropFirst(scheme.count)
             let parts = spec.split(separator: ",", omittingEmptySubsequences: false)
@@ -70,9 +79,16 @@ public enum AgentTarget: Equatable, Sendable {
         return .tcp(host: String(decoding: parts.host, as: UTF8.self), port: parts.port ?? defaultPort)
     }
 
+    /// The same agent over TLS (a TCP target; others stay as they are).
+    public var withTLS: AgentTarget {
+        if case .tcp(let host, let port) = self { return .tls(host: host, port: port) }
+        return self
+    }
+
     public var description: String {
         switch self {
         case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .tls(let host, let port): return "tls://" + AgentTarget.tcp(host: host, port: port).description
         case .unix(let path): return "unix:\(path)"
         case .serial(let path, let baud): return "serial:\(path),\(baud)"
         case .mdns(let name): return "mdns:\(name)"

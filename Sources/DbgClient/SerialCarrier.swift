@@ -43,7 +43,7 @@ class SerialCarrier {
             return (try device(path, baud: baud), baud)
         case .networkSerial(let host, let port, let baud, let telnet):
             return (try network(host: host, port: port, baud: baud, telnet: telnet, timeoutSeconds: timeoutSeconds), baud)
-        case .tcp, .unix, .mdns:
+        case .tcp, .tls, .unix, .mdns:
             return nil
         }
     }

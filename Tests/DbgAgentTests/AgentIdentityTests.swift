@@ -1,5 +1,6 @@
 import CTLS
 @testable import DbgAgent
+import DbgPlatform
 import DbgWire
 import Foundation
 import Testing
@@ -78,7 +79,7 @@ struct AgentIdentityTests {
     func signatures() throws {
         let identity = try AgentIdentity.loadOrCreate(in: directory.path).identity
         let digest = [UInt8](repeating: 7, count: 32)
-        let signature = try #require(AgentIdentity.sign(digest, with: identity.secret))
+        let signature = try #require(TLSKey.sign(digest, with: identity.secret))
         #expect(ctls_p256_verify(identity.certificate.point, digest, signature, signature.count) == 1)
         #expect(ctls_p256_verify(identity.certificate.point, [UInt8](repeating: 8, count: 32), signature, signature.count) == 0)
     }

@@ -387,6 +387,9 @@ static const speed_t CSYS_B1500000 = B1500000, CSYS_B2000000 = B2000000, CSYS_B2
 static const speed_t CSYS_B3000000 = B3000000, CSYS_B3500000 = B3500000, CSYS_B4000000 = B4000000;
 // socketpair(AF_UNIX, SOCK_STREAM), both ends non-blocking and close-on-exec.
 int csys_socketpair(int fds[2]);
+// The next byte a socket will read, left there (MSG_PEEK): 1 with *byte set, 0 at the
+// end of the stream, -1 with errno (EAGAIN: nothing yet).
+int csys_peek_byte(int fd, uint8_t *byte);
 
 // umount2(MNT_DETACH): 0, or -1 with errno.
 int csys_unmount_detached(const char *path);

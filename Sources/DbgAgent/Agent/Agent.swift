@@ -22,10 +22,14 @@ final class Agent {
     let app: AppRuntime?
     let rpc: RPCFrontEnd?
     #endif
+    #if !DBG_NO_TLS
     /// The board's key, when the agent serves TCP, and the line that says where it came
     /// from (logged once serving, so a start-up that fails prints only its error).
     let identity: AgentIdentity?
     private let identityNotice: String?
+    /// TLS on the TCP listeners: its thread and sessions.
+    let tls: TLSRelay?
+    #endif
     var running = true
 
     init(config: AgentConfig) throws(StartupError) {
@@ -41,8 +45,14 @@ final class Agent {
             throw StartupError("cannot set up the event loop: \(error.message)")
         }
         core = try ServiceCore(config: config, timer: timer, loop: loop)
+        #if !DBG_NO_TLS
         let board = config.servesTCP ? try Agent.boardIdentity(config) : nil
         (identity, identityNotice) = (board?.identity, board?.notice)
+        tls = try board.map { board throws(StartupError) in try TLSRelay(identity: board.identity, capacity: config.maxConnections) }
+        let keyFeature = identity.map { " tls key=" + $0.fingerprint } ?? ""
+        #else
+        let keyFeature = ""
+        #endif
         distro = try DistroService(config: config, core: core)
         let dbg = DbgService(config: config, core: core)
         #if !DBG_NO_APP
@@ -53,12 +63,17 @@ final class Agent {
         let router = RequestRouter(control: ControlService(
             maxFrame: config.maxFrame, services: RequestRouter.served,
             features: WireBytes("transport=tcp,unix,serial auth=\(config.authMethod.name) max-connections=\(config.maxConnections) "
-                + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)" + (identity.map { " key=" + $0.fingerprint } ?? ""))),
+                + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)" + keyFeature)),
             dbg: dbg, distro: distro)
         let listeners = try Agent.openListeners(config)
+        #if DBG_NO_TLS
+        let tlsRelay: TLSRelay? = nil
+        #else
+        let tlsRelay = tls
+        #endif
         do throws(StartupError) {
             sutra = try SutraFrontEnd(config: config, loop: loop, timer: timer, core: core, router: router,
-                                      listeners: listeners, serialLines: config.serialLines.map { SerialLine($0) })
+                                      listeners: listeners, serialLines: config.serialLines.map { SerialLine($0) }, tls: tlsRelay)
         } catch {
             for listener in listeners { listener.close() }
             throw error
@@ -88,7 +103,9 @@ final class Agent {
     /// once the listeners take connections (the pidfile, --background, systemd).
     func run(serving: () throws(StartupError) -> Void) throws(StartupError) -> Int32 {
         logBudget()
+        #if !DBG_NO_TLS
         if let identityNotice { Log.info(identityNotice) }
+        #endif
         sutra.start()
         // Orphaned descendants of commands become ours, so they can be cleaned up
         // (OrphanSweep). qemu-user refuses this prctl; a real kernel has it since 3.4.
@@ -165,6 +182,9 @@ final class Agent {
     private func logBudget() {
         let kib = { (bytes: Int) in (bytes + 1023) / 1024 }
         var total = sutra.connections.budgetBytes + core.processes.budgetBytes
+        #if !DBG_NO_TLS
+        total += tls?.budgetBytes ?? 0
+        #endif
         #if !DBG_NO_APP
         total += (app?.log.capacity ?? 0) + (rpc?.budgetBytes ?? 0)
         #endif
@@ -177,6 +197,13 @@ final class Agent {
             + "pages are committed only while in use")
         Log.info("authentication: \(config.authMethod.name), \(config.maxAuthInFlight) worker threads, "
             + "\(config.maxSessions) sessions")
+        #if !DBG_NO_TLS
+        if let tls {
+            Log.info("tls: " + String(tls.capacity) + " sessions x " + String(kib(tls.budgetBytes / tls.capacity))
+                + " KiB (engine and records), handshakes on their own thread"
+                + (config.requireTLS ? "; cleartext refused on TCP" : ""))
+        }
+        #endif
         if !sutra.serialLines.isEmpty {
             Log.info("serial lines: \(sutra.serialLines.count), each with \(kib(SerialLine.bufferBytes)) KiB of link buffers, "
                 + "one connection at a time")
@@ -241,11 +268,12 @@ final class Agent {
 
 /// Raises the soft descriptor limit so that every connection slot can be filled.
 private func ensureDescriptorLimit(_ config: AgentConfig) throws(StartupError) {
-    // Per connection its socket and splice pipe; per command two pipes; per shell a PTY;
+    // Per connection its socket and splice pipe (and for TLS the relay's socket and
+    // bridge); per command two pipes; per shell a PTY;
     // per streaming process three pipes (or a PTY and a duplicate);
     // the open-file cache; listeners, epoll, timerfd, signalfd, eventfd, the EMFILE
     // reserve and stdio.
-    let needed = UInt64(3 * config.maxConnections + 2 * config.maxExec + config.maxShells + 3 * config.maxStreams + 32
+    let needed = UInt64(5 * config.maxConnections + 2 * config.maxExec + config.maxShells + 3 * config.maxStreams + 32
         + config.effectiveListen.count + 16)
     var soft: UInt64 = 0
     var hard: UInt64 = 0

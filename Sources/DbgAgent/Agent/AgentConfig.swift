@@ -80,6 +80,8 @@ struct AgentConfig: Equatable {
 
     /// Where the agent keeps what it makes once (the board's TLS key).
     var stateDirectory = "/var/lib/dbgd"
+    /// --require-tls: a network connection must start a TLS handshake.
+    var requireTLS = false
 
     /// Whether the agent listens on TCP (what its board key is for).
     var servesTCP: Bool {

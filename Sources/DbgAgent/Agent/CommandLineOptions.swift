@@ -74,6 +74,11 @@ enum CommandLineOptions {
                                         16K..1G)
           Under systemd with Type=notify, readiness is sent to $NOTIFY_SOCKET.
 
+        TLS (TCP listeners take TLS 1.2 and cleartext on one port, told apart by the first
+        byte; Unix sockets and serial lines stay cleartext):
+              --require-tls             take only TLS on TCP: a cleartext client is refused
+                                        with an error saying so
+
         State:
               --state-dir DIR           what the agent makes once and keeps: the board's key
                                         for TLS, identity.key (default /var/lib/dbgd; on a
@@ -239,6 +244,12 @@ enum CommandLineOptions {
             #else
             config.mdns = true
             #endif
+        case Key.requireTLS:
+            #if DBG_NO_TLS
+            return ConfigError("--require-tls: this dbgd was built without TLS (DBG_TLS=OFF)")
+            #else
+            config.requireTLS = true
+            #endif
         case Key.stateDirectory:
             guard argument.utf8.first == UInt8(ascii: "/"), argument.utf8.count > 1 else {
                 return ConfigError("--state-dir '\(argument)': needs an absolute path other than /")
@@ -306,6 +317,7 @@ enum CommandLineOptions {
         static let mdns: UInt8 = 27
         static let mdnsName: UInt8 = 28
         static let stateDirectory: UInt8 = 29
+        static let requireTLS: UInt8 = 30
     }
 
     private static func withOptionTable<R, E: Error>(_ body: (UnsafePointer<option>) throws(E) -> R) throws(E) -> R {
@@ -346,6 +358,7 @@ enum CommandLineOptions {
             entry("mdns", CSYS_NO_ARGUMENT, Key.mdns),
             entry("mdns-name", CSYS_REQUIRED_ARGUMENT, Key.mdnsName),
             entry("state-dir", CSYS_REQUIRED_ARGUMENT, Key.stateDirectory),
+            entry("require-tls", CSYS_NO_ARGUMENT, Key.requireTLS),
         ] + appOptions.map { entry($0.0, CSYS_REQUIRED_ARGUMENT, $0.1) } + [
             entry("verbose", CSYS_NO_ARGUMENT, UInt8(ascii: "v")),
             entry("help", CSYS_NO_ARGUMENT, UInt8(ascii: "h")),

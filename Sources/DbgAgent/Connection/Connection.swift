@@ -45,6 +45,10 @@ struct Connection: ~Copyable {
 
     /// A session was created on this connection (a password was right).
     var loggedIn = false
+    /// TLS on a network connection, which its first byte decides (`SutraFrontEnd+TLS`).
+    var tls = TLSStage.none
+    /// The key a TLS client proved it holds (its P-256 point), for key login.
+    var clientKey: [UInt8]?
     /// Zero-copy output: a pipe file data is spliced into, and from it to the socket.
     /// `spliceRemaining` bytes in it go out after the next `spliceAfter` bytes of
     /// `transmit` (the frame's header) and before the rest (its tail, later frames).
@@ -59,6 +63,17 @@ struct Connection: ~Copyable {
         self.slot = slot
         self.receive = receive
         self.transmit = transmit
+    }
+
+    enum TLSStage: Equatable {
+        /// Cleartext: a Unix socket, a serial line, or a network peer that did not start
+        /// with a ClientHello.
+        case none
+        /// A network connection whose first byte has not arrived yet.
+        case undecided
+        /// The socket is the TLS relay's bridge; the handshake's outcome comes first.
+        case handshaking
+        case established
     }
 
     var isActive: Bool { state != .free }
@@ -77,9 +92,10 @@ struct Connection: ~Copyable {
     /// A network peer that has not logged in: it gets a short idle limit, a per-address
     /// cap, and its slot is the first taken back when the table is full. Unix sockets
     /// (mode 0600) and serial lines are reached only by those the board lets in already.
-    var isUnauthenticatedNetworkPeer: Bool {
-        !loggedIn && (peer.family == CSYS_AF_INET || peer.family == CSYS_AF_INET6)
-    }
+    var isUnauthenticatedNetworkPeer: Bool { !loggedIn && isNetworkPeer }
+
+    /// TCP, over IPv4 or IPv6.
+    var isNetworkPeer: Bool { peer.family == CSYS_AF_INET || peer.family == CSYS_AF_INET6 }
 
     // MARK: Socket I/O
 

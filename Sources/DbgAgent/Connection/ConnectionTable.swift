@@ -47,6 +47,8 @@ struct ConnectionTable: ~Copyable {
         self[index].lastFrameAt = nil
         self[index].inputClosed = false
         self[index].loggedIn = false
+        self[index].tls = .none
+        self[index].clientKey = nil
         self[index].framesBlocked = false
         self[index].registered = Interest()
         self[index].peerMaxPayload = maxPayload

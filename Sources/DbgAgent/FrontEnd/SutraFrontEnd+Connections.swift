@@ -25,6 +25,7 @@ extension SutraFrontEnd {
             }
             do throws(AdoptFailure) {
                 let index = try adoptEvicting(fd, peer: peer)
+                if (tls != nil || config.requireTLS) && connections[index].isNetworkPeer { connections[index].tls = .undecided }
                 Log.debug("connection \(index) from \(peer.description)")
             } catch {
                 switch error {
@@ -112,8 +113,11 @@ extension SutraFrontEnd {
         case .open:
             break
         }
+        if connections[index].tls == .undecided && !decideTLS(index) { return }
         switch connections[index].receiveAvailable() {
-        case .received, .wouldBlock:
+        case .received:
+            if connections[index].tls == .handshaking { takeTLSPreamble(index) }
+        case .wouldBlock:
             break
         case .endOfStream:
             connections[index].inputClosed = true
@@ -128,7 +132,8 @@ extension SutraFrontEnd {
         connections[index].framesBlocked = false  // re-decided by processFrames
         while true {
             deliverCompletions(index)
-            let progress = connections[index].state == .open ? processFrames(index) : .needInput
+            let progress = connections[index].state == .open && connections[index].tls != .handshaking
+                ? processFrames(index) : .needInput
             do throws(Errno) {
                 try connections[index].flush()
             } catch {

@@ -16,6 +16,9 @@ final class SutraFrontEnd: FrontEnd {
     var connections: ConnectionTable
     let listeners: [Listener]
     let serialLines: [SerialLine]
+    /// TLS for network connections (a ClientHello as first byte); nil when the agent
+    /// serves no TCP or is built without it.
+    let tls: TLSRelay?
     var kinds = SourceKinds()
     /// A descriptor kept in reserve: when accept fails with EMFILE it is closed, the
     /// waiting connection accepted and turned away, and the reserve reopened. Without it,
@@ -35,7 +38,7 @@ final class SutraFrontEnd: FrontEnd {
     }
 
     init(config: AgentConfig, loop: EventLoop, timer: DeadlineTimer, core: ServiceCore, router: RequestRouter,
-         listeners: [Listener], serialLines: [SerialLine]) throws(StartupError) {
+         listeners: [Listener], serialLines: [SerialLine], tls: TLSRelay?) throws(StartupError) {
         self.config = config
         self.loop = loop
         self.timer = timer
@@ -43,6 +46,7 @@ final class SutraFrontEnd: FrontEnd {
         self.router = router
         self.listeners = listeners
         self.serialLines = serialLines
+        self.tls = tls
         shells = ShellRelay(processes: core.processes)
         streams = StreamRelay(processes: core.processes)
         do throws(Errno) {
@@ -69,6 +73,7 @@ final class SutraFrontEnd: FrontEnd {
     /// Starts serving: the serial lines open (the listeners are already watched).
     func start() {
         for listener in listeners { Log.info("listening on \(listener.address.description)") }
+        warnAboutCleartext()
         openSerialLines()
     }
 

@@ -127,6 +127,17 @@ struct SocketAddress {
         }
     }
 
+    /// 127.0.0.0/8 or ::1: only this machine reaches it.
+    var isLoopback: Bool {
+        withAddressBytes { bytes in
+            switch bytes.count {
+            case 4: return bytes[0] == 127
+            case 16: return bytes.prefix(15).allSatisfy { $0 == 0 } && bytes[15] == 1
+            default: return false
+            }
+        }
+    }
+
     /// The address without the port ("192.168.7.1", "::1"), or "local" for a Unix socket.
     var hostDescription: String {
         switch family {

@@ -1,5 +1,6 @@
 import CSys
 import CTLS
+import DbgPlatform
 import DbgWire
 
 /// The board's identity for TLS: a P-256 key kept in --state-dir as `identity.key` (the
@@ -9,28 +10,17 @@ import DbgWire
 struct AgentIdentity {
     static let fileName = "identity.key"
 
-    let secret: [UInt8]
-    let certificate: KeyCertificate
+    let key: TLSKey
 
-    var fingerprint: String { certificate.fingerprint }
+    var secret: [UInt8] { key.secret }
+    var certificate: KeyCertificate { key.certificate }
+    var fingerprint: String { key.fingerprint }
 
     init(secret: [UInt8]) throws(StartupError) {
-        var point = [UInt8](repeating: 0, count: Int(CTLS_P256_POINT))
-        guard secret.count == Int(CTLS_P256_SECRET), ctls_p256_point(secret, &point) == 0 else {
+        guard let key = TLSKey(secret: secret, name: "dbgd") else {
             throw StartupError("the board key is not a valid P-256 secret")
         }
-        guard let certificate = KeyCertificate(point: point, name: "dbgd", sign: { AgentIdentity.sign($0, with: secret) }) else {
-            throw StartupError("cannot sign the board's certificate")
-        }
-        self.secret = secret
-        self.certificate = certificate
-    }
-
-    /// The DER ECDSA signature of a SHA-256 digest.
-    static func sign(_ digest: [UInt8], with secret: [UInt8]) -> [UInt8]? {
-        var signature = [UInt8](repeating: 0, count: Int(CTLS_P256_SIGNATURE_MAX))
-        let length = ctls_p256_sign(secret, digest, &signature)
-        return length > 0 ? Array(signature[0..<length]) : nil
+        self.key = key
     }
 
     /// Where the key came from.
@@ -47,9 +37,7 @@ struct AgentIdentity {
     static func loadOrCreate(in directory: String) throws(StartupError) -> (identity: AgentIdentity, origin: Origin) {
         let path = directory + "/" + fileName
         if let secret = try read(path) { return (try AgentIdentity(secret: secret), .loaded) }
-        var secret = [UInt8](repeating: 0, count: Int(CTLS_P256_SECRET))
-        var point = [UInt8](repeating: 0, count: Int(CTLS_P256_POINT))
-        guard ctls_p256_keygen(&secret, &point) == 0 else { throw StartupError("cannot make a board key: no randomness") }
+        guard let secret = TLSKey.makeSecret() else { throw StartupError("cannot make a board key: no randomness") }
         do throws(Errno) {
             try save(secret, to: path, in: directory)
         } catch where error == .exists {

@@ -27,11 +27,7 @@ final class WorkerPool<Job>: @unchecked Sendable {
         for _ in 0..<threads {
             // Each thread holds the pool strongly: it lives as long as they do, which is
             // until the process exits (even if the agent's start-up fails after this).
-            let body = Unmanaged.passRetained(ThreadBody { self.serve() })
-            if csys_thread_start(startThread, body.toOpaque(), stackSize) != 0 {
-                body.release()
-                throw .current
-            }
+            try startThread(stackSize: stackSize) { self.serve() }
         }
     }
 
@@ -106,13 +102,22 @@ struct Ring<Element> {
     }
 }
 
+/// Starts a detached thread running `body` (which it keeps alive until the process exits).
+func startThread(stackSize: Int, _ body: @escaping () -> Void) throws(Errno) {
+    let retained = Unmanaged.passRetained(ThreadBody(body))
+    if csys_thread_start(runThread, retained.toOpaque(), stackSize) != 0 {
+        retained.release()
+        throw .current
+    }
+}
+
 /// What a new thread runs; passed through pthread_create's argument.
 private final class ThreadBody {
     let run: () -> Void
     init(_ run: @escaping () -> Void) { self.run = run }
 }
 
-private func startThread(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+private func runThread(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
     Unmanaged<ThreadBody>.fromOpaque(argument!).takeRetainedValue().run()
     return nil
 }

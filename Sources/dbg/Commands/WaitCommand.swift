@@ -30,7 +30,7 @@ struct Wait: Command {
 
     func run() throws {
         let started = MonotonicClock.nanoseconds()
-        let reach = AgentReach(target: agent.target, timeoutSeconds: agent.timeoutSeconds)
+        let reach = AgentReach(target: agent.target, timeoutSeconds: agent.timeoutSeconds, tls: try agent.trust())
         do throws(ClientError) {
             _ = try reach.connect(within: timeout)
         } catch {

@@ -1,4 +1,5 @@
 import DbgClient
+import DbgPlatform
 import DbgWire
 import Glibc
 
@@ -16,6 +17,9 @@ struct AgentOptions {
         .option("wait", nil, "SEC", "Seconds to keep trying while the agent cannot be reached yet, after a flash or a reboot "
             + "(env DBG_WAIT; default 0)."),
         .option("board", "b", "NAME", "A board named in the config file (env DBG_BOARD; see dbg boards)."),
+        .flag("tls", nil, "TCP with TLS, as tls://HOST:PORT (env DBG_TLS=1); the board's key is checked against known_agents."),
+        .flag("accept-new", nil, "TLS: trust a board not yet in known_agents and record its key (env DBG_ACCEPT_NEW=1)."),
+        .option("fingerprint", nil, "SHA256:KEY", "TLS: trust only this board key (as the agent logs it: 'board key ...')."),
     ]
 
     var host: String?
@@ -24,6 +28,9 @@ struct AgentOptions {
     var connectTimeout: Int?
     var wait: Int?
     var board: String?
+    var tls: Bool
+    var acceptNew: Bool
+    var fingerprint: String?
     /// The named board's entry: what the command line does not say comes from it.
     private var entry: BoardConfig.Board?
 
@@ -32,6 +39,13 @@ struct AgentOptions {
         user = arguments.value("user")
         passwordFile = arguments.value("password-file")
         board = arguments.value("board")
+        tls = arguments.flag("tls")
+        acceptNew = arguments.flag("accept-new")
+        fingerprint = arguments.value("fingerprint")
+        if let fingerprint, !fingerprint.hasPrefix("SHA256:") {
+            Terminal.error("dbg: --fingerprint '\(fingerprint)': expected SHA256:... (as the agent logs it)")
+            throw ExitCode(ExitStatus.usage)
+        }
         connectTimeout = try arguments.int("connect-timeout", in: 1...86_400)
         wait = try arguments.int("wait", in: 0...86_400)
         entry = try Self.namedBoard(board)
@@ -43,8 +57,24 @@ struct AgentOptions {
         }
     }
 
+    /// The target as given, made tls:// by --tls (or the board's `tls = yes`, or DBG_TLS=1).
     var target: String {
-        host ?? entry?.target ?? Environment["DBG_HOST"] ?? "127.0.0.1:\(AgentTarget.defaultPort)"
+        let given = host ?? entry?.target ?? Environment["DBG_HOST"] ?? "127.0.0.1:\(AgentTarget.defaultPort)"
+        guard usesTLS, case .tcp = try? AgentTarget.parse(given) else { return given }
+        return "tls://" + given
+    }
+
+    private var usesTLS: Bool { tls || entry?.tls ?? (Environment["DBG_TLS"] == "1") }
+
+    /// How a tls:// target's board key is checked, and the client key shown for key login.
+    func trust() throws(ClientError) -> TLSTrust? {
+        guard case .tls(let host, let port) = try AgentTarget.parse(target) else { return nil }
+        let clientKey: TLSKey?
+        do throws(LocalFailure) { clientKey = try ClientKeyFile.load() } catch { throw .usage(error.message) }
+        let policy = BoardTrust(address: AgentTarget.tcp(host: host, port: port).description,
+                                expected: fingerprint ?? entry?.fingerprint,
+                                acceptNew: acceptNew || Environment["DBG_ACCEPT_NEW"] == "1")
+        return TLSTrust(clientKey: clientKey) { (presented: String) throws(ClientError) in try policy.check(presented) }
     }
 
     var userName: String { user ?? entry?.user ?? Environment["DBG_USER"] ?? "root" }
@@ -76,7 +106,9 @@ struct AgentOptions {
     }
 
     private func connectDirectly() throws -> AgentConnection {
-        try attempt("connecting to \(target)") { try AgentReach(target: target, timeoutSeconds: timeoutSeconds).connect(within: waitSeconds) }
+        try attempt("connecting to \(target)") {
+            try AgentReach(target: target, timeoutSeconds: timeoutSeconds, tls: try trust()).connect(within: waitSeconds)
+        }
     }
 
     /// The connection master's connection, if there is one to use.
@@ -137,21 +169,26 @@ struct LoggedInAgent {
     let session: Dbg.SessionInfo
 }
 
-/// Reads a line from the terminal with echo off, restoring the terminal afterwards.
+/// Reads a line from the terminal (/dev/tty), with echo off for a password.
 enum PasswordPrompt {
-    static func read(_ prompt: String) -> String? {
+    static func read(_ prompt: String) -> String? { line(prompt, echo: false) }
+
+    /// A question whose answer may be seen.
+    static func ask(_ prompt: String) -> String? { line(prompt, echo: true) }
+
+    private static func line(_ prompt: String, echo: Bool) -> String? {
         let tty = open("/dev/tty", O_RDWR)
         guard tty >= 0 else { return nil }
         defer { close(tty) }
         var saved = termios()
         guard tcgetattr(tty, &saved) == 0 else { return nil }
         var quiet = saved
-        quiet.c_lflag &= ~tcflag_t(ECHO)
+        if !echo { quiet.c_lflag &= ~tcflag_t(ECHO) }
         _ = prompt.withCString { write(tty, $0, strlen($0)) }
         tcsetattr(tty, TCSAFLUSH, &quiet)
         defer {
             tcsetattr(tty, TCSAFLUSH, &saved)
-            _ = write(tty, "\n", 1)
+            if !echo { _ = write(tty, "\n", 1) }
         }
         var line: [UInt8] = []
         var byte: UInt8 = 0

@@ -7,6 +7,8 @@ import DbgClient
 struct AgentReach {
     let target: String
     let timeoutSeconds: Int
+    /// For a tls:// target: how its board key is checked.
+    var tls: TLSTrust?
 
     static let retryMs = 200
 
@@ -18,7 +20,8 @@ struct AgentReach {
             do throws(ClientError) {
                 // Each try waits at most what is left (and at least a second).
                 let left = max(1, Int((deadline - MonotonicClock.milliseconds() + 999) / 1000))
-                let connection = try AgentConnection(parsed, timeoutSeconds: seconds > 0 ? min(timeoutSeconds, left) : timeoutSeconds)
+                let connection = try AgentConnection(parsed, timeoutSeconds: seconds > 0 ? min(timeoutSeconds, left) : timeoutSeconds,
+                                                     tls: tls)
                 if seconds > 0 { _ = try connection.ping() }  // accepted is not answered
                 return connection
             } catch {
@@ -34,7 +37,7 @@ struct AgentReach {
         switch error {
         case .connect, .io: return true
         case .remote(let code, _, _): return code == .busy
-        case .usage, .malformed: return false
+        case .usage, .malformed, .untrusted: return false
         }
     }
 }

@@ -9,13 +9,18 @@
 ///     user = tester
 ///     password-file = ~/.config/dbg/lab-3.password
 ///
+///     [lab-7]
+///     host = 10.0.0.27
+///     tls = yes
+///     fingerprint = SHA256:...
+///
 ///     [bench-pi]
 ///     host = serial:/dev/ttyACM0,3000000
 ///     connect-timeout = 5
 ///     wait = 30
 ///
 /// Keys: host (any -H target), port (when host names none), user, password-file,
-/// connect-timeout, wait. An option on the command line beats the entry, the entry beats
+/// connect-timeout, wait, tls (yes or no), fingerprint (the board key to trust). An option on the command line beats the entry, the entry beats
 /// the environment. A line the file cannot mean (an unknown key, a key outside a
 /// section, a bad number) is an error naming the file and line, never ignored.
 struct BoardConfig {
@@ -27,6 +32,10 @@ struct BoardConfig {
         var passwordFile: String?
         var connectTimeout: Int?
         var wait: Int?
+        /// TCP with TLS (the target may also say tls://).
+        var tls: Bool?
+        /// The board key to trust (as --fingerprint).
+        var fingerprint: String?
 
         /// host with the port added when it names none.
         var target: String? {
@@ -42,7 +51,7 @@ struct BoardConfig {
 
     static var path: String {
         if let path = Environment.nonEmpty("DBG_CONFIG") { return path }
-        return (Environment.nonEmpty("XDG_CONFIG_HOME") ?? Environment.home + "/.config") + "/dbg/config"
+        return Environment.configDirectory + "/config"
     }
 
     /// The file, for a command: one it cannot read or mean is bad usage (one line, exit 64).
@@ -98,8 +107,15 @@ struct BoardConfig {
             case "password-file": boards[boards.count - 1].passwordFile = expandingHome(value)
             case "connect-timeout": boards[boards.count - 1].connectTimeout = try number(1...86_400)
             case "wait": boards[boards.count - 1].wait = try number(0...86_400)
+            case "tls":
+                guard value == "yes" || value == "no" else { throw LocalFailure("\(place): tls '\(value)': expected yes or no") }
+                boards[boards.count - 1].tls = value == "yes"
+            case "fingerprint":
+                guard value.hasPrefix("SHA256:") else { throw LocalFailure("\(place): fingerprint '\(value)': expected SHA256:...") }
+                boards[boards.count - 1].fingerprint = value
             default:
-                throw LocalFailure("\(place): unknown key '\(key)' (host, port, user, password-file, connect-timeout, wait)")
+                throw LocalFailure("\(place): unknown key '\(key)' (host, port, user, password-file, connect-timeout, wait, "
+                    + "tls, fingerprint)")
             }
         }
         return boards

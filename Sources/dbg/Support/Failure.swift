@@ -27,7 +27,7 @@ func attempt<T>(_ what: String, _ body: () throws -> T) throws -> T {
 
 func status(of error: ClientError) -> Int32 {
     switch error {
-    case .connect, .io: return ExitStatus.unreachable
+    case .connect, .io, .untrusted: return ExitStatus.unreachable
     case .usage: return ExitStatus.usage
     case .malformed, .remote: return ExitStatus.failure
     }

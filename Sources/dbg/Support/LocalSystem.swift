@@ -12,6 +12,9 @@ enum Environment {
     /// Unset and empty are the same.
     static func nonEmpty(_ name: String) -> String? { self[name].flatMap { $0.isEmpty ? nil : $0 } }
 
+    /// dbg's own files: $XDG_CONFIG_HOME/dbg, else ~/.config/dbg.
+    static var configDirectory: String { (nonEmpty("XDG_CONFIG_HOME") ?? home + "/.config") + "/dbg" }
+
     static var home: String {
         if let home = nonEmpty("HOME") { return home }
         guard let entry = getpwuid(getuid()), let directory = entry.pointee.pw_dir else { return "/" }

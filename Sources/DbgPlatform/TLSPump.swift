@@ -1,0 +1,175 @@
+import CSys
+import CTLS
+
+/// A TLS engine (BearSSL, through CTLS) between a network socket and a bridge: one end of
+/// a socketpair whose other end is served, or read, as a plain connection. The agent's
+/// relay and the client both run one per TLS connection. `pump` moves records and
+/// application bytes while they move, without blocking; the wanted* properties say what
+/// to wait for next. The engine's memory (ctls_session_size bytes) is the caller's.
+public final class TLSPump {
+    public let engine: OpaquePointer
+    /// The handshake is over: application bytes flow.
+    public private(set) var established = false
+    /// The peer closed its sending side.
+    public private(set) var networkEnded = false
+    /// The bridge's other end closed its sending side (or the whole bridge).
+    public private(set) var bridgeEnded = false
+    /// The bridge's write side is shut: its other end has read the peer's last byte.
+    public private(set) var bridgeShut = false
+    /// Application bytes taken in since the last record went out.
+    private var unflushed = false
+    /// Once the bridge ended: when to give up on sending close_notify.
+    public private(set) var closingUntil: Int64?
+    /// How long a closing connection may take to send its close_notify.
+    public static let closingMs: Int64 = 2_000
+
+    public init(engine: OpaquePointer) { self.engine = engine }
+
+    /// For the engine's next connection (after ctls_server_start or ctls_client_start).
+    public func reset() {
+        established = false
+        networkEnded = false
+        bridgeEnded = false
+        bridgeShut = false
+        unflushed = false
+        closingUntil = nil
+    }
+
+    public enum Outcome: Equatable {
+        case going
+        /// The handshake finished during this pump: the caller may write on the bridge
+        /// first (the agent's preamble) and pumps again.
+        case established
+        /// Over. A failure is worth a log line (a handshake that did not finish).
+        case ended(failure: String?)
+    }
+
+    private func has(_ bit: Int) -> Bool { UInt32(ctls_state(engine)) & UInt32(bit) != 0 }
+
+    /// Moves what can move (bounded, so one busy connection cannot starve others).
+    public func pump(network: Int32, bridge: Int32, nowMs: Int64) -> Outcome {
+        for _ in 0..<32 {
+            if has(CTLS_CLOSED) {
+                let error = ctls_error(engine)
+                return .ended(failure: error == 0 || established ? nil : String(cString: ctls_error_message(error)))
+            }
+            var moved = false
+            if has(CTLS_SENDREC) {
+                var length = 0
+                let records = ctls_sendrec(engine, &length)
+                switch TLSPump.transfer(write(network, records, length)) {
+                case .moved(let count): ctls_sendrec_ack(engine, count); moved = true
+                case .wouldBlock: break
+                case .ended, .failed: return end("the connection failed while sending")
+                }
+            }
+            if has(CTLS_RECVREC) && !networkEnded {
+                var length = 0
+                let room = ctls_recvrec(engine, &length)
+                switch TLSPump.transfer(read(network, room, length)) {
+                case .moved(let count): ctls_recvrec_ack(engine, count); moved = true
+                case .wouldBlock: break
+                case .ended:
+                    networkEnded = true
+                    if !established { return .ended(failure: "the peer closed the connection during the handshake") }
+                    moved = true
+                case .failed: return end("the connection failed while receiving")
+                }
+            }
+            if !established && (has(CTLS_SENDAPP) || has(CTLS_RECVAPP)) {
+                established = true
+                return .established
+            }
+            if established && has(CTLS_RECVAPP) && !bridgeShut {
+                var length = 0
+                let bytes = ctls_recvapp(engine, &length)
+                switch TLSPump.transfer(write(bridge, bytes, length)) {
+                case .moved(let count): ctls_recvapp_ack(engine, count); moved = true
+                case .wouldBlock: break
+                case .ended, .failed: return .ended(failure: nil)  // the bridge's other end is gone
+                }
+            }
+            if established && has(CTLS_SENDAPP) && !bridgeEnded {
+                var length = 0
+                let room = ctls_sendapp(engine, &length)
+                switch TLSPump.transfer(read(bridge, room, length)) {
+                case .moved(let count):
+                    ctls_sendapp_ack(engine, count)
+                    unflushed = true
+                    moved = true
+                case .wouldBlock:
+                    if unflushed {
+                        ctls_flush(engine)
+                        unflushed = false
+                        moved = true
+                    }
+                case .ended, .failed:
+                    endBridge(nowMs: nowMs)
+                    moved = true
+                }
+            }
+            if !moved { break }
+        }
+        return settle(bridge: bridge, nowMs: nowMs)
+    }
+
+    /// A failure during the handshake is logged; after it, the connection simply ended.
+    private func end(_ failure: String) -> Outcome { .ended(failure: established ? nil : failure) }
+
+    /// The ends of the exchange, once bytes stopped moving.
+    private func settle(bridge: Int32, nowMs: Int64) -> Outcome {
+        if bridgeEnded {
+            // The handshake, if unfinished, is abandoned; else close_notify goes out, for
+            // as long as the closing time allows.
+            if !established || !has(CTLS_SENDREC) { return .ended(failure: nil) }
+            if let until = closingUntil, nowMs >= until { return .ended(failure: nil) }
+            return .going
+        }
+        if networkEnded && !has(CTLS_RECVAPP) && !bridgeShut {
+            // The bridge's reader sees the end of the peer's stream after its last byte.
+            _ = shutdown(bridge, CSYS_SHUT_WR)
+            bridgeShut = true
+        }
+        return .going
+    }
+
+    /// The bridge's other end is done sending (or gone): close_notify follows.
+    public func endBridge(nowMs: Int64) {
+        guard !bridgeEnded else { return }
+        bridgeEnded = true
+        unflushed = false
+        if established {
+            ctls_close(engine)
+            closingUntil = nowMs + TLSPump.closingMs
+        }
+    }
+
+    /// The peer hung up (seen while not reading the socket).
+    public func endNetwork() { networkEnded = true }
+
+    public var wantsNetworkRead: Bool { has(CTLS_RECVREC) && !networkEnded }
+    public var wantsNetworkWrite: Bool { has(CTLS_SENDREC) }
+    public var wantsBridgeRead: Bool { established && !bridgeEnded && has(CTLS_SENDAPP) }
+    public var wantsBridgeWrite: Bool { established && !bridgeShut && has(CTLS_RECVAPP) }
+
+    /// The peer's key (its P-256 point), once its certificate has been read.
+    public var peerKey: [UInt8]? {
+        var point = [UInt8](repeating: 0, count: Int(CTLS_P256_POINT))
+        return ctls_peer_key(engine, &point) == 1 ? point : nil
+    }
+
+    private enum Transfer {
+        case moved(Int)
+        case wouldBlock
+        case ended
+        case failed
+    }
+
+    /// read(2) or write(2)'s result, classified (EINTR counts as "try again later").
+    private static func transfer(_ result: Int) -> Transfer {
+        if result > 0 { return .moved(result) }
+        if result == 0 { return .ended }
+        let error = csys_errno()
+        return error == CSYS_EAGAIN || error == CSYS_EWOULDBLOCK || error == CSYS_EINTR ? .wouldBlock : .failed
+    }
+}
