@@ -58,6 +58,8 @@ public final class AgentConnection: @unchecked Sendable {
     private let serial: SerialBridge?
     /// Over TLS: the board key's fingerprint (its engine runs on a thread behind `fd`).
     public private(set) var boardKey: String?
+    /// Over TLS: the client showed its key, so an empty password asks for a key login.
+    public private(set) var showedClientKey = false
 
     /// Connects; `timeoutSeconds` also bounds every later read and write. `localAddress`
     /// picks the numeric source address of a TCP connection (tests use 127.0.0.x to be
@@ -79,6 +81,7 @@ public final class AgentConnection: @unchecked Sendable {
             let bridge = try TLSBridge(network: network, name: target.description, trust: tls, timeoutSeconds: timeoutSeconds)
             fd = bridge.connectionEnd
             boardKey = bridge.fingerprint
+            showedClientKey = tls.clientKey != nil
             setTimeouts(fd, timeoutSeconds)
         } else if let (line, baud) = try SerialCarrier.open(target, timeoutSeconds: timeoutSeconds) {
             let bridge = try SerialBridge(line: line, baud: baud, timeoutSeconds: timeoutSeconds)

@@ -82,6 +82,9 @@ struct AgentConfig: Equatable {
     var stateDirectory = "/var/lib/dbgd"
     /// --require-tls: a network connection must start a TLS handshake.
     var requireTLS = false
+    /// --authorized-keys: the system's client keys, a file per user.
+    var authorizedKeysDirectory = AgentConfig.defaultAuthorizedKeys
+    static let defaultAuthorizedKeys = "/etc/dbgd/authorized_keys"
 
     /// Whether the agent listens on TCP (what its board key is for).
     var servesTCP: Bool {

@@ -78,6 +78,10 @@ enum CommandLineOptions {
         byte; Unix sockets and serial lines stay cleartext):
               --require-tls             take only TLS on TCP: a cleartext client is refused
                                         with an error saying so
+              --authorized-keys DIR     client keys that log USER in without a password
+                                        over TLS: DIR/USER (default /etc/dbgd/authorized_keys)
+                                        and ~USER/.config/dbgd/authorized_keys, one
+                                        fingerprint (SHA256:...) per line
 
         State:
               --state-dir DIR           what the agent makes once and keeps: the board's key
@@ -250,6 +254,11 @@ enum CommandLineOptions {
             #else
             config.requireTLS = true
             #endif
+        case Key.authorizedKeys:
+            guard argument.utf8.first == UInt8(ascii: "/") else {
+                return ConfigError("--authorized-keys '\(argument)': needs an absolute path")
+            }
+            config.authorizedKeysDirectory = argument
         case Key.stateDirectory:
             guard argument.utf8.first == UInt8(ascii: "/"), argument.utf8.count > 1 else {
                 return ConfigError("--state-dir '\(argument)': needs an absolute path other than /")
@@ -318,6 +327,7 @@ enum CommandLineOptions {
         static let mdnsName: UInt8 = 28
         static let stateDirectory: UInt8 = 29
         static let requireTLS: UInt8 = 30
+        static let authorizedKeys: UInt8 = 31
     }
 
     private static func withOptionTable<R, E: Error>(_ body: (UnsafePointer<option>) throws(E) -> R) throws(E) -> R {
@@ -359,6 +369,7 @@ enum CommandLineOptions {
             entry("mdns-name", CSYS_REQUIRED_ARGUMENT, Key.mdnsName),
             entry("state-dir", CSYS_REQUIRED_ARGUMENT, Key.stateDirectory),
             entry("require-tls", CSYS_NO_ARGUMENT, Key.requireTLS),
+            entry("authorized-keys", CSYS_REQUIRED_ARGUMENT, Key.authorizedKeys),
         ] + appOptions.map { entry($0.0, CSYS_REQUIRED_ARGUMENT, $0.1) } + [
             entry("verbose", CSYS_NO_ARGUMENT, UInt8(ascii: "v")),
             entry("help", CSYS_NO_ARGUMENT, UInt8(ascii: "h")),

@@ -29,6 +29,8 @@ struct AuthJob {
     var attempt = -1
     let username: [UInt8]
     var password: [UInt8]
+    /// The key the TLS client proved it holds, if any: with an empty password, a key login.
+    let clientKey: [UInt8]?
     let remoteHost: String
     var result: Result<AuthenticatedUser, AuthFailure>?
 
@@ -48,7 +50,17 @@ enum WorkerJob {
         switch self {
         case .authenticate(var job):
             job.result = Result { () throws(AuthFailure) in
-                try authenticator.authenticate(job.username, job.password, remoteHost: job.remoteHost)
+                #if !DBG_NO_TLS
+                if let key = job.clientKey, job.password.isEmpty {
+                    do throws(AuthFailure) {
+                        return try authenticator.authenticate(job.username, key: key)
+                    } catch {
+                        // An account without a password may still log in with the empty one.
+                        guard case .keyNotListed = error, authenticator.allowEmptyPasswords else { throw error }
+                    }
+                }
+                #endif
+                return try authenticator.authenticate(job.username, job.password, remoteHost: job.remoteHost)
             }
             job.wipePassword()
             self = .authenticate(job)

@@ -4,6 +4,9 @@ import CSys
 /// reason (Denied, "authentication failed"); the reason goes to the log.
 enum AuthFailure: Error {
     case rejected(String)
+    /// Key login: the client's key is not listed for the user. No password was tried,
+    /// so it neither counts as a failure nor slows the address down.
+    case keyNotListed(String)
     /// The backend itself cannot work (a file it cannot read, PAM misconfigured).
     case unavailable(String)
 }
@@ -12,6 +15,8 @@ struct AuthenticatedUser {
     var account: UserAccount
     /// Open while the session lives (PAM as root); ended on Logout or disconnect.
     var pam: PAMSession?
+    /// Logged in by a client key rather than a password.
+    var byKey = false
 }
 
 /// The one interface to password checking, with its two backends. Immutable after
@@ -41,16 +46,20 @@ final class Authenticator: @unchecked Sendable {
     let shadowPath: String
     let groupPath: String
     let allowEmptyPasswords: Bool
+    /// --authorized-keys: the system's lists of client keys, one file per user.
+    let authorizedKeysDirectory: String
     /// Unknown, locked and expired users are hashed against this, so that they take as
     /// long as the slowest known one.
     private let decoy: DecoyHash
 
-    init(method: Method, passwdPath: String, shadowPath: String, groupPath: String, allowEmptyPasswords: Bool) {
+    init(method: Method, passwdPath: String, shadowPath: String, groupPath: String, allowEmptyPasswords: Bool,
+         authorizedKeysDirectory: String = AgentConfig.defaultAuthorizedKeys) {
         self.method = method
         self.passwdPath = passwdPath
         self.shadowPath = shadowPath
         self.groupPath = groupPath
         self.allowEmptyPasswords = allowEmptyPasswords
+        self.authorizedKeysDirectory = authorizedKeysDirectory
         decoy = DecoyHash(shadowPath: method == .shadow ? shadowPath : nil)
     }
 
@@ -77,7 +86,7 @@ final class Authenticator: @unchecked Sendable {
     }
 
     /// The passwd entry and groups of a user who passed the password check.
-    private func lookUp(_ username: [UInt8]) throws(AuthFailure) -> UserAccount {
+    func lookUp(_ username: [UInt8]) throws(AuthFailure) -> UserAccount {
         var found: UserAccount?
         do throws(Errno) {
             found = try UserAccount.find(username, inPasswd: passwdPath)

@@ -31,7 +31,8 @@ final class SessionStore {
          stackSize: Int) throws(Errno) {
         let authenticator = Authenticator(method: config.authMethod, passwdPath: config.passwdPath,
                                           shadowPath: config.shadowPath, groupPath: config.groupPath,
-                                          allowEmptyPasswords: config.allowEmptyPasswords)
+                                          allowEmptyPasswords: config.allowEmptyPasswords,
+                                          authorizedKeysDirectory: config.authorizedKeysDirectory)
         self.authenticator = authenticator
         self.timer = timer
         self.completions = completions
@@ -62,8 +63,10 @@ final class SessionStore {
     /// Takes an attempt to log in (credentials already checked by `problem`); its answer
     /// is posted when it is done. Returns why not (Busy) when it cannot be taken. The
     /// password in `password` is wiped: the attempt has its own copy.
-    func begin(username: WireBytes, password: WireBytes, from peer: SocketAddress, reply: ReplyAddress) -> String? {
-        let job = AuthJob(username: username.bytes, password: password.bytes, remoteHost: peer.hostDescription)
+    func begin(username: WireBytes, password: WireBytes, clientKey: [UInt8]? = nil, from peer: SocketAddress,
+               reply: ReplyAddress) -> String? {
+        let job = AuthJob(username: username.bytes, password: password.bytes, clientKey: clientKey,
+                          remoteHost: peer.hostDescription)
         password.withUnsafeBytes { csys_wipe(UnsafeMutableRawPointer(mutating: $0.baseAddress), $0.count) }
         guard !sessions.isFull else {
             var discarded = job
@@ -102,7 +105,7 @@ final class SessionStore {
             switch result {
             case .success: throttle.recordSuccess(attempt.peer)
             case .failure(.rejected): throttle.recordFailure(attempt.peer, now: now)
-            case .failure(.unavailable): break
+            case .failure(.unavailable), .failure(.keyNotListed): break
             }
             guard !attempt.reply.isDetached else {
                 // Its connection closed while the worker ran: nobody to answer.

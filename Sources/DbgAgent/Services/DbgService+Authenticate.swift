@@ -8,7 +8,8 @@ extension DbgService {
             throw ServiceError(.badRequest, problem)
         }
         let reply = ReplyAddress(connection: connection.ref, request: request)
-        if let busy = core.sessions.begin(username: auth.username, password: auth.password, from: connection.peer, reply: reply) {
+        if let busy = core.sessions.begin(username: auth.username, password: auth.password, clientKey: connection.clientKey,
+                                             from: connection.peer, reply: reply) {
             throw ServiceError(.busy, busy)
         }
     }
@@ -24,7 +25,7 @@ extension DbgService {
                 return nil
             }
             connection.loggedIn = true
-            Log.info("\(who) logged in (uid \(user.account.uid))")
+            Log.info("\(who) logged in (uid \(user.account.uid))" + (user.byKey ? " with a client key" : ""))
             connection.respond(to: attempt.reply.request, with: Dbg.SessionInfo(
                 token: WireBytes(session.token), username: WireBytes(user.account.name), uid: user.account.uid,
                 gid: user.account.gid, home: WireBytes(user.account.home), shell: WireBytes(user.account.shell)))
@@ -34,6 +35,10 @@ extension DbgService {
             connection.fail(attempt.reply.request, .denied, "authentication failed")
             return core.sessions.failureEndsConnection(connection.ref)
                 ? String(SessionStore.maxFailuresPerConnection) + " failed authentications" : nil
+        case .failure(.keyNotListed(let reason)):
+            Log.info("key login refused for \(who): \(reason)")
+            connection.fail(attempt.reply.request, .denied, "authentication failed")
+            return nil
         case .failure(.unavailable(let reason)):
             Log.info("authentication unavailable for \(who): \(reason)")
             connection.fail(attempt.reply.request, .internalError, "authentication is unavailable on this agent (see its log)")

@@ -8,6 +8,11 @@ enum TextFile {
     static func forEachLine(_ path: String, _ body: (UnsafeRawBufferPointer) -> Bool) throws(Errno) {
         let fd = try FileDescriptor.open(path, writable: false)
         defer { fd.close() }
+        try forEachLine(in: fd, body)
+    }
+
+    /// The same, from a file already open (and checked by the caller).
+    static func forEachLine(in fd: FileDescriptor, _ body: (UnsafeRawBufferPointer) -> Bool) throws(Errno) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: maxLineLength, alignment: 1)
         defer { buffer.deallocate() }
         var filled = 0

@@ -132,6 +132,9 @@ struct AgentOptions {
             return LoggedInAgent(connection: shared, token: WireBytes(session.token.string), session: session)
         }
         let connection = try connectDirectly()
+        if given == nil, connection.showedClientKey, let session = try keyLogin(connection) {
+            return LoggedInAgent(connection: connection, token: WireBytes(session.token.string), session: session)
+        }
         let password = try given ?? self.password()
         do {
             let session = try connection.authenticate(user: userName, password: password)
@@ -141,6 +144,18 @@ struct AgentOptions {
             if case .remote(let code, _, _) = error, code == .denied || code == .badRequest || code == .busy {
                 throw ExitCode(ExitStatus.authentication)
             }
+            throw ExitCode(status(of: error))
+        }
+    }
+
+    /// Over TLS with a client key: an empty password asks the agent to log in by the key.
+    /// Nil when the key is not listed for the user there (the password follows).
+    private func keyLogin(_ connection: AgentConnection) throws -> Dbg.SessionInfo? {
+        do throws(ClientError) {
+            return try connection.authenticate(user: userName, password: "")
+        } catch {
+            if case .remote(let code, _, _) = error, code == .denied { return nil }
+            Terminal.error("dbg: logging in as \(userName) on \(target) with the client key: \(error.message)")
             throw ExitCode(status(of: error))
         }
     }
