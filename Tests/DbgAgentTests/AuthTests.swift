@@ -113,7 +113,7 @@ struct AuthTests {
         let a = PeerKey(SocketAddress.ipv4("10.0.0.1", port: 1)!)
         let b = PeerKey(SocketAddress.ipv4("10.0.0.2", port: 1)!)
         func attempt(_ peer: PeerKey) -> AuthAttempt {
-            AuthAttempt(state: .waiting(AuthJob(username: [0x61], password: [], remoteHost: "")),
+            AuthAttempt(state: .waiting(AuthJob(username: [0x61], password: [], clientKey: nil, remoteHost: "")),
                         reply: .none, peer: peer, username: "a")
         }
         var attempts = AuthAttempts(maxRunning: 2)

@@ -82,6 +82,7 @@ static const int CSYS_PROT_READ_WRITE = PROT_READ | PROT_WRITE;
 static const int CSYS_MAP_PRIVATE_ANONYMOUS = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 static const int CSYS_MADV_DONTNEED = MADV_DONTNEED;
 static const mode_t CSYS_S_IFMT = S_IFMT;
+static const mode_t CSYS_S_ISVTX = S_ISVTX;
 static const mode_t CSYS_S_IFSOCK = S_IFSOCK;
 static const mode_t CSYS_S_IFDIR = S_IFDIR;
 static const int CSYS_WNOHANG = WNOHANG;

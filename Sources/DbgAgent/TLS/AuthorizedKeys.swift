@@ -54,8 +54,11 @@ struct AuthorizedKeys {
         return found
     }
 
-    /// Why a file or directory with this status could be changed by someone else.
-    private static func unsafe(_ status: stat, _ owners: [UInt32]) -> String? {
+    /// Why a file or directory with this status could be changed by someone else. A
+    /// sticky directory of root's (/tmp) is safe: others cannot replace what is in it (and
+    /// a file they put there is not the owner's).
+    private static func unsafe(_ status: stat, _ owners: [UInt32], directory: Bool = false) -> String? {
+        if directory && status.st_uid == 0 && status.st_mode & CSYS_S_ISVTX != 0 { return nil }
         if !owners.contains(status.st_uid) { return "owned by uid " + String(status.st_uid) }
         if status.st_mode & 0o022 != 0 { return "writable by its group or others" }
         return nil
@@ -70,7 +73,7 @@ struct AuthorizedKeys {
             var status = stat()
             let name = String(decoding: directory, as: UTF8.self)
             guard name.withCString({ stat($0, &status) }) == 0 else { return name + ": " + Errno.current.message }
-            if let problem = AuthorizedKeys.unsafe(status, owners) { return "its directory " + name + " is " + problem }
+            if let problem = AuthorizedKeys.unsafe(status, owners, directory: true) { return "its directory " + name + " is " + problem }
             if directory == topBytes || directory == [UInt8(ascii: "/")] { return nil }
         }
         return nil

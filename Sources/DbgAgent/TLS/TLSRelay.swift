@@ -143,7 +143,9 @@ final class TLSRelay: @unchecked Sendable {
 
     private func bridgeReady(_ token: EventToken, _ readiness: Readiness) {
         guard let session = live(token), let bridge = session.bridge else { return }
-        if readiness.readable && session.bridgeInterest?.contains(.readable) != true {
+        if readiness.readable && !session.pump.established {
+            session.pump.endBridge(nowMs: Int64(MonotonicClock.now()))  // the connection gave up on it
+        } else if readiness.readable && session.bridgeInterest?.contains(.readable) != true {
             var byte: UInt8 = 0
             let got = csys_peek_byte(bridge.rawValue, &byte)
             if got == 0 || (got < 0 && Errno.current != .wouldBlock) {

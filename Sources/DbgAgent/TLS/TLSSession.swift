@@ -79,6 +79,9 @@ final class TLSSession {
 
     var wantedBridge: Interest? {
         if pump.bridgeEnded { return nil }
+        // The connection writes nothing before the handshake's outcome, unless it is
+        // done with it (a handshake timeout): anything readable ends the session.
+        if !pump.established { return .readable }
         var wanted = Interest()
         if pump.wantsBridgeRead { wanted.insert(.readable) }
         if pump.wantsBridgeWrite { wanted.insert(.writable) }
