@@ -66,7 +66,7 @@ var fuzzTargets: [Target] {
     let targets: [(String, [Target.Dependency])] = [
         ("Frames", agent), ("Messages", ["DbgWire"]), ("Link", ["DbgWire"]), ("Tar", agent),
         ("HTTP", agent), ("Command", agent), ("Accounts", agent), ("Telnet", ["DbgClient"]), ("MDNS", ["DbgPlatform"]),
-        ("JSON", ["DbgWire"]), ("RPC", agent),
+        ("JSON", ["DbgWire"]), ("RPC", agent), ("TLS", agent + ["CTLS", "DbgPlatform"]),
     ]
     return targets.map { name, dependencies in
         .executableTarget(name: "fuzz-\(name.lowercased())", dependencies: dependencies, path: "Tests/Fuzz/Fuzz\(name)")
