@@ -2,6 +2,9 @@
 #include <bearssl.h>
 #include <string.h>
 
+// tls.c: the one curve (BearSSL's type, so not in ctls.h, which Swift imports).
+const br_ec_impl *ctls_p256(void);
+
 // The X.509 "validator" of both ends: it accepts any chain whose first certificate holds a
 // P-256 key and keeps that key. Trust is decided afterwards by its fingerprint (the client
 // pins the board's; the agent looks the client's up in authorized_keys), the ssh way.
@@ -91,30 +94,42 @@ struct ctls_session {
 
 size_t ctls_session_size(void) { return sizeof(struct ctls_session); }
 
-// TLS 1.2, ECDHE with ECDSA, AEAD only. AES-GCM first where the CPU has AES instructions
-// (BearSSL's AES-NI and PCLMUL code), else ChaCha20-Poly1305 first (constant-time AES in
-// software is several times slower).
+// TLS 1.2, ECDHE (P-256) with ECDSA, AEAD only: AES-128-GCM and ChaCha20-Poly1305, both
+// with SHA-256 (no SHA-384 code). On x86_64 only the instruction-set code is linked: AES-NI
+// with PCLMUL (AES-GCM is offered only where the CPU has them), SSE2 ChaCha20 and
+// Poly1305 on 64-bit multiplies, which every x86_64 has. Elsewhere BearSSL's portable
+// constant-time code, with ChaCha20 first (AES in software is several times slower).
 static void configure(struct ctls_session *session, br_ssl_engine_context *engine) {
     static const uint16_t aes_first[] = {
-        BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-        BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
     };
     static const uint16_t chacha_first[] = {
         BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-        BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
     };
-    int aes_hardware = br_aes_x86ni_ctr_get_vtable() != NULL || br_aes_pwr8_ctr_get_vtable() != NULL;
     session->engine = engine;
     br_ssl_engine_set_versions(engine, BR_TLS12, BR_TLS12);
-    br_ssl_engine_set_suites(engine, aes_hardware ? aes_first : chacha_first, 3);
-    br_ssl_engine_set_ec(engine, br_ec_get_default());
+    br_ssl_engine_set_ec(engine, ctls_p256());
     br_ssl_engine_set_hash(engine, br_sha256_ID, &br_sha256_vtable);
-    br_ssl_engine_set_hash(engine, br_sha384_ID, &br_sha384_vtable);
     br_ssl_engine_set_prf_sha256(engine, &br_tls12_sha256_prf);
-    br_ssl_engine_set_prf_sha384(engine, &br_tls12_sha384_prf);
-    br_ssl_engine_set_default_aes_gcm(engine);
+    br_ssl_engine_set_ecdsa(engine, br_ecdsa_i31_vrfy_asn1);
+#if defined(__x86_64__)
+    br_ssl_engine_set_chacha20(engine, br_chacha20_sse2_get());
+    br_ssl_engine_set_poly1305(engine, br_poly1305_ctmulq_get());
+    br_ssl_engine_set_chapol(engine, &br_sslrec_in_chapol_vtable, &br_sslrec_out_chapol_vtable);
+    const br_block_ctr_class *aes = br_aes_x86ni_ctr_get_vtable();
+    if (aes != NULL && br_ghash_pclmul_get() != 0) {
+        br_ssl_engine_set_aes_ctr(engine, aes);
+        br_ssl_engine_set_ghash(engine, br_ghash_pclmul_get());
+        br_ssl_engine_set_gcm(engine, &br_sslrec_in_gcm_vtable, &br_sslrec_out_gcm_vtable);
+        br_ssl_engine_set_suites(engine, aes_first, 2);
+    } else {
+        br_ssl_engine_set_suites(engine, chacha_first, 1);
+    }
+#else
     br_ssl_engine_set_default_chapol(engine);
-    br_ssl_engine_set_default_ecdsa(engine);
+    br_ssl_engine_set_default_aes_gcm(engine);
+    br_ssl_engine_set_suites(engine, chacha_first, 2);
+#endif
     session->capture.vtable = &key_capture_class;
     br_ssl_engine_set_x509(engine, &session->capture.vtable);
     br_ssl_engine_set_buffer(engine, session->buffer, sizeof(session->buffer), 1);
@@ -148,7 +163,7 @@ int ctls_server_start(struct ctls_session *session, const uint8_t *certificate, 
     configure(session, &server->eng);
     if (keep_identity(session, certificate, length, secret) != 0) return -1;
     br_ssl_server_set_single_ec(server, &session->chain, 1, &session->key, BR_KEYTYPE_SIGN, BR_KEYTYPE_EC,
-                                br_ec_get_default(), br_ecdsa_sign_asn1_get_default());
+                                ctls_p256(), br_ecdsa_i31_sign_asn1);
     // A client key is asked for and optional: without one, the password logs in.
     br_ssl_server_set_trust_anchor_names(server, client_ca_names, 1);
     br_ssl_engine_add_flags(&server->eng, BR_OPT_TOLERATE_NO_CLIENT_AUTH | BR_OPT_NO_RENEGOTIATION
@@ -165,7 +180,7 @@ int ctls_client_start(struct ctls_session *session, const uint8_t *certificate, 
     if (certificate != NULL && secret != NULL) {
         if (keep_identity(session, certificate, length, secret) != 0) return -1;
         br_ssl_client_set_single_ec(client, &session->chain, 1, &session->key, BR_KEYTYPE_SIGN, BR_KEYTYPE_EC,
-                                    br_ec_get_default(), br_ecdsa_sign_asn1_get_default());
+                                    ctls_p256(), br_ecdsa_i31_sign_asn1);
     }
     return br_ssl_client_reset(client, NULL, 0) ? 0 : -1;
 }

@@ -3,6 +3,11 @@
 #include <string.h>
 #include <sys/random.h>
 
+// P-256 is the only curve: the board's key, client keys and ECDHE. BearSSL's generic
+// implementation of every curve (br_ec_get_default) would add the code of P-384, P-521
+// and Curve25519, which nothing here uses.
+const br_ec_impl *ctls_p256(void) { return &br_ec_p256_m31; }
+
 // Seeded from the kernel each time: key generation is rare, and a DRBG kept between
 // calls would be state to protect.
 static int seeded_drbg(br_hmac_drbg_context *drbg) {
@@ -23,7 +28,7 @@ int ctls_p256_keygen(uint8_t secret[CTLS_P256_SECRET], uint8_t point[CTLS_P256_P
     if (seeded_drbg(&drbg) != 0) return -1;
     br_ec_private_key key;
     uint8_t buffer[BR_EC_KBUF_PRIV_MAX_SIZE];
-    size_t length = br_ec_keygen(&drbg.vtable, br_ec_get_default(), &key, buffer, BR_EC_secp256r1);
+    size_t length = br_ec_keygen(&drbg.vtable, ctls_p256(), &key, buffer, BR_EC_secp256r1);
     memset(&drbg, 0, sizeof(drbg));
     if (length != CTLS_P256_SECRET) return -1;
     memcpy(secret, key.x, CTLS_P256_SECRET);
@@ -34,7 +39,7 @@ int ctls_p256_keygen(uint8_t secret[CTLS_P256_SECRET], uint8_t point[CTLS_P256_P
 int ctls_p256_point(const uint8_t secret[CTLS_P256_SECRET], uint8_t point[CTLS_P256_POINT]) {
     br_ec_private_key key = { BR_EC_secp256r1, (unsigned char *)secret, CTLS_P256_SECRET };
     uint8_t buffer[BR_EC_KBUF_PUB_MAX_SIZE];
-    size_t length = br_ec_compute_pub(br_ec_get_default(), NULL, buffer, &key);
+    size_t length = br_ec_compute_pub(ctls_p256(), NULL, buffer, &key);
     if (length != CTLS_P256_POINT) return -1;
     memcpy(point, buffer, CTLS_P256_POINT);
     return 0;
@@ -43,11 +48,11 @@ int ctls_p256_point(const uint8_t secret[CTLS_P256_SECRET], uint8_t point[CTLS_P
 size_t ctls_p256_sign(const uint8_t secret[CTLS_P256_SECRET], const uint8_t digest[32],
                       uint8_t signature[CTLS_P256_SIGNATURE_MAX]) {
     br_ec_private_key key = { BR_EC_secp256r1, (unsigned char *)secret, CTLS_P256_SECRET };
-    return br_ecdsa_sign_asn1_get_default()(br_ec_get_default(), &br_sha256_vtable, digest, &key, signature);
+    return br_ecdsa_i31_sign_asn1(ctls_p256(), &br_sha256_vtable, digest, &key, signature);
 }
 
 int ctls_p256_verify(const uint8_t point[CTLS_P256_POINT], const uint8_t digest[32], const uint8_t *signature,
                      size_t length) {
     br_ec_public_key key = { BR_EC_secp256r1, (unsigned char *)point, CTLS_P256_POINT };
-    return br_ecdsa_vrfy_asn1_get_default()(br_ec_get_default(), digest, 32, &key, signature, length) == 1;
+    return br_ecdsa_i31_vrfy_asn1(ctls_p256(), digest, 32, &key, signature, length) == 1;
 }

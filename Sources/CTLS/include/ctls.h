@@ -29,7 +29,7 @@ size_t ctls_p256_sign(const uint8_t secret[CTLS_P256_SECRET], const uint8_t dige
 int ctls_p256_verify(const uint8_t point[CTLS_P256_POINT], const uint8_t digest[32], const uint8_t *signature,
                      size_t length);
 
-// TLS sessions (session.c): TLS 1.2, ECDHE-ECDSA on P-256, AES-GCM or ChaCha20-Poly1305.
+// TLS sessions (session.c): TLS 1.2, ECDHE-ECDSA on P-256, AES-128-GCM or ChaCha20-Poly1305.
 // A session lives in caller-provided memory of ctls_session_size() bytes (8-aligned),
 // records buffers included, so the agent carves them from its budget. Its engine is
 // driven by the caller: the CTLS_* state bits say what it can take or give, and the

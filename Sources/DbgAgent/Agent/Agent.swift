@@ -225,6 +225,7 @@ final class Agent {
             + "\(ArchiveStream.decoderMemoryLimit >> 20) MiB of window, one install at a time")
     }
 
+    #if !DBG_NO_TLS
     /// The board's key from --state-dir (made there the first time), and the line that
     /// gives its fingerprint; one for this run only when the directory cannot be written.
     private static func boardIdentity(_ config: AgentConfig) throws(StartupError) -> (identity: AgentIdentity, notice: String) {
@@ -237,6 +238,7 @@ final class Agent {
                 + "; clients that pinned the board will refuse it (give --state-dir a writable place)")
         }
     }
+    #endif
 
     /// The TCP port multicast DNS announces: the first TCP listener's.
     private static func announcedPort(_ listeners: [Listener]) throws(StartupError) -> UInt16 {

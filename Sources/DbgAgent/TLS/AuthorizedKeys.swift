@@ -23,8 +23,9 @@ struct AuthorizedKeys {
         // The system directory belongs to root (or to the agent's own user, when it is not root).
         if listed(fingerprint, in: system, owners: [0, geteuid()], checkingUpTo: "/") { return true }
         guard account.home.utf8.first == UInt8(ascii: "/") else { return false }
-        let home = account.home.utf8.count > 1 && account.home.utf8.last == UInt8(ascii: "/")
-            ? String(account.home.dropLast()) : account.home
+        var homeBytes = Array(account.home.utf8)
+        if homeBytes.count > 1 && homeBytes.last == UInt8(ascii: "/") { homeBytes.removeLast() }
+        let home = String(decoding: homeBytes, as: UTF8.self)
         return listed(fingerprint, in: home + AuthorizedKeys.userFile, owners: [0, account.uid], checkingUpTo: home)
     }
 
