@@ -320,7 +320,10 @@ class Client:
 
     def __init__(self, dbg, host, folder):
         self.dbg, self.host = dbg, host
-        self.env = dict(os.environ, DBG_HOST=host, DBG_PASSWORD=PASSWORD, DBG_USER="root")
+        # TLS (the board files' --require-tls): the board's key is recorded on first contact
+        # in this run's own known_agents.
+        self.env = dict(os.environ, DBG_HOST=host, DBG_PASSWORD=PASSWORD, DBG_USER="root", DBG_ACCEPT_NEW="1",
+                        XDG_CONFIG_HOME=os.path.join(folder, "config"))
         self.folder = folder
 
     def __call__(self, *arguments, input=None, check=True, timeout=120):
@@ -480,14 +483,14 @@ def main():
     initrd = os.path.join(folder, "initramfs.cpio.gz")
     release = release_files(args.release)
     with open(initrd, "wb") as f:
-        f.write(build_initramfs(args, release, kernel_root, busybox_root, "--listen [::]:5037 --mdns --serial /dev/hvc0"))
+        f.write(build_initramfs(args, release, kernel_root, busybox_root, "--listen [::]:5037 --require-tls --mdns --serial /dev/hvc0"))
     log(f"{args.arch}: kernel {kernels[0]}, initramfs {os.path.getsize(initrd) // 1024} KiB, "
         f"{os.path.basename(args.release)}, dbgd {len(release['dbgd'])} bytes")
     figures = {}
     board = Board(args, kernel, initrd, folder)
     try:
         board.attach_console()
-        tcp = Client(args.dbg, f"127.0.0.1:{board.port}", folder)
+        tcp = Client(args.dbg, f"tls://127.0.0.1:{board.port}", folder)
         serial = Client(args.dbg, f"serial:{board.serial}", folder)
         expect(tcp.ping_until_ready(120), "dbgd did not answer over TCP within 120 s of starting QEMU")
         figures["QEMU start to first ping over TCP"] = f"{time.monotonic() - board.started:.2f} s"
@@ -504,8 +507,16 @@ def main():
         board.send("reboot")
         rebooted = time.monotonic()
         board.wait_for_shell()
-        expect(tcp.ping_until_ready(60), "dbgd serves after a reboot")
+        # The initramfs keeps nothing across a reboot, /var/lib/dbgd included: the board
+        # comes back with a new key, which the client must refuse until told otherwise.
+        deadline, refused = time.monotonic() + 60, False
+        while not refused and time.monotonic() < deadline:
+            answer = tcp("ping", "-c", "1", "--connect-timeout", "2", check=False, timeout=30)
+            refused = answer.returncode == 255 and b"HAS CHANGED" in answer.stderr
+        expect(refused, "dbgd serves after a reboot, and its new key is refused until the old one is forgotten")
         figures["reboot to serving"] = f"{time.monotonic() - rebooted:.2f} s"
+        os.remove(os.path.join(folder, "config", "dbg", "known_agents"))
+        expect(tcp.ping_until_ready(10), "the board's new key is accepted once the old one is forgotten")
         board.run("/etc/init.d/S50dbgd status")
         board.send("poweroff")
         try:

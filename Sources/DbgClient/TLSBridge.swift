@@ -37,19 +37,22 @@ final class TLSBridge: @unchecked Sendable {
     private let bridgeEnd: Int32
     private let network: Int32
     private let memory: UnsafeMutableRawPointer
+    private let staging: UnsafeMutableRawBufferPointer
     private let pump: TLSPump
 
     /// Takes `network` (connected, non-blocking), which it closes when done or on failure.
     init(network: Int32, name: String, trust: TLSTrust, timeoutSeconds: Int) throws(ClientError) {
         self.network = network
         memory = .allocate(byteCount: ctls_session_size(), alignment: 16)
-        pump = TLSPump(engine: OpaquePointer(memory))
+        staging = .allocate(byteCount: TLSPump.stagingSize, alignment: 16)
+        pump = TLSPump(engine: OpaquePointer(memory), staging: staging)
         var ends: [Int32] = [-1, -1]
         let certificate = trust.clientKey?.certificate.der ?? []
         let started = ctls_client_start(pump.engine, certificate, certificate.count, trust.clientKey?.secret)
         guard started == 0, socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
             Glibc.close(network)
             memory.deallocate()
+            staging.deallocate()
             throw .connect("cannot set up TLS: \(describe(errno))")
         }
         connectionEnd = ends[0]
@@ -63,6 +66,7 @@ final class TLSBridge: @unchecked Sendable {
         } catch {
             [network, connectionEnd, bridgeEnd].forEach { _ = Glibc.close($0) }
             memory.deallocate()
+            staging.deallocate()
             throw error
         }
         startThread { [self] in run() }
@@ -114,6 +118,7 @@ final class TLSBridge: @unchecked Sendable {
             Glibc.close(network)
             Glibc.close(bridgeEnd)
             memory.deallocate()
+            staging.deallocate()
         }
         while true {
             switch pump.pump(network: network, bridge: bridgeEnd, nowMs: MonotonicClock.milliseconds()) {

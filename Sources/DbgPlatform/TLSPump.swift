@@ -22,8 +22,22 @@ public final class TLSPump {
     public private(set) var closingUntil: Int64?
     /// How long a closing connection may take to send its close_notify.
     public static let closingMs: Int64 = 2_000
+    /// Network bytes read ahead of the engine (which asks for each record's 5-byte header,
+    /// then its body): one read takes what arrived, several records at a time.
+    public static let stagingSize = 64 << 10
+    private let staged: UnsafeMutableRawBufferPointer
+    private var stagedStart = 0
+    private var stagedEnd = 0
+    /// In this pump, a read came back short: the socket is drained, and another read
+    /// would only say EAGAIN. (epoll says when more arrives.)
+    private var networkDry = false
+    private var bridgeDry = false
 
-    public init(engine: OpaquePointer) { self.engine = engine }
+    /// `staging` (`stagingSize` bytes) is the caller's, like the engine's memory.
+    public init(engine: OpaquePointer, staging: UnsafeMutableRawBufferPointer) {
+        self.engine = engine
+        staged = staging
+    }
 
     /// For the engine's next connection (after ctls_server_start or ctls_client_start).
     public func reset() {
@@ -33,6 +47,8 @@ public final class TLSPump {
         bridgeShut = false
         unflushed = false
         closingUntil = nil
+        stagedStart = 0
+        stagedEnd = 0
     }
 
     public enum Outcome: Equatable {
@@ -48,7 +64,9 @@ public final class TLSPump {
 
     /// Moves what can move (bounded, so one busy connection cannot starve others).
     public func pump(network: Int32, bridge: Int32, nowMs: Int64) -> Outcome {
-        for _ in 0..<32 {
+        networkDry = false
+        bridgeDry = false
+        for _ in 0..<64 {
             if has(CTLS_CLOSED) {
                 let error = ctls_error(engine)
                 return .ended(failure: error == 0 || established ? nil : String(cString: ctls_error_message(error)))
@@ -64,16 +82,27 @@ public final class TLSPump {
                 }
             }
             if has(CTLS_RECVREC) && !networkEnded {
-                var length = 0
-                let room = ctls_recvrec(engine, &length)
-                switch TLSPump.transfer(read(network, room, length)) {
-                case .moved(let count): ctls_recvrec_ack(engine, count); moved = true
-                case .wouldBlock: break
-                case .ended:
-                    networkEnded = true
-                    if !established { return .ended(failure: "the peer closed the connection during the handshake") }
+                if stagedStart == stagedEnd && !networkDry {
+                    switch TLSPump.transfer(read(network, staged.baseAddress, staged.count)) {
+                    case .moved(let count):
+                        (stagedStart, stagedEnd) = (0, count)
+                        networkDry = count < staged.count
+                    case .wouldBlock: networkDry = true
+                    case .ended:
+                        networkEnded = true
+                        if !established { return .ended(failure: "the peer closed the connection during the handshake") }
+                        moved = true
+                    case .failed: return end("the connection failed while receiving")
+                    }
+                }
+                if stagedStart < stagedEnd {
+                    var length = 0
+                    let room = ctls_recvrec(engine, &length)
+                    let count = min(length, stagedEnd - stagedStart)
+                    UnsafeMutableRawPointer(room)?.copyMemory(from: staged.baseAddress! + stagedStart, byteCount: count)
+                    ctls_recvrec_ack(engine, count)
+                    stagedStart += count
                     moved = true
-                case .failed: return end("the connection failed while receiving")
                 }
             }
             if !established && (has(CTLS_SENDAPP) || has(CTLS_RECVAPP)) {
@@ -92,13 +121,16 @@ public final class TLSPump {
             if established && has(CTLS_SENDAPP) && !bridgeEnded {
                 var length = 0
                 let room = ctls_sendapp(engine, &length)
-                switch TLSPump.transfer(read(bridge, room, length)) {
+                switch bridgeDry ? .wouldBlock : TLSPump.transfer(read(bridge, room, length)) {
                 case .moved(let count):
                     ctls_sendapp_ack(engine, count)
                     unflushed = true
+                    bridgeDry = count < length
                     moved = true
                 case .wouldBlock:
+                    bridgeDry = true
                     if unflushed {
+                        // What arrived so far goes out as a record now.
                         ctls_flush(engine)
                         unflushed = false
                         moved = true

@@ -200,7 +200,7 @@ final class Agent {
         #if !DBG_NO_TLS
         if let tls {
             Log.info("tls: " + String(tls.capacity) + " sessions x " + String(kib(tls.budgetBytes / tls.capacity))
-                + " KiB (engine and records), handshakes on their own thread"
+                + " KiB (engine, records, read-ahead), handshakes on their own thread"
                 + (config.requireTLS ? "; cleartext refused on TCP" : ""))
         }
         #endif

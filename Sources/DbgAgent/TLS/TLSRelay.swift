@@ -38,12 +38,12 @@ final class TLSRelay: @unchecked Sendable {
         self.identity = identity
         do throws(Errno) {
             loop = try EventLoop()
-            pool = try SlotPool(slotSize: ctls_session_size(), slotCount: capacity)
+            pool = try SlotPool(slotSize: TLSSession.memoryBytes, slotCount: capacity)
         } catch {
             throw StartupError("cannot set up TLS: \(error.message)")
         }
         var sessions: [TLSSession] = []
-        for index in 0..<capacity { sessions.append(TLSSession(engine: OpaquePointer(pool.slot(index).baseAddress!))) }
+        for index in 0..<capacity { sessions.append(TLSSession(memory: pool.slot(index))) }
         self.sessions = sessions
         let fd = eventfd(0, CSYS_EFD_NONBLOCK_CLOEXEC)
         guard fd >= 0, let monitor = csys_monitor_new() else { throw StartupError("cannot set up TLS: \(Errno.current.message)") }

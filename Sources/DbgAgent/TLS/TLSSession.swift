@@ -28,7 +28,14 @@ final class TLSSession {
     var networkHungUp = false
     var bridgeHungUp = false
 
-    init(engine: OpaquePointer) { pump = TLSPump(engine: engine) }
+    /// The slot's memory: the engine (ctls_session_size bytes), then the pump's staging.
+    static var memoryBytes: Int { engineBytes + TLSPump.stagingSize }
+    private static var engineBytes: Int { (ctls_session_size() + 63) / 64 * 64 }
+
+    init(memory: UnsafeMutableRawBufferPointer) {
+        pump = TLSPump(engine: OpaquePointer(memory.baseAddress!),
+                       staging: UnsafeMutableRawBufferPointer(rebasing: memory[TLSSession.engineBytes..<TLSSession.memoryBytes]))
+    }
 
     var isFree: Bool { network == nil }
 

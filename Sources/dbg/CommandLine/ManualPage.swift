@@ -13,6 +13,8 @@ struct ManualPage {
         out += ".SH COMMANDS\n"
         for command in root.subcommands { out += section([root, command]) }
         out += ".SH FILES\n.TP\n.I ~/.config/dbg/config\nNamed boards (see \\fBdbg boards\\fR); DBG_CONFIG or XDG_CONFIG_HOME choose another.\n"
+        out += ".TP\n.I ~/.config/dbg/known_agents\nThe board keys trusted over TLS: one HOST:PORT SHA256:... line per board.\n"
+        out += ".TP\n.I ~/.config/dbg/client.key\nThis user's client key for key login over TLS (\\fBdbg keygen\\fR; DBG_KEY names another).\n"
         return out
     }
 

@@ -7,7 +7,8 @@ struct Boards: Command {
         discussion: """
             The file is DBG_CONFIG, else $XDG_CONFIG_HOME/dbg/config, else ~/.config/dbg/config: \
             sections [NAME] with lines KEY = VALUE, keys host (any -H target), port (when host names \
-            none), user, password-file, connect-timeout and wait; # starts a comment. For example:
+            none), user, password-file, connect-timeout, wait, tls (yes: as tls://) and fingerprint \
+            (the board key to trust over TLS); # starts a comment. For example:
 
               [lab-3]
               host = 10.0.0.23

@@ -28,11 +28,7 @@ enum ClientKeyFile {
 
     /// A new key at `path` (its directory made, 0700); refuses to replace one.
     static func create(_ path: String = ClientKeyFile.path) throws(LocalFailure) -> TLSKey {
-        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        if !directory.isEmpty && !LocalPath(directory).exists {
-            try LocalPath(directory).makeDirectories()
-            _ = chmod(directory, 0o700)
-        }
+        try LocalPath(path).makePrivateParent()
         guard let secret = TLSKey.makeSecret(), let key = TLSKey(secret: secret, name: "dbg") else {
             throw LocalFailure("cannot make a key: no randomness")
         }

@@ -39,11 +39,7 @@ struct KnownAgents {
 
     /// Adds a line (the directory is made, 0700; the file is 0600).
     static func add(_ address: String, _ fingerprint: String, to path: String = KnownAgents.path) throws(LocalFailure) {
-        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        if !directory.isEmpty && !LocalPath(directory).exists {
-            try LocalPath(directory).makeDirectories()
-            _ = chmod(directory, 0o700)
-        }
+        try LocalPath(path).makePrivateParent()
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw LocalFailure("cannot write " + path + ": " + describeErrno()) }
         defer { close(fd) }

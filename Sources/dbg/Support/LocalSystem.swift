@@ -68,6 +68,15 @@ struct LocalPath {
         guard isDirectory else { throw LocalFailure(path + " is not a directory") }
     }
 
+    /// Makes the folder `path` is in (mode 0700, for dbg's own files) when it is missing.
+    func makePrivateParent() throws(LocalFailure) {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
+        let directory = LocalPath(String(path[..<slash]))
+        guard !directory.exists else { return }
+        try directory.makeDirectories()
+        _ = chmod(directory.path, 0o700)
+    }
+
     /// The whole file as text; nil when it cannot be read.
     func text() -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

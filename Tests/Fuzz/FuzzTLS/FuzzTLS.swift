@@ -11,6 +11,7 @@ import DbgPlatform
 private let secret = [UInt8](repeating: 0x42, count: 32)
 private let key = TLSKey(secret: secret, name: "fuzz")!
 nonisolated(unsafe) private let memory = UnsafeMutableRawPointer.allocate(byteCount: ctls_session_size(), alignment: 16)
+nonisolated(unsafe) private let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: TLSPump.stagingSize, alignment: 16)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTLS(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
@@ -39,7 +40,7 @@ private func run(_ engine: OpaquePointer, _ input: UnsafeRawBufferPointer) {
     defer { (network + bridge).forEach { FileDescriptor($0).close() } }
     _ = try? FileDescriptor(network[1]).write(input)
     _ = CSys.shutdown(network[1], CSYS_SHUT_WR)
-    let pump = TLSPump(engine: engine)
+    let pump = TLSPump(engine: engine, staging: staging)
     var scratch = [UInt8](repeating: 0, count: 4096)
     for _ in 0..<64 {
         if case .ended = pump.pump(network: network[0], bridge: bridge[0], nowMs: 0) { return }

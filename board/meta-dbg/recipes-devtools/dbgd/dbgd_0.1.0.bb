@@ -20,7 +20,7 @@ SRC_URI = "${DBGD_RELEASE_SITE}/dbgd-${PV}-${DBGD_ARCH}.tar.xz"
 S = "${UNPACKDIR}/dbgd-${PV}-${DBGD_ARCH}"
 
 # The flags dbgd starts with, written to /etc/default/dbgd as DBGD_OPTS.
-DBGD_OPTIONS ?= "--listen [::]:5037 --mdns"
+DBGD_OPTIONS ?= "--listen [::]:5037 --require-tls --mdns"
 
 inherit systemd update-rc.d
 
