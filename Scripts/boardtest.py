@@ -18,9 +18,13 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD = "board-pw"
-# The kernel's virtio drivers the board needs; rcS loads them and what they depend on, in
-# the order /lib/modules/load-order gives (the initramfs has no modules.dep).
-MODULES = ["virtio_mmio", "virtio_net", "virtio_console"]
+# The kernel's virtio drivers the board needs, and kernel TLS with the ciphers dbgd's
+# suites use (AES-GCM, ChaCha20-Poly1305), so that the board's dbgd hands its records to
+# the kernel after each handshake; rcS loads them and what they depend on, in the order
+# /lib/modules/load-order gives (the initramfs has no modules.dep, nor a modprobe for the
+# crypto API to load what it lacks).
+MODULES = ["virtio_mmio", "virtio_net", "virtio_console", "tls", "ctr", "gcm", "ghash-generic", "chacha_generic",
+           "poly1305_generic", "chacha20poly1305"]
 MACHINES = {
     "aarch64": {"qemu": "qemu-system-aarch64", "machine": ["-M", "virt", "-cpu", "cortex-a53"], "console": "ttyAMA0"},
     # reboot=t: microvm has neither ACPI nor a keyboard controller to reset through, and
@@ -496,8 +500,16 @@ def main():
         figures["QEMU start to first ping over TCP"] = f"{time.monotonic() - board.started:.2f} s"
         board.wait_for_shell()
         figures["dbgd RSS on the board (idle after boot)"] = rss_on_board(board)
+        status, tls_line = board.run("grep '^dbgd: tls: ' /var/log/dbgd.log", check=False)
+        expect("records by the kernel (kTLS)" in tls_line, f"the board's dbgd uses kernel TLS: {tls_line.strip()}")
         core_suite(tcp, figures, "TCP", 8 << 20, busybox_root, distro=True)
         log("core suite over TCP: passed")
+        # The kernel counts the sockets whose records it did (TLS_TX and TLS_RX set).
+        _, counters = board.run("cat /proc/net/tls_stat")
+        counts = dict(line.split()[:2] for line in counters.splitlines() if len(line.split()) >= 2)
+        expect(int(counts.get("TlsTxSw", 0)) > 0 and int(counts.get("TlsRxSw", 0)) > 0,
+               f"the TLS connections' records were the kernel's: {counters.strip()}")
+        figures["TLS connections whose records the kernel did"] = counts["TlsTxSw"]
         core_suite(serial, figures, "serial", 1 << 20, busybox_root)
         log("core suite over the serial line: passed")
         init_scenarios(board, tcp, figures)

@@ -1,6 +1,8 @@
 #include "ctls.h"
 #include <bearssl.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 // tls.c: the one curve (BearSSL's type, so not in ctls.h, which Swift imports).
 const br_ec_impl *ctls_p256(void);
@@ -245,4 +247,94 @@ const char *ctls_error_message(int error) {
         if (error >= 32 && error < 64) return "the peer's certificate is malformed";
         return "TLS error";
     }
+}
+
+// Kernel TLS (Linux kTLS): the session's keys and sequence numbers handed to the kernel,
+// which then encrypts and decrypts the records of the socket itself (and so takes
+// splice and sendfile). The kernel's structures, as its uapi linux/tls.h defines them
+// (the musl build has no kernel headers).
+enum {
+    KTLS_SOL_TLS = 282,
+    KTLS_TX = 1,
+    KTLS_RX = 2,
+    KTLS_TCP_ULP = 31,
+    KTLS_VERSION_1_2 = 0x0303,
+    KTLS_CIPHER_AES_GCM_128 = 51,
+    KTLS_CIPHER_CHACHA20_POLY1305 = 54,
+};
+
+struct ktls_aes_gcm_128 {
+    uint16_t version, cipher_type;
+    uint8_t iv[8], key[16], salt[4], rec_seq[8];
+};
+
+struct ktls_chacha20_poly1305 {
+    uint16_t version, cipher_type;
+    uint8_t iv[12], key[32], rec_seq[8];
+};
+
+static void big_endian64(uint8_t out[8], uint64_t value) {
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)value;
+        value >>= 8;
+    }
+}
+
+int ctls_kernel_offload(struct ctls_session *session, int fd, int server) {
+    br_ssl_engine_context *engine = session->engine;
+    uint16_t suite = engine->session.cipher_suite;
+    int gcm = suite == BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256;
+    if (!gcm && suite != BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256) return -1;
+    // RFC 5246 6.3: key_block = PRF(master_secret, "key expansion", server_random +
+    // client_random); AEAD suites have no MAC keys: the client's key, the server's, the
+    // client's IV, the server's.
+    size_t key_length = gcm ? 16 : 32, iv_length = gcm ? 4 : 12;
+    uint8_t block[2 * 32 + 2 * 12];
+    br_tls_prf_seed_chunk seed[2] = {
+        { engine->server_random, sizeof(engine->server_random) },
+        { engine->client_random, sizeof(engine->client_random) },
+    };
+    br_tls12_sha256_prf(block, 2 * (key_length + iv_length), engine->session.master_secret,
+                        sizeof(engine->session.master_secret), "key expansion", 2, seed);
+    const uint8_t *client_key = block, *server_key = block + key_length;
+    const uint8_t *client_iv = block + 2 * key_length, *server_iv = client_iv + iv_length;
+    const uint8_t *tx_key = server ? server_key : client_key, *rx_key = server ? client_key : server_key;
+    const uint8_t *tx_iv = server ? server_iv : client_iv, *rx_iv = server ? client_iv : server_iv;
+    uint64_t tx_seq = gcm ? engine->out.gcm.seq : engine->out.chapol.seq;
+    uint64_t rx_seq = gcm ? engine->in.gcm.seq : engine->in.chapol.seq;
+    if (setsockopt(fd, IPPROTO_TCP, KTLS_TCP_ULP, "tls", sizeof("tls")) != 0) {
+        memset(block, 0, sizeof(block));
+        return -1;  // the socket is as it was
+    }
+    int failed;
+    if (gcm) {
+        struct ktls_aes_gcm_128 tx = { KTLS_VERSION_1_2, KTLS_CIPHER_AES_GCM_128 }, rx = tx;
+        memcpy(tx.key, tx_key, 16);
+        memcpy(tx.salt, tx_iv, 4);
+        big_endian64(tx.rec_seq, tx_seq);
+        big_endian64(tx.iv, tx_seq);  // the explicit nonce: BearSSL's is the sequence number too
+        memcpy(rx.key, rx_key, 16);
+        memcpy(rx.salt, rx_iv, 4);
+        big_endian64(rx.rec_seq, rx_seq);
+        failed = setsockopt(fd, KTLS_SOL_TLS, KTLS_TX, &tx, sizeof(tx))
+              || setsockopt(fd, KTLS_SOL_TLS, KTLS_RX, &rx, sizeof(rx));
+        memset(&tx, 0, sizeof(tx));
+        memset(&rx, 0, sizeof(rx));
+    } else {
+        struct ktls_chacha20_poly1305 tx = { KTLS_VERSION_1_2, KTLS_CIPHER_CHACHA20_POLY1305 }, rx = tx;
+        memcpy(tx.key, tx_key, 32);
+        memcpy(tx.iv, tx_iv, 12);
+        big_endian64(tx.rec_seq, tx_seq);
+        memcpy(rx.key, rx_key, 32);
+        memcpy(rx.iv, rx_iv, 12);
+        big_endian64(rx.rec_seq, rx_seq);
+        failed = setsockopt(fd, KTLS_SOL_TLS, KTLS_TX, &tx, sizeof(tx))
+              || setsockopt(fd, KTLS_SOL_TLS, KTLS_RX, &rx, sizeof(rx));
+        memset(&tx, 0, sizeof(tx));
+        memset(&rx, 0, sizeof(rx));
+    }
+    memset(block, 0, sizeof(block));
+    // With the ULP attached but without both directions' keys, the socket can carry
+    // neither the kernel's records nor BearSSL's reliably.
+    return failed ? -2 : 0;
 }

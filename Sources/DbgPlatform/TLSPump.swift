@@ -32,6 +32,10 @@ public final class TLSPump {
     /// would only say EAGAIN. (epoll says when more arrives.)
     private var networkDry = false
     private var bridgeDry = false
+    /// Until the handshake is over, read only the records the engine asks for, so that
+    /// nothing after it is taken out of the socket: the kernel can then take over the
+    /// records (kTLS) from the next one on.
+    public var exactHandshake = false
 
     /// `staging` (`stagingSize` bytes) is the caller's, like the engine's memory.
     public init(engine: OpaquePointer, staging: UnsafeMutableRawBufferPointer) {
@@ -82,8 +86,15 @@ public final class TLSPump {
                 }
             }
             if has(CTLS_RECVREC) && !networkEnded {
+                var length = 0
+                let exact = exactHandshake && !established ? ctls_recvrec(engine, &length) : nil
                 if stagedStart == stagedEnd && !networkDry {
-                    switch TLSPump.transfer(read(network, staged.baseAddress, staged.count)) {
+                    let into = exact.map { UnsafeMutableRawPointer($0) } ?? staged.baseAddress
+                    switch TLSPump.transfer(read(network, into, exact == nil ? staged.count : length)) {
+                    case .moved(let count) where exact != nil:
+                        ctls_recvrec_ack(engine, count)
+                        networkDry = count < length
+                        moved = true
                     case .moved(let count):
                         (stagedStart, stagedEnd) = (0, count)
                         networkDry = count < staged.count
@@ -96,7 +107,6 @@ public final class TLSPump {
                     }
                 }
                 if stagedStart < stagedEnd {
-                    var length = 0
                     let room = ctls_recvrec(engine, &length)
                     let count = min(length, stagedEnd - stagedStart)
                     UnsafeMutableRawPointer(room)?.copyMemory(from: staged.baseAddress! + stagedStart, byteCount: count)

@@ -391,6 +391,12 @@ int csys_socketpair(int fds[2]);
 // The next byte a socket will read, left there (MSG_PEEK): 1 with *byte set, 0 at the
 // end of the stream, -1 with errno (EAGAIN: nothing yet).
 int csys_peek_byte(int fd, uint8_t *byte);
+// A message on a Unix socket with a descriptor along (SCM_RIGHTS): the bytes sent, or -1
+// with errno.
+ssize_t csys_send_with_descriptor(int socket, const void *bytes, size_t length, int descriptor);
+// Reads like read(2); a descriptor that came along is put in *descriptor (close-on-exec),
+// else it is -1.
+ssize_t csys_receive_with_descriptor(int socket, void *bytes, size_t length, int *descriptor);
 
 // umount2(MNT_DETACH): 0, or -1 with errno.
 int csys_unmount_detached(const char *path);

@@ -78,6 +78,13 @@ void ctls_close(struct ctls_session *session);
 // The peer's P-256 public point, once its certificate has been read: 1, or 0 when it
 // sent none. The peer has proved it holds the key once the handshake is over.
 int ctls_peer_key(struct ctls_session *session, uint8_t point[CTLS_P256_POINT]);
+// Kernel TLS: hands the session's keys and sequence numbers to the kernel for socket `fd`
+// (TCP_ULP "tls", then TLS_TX and TLS_RX), which then does the records itself. Only right
+// after the handshake, with nothing left in the engine's buffers. `server`: 1 on the
+// agent's side. 0; -1 when the socket is unchanged (no kTLS here, or a suite the kernel
+// does not take), so BearSSL goes on; -2 (errno set) when the kernel took the ULP but not
+// the keys: the connection cannot go on.
+int ctls_kernel_offload(struct ctls_session *session, int fd, int server);
 // The negotiated cipher suite (its IANA number).
 uint16_t ctls_cipher_suite(struct ctls_session *session);
 

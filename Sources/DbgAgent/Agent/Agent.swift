@@ -200,7 +200,8 @@ final class Agent {
         #if !DBG_NO_TLS
         if let tls {
             Log.info("tls: " + String(tls.capacity) + " sessions x " + String(kib(tls.budgetBytes / tls.capacity))
-                + " KiB (engine, records, read-ahead), handshakes on their own thread"
+                + " KiB (engine, records, read-ahead), handshakes on their own thread, records "
+                + (tls.kernelTLS ? "by the kernel (kTLS)" : "by BearSSL (no tls in " + TLSRelay.ulpList + ")")
                 + (config.requireTLS ? "; cleartext refused on TCP" : ""))
         }
         #endif

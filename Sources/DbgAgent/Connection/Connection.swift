@@ -73,7 +73,10 @@ struct Connection: ~Copyable {
         case undecided
         /// The socket is the TLS relay's bridge; the handshake's outcome comes first.
         case handshaking
+        /// The relay's bridge carries the connection (BearSSL's records).
         case established
+        /// The socket is the network's again, its records the kernel's (kTLS).
+        case kernel
     }
 
     var isActive: Bool { state != .free }

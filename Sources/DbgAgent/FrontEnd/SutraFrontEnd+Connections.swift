@@ -114,13 +114,14 @@ extension SutraFrontEnd {
             break
         }
         if connections[index].tls == .undecided && !decideTLS(index) { return }
+        if connections[index].tls == .handshaking { return receiveTLSPreamble(index) }
         switch connections[index].receiveAvailable() {
-        case .received:
-            if connections[index].tls == .handshaking { takeTLSPreamble(index) }
-        case .wouldBlock:
+        case .received, .wouldBlock:
             break
         case .endOfStream:
             connections[index].inputClosed = true
+        case .failed(let error) where error == Errno(CSYS_EIO) && connections[index].tls == .kernel:
+            connections[index].inputClosed = true  // a TLS alert (close_notify) ends the kernel's stream
         case .failed(let error):
             close(index, reason: "read failed: \(error.message)")
         }

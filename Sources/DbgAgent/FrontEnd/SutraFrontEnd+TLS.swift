@@ -50,20 +50,46 @@ extension SutraFrontEnd {
         #endif
     }
 
-    /// The relay's first bytes on the bridge: the handshake's outcome (and the client's
-    /// key). Frames follow it.
-    func takeTLSPreamble(_ index: Int) {
+    /// The relay's first message on the bridge: the handshake's outcome (and the client's
+    /// key); with kernel TLS, the network socket comes along and the connection serves it
+    /// again. Frames follow it. The bridge closing first means the handshake failed (the
+    /// relay logged why).
+    func receiveTLSPreamble(_ index: Int) {
         #if !DBG_NO_TLS
+        let space = connections[index].receive.writable
+        var passed: Int32 = -1
+        let got = csys_receive_with_descriptor(connections[index].fd.rawValue, space.baseAddress, space.count, &passed)
+        let socket = passed >= 0 ? FileDescriptor(passed) : nil
+        guard got > 0 else {
+            socket?.close()
+            if got < 0 && Errno.current == .wouldBlock { return }
+            return close(index, reason: "the TLS handshake did not finish")
+        }
+        connections[index].receive.didWrite(got)
         let preamble = connections[index].receive.readable
-        guard preamble.count >= TLSSession.preambleSize else { return }
-        let keyLength = Int(preamble[1])
-        guard preamble[0] == TLSSession.preambleTag, keyLength == 0 || keyLength == TLSSession.preambleSize - 2 else {
+        let kernel = preamble[0] == TLSSession.kernelPreambleTag
+        let keyLength = preamble.count >= TLSSession.preambleSize ? Int(preamble[1]) : -1
+        guard kernel == (socket != nil), kernel || preamble[0] == TLSSession.preambleTag,
+              keyLength == 0 || keyLength == TLSSession.preambleSize - 2 else {
+            socket?.close()
             return close(index, reason: "the TLS relay's preamble is malformed")
         }
         connections[index].clientKey = keyLength == 0 ? nil : Array(preamble[2..<(2 + keyLength)])
         connections[index].receive.didRead(TLSSession.preambleSize)
         connections[index].tls = .established
-        Log.debug("connection from \(connections[index].peer.description): TLS"
+        if let socket {
+            // Kernel TLS: the bridge goes, the network socket serves the connection again.
+            loop.remove(connections[index].fd)
+            connections[index].socket = OwnedDescriptor(socket.rawValue)
+            connections[index].tls = .kernel
+            do throws(Errno) {
+                try loop.add(socket, .readable, token(for: index))
+                connections[index].registered = .readable
+            } catch {
+                return close(index, reason: "epoll_ctl failed: \(error.message)")
+            }
+        }
+        Log.debug("connection from \(connections[index].peer.description): TLS" + (socket != nil ? " (kernel)" : "")
             + (connections[index].clientKey.map { ", client key " + KeyCertificate.fingerprint(point: $0) } ?? ""))
         #endif
     }

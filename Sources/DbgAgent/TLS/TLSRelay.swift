@@ -15,6 +15,9 @@ final class TLSRelay: @unchecked Sendable {
     static let stackSize = 256 << 10
 
     let identity: AgentIdentity
+    /// The kernel offers TLS (`tls` in tcp_available_ulp): after each handshake it takes
+    /// the records, and the connection its socket (splice and sendfile keep working).
+    let kernelTLS: Bool
     private let loop: EventLoop
     private let pool: SlotPool
     private let sessions: [TLSSession]
@@ -36,6 +39,7 @@ final class TLSRelay: @unchecked Sendable {
 
     init(identity: AgentIdentity, capacity: Int) throws(StartupError) {
         self.identity = identity
+        kernelTLS = TLSRelay.kernelOffersTLS()
         do throws(Errno) {
             loop = try EventLoop()
             pool = try SlotPool(slotSize: TLSSession.memoryBytes, slotCount: capacity)
@@ -59,6 +63,17 @@ final class TLSRelay: @unchecked Sendable {
         } catch {
             throw StartupError("cannot start the TLS thread: \(error.message)")
         }
+    }
+
+    static let ulpList = "/proc/sys/net/ipv4/tcp_available_ulp"
+
+    private static func kernelOffersTLS() -> Bool {
+        var found = false
+        try? TextFile.forEachLine(ulpList) { line in
+            found = line.split(separator: UInt8(ascii: " ")).contains { $0.elementsEqual("tls".utf8) }
+            return !found
+        }
+        return found
     }
 
     /// The memory the sessions may use (committed only while they are used).
@@ -166,7 +181,7 @@ final class TLSRelay: @unchecked Sendable {
 
     private func pump(_ index: Int) {
         let session = sessions[index]
-        if let end = session.move(now: MonotonicClock.now()) { return finish(index, failure: end) }
+        if let end = session.move(now: MonotonicClock.now(), kernelTLS: kernelTLS) { return finish(index, failure: end) }
         let token = EventToken(networkKind, index: UInt32(index), generation: session.generation)
         if let network = session.network {
             session.networkInterest = loop.update(network, from: session.networkInterest, to: session.wantedNetwork, token)

@@ -11,6 +11,8 @@ final class TLSSession {
     /// length of the client's key (0 or 65) and its P-256 point (zeros without one). The
     /// connection reads it first (`Connection.TLSStage`); nothing else can write there.
     static let preambleTag: UInt8 = 0x54  // "T"
+    /// The same, when the kernel took over the records: the socket comes along (SCM_RIGHTS).
+    static let kernelPreambleTag: UInt8 = 0x4B  // "K"
     static let preambleSize = 2 + Int(CTLS_P256_POINT)
 
     let pump: TLSPump
@@ -52,27 +54,41 @@ final class TLSSession {
     }
 
     /// Moves what can move; nil while the session goes on, else why it ended (a failed
-    /// handshake's reason, or nil).
-    func move(now: Milliseconds) -> String?? {
+    /// handshake's reason, or nil). With kernel TLS the session ends right after the
+    /// handshake: the connection gets the socket itself, its records the kernel's.
+    func move(now: Milliseconds, kernelTLS: Bool) -> String?? {
         guard let network, let bridge else { return .some(nil) }
+        pump.exactHandshake = kernelTLS
         while true {
             switch pump.pump(network: network.rawValue, bridge: bridge.rawValue, nowMs: Int64(now)) {
             case .going: return nil
             case .ended(let failure): return .some(failure)
-            case .established: guard writePreamble(to: bridge) else { return .some(nil) }
+            case .established:
+                if kernelTLS {
+                    switch ctls_kernel_offload(pump.engine, network.rawValue, 1) {
+                    case 0: return .some(writePreamble(to: bridge, passing: network) ? nil : "cannot hand the socket over")
+                    case -1: break  // not this suite: BearSSL's records
+                    default: return .some("the kernel did not take the session's keys (kTLS): " + Errno.current.message)
+                    }
+                }
+                guard writePreamble(to: bridge, passing: nil) else { return .some(nil) }
             }
         }
     }
 
-    /// The handshake's outcome, first on the bridge (a fresh socketpair takes it whole).
-    private func writePreamble(to bridge: FileDescriptor) -> Bool {
+    /// The handshake's outcome, first on the bridge (a fresh socketpair takes it whole),
+    /// with the network socket along when the kernel does the records.
+    private func writePreamble(to bridge: FileDescriptor, passing socket: FileDescriptor?) -> Bool {
         var preamble = [UInt8](repeating: 0, count: TLSSession.preambleSize)
-        preamble[0] = TLSSession.preambleTag
+        preamble[0] = socket == nil ? TLSSession.preambleTag : TLSSession.kernelPreambleTag
         if let key = pump.peerKey {
             preamble[1] = UInt8(key.count)
             preamble.replaceSubrange(2..<(2 + key.count), with: key)
         }
-        let written = preamble.withUnsafeBytes { try? bridge.write($0) }
+        let written = preamble.withUnsafeBytes { bytes in
+            guard let socket else { return (try? bridge.write(bytes)) ?? -1 }
+            return csys_send_with_descriptor(bridge.rawValue, bytes.baseAddress, bytes.count, socket.rawValue)
+        }
         return written == TLSSession.preambleSize
     }
 
