@@ -135,7 +135,8 @@ final class TLSRelay: @unchecked Sendable {
             FileDescriptor(arrival.bridge).close()
             return
         }
-        sessions[index].start(network: FileDescriptor(arrival.network), bridge: FileDescriptor(arrival.bridge), peer: arrival.peer)
+        sessions[index].start(network: FileDescriptor(arrival.network), bridge: FileDescriptor(arrival.bridge), peer: arrival.peer,
+                              kernelTLS: kernelTLS)
         pump(index)
     }
 

@@ -41,8 +41,9 @@ final class TLSSession {
 
     var isFree: Bool { network == nil }
 
-    /// Takes a connection handed over by the agent's loop.
-    func start(network: FileDescriptor, bridge: FileDescriptor, peer: String) {
+    /// Takes a connection handed over by the agent's loop. With kernel TLS the handshake
+    /// is read record by record, so that nothing after it leaves the socket.
+    func start(network: FileDescriptor, bridge: FileDescriptor, peer: String, kernelTLS: Bool) {
         self.network = network
         self.bridge = bridge
         self.peer = peer
@@ -51,6 +52,7 @@ final class TLSSession {
         networkHungUp = false
         bridgeHungUp = false
         pump.reset()
+        pump.exactHandshake = kernelTLS
     }
 
     /// Moves what can move; nil while the session goes on, else why it ended (a failed
@@ -58,7 +60,6 @@ final class TLSSession {
     /// handshake: the connection gets the socket itself, its records the kernel's.
     func move(now: Milliseconds, kernelTLS: Bool) -> String?? {
         guard let network, let bridge else { return .some(nil) }
-        pump.exactHandshake = kernelTLS
         while true {
             switch pump.pump(network: network.rawValue, bridge: bridge.rawValue, nowMs: Int64(now)) {
             case .going: return nil
