@@ -77,8 +77,14 @@ final class TLSBridge: @unchecked Sendable {
     private static func handshake(_ pump: TLSPump, network: Int32, bridge: Int32, name: String,
                                   timeoutSeconds: Int) throws(ClientError) {
         let deadline = MonotonicClock.milliseconds() + Int64(timeoutSeconds) * 1000
+        var answered = false  // the agent's first bytes have come: a ServerHello, or a refusal
         while true {
-            if pump.wantsNetworkRead, let refusal = cleartextRefusal(network) { throw refusal }
+            if !answered && pump.wantsNetworkRead {
+                var first = [UInt8](repeating: 0, count: 2)
+                let got = recv(network, &first, 2, Int32(MSG_PEEK))
+                answered = got > 0
+                if got == 2 && first == Array("S2".utf8) { throw cleartextRefusal(network) }
+            }
             switch pump.pump(network: network, bridge: bridge, nowMs: MonotonicClock.milliseconds()) {
             case .established: return
             case .ended(let failure):
@@ -95,11 +101,12 @@ final class TLSBridge: @unchecked Sendable {
         }
     }
 
-    /// The agent answers a connection it turns away with a Sutra error frame, in cleartext.
-    private static func cleartextRefusal(_ network: Int32) -> ClientError? {
-        var start = [UInt8](repeating: 0, count: 2)
-        guard recv(network, &start, 2, Int32(MSG_PEEK)) == 2, start == Array("S2".utf8) else { return nil }
+    /// The agent answers a connection it turns away with a Sutra error frame, in cleartext
+    /// (it decides before it reads anything): that frame's error.
+    private static func cleartextRefusal(_ network: Int32) -> ClientError {
         _ = fcntl(network, F_SETFL, fcntl(network, F_GETFL) & ~O_NONBLOCK)
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)  // the frame is sent whole; never wait long for it
+        setsockopt(network, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var header = [UInt8](repeating: 0, count: FrameHeader.size)
         guard recv(network, &header, header.count, Int32(MSG_WAITALL)) == header.count,
               case let decoded = header.withUnsafeBytes({ FrameHeader(parsing: $0) }), decoded.kind == .error,

@@ -22,10 +22,15 @@ public final class TLSPump {
     public private(set) var closingUntil: Int64?
     /// How long a closing connection may take to send its close_notify.
     public static let closingMs: Int64 = 2_000
+    /// The caller's memory for the three buffers below, 64 KiB each.
+    public static let stagingSize = 3 * partSize
+    private static let partSize = 64 << 10
     /// Network bytes read ahead of the engine (which asks for each record's 5-byte header,
     /// then its body): one read takes what arrived, several records at a time.
-    public static let stagingSize = 64 << 10
     private let staged: UnsafeMutableRawBufferPointer
+    /// Records for the network, and decrypted bytes for the bridge, gathered.
+    private var toNetwork: GatheredOutput
+    private var toBridge: GatheredOutput
     private var stagedStart = 0
     private var stagedEnd = 0
     /// In this pump, a read came back short: the socket is drained, and another read
@@ -40,7 +45,10 @@ public final class TLSPump {
     /// `staging` (`stagingSize` bytes) is the caller's, like the engine's memory.
     public init(engine: OpaquePointer, staging: UnsafeMutableRawBufferPointer) {
         self.engine = engine
-        staged = staging
+        let part = TLSPump.partSize
+        staged = UnsafeMutableRawBufferPointer(rebasing: staging[0..<part])
+        toNetwork = GatheredOutput(UnsafeMutableRawBufferPointer(rebasing: staging[part..<(2 * part)]))
+        toBridge = GatheredOutput(UnsafeMutableRawBufferPointer(rebasing: staging[(2 * part)..<(3 * part)]))
     }
 
     /// For the engine's next connection (after ctls_server_start or ctls_client_start).
@@ -53,6 +61,8 @@ public final class TLSPump {
         closingUntil = nil
         stagedStart = 0
         stagedEnd = 0
+        toNetwork = GatheredOutput(toNetwork.memory)
+        toBridge = GatheredOutput(toBridge.memory)
     }
 
     public enum Outcome: Equatable {
@@ -72,6 +82,10 @@ public final class TLSPump {
         bridgeDry = false
         for _ in 0..<64 {
             if has(CTLS_CLOSED) {
+                // The last records (an alert) and the last decrypted bytes still go out;
+                // the bridge's bytes are waited for, as they are the peer's data.
+                _ = toNetwork.flush(to: network)
+                if !toBridge.isEmpty, case .wouldBlock = toBridge.flush(to: bridge) { return .going }
                 let error = ctls_error(engine)
                 return .ended(failure: error == 0 || established ? nil : String(cString: ctls_error_message(error)))
             }
@@ -79,10 +93,16 @@ public final class TLSPump {
             if has(CTLS_SENDREC) {
                 var length = 0
                 let records = ctls_sendrec(engine, &length)
-                switch TLSPump.transfer(write(network, records, length)) {
-                case .moved(let count): ctls_sendrec_ack(engine, count); moved = true
-                case .wouldBlock: break
-                case .ended, .failed: return end("the connection failed while sending")
+                if toNetwork.fits(length) {
+                    toNetwork.append(records!, length)
+                    ctls_sendrec_ack(engine, length)
+                    moved = true
+                } else {
+                    switch toNetwork.flush(to: network) {
+                    case .moved: moved = true
+                    case .wouldBlock: break
+                    case .ended, .failed: return end("the connection failed while sending")
+                    }
                 }
             }
             if has(CTLS_RECVREC) && !networkEnded {
@@ -90,7 +110,7 @@ public final class TLSPump {
                 let exact = exactHandshake && !established ? ctls_recvrec(engine, &length) : nil
                 if stagedStart == stagedEnd && !networkDry {
                     let into = exact.map { UnsafeMutableRawPointer($0) } ?? staged.baseAddress
-                    switch TLSPump.transfer(read(network, into, exact == nil ? staged.count : length)) {
+                    switch Transfer(read(network, into, exact == nil ? staged.count : length)) {
                     case .moved(let count) where exact != nil:
                         ctls_recvrec_ack(engine, count)
                         networkDry = count < length
@@ -117,21 +137,29 @@ public final class TLSPump {
             }
             if !established && (has(CTLS_SENDAPP) || has(CTLS_RECVAPP)) {
                 established = true
+                // The handshake's last records leave now (the kernel may take over next).
+                if case .failed = toNetwork.flush(to: network) { return end("the connection failed while sending") }
                 return .established
             }
             if established && has(CTLS_RECVAPP) && !bridgeShut {
                 var length = 0
                 let bytes = ctls_recvapp(engine, &length)
-                switch TLSPump.transfer(write(bridge, bytes, length)) {
-                case .moved(let count): ctls_recvapp_ack(engine, count); moved = true
-                case .wouldBlock: break
-                case .ended, .failed: return .ended(failure: nil)  // the bridge's other end is gone
+                if toBridge.fits(length) {
+                    toBridge.append(bytes!, length)
+                    ctls_recvapp_ack(engine, length)
+                    moved = true
+                } else {
+                    switch toBridge.flush(to: bridge) {
+                    case .moved: moved = true
+                    case .wouldBlock: break
+                    case .ended, .failed: return .ended(failure: nil)  // the bridge's other end is gone
+                    }
                 }
             }
             if established && has(CTLS_SENDAPP) && !bridgeEnded {
                 var length = 0
                 let room = ctls_sendapp(engine, &length)
-                switch bridgeDry ? .wouldBlock : TLSPump.transfer(read(bridge, room, length)) {
+                switch bridgeDry ? .wouldBlock : Transfer(read(bridge, room, length)) {
                 case .moved(let count):
                     ctls_sendapp_ack(engine, count)
                     unflushed = true
@@ -150,10 +178,24 @@ public final class TLSPump {
                     moved = true
                 }
             }
-            if !moved { break }
+            if !moved {
+                // Nothing more to gather: what is gathered goes out.
+                if !toNetwork.isEmpty, case .moved = toNetwork.flush(to: network) { moved = true }
+                if !toBridge.isEmpty {
+                    switch toBridge.flush(to: bridge) {
+                    case .moved: moved = true
+                    case .wouldBlock: break
+                    case .ended, .failed: return .ended(failure: nil)
+                    }
+                }
+                if !moved { break }
+            }
         }
         return settle(bridge: bridge, nowMs: nowMs)
     }
+
+    /// Records the engine made that have not reached the socket yet.
+    public var hasPendingNetworkOutput: Bool { has(CTLS_SENDREC) || !toNetwork.isEmpty }
 
     /// A failure during the handshake is logged; after it, the connection simply ended.
     private func end(_ failure: String) -> Outcome { .ended(failure: established ? nil : failure) }
@@ -163,11 +205,11 @@ public final class TLSPump {
         if bridgeEnded {
             // The handshake, if unfinished, is abandoned; else close_notify goes out, for
             // as long as the closing time allows.
-            if !established || !has(CTLS_SENDREC) { return .ended(failure: nil) }
+            if !established || !hasPendingNetworkOutput { return .ended(failure: nil) }
             if let until = closingUntil, nowMs >= until { return .ended(failure: nil) }
             return .going
         }
-        if networkEnded && !has(CTLS_RECVAPP) && !bridgeShut {
+        if networkEnded && !has(CTLS_RECVAPP) && toBridge.isEmpty && !bridgeShut {
             // The bridge's reader sees the end of the peer's stream after its last byte.
             _ = shutdown(bridge, CSYS_SHUT_WR)
             bridgeShut = true
@@ -190,28 +232,13 @@ public final class TLSPump {
     public func endNetwork() { networkEnded = true }
 
     public var wantsNetworkRead: Bool { has(CTLS_RECVREC) && !networkEnded }
-    public var wantsNetworkWrite: Bool { has(CTLS_SENDREC) }
+    public var wantsNetworkWrite: Bool { hasPendingNetworkOutput }
     public var wantsBridgeRead: Bool { established && !bridgeEnded && has(CTLS_SENDAPP) }
-    public var wantsBridgeWrite: Bool { established && !bridgeShut && has(CTLS_RECVAPP) }
+    public var wantsBridgeWrite: Bool { !toBridge.isEmpty || (established && !bridgeShut && has(CTLS_RECVAPP)) }
 
     /// The peer's key (its P-256 point), once its certificate has been read.
     public var peerKey: [UInt8]? {
         var point = [UInt8](repeating: 0, count: Int(CTLS_P256_POINT))
         return ctls_peer_key(engine, &point) == 1 ? point : nil
-    }
-
-    private enum Transfer {
-        case moved(Int)
-        case wouldBlock
-        case ended
-        case failed
-    }
-
-    /// read(2) or write(2)'s result, classified (EINTR counts as "try again later").
-    private static func transfer(_ result: Int) -> Transfer {
-        if result > 0 { return .moved(result) }
-        if result == 0 { return .ended }
-        let error = csys_errno()
-        return error == CSYS_EAGAIN || error == CSYS_EWOULDBLOCK || error == CSYS_EINTR ? .wouldBlock : .failed
     }
 }

@@ -175,6 +175,20 @@ struct TLSTests {
         #expect(!open.log.contains { $0.contains("127.0.0.1:") && $0.contains("takes cleartext") })
     }
 
+    @Test("a TLS client that the agent turns away before any TLS is told why (the cleartext Busy frame)")
+    func refusedBeforeTLS() throws {
+        let agent = try CommandFixture().startAgent(["--max-unauth-per-address", "1"])
+        let (host, port) = try Self.hostPort(agent)
+        let holder = try RawTCP(host: host, port: port)  // the address's one connection not logged in
+        #expect(agent.waitForLine(timeout: 10) { $0.contains("connection 0 from 127.0.0.1") || $0.contains("listening") } != nil)
+        var dbg = Self.dbg(agent, config: Self.scratch("dbg-config"))
+        dbg.environment["DBG_ACCEPT_NEW"] = "1"
+        let refused = try dbg.run(["ping"])
+        #expect(refused.status != 0 && refused.stderr.contains("Busy: 1 connections from 127.0.0.1 have not logged in yet"),
+                "\(refused.stderr)")
+        holder.send([0x53])
+    }
+
     @Test("bad input: garbage, a cut-off and a dribbled ClientHello, 200 handshakes at once; a TLS witness is served throughout")
     func badInput() throws {
         let fixture = try CommandFixture()

@@ -65,7 +65,7 @@ final class TLSSession {
             case .going: return nil
             case .ended(let failure): return .some(failure)
             case .established:
-                if kernelTLS {
+                if kernelTLS && !pump.hasPendingNetworkOutput {
                     switch ctls_kernel_offload(pump.engine, network.rawValue, 1) {
                     case 0: return .some(writePreamble(to: bridge, passing: network) ? nil : "cannot hand the socket over")
                     case -1: break  // not this suite: BearSSL's records

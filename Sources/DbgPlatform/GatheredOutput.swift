@@ -1,0 +1,51 @@
+import CSys
+
+/// Bytes gathered for one descriptor in caller memory, so that several TLS records (or
+/// several decrypted ones) leave in one write(2): fewer system calls, and fewer wake-ups
+/// of whoever reads the other end.
+struct GatheredOutput {
+    let memory: UnsafeMutableRawBufferPointer
+    private var start = 0
+    private var end = 0
+
+    init(_ memory: UnsafeMutableRawBufferPointer) { self.memory = memory }
+
+    var isEmpty: Bool { start == end }
+
+    /// Whether `count` more bytes fit behind what is gathered.
+    func fits(_ count: Int) -> Bool { end + count <= memory.count }
+
+    mutating func append(_ bytes: UnsafeRawPointer, _ count: Int) {
+        (memory.baseAddress! + end).copyMemory(from: bytes, byteCount: count)
+        end += count
+    }
+
+    /// Writes what is gathered, as far as `fd` takes it.
+    mutating func flush(to fd: Int32) -> Transfer {
+        let result = Transfer(write(fd, memory.baseAddress! + start, end - start))
+        if case .moved(let count) = result {
+            start += count
+            if start == end { (start, end) = (0, 0) }
+        }
+        return result
+    }
+}
+
+/// What a read(2) or write(2) did; EINTR counts as "try again later".
+enum Transfer {
+    case moved(Int)
+    case wouldBlock
+    case ended
+    case failed
+
+    init(_ result: Int) {
+        if result > 0 {
+            self = .moved(result)
+        } else if result == 0 {
+            self = .ended
+        } else {
+            let error = csys_errno()
+            self = error == CSYS_EAGAIN || error == CSYS_EWOULDBLOCK || error == CSYS_EINTR ? .wouldBlock : .failed
+        }
+    }
+}
