@@ -12,12 +12,29 @@ struct GatheredOutput {
 
     var isEmpty: Bool { start == end }
 
-    /// Whether `count` more bytes fit behind what is gathered.
-    func fits(_ count: Int) -> Bool { end + count <= memory.count }
+    enum Step {
+        /// The bytes were taken.
+        case taken
+        /// They did not fit; some of what was gathered went out to make room.
+        case flushed
+        case wouldBlock
+        /// The descriptor is closed or failed.
+        case failed
+    }
 
-    mutating func append(_ bytes: UnsafeRawPointer, _ count: Int) {
-        (memory.baseAddress! + end).copyMemory(from: bytes, byteCount: count)
-        end += count
+    /// Takes `count` bytes when they fit behind what is gathered; otherwise writes what
+    /// is gathered to make room (the caller offers them again).
+    mutating func take(_ bytes: UnsafeRawPointer, _ count: Int, orFlushTo fd: Int32) -> Step {
+        guard end + count > memory.count else {
+            (memory.baseAddress! + end).copyMemory(from: bytes, byteCount: count)
+            end += count
+            return .taken
+        }
+        switch flush(to: fd) {
+        case .moved: return .flushed
+        case .wouldBlock: return .wouldBlock
+        case .ended, .failed: return .failed
+        }
     }
 
     /// Writes what is gathered, as far as `fd` takes it.

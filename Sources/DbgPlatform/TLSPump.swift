@@ -93,16 +93,11 @@ public final class TLSPump {
             if has(CTLS_SENDREC) {
                 var length = 0
                 let records = ctls_sendrec(engine, &length)
-                if toNetwork.fits(length) {
-                    toNetwork.append(records!, length)
-                    ctls_sendrec_ack(engine, length)
-                    moved = true
-                } else {
-                    switch toNetwork.flush(to: network) {
-                    case .moved: moved = true
-                    case .wouldBlock: break
-                    case .ended, .failed: return end("the connection failed while sending")
-                    }
+                switch toNetwork.take(records!, length, orFlushTo: network) {
+                case .taken: ctls_sendrec_ack(engine, length); moved = true
+                case .flushed: moved = true
+                case .wouldBlock: break
+                case .failed: return end("the connection failed while sending")
                 }
             }
             if has(CTLS_RECVREC) && !networkEnded {
@@ -144,16 +139,11 @@ public final class TLSPump {
             if established && has(CTLS_RECVAPP) && !bridgeShut {
                 var length = 0
                 let bytes = ctls_recvapp(engine, &length)
-                if toBridge.fits(length) {
-                    toBridge.append(bytes!, length)
-                    ctls_recvapp_ack(engine, length)
-                    moved = true
-                } else {
-                    switch toBridge.flush(to: bridge) {
-                    case .moved: moved = true
-                    case .wouldBlock: break
-                    case .ended, .failed: return .ended(failure: nil)  // the bridge's other end is gone
-                    }
+                switch toBridge.take(bytes!, length, orFlushTo: bridge) {
+                case .taken: ctls_recvapp_ack(engine, length); moved = true
+                case .flushed: moved = true
+                case .wouldBlock: break
+                case .failed: return .ended(failure: nil)  // the bridge's other end is gone
                 }
             }
             if established && has(CTLS_SENDAPP) && !bridgeEnded {

@@ -21,11 +21,8 @@ final class TLSRelay: @unchecked Sendable {
     private let loop: EventLoop
     private let pool: SlotPool
     private let sessions: [TLSSession]
-    /// Arrivals from the agent's loop: a ring under a mutex, and an eventfd that wakes
-    /// the relay.
-    private let wakeup: FileDescriptor
-    private let monitor: OpaquePointer
-    private var arrivals: Ring<Arrival>
+    /// Arrivals from the agent's loop.
+    private let arrivals: WakeupQueue<Arrival>
     private var networkKind = EventToken.Kind.none
     private var bridgeKind = EventToken.Kind.none
     /// Failed handshakes come in floods (scanners, a storm of clients): summarised.
@@ -43,22 +40,18 @@ final class TLSRelay: @unchecked Sendable {
         do throws(Errno) {
             loop = try EventLoop()
             pool = try SlotPool(slotSize: TLSSession.memoryBytes, slotCount: capacity)
+            arrivals = try WakeupQueue(capacity: capacity)
         } catch {
             throw StartupError("cannot set up TLS: \(error.message)")
         }
         var sessions: [TLSSession] = []
         for index in 0..<capacity { sessions.append(TLSSession(memory: pool.slot(index))) }
         self.sessions = sessions
-        let fd = eventfd(0, CSYS_EFD_NONBLOCK_CLOEXEC)
-        guard fd >= 0, let monitor = csys_monitor_new() else { throw StartupError("cannot set up TLS: \(Errno.current.message)") }
-        wakeup = FileDescriptor(fd)
-        self.monitor = monitor
-        arrivals = Ring(capacity: capacity)
         networkKind = loop.register { token, readiness in self.networkReady(token, readiness) }
         bridgeKind = loop.register { token, readiness in self.bridgeReady(token, readiness) }
         let intake = loop.register { _, _ in self.takeArrivals() }
         do throws(Errno) {
-            try loop.add(wakeup, .readable, EventToken(intake))
+            try loop.add(arrivals.wakeup, .readable, EventToken(intake))
             try startThread(stackSize: TLSRelay.stackSize) { self.run() }
         } catch {
             throw StartupError("cannot start the TLS thread: \(error.message)")
@@ -87,17 +80,12 @@ final class TLSRelay: @unchecked Sendable {
         var ends: [Int32] = [-1, -1]
         guard csys_socketpair(&ends) == 0 else { return nil }
         let copy = csys_dup_cloexec(network.rawValue)
-        csys_monitor_lock(monitor)
-        let queued = copy >= 0 && arrivals.push(Arrival(network: copy, bridge: ends[1], peer: peer))
-        csys_monitor_unlock(monitor)
-        guard queued else {
+        guard copy >= 0 && arrivals.push(Arrival(network: copy, bridge: ends[1], peer: peer)) else {
             if copy >= 0 { FileDescriptor(copy).close() }
             FileDescriptor(ends[0]).close()
             FileDescriptor(ends[1]).close()
             return nil
         }
-        var one: UInt64 = 1
-        _ = withUnsafeBytes(of: &one) { try? wakeup.write($0) }
         return FileDescriptor(ends[0])
     }
 
@@ -114,17 +102,7 @@ final class TLSRelay: @unchecked Sendable {
         }
     }
 
-    private func takeArrivals() {
-        var counter: UInt64 = 0
-        _ = withUnsafeMutableBytes(of: &counter) { try? wakeup.read(into: $0) }
-        while true {
-            csys_monitor_lock(monitor)
-            let next = arrivals.pop()
-            csys_monitor_unlock(monitor)
-            guard let arrival = next else { return }
-            start(arrival)
-        }
-    }
+    private func takeArrivals() { arrivals.drain(start) }
 
     private func start(_ arrival: Arrival) {
         let certificate = identity.certificate.der

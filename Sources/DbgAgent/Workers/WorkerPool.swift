@@ -3,26 +3,22 @@ import CSys
 /// Threads for work that may block (PAM conversations, password hashing), so the event
 /// loop never does. Jobs go in through a bounded queue; finished jobs come back to the
 /// loop, which learns of them through `wakeup` (an eventfd it polls). Both queues are
-/// fixed rings allocated at start-up, guarded by one mutex.
+/// fixed rings allocated at start-up.
 final class WorkerPool<Job>: @unchecked Sendable {
-    let wakeup: FileDescriptor
     let threadCount: Int
     private let monitor: OpaquePointer
     private var pending: Ring<Job>
-    private var finished: Ring<Job>
+    private let finished: WakeupQueue<Job>
     /// Runs on a worker thread; returns false for jobs nobody waits for.
     private let perform: (inout Job) -> Bool
 
     /// Starts `threads` workers; at most `capacity` jobs may be queued or in progress.
     init(threads: Int, capacity: Int, stackSize: Int, perform: @escaping (inout Job) -> Bool) throws(Errno) {
-        let fd = eventfd(0, CSYS_EFD_NONBLOCK_CLOEXEC)
-        guard fd >= 0 else { throw .current }
         guard let monitor = csys_monitor_new() else { throw Errno(CSYS_ENOMEM) }
-        wakeup = FileDescriptor(fd)
+        finished = try WakeupQueue(capacity: capacity)
         threadCount = threads
         self.monitor = monitor
         pending = Ring(capacity: capacity)
-        finished = Ring(capacity: capacity)
         self.perform = perform
         for _ in 0..<threads {
             // Each thread holds the pool strongly: it lives as long as they do, which is
@@ -40,18 +36,11 @@ final class WorkerPool<Job>: @unchecked Sendable {
         return true
     }
 
+    /// Readable when jobs have finished.
+    var wakeup: FileDescriptor { finished.wakeup }
+
     /// Hands every finished job to `body` (on the loop, after `wakeup` was readable).
-    func takeFinished(_ body: (Job) -> Void) {
-        var counter: UInt64 = 0
-        _ = withUnsafeMutableBytes(of: &counter) { try? wakeup.read(into: $0) }
-        while true {
-            csys_monitor_lock(monitor)
-            let job = finished.pop()
-            csys_monitor_unlock(monitor)
-            guard let job else { return }
-            body(job)
-        }
-    }
+    func takeFinished(_ body: (Job) -> Void) { finished.drain(body) }
 
     private func serve() {
         while true {
@@ -64,12 +53,8 @@ final class WorkerPool<Job>: @unchecked Sendable {
             csys_monitor_unlock(monitor)
             guard var work = job else { continue }
             guard perform(&work) else { continue }
-            csys_monitor_lock(monitor)
             // Cannot overflow: a job is in exactly one of the two rings, or on a thread.
             _ = finished.push(work)
-            csys_monitor_unlock(monitor)
-            var one: UInt64 = 1
-            _ = withUnsafeBytes(of: &one) { try? wakeup.write($0) }
         }
     }
 }
