@@ -276,6 +276,10 @@ int csys_socketpair(int fds[2]) {
     return socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds);
 }
 
+ssize_t csys_send_quietly(int socket, const void *bytes, size_t length) {
+    return send(socket, bytes, length, MSG_NOSIGNAL);
+}
+
 ssize_t csys_send_with_descriptor(int socket, const void *bytes, size_t length, int descriptor) {
     struct iovec part = { (void *)bytes, length };
     union { struct cmsghdr header; char space[CMSG_SPACE(sizeof(int))]; } control;

@@ -44,7 +44,8 @@ public struct ReceivedFrame: Sendable {
 /// (pipelining); each direction has its own buffer.
 public final class AgentConnection: @unchecked Sendable {
     public let target: AgentTarget
-    private let fd: Int32
+    /// The socket (over TLS: the TCP socket the records go through).
+    private var fd: Int32
     /// The largest payload this side accepts.
     public let maxPayload: UInt32
     private var sendBuffer: [UInt8]
@@ -56,7 +57,10 @@ public final class AgentConnection: @unchecked Sendable {
     private var idPrefix: UInt32 = 0
     /// On a serial line: the link thread behind `fd`.
     private let serial: SerialBridge?
-    /// Over TLS: the board key's fingerprint (its engine runs on a thread behind `fd`).
+    /// Over TLS: the session, whose records the sending and receiving threads make and
+    /// read themselves; nil once a poller took the descriptor (`descriptor`).
+    private var tls: TLSChannel?
+    /// Over TLS: the board key's fingerprint.
     public private(set) var boardKey: String?
     /// Over TLS: the client showed its key, so an empty password asks for a key login.
     public private(set) var showedClientKey = false
@@ -78,9 +82,10 @@ public final class AgentConnection: @unchecked Sendable {
             let network = try connectTCP(host: host, port: port, timeoutSeconds: timeoutSeconds, localAddress: localAddress,
                                          name: target.description)
             setTCPOptions(network)
-            let bridge = try TLSBridge(network: network, name: target.description, trust: tls, timeoutSeconds: timeoutSeconds)
-            fd = bridge.connectionEnd
-            boardKey = bridge.fingerprint
+            let channel = try TLSChannel(network: network, name: target.description, trust: tls, timeoutSeconds: timeoutSeconds)
+            self.tls = channel
+            fd = network
+            boardKey = channel.fingerprint
             showedClientKey = tls.clientKey != nil
             setTimeouts(fd, timeoutSeconds)
         } else if let (line, baud) = try SerialCarrier.open(target, timeoutSeconds: timeoutSeconds) {
@@ -129,12 +134,23 @@ public final class AgentConnection: @unchecked Sendable {
     public private(set) var masterSession: Dbg.SessionInfo?
 
     deinit {
-        Glibc.close(fd)
+        if tls == nil { Glibc.close(fd) }  // else the channel closes it, after close_notify
         serial?.waitUntilClosed(timeoutSeconds: 2)
     }
 
-    /// The socket, for tests that need to misbehave on purpose.
-    public var descriptor: Int32 { fd }
+    /// The socket, for a caller that polls it and reads and writes it as it is (a
+    /// connection master, tests that misbehave on purpose). Over TLS, a thread takes over
+    /// the session from then on, behind a socketpair whose end this is.
+    public var descriptor: Int32 {
+        get throws(ClientError) {
+            guard let channel = tls else { return fd }
+            let timeouts = (timeoutMs(SO_RCVTIMEO), timeoutMs(SO_SNDTIMEO))
+            fd = try channel.bridge()
+            tls = nil
+            setTimeouts(fd, receiveMs: timeouts.0, sendMs: timeouts.1)
+            return fd
+        }
+    }
 
     /// On a serial line: what the client's side of the link has counted.
     public var linkCounters: LinkEngine.Counters? { serial?.linkCounters }
@@ -280,7 +296,9 @@ public final class AgentConnection: @unchecked Sendable {
     }
 
     /// Half-closes: the agent sees end of input but can still answer.
-    public func shutdownSending() { _ = shutdown(fd, Int32(SHUT_WR)) }
+    public func shutdownSending() {
+        if let tls { tls.close() } else { _ = shutdown(fd, Int32(SHUT_WR)) }
+    }
 
     // MARK: I/O
 
@@ -289,7 +307,8 @@ public final class AgentConnection: @unchecked Sendable {
         let count = bytes.count
         let failure: Int32? = bytes.withUnsafeBytes { raw in
             while sent < count {
-                let n = Glibc.send(fd, raw.baseAddress! + sent, count - sent, Int32(MSG_NOSIGNAL))
+                let rest = UnsafeRawBufferPointer(rebasing: raw[sent...])
+                let n = tls?.send(rest) ?? Glibc.send(fd, rest.baseAddress!, rest.count, Int32(MSG_NOSIGNAL))
                 if n < 0 {
                     if errno == EINTR { continue }
                     // A serial link still moving on is slow, not gone (as in `fill`).
@@ -318,7 +337,9 @@ public final class AgentConnection: @unchecked Sendable {
         }
         while receiveEnd < count {
             let end = receiveEnd
-            let n = receiveBuffer.withUnsafeMutableBytes { raw in recv(fd, raw.baseAddress! + end, raw.count - end, 0) }
+            let n = receiveBuffer.withUnsafeMutableBytes { raw in
+                tls?.receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[end...])) ?? recv(fd, raw.baseAddress! + end, raw.count - end, 0)
+            }
             if n > 0 {
                 receiveEnd += n
             } else if n == 0 {
@@ -331,7 +352,7 @@ public final class AgentConnection: @unchecked Sendable {
                     if let serial, serial.movedOn(withinMs: timeoutMs(SO_RCVTIMEO)) { continue }
                     throw .io("timed out waiting for \(target.description)")
                 }
-                throw .io("receiving from \(target.description) failed: \(describe(code))")
+                throw .io("receiving from \(target.description) failed: \(tls?.failure ?? describe(code))")
             }
         }
     }
@@ -394,9 +415,14 @@ private func configureTCP(_ fd: Int32, _ timeoutSeconds: Int) {
 }
 
 private func setTimeouts(_ fd: Int32, _ seconds: Int) {
-    var timeout = timeval(tv_sec: seconds, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    setTimeouts(fd, receiveMs: Int64(seconds) * 1000, sendMs: Int64(seconds) * 1000)
+}
+
+private func setTimeouts(_ fd: Int32, receiveMs: Int64, sendMs: Int64) {
+    for (option, ms) in [(SO_RCVTIMEO, receiveMs), (SO_SNDTIMEO, sendMs)] {
+        var timeout = timeval(tv_sec: Int(ms / 1000), tv_usec: Int(ms % 1000) * 1000)
+        setsockopt(fd, SOL_SOCKET, option, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
 }
 
 /// No delay for small frames; keepalive probes so that a board that vanished (power cut,

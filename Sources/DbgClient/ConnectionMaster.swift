@@ -26,6 +26,8 @@ public final class ConnectionMaster: @unchecked Sendable {
     static let keepaliveMs: Int64 = 30_000
 
     private let agent: AgentConnection
+    /// The agent's socket, polled and read as it is (over TLS, a socketpair's end).
+    private let agentSocket: Int32
     private let session: Dbg.SessionInfo
     private let listener: Int32
     private let idleLimitMs: Int64
@@ -46,6 +48,7 @@ public final class ConnectionMaster: @unchecked Sendable {
     /// `idleSeconds` with no client ends it (0: only stop() or the agent ends it).
     public init(agent: AgentConnection, session: Dbg.SessionInfo, listener: Int32, idleSeconds: Int) throws(ClientError) {
         self.agent = agent
+        agentSocket = try agent.descriptor
         self.session = session
         self.listener = listener
         idleLimitMs = Int64(idleSeconds) * 1000
@@ -67,7 +70,7 @@ public final class ConnectionMaster: @unchecked Sendable {
             for prefix in Array(clients.keys) { dropClient(prefix) }
             sendOwn(ServiceID.dbg, Dbg.Op.logout.rawValue, Dbg.SessionToken(token: WireBytes(session.token.string)))
             // What is left for the agent (the hang-ups, the logout) gets a second to go out.
-            for _ in 0..<100 where toAgent.queued > 0 && toAgent.flush(agent.descriptor) { MonotonicClock.sleep(milliseconds: 10) }
+            for _ in 0..<100 where toAgent.queued > 0 && toAgent.flush(agentSocket) { MonotonicClock.sleep(milliseconds: 10) }
         }
         while true {
             let now = MonotonicClock.milliseconds()
@@ -81,7 +84,7 @@ public final class ConnectionMaster: @unchecked Sendable {
             // A client that does not read holds the agent up once its queue is full.
             let agentEvents = (clients.values.contains { $0.queued > ConnectionMaster.queueLimit } ? 0 : Int16(POLLIN))
                 | (toAgent.queued > 0 ? Int16(POLLOUT) : 0)
-            polled.append(pollfd(fd: agent.descriptor, events: agentEvents, revents: 0))
+            polled.append(pollfd(fd: agentSocket, events: agentEvents, revents: 0))
             // Clients are read only while what they sent can go on to the agent.
             let reading = toAgent.queued < ConnectionMaster.queueLimit ? Int16(POLLIN) : 0
             let order = Array(clients.keys)
@@ -93,7 +96,7 @@ public final class ConnectionMaster: @unchecked Sendable {
             if ready < 0 && errno != EINTR { return "poll: \(describe(errno))" }
             if polled[1].revents != 0 { return "stopped" }
             if polled[0].revents & Int16(POLLIN) != 0 { accept() }
-            if polled[2].revents & Int16(POLLOUT) != 0 && !toAgent.flush(agent.descriptor) {
+            if polled[2].revents & Int16(POLLOUT) != 0 && !toAgent.flush(agentSocket) {
                 return "\(agent.target.description) closed the connection"
             }
             if polled[2].revents & ~Int16(POLLOUT) != 0 {
@@ -108,7 +111,7 @@ public final class ConnectionMaster: @unchecked Sendable {
     // MARK: The agent's side
 
     private func readAgent() throws(ClientError) {
-        guard try fromAgent.read(agent.descriptor, what: agent.target.description) else {
+        guard try fromAgent.read(agentSocket, what: agent.target.description) else {
             throw .io("\(agent.target.description) closed the connection")
         }
         lastAgentTraffic = MonotonicClock.milliseconds()
@@ -236,7 +239,7 @@ public final class ConnectionMaster: @unchecked Sendable {
                 toAgent.append(frame)
             }
             client.input.compact()
-            if !toAgent.flush(agent.descriptor) { stop() }  // the agent is gone: run() notices
+            if !toAgent.flush(agentSocket) { stop() }  // the agent is gone: run() notices
         } catch {
             dropClient(prefix)
         }

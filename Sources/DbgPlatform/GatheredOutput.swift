@@ -25,11 +25,7 @@ struct GatheredOutput {
     /// Takes `count` bytes when they fit behind what is gathered; otherwise writes what
     /// is gathered to make room (the caller offers them again).
     mutating func take(_ bytes: UnsafeRawPointer, _ count: Int, orFlushTo fd: Int32) -> Step {
-        guard end + count > memory.count else {
-            (memory.baseAddress! + end).copyMemory(from: bytes, byteCount: count)
-            end += count
-            return .taken
-        }
+        if append(bytes, count) { return .taken }
         switch flush(to: fd) {
         case .moved: return .flushed
         case .wouldBlock: return .wouldBlock
@@ -37,9 +33,18 @@ struct GatheredOutput {
         }
     }
 
-    /// Writes what is gathered, as far as `fd` takes it.
+    /// Takes `count` bytes when they fit behind what is gathered.
+    mutating func append(_ bytes: UnsafeRawPointer, _ count: Int) -> Bool {
+        guard end + count <= memory.count else { return false }
+        (memory.baseAddress! + end).copyMemory(from: bytes, byteCount: count)
+        end += count
+        return true
+    }
+
+    /// Writes what is gathered, as far as `fd` (a socket: TCP, or a socketpair's end)
+    /// takes it.
     mutating func flush(to fd: Int32) -> Transfer {
-        let result = Transfer(write(fd, memory.baseAddress! + start, end - start))
+        let result = Transfer(csys_send_quietly(fd, memory.baseAddress! + start, end - start))
         if case .moved(let count) = result {
             start += count
             if start == end { (start, end) = (0, 0) }
@@ -49,7 +54,7 @@ struct GatheredOutput {
 }
 
 /// What a read(2) or write(2) did; EINTR counts as "try again later".
-enum Transfer {
+public enum Transfer {
     case moved(Int)
     case wouldBlock
     case ended

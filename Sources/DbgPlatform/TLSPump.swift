@@ -27,12 +27,12 @@ public final class TLSPump {
     private static let partSize = 64 << 10
     /// Network bytes read ahead of the engine (which asks for each record's 5-byte header,
     /// then its body): one read takes what arrived, several records at a time.
-    private let staged: UnsafeMutableRawBufferPointer
+    let staged: UnsafeMutableRawBufferPointer
     /// Records for the network, and decrypted bytes for the bridge, gathered.
-    private var toNetwork: GatheredOutput
+    var toNetwork: GatheredOutput
     private var toBridge: GatheredOutput
-    private var stagedStart = 0
-    private var stagedEnd = 0
+    var stagedStart = 0
+    var stagedEnd = 0
     /// In this pump, a read came back short: the socket is drained, and another read
     /// would only say EAGAIN. (epoll says when more arrives.)
     private var networkDry = false
@@ -74,7 +74,7 @@ public final class TLSPump {
         case ended(failure: String?)
     }
 
-    private func has(_ bit: Int) -> Bool { UInt32(ctls_state(engine)) & UInt32(bit) != 0 }
+    func has(_ bit: Int) -> Bool { UInt32(ctls_state(engine)) & UInt32(bit) != 0 }
 
     /// Moves what can move (bounded, so one busy connection cannot starve others).
     public func pump(network: Int32, bridge: Int32, nowMs: Int64) -> Outcome {
@@ -121,14 +121,7 @@ public final class TLSPump {
                     case .failed: return end("the connection failed while receiving")
                     }
                 }
-                if stagedStart < stagedEnd {
-                    let room = ctls_recvrec(engine, &length)
-                    let count = min(length, stagedEnd - stagedStart)
-                    UnsafeMutableRawPointer(room)?.copyMemory(from: staged.baseAddress! + stagedStart, byteCount: count)
-                    ctls_recvrec_ack(engine, count)
-                    stagedStart += count
-                    moved = true
-                }
+                if feedStaged() { moved = true }
             }
             if !established && (has(CTLS_SENDAPP) || has(CTLS_RECVAPP)) {
                 established = true
@@ -182,6 +175,18 @@ public final class TLSPump {
             }
         }
         return settle(bridge: bridge, nowMs: nowMs)
+    }
+
+    /// Hands bytes read ahead to the engine, as many as its current record wants.
+    func feedStaged() -> Bool {
+        guard stagedStart < stagedEnd else { return false }
+        var length = 0
+        guard let room = ctls_recvrec(engine, &length) else { return false }
+        let count = min(length, stagedEnd - stagedStart)
+        UnsafeMutableRawPointer(room).copyMemory(from: staged.baseAddress! + stagedStart, byteCount: count)
+        ctls_recvrec_ack(engine, count)
+        stagedStart += count
+        return true
     }
 
     /// Records the engine made that have not reached the socket yet.

@@ -303,7 +303,7 @@ struct StreamingTests {
             let stubborn = try driver.start(command: "trap '' HUP; echo $$; exec sleep 100")
             try driver.read { driver.out(stubborn).hasSuffix("\n") }
             let pid = pid_t(driver.out(stubborn).dropLast())!
-            _ = shutdown(driver.connection.descriptor, Int32(SHUT_RDWR))
+            _ = shutdown(try driver.connection.descriptor, Int32(SHUT_RDWR))
             #expect(!processGone(pid, within: 1.0), "it ignores SIGHUP")
             #expect(processGone(pid, within: 3.0), "SIGKILL follows")
         }
@@ -320,7 +320,7 @@ struct StreamingTests {
                 try driver.wait(process)
             }
         }
-        _ = shutdown(driver.connection.descriptor, Int32(SHUT_RDWR))
+        _ = shutdown(try driver.connection.descriptor, Int32(SHUT_RDWR))
         let deadline = Date(timeIntervalSinceNow: 5)
         while openDescriptors(of: agent.pid) != before || !children(of: agent.pid).all.isEmpty, Date() < deadline { usleep(50_000) }
         #expect(openDescriptors(of: agent.pid) == before, "before: \(targetsBefore), after: \(descriptorTargets(of: agent.pid))")

@@ -391,6 +391,9 @@ int csys_socketpair(int fds[2]);
 // The next byte a socket will read, left there (MSG_PEEK): 1 with *byte set, 0 at the
 // end of the stream, -1 with errno (EAGAIN: nothing yet).
 int csys_peek_byte(int fd, uint8_t *byte);
+// send(2) with MSG_NOSIGNAL: a peer that went away is EPIPE, not SIGPIPE (the client does
+// not ignore it).
+ssize_t csys_send_quietly(int socket, const void *bytes, size_t length);
 // A message on a Unix socket with a descriptor along (SCM_RIGHTS): the bytes sent, or -1
 // with errno.
 ssize_t csys_send_with_descriptor(int socket, const void *bytes, size_t length, int descriptor);
