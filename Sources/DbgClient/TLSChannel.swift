@@ -43,6 +43,9 @@ final class TLSChannel: @unchecked Sendable {
     private let engineLock = Lock()
     /// Held by the one sending: the gathered records and their order on the socket.
     private let sendLock = Lock()
+    /// Reads of up to this much: few system calls per megabyte (bridged: a connection
+    /// master may take the session over).
+    private static let readAhead = 256 << 10
     /// Why the session failed (BearSSL's error), once it did.
     private(set) var failure: String?
 
@@ -50,8 +53,9 @@ final class TLSChannel: @unchecked Sendable {
     init(network: Int32, name: String, trust: TLSTrust, timeoutSeconds: Int) throws(ClientError) {
         self.network = network
         let memory = UnsafeMutableRawPointer.allocate(byteCount: ctls_session_size(), alignment: 16)
-        let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: TLSPump.stagingSize, alignment: 16)
-        pump = TLSPump(engine: OpaquePointer(memory), staging: staging)
+        let size = TLSPump.stagingSize(readAhead: TLSChannel.readAhead, bridged: true)
+        let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+        pump = TLSPump(engine: OpaquePointer(memory), staging: staging, readAhead: TLSChannel.readAhead, bridged: true)
         (self.memory, self.staging) = (memory, staging)
         let certificate = trust.clientKey?.certificate.der ?? []
         do throws(ClientError) {

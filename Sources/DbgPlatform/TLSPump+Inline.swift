@@ -3,7 +3,7 @@ import CTLS
 
 /// The engine without a bridge: the caller hands over the bytes to encrypt and takes the
 /// decrypted ones itself, so they cross no socketpair and no thread (the client's
-/// AgentConnection). Engine calls and system calls are apart: a caller that receives on
+/// AgentConnection, and an agent connection once the relay lent it its session). Engine calls and system calls are apart: a caller that receives on
 /// one thread and sends on another holds its engine lock for the former only, never
 /// while a socket blocks. The read-ahead belongs to the receiving side, the gathered
 /// records to the sending side.
@@ -62,11 +62,32 @@ extension TLSPump {
         return count
     }
 
+    /// Engine: reads application bytes from `fd` (a pipe file data was spliced into)
+    /// straight into the record being made, at most `count`; `.wouldBlock` while the
+    /// engine holds finished records, `.failed` once the session is closed.
+    public func encrypt(reading fd: Int32, upTo count: Int) -> Transfer {
+        if has(CTLS_CLOSED) { return .failed }
+        guard has(CTLS_SENDAPP) else { return .wouldBlock }
+        var length = 0
+        let room = ctls_sendapp(engine, &length)!
+        let result = Transfer(read(fd, room, min(length, count)))
+        if case .moved(let moved) = result { ctls_sendapp_ack(engine, moved) }
+        return result
+    }
+
+    /// Received bytes wait in the read-ahead or the engine, or the session closed (the
+    /// peer's close_notify was answered): epoll will not say so.
+    public var holdsInput: Bool { stagedStart < stagedEnd || has(CTLS_RECVAPP) || has(CTLS_CLOSED) }
+
     /// Engine: what was taken goes out as a record now (not when the record is full).
     public func seal() { ctls_flush(engine) }
 
-    /// Engine: starts the closing exchange (close_notify).
-    public func close() { ctls_close(engine) }
+    /// Engine: starts the closing exchange (close_notify), once.
+    public func close() {
+        guard !closeSent else { return }
+        closeSent = true
+        ctls_close(engine)
+    }
 
     /// Engine: moves finished records behind the gathered ones, as far as there is room;
     /// true when the engine holds none any more.

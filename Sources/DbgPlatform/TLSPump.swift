@@ -16,15 +16,18 @@ public final class TLSPump {
     public private(set) var bridgeEnded = false
     /// The bridge's write side is shut: its other end has read the peer's last byte.
     public private(set) var bridgeShut = false
+    /// close_notify is on its way (the inline `close`).
+    public internal(set) var closeSent = false
     /// Application bytes taken in since the last record went out.
     private var unflushed = false
     /// Once the bridge ended: when to give up on sending close_notify.
     public private(set) var closingUntil: Int64?
     /// How long a closing connection may take to send its close_notify.
     public static let closingMs: Int64 = 2_000
-    /// The caller's memory for the three buffers below, 64 KiB each.
-    public static let stagingSize = 3 * partSize
-    private static let partSize = 64 << 10
+    /// The caller's memory for the buffers below: the read-ahead, 64 KiB of gathered
+    /// records, and with a bridge 64 KiB of gathered decrypted bytes.
+    public static func stagingSize(readAhead: Int, bridged: Bool) -> Int { readAhead + (bridged ? 2 : 1) * gatherSize }
+    private static let gatherSize = 64 << 10
     /// Network bytes read ahead of the engine (which asks for each record's 5-byte header,
     /// then its body): one read takes what arrived, several records at a time.
     let staged: UnsafeMutableRawBufferPointer
@@ -42,13 +45,14 @@ public final class TLSPump {
     /// records (kTLS) from the next one on.
     public var exactHandshake = false
 
-    /// `staging` (`stagingSize` bytes) is the caller's, like the engine's memory.
-    public init(engine: OpaquePointer, staging: UnsafeMutableRawBufferPointer) {
+    /// `staging` (`stagingSize` bytes) is the caller's, like the engine's memory. The
+    /// larger the read-ahead, the fewer reads (and window updates) a transfer takes.
+    public init(engine: OpaquePointer, staging: UnsafeMutableRawBufferPointer, readAhead: Int, bridged: Bool) {
         self.engine = engine
-        let part = TLSPump.partSize
-        staged = UnsafeMutableRawBufferPointer(rebasing: staging[0..<part])
-        toNetwork = GatheredOutput(UnsafeMutableRawBufferPointer(rebasing: staging[part..<(2 * part)]))
-        toBridge = GatheredOutput(UnsafeMutableRawBufferPointer(rebasing: staging[(2 * part)..<(3 * part)]))
+        let gathered = readAhead + TLSPump.gatherSize
+        staged = UnsafeMutableRawBufferPointer(rebasing: staging[0..<readAhead])
+        toNetwork = GatheredOutput(UnsafeMutableRawBufferPointer(rebasing: staging[readAhead..<gathered]))
+        toBridge = GatheredOutput(UnsafeMutableRawBufferPointer(rebasing: staging[gathered..<(bridged ? gathered + TLSPump.gatherSize : gathered)]))
     }
 
     /// For the engine's next connection (after ctls_server_start or ctls_client_start).
@@ -57,6 +61,7 @@ public final class TLSPump {
         networkEnded = false
         bridgeEnded = false
         bridgeShut = false
+        closeSent = false
         unflushed = false
         closingUntil = nil
         stagedStart = 0

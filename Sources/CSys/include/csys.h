@@ -311,6 +311,7 @@ int csys_open_pty(int *master, int *slave, unsigned short rows, unsigned short c
 int csys_set_window_size(int master, unsigned short rows, unsigned short cols);
 static const int CSYS_EIO = EIO;
 static const int CSYS_EBADF = EBADF;
+static const int CSYS_EPIPE = EPIPE, CSYS_EPROTO = EPROTO;
 
 // Files as a user: switches the calling thread's filesystem identity (fsuid, fsgid and
 // supplementary groups; all per thread on Linux, set with raw syscalls so libc does not

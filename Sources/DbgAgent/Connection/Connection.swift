@@ -1,4 +1,5 @@
 import CSys
+import DbgPlatform
 import DbgWire
 
 /// One client connection: its socket, its slot of the buffer pool (receive, then
@@ -49,6 +50,10 @@ struct Connection: ~Copyable {
     var tls = TLSStage.none
     /// The key a TLS client proved it holds (its P-256 point), for key login.
     var clientKey: [UInt8]?
+    #if !DBG_NO_TLS
+    /// With BearSSL's records (`TLSStage.records`): the engine the relay lent.
+    var records: TLSPump?
+    #endif
     /// Zero-copy output: a pipe file data is spliced into, and from it to the socket.
     /// `spliceRemaining` bytes in it go out after the next `spliceAfter` bytes of
     /// `transmit` (the frame's header) and before the rest (its tail, later frames).
@@ -73,8 +78,9 @@ struct Connection: ~Copyable {
         case undecided
         /// The socket is the TLS relay's bridge; the handshake's outcome comes first.
         case handshaking
-        /// The relay's bridge carries the connection (BearSSL's records).
-        case established
+        /// The socket is the network's again; the connection makes and reads the records
+        /// with the engine the relay lent it (`Connection+TLSRecords`).
+        case records
         /// The socket is the network's again, its records the kernel's (kTLS).
         case kernel
     }
@@ -111,6 +117,9 @@ struct Connection: ~Copyable {
 
     /// Reads what the socket has into the free part of the receive buffer.
     mutating func receiveAvailable() -> ReceiveOutcome {
+        #if !DBG_NO_TLS
+        if let records { return receiveRecords(records, socketReads: Connection.recordReadsPerReceive) }
+        #endif
         let space = receive.writable
         guard space.count > 0 else { return .wouldBlock }
         do throws(Errno) {
@@ -135,8 +144,14 @@ struct Connection: ~Copyable {
         }
     }
 
-    /// Output queued but not yet sent: the transmit buffer and spliced file data.
-    var pendingOutput: Int { transmit.readableCount + spliceRemaining }
+    /// Output queued but not yet sent: the transmit buffer and spliced file data (and
+    /// TLS records not yet written).
+    var pendingOutput: Int {
+        #if !DBG_NO_TLS
+        if recordsPending { return transmit.readableCount + spliceRemaining + 1 }
+        #endif
+        return transmit.readableCount + spliceRemaining
+    }
 
     /// Below the back-pressure mark: the connection may take more requests and more
     /// shell output.
@@ -158,8 +173,21 @@ struct Connection: ~Copyable {
         return wanted
     }
 
+    /// Closing with BearSSL's records: close_notify goes out before FIN. True while
+    /// records wait to be sent.
+    mutating func sendCloseNotify() -> Bool {
+        #if !DBG_NO_TLS
+        return sendRecordsCloseNotify()
+        #else
+        return false
+        #endif
+    }
+
     /// Writes queued output until the socket is full. Throws when the peer is gone.
     mutating func flush() throws(Errno) {
+        #if !DBG_NO_TLS
+        if let records { return try flushRecords(records) }
+        #endif
         while spliceRemaining > 0 {
             if spliceAfter > 0 {
                 do throws(Errno) {

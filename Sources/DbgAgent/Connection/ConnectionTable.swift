@@ -49,6 +49,9 @@ struct ConnectionTable: ~Copyable {
         self[index].loggedIn = false
         self[index].tls = .none
         self[index].clientKey = nil
+        #if !DBG_NO_TLS
+        self[index].records = nil
+        #endif
         self[index].framesBlocked = false
         self[index].registered = Interest()
         self[index].peerMaxPayload = maxPayload
@@ -60,6 +63,9 @@ struct ConnectionTable: ~Copyable {
     mutating func release(_ index: Int) {
         precondition(self[index].isActive)
         self[index].socket = nil
+        #if !DBG_NO_TLS
+        self[index].records = nil  // the front end gave the engine back
+        #endif
         self[index].splicePipe = nil
         self[index].spliceRemaining = 0
         self[index].spliceAfter = 0

@@ -143,7 +143,7 @@ extension SutraFrontEnd {
             }
             let canResume = progress == .paused && connections[index].hasOutputRoom
                 && connections[index].spliceRemaining == 0
-            if !canResume { break }
+            if !canResume && !receiveHeldTLSInput(index) { break }
         }
         advanceClosing(index)
         guard connections[index].isActive else { return }
@@ -254,7 +254,9 @@ extension SutraFrontEnd {
         guard connections[index].isActive, connections[index].pendingOutput == 0 else { return }
         switch connections[index].state {
         case .closingAfterFlush:
-            // Send FIN but keep reading, so unread input does not turn our close into a reset.
+            // Send FIN (after TLS's close_notify) but keep reading, so unread input does
+            // not turn our close into a reset.
+            if connections[index].sendCloseNotify() { return }
             _ = CSys.shutdown(connections[index].fd.rawValue, CSYS_SHUT_WR)
             connections[index].state = .lingering
         case .open where connections[index].inputClosed:
@@ -293,6 +295,7 @@ extension SutraFrontEnd {
         Log.debug("connection \(index) from \(connections[index].peer.description) closed: \(reason)")
         core.connectionClosed(connections[index].ref)
         loop.remove(connections[index].fd)
+        tlsClosed(index)
         connections.release(index)
     }
 

@@ -3,12 +3,14 @@ import CTLS
 import DbgPlatform
 import DbgWire
 
-/// TLS for network connections, on a thread of its own. The agent's loop hands over a
-/// connection whose first byte is a ClientHello (`take`): the relay keeps the network
-/// socket, and the connection slot gets one end of a socketpair instead, as a serial
-/// line's bridge does, so every service, splice and the outbox work unchanged. The
-/// relay's own epoll loop runs the handshakes (ECDH and signatures are CPU work the
-/// agent's loop must not wait for) and moves records: socket ⇄ BearSSL ⇄ bridge.
+/// TLS handshakes for network connections, on a thread of their own: ECDH and signatures
+/// are CPU work the agent's loop must not wait for. The agent's loop hands over a
+/// connection whose first byte is a ClientHello (`take`): the relay takes the network
+/// socket, and the connection slot waits on one end of a socketpair for the outcome.
+/// Once the handshake is over the socket goes back to the connection with the session:
+/// its keys given to the kernel (kTLS), or the engine itself, lent to the connection,
+/// which then makes and reads the records on the loop (encryption costs the loop no more
+/// than the copies it saves) and gives the engine back when it closes (`giveBack`).
 /// Its sessions are a fixed table, their engines and record buffers one mapping made at
 /// start-up; a connection slot holds at most one, so the table never runs out.
 final class TLSRelay: @unchecked Sendable {
@@ -21,17 +23,19 @@ final class TLSRelay: @unchecked Sendable {
     private let loop: EventLoop
     private let pool: SlotPool
     private let sessions: [TLSSession]
-    /// Arrivals from the agent's loop.
+    /// Arrivals and connections that closed, from the agent's loop. Half of it is kept
+    /// for the latter: one per connection handed over, which must never be refused.
     private let arrivals: WakeupQueue<Arrival>
     private var networkKind = EventToken.Kind.none
     private var bridgeKind = EventToken.Kind.none
     /// Failed handshakes come in floods (scanners, a storm of clients): summarised.
     private var failures = RateLimitedLog(intervalMs: 1000)
 
-    private struct Arrival {
-        var network: Int32
-        var bridge: Int32
-        var peer: String
+    private enum Arrival {
+        case connection(network: Int32, bridge: Int32, peer: String, owner: UInt64)
+        /// A connection handed over closed: its session (lent, or still handshaking, or
+        /// already ended) is the relay's to free.
+        case closed(owner: UInt64)
     }
 
     init(identity: AgentIdentity, capacity: Int) throws(StartupError) {
@@ -40,7 +44,7 @@ final class TLSRelay: @unchecked Sendable {
         do throws(Errno) {
             loop = try EventLoop()
             pool = try SlotPool(slotSize: TLSSession.memoryBytes, slotCount: capacity)
-            arrivals = try WakeupQueue(capacity: capacity)
+            arrivals = try WakeupQueue(capacity: 2 * capacity)
         } catch {
             throw StartupError("cannot set up TLS: \(error.message)")
         }
@@ -76,11 +80,13 @@ final class TLSRelay: @unchecked Sendable {
     /// On the agent's loop: the relay takes over a connection's network socket (a
     /// duplicate; the caller closes its own). Returns the descriptor the connection
     /// serves instead, or nil when that cannot be set up (the connection then closes).
-    func take(_ network: FileDescriptor, peer: String) -> FileDescriptor? {
+    /// `owner` names the connection (its slot and generation) for `closed`.
+    func take(_ network: FileDescriptor, peer: String, owner: UInt64) -> FileDescriptor? {
         var ends: [Int32] = [-1, -1]
         guard csys_socketpair(&ends) == 0 else { return nil }
         let copy = csys_dup_cloexec(network.rawValue)
-        guard copy >= 0 && arrivals.push(Arrival(network: copy, bridge: ends[1], peer: peer)) else {
+        guard copy >= 0,
+              arrivals.push(.connection(network: copy, bridge: ends[1], peer: peer, owner: owner), keepingFree: sessions.count) else {
             if copy >= 0 { FileDescriptor(copy).close() }
             FileDescriptor(ends[0]).close()
             FileDescriptor(ends[1]).close()
@@ -89,32 +95,60 @@ final class TLSRelay: @unchecked Sendable {
         return FileDescriptor(ends[0])
     }
 
+    /// On the agent's loop: the engine lent to a connection (its preamble named the slot).
+    func lentPump(slot: Int, owner: UInt64) -> TLSPump? {
+        guard slot >= 0, slot < sessions.count, sessions[slot].lent, sessions[slot].owner == owner else { return nil }
+        return sessions[slot].pump
+    }
+
+    /// On the agent's loop: a connection handed over (`take`) closed. Whatever the relay
+    /// had sent it (a preamble it may never have read, a lent engine) is taken back.
+    /// Arrivals leave half the queue free, and each connection sends this once.
+    func closed(owner: UInt64) {
+        let queued = arrivals.push(.closed(owner: owner))
+        precondition(queued, "the TLS relay's queue keeps room for every connection's close")
+    }
+
     // MARK: The relay's thread
 
     private func run() {
         while true {
             do throws(Errno) {
-                try loop.poll(timeoutMs: nextDeadline()) {}
+                try loop.poll(timeoutMs: -1) {}
             } catch {
                 if error != Errno(CSYS_EINTR) { Log.info("TLS relay: epoll_wait failed: \(error.message)") }
             }
-            expire(now: MonotonicClock.now())
         }
     }
 
-    private func takeArrivals() { arrivals.drain(start) }
+    private func takeArrivals() {
+        arrivals.drain { arrival in
+            switch arrival {
+            case .connection(let network, let bridge, let peer, let owner):
+                start(network: network, bridge: bridge, peer: peer, owner: owner)
+            case .closed(let owner):
+                guard let index = sessions.firstIndex(where: { !$0.isFree && $0.owner == owner }) else { return }
+                if sessions[index].lent {
+                    sessions[index].lent = false
+                    pool.release(index)
+                } else {
+                    finish(index, failure: nil)  // the handshake was abandoned
+                }
+            }
+        }
+    }
 
-    private func start(_ arrival: Arrival) {
+    private func start(network: Int32, bridge: Int32, peer: String, owner: UInt64) {
         let certificate = identity.certificate.der
         guard let index = sessions.firstIndex(where: { $0.isFree }),
               ctls_server_start(sessions[index].pump.engine, certificate, certificate.count, identity.secret) == 0 else {
-            failures.note("TLS: no session free for \(arrival.peer) (every one is closing); connection closed")
-            FileDescriptor(arrival.network).close()
-            FileDescriptor(arrival.bridge).close()
+            failures.note("TLS: no session free for \(peer); connection closed")
+            FileDescriptor(network).close()
+            FileDescriptor(bridge).close()
             return
         }
-        sessions[index].start(network: FileDescriptor(arrival.network), bridge: FileDescriptor(arrival.bridge), peer: arrival.peer,
-                              kernelTLS: kernelTLS)
+        sessions[index].start(network: FileDescriptor(network), bridge: FileDescriptor(bridge), peer: peer,
+                              owner: owner, kernelTLS: kernelTLS)
         pump(index)
     }
 
@@ -135,32 +169,27 @@ final class TLSRelay: @unchecked Sendable {
         pump(Int(token.index))
     }
 
+    /// The connection gave up on the handshake (its timeout): the bridge closed.
     private func bridgeReady(_ token: EventToken, _ readiness: Readiness) {
-        guard let session = live(token), let bridge = session.bridge else { return }
-        if readiness.readable && !session.pump.established {
-            session.pump.endBridge(nowMs: Int64(MonotonicClock.now()))  // the connection gave up on it
-        } else if readiness.readable && session.bridgeInterest?.contains(.readable) != true {
-            var byte: UInt8 = 0
-            let got = csys_peek_byte(bridge.rawValue, &byte)
-            if got == 0 || (got < 0 && Errno.current != .wouldBlock) {
-                session.pump.endBridge(nowMs: Int64(MonotonicClock.now()))
-            } else {
-                session.bridgeHungUp = true
-            }
-        }
+        guard let session = live(token) else { return }
+        session.pump.endBridge(nowMs: Int64(MonotonicClock.now()))
         pump(Int(token.index))
     }
 
     /// The session a token is about, unless it ended (and maybe restarted) since.
     private func live(_ token: EventToken) -> TLSSession? {
         let index = Int(token.index)
-        guard index < sessions.count, !sessions[index].isFree, sessions[index].generation == token.generation else { return nil }
+        guard index < sessions.count, sessions[index].isActive, sessions[index].generation == token.generation else { return nil }
         return sessions[index]
     }
 
     private func pump(_ index: Int) {
         let session = sessions[index]
-        if let end = session.move(now: MonotonicClock.now(), kernelTLS: kernelTLS) { return finish(index, failure: end) }
+        switch session.move(now: MonotonicClock.now(), kernelTLS: kernelTLS, slot: index) {
+        case .going: break
+        case .ended(let failure): return finish(index, failure: failure)
+        case .handedBack(let lent): return finish(index, failure: nil, keepingSlot: lent)
+        }
         let token = EventToken(networkKind, index: UInt32(index), generation: session.generation)
         if let network = session.network {
             session.networkInterest = loop.update(network, from: session.networkInterest, to: session.wantedNetwork, token)
@@ -171,7 +200,8 @@ final class TLSRelay: @unchecked Sendable {
         }
     }
 
-    private func finish(_ index: Int, failure: String?) {
+    /// The relay is done with a session; its slot stays taken while its engine is lent.
+    private func finish(_ index: Int, failure: String?, keepingSlot: Bool = false) {
         let session = sessions[index]
         if let failure { failures.note("TLS handshake with \(session.peer) failed: \(failure)") }
         if let network = session.network {
@@ -185,22 +215,6 @@ final class TLSRelay: @unchecked Sendable {
         session.network = nil
         session.bridge = nil
         session.generation &+= 1
-        pool.release(index)
-    }
-
-    /// Sessions whose close_notify could not go out within the linger time.
-    private func expire(now: Milliseconds) {
-        for index in sessions.indices where !sessions[index].isFree {
-            if let until = sessions[index].pump.closingUntil, now >= until { finish(index, failure: nil) }
-        }
-    }
-
-    private func nextDeadline() -> Int32 {
-        var next: Milliseconds?
-        for session in sessions where !session.isFree {
-            if let until = session.pump.closingUntil.map({ Milliseconds($0) }), next == nil || until < next! { next = until }
-        }
-        guard let next else { return -1 }
-        return Int32(clamping: max(0, next - MonotonicClock.now()))
+        if !keepingSlot { pool.release(index) }
     }
 }

@@ -20,10 +20,11 @@ final class WakeupQueue<Element>: @unchecked Sendable {
         ring = Ring(capacity: capacity)
     }
 
-    /// Queues `element` and wakes the loop; false when the ring is full.
-    func push(_ element: Element) -> Bool {
+    /// Queues `element` and wakes the loop; false when the ring is full, or would keep
+    /// fewer than `reserve` places free (for elements that must never be refused).
+    func push(_ element: Element, keepingFree reserve: Int = 0) -> Bool {
         csys_monitor_lock(lock)
-        let queued = ring.push(element)
+        let queued = ring.count + reserve < ring.capacity && ring.push(element)
         csys_monitor_unlock(lock)
         guard queued else { return false }
         var one: UInt64 = 1

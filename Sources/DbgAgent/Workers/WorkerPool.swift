@@ -64,6 +64,7 @@ struct Ring<Element> {
     private let slots: UnsafeMutableBufferPointer<Element?>
     private var head = 0
     private(set) var count = 0
+    var capacity: Int { slots.count }
 
     init(capacity: Int) {
         slots = .allocate(capacity: capacity)
