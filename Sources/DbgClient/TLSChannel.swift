@@ -121,28 +121,20 @@ final class TLSChannel: @unchecked Sendable {
         sendLock.withLock { () -> Int in
             var offset = 0
             while true {
-                var closed = false
-                engineLock.withLock {
-                    // Records are made as long as the gathering has room for them.
-                    var stalled = false
-                    while offset < bytes.count {
-                        guard let taken = pump.encrypt(UnsafeRawBufferPointer(rebasing: bytes[offset...])) else {
-                            closed = true
-                            return
-                        }
-                        offset += taken
-                        if taken > 0 {
-                            stalled = false
-                        } else if stalled || !pump.gatherRecords() {
-                            return
-                        } else {
-                            stalled = true
-                        }
-                    }
-                    pump.seal()
+                let taken = engineLock.withLock { () -> Int? in
+                    let taken = pump.encrypt(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+                    if let taken, offset + taken == bytes.count { pump.seal() }
+                    return taken
                 }
-                guard !closed else {
+                guard let taken else {
                     errno = EPIPE
+                    return -1
+                }
+                offset += taken
+                if taken == 0 && !pump.hasGatheredRecords {
+                    // Neither room nor records to make room with: the engine is stuck.
+                    failure = "the TLS engine takes no more bytes"
+                    errno = EPROTO
                     return -1
                 }
                 guard writeRecords() else { return -1 }

@@ -48,32 +48,38 @@ extension TLSPump {
         return result
     }
 
-    /// Engine: takes application bytes, as many as the record being made has room for;
-    /// 0 while the engine holds finished records (`gatherRecords` makes room), nil once
+    /// Engine: takes application bytes while the records being made and the gathering
+    /// have room (finished records move behind the gathered ones); how many, nil once
     /// the session is closed.
     public func encrypt(_ bytes: UnsafeRawBufferPointer) -> Int? {
         if has(CTLS_CLOSED) { return nil }
-        guard !bytes.isEmpty, has(CTLS_SENDAPP) else { return 0 }
-        var length = 0
-        let room = ctls_sendapp(engine, &length)!
-        let count = min(length, bytes.count)
-        UnsafeMutableRawPointer(room).copyMemory(from: bytes.baseAddress!, byteCount: count)
-        ctls_sendapp_ack(engine, count)
-        return count
+        var taken = 0
+        while taken < bytes.count && makeRoom() {
+            var length = 0
+            let room = ctls_sendapp(engine, &length)!
+            let count = min(length, bytes.count - taken)
+            UnsafeMutableRawPointer(room).copyMemory(from: bytes.baseAddress! + taken, byteCount: count)
+            ctls_sendapp_ack(engine, count)
+            taken += count
+        }
+        return taken
     }
 
     /// Engine: reads application bytes from `fd` (a pipe file data was spliced into)
-    /// straight into the record being made, at most `count`; `.wouldBlock` while the
-    /// engine holds finished records, `.failed` once the session is closed.
+    /// straight into the record being made, at most `count`; `.wouldBlock` when the
+    /// gathering has no room, `.failed` once the session is closed.
     public func encrypt(reading fd: Int32, upTo count: Int) -> Transfer {
         if has(CTLS_CLOSED) { return .failed }
-        guard has(CTLS_SENDAPP) else { return .wouldBlock }
+        guard makeRoom() else { return .wouldBlock }
         var length = 0
         let room = ctls_sendapp(engine, &length)!
         let result = Transfer(read(fd, room, min(length, count)))
         if case .moved(let moved) = result { ctls_sendapp_ack(engine, moved) }
         return result
     }
+
+    /// The engine takes application bytes once its finished records are gathered.
+    private func makeRoom() -> Bool { has(CTLS_SENDAPP) || (gatherRecords() && has(CTLS_SENDAPP)) }
 
     /// Received bytes wait in the read-ahead or the engine, or the session closed (the
     /// peer's close_notify was answered): epoll will not say so.

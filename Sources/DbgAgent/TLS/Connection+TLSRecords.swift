@@ -52,6 +52,7 @@ extension Connection {
         while true {
             let allTaken = try encryptQueued(pump)
             _ = pump.gatherRecords()
+            guard pump.hasGatheredRecords else { return }
             while pump.hasGatheredRecords {
                 switch pump.writeGathered(network: fd.rawValue) {
                 case .moved: continue
@@ -66,36 +67,25 @@ extension Connection {
     /// Hands queued output to the engine while it and the gathering have room; true when
     /// all of it was taken (the last record is then sealed: it goes out now).
     private mutating func encryptQueued(_ pump: TLSPump) throws(Errno) -> Bool {
-        var stalled = false
         while true {
-            var taken = 0
             if spliceRemaining > 0 && spliceAfter == 0 {
                 guard let source = splicePipe?.read.descriptor else { preconditionFailure("spliced data without a pipe") }
                 switch pump.encrypt(reading: source.rawValue, upTo: spliceRemaining) {
-                case .moved(let count):
-                    taken = count
-                    spliceRemaining -= count
-                case .wouldBlock: break
+                case .moved(let count): spliceRemaining -= count
+                case .wouldBlock: return false
                 case .ended, .failed: throw Errno(CSYS_EPIPE)
                 }
             } else if !transmit.isEmpty {
                 let limit = spliceRemaining > 0 ? spliceAfter : transmit.readableCount
-                guard let count = pump.encrypt(UnsafeRawBufferPointer(rebasing: transmit.readable[0..<limit])) else {
+                guard let taken = pump.encrypt(UnsafeRawBufferPointer(rebasing: transmit.readable[0..<limit])) else {
                     throw Errno(CSYS_EPIPE)
                 }
-                taken = count
-                transmit.didRead(count)
-                if spliceRemaining > 0 { spliceAfter -= count }
+                transmit.didRead(taken)
+                if spliceRemaining > 0 { spliceAfter -= taken }
+                if taken < limit { return false }  // the gathered records go out first
             } else {
                 pump.seal()
                 return true
-            }
-            if taken > 0 {
-                stalled = false
-            } else if stalled || !pump.gatherRecords() {
-                return false  // the gathered records go out first
-            } else {
-                stalled = true
             }
         }
     }
