@@ -201,7 +201,7 @@ final class Agent {
         if let tls {
             Log.info("tls: " + String(tls.capacity) + " sessions x " + String(kib(tls.budgetBytes / tls.capacity))
                 + " KiB (engine, records, read-ahead), handshakes on their own thread, records "
-                + (tls.kernelTLS ? "by the kernel (kTLS)" : "by BearSSL (no tls in " + TLSRelay.ulpList + ")")
+                + (tls.kernelTLS ? "by the kernel (kTLS)" : "by BearSSL on the loop (no tls in " + TLSRelay.ulpList + ")")
                 + (config.requireTLS ? "; cleartext refused on TCP" : ""))
         }
         #endif
