@@ -91,34 +91,46 @@ public struct RemoteFiles {
                 throw .malformed("HashResult: \(error.message)")
             }
         }
-        while !eof || !inFlight.isEmpty {
-            while !eof && inFlight.count < window {
-                let id = connection.makeID()
-                try connection.send(service: ServiceID.dbg, op: Dbg.Op.readFile.rawValue, id: id,
-                                    Dbg.ReadFileRequest(token: token, path: WireBytes(path), offset: next, size: UInt32(chunk)))
-                next += UInt64(chunk)
-                inFlight.sent(id)
-            }
-            // The agent answers ReadFile in request order (one spliced chunk at a time);
-            // the data is used in place.
-            let ended = try connection.receive { (header, payload) throws(ClientError) -> Bool in
-                if header.id == hashID {
-                    try takeHash(header, payload)
-                    return false
+        var answered = true  // the last answer taken was whole: the connection is in step
+        do throws(ClientError) {
+            while !eof || !inFlight.isEmpty {
+                while !eof && inFlight.count < window {
+                    let id = connection.makeID()
+                    try connection.send(service: ServiceID.dbg, op: Dbg.Op.readFile.rawValue, id: id,
+                                        Dbg.ReadFileRequest(token: token, path: WireBytes(path), offset: next, size: UInt32(chunk)))
+                    next += UInt64(chunk)
+                    inFlight.sent(id)
                 }
-                try ReceivedFrame.throwIfError(header, payload)
-                try inFlight.answered(header)
-                let chunk: Dbg.FileChunk
-                do throws(WireError) {
-                    chunk = try Dbg.FileChunk.decode(payload: payload)
-                } catch {
-                    throw .malformed("FileChunk: \(error.message)")
+                // The agent answers ReadFile in request order (one spliced chunk at a time);
+                // the data is used in place.
+                answered = false
+                let ended = try connection.receive { (header, payload) throws(ClientError) -> Bool in
+                    if header.id == hashID {
+                        answered = true
+                        try takeHash(header, payload)
+                        return false
+                    }
+                    try inFlight.answered(header)
+                    answered = true
+                    try ReceivedFrame.throwIfError(header, payload)
+                    let chunk: Dbg.FileChunk
+                    do throws(WireError) {
+                        chunk = try Dbg.FileChunk.decode(payload: payload)
+                    } catch {
+                        throw .malformed("FileChunk: \(error.message)")
+                    }
+                    try chunk.data.withUnsafeBytes { (data) throws(ClientError) in try sink(data) }
+                    total += UInt64(chunk.data.count)
+                    return chunk.eof
                 }
-                try chunk.data.withUnsafeBytes { (data) throws(ClientError) in try sink(data) }
-                total += UInt64(chunk.data.count)
-                return chunk.eof
+                if ended { eof = true }
             }
-            if ended { eof = true }
+        } catch {
+            // An answer that said no (a missing file answers every request so), or a sink
+            // that failed: the rest of the window is read and dropped, so that the
+            // connection's next call finds its own answers.
+            if answered { drain(&inFlight, hashID: hashID) }
+            throw error
         }
         if hashing && digest == nil {
             // Hashing gigabytes on a small board takes a while.
@@ -209,6 +221,17 @@ public struct RemoteFiles {
             }
         }
         return hashes.digests()
+    }
+
+    /// Reads the answers still in flight after a failure, in order, and drops them (a Hash
+    /// answer among them too); stops at the first that cannot be read.
+    private func drain(_ inFlight: inout InFlightIDs, hashID: UInt32?) {
+        while !inFlight.isEmpty {
+            let dropped: Void? = try? connection.receive { (header, _) throws(ClientError) in
+                if header.id != hashID { try inFlight.answered(header) }
+            }
+            if dropped == nil { return }
+        }
     }
 
     private func call<Request: WireCodable, Response: WireCodable>(_ op: Dbg.Op, _ request: Request) throws(ClientError) -> Response {

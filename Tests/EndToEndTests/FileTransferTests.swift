@@ -103,6 +103,32 @@ struct FileTransferTests {
         #expect(try sha256(ofFile: fixture.home + "/copy.bin") == sha256(ofFile: source))
     }
 
+    @Test("a windowed read of a missing file fails with NotFound and leaves the connection in step for the next windowed call")
+    func failedReadKeepsStep() throws {
+        let fixture = try CommandFixture()
+        let agent = try fixture.startAgent()
+        let session = try fixture.login(agent)
+        let files = RemoteFiles(connection: session.connection, token: WireBytes(session.token))
+        do {
+            try files.read("missing.bin") { _ in }
+            Issue.record("a missing file was read")
+        } catch {
+            guard case .remote(let code, _, _) = error else { throw error }
+            #expect(code == .notFound)
+        }
+        let data = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        var offset = 0
+        try files.write("written.bin", truncate: true, mode: 0o644, from: { (buffer: UnsafeMutableRawBufferPointer) in
+            let count = min(buffer.count, data.count - offset)
+            data.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: count) }
+            offset += count
+            return count
+        })
+        var back: [UInt8] = []
+        try files.read("written.bin") { back += $0 }
+        #expect(back == data)
+    }
+
     @Test("odd chunk sizes, 1-byte chunks, exact-multiple ends and offsets past the end")
     func edges() throws {
         let fixture = try CommandFixture()

@@ -80,8 +80,11 @@ struct CopyID: Command {
         }
         var existing: [UInt8] = []
         try attempt("copy-id: reading \(path)") {
-            guard (try? files.stat(path)) != nil else { return }  // none yet
-            try files.read(path) { (chunk: UnsafeRawBufferPointer) throws(ClientError) in existing += chunk }
+            do throws(ClientError) {
+                try files.read(path) { (chunk: UnsafeRawBufferPointer) throws(ClientError) in existing += chunk }
+            } catch {
+                guard case .remote(let code, _, _) = error, code == .notFound else { throw error }  // none yet
+            }
         }
         let text = String(decoding: existing, as: UTF8.self)
         let listed = text.split(separator: "\n").contains { $0.split(separator: " ").first.map(String.init) == key.fingerprint }
