@@ -1,0 +1,43 @@
+"""dbgclient: a pure-Python client for dbgd (docs/PROTOCOL.md).
+
+    import dbgclient
+    with dbgclient.connect("192.168.7.2", user="root", password="...") as board:
+        print(board.run(["uname", "-a"]).check().stdout.decode())
+        board.put("app.bin", "/usr/local/bin/app")
+"""
+
+from typing import Optional
+
+from .client import Connection, open_connection
+from .messages import AuthRequest
+from .errors import (BadRequest, Busy, CommandError, ConnectError, DbgError, Denied, Exists, Internal, IOFailure,
+                     NotFound, ProtocolError, RemoteError, Timeout, TooLarge, TransportError, TruncatedOutput,
+                     Unauthenticated, Unsupported)
+from .session import Client, ExecResult, FileInfo
+from .target import DEFAULT_PORT, Target, parse as parse_target
+
+__version__ = "0.1.0"
+
+
+def connect(target: str, user: str = "root", password: Optional[str] = None, key: Optional[str] = None,
+            timeout: Optional[float] = 30.0) -> Client:
+    """Connects to the agent at `target` (the forms `dbg` takes: `host[:port]`,
+    `[v6]:port`, `unix:/path`), says Hello and logs `user` in with `password`."""
+    if key is not None:
+        raise ConnectError("key login needs a TLS connection, which this version of dbgclient does not make yet")
+    if password is None:
+        raise ConnectError("a password is needed to log in")
+    connection = open_connection(target, timeout)
+    try:
+        connection.hello()
+        session = connection.dbg("Authenticate", AuthRequest(username=user, password=password))
+    except BaseException:
+        connection.close()
+        raise
+    return Client(connection, session)
+
+
+__all__ = ["connect", "open_connection", "Client", "Connection", "ExecResult", "FileInfo", "Target", "parse_target",
+           "DEFAULT_PORT", "DbgError", "ConnectError", "ProtocolError", "TransportError", "RemoteError", "BadRequest",
+           "Unauthenticated", "Denied", "NotFound", "Exists", "TooLarge", "Busy", "Timeout", "Unsupported",
+           "Internal", "IOFailure", "CommandError", "TruncatedOutput"]

@@ -1,0 +1,154 @@
+"""A blocking connection to dbgd: requests and their answers over one socket."""
+
+import socket
+from collections import deque
+from typing import Deque, Optional, Tuple, Type
+
+from . import messages as m
+from .errors import ConnectError, ProtocolError, TransportError, remote_error
+from .target import Target, parse
+from .wire import CONTROL, DBG, ERROR, EVENT, FrameReader, Header, REQUEST, encode_frame
+
+PROTOCOL_VERSION = 1
+CLIENT_NAME = "dbgclient (Python)"
+
+
+class Connection:
+    """One connection to an agent. Requests are answered in `call`; events that arrive
+    meanwhile (shell output) wait in `events`. Not for use by several threads at once."""
+
+    def __init__(self, sock: socket.socket, target: Target, timeout: Optional[float], max_frame: int = 16 << 20):
+        self.target = target
+        self.timeout = timeout
+        self.max_frame = max_frame
+        # What the agent takes: its default until Hello says (--max-frame, 1 MiB).
+        self.agent_max_frame = 1 << 20
+        self.events: Deque[Tuple[Header, bytes]] = deque()
+        self._sock = sock
+        self._reader = FrameReader(max_frame)
+        self._next_id = 0
+        sock.settimeout(timeout)
+
+    # Lifetime
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    # Frames
+
+    def make_id(self) -> int:
+        self._next_id = self._next_id % 0xFFFFFFFF + 1
+        return self._next_id
+
+    def send(self, service: int, op: int, message: m.Message, id: Optional[int] = None) -> int:
+        """Sends one request; returns its id (0: one-way, no answer unless it fails)."""
+        if id is None:
+            id = self.make_id()
+        payload = message.encode()
+        if len(payload) > self.agent_max_frame:
+            raise ProtocolError("a request of %d bytes, above the agent's limit of %d" % (len(payload),
+                                                                                          self.agent_max_frame))
+        self.send_bytes(encode_frame(REQUEST, service, op, id, payload))
+        return id
+
+    def send_bytes(self, data: bytes) -> None:
+        try:
+            self._sock.sendall(data)
+        except socket.timeout:
+            raise TransportError("timed out sending to %s" % self.target) from None
+        except OSError as error:
+            raise TransportError("sending to %s failed: %s" % (self.target, error.strerror or error)) from None
+
+    def receive(self) -> Tuple[Header, bytes]:
+        """The next frame of any kind."""
+        while True:
+            frame = self._reader.next_frame()
+            if frame is not None:
+                return frame
+            try:
+                data = self._sock.recv(1 << 20)
+            except socket.timeout:
+                raise TransportError("timed out waiting for %s" % self.target) from None
+            except OSError as error:
+                raise TransportError("receiving from %s failed: %s" % (self.target, error.strerror or error)) from None
+            if not data:
+                raise TransportError("%s closed the connection" % self.target)
+            self._reader.feed(data)
+
+    def answer(self, id: int, response: Optional[Type[m.Message]]):
+        """Waits for the answer to request `id`: its decoded response, or the agent's
+        error raised. Events meanwhile go to `events`; an error frame with id 0 (the
+        agent ending the connection: Timeout, Busy) is raised."""
+        while True:
+            header, payload = self.receive()
+            if header.kind == EVENT:
+                self.events.append((header, payload))
+                continue
+            if header.kind == ERROR and (header.id == id or header.id == 0):
+                error = m.Error.decode(payload)
+                raise remote_error(error.code, error.errno, error.message)
+            if header.id != id:
+                continue  # the answer to a request given up on
+            return response.decode(payload) if response is not None else None
+
+    def call(self, service: int, op: int, request: m.Message, response: Optional[Type[m.Message]] = None):
+        """Sends a request and waits for its answer (see `answer`)."""
+        if response is None:
+            response = _response_type(service, op)
+        return self.answer(self.send(service, op, request), response)
+
+    # Control service
+
+    def hello(self, client: str = CLIENT_NAME) -> m.HelloResponse:
+        answer = self.call(CONTROL, m.OP["Hello"], m.HelloRequest(version=PROTOCOL_VERSION, max_frame=self.max_frame,
+                                                                   client=client))
+        self.agent_max_frame = answer.max_frame
+        return answer
+
+    def ping(self, data: bytes = b"") -> bytes:
+        return self.call(CONTROL, m.OP["Ping"], m.Ping(data=data)).data
+
+    def dbg(self, op: str, request: m.Message):
+        """A dbg service request by op name (e.g. "Stat"), answered."""
+        return self.call(DBG, m.OP[op], request)
+
+
+def _response_type(service: int, op: int) -> Optional[Type[m.Message]]:
+    table = m.CONTROL_OPS if service == CONTROL else m.DBG_OPS if service == DBG else {}
+    if op not in table:
+        raise ValueError("no response type known for service 0x%x op 0x%04x" % (service, op))
+    name = table[op][2]
+    return m.TYPES[name] if name else None
+
+
+def open_connection(target: str, timeout: Optional[float] = 30.0, max_frame: int = 16 << 20) -> Connection:
+    """A connection to `target` (see `target.parse`), without Hello or login."""
+    parsed = parse(target)
+    try:
+        if parsed.kind == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(parsed.path)
+        elif parsed.kind == "tcp":
+            sock = socket.create_connection((parsed.host, parsed.port), timeout=timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        else:
+            raise ConnectError("%s: %s targets are not supported by this version of dbgclient (TCP and Unix "
+                               "sockets are)" % (target, parsed.kind))
+    except socket.timeout:
+        raise ConnectError("%s: no answer within %s s" % (parsed, timeout)) from None
+    except OSError as error:
+        raise ConnectError("cannot connect to %s: %s" % (parsed, error.strerror or error)) from None
+    return Connection(sock, parsed, timeout, max_frame)

@@ -1,0 +1,101 @@
+"""dbgclient against a running dbgd (see conftest): commands, files, errors."""
+
+import hashlib
+import os
+
+import pytest
+
+import dbgclient
+from conftest import PASSWORD
+
+
+def test_run_and_sh_are_shaped_like_subprocess(board):
+    result = board.run(["printf", "%s|", "a b", "it's", "$HOME"])
+    assert result.exit_code == 0 and result.returncode == 0
+    assert result.stdout == b"a b|it's|$HOME|"
+    shell = board.sh("echo out; echo err >&2; exit 3")
+    assert (shell.exit_code, shell.stdout, shell.stderr) == (3, b"out\n", b"err\n")
+    with pytest.raises(dbgclient.CommandError) as failed:
+        shell.check()
+    assert failed.value.result.exit_code == 3
+    assert board.run("true").check().exit_code == 0
+
+
+def test_truncated_output_is_flagged_and_check_raises(board):
+    result = board.sh("head -c 200000 /dev/zero")
+    assert result.stdout_truncated and len(result.stdout) < 200000
+    with pytest.raises(dbgclient.TruncatedOutput):
+        result.check()
+
+
+def test_a_missing_program_is_not_found(board):
+    with pytest.raises(dbgclient.NotFound) as missing:
+        board.run(["no-such-program-here"])
+    assert "command not found" in missing.value.message
+
+
+def test_files_one_request_each(board, agent):
+    board.mkdir("d/e", parents=True)
+    board.write_bytes("d/e/f.txt", b"hello", mode=0o600)
+    info = board.stat("d/e/f.txt")
+    assert (info.type, info.mode, info.size) == ("file", 0o600, 5)
+    assert board.read_bytes("d/e/f.txt") == b"hello"
+    assert board.sha256("d/e/f.txt") == hashlib.sha256(b"hello").hexdigest()
+    board.rename("d/e/f.txt", "d/g.txt")
+    assert sorted(entry.name for entry in board.listdir("d")) == ["e", "g.txt"]
+    assert board.exists("d/g.txt") and not board.exists("d/e/f.txt")
+    with pytest.raises(dbgclient.Exists):
+        board.mkdir("d")
+    board.remove("d", recursive=True)
+    assert not (agent.home / "d").exists()
+
+
+def test_a_failed_window_leaves_the_connection_in_step(board):
+    with pytest.raises(dbgclient.NotFound):
+        board.read_bytes("missing.bin")
+    board.write_bytes("after.bin", b"x" * 3_000_000)
+    assert board.read_bytes("after.bin") == b"x" * 3_000_000
+
+
+def test_put_and_get_whole_files_and_trees(board, agent, tmp_path):
+    data = os.urandom(5_000_000 + 17)
+    local = tmp_path / "big.bin"
+    local.write_bytes(data)
+    seen = []
+    assert board.put(str(local), "big.bin", progress=seen.append, verify=True) == len(data)
+    assert seen[-1] == len(data)
+    assert (agent.home / "big.bin").read_bytes() == data
+    assert not [name for name in os.listdir(agent.home) if ".dbg-" in name]
+    back = tmp_path / "back.bin"
+    assert board.get("big.bin", str(back), verify=True) == len(data)
+    assert back.read_bytes() == data
+
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.txt").write_bytes(b"a")
+    (tree / "sub" / "b.txt").write_bytes(b"")
+    board.put(str(tree), "tree")
+    copy = tmp_path / "copy"
+    board.get("tree", str(copy))
+    assert (copy / "a.txt").read_bytes() == b"a" and (copy / "sub" / "b.txt").read_bytes() == b""
+
+
+def test_errors_carry_code_errno_and_message(board):
+    with pytest.raises(dbgclient.NotFound) as missing:
+        board.stat("/no/such/path")
+    assert missing.value.code == 4 and missing.value.errno == 2
+
+
+def test_unix_socket_and_wrong_password(agent):
+    with dbgclient.connect("unix:%s" % agent.socket, user=agent.user, password=PASSWORD) as board:
+        assert board.run(["id", "-u"]).stdout.strip() == str(os.getuid()).encode()
+        assert board.connection.ping(b"\x00\x01") == b"\x00\x01"
+    with pytest.raises(dbgclient.Denied):
+        dbgclient.connect(agent.address, user=agent.user, password="wrong")
+
+
+def test_unsupported_targets_fail_loudly(agent):
+    with pytest.raises(dbgclient.ConnectError, match="not supported"):
+        dbgclient.connect("tls://" + agent.address, user=agent.user, password=PASSWORD)
+    with pytest.raises(dbgclient.ConnectError, match="cannot connect"):
+        dbgclient.connect("127.0.0.1:1", user=agent.user, password=PASSWORD)
