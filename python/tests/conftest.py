@@ -50,6 +50,8 @@ class Agent:
             found = re.search(r"listening on (127\.0\.0\.1:\d+)", text)
             if found and " ready" in text:
                 self.address = found.group(1)
+                key = re.search(r"board key (SHA256:[A-Za-z0-9+/]+)", text)
+                self.board_key = key.group(1) if key else None
                 return
             if self.process.poll() is not None:
                 break

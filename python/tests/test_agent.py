@@ -94,8 +94,79 @@ def test_unix_socket_and_wrong_password(agent):
         dbgclient.connect(agent.address, user=agent.user, password="wrong")
 
 
+def test_tls_with_the_board_key_pinned_or_recorded(agent, tmp_path):
+    assert agent.board_key, "the agent logs its board key"
+    target = "tls://" + agent.address
+    with dbgclient.connect(target, user=agent.user, password=PASSWORD, fingerprint=agent.board_key) as board:
+        assert board.run(["echo", "over tls"]).stdout == b"over tls\n"
+        data = os.urandom(3_000_000)
+        board.write_bytes("tls.bin", data)
+        assert board.read_bytes("tls.bin") == data
+    with pytest.raises(dbgclient.UntrustedBoard, match="not the SHA256:x expected"):
+        dbgclient.connect(target, user=agent.user, password=PASSWORD, fingerprint="SHA256:x")
+
+    known = str(tmp_path / "dbg" / "known_agents")
+    with pytest.raises(dbgclient.UntrustedBoard, match="is not in"):
+        dbgclient.connect(target, user=agent.user, password=PASSWORD, known_agents=known)
+    dbgclient.connect(target, user=agent.user, password=PASSWORD, known_agents=known, accept_new=True).close()
+    assert open(known).read() == "%s %s\n" % (agent.address, agent.board_key)
+    assert oct(os.stat(known).st_mode & 0o777) == "0o600"
+    dbgclient.connect(target, user=agent.user, password=PASSWORD, known_agents=known).close()
+    with open(known, "w") as changed:
+        changed.write("%s SHA256:someotherkey\n" % agent.address)
+    with pytest.raises(dbgclient.UntrustedBoard, match="HAS CHANGED"):
+        dbgclient.connect(target, user=agent.user, password=PASSWORD, known_agents=known, accept_new=True)
+
+
+def test_tls_to_a_cleartext_port_fails_clearly(agent):
+    with pytest.raises(dbgclient.ConnectError, match="TLS handshake"):
+        dbgclient.connect("tls://127.0.0.1:%d" % _plain_server(), user="x", password="y", fingerprint="SHA256:x")
+
+
+def _plain_server() -> int:
+    """A listener that answers anything with a few bytes and closes: no TLS there."""
+    import socket
+    import threading
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def answer():
+        peer, _ = server.accept()
+        peer.sendall(b"not tls\n")
+        peer.close()
+        server.close()
+    threading.Thread(target=answer, daemon=True).start()
+    return server.getsockname()[1]
+
+
 def test_unsupported_targets_fail_loudly(agent):
     with pytest.raises(dbgclient.ConnectError, match="not supported"):
-        dbgclient.connect("tls://" + agent.address, user=agent.user, password=PASSWORD)
+        dbgclient.connect("serial:/dev/ttyUSB9", user=agent.user, password=PASSWORD)
+    with pytest.raises(dbgclient.ConnectError, match="key login"):
+        dbgclient.connect(agent.address, user=agent.user, key="client.key")
     with pytest.raises(dbgclient.ConnectError, match="cannot connect"):
         dbgclient.connect("127.0.0.1:1", user=agent.user, password=PASSWORD)
+
+
+def test_an_interactive_shell(board):
+    import select
+    with board.shell(rows=30, cols=100) as shell:
+        shell.write(b"stty size; echo marker-$((6*7))\n")
+        seen = b""
+        while b"marker-42" not in seen:
+            seen += shell.read(timeout=10)
+        assert b"30 100" in seen
+        shell.resize(40, 120)
+        shell.write(b"stty size\n")
+        while b"40 120" not in seen:
+            seen += shell.read(timeout=10)
+        while shell.pending:
+            seen += shell.read()
+        shell.write(b"echo selectable\n")
+        assert select.select([shell], [], [], 10)[0] == [shell], "the socket becomes readable with the output"
+        while b"selectable\r\n" not in seen.split(b"echo selectable")[-1]:
+            seen += shell.read(timeout=10)
+        shell.write(b"exit 5\n")
+        assert shell.wait(timeout=10) == 5
+        assert shell.read() == b""

@@ -113,8 +113,9 @@ def test_frame_reader_takes_bytes_as_they_come():
     stream = encode_frame(2, 0, 2, 1, m.Ping(data=b"a").encode()) + encode_frame(4, 0x60, 0x0630, 0, b"\x01\x02")
     reader = FrameReader()
     frames = []
-    for byte in stream:
+    for index, byte in enumerate(stream):
         reader.feed(bytes([byte]))
+        assert reader.has_frame == (index in (20 + 5 - 1, len(stream) - 1))
         frames += reader.frames()
     assert [(h.kind, h.op, h.id, p) for h, p in frames] == [(2, 2, 1, s(b"a")), (4, 0x0630, 0, b"\x01\x02")]
     assert reader.buffered == 0

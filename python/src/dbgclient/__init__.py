@@ -12,7 +12,7 @@ from .client import Connection, open_connection
 from .messages import AuthRequest
 from .errors import (BadRequest, Busy, CommandError, ConnectError, DbgError, Denied, Exists, Internal, IOFailure,
                      NotFound, ProtocolError, RemoteError, Timeout, TooLarge, TransportError, TruncatedOutput,
-                     Unauthenticated, Unsupported)
+                     Unauthenticated, Unsupported, UntrustedBoard)
 from .session import Client, ExecResult, FileInfo
 from .target import DEFAULT_PORT, Target, parse as parse_target
 
@@ -20,14 +20,18 @@ __version__ = "0.1.0"
 
 
 def connect(target: str, user: str = "root", password: Optional[str] = None, key: Optional[str] = None,
-            timeout: Optional[float] = 30.0) -> Client:
+            timeout: Optional[float] = 30.0, fingerprint: Optional[str] = None, accept_new: bool = False,
+            known_agents: Optional[str] = None) -> Client:
     """Connects to the agent at `target` (the forms `dbg` takes: `host[:port]`,
-    `[v6]:port`, `unix:/path`), says Hello and logs `user` in with `password`."""
+    `[v6]:port`, `unix:/path`, `tls://host[:port]`), says Hello and logs `user` in with
+    `password`. Over TLS the board's key is checked as `dbg` does: `fingerprint` pins it,
+    else dbg's `known_agents` file must list it (`accept_new` records a new board)."""
     if key is not None:
-        raise ConnectError("key login needs a TLS connection, which this version of dbgclient does not make yet")
+        raise ConnectError("key login is not in this version of dbgclient: give a password (inside TLS)")
     if password is None:
         raise ConnectError("a password is needed to log in")
-    connection = open_connection(target, timeout)
+    connection = open_connection(target, timeout, fingerprint=fingerprint, accept_new=accept_new,
+                                 known_agents=known_agents)
     try:
         connection.hello()
         session = connection.dbg("Authenticate", AuthRequest(username=user, password=password))
@@ -40,4 +44,4 @@ def connect(target: str, user: str = "root", password: Optional[str] = None, key
 __all__ = ["connect", "open_connection", "Client", "Connection", "ExecResult", "FileInfo", "Target", "parse_target",
            "DEFAULT_PORT", "DbgError", "ConnectError", "ProtocolError", "TransportError", "RemoteError", "BadRequest",
            "Unauthenticated", "Denied", "NotFound", "Exists", "TooLarge", "Busy", "Timeout", "Unsupported",
-           "Internal", "IOFailure", "CommandError", "TruncatedOutput"]
+           "Internal", "IOFailure", "CommandError", "TruncatedOutput", "UntrustedBoard"]

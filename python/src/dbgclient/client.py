@@ -5,6 +5,7 @@ from collections import deque
 from typing import Deque, Optional, Tuple, Type
 
 from . import messages as m
+from . import tls
 from .errors import ConnectError, ProtocolError, TransportError, remote_error
 from .target import Target, parse
 from .wire import CONTROL, DBG, ERROR, EVENT, FrameReader, Header, REQUEST, encode_frame
@@ -44,6 +45,16 @@ class Connection:
 
     def fileno(self) -> int:
         return self._sock.fileno()
+
+    @property
+    def has_buffered_frame(self) -> bool:
+        """A whole frame was received and not taken yet: the socket may not be readable,
+        but `receive` returns at once."""
+        return self._reader.has_frame
+
+    def set_timeout(self, timeout: Optional[float]) -> None:
+        """How long one receive or send may wait from now on (None: no limit)."""
+        self._sock.settimeout(timeout)
 
     # Frames
 
@@ -132,21 +143,33 @@ def _response_type(service: int, op: int) -> Optional[Type[m.Message]]:
     return m.TYPES[name] if name else None
 
 
-def open_connection(target: str, timeout: Optional[float] = 30.0, max_frame: int = 16 << 20) -> Connection:
-    """A connection to `target` (see `target.parse`), without Hello or login."""
+def open_connection(target: str, timeout: Optional[float] = 30.0, max_frame: int = 16 << 20,
+                    fingerprint: Optional[str] = None, accept_new: bool = False,
+                    known_agents: Optional[str] = None) -> Connection:
+    """A connection to `target` (see `target.parse`), without Hello or login. Over TLS
+    the board's key must be `fingerprint`, or the one `known_agents` records for it (a
+    new board is recorded with `accept_new`): see `tls.check_trust`."""
     parsed = parse(target)
     try:
         if parsed.kind == "unix":
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(timeout)
             sock.connect(parsed.path)
-        elif parsed.kind == "tcp":
+        elif parsed.kind in ("tcp", "tls"):
             sock = socket.create_connection((parsed.host, parsed.port), timeout=timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            if parsed.kind == "tls":
+                address = str(parsed._replace(kind="tcp"))
+                sock, presented = tls.wrap(sock, str(parsed))
+                try:
+                    tls.check_trust(address, presented, fingerprint, accept_new, known_agents)
+                except BaseException:
+                    sock.close()
+                    raise
         else:
-            raise ConnectError("%s: %s targets are not supported by this version of dbgclient (TCP and Unix "
-                               "sockets are)" % (target, parsed.kind))
+            raise ConnectError("%s: %s targets are not supported by this version of dbgclient (TCP, TLS and "
+                               "Unix sockets are)" % (target, parsed.kind))
     except socket.timeout:
         raise ConnectError("%s: no answer within %s s" % (parsed, timeout)) from None
     except OSError as error:

@@ -1,6 +1,6 @@
 """One exception hierarchy: everything dbgclient raises is a `DbgError`."""
 
-from typing import Dict, Optional, Type
+from typing import Dict, Type
 
 
 class DbgError(Exception):
@@ -9,6 +9,10 @@ class DbgError(Exception):
 
 class ConnectError(DbgError):
     """The agent could not be reached (or the target is not one)."""
+
+
+class UntrustedBoard(ConnectError):
+    """A TLS board key that is not the one pinned or recorded (or a new one not accepted)."""
 
 
 class ProtocolError(DbgError):

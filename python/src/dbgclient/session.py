@@ -4,12 +4,15 @@ import hashlib
 import os
 import secrets
 import stat as stat_module
-from typing import Callable, Iterator, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Sequence, Union
 
 from . import messages as m
 from .client import Connection
 from .errors import CommandError, NotFound, ProtocolError, RemoteError, TransportError, TruncatedOutput
 from .wire import DBG
+
+if TYPE_CHECKING:
+    from .shell import Shell
 
 Progress = Optional[Callable[[int], None]]
 StrPath = Union[str, bytes]
@@ -121,6 +124,11 @@ class Client:
     def _exec(self, op: str, args, command: str, cwd: str, timeout: int) -> ExecResult:
         request = m.ExecRequest(token=self.token, command=command, cwd=cwd, timeout_sec=timeout)
         return ExecResult(args, self.connection.dbg(op, request))
+
+    def shell(self, rows: int = 24, cols: int = 80, cwd: str = "") -> "Shell":
+        """The user's login shell on a new PTY (see `Shell`)."""
+        from .shell import Shell
+        return Shell(self, rows, cols, cwd)
 
     # Files: one request each
 

@@ -60,6 +60,13 @@ class FrameReader:
     def buffered(self) -> int:
         return len(self._buffer)
 
+    @property
+    def has_frame(self) -> bool:
+        """A whole frame is buffered: `next_frame` returns it without more bytes."""
+        if self._header is not None:
+            return len(self._buffer) >= self._header.length
+        return len(self._buffer) >= HEADER_SIZE and len(self._buffer) - HEADER_SIZE >= parse_header(self._buffer).length
+
     def next_frame(self) -> Optional[Tuple[Header, bytes]]:
         """The next whole frame, or None until more bytes arrive."""
         if self._header is None:

@@ -1,0 +1,100 @@
+"""TLS to an agent with Python's ssl module (docs/PROTOCOL.md, section 9), and the
+board key checked the ssh way: pinned by fingerprint, or recorded in dbg's own
+`known_agents` file, which `dbg` and dbgclient share."""
+
+import base64
+import hashlib
+import os
+import socket
+import ssl
+from typing import Iterator, Optional, Tuple
+
+from .errors import ConnectError, UntrustedBoard
+
+CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305"
+
+
+def known_agents_path() -> str:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "dbg", "known_agents")
+
+
+def _der_items(data: bytes) -> Iterator[Tuple[int, bytes, bytes]]:
+    """(tag, the whole item, its contents) of each DER item in `data`."""
+    at = 0
+    while at < len(data):
+        tag, length, header = data[at], data[at + 1], 2
+        if length & 0x80:
+            count = length & 0x7F
+            length = int.from_bytes(data[at + 2:at + 2 + count], "big")
+            header += count
+        end = at + header + length
+        if end > len(data):
+            raise ConnectError("the board's certificate is malformed")
+        yield tag, data[at:end], data[at + header:end]
+        at = end
+
+
+def key_fingerprint(certificate: bytes) -> str:
+    """`SHA256:` and the unpadded base64 SHA-256 of the certificate's SubjectPublicKeyInfo:
+    what the agent logs as its board key and `dbg info` shows."""
+    try:
+        _, _, body = next(_der_items(certificate))
+        _, _, tbs = next(_der_items(body))
+        fields = list(_der_items(tbs))
+        if fields[0][0] == 0xA0:  # an explicit version
+            fields = fields[1:]
+        spki = fields[5][1]  # serial, signature algorithm, issuer, validity, subject, key
+    except (StopIteration, IndexError):
+        raise ConnectError("the board's certificate is malformed") from None
+    return "SHA256:" + base64.b64encode(hashlib.sha256(spki).digest()).decode().rstrip("=")
+
+
+def wrap(sock: socket.socket, name: str) -> Tuple[ssl.SSLSocket, str]:
+    """The handshake (TLS 1.2, ECDHE-ECDSA, AES-GCM or ChaCha20-Poly1305); returns the
+    TLS socket and the board key's fingerprint, not yet trusted."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(CIPHERS)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the key is checked by its fingerprint below
+    try:
+        wrapped = context.wrap_socket(sock)
+    except (ssl.SSLError, OSError) as error:
+        sock.close()
+        raise ConnectError("TLS handshake with %s failed: %s (does that agent take TLS?)" % (name, error)) from None
+    return wrapped, key_fingerprint(wrapped.getpeercert(binary_form=True))
+
+
+def check_trust(address: str, presented: str, fingerprint: Optional[str], accept_new: bool,
+                known_agents: Optional[str]) -> None:
+    """Raises `UntrustedBoard` unless the key is the pinned one or the one recorded for
+    `address` (HOST:PORT); a new board is recorded only with `accept_new`."""
+    if fingerprint is not None:
+        if presented != fingerprint:
+            raise UntrustedBoard("the board's key is %s, not the %s expected" % (presented, fingerprint))
+        return
+    path = known_agents or known_agents_path()
+    recorded = None
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                fields = line.split()
+                if not fields or fields[0].startswith("#"):
+                    continue
+                if len(fields) != 2 or not fields[1].startswith("SHA256:"):
+                    raise ConnectError("%s:%d: expected HOST:PORT SHA256:FINGERPRINT" % (path, number))
+                if fields[0] == address:
+                    recorded = (fields[1], number)
+                    break
+    if recorded is not None:
+        if recorded[0] != presented:
+            raise UntrustedBoard("THE BOARD KEY OF %s HAS CHANGED: it is %s, %s:%d says %s. If the board was "
+                                 "reflashed, remove that line." % (address, presented, path, recorded[1], recorded[0]))
+        return
+    if not accept_new:
+        raise UntrustedBoard("%s is not in %s; its key is %s (accept_new=True records it)" % (address, path, presented))
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(descriptor, "a", encoding="utf-8") as out:
+        out.write("%s %s\n" % (address, presented))
