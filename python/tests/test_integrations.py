@@ -1,0 +1,45 @@
+"""The integrations run as their users run them: pytest with the plugin's fixture."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+from conftest import PASSWORD
+
+SOURCES = str(pathlib.Path(__file__).resolve().parents[1] / "src")
+
+
+def _pytest(arguments, folder, environment):
+    env = dict(os.environ, PYTHONPATH=SOURCES, **environment)
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "dbgclient.pytest_plugin", "-p", "no:cacheprovider",
+                           "-q"] + arguments, cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_pytest_plugin_gives_a_logged_in_board(agent, tmp_path):
+    (tmp_path / "test_board.py").write_text(
+        "def test_uname(dbg):\n"
+        "    assert dbg.run(['uname', '-s']).check().stdout == b'Linux\\n'\n"
+        "def test_same_session(dbg):\n"
+        "    dbg.write_bytes('plugin.txt', b'x')\n"
+        "    assert dbg.read_bytes('plugin.txt') == b'x'\n")
+    ran = _pytest(["--dbg-target", agent.address, "--dbg-user", agent.user], tmp_path, {"DBG_PASSWORD": PASSWORD})
+    assert ran.returncode == 0 and "2 passed" in ran.stdout, ran.stdout + ran.stderr
+    tls = _pytest(["--dbg-target", "tls://" + agent.address, "--dbg-user", agent.user, "--dbg-fingerprint",
+                   agent.board_key], tmp_path, {"DBG_PASSWORD": PASSWORD})
+    assert tls.returncode == 0 and "2 passed" in tls.stdout, tls.stdout + tls.stderr
+
+
+def test_pytest_plugin_says_what_is_missing(agent, tmp_path):
+    (tmp_path / "test_board.py").write_text("def test_needs_board(dbg):\n    pass\n")
+    environment = {"DBG_PASSWORD": PASSWORD, "DBG_HOST": ""}
+    no_target = _pytest([], tmp_path, environment)
+    assert no_target.returncode != 0 and "needs --dbg-target" in no_target.stdout, no_target.stdout
+    no_password = _pytest(["--dbg-target", agent.address], tmp_path, {"DBG_PASSWORD": ""})
+    assert no_password.returncode != 0
+    environment = dict(os.environ)
+    environment.pop("DBG_PASSWORD", None)
+    missing = subprocess.run([sys.executable, "-m", "pytest", "-p", "dbgclient.pytest_plugin", "-p", "no:cacheprovider",
+                              "-q", "--dbg-target", agent.address], cwd=tmp_path, capture_output=True, text=True,
+                             env=dict(environment, PYTHONPATH=SOURCES), timeout=120)
+    assert missing.returncode != 0 and "DBG_PASSWORD" in missing.stdout, missing.stdout
