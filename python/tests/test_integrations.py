@@ -1,4 +1,6 @@
-"""The integrations run as their users run them: pytest with the plugin's fixture."""
+"""The integrations run as their users run them: pytest with the plugin's fixture, and
+labgrid (from PyPI, pinned by Scripts/setup) with an environment file through
+`pytest --lg-env`."""
 
 import os
 import pathlib
@@ -43,3 +45,45 @@ def test_pytest_plugin_says_what_is_missing(agent, tmp_path):
                               "-q", "--dbg-target", agent.address], cwd=tmp_path, capture_output=True, text=True,
                              env=dict(environment, PYTHONPATH=SOURCES), timeout=120)
     assert missing.returncode != 0 and "DBG_PASSWORD" in missing.stdout, missing.stdout
+
+
+LABGRID_TEST = """
+import pytest
+from labgrid.driver.exception import ExecutionError
+
+
+def test_board(target, tmp_path):
+    command = target.get_driver("CommandProtocol")
+    target.activate(command)
+    assert command.run_check("echo hello; echo to-stderr >&2") == ["hello"]
+    assert command.run("echo out; exit 3") == (["out"], [], 3)
+    with pytest.raises(ExecutionError):
+        command.run_check("false")
+    with pytest.raises(ExecutionError, match="cut"):
+        command.run("head -c 200000 /dev/zero")
+    assert command.poll_until_success("true", timeout=5.0)
+
+    files = target.get_driver("FileTransferProtocol")
+    source = tmp_path / "up.txt"
+    source.write_text("through labgrid")
+    files.put(str(source), "lg/")
+    files.get("lg/up.txt", str(tmp_path))
+    assert (tmp_path / "up.txt").read_text() == "through labgrid"
+    with pytest.raises(ExecutionError, match="NotFound"):
+        files.get("lg/missing.txt", str(tmp_path))
+"""
+
+
+def test_labgrid_environment_with_dbg_driver(agent, tmp_path):
+    pytest = __import__("pytest")
+    pytest.importorskip("labgrid")
+    (tmp_path / "env.yaml").write_text(
+        "imports:\n  - dbgclient.labgrid\n"
+        "targets:\n  main:\n    resources:\n      DbgService:\n"
+        "        address: '%s'\n        username: '%s'\n"
+        "    drivers:\n      DbgDriver: {}\n" % (agent.address, agent.user))
+    (tmp_path / "test_lg.py").write_text(LABGRID_TEST)
+    env = dict(os.environ, PYTHONPATH=SOURCES, DBG_PASSWORD=PASSWORD)
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--lg-env", "env.yaml",
+                          "test_lg.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0 and "1 passed" in ran.stdout, ran.stdout + ran.stderr
