@@ -170,3 +170,22 @@ def test_an_interactive_shell(board):
         shell.write(b"exit 5\n")
         assert shell.wait(timeout=10) == 5
         assert shell.read() == b""
+
+
+def test_a_streaming_process(board):
+    data = os.urandom(3_000_000)  # far beyond the agent's input window and output limit
+    with board.popen(["sh", "-c", "cat; echo done >&2"]) as process:
+        stdout, stderr = process.communicate(data, timeout=60)
+    assert stdout == data and stderr == b"done\n" and process.returncode == 0
+    env = board.popen("echo $GREETING; exit 4", env={"GREETING": "hi"})
+    assert env.communicate(timeout=10) == (b"hi\n", b"") and env.returncode == 4
+
+
+def test_a_process_can_be_signalled_and_read_as_it_goes(board):
+    process = board.popen(["sh", "-c", "echo started; exec sleep 30"])
+    assert process.read_stdout(timeout=10) == b"started\n"
+    assert process.poll() is None
+    process.terminate()
+    assert process.wait(timeout=10) == 143 and process.signal == 15
+    with pytest.raises(dbgclient.NotFound):
+        board.popen(["no-such-program-here"])

@@ -68,6 +68,19 @@ GOLDEN = [
     (m.ShellSession(session_id=3), u32(3)),
     (m.ShellData(session_id=3, data=b"$ "), u32(3) + s(b"$ ")),
     (m.ShellExitEvent(session_id=3, exit_code=129), u32(3) + i64(129)),
+    (m.Argument(value=b"-l"), s(b"-l")),
+    (m.ProcessStartRequest(token="t", argv=[m.Argument(value=b"ls"), m.Argument(value=b"-l")], command="", cwd="/",
+                           env=[m.Argument(value=b"A=1")], terminal=True, rows=24, cols=80, timeout_sec=0),
+     s("t") + u32(2) + s(b"ls") + s(b"-l") + s("") + s("/") + u32(1) + s(b"A=1") + u8(1) + i64(24) + i64(80) + i32(0)),
+    (m.ProcessInputRequest(token="t", process_id=4, data=b"in"), s("t") + u32(4) + s(b"in")),
+    (m.ProcessRef(token="t", process_id=4), s("t") + u32(4)),
+    (m.ProcessSignalRequest(token="t", process_id=4, signal=15), s("t") + u32(4) + i32(15)),
+    (m.ProcessResizeRequest(token="t", process_id=4, rows=1, cols=2), s("t") + u32(4) + i64(1) + i64(2)),
+    (m.ProcessStarted(process_id=4, input_window=262144), u32(4) + u32(262144)),
+    (m.ProcessData(process_id=4, data=b"out"), u32(4) + s(b"out")),
+    (m.ProcessCredit(process_id=4, bytes=2), u32(4) + u32(2)),
+    (m.ProcessExitEvent(process_id=4, exit_code=130, signal=2, core_dumped=False, timed_out=True),
+     u32(4) + i64(130) + i32(2) + u8(0) + u8(1)),
 ]
 
 

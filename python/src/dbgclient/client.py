@@ -1,6 +1,7 @@
 """A blocking connection to dbgd: requests and their answers over one socket."""
 
 import socket
+import time
 from collections import deque
 from typing import Deque, Optional, Tuple, Type
 
@@ -112,6 +113,36 @@ class Connection:
             if header.id != id:
                 continue  # the answer to a request given up on
             return response.decode(payload) if response is not None else None
+
+    def receive_events(self, deadline: Optional[float] = None) -> None:
+        """Receives one frame into `events` (an error with id 0 is raised; a stray
+        answer dropped), waiting until `deadline` (time.monotonic(); None: the
+        connection's timeout). For consumers of events (shells, processes), which take
+        theirs out of `events`."""
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TransportError("nothing from %s within the time given" % self.target)
+            self._sock.settimeout(left)
+        try:
+            header, payload = self.receive()
+        finally:
+            if deadline is not None:
+                self._sock.settimeout(self.timeout)
+        if header.kind == EVENT:
+            self.events.append((header, payload))
+        elif header.kind == ERROR and header.id == 0:
+            error = m.Error.decode(payload)
+            raise remote_error(error.code, error.errno, error.message)
+
+    def take_events(self, wanted) -> list:
+        """Removes and returns the events for which `wanted(header, payload)` is true."""
+        taken = [event for event in self.events if wanted(*event)]
+        if taken:
+            kept = [event for event in self.events if not wanted(*event)]
+            self.events.clear()
+            self.events.extend(kept)
+        return taken
 
     def call(self, service: int, op: int, request: m.Message, response: Optional[Type[m.Message]] = None):
         """Sends a request and waits for its answer (see `answer`)."""

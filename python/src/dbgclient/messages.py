@@ -50,6 +50,20 @@ FIELDS: Dict[str, Tuple[Tuple[str, Any], ...]] = {
     "ShellSession": (("session_id", "uint32"),),
     "ShellData": (("session_id", "uint32"), ("data", "bytes")),
     "ShellExitEvent": (("session_id", "uint32"), ("exit_code", "int")),
+    # Streaming processes (section 6, extension ops 0x0650-0x065B)
+    "Argument": (("value", "bytes"),),
+    "ProcessStartRequest": (("token", "string"), ("argv", ("list", "Argument")), ("command", "string"),
+                            ("cwd", "string"), ("env", ("list", "Argument")), ("terminal", "bool"), ("rows", "int"),
+                            ("cols", "int"), ("timeout_sec", "int32")),
+    "ProcessInputRequest": (("token", "string"), ("process_id", "uint32"), ("data", "bytes")),
+    "ProcessRef": (("token", "string"), ("process_id", "uint32")),
+    "ProcessSignalRequest": (("token", "string"), ("process_id", "uint32"), ("signal", "int32")),
+    "ProcessResizeRequest": (("token", "string"), ("process_id", "uint32"), ("rows", "int"), ("cols", "int")),
+    "ProcessStarted": (("process_id", "uint32"), ("input_window", "uint32")),
+    "ProcessData": (("process_id", "uint32"), ("data", "bytes")),
+    "ProcessCredit": (("process_id", "uint32"), ("bytes", "uint32")),
+    "ProcessExitEvent": (("process_id", "uint32"), ("exit_code", "int"), ("signal", "int32"), ("core_dumped", "bool"),
+                         ("timed_out", "bool")),
 }
 
 # (service, op) -> (name, request type, response type or None for one-way)
@@ -74,8 +88,15 @@ DBG_OPS = {
     0x0643: ("Remove", "RemoveRequest", "Empty"),
     0x0644: ("Rename", "RenameRequest", "Empty"),
     0x0645: ("Hash", "HashRequest", "HashResult"),
+    0x0650: ("ProcessStart", "ProcessStartRequest", "ProcessStarted"),
+    0x0651: ("ProcessInput", "ProcessInputRequest", None),
+    0x0652: ("ProcessCloseInput", "ProcessRef", None),
+    0x0653: ("ProcessSignal", "ProcessSignalRequest", None),
+    0x0654: ("ProcessResize", "ProcessResizeRequest", None),
 }
-DBG_EVENTS = {0x0630: ("ShellOutput", "ShellData"), 0x0631: ("ShellExit", "ShellExitEvent")}
+DBG_EVENTS = {0x0630: ("ShellOutput", "ShellData"), 0x0631: ("ShellExit", "ShellExitEvent"),
+              0x0658: ("ProcessStdout", "ProcessData"), 0x0659: ("ProcessStderr", "ProcessData"),
+              0x065A: ("ProcessInputCredit", "ProcessCredit"), 0x065B: ("ProcessExit", "ProcessExitEvent")}
 
 # Op numbers by name, e.g. OP["ReadFile"] == 0x0620.
 OP = {name: op for table in (CONTROL_OPS, DBG_OPS) for op, (name, _, _) in table.items()}

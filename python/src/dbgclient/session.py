@@ -12,6 +12,7 @@ from .errors import CommandError, NotFound, ProtocolError, RemoteError, Transpor
 from .wire import DBG
 
 if TYPE_CHECKING:
+    from .process import Process
     from .shell import Shell
 
 Progress = Optional[Callable[[int], None]]
@@ -124,6 +125,13 @@ class Client:
     def _exec(self, op: str, args, command: str, cwd: str, timeout: int) -> ExecResult:
         request = m.ExecRequest(token=self.token, command=command, cwd=cwd, timeout_sec=timeout)
         return ExecResult(args, self.connection.dbg(op, request))
+
+    def popen(self, argv: Union[Sequence[StrPath], str], cwd: str = "", env=None, terminal: bool = False,
+              rows: int = 0, cols: int = 0, timeout: int = 0) -> "Process":
+        """Starts a streaming process (argv word for word, or a command line for the
+        user's shell): stdin, stdout and stderr of any length, signals (see `Process`)."""
+        from .process import Process
+        return Process(self, argv, cwd, env, terminal, rows, cols, timeout)
 
     def shell(self, rows: int = 24, cols: int = 80, cwd: str = "") -> "Shell":
         """The user's login shell on a new PTY (see `Shell`)."""

@@ -4,8 +4,7 @@ import time
 from typing import Optional
 
 from . import messages as m
-from .errors import TransportError, remote_error
-from .wire import DBG, ERROR, EVENT
+from .wire import DBG
 
 
 class Shell:
@@ -59,7 +58,7 @@ class Shell:
             self._take_events()
             if self._output or self.exit_status is not None:
                 break
-            self._receive(deadline)
+            self._connection.receive_events(deadline)
         data = bytes(self._output[:size])
         del self._output[:size]
         return data
@@ -78,30 +77,8 @@ class Shell:
             and m.ShellSession.decode(payload[:4]).session_id == self.session_id
 
     def _take_events(self) -> None:
-        events = self._connection.events
-        for _ in range(len(events)):
-            header, payload = events.popleft()
-            if not self._is_mine(header, payload):
-                events.append((header, payload))  # another shell's
-            elif header.op == m.OP["ShellOutput"]:
+        for header, payload in self._connection.take_events(self._is_mine):
+            if header.op == m.OP["ShellOutput"]:
                 self._output += m.ShellData.decode(payload).data
             else:
                 self.exit_status = m.ShellExitEvent.decode(payload).exit_code
-
-    def _receive(self, deadline: Optional[float]) -> None:
-        connection = self._connection
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TransportError("no output from shell %d within the time given" % self.session_id)
-            connection.set_timeout(left)
-        try:
-            header, payload = connection.receive()
-        finally:
-            if deadline is not None:
-                connection.set_timeout(connection.timeout)
-        if header.kind == EVENT:
-            connection.events.append((header, payload))
-        elif header.kind == ERROR and header.id == 0:
-            error = m.Error.decode(payload)
-            raise remote_error(error.code, error.errno, error.message)

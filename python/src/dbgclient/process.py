@@ -1,0 +1,177 @@
+"""A streaming process (ProcessStart and its events): stdin, stdout and stderr of any
+length, signals and the exit status, like `subprocess.Popen`."""
+
+import signal as signals
+import time
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+from . import messages as m
+from .errors import ProtocolError, TransportError
+from .wire import DBG
+
+_EVENTS = (m.OP["ProcessStdout"], m.OP["ProcessStderr"], m.OP["ProcessInputCredit"], m.OP["ProcessExit"])
+
+
+class Process:
+    """A program running on the board as the session's user. Its output is kept until
+    read (`read_stdout`, `read_stderr`, `communicate`); its input is sent within the
+    agent's window (`write` waits for credit). `returncode` is None until it exited
+    (then the status, 128+N after signal N), and `signal`, `core_dumped`, `timed_out`
+    say how."""
+
+    def __init__(self, client, argv: Union[Sequence, str], cwd: str = "", env: Optional[Dict[str, str]] = None,
+                 terminal: bool = False, rows: int = 0, cols: int = 0, timeout: int = 0):
+        self._connection = client.connection
+        self._token = client.token
+        self.args = argv
+        arguments = [] if isinstance(argv, str) else [m.Argument(value=_bytes(word)) for word in argv]
+        if not isinstance(argv, str) and not arguments:
+            raise ValueError("an empty argv")
+        environment = [m.Argument(value=_bytes("%s=%s" % item)) for item in (env or {}).items()]
+        started = self._connection.dbg("ProcessStart", m.ProcessStartRequest(
+            token=self._token, argv=arguments, command=argv if isinstance(argv, str) else "", cwd=cwd,
+            env=environment, terminal=terminal, rows=rows, cols=cols, timeout_sec=timeout))
+        self.process_id = started.process_id
+        self._window = started.input_window
+        self._unacknowledged = 0
+        self._input_closed = False
+        self._stdout = bytearray()
+        self._stderr = bytearray()
+        self.returncode: Optional[int] = None
+        self.signal = 0
+        self.core_dumped = False
+        self.timed_out = False
+
+    def __enter__(self) -> "Process":
+        return self
+
+    def __exit__(self, *_) -> None:
+        if self.returncode is None:
+            self.kill()
+            self.wait()
+
+    # Input
+
+    def write(self, data: bytes, timeout: Optional[float] = None) -> None:
+        """Sends `data` to stdin, as the agent's window allows (waits for credit)."""
+        if self._input_closed:
+            raise ValueError("stdin is closed")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        view = memoryview(data)
+        limit = max(1, self._connection.agent_max_frame - 4096)
+        while view:
+            room = self._window - self._unacknowledged
+            if room <= 0:
+                if self.returncode is not None:
+                    raise TransportError("process %d exited before it read its input" % self.process_id)
+                self._pump(deadline)
+                continue
+            part = view[:min(room, limit)]
+            self._one_way("ProcessInput", m.ProcessInputRequest(token=self._token, process_id=self.process_id,
+                                                                data=bytes(part)))
+            self._unacknowledged += len(part)
+            view = view[len(part):]
+
+    def close_stdin(self) -> None:
+        """End of input, once what was sent before is written."""
+        if not self._input_closed:
+            self._input_closed = True
+            if self.returncode is None:
+                self._one_way("ProcessCloseInput", m.ProcessRef(token=self._token, process_id=self.process_id))
+
+    # Signals
+
+    def send_signal(self, number: int) -> None:
+        """To the process group the process leads (1 to 64)."""
+        if self.returncode is None:
+            self._one_way("ProcessSignal", m.ProcessSignalRequest(token=self._token, process_id=self.process_id,
+                                                                  signal=int(number)))
+
+    def terminate(self) -> None:
+        self.send_signal(signals.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signals.SIGKILL)
+
+    def resize(self, rows: int, cols: int) -> None:
+        """The terminal's size (a process started with `terminal=True`)."""
+        self._one_way("ProcessResize", m.ProcessResizeRequest(token=self._token, process_id=self.process_id, rows=rows,
+                                                              cols=cols))
+
+    # Output and the end
+
+    def read_stdout(self, timeout: Optional[float] = None) -> bytes:
+        """What stdout has given since the last read; waits for some unless it ended."""
+        return self._read(self._stdout, timeout)
+
+    def read_stderr(self, timeout: Optional[float] = None) -> bytes:
+        return self._read(self._stderr, timeout)
+
+    def poll(self) -> Optional[int]:
+        """The exit status if the process has exited (what has arrived says so)."""
+        self._take_events()
+        return self.returncode
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        """Waits for the exit (output keeps arriving into the buffers)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            self._pump(deadline)
+        return self.returncode
+
+    def communicate(self, input: Optional[bytes] = None, timeout: Optional[float] = None) -> Tuple[bytes, bytes]:
+        """Sends `input` (then closes stdin), waits for the exit; all of stdout and stderr."""
+        if input:
+            self.write(input, timeout)
+        self.close_stdin()
+        self.wait(timeout)
+        stdout, stderr = bytes(self._stdout), bytes(self._stderr)
+        self._stdout.clear()
+        self._stderr.clear()
+        return stdout, stderr
+
+    # Events
+
+    def _read(self, buffer: bytearray, timeout: Optional[float]) -> bytes:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._take_events()
+        while not buffer and self.returncode is None:
+            self._pump(deadline)
+        data = bytes(buffer)
+        buffer.clear()
+        return data
+
+    def _pump(self, deadline: Optional[float]) -> None:
+        if not self._take_events():
+            self._connection.receive_events(deadline)
+            self._take_events()
+
+    def _is_mine(self, header, payload) -> bool:
+        return header.service == DBG and header.op in _EVENTS \
+            and m.ShellSession.decode(payload[:4]).session_id == self.process_id
+
+    def _take_events(self) -> bool:
+        events = self._connection.take_events(self._is_mine)
+        for header, payload in events:
+            if header.op == m.OP["ProcessStdout"]:
+                self._stdout += m.ProcessData.decode(payload).data
+            elif header.op == m.OP["ProcessStderr"]:
+                self._stderr += m.ProcessData.decode(payload).data
+            elif header.op == m.OP["ProcessInputCredit"]:
+                credit = m.ProcessCredit.decode(payload).bytes
+                if credit > self._unacknowledged:
+                    raise ProtocolError("the agent gave back %d bytes of input credit, %d were sent" %
+                                        (credit, self._unacknowledged))
+                self._unacknowledged -= credit
+            else:
+                end = m.ProcessExitEvent.decode(payload)
+                self.returncode, self.signal = end.exit_code, end.signal
+                self.core_dumped, self.timed_out = end.core_dumped, end.timed_out
+        return bool(events)
+
+    def _one_way(self, op: str, request: m.Message) -> None:
+        self._connection.send(DBG, m.OP[op], request, id=0)
+
+
+def _bytes(value) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogateescape")
