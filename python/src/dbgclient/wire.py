@@ -104,23 +104,24 @@ class Writer:
     def bytes(self, value) -> None:
         if isinstance(value, str):
             value = value.encode("utf-8", "surrogateescape")
-        self.out += struct.pack("<I", len(value))
-        self.out += value
+        # extend, not +=: a bytes subclass (Ansible's unsafe text) must not replace `out`.
+        self.out.extend(struct.pack("<I", len(value)))
+        self.out.extend(value)
 
     def bool(self, value: bool) -> None:
         self.out.append(1 if value else 0)
 
     def int(self, value: int) -> None:
-        self.out += struct.pack("<q", value)
+        self.out.extend(struct.pack("<q", value))
 
     def int32(self, value: int) -> None:
-        self.out += struct.pack("<i", value)
+        self.out.extend(struct.pack("<i", value))
 
     def uint32(self, value: int) -> None:
-        self.out += struct.pack("<I", value)
+        self.out.extend(struct.pack("<I", value))
 
     def uint64(self, value: int) -> None:
-        self.out += struct.pack("<Q", value)
+        self.out.extend(struct.pack("<Q", value))
 
 
 class Reader:

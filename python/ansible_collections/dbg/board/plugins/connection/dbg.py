@@ -1,0 +1,150 @@
+"""Ansible connection plugin: tasks reach a board through dbgd, with dbgclient."""
+
+from __future__ import annotations
+
+DOCUMENTATION = """
+    name: dbg
+    short_description: Run tasks on a board through dbgd (the dbg board agent)
+    description:
+      - Commands run as streaming processes with the user's shell (stdin for pipelining,
+        output of any length); files move in windows of chunks, written under a
+        temporary name and renamed, checked with SHA-256.
+      - Needs the dbgclient package on the controller.
+    author: dbg developers
+    options:
+      remote_addr:
+        description: The board's address (a host name or address, or any dbgclient target such as tls://HOST).
+        default: inventory_hostname
+        type: string
+        vars:
+          - name: inventory_hostname
+          - name: ansible_host
+      port:
+        description: The agent's port.
+        type: int
+        default: 5037
+        vars:
+          - name: ansible_dbg_port
+      remote_user:
+        description: The user to log in as.
+        type: string
+        default: root
+        vars:
+          - name: ansible_user
+        keyword:
+          - name: remote_user
+      password:
+        description: The user's password.
+        type: string
+        vars:
+          - name: ansible_password
+          - name: ansible_dbg_password
+      fingerprint:
+        description: Over TLS, the board key's SHA256 fingerprint; without it dbg's known_agents must list the board.
+        type: string
+        vars:
+          - name: ansible_dbg_fingerprint
+      timeout:
+        description: Seconds to connect, and for any request.
+        type: int
+        default: 30
+        vars:
+          - name: ansible_dbg_timeout
+      pipelining:
+        description: Send modules through stdin instead of as files.
+        type: boolean
+        default: true
+        vars:
+          - name: ansible_pipelining
+          - name: ansible_dbg_pipelining
+"""
+
+import os
+
+from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNotFound
+from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+from ansible.plugins.connection import ConnectionBase
+from ansible.utils.display import Display
+
+try:
+    import dbgclient
+except ImportError:
+    dbgclient = None
+
+display = Display()
+
+
+class Connection(ConnectionBase):
+    """A logged-in dbgclient connection to the board."""
+
+    transport = "dbg.board.dbg"
+    has_pipelining = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.client = None
+
+    def _target(self) -> str:
+        address = self.get_option("remote_addr")
+        if "://" in address or address.startswith("unix:"):
+            return address
+        host = "[%s]" % address if ":" in address and not address.startswith("[") else address
+        return "%s:%d" % (host, self.get_option("port"))
+
+    def _connect(self):
+        if dbgclient is None:
+            raise AnsibleError("the dbg connection needs the dbgclient package on the controller (pip install dbgclient)")
+        if self.client is None:
+            if self.become and self.become.get_option("become_pass"):
+                raise AnsibleError("dbg connection: become with a password is not supported; log in as the user "
+                                   "the task needs (ansible_user) or use passwordless become")
+            target = self._target()
+            display.vvv("DBG CONNECT %s AS %s" % (target, self.get_option("remote_user")), host=target)
+            try:
+                self.client = dbgclient.connect(target, user=self.get_option("remote_user"),
+                                                password=self.get_option("password") or "",
+                                                timeout=self.get_option("timeout"),
+                                                fingerprint=self.get_option("fingerprint") or None)
+            except dbgclient.DbgError as error:
+                raise AnsibleConnectionFailure("dbg: %s: %s" % (target, error)) from None
+            self._connected = True
+        return self
+
+    def exec_command(self, cmd, in_data=None, sudoable=True):
+        """Runs `cmd` with the user's shell as a streaming process (no output limit)."""
+        super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
+        display.vvv("DBG EXEC %s" % cmd, host=self.get_option("remote_addr"))
+        try:
+            process = self.client.popen(to_text(cmd, errors="surrogate_or_strict"))
+            stdout, stderr = process.communicate(in_data)
+        except dbgclient.DbgError as error:
+            raise AnsibleConnectionFailure("dbg: running %s: %s" % (cmd, error)) from None
+        return process.returncode, stdout, stderr
+
+    def put_file(self, in_path, out_path):
+        super().put_file(in_path, out_path)
+        display.vvv("DBG PUT %s TO %s" % (in_path, out_path), host=self.get_option("remote_addr"))
+        if not os.path.exists(to_bytes(in_path, errors="surrogate_or_strict")):
+            raise AnsibleFileNotFound("file or module does not exist: %s" % to_native(in_path))
+        try:
+            self.client.put(to_text(in_path, errors="surrogate_or_strict"), to_text(out_path, errors="surrogate_or_strict"))
+        except (dbgclient.DbgError, OSError) as error:
+            raise AnsibleError("dbg: put %s to %s: %s" % (in_path, out_path, error)) from None
+
+    def fetch_file(self, in_path, out_path):
+        super().fetch_file(in_path, out_path)
+        display.vvv("DBG FETCH %s TO %s" % (in_path, out_path), host=self.get_option("remote_addr"))
+        try:
+            self.client.get(to_text(in_path, errors="surrogate_or_strict"), to_text(out_path, errors="surrogate_or_strict"))
+        except (dbgclient.DbgError, OSError) as error:
+            raise AnsibleError("dbg: fetch %s to %s: %s" % (in_path, out_path, error)) from None
+
+    def reset(self):
+        self.close()
+        self._connect()
+
+    def close(self):
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        self._connected = False
