@@ -179,3 +179,24 @@ def test_targets(text, expected):
 def test_bad_targets(text):
     with pytest.raises(errors.ConnectError):
         parse(text)
+
+
+def test_a_large_field_can_be_sent_from_where_it_lies():
+    request = m.WriteFileRequest(token="t", path="p", offset=7, data=memoryview(b"x" * 1000), truncate=True, mode=0o600)
+    before, after = request.encode_around("data")
+    assert before + b"x" * 1000 + after == m.WriteFileRequest(token="t", path="p", offset=7, data=b"x" * 1000,
+                                                              truncate=True, mode=0o600).encode()
+    with pytest.raises(ValueError):
+        request.encode_around("nothing")
+
+
+def test_a_large_payload_is_handed_out_to_be_filled_in_place():
+    payload = m.FileChunk(data=b"y" * 300000, eof=True).encode()
+    stream = encode_frame(2, 0x60, 0x0620, 9, payload)
+    reader = FrameReader()
+    reader.feed(stream[:1000])
+    assert reader.start_large_payload(1 << 20) is None  # lacks less than that
+    header, buffer, filled = reader.start_large_payload(64 << 10)
+    assert (header.id, header.length, filled) == (9, len(payload), 1000 - 20)
+    buffer[filled:] = stream[1000:]
+    assert bytes(buffer) == payload and reader.buffered == 0 and reader.next_frame() is None

@@ -1,6 +1,7 @@
 """A blocking connection to dbgd: requests and their answers over one socket."""
 
 import socket
+import ssl
 import time
 from collections import deque
 from typing import Deque, Optional, Tuple, Type
@@ -9,7 +10,7 @@ from . import messages as m
 from . import tls
 from .errors import ConnectError, ProtocolError, TransportError, remote_error
 from .target import Target, parse
-from .wire import CONTROL, DBG, ERROR, EVENT, FrameReader, Header, REQUEST, encode_frame
+from .wire import CONTROL, DBG, ERROR, EVENT, FrameReader, Header, REQUEST, encode_frame, encode_header
 
 PROTOCOL_VERSION = 1
 CLIENT_NAME = "dbgclient (Python)"
@@ -74,6 +75,18 @@ class Connection:
         self.send_bytes(encode_frame(REQUEST, service, op, id, payload))
         return id
 
+    def send_around(self, service: int, op: int, message: m.Message, field: str) -> int:
+        """As `send`, with the value of the []byte `field` (a memoryview of a file
+        chunk, say) sent from where it lies rather than copied into the frame."""
+        before, after = message.encode_around(field)
+        value = getattr(message, field)
+        length = len(before) + len(value) + len(after)
+        if length > self.agent_max_frame:
+            raise ProtocolError("a request of %d bytes, above the agent's limit of %d" % (length, self.agent_max_frame))
+        id = self.make_id()
+        self.send_parts([encode_header(REQUEST, service, op, id, length) + before, value, after])
+        return id
+
     def send_bytes(self, data: bytes) -> None:
         try:
             self._sock.sendall(data)
@@ -82,26 +95,60 @@ class Connection:
         except OSError as error:
             raise TransportError("sending to %s failed: %s" % (self.target, error.strerror or error)) from None
 
+    # A frame that still lacks this much is read straight into its own buffer.
+    LARGE_PAYLOAD = 64 << 10
+
     def receive(self) -> Tuple[Header, bytes]:
-        """The next frame of any kind."""
+        """The next frame of any kind (its payload bytes, or a bytearray for a large one)."""
         while True:
             frame = self._reader.next_frame()
             if frame is not None:
                 return frame
-            try:
-                data = self._sock.recv(1 << 20)
-            except socket.timeout:
-                raise TransportError("timed out waiting for %s" % self.target) from None
-            except OSError as error:
-                raise TransportError("receiving from %s failed: %s" % (self.target, error.strerror or error)) from None
-            if not data:
-                raise TransportError("%s closed the connection" % self.target)
+            large = self._reader.start_large_payload(self.LARGE_PAYLOAD)
+            if large is not None:
+                header, payload, filled = large
+                view = memoryview(payload)
+                while filled < len(payload):
+                    filled += self._recv(lambda: self._sock.recv_into(view[filled:]))
+                return header, payload
+            data = self._recv(lambda: self._sock.recv(1 << 20))
             self._reader.feed(data)
 
-    def answer(self, id: int, response: Optional[Type[m.Message]]):
-        """Waits for the answer to request `id`: its decoded response, or the agent's
-        error raised. Events meanwhile go to `events`; an error frame with id 0 (the
-        agent ending the connection: Timeout, Busy) is raised."""
+    def _recv(self, read):
+        try:
+            got = read()
+        except socket.timeout:
+            raise TransportError("timed out waiting for %s" % self.target) from None
+        except OSError as error:
+            raise TransportError("receiving from %s failed: %s" % (self.target, error.strerror or error)) from None
+        if not got:
+            raise TransportError("%s closed the connection" % self.target)
+        return got
+
+    def send_parts(self, parts) -> None:
+        """Sends byte strings one after the other without joining them (a chunk of file
+        data goes from its buffer to the socket)."""
+        if not hasattr(self._sock, "sendmsg") or isinstance(self._sock, ssl.SSLSocket):
+            return self.send_bytes(b"".join(parts))
+        views = [memoryview(part).cast("B") for part in parts if len(part)]
+        try:
+            while views:
+                sent = self._sock.sendmsg(views)
+                while views and sent >= len(views[0]):
+                    sent -= len(views[0])
+                    views.pop(0)
+                if views and sent:
+                    views[0] = views[0][sent:]
+        except socket.timeout:
+            raise TransportError("timed out sending to %s" % self.target) from None
+        except OSError as error:
+            raise TransportError("sending to %s failed: %s" % (self.target, error.strerror or error)) from None
+
+    def answer(self, id: int, response: Optional[Type[m.Message]], raw: bool = False):
+        """Waits for the answer to request `id`: its decoded response (with `raw`, its
+        payload as received), or the agent's error raised. Events meanwhile go to
+        `events`; an error frame with id 0 (the agent ending the connection: Timeout,
+        Busy) is raised."""
         while True:
             header, payload = self.receive()
             if header.kind == EVENT:
@@ -112,6 +159,8 @@ class Connection:
                 raise remote_error(error.code, error.errno, error.message)
             if header.id != id:
                 continue  # the answer to a request given up on
+            if raw:
+                return payload
             return response.decode(payload) if response is not None else None
 
     def receive_events(self, deadline: Optional[float] = None) -> None:

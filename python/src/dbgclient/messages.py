@@ -135,24 +135,42 @@ class Message:
         self._write(writer)
         return bytes(writer.out)
 
+    def encode_around(self, field: str) -> "tuple[bytes, bytes]":
+        """The encoding before the value of the []byte `field` (its length prefix
+        included) and after it: to send a large value from where it lies."""
+        before, after = Writer(), Writer()
+        writer = before
+        for name, kind in self.fields:
+            if name == field:
+                before.uint32(len(getattr(self, name)))
+                writer = after
+            else:
+                self._write_field(writer, name, kind)
+        if writer is before:
+            raise ValueError("%s has no field %s" % (self.type_name, field))
+        return bytes(before.out), bytes(after.out)
+
     def _write(self, writer: Writer) -> None:
         for name, kind in self.fields:
-            value = getattr(self, name)
-            if isinstance(kind, tuple):
-                writer.uint32(len(value))
-                for item in value:
-                    item._write(writer)
-            elif kind == "u32list":
-                writer.uint32(len(value))
-                for item in value:
-                    _check_range(self.type_name, name, "uint32", item)
-                    writer.uint32(item)
-            elif kind == "string" or kind == "bytes":
-                writer.bytes(value)
-            else:
-                if kind != "bool":
-                    _check_range(self.type_name, name, kind, value)
-                getattr(writer, kind)(value)
+            self._write_field(writer, name, kind)
+
+    def _write_field(self, writer: Writer, name: str, kind) -> None:
+        value = getattr(self, name)
+        if isinstance(kind, tuple):
+            writer.uint32(len(value))
+            for item in value:
+                item._write(writer)
+        elif kind == "u32list":
+            writer.uint32(len(value))
+            for item in value:
+                _check_range(self.type_name, name, "uint32", item)
+                writer.uint32(item)
+        elif kind == "string" or kind == "bytes":
+            writer.bytes(value)
+        else:
+            if kind != "bool":
+                _check_range(self.type_name, name, kind, value)
+            getattr(writer, kind)(value)
 
     @classmethod
     def decode(cls, payload: bytes) -> "Message":

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Sequence, 
 from . import messages as m
 from .client import Connection
 from .errors import CommandError, NotFound, ProtocolError, RemoteError, TransportError, TruncatedOutput
-from .wire import DBG
+from .wire import DBG, Reader
 
 if TYPE_CHECKING:
     from .process import Process
@@ -178,9 +178,10 @@ class Client:
 
     # Files: windows of chunks in flight
 
-    def read_chunks(self, path: StrPath, offset: int = 0) -> Iterator[bytes]:
-        """The file's bytes from `offset` to its end, in chunks, with `window` ReadFile
-        requests in flight. After a failure the rest of the window is read and dropped."""
+    def read_chunks(self, path: StrPath, offset: int = 0) -> Iterator[memoryview]:
+        """The file's bytes from `offset` to its end, in chunks (memoryviews of what was
+        received, not copied), with `window` ReadFile requests in flight. After a failure
+        the rest of the window is read and dropped."""
         in_flight: List[int] = []
         next_offset = offset
         ended = False
@@ -190,11 +191,11 @@ class Client:
                     request = m.ReadFileRequest(token=self.token, path=path, offset=next_offset, size=self.chunk)
                     in_flight.append(self.connection.send(DBG, m.OP["ReadFile"], request))
                     next_offset += self.chunk
-                chunk = self.connection.answer(in_flight[0], m.FileChunk)
+                data, eof = _file_chunk(self.connection.answer(in_flight[0], None, raw=True))
                 in_flight.pop(0)
-                if chunk.eof:
+                if eof:
                     ended = True
-                yield chunk.data
+                yield data
         except BaseException as error:
             self._after_failure(in_flight, error)
             raise
@@ -231,11 +232,12 @@ class Client:
 
         try:
             for data in chunks:
+                data = memoryview(data)
                 for start in range(0, max(len(data), 1), self._chunk_limit()):
                     piece = data[start:start + self._chunk_limit()]
                     request = m.WriteFileRequest(token=self.token, path=path, offset=offset, data=piece,
                                                  truncate=first, mode=mode)
-                    in_flight.append(self.connection.send(DBG, m.OP["WriteFile"], request))
+                    in_flight.append(self.connection.send_around(DBG, m.OP["WriteFile"], request, "data"))
                     first = False
                     offset += len(piece)
                     settle(self.window - 1)
@@ -267,22 +269,25 @@ class Client:
         if os.path.isdir(local):
             return self._put_tree(local, remote, progress, verify)
         status = os.stat(local)
-        digest = hashlib.sha256()
+        digest = hashlib.sha256() if verify else None
         temporary = "%s.dbg-%s" % (remote, secrets.token_hex(4))
 
-        def chunks() -> Iterator[bytes]:
-            with open(local, "rb") as source:
+        def chunks() -> Iterator[memoryview]:
+            # One buffer, read into again: each chunk is sent before the next is read.
+            buffer = memoryview(bytearray(self._chunk_limit()))
+            with open(local, "rb", buffering=0) as source:
                 while True:
-                    data = source.read(self._chunk_limit())
-                    if not data:
+                    count = source.readinto(buffer)
+                    if not count:
                         return
-                    digest.update(data)
-                    yield data
+                    if digest is not None:
+                        digest.update(buffer[:count])
+                    yield buffer[:count]
 
         try:
             written = self.write_chunks(temporary, chunks(), mode if mode is not None else stat_module.S_IMODE(status.st_mode),
                                         progress)
-            if verify and self.sha256(temporary) != digest.hexdigest():
+            if digest is not None and self.sha256(temporary) != digest.hexdigest():
                 raise ProtocolError("%s: the board's SHA-256 of what it wrote differs from the local file's" % remote)
             self.rename(temporary, remote, replace=True)
         except BaseException:
@@ -314,17 +319,18 @@ class Client:
             return sum(self.get(remote.rstrip("/") + "/" + entry.name, os.path.join(local, entry.name), progress, verify)
                        for entry in self.listdir(remote) if entry.type in ("file", "directory"))
         temporary = "%s.dbg-%s" % (local, secrets.token_hex(4))
-        digest = hashlib.sha256()
+        digest = hashlib.sha256() if verify else None
         total = 0
         try:
-            with open(temporary, "wb") as target:
+            with open(temporary, "wb", buffering=0) as target:
                 for data in self.read_chunks(remote):
                     target.write(data)
-                    digest.update(data)
+                    if digest is not None:
+                        digest.update(data)
                     total += len(data)
                     if progress:
                         progress(total)
-            if verify and self.sha256(remote) != digest.hexdigest():
+            if digest is not None and self.sha256(remote) != digest.hexdigest():
                 raise ProtocolError("%s: what arrived differs from the board's file (SHA-256)" % remote)
             os.replace(temporary, local)
         except BaseException:
@@ -332,3 +338,12 @@ class Client:
                 os.unlink(temporary)
             raise
         return total
+
+
+def _file_chunk(payload) -> "tuple[memoryview, bool]":
+    """A FileChunk's data (a view into the payload, not a copy) and its Eof."""
+    reader = Reader(payload)
+    data = reader.view()
+    eof = reader.bool()
+    reader.end()
+    return data, eof

@@ -27,9 +27,13 @@ class Header(NamedTuple):
     length: int
 
 
+def encode_header(kind: int, service: int, op: int, id: int, length: int) -> bytes:
+    return HEADER.pack(MAGIC, kind, 0, service, op, 0, id, length)
+
+
 def encode_frame(kind: int, service: int, op: int, id: int, payload: bytes) -> bytes:
     """One frame: the header, then `payload`."""
-    return HEADER.pack(MAGIC, kind, 0, service, op, 0, id, len(payload)) + payload
+    return encode_header(kind, service, op, id, len(payload)) + payload
 
 
 def parse_header(data: bytes) -> Header:
@@ -84,6 +88,21 @@ class FrameReader:
         del self._buffer[:header.length]
         self._header = None
         return header, payload
+
+    def start_large_payload(self, at_least: int) -> Optional[Tuple[Header, bytearray, int]]:
+        """When the frame being read still lacks `at_least` bytes or more: its header, a
+        buffer of its whole payload holding what is buffered so far, and how much that
+        is. The caller fills the rest straight from its socket (no copy through the
+        reader), and the reader starts on the next frame."""
+        header = self._header
+        if header is None or header.length - len(self._buffer) < at_least:
+            return None
+        payload = bytearray(header.length)
+        filled = len(self._buffer)
+        payload[:filled] = self._buffer
+        self._buffer.clear()
+        self._header = None
+        return header, payload, filled
 
     def frames(self) -> List[Tuple[Header, bytes]]:
         """Every whole frame buffered now."""
@@ -141,6 +160,10 @@ class Reader:
 
     def bytes(self) -> bytes:
         return bytes(self._take(self.uint32()))
+
+    def view(self) -> memoryview:
+        """A []byte field without copying it: valid while the payload is."""
+        return self._take(self.uint32())
 
     def string(self) -> str:
         return self.bytes().decode("utf-8", "surrogateescape")
