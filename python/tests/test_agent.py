@@ -189,3 +189,33 @@ def test_a_process_can_be_signalled_and_read_as_it_goes(board):
     assert process.wait(timeout=10) == 143 and process.signal == 15
     with pytest.raises(dbgclient.NotFound):
         board.popen(["no-such-program-here"])
+
+
+def test_the_asyncio_api(agent, tmp_path):
+    import asyncio
+    from dbgclient import aio
+
+    async def scenario():
+        async with await aio.connect(agent.address, user=agent.user, password=PASSWORD) as board:
+            # Many requests from many coroutines on one connection, answered by id.
+            results = await asyncio.gather(*(board.run(["echo", str(n)]) for n in range(12)))  # --max-exec is 16
+            assert [r.stdout for r in results] == [b"%d\n" % n for n in range(12)]
+            data = os.urandom(2_000_000)
+            await board.write_bytes("aio.bin", data)
+            assert await board.read_bytes("aio.bin") == data
+            local = tmp_path / "up.bin"
+            local.write_bytes(data[:300_000])
+            await board.put(str(local), "aio-put.bin")
+            await board.get("aio-put.bin", str(tmp_path / "down.bin"), verify=True)
+            assert (tmp_path / "down.bin").read_bytes() == data[:300_000]
+            assert (await board.stat("aio.bin")).size == len(data)
+            with pytest.raises(dbgclient.NotFound):
+                await board.read_bytes("missing.bin")
+            assert (await board.sh("echo still in step")).stdout == b"still in step\n"
+        async with await aio.connect("tls://" + agent.address, user=agent.user, password=PASSWORD,
+                                     fingerprint=agent.board_key) as board:
+            assert (await board.run("true")).exit_code == 0
+        with pytest.raises(dbgclient.UntrustedBoard):
+            await aio.connect("tls://" + agent.address, user=agent.user, password=PASSWORD, fingerprint="SHA256:no")
+
+    asyncio.run(scenario())

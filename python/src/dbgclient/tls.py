@@ -50,16 +50,22 @@ def key_fingerprint(certificate: bytes) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(spki).digest()).decode().rstrip("=")
 
 
-def wrap(sock: socket.socket, name: str) -> Tuple[ssl.SSLSocket, str]:
-    """The handshake (TLS 1.2, ECDHE-ECDSA, AES-GCM or ChaCha20-Poly1305); returns the
-    TLS socket and the board key's fingerprint, not yet trusted."""
+def client_context() -> ssl.SSLContext:
+    """TLS 1.2, ECDHE-ECDSA, AES-GCM or ChaCha20-Poly1305; no certificate chain: the
+    board key is checked by its fingerprint (`check_trust`)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
     context.set_ciphers(CIPHERS)
     context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # the key is checked by its fingerprint below
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def wrap(sock: socket.socket, name: str) -> Tuple[ssl.SSLSocket, str]:
+    """The handshake; returns the TLS socket and the board key's fingerprint, not yet
+    trusted."""
     try:
-        wrapped = context.wrap_socket(sock)
+        wrapped = client_context().wrap_socket(sock)
     except (ssl.SSLError, OSError) as error:
         sock.close()
         raise ConnectError("TLS handshake with %s failed: %s (does that agent take TLS?)" % (name, error)) from None
