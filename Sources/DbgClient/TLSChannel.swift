@@ -193,12 +193,17 @@ final class TLSChannel: @unchecked Sendable {
         let deadline = MonotonicClock.milliseconds() + Int64(timeoutSeconds) * 1000
         var answered = false  // the agent's first bytes have come: a ServerHello, or a refusal
         while true {
-            if !answered && pump.wantsNetworkRead {
+            if !answered {
                 var first = [UInt8](repeating: 0, count: 2)
                 let got = recv(network, &first, 2, Int32(MSG_PEEK))
-                answered = got > 0
                 if got == 2 && first == Array("S2".utf8) { throw cleartextRefusal(network) }
+                // One byte that may start "S2" waits for the next; the end of the stream
+                // is the engine's to report.
+                answered = got == 2 || got == 0 || (got == 1 && first[0] != UInt8(ascii: "S"))
             }
+            // Until then the engine writes (its ClientHello) but reads nothing.
+            pump.holdNetworkReads = !answered
+            defer { pump.holdNetworkReads = false }
             switch pump.pump(network: network, bridge: -1, nowMs: MonotonicClock.milliseconds()) {
             case .established: return
             case .ended(let failure):
@@ -208,7 +213,7 @@ final class TLSChannel: @unchecked Sendable {
             let left = deadline - MonotonicClock.milliseconds()
             guard left > 0 else { throw .connect("TLS handshake with \(name): no answer within \(timeoutSeconds) s") }
             var events: Int16 = 0
-            if pump.wantsNetworkRead { events |= Int16(POLLIN) }
+            if pump.wantsNetworkRead || !answered { events |= Int16(POLLIN) }
             if pump.wantsNetworkWrite { events |= Int16(POLLOUT) }
             var wanted = pollfd(fd: network, events: events, revents: 0)
             _ = poll(&wanted, 1, Int32(clamping: left))

@@ -44,6 +44,10 @@ public final class TLSPump {
     /// nothing after it is taken out of the socket: the kernel can then take over the
     /// records (kTLS) from the next one on.
     public var exactHandshake = false
+    /// The network is not read while this is set (records are still written): a client
+    /// looks at the agent's first bytes itself before the engine takes them (a refusal
+    /// in cleartext).
+    public var holdNetworkReads = false
 
     /// `staging` (`stagingSize` bytes) is the caller's, like the engine's memory. The
     /// larger the read-ahead, the fewer reads (and window updates) a transfer takes.
@@ -108,7 +112,7 @@ public final class TLSPump {
             if has(CTLS_RECVREC) && !networkEnded {
                 var length = 0
                 let exact = exactHandshake && !established ? ctls_recvrec(engine, &length) : nil
-                if stagedStart == stagedEnd && !networkDry {
+                if stagedStart == stagedEnd && !networkDry && !holdNetworkReads {
                     let into = exact.map { UnsafeMutableRawPointer($0) } ?? staged.baseAddress
                     switch Transfer(read(network, into, exact == nil ? staged.count : length)) {
                     case .moved(let count) where exact != nil:
