@@ -3,12 +3,16 @@ loopback and a Unix socket, with a shadow-file account of the current user's uid
 
 import os
 import pathlib
+import random
 import re
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import tty
 
 import pytest
 
@@ -26,23 +30,28 @@ def _dbgd() -> str:
 
 
 class Agent:
-    def __init__(self, folder: pathlib.Path):
+    """dbgd with the test account, on loopback and a Unix socket (and `extra` flags);
+    `create_account=False` takes the passwd, shadow and group files already in `folder`."""
+
+    def __init__(self, folder: pathlib.Path, extra=(), create_account: bool = True):
         self.folder = folder
         self.home = folder / "home"
-        self.home.mkdir()
         self.user = "pytester"
-        hashed = subprocess.run(["openssl", "passwd", "-6", PASSWORD], check=True, capture_output=True,
-                                text=True).stdout.strip()
-        (folder / "passwd").write_text("%s:x:%d:%d::%s:/bin/sh\n" % (self.user, os.getuid(), os.getgid(), self.home))
-        (folder / "shadow").write_text("%s:%s:19000:0:99999:7:::\n" % (self.user, hashed))
-        (folder / "group").write_text("")
+        if create_account:
+            self.home.mkdir()
+            hashed = subprocess.run(["openssl", "passwd", "-6", PASSWORD], check=True, capture_output=True,
+                                    text=True).stdout.strip()
+            (folder / "passwd").write_text("%s:x:%d:%d::%s:/bin/sh\n" % (self.user, os.getuid(), os.getgid(),
+                                                                        self.home))
+            (folder / "shadow").write_text("%s:%s:19000:0:99999:7:::\n" % (self.user, hashed))
+            (folder / "group").write_text("")
         self.socket = folder / "agent.sock"
         self.log = folder / "agent.log"
         launcher = os.environ.get("DBGD_LAUNCHER")
         command = ([launcher] if launcher else []) + [
             _dbgd(), "--listen", "127.0.0.1:0", "--unix", str(self.socket), "--auth", "shadow",
             "--passwd", str(folder / "passwd"), "--shadow", str(folder / "shadow"), "--group", str(folder / "group"),
-            "--state-dir", str(folder / "state")]
+            "--state-dir", str(folder / "state")] + list(extra)
         self.process = subprocess.Popen(command, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -83,3 +92,70 @@ def board(agent):
     import dbgclient
     with dbgclient.connect(agent.address, user=agent.user, password=PASSWORD, timeout=30) as client:
         yield client
+
+
+class Line:
+    """Two PTY pairs joined by a thread: the agent's end and the client's end, each byte
+    dropped or flipped with probability `damage` (both ways)."""
+
+    def __init__(self, damage: float = 0.0):
+        self.damage = damage
+        self.damaged = 0
+        self.masters, self.paths = [], []
+        for _ in range(2):
+            master, slave = os.openpty()
+            tty.setraw(slave)
+            self.masters.append(master)
+            self.paths.append(os.ttyname(slave))
+            self._slaves = getattr(self, "_slaves", []) + [slave]
+        self._running = True
+        self._thread = threading.Thread(target=self._relay, daemon=True)
+        self._thread.start()
+
+    def _relay(self):
+        chance = random.Random(7)
+        while self._running:
+            ready, _, _ = select.select(self.masters, [], [], 0.1)
+            for source in ready:
+                try:
+                    data = bytearray(os.read(source, 65536))
+                except OSError:
+                    continue
+                if self.damage:
+                    for i in range(len(data)):
+                        if chance.random() < self.damage:
+                            data[i] ^= 0x5A
+                            self.damaged += 1
+                target = self.masters[1 - self.masters.index(source)]
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(target, view):]
+
+    def close(self):
+        self._running = False
+        self._thread.join()
+        for fd in self.masters + self._slaves:
+            os.close(fd)
+
+
+@pytest.fixture
+def serial_agent(agent, tmp_path):
+    """Starts agents serving a `Line`'s agent end (sharing `agent`'s account and home);
+    returns the agent, the client's target and the line."""
+    pytest.importorskip("serial")
+
+    def start(damage=0.0, baud=921600):
+        line = Line(damage)
+        folder = tmp_path / ("serial-%d" % len(started))
+        folder.mkdir()
+        for name in ("passwd", "shadow", "group"):
+            shutil.copy(agent.folder / name, folder / name)
+        (folder / "home").symlink_to(agent.home)
+        running = Agent(folder, ["--serial", "%s,%d" % (line.paths[0], baud)], create_account=False)
+        started.append((running, line))
+        return running, "serial:%s,%d" % (line.paths[1], baud), line
+    started = []
+    yield start
+    for running, line in started:
+        running.stop()
+        line.close()

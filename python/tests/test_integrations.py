@@ -7,6 +7,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from conftest import PASSWORD
 
 SOURCES = str(pathlib.Path(__file__).resolve().parents[1] / "src")
@@ -74,16 +76,28 @@ def test_board(target, tmp_path):
 """
 
 
-def test_labgrid_environment_with_dbg_driver(agent, tmp_path):
-    pytest = __import__("pytest")
+def _labgrid(folder, resources: str, driver: str, test: str):
     pytest.importorskip("labgrid")
-    (tmp_path / "env.yaml").write_text(
-        "imports:\n  - dbgclient.labgrid\n"
-        "targets:\n  main:\n    resources:\n      DbgService:\n"
-        "        address: '%s'\n        username: '%s'\n"
-        "    drivers:\n      DbgDriver: {}\n" % (agent.address, agent.user))
-    (tmp_path / "test_lg.py").write_text(LABGRID_TEST)
+    (folder / "env.yaml").write_text("imports:\n  - dbgclient.labgrid\ntargets:\n  main:\n    resources:\n%s"
+                                     "    drivers:\n      DbgDriver: %s\n" % (resources, driver))
+    (folder / "test_lg.py").write_text(test)
     env = dict(os.environ, PYTHONPATH=SOURCES, DBG_PASSWORD=PASSWORD)
     ran = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--lg-env", "env.yaml",
-                          "test_lg.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+                          "test_lg.py"], cwd=folder, env=env, capture_output=True, text=True, timeout=120)
     assert ran.returncode == 0 and "1 passed" in ran.stdout, ran.stdout + ran.stderr
+
+
+def test_labgrid_environment_with_dbg_driver(agent, tmp_path):
+    _labgrid(tmp_path, "      DbgService:\n        address: '%s'\n        username: '%s'\n" % (agent.address, agent.user),
+             "{}", LABGRID_TEST)
+
+
+def test_labgrid_over_a_serial_port(serial_agent, agent, tmp_path):
+    _, target, _ = serial_agent()
+    device, baud = target[len("serial:"):].split(",")
+    _labgrid(tmp_path, "      RawSerialPort:\n        port: '%s'\n        speed: %s\n" % (device, baud),
+             "{username: '%s'}" % agent.user,
+             "def test_board(target):\n"
+             "    command = target.get_driver('CommandProtocol')\n"
+             "    target.activate(command)\n"
+             "    assert command.run_check('echo over the serial line') == ['over the serial line']\n")

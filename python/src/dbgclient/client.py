@@ -7,7 +7,7 @@ from collections import deque
 from typing import Deque, Optional, Tuple, Type
 
 from . import messages as m
-from . import tls
+from . import serialline, tls
 from .errors import ConnectError, ProtocolError, TransportError, remote_error
 from .target import Target, parse
 from .wire import CONTROL, DBG, ERROR, EVENT, FrameReader, Header, REQUEST, encode_frame, encode_header
@@ -248,8 +248,7 @@ def open_connection(target: str, timeout: Optional[float] = 30.0, max_frame: int
                     sock.close()
                     raise
         else:
-            raise ConnectError("%s: %s targets are not supported by this version of dbgclient (TCP, TLS and "
-                               "Unix sockets are)" % (target, parsed.kind))
+            sock = serialline.open_line(parsed, timeout)
     except socket.timeout:
         raise ConnectError("%s: no answer within %s s" % (parsed, timeout)) from None
     except OSError as error:

@@ -14,7 +14,10 @@ environment file, with nothing added to labgrid's tree:
           DbgDriver: {}
 
 The driver also binds to labgrid's `NetworkService` (whose `port` is then the agent's,
-and which remote exporters tunnel).
+and which remote exporters tunnel), and to serial ports: `RawSerialPort` (a local
+device) and `NetworkSerialPort` (ser2net's raw or RFC 2217 export), for a board whose
+dbgd serves its UART (`dbgd --serial`); the login is then the driver's `username` and
+`password` (or DBG_PASSWORD).
 """
 
 import os
@@ -57,7 +60,7 @@ def _lines(data: bytes, codec: str, errors: str):
 class DbgDriver(CommandMixin, Driver, CommandProtocol, FileTransferProtocol):
     """Commands and files through dbgd. Output cut at the agent's --max-output raises
     ExecutionError: it never passes as if it were whole."""
-    bindings = {"service": {"DbgService", "NetworkService"}}
+    bindings = {"service": {"DbgService", "NetworkService", "SerialPort", "NetworkSerialPort"}}
     priorities = {CommandProtocol: 20, FileTransferProtocol: 20}
     username = attr.ib(default="", validator=_string)
     password = attr.ib(default="", validator=_string)
@@ -68,7 +71,15 @@ class DbgDriver(CommandMixin, Driver, CommandProtocol, FileTransferProtocol):
         self.client = None
 
     def _target(self) -> str:
-        """The resource's address, with its `port` when the address names none."""
+        """The resource as a dbgclient target: a serial port (local, or a port server's
+        raw or RFC 2217 export), or the address with its `port` when it names none."""
+        service = self.service
+        if not hasattr(service, "address"):
+            if hasattr(service, "host"):  # NetworkSerialPort
+                scheme = "rfc2217://" if service.protocol == "rfc2217" else "socket://"
+                host = "[%s]" % service.host if ":" in service.host else service.host
+                return "%s%s:%d,%d" % (scheme, host, service.port, service.speed)
+            return "serial:%s,%d" % (service.port, service.speed)
         address = self.service.address
         parsed = dbgclient.parse_target(address)
         if parsed.kind not in ("tcp", "tls"):
@@ -78,12 +89,13 @@ class DbgDriver(CommandMixin, Driver, CommandProtocol, FileTransferProtocol):
         return address if has_port else str(parsed._replace(port=self.service.port))
 
     def on_activate(self):
-        password = self.password or self.service.password or os.environ.get("DBG_PASSWORD")
+        password = self.password or getattr(self.service, "password", "") or os.environ.get("DBG_PASSWORD")
         if not password:
             raise ExecutionError("DbgDriver: no password (the driver's or the resource's password, or DBG_PASSWORD)")
         fingerprint = getattr(self.service, "fingerprint", "") or None
+        user = self.username or getattr(self.service, "username", "") or "root"
         try:
-            self.client = dbgclient.connect(self._target(), user=self.username or self.service.username,
+            self.client = dbgclient.connect(self._target(), user=user,
                                             password=password, timeout=self.timeout, fingerprint=fingerprint)
         except dbgclient.DbgError as error:
             raise ExecutionError("DbgDriver: %s" % error) from None
