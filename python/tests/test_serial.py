@@ -106,3 +106,44 @@ def test_through_ser2net(serial_agent, agent, tmp_path, telnet):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def _packets(line_bytes):
+    import struct
+    return [struct.unpack_from("<BBHHI", body) + (body[10:],) for body in LineDecoder().feed(line_bytes)]
+
+
+def test_link_state_machine_opens_reorders_and_resends_what_was_lost():
+    from dbgclient.link import ACK, DATA, RESET, RESET_ACK, LinkClient
+    link = LinkClient(115200)
+    link.start(0.0)
+    (kind, _, _, _, nonce, _), = _packets(link.output(0.0))
+    assert kind == RESET and nonce == link.nonce
+    assert link.output(0.1) == b""                       # the next RESET waits its turn
+    assert _packets(link.output(0.4))[0][0] == RESET     # then comes again
+    link.received(line_frame(packet(RESET_ACK, extra=nonce ^ 1)), 0.4)
+    assert not link.is_open                              # another link's answer
+    link.received(line_frame(packet(RESET_ACK, extra=nonce)), 0.4)
+    assert link.is_open
+
+    # Data out: three packets; the agent has 1 and 2 but not 0 (ack 0, bitmap 0b11).
+    link.write(b"a" * 1024 + b"b" * 1024 + b"c")
+    sent = _packets(link.output(0.4))
+    assert [(p[0], p[2]) for p in sent] == [(DATA, 0), (DATA, 1), (DATA, 2)] and sent[2][5] == b"c"
+    link.received(line_frame(packet(ACK, 0, 0, 0, 0b11)), 0.41)
+    resent = _packets(link.output(0.41))
+    assert [(p[0], p[2]) for p in resent] == [(DATA, 0)]  # at once, not after a timeout
+    link.received(line_frame(packet(ACK, 0, 0, 3, 0)), 0.42)
+    assert link.output(0.42) == b"" and link.output(0.43) == b""
+
+    # Data in, out of order: 1 before 0; the stream comes in order, the ACK says what came.
+    link.received(line_frame(packet(DATA, 0, 1, 3, 0, b"world")), 0.5)
+    assert link.read() == b""
+    (kind, _, _, ack, bitmap, _), = _packets(link.output(0.5))
+    assert (kind, ack, bitmap) == (ACK, 0, 0b1)
+    link.received(line_frame(packet(DATA, 0, 0, 3, 0, b"hello ")), 0.6)
+    assert link.read() == b"hello world"
+    link.received(line_frame(packet(DATA, 0, 0, 3, 0, b"hello ")), 0.7)  # a duplicate
+    assert link.read() == b"" and link.duplicates == 1
+    (kind, _, _, ack, _, _), = _packets(link.output(0.7))
+    assert (kind, ack) == (ACK, 2)
