@@ -51,7 +51,7 @@ class Agent:
         command = ([launcher] if launcher else []) + [
             _dbgd(), "--listen", "127.0.0.1:0", "--unix", str(self.socket), "--auth", "shadow",
             "--passwd", str(folder / "passwd"), "--shadow", str(folder / "shadow"), "--group", str(folder / "group"),
-            "--state-dir", str(folder / "state")] + list(extra)
+            "--state-dir", str(folder / "state"), "--distro-root", str(folder / "distro")] + list(extra)
         self.process = subprocess.Popen(command, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -219,3 +219,40 @@ def test_the_asyncio_api(agent, tmp_path):
             await aio.connect("tls://" + agent.address, user=agent.user, password=PASSWORD, fingerprint="SHA256:no")
 
     asyncio.run(scenario())
+
+
+def test_the_distro_service(board, agent, tmp_path):
+    import tarfile
+    busybox = "/bin/busybox"
+    if not os.access(busybox, os.X_OK):
+        pytest.skip("no /bin/busybox (Scripts/setup installs busybox-static)")
+    archive = tmp_path / "rootfs.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(busybox, "bin/busybox")
+        for tool in ("sh", "cat", "uname", "echo", "hostname"):
+            link = tarfile.TarInfo("bin/" + tool)
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(link)
+    distro = board.distro
+    assert not distro.status().installed
+    distro.install(str(archive))
+    status = distro.status()
+    assert status.installed and status.size > 1_000_000
+    with pytest.raises(dbgclient.Exists):
+        distro.install(str(archive))
+    ran = distro.run("cat", input=b"through stdin", env={"A": "1"})
+    assert (ran.exit_code, ran.stdout) == (0, b"through stdin") and not ran.truncated
+    assert distro.run("hostname").check().stdout == b"distro\n"
+    with distro.popen("sh -c 'cat; echo $GREETING >&2'", env={"GREETING": "hi"}) as process:
+        assert process.communicate(b"x" * 500_000, timeout=30) == (b"x" * 500_000, b"hi\n")
+    with distro.shell(rows=20, cols=70) as shell:
+        shell.write(b"echo inside-$((2+3)); exit 4\n")
+        seen = b""
+        while True:
+            data = shell.read(timeout=10)
+            if not data:
+                break
+            seen += data
+        assert b"inside-5" in seen and shell.exit_status == 4
+    distro.remove()
+    assert not distro.status().installed

@@ -81,6 +81,19 @@ GOLDEN = [
     (m.ProcessCredit(process_id=4, bytes=2), u32(4) + u32(2)),
     (m.ProcessExitEvent(process_id=4, exit_code=130, signal=2, core_dumped=False, timed_out=True),
      u32(4) + i64(130) + i32(2) + u8(0) + u8(1)),
+    (m.StatusResponse(installed=True, path="/var/lib/dbgd/distro", size=5 << 30),
+     u8(1) + s("/var/lib/dbgd/distro") + i64(5 << 30)),
+    (m.InstallRequest(url="http://host/rootfs.tar.zst"), s("http://host/rootfs.tar.zst")),
+    (m.RunRequest(command="uname -a", workdir="/", bind="/a:/b", env="A=1\nB=2", input=b"in"),
+     s("uname -a") + s("/") + s("/a:/b") + s("A=1\nB=2") + s(b"in")),
+    (m.RunResult(stdout=b"o", stderr=b"e", exit_code=3), s(b"o") + s(b"e") + i64(3)),
+    (m.DistroShellOpenRequest(workdir="", bind="", env="", rows=24, cols=80), s("") * 3 + i64(24) + i64(80)),
+    (m.DistroShellResizeRequest(session_id=2, rows=40, cols=120), u32(2) + i64(40) + i64(120)),
+    (m.RunStartRequest(command="sh", workdir="/", bind="", env="", terminal=False, rows=0, cols=0, timeout_sec=5),
+     s("sh") + s("/") + s("") + s("") + u8(0) + i64(0) + i64(0) + i32(5)),
+    (m.RunRef(process_id=6), u32(6)),
+    (m.RunSignalRequest(process_id=6, signal=9), u32(6) + i32(9)),
+    (m.RunResizeRequest(process_id=6, rows=1, cols=2), u32(6) + i64(1) + i64(2)),
 ]
 
 

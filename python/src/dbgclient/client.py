@@ -10,7 +10,7 @@ from . import messages as m
 from . import serialline, tls
 from .errors import ConnectError, ProtocolError, TransportError, remote_error
 from .target import Target, parse
-from .wire import CONTROL, DBG, ERROR, EVENT, FrameReader, Header, REQUEST, encode_frame, encode_header
+from .wire import CONTROL, DBG, DISTRO, ERROR, EVENT, FrameReader, Header, REQUEST, encode_frame, encode_header
 
 PROTOCOL_VERSION = 1
 CLIENT_NAME = "dbgclient (Python)"
@@ -214,9 +214,13 @@ class Connection:
         """A dbg service request by op name (e.g. "Stat"), answered."""
         return self.call(DBG, m.OP[op], request)
 
+    def distro(self, op: str, request: m.Message):
+        """A distro service request by op name (e.g. "Status"), answered."""
+        return self.call(DISTRO, m.DISTRO_OP[op], request)
+
 
 def _response_type(service: int, op: int) -> Optional[Type[m.Message]]:
-    table = m.CONTROL_OPS if service == CONTROL else m.DBG_OPS if service == DBG else {}
+    table = {CONTROL: m.CONTROL_OPS, DBG: m.DBG_OPS, DISTRO: m.DISTRO_OPS}.get(service, {})
     if op not in table:
         raise ValueError("no response type known for service 0x%x op 0x%04x" % (service, op))
     name = table[op][2]

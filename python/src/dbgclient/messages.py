@@ -64,6 +64,20 @@ FIELDS: Dict[str, Tuple[Tuple[str, Any], ...]] = {
     "ProcessCredit": (("process_id", "uint32"), ("bytes", "uint32")),
     "ProcessExitEvent": (("process_id", "uint32"), ("exit_code", "int"), ("signal", "int32"), ("core_dumped", "bool"),
                          ("timed_out", "bool")),
+    # distro (section 7); its types that share a name with dbg's are prefixed "Distro".
+    "StatusResponse": (("installed", "bool"), ("path", "string"), ("size", "int")),
+    "InstallRequest": (("url", "string"),),
+    "RunRequest": (("command", "string"), ("workdir", "string"), ("bind", "string"), ("env", "string"),
+                   ("input", "bytes")),
+    "RunResult": (("stdout", "bytes"), ("stderr", "bytes"), ("exit_code", "int")),
+    "DistroShellOpenRequest": (("workdir", "string"), ("bind", "string"), ("env", "string"), ("rows", "int"),
+                               ("cols", "int")),
+    "DistroShellResizeRequest": (("session_id", "uint32"), ("rows", "int"), ("cols", "int")),
+    "RunStartRequest": (("command", "string"), ("workdir", "string"), ("bind", "string"), ("env", "string"),
+                        ("terminal", "bool"), ("rows", "int"), ("cols", "int"), ("timeout_sec", "int32")),
+    "RunRef": (("process_id", "uint32"),),
+    "RunSignalRequest": (("process_id", "uint32"), ("signal", "int32")),
+    "RunResizeRequest": (("process_id", "uint32"), ("rows", "int"), ("cols", "int")),
 }
 
 # (service, op) -> (name, request type, response type or None for one-way)
@@ -97,6 +111,28 @@ DBG_OPS = {
 DBG_EVENTS = {0x0630: ("ShellOutput", "ShellData"), 0x0631: ("ShellExit", "ShellExitEvent"),
               0x0658: ("ProcessStdout", "ProcessData"), 0x0659: ("ProcessStderr", "ProcessData"),
               0x065A: ("ProcessInputCredit", "ProcessCredit"), 0x065B: ("ProcessExit", "ProcessExitEvent")}
+
+DISTRO_OPS = {
+    0x0201: ("Status", "Empty", "StatusResponse"),
+    0x0202: ("Install", "InstallRequest", "Empty"),
+    0x0203: ("Run", "RunRequest", "RunResult"),
+    0x0204: ("Remove", "Empty", "Empty"),
+    0x0205: ("ShellOpen", "DistroShellOpenRequest", "ShellSession"),
+    0x0206: ("ShellInput", "ShellData", None),
+    0x0207: ("ShellResize", "DistroShellResizeRequest", None),
+    0x0208: ("ShellClose", "ShellSession", None),
+    0x0209: ("RunStart", "RunStartRequest", "ProcessStarted"),
+    0x020A: ("RunInput", "ProcessData", None),
+    0x020B: ("RunCloseInput", "RunRef", None),
+    0x020C: ("RunSignal", "RunSignalRequest", None),
+    0x020D: ("RunResize", "RunResizeRequest", None),
+}
+DISTRO_EVENTS = {0x0301: ("ShellOutput", "ShellData"), 0x0302: ("ShellExit", "ShellExitEvent"),
+                 0x0303: ("RunStdout", "ProcessData"), 0x0304: ("RunStderr", "ProcessData"),
+                 0x0305: ("RunInputCredit", "ProcessCredit"), 0x0306: ("RunExit", "ProcessExitEvent")}
+# The distro service's ops and events by name (their names overlap dbg's).
+DISTRO_OP = {name: op for op, (name, _, _) in DISTRO_OPS.items()}
+DISTRO_OP.update({name: op for op, (name, _) in DISTRO_EVENTS.items()})
 
 # Op numbers by name, e.g. OP["ReadFile"] == 0x0620.
 OP = {name: op for table in (CONTROL_OPS, DBG_OPS) for op, (name, _, _) in table.items()}
@@ -204,5 +240,6 @@ for _name, _fields in FIELDS.items():
     TYPES[_name] = type(_name, (Message,), {"type_name": _name, "fields": _fields})
 globals().update(TYPES)
 
-__all__: List[str] = ["FIELDS", "TYPES", "OP", "CONTROL_OPS", "DBG_OPS", "DBG_EVENTS", "FILE_TYPES", "Message"] \
+__all__: List[str] = ["FIELDS", "TYPES", "OP", "CONTROL_OPS", "DBG_OPS", "DBG_EVENTS", "DISTRO_OPS", "DISTRO_EVENTS",
+                       "DISTRO_OP", "FILE_TYPES", "Message"] \
     + list(TYPES)

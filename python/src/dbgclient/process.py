@@ -1,5 +1,6 @@
-"""A streaming process (ProcessStart and its events): stdin, stdout and stderr of any
-length, signals and the exit status, like `subprocess.Popen`."""
+"""Streaming processes (dbg's ProcessStart, a distro's RunStart, and their events):
+stdin, stdout and stderr of any length, signals and the exit status, like
+`subprocess.Popen`."""
 
 import signal as signals
 import time
@@ -7,30 +8,74 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 
 from . import messages as m
 from .errors import ProtocolError, TransportError
-from .wire import DBG
+from .wire import DBG, DISTRO
 
-_EVENTS = (m.OP["ProcessStdout"], m.OP["ProcessStderr"], m.OP["ProcessInputCredit"], m.OP["ProcessExit"])
+class DbgStreams:
+    """The dbg service's streaming processes (ProcessStart and its ops and events)."""
+
+    service = DBG
+    events = (m.OP["ProcessStdout"], m.OP["ProcessStderr"], m.OP["ProcessInputCredit"], m.OP["ProcessExit"])
+
+    def __init__(self, token: str):
+        self.token = token
+
+    def input(self, pid: int, data: bytes):
+        return m.OP["ProcessInput"], m.ProcessInputRequest(token=self.token, process_id=pid, data=data)
+
+    def close_input(self, pid: int):
+        return m.OP["ProcessCloseInput"], m.ProcessRef(token=self.token, process_id=pid)
+
+    def signal(self, pid: int, number: int):
+        return m.OP["ProcessSignal"], m.ProcessSignalRequest(token=self.token, process_id=pid, signal=number)
+
+    def resize(self, pid: int, rows: int, cols: int):
+        return m.OP["ProcessResize"], m.ProcessResizeRequest(token=self.token, process_id=pid, rows=rows, cols=cols)
+
+
+class DistroStreams:
+    """The distro service's streamed runs (RunStart and its ops and events)."""
+
+    service = DISTRO
+    events = (m.DISTRO_OP["RunStdout"], m.DISTRO_OP["RunStderr"], m.DISTRO_OP["RunInputCredit"],
+              m.DISTRO_OP["RunExit"])
+
+    def input(self, pid: int, data: bytes):
+        return m.DISTRO_OP["RunInput"], m.ProcessData(process_id=pid, data=data)
+
+    def close_input(self, pid: int):
+        return m.DISTRO_OP["RunCloseInput"], m.RunRef(process_id=pid)
+
+    def signal(self, pid: int, number: int):
+        return m.DISTRO_OP["RunSignal"], m.RunSignalRequest(process_id=pid, signal=number)
+
+    def resize(self, pid: int, rows: int, cols: int):
+        return m.DISTRO_OP["RunResize"], m.RunResizeRequest(process_id=pid, rows=rows, cols=cols)
+
+
+def dbg_process(client, argv: Union[Sequence, str], cwd: str = "", env: Optional[Dict[str, str]] = None,
+                terminal: bool = False, rows: int = 0, cols: int = 0, timeout: int = 0) -> "Process":
+    """ProcessStart: argv word for word, or a command line for the user's shell."""
+    arguments = [] if isinstance(argv, str) else [m.Argument(value=_bytes(word)) for word in argv]
+    if not isinstance(argv, str) and not arguments:
+        raise ValueError("an empty argv")
+    environment = [m.Argument(value=_bytes("%s=%s" % item)) for item in (env or {}).items()]
+    started = client.connection.dbg("ProcessStart", m.ProcessStartRequest(
+        token=client.token, argv=arguments, command=argv if isinstance(argv, str) else "", cwd=cwd, env=environment,
+        terminal=terminal, rows=rows, cols=cols, timeout_sec=timeout))
+    return Process(client.connection, DbgStreams(client.token), started, argv)
 
 
 class Process:
-    """A program running on the board as the session's user. Its output is kept until
-    read (`read_stdout`, `read_stderr`, `communicate`); its input is sent within the
-    agent's window (`write` waits for credit). `returncode` is None until it exited
-    (then the status, 128+N after signal N), and `signal`, `core_dumped`, `timed_out`
-    say how."""
+    """A program running on the board (dbg's ProcessStart, or a distro's RunStart). Its
+    output is kept until read (`read_stdout`, `read_stderr`, `communicate`); its input
+    is sent within the agent's window (`write` waits for credit). `returncode` is None
+    until it exited (then the status, 128+N after signal N), and `signal`,
+    `core_dumped`, `timed_out` say how."""
 
-    def __init__(self, client, argv: Union[Sequence, str], cwd: str = "", env: Optional[Dict[str, str]] = None,
-                 terminal: bool = False, rows: int = 0, cols: int = 0, timeout: int = 0):
-        self._connection = client.connection
-        self._token = client.token
-        self.args = argv
-        arguments = [] if isinstance(argv, str) else [m.Argument(value=_bytes(word)) for word in argv]
-        if not isinstance(argv, str) and not arguments:
-            raise ValueError("an empty argv")
-        environment = [m.Argument(value=_bytes("%s=%s" % item)) for item in (env or {}).items()]
-        started = self._connection.dbg("ProcessStart", m.ProcessStartRequest(
-            token=self._token, argv=arguments, command=argv if isinstance(argv, str) else "", cwd=cwd,
-            env=environment, terminal=terminal, rows=rows, cols=cols, timeout_sec=timeout))
+    def __init__(self, connection, streams, started: m.ProcessStarted, args):
+        self._connection = connection
+        self._streams = streams
+        self.args = args
         self.process_id = started.process_id
         self._window = started.input_window
         self._unacknowledged = 0
@@ -67,8 +112,7 @@ class Process:
                 self._pump(deadline)
                 continue
             part = view[:min(room, limit)]
-            self._one_way("ProcessInput", m.ProcessInputRequest(token=self._token, process_id=self.process_id,
-                                                                data=bytes(part)))
+            self._one_way(self._streams.input(self.process_id, bytes(part)))
             self._unacknowledged += len(part)
             view = view[len(part):]
 
@@ -77,15 +121,14 @@ class Process:
         if not self._input_closed:
             self._input_closed = True
             if self.returncode is None:
-                self._one_way("ProcessCloseInput", m.ProcessRef(token=self._token, process_id=self.process_id))
+                self._one_way(self._streams.close_input(self.process_id))
 
     # Signals
 
     def send_signal(self, number: int) -> None:
         """To the process group the process leads (1 to 64)."""
         if self.returncode is None:
-            self._one_way("ProcessSignal", m.ProcessSignalRequest(token=self._token, process_id=self.process_id,
-                                                                  signal=int(number)))
+            self._one_way(self._streams.signal(self.process_id, int(number)))
 
     def terminate(self) -> None:
         self.send_signal(signals.SIGTERM)
@@ -95,8 +138,7 @@ class Process:
 
     def resize(self, rows: int, cols: int) -> None:
         """The terminal's size (a process started with `terminal=True`)."""
-        self._one_way("ProcessResize", m.ProcessResizeRequest(token=self._token, process_id=self.process_id, rows=rows,
-                                                              cols=cols))
+        self._one_way(self._streams.resize(self.process_id, rows, cols))
 
     # Output and the end
 
@@ -147,17 +189,18 @@ class Process:
             self._take_events()
 
     def _is_mine(self, header, payload) -> bool:
-        return header.service == DBG and header.op in _EVENTS \
+        return header.service == self._streams.service and header.op in self._streams.events \
             and m.ShellSession.decode(payload[:4]).session_id == self.process_id
 
     def _take_events(self) -> bool:
+        stdout, stderr, credit, _ = self._streams.events
         events = self._connection.take_events(self._is_mine)
         for header, payload in events:
-            if header.op == m.OP["ProcessStdout"]:
+            if header.op == stdout:
                 self._stdout += m.ProcessData.decode(payload).data
-            elif header.op == m.OP["ProcessStderr"]:
+            elif header.op == stderr:
                 self._stderr += m.ProcessData.decode(payload).data
-            elif header.op == m.OP["ProcessInputCredit"]:
+            elif header.op == credit:
                 credit = m.ProcessCredit.decode(payload).bytes
                 if credit > self._unacknowledged:
                     raise ProtocolError("the agent gave back %d bytes of input credit, %d were sent" %
@@ -169,8 +212,9 @@ class Process:
                 self.core_dumped, self.timed_out = end.core_dumped, end.timed_out
         return bool(events)
 
-    def _one_way(self, op: str, request: m.Message) -> None:
-        self._connection.send(DBG, m.OP[op], request, id=0)
+    def _one_way(self, op_and_request) -> None:
+        op, request = op_and_request
+        self._connection.send(self._streams.service, op, request, id=0)
 
 
 def _bytes(value) -> bytes:

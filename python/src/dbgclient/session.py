@@ -12,6 +12,7 @@ from .errors import CommandError, NotFound, ProtocolError, RemoteError, Transpor
 from .wire import DBG, Reader
 
 if TYPE_CHECKING:
+    from .distro import Distro
     from .process import Process
     from .shell import Shell
 
@@ -130,13 +131,20 @@ class Client:
               rows: int = 0, cols: int = 0, timeout: int = 0) -> "Process":
         """Starts a streaming process (argv word for word, or a command line for the
         user's shell): stdin, stdout and stderr of any length, signals (see `Process`)."""
-        from .process import Process
-        return Process(self, argv, cwd, env, terminal, rows, cols, timeout)
+        from .process import dbg_process
+        return dbg_process(self, argv, cwd, env, terminal, rows, cols, timeout)
 
     def shell(self, rows: int = 24, cols: int = 80, cwd: str = "") -> "Shell":
         """The user's login shell on a new PTY (see `Shell`)."""
-        from .shell import Shell
-        return Shell(self, rows, cols, cwd)
+        from .shell import DbgShells, Shell
+        shells = DbgShells(self.token)
+        return Shell(self.connection, shells, shells.open(self.connection, rows, cols, cwd))
+
+    @property
+    def distro(self) -> "Distro":
+        """The distro service: a Linux root file system on the board (see `Distro`)."""
+        from .distro import Distro
+        return Distro(self.connection)
 
     # Files: one request each
 
