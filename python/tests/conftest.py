@@ -39,6 +39,7 @@ class Agent:
         self.user = "pytester"
         if create_account:
             self.home.mkdir()
+            (folder / "keys").mkdir(mode=0o755)
             hashed = subprocess.run(["openssl", "passwd", "-6", PASSWORD], check=True, capture_output=True,
                                     text=True).stdout.strip()
             (folder / "passwd").write_text("%s:x:%d:%d::%s:/bin/sh\n" % (self.user, os.getuid(), os.getgid(),
@@ -51,7 +52,8 @@ class Agent:
         command = ([launcher] if launcher else []) + [
             _dbgd(), "--listen", "127.0.0.1:0", "--unix", str(self.socket), "--auth", "shadow",
             "--passwd", str(folder / "passwd"), "--shadow", str(folder / "shadow"), "--group", str(folder / "group"),
-            "--state-dir", str(folder / "state"), "--distro-root", str(folder / "distro")] + list(extra)
+            "--state-dir", str(folder / "state"), "--distro-root", str(folder / "distro"),
+            "--authorized-keys", str(folder / "keys")] + list(extra)
         self.process = subprocess.Popen(command, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

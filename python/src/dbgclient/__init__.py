@@ -6,6 +6,7 @@
         board.put("app.bin", "/usr/local/bin/app")
 """
 
+import os
 from typing import Optional
 
 from .client import Connection, open_connection
@@ -25,16 +26,24 @@ def connect(target: str, user: str = "root", password: Optional[str] = None, key
     """Connects to the agent at `target` (the forms `dbg` takes: `host[:port]`,
     `[v6]:port`, `unix:/path`, `tls://host[:port]`), says Hello and logs `user` in with
     `password`. Over TLS the board's key is checked as `dbg` does: `fingerprint` pins it,
-    else dbg's `known_agents` file must list it (`accept_new` records a new board)."""
-    if key is not None:
-        raise ConnectError("key login is not in this version of dbgclient: give a password (inside TLS)")
-    if password is None:
-        raise ConnectError("a password is needed to log in")
+    else dbg's `known_agents` file must list it (`accept_new` records a new board); `key`
+    (the path of dbg's client key, e.g. `dbgclient.tls.default_key_path()`) logs in
+    without a password where the board lists it, else the password follows."""
+    if key is None and password is None:
+        raise ConnectError("a password (or, over TLS, a client key) is needed to log in")
     connection = open_connection(target, timeout, fingerprint=fingerprint, accept_new=accept_new,
-                                 known_agents=known_agents)
+                                 known_agents=known_agents, key=os.path.expanduser(key) if key else None)
     try:
         connection.hello()
-        session = connection.dbg("Authenticate", AuthRequest(username=user, password=password))
+        session = None
+        if key is not None:
+            try:  # an empty password asks for key login (docs/PROTOCOL.md, section 9)
+                session = connection.dbg("Authenticate", AuthRequest(username=user, password=""))
+            except Denied:
+                if password is None:
+                    raise
+        if session is None:
+            session = connection.dbg("Authenticate", AuthRequest(username=user, password=password))
     except BaseException:
         connection.close()
         raise

@@ -54,7 +54,7 @@ class AsyncConnection:
             while True:
                 data = await self._reader.read(1 << 20)
                 if not data:
-                    raise TransportError("%s closed the connection" % self.target)
+                    raise TransportError("%s closed the connection" % (self.target,))
                 self._frames.feed(data)
                 for header, payload in self._frames.frames():
                     self._dispatch(header, payload)
@@ -102,7 +102,7 @@ class AsyncConnection:
             await self._writer.drain()
             header, payload = await asyncio.wait_for(future, self.timeout)
         except asyncio.TimeoutError:
-            raise TransportError("timed out waiting for %s" % self.target) from None
+            raise TransportError("timed out waiting for %s" % (self.target,)) from None
         except OSError as error:
             raise TransportError("sending to %s failed: %s" % (self.target, error.strerror or error)) from None
         if header.kind == ERROR:

@@ -91,7 +91,7 @@ class Connection:
         try:
             self._sock.sendall(data)
         except socket.timeout:
-            raise TransportError("timed out sending to %s" % self.target) from None
+            raise TransportError("timed out sending to %s" % (self.target,)) from None
         except OSError as error:
             raise TransportError("sending to %s failed: %s" % (self.target, error.strerror or error)) from None
 
@@ -118,11 +118,11 @@ class Connection:
         try:
             got = read()
         except socket.timeout:
-            raise TransportError("timed out waiting for %s" % self.target) from None
+            raise TransportError("timed out waiting for %s" % (self.target,)) from None
         except OSError as error:
             raise TransportError("receiving from %s failed: %s" % (self.target, error.strerror or error)) from None
         if not got:
-            raise TransportError("%s closed the connection" % self.target)
+            raise TransportError("%s closed the connection" % (self.target,))
         return got
 
     def send_parts(self, parts) -> None:
@@ -140,7 +140,7 @@ class Connection:
                 if views and sent:
                     views[0] = views[0][sent:]
         except socket.timeout:
-            raise TransportError("timed out sending to %s" % self.target) from None
+            raise TransportError("timed out sending to %s" % (self.target,)) from None
         except OSError as error:
             raise TransportError("sending to %s failed: %s" % (self.target, error.strerror or error)) from None
 
@@ -171,7 +171,7 @@ class Connection:
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TransportError("nothing from %s within the time given" % self.target)
+                raise TransportError("nothing from %s within the time given" % (self.target,))
             self._sock.settimeout(left)
         try:
             header, payload = self.receive()
@@ -229,10 +229,11 @@ def _response_type(service: int, op: int) -> Optional[Type[m.Message]]:
 
 def open_connection(target: str, timeout: Optional[float] = 30.0, max_frame: int = 16 << 20,
                     fingerprint: Optional[str] = None, accept_new: bool = False,
-                    known_agents: Optional[str] = None) -> Connection:
+                    known_agents: Optional[str] = None, key: Optional[str] = None) -> Connection:
     """A connection to `target` (see `target.parse`), without Hello or login. Over TLS
     the board's key must be `fingerprint`, or the one `known_agents` records for it (a
-    new board is recorded with `accept_new`): see `tls.check_trust`."""
+    new board is recorded with `accept_new`): see `tls.check_trust`; `key` is the path
+    of dbg's client key, shown for key login."""
     parsed = parse(target)
     try:
         if parsed.kind == "unix":
@@ -245,7 +246,7 @@ def open_connection(target: str, timeout: Optional[float] = 30.0, max_frame: int
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             if parsed.kind == "tls":
                 address = str(parsed._replace(kind="tcp"))
-                sock, presented = tls.wrap(sock, str(parsed))
+                sock, presented = tls.wrap(sock, str(parsed), key)
                 try:
                     tls.check_trust(address, presented, fingerprint, accept_new, known_agents)
                 except BaseException:
@@ -253,6 +254,9 @@ def open_connection(target: str, timeout: Optional[float] = 30.0, max_frame: int
                     raise
         else:
             sock = serialline.open_line(parsed, timeout)
+        if key is not None and parsed.kind != "tls":
+            sock.close()
+            raise ConnectError("%s: key login needs TLS (tls://HOST)" % (parsed,))
     except socket.timeout:
         raise ConnectError("%s: no answer within %s s" % (parsed, timeout)) from None
     except OSError as error:

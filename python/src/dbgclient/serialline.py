@@ -15,7 +15,7 @@ def open_line(target: Target, timeout: Optional[float]) -> "LinkSocket":
     try:
         import serial
     except ImportError:
-        raise ConnectError("%s: serial lines need pyserial (pip install dbgclient[serial])" % target) from None
+        raise ConnectError("%s: serial lines need pyserial (pip install dbgclient[serial])" % (target,)) from None
     try:
         if target.kind == "serial":
             port = serial.Serial(target.path, target.baud, timeout=0)

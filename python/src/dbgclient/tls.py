@@ -61,11 +61,67 @@ def client_context() -> ssl.SSLContext:
     return context
 
 
-def wrap(sock: socket.socket, name: str) -> Tuple[ssl.SSLSocket, str]:
-    """The handshake; returns the TLS socket and the board key's fingerprint, not yet
-    trusted."""
+def default_key_path() -> str:
+    """dbg's client key (`dbg keygen`): $DBG_KEY, else client.key in dbg's configuration."""
+    return os.environ.get("DBG_KEY") or os.path.join(os.path.dirname(known_agents_path()), "client.key")
+
+
+def load_client_key(context: ssl.SSLContext, path: str) -> str:
+    """Shows dbg's client key (`path`: its 32-byte P-256 secret, 0600) in the handshake,
+    in a self-signed certificate made for it; returns the key's fingerprint (what a
+    board's authorized_keys lists). Needs the `cryptography` package (`dbgclient[keys]`)."""
     try:
-        wrapped = client_context().wrap_socket(sock)
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+    except ImportError:
+        raise ConnectError("key login needs the cryptography package (pip install dbgclient[keys])") from None
+    import datetime
+    import tempfile
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as error:
+        raise ConnectError("cannot read the client key %s: %s" % (path, error.strerror)) from None
+    with os.fdopen(descriptor, "rb") as key_file:
+        if os.fstat(key_file.fileno()).st_mode & 0o077:
+            raise ConnectError("the client key %s must be a file only you can read (chmod 600 %s)" % (path, path))
+        secret = key_file.read()
+    if len(secret) != 32:
+        raise ConnectError("%s is not a dbg client key (32 bytes; dbg keygen makes one)" % path)
+    try:
+        key = ec.derive_private_key(int.from_bytes(secret, "big"), ec.SECP256R1())
+    except ValueError:
+        raise ConnectError("%s is not a valid P-256 key" % path) from None
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dbg")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
+                   .not_valid_after(now + datetime.timedelta(days=3650)).sign(key, hashes.SHA256()))
+    with tempfile.TemporaryDirectory() as folder:  # 0700; ssl takes them from files only
+        certificate_path, key_path = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+        with open(certificate_path, "wb") as out:
+            out.write(certificate.public_bytes(serialization.Encoding.PEM))
+        with open(os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+            out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()))
+        context.load_cert_chain(certificate_path, key_path)
+    spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "SHA256:" + base64.b64encode(hashlib.sha256(spki).digest()).decode().rstrip("=")
+
+
+def wrap(sock: socket.socket, name: str, key_path: Optional[str] = None) -> Tuple[ssl.SSLSocket, str]:
+    """The handshake (showing dbg's client key at `key_path`, if given); returns the TLS
+    socket and the board key's fingerprint, not yet trusted."""
+    context = client_context()
+    if key_path is not None:
+        try:
+            load_client_key(context, key_path)
+        except BaseException:
+            sock.close()
+            raise
+    try:
+        wrapped = context.wrap_socket(sock)
     except (ssl.SSLError, OSError) as error:
         sock.close()
         raise ConnectError("TLS handshake with %s failed: %s (does that agent take TLS?)" % (name, error)) from None
