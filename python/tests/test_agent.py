@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import shutil
 
 import pytest
 
@@ -290,3 +291,48 @@ def test_key_login_over_tls(agent, tmp_path):
     with pytest.raises(dbgclient.ConnectError, match="needs TLS"):
         dbgclient.connect(agent.address, user=agent.user, key=str(key))
     (agent.folder / "keys" / agent.user).unlink()
+
+
+def test_the_application_runtime(agent, tmp_path):
+    from conftest import Agent
+    from dbgclient.app import AppError
+    app_dir = tmp_path / "app"
+    (app_dir / "actions" / "greet").mkdir(parents=True)
+    (app_dir / "backup").mkdir()
+    (app_dir / "main").write_text("#!/bin/sh\necho main started\nexec sleep 300\n")
+    (app_dir / "actions" / "greet" / "run").write_text(
+        "#!/bin/sh\nread input\necho \"{\\\"greeting\\\": \\\"hello\\\", \\\"input\\\": $input}\"\n")
+    (app_dir / "actions" / "greet" / "input.json").write_text('{"name": "string"}')
+    (app_dir / "actions" / "fail").mkdir()
+    (app_dir / "actions" / "fail" / "run").write_text("#!/bin/sh\necho broken >&2\nexit 3\n")
+    (app_dir / "backup" / "paths").write_text("main\n")
+    for script in ("main", "actions/greet/run", "actions/fail/run"):
+        os.chmod(app_dir / script, 0o755)
+    folder = tmp_path / "agent"
+    folder.mkdir()
+    for name in ("passwd", "shadow", "group"):
+        shutil.copy(agent.folder / name, folder / name)
+    (folder / "home").symlink_to(agent.home)
+    running = Agent(folder, ["--app-dir", str(app_dir), "--rpc-socket", str(folder / "rpc.sock"),
+                             "--backup-dir", str(folder / "backups")], create_account=False)
+    try:
+        with dbgclient.connect(running.address, user=agent.user, password=PASSWORD) as board:
+            app = board.app
+            assert [action["name"] for action in app.actions()] == ["fail", "greet"]
+            assert app.action_input("greet") == {"name": "string"}
+            assert app.run_action("greet", {"name": "lab"}) == {"greeting": "hello", "input": {"name": "lab"}}
+            with pytest.raises(AppError) as failed:
+                app.run_action("fail")
+            assert failed.value.code == -32001 and failed.value.data["exitCode"] == 3
+            app.start()
+            assert app.status()["state"] == "running"
+            backup = app.create_backup()
+            assert backup["size"] > 0 and len(backup["sha256"]) == 64
+            assert app.eval("echo evaluated")["stdout"] == "evaluated\n"
+            app.stop()
+            assert app.status()["state"] == "stopped"
+            with pytest.raises(AppError) as unknown:
+                app.call("no-such-method")
+            assert unknown.value.code == -32601
+    finally:
+        running.stop()

@@ -81,6 +81,8 @@ GOLDEN = [
     (m.ProcessCredit(process_id=4, bytes=2), u32(4) + u32(2)),
     (m.ProcessExitEvent(process_id=4, exit_code=130, signal=2, core_dumped=False, timed_out=True),
      u32(4) + i64(130) + i32(2) + u8(0) + u8(1)),
+    (m.AppCallRequest(token="t", message=b'{"jsonrpc":"2.0"}'), s("t") + s(b'{"jsonrpc":"2.0"}')),
+    (m.AppCallResult(message=b"{}"), s(b"{}")),
     (m.StatusResponse(installed=True, path="/var/lib/dbgd/distro", size=5 << 30),
      u8(1) + s("/var/lib/dbgd/distro") + i64(5 << 30)),
     (m.InstallRequest(url="http://host/rootfs.tar.zst"), s("http://host/rootfs.tar.zst")),

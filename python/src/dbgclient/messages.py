@@ -64,6 +64,9 @@ FIELDS: Dict[str, Tuple[Tuple[str, Any], ...]] = {
     "ProcessCredit": (("process_id", "uint32"), ("bytes", "uint32")),
     "ProcessExitEvent": (("process_id", "uint32"), ("exit_code", "int"), ("signal", "int32"), ("core_dumped", "bool"),
                          ("timed_out", "bool")),
+    # The application runtime (section 6, extension op 0x0660)
+    "AppCallRequest": (("token", "string"), ("message", "bytes")),
+    "AppCallResult": (("message", "bytes"),),
     # distro (section 7); its types that share a name with dbg's are prefixed "Distro".
     "StatusResponse": (("installed", "bool"), ("path", "string"), ("size", "int")),
     "InstallRequest": (("url", "string"),),
@@ -107,6 +110,7 @@ DBG_OPS = {
     0x0652: ("ProcessCloseInput", "ProcessRef", None),
     0x0653: ("ProcessSignal", "ProcessSignalRequest", None),
     0x0654: ("ProcessResize", "ProcessResizeRequest", None),
+    0x0660: ("AppCall", "AppCallRequest", "AppCallResult"),
 }
 DBG_EVENTS = {0x0630: ("ShellOutput", "ShellData"), 0x0631: ("ShellExit", "ShellExitEvent"),
               0x0658: ("ProcessStdout", "ProcessData"), 0x0659: ("ProcessStderr", "ProcessData"),

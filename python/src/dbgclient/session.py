@@ -12,6 +12,7 @@ from .errors import CommandError, NotFound, ProtocolError, RemoteError, Transpor
 from .wire import DBG, Reader
 
 if TYPE_CHECKING:
+    from .app import App
     from .distro import Distro
     from .process import Process
     from .shell import Shell
@@ -139,6 +140,12 @@ class Client:
         from .shell import DbgShells, Shell
         shells = DbgShells(self.token)
         return Shell(self.connection, shells, shells.open(self.connection, rows, cols, cwd))
+
+    @property
+    def app(self) -> "App":
+        """The board's application runtime (see `App`)."""
+        from .app import App
+        return App(self.connection, self.token)
 
     @property
     def distro(self) -> "Distro":
