@@ -78,3 +78,61 @@ def test_a_playbook_through_the_dbg_connection(agent, tmp_path):
     assert "failed=0" in ran.stdout
     assert (fetched / "fïle.txt").read_text() == "héllo wörld\n"
     assert (agent.home / "greeting.txt").read_text() == "hello Linux\n"
+
+
+FAKE_SUDO = """#!/bin/sh
+# Stands in for sudo -S -p PROMPT -u USER COMMAND... (this machine has no sudo): the
+# prompt on stderr, the password from stdin, then the command, as the same user.
+prompt=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -p) prompt=$2; shift 2 ;;
+        -u) shift 2 ;;
+        -*) shift ;;
+        *) break ;;
+    esac
+done
+printf '%s' "$prompt" >&2
+read -r password
+[ "$password" = "s3cret" ] || { echo "Sorry, try again." >&2; exit 1; }
+exec "$@"
+"""
+
+BECOME_PLAYBOOK = """
+- hosts: board
+  gather_facts: false
+  become: true
+  become_method: sudo
+  tasks:
+    - command: id -u
+      register: who
+    - assert: {that: ["who.stdout == '0'"]}
+    - copy: {content: "as root\\n", dest: "{{ target }}"}
+"""
+
+
+def test_become_with_a_password_through_stdin(agent, tmp_path):
+    playbook_tool = shutil.which("ansible-playbook", path=os.path.dirname(sys.executable))
+    if playbook_tool is None:
+        pytest.skip("ansible-core is not installed next to this Python (Scripts/setup installs it)")
+    sudo = tmp_path / "fake-sudo"
+    sudo.write_text(FAKE_SUDO)
+    sudo.chmod(0o755)
+    host, port = agent.address.rsplit(":", 1)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(PYTHON), PYTHONPATH=str(PYTHON / "src"),
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"), ANSIBLE_NOCOLOR="1", HOME=str(tmp_path))
+    (tmp_path / "play.yml").write_text(BECOME_PLAYBOOK)
+    for password, ok in (("s3cret", True), ("wrong", False)):
+        (tmp_path / "inventory").write_text(
+            "board ansible_host=%s ansible_dbg_port=%s ansible_user=%s ansible_password=%s "
+            "ansible_connection=dbg.board.dbg ansible_python_interpreter=/usr/bin/python3 "
+            "ansible_become_password=%s ansible_become_exe=%s\n" % (host, port, agent.user, PASSWORD, password, sudo))
+        target = tmp_path / ("become-%s.txt" % password)
+        ran = subprocess.run([playbook_tool, "-i", "inventory", "play.yml", "-e", "target=%s" % target],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        if ok:
+            assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-2000:]
+            assert target.read_text() == "as root\n"
+        else:
+            assert ran.returncode != 0 and not target.exists()
+            assert "Sorry, try again" in ran.stdout + ran.stderr, ran.stdout[-3000:]  # what sudo said

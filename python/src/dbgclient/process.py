@@ -149,6 +149,18 @@ class Process:
     def read_stderr(self, timeout: Optional[float] = None) -> bytes:
         return self._read(self._stderr, timeout)
 
+    def read_output(self, timeout: Optional[float] = None) -> Tuple[bytes, bytes]:
+        """What stdout and stderr have given since the last read; waits until either
+        gives something (or the process ends)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._take_events()
+        while not self._stdout and not self._stderr and self.returncode is None:
+            self._pump(deadline)
+        stdout, stderr = bytes(self._stdout), bytes(self._stderr)
+        self._stdout.clear()
+        self._stderr.clear()
+        return stdout, stderr
+
     def poll(self) -> Optional[int]:
         """The exit status if the process has exited (what has arrived says so)."""
         self._take_events()

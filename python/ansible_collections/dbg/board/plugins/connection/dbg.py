@@ -9,6 +9,7 @@ DOCUMENTATION = """
       - Commands run as streaming processes with the user's shell (stdin for pipelining,
         output of any length); files move in windows of chunks, written under a
         temporary name and renamed, checked with SHA-256.
+      - Privilege escalation (become) with a password answers its prompt through stdin.
       - Needs the dbgclient package on the controller.
     author: dbg developers
     options:
@@ -95,9 +96,6 @@ class Connection(ConnectionBase):
         if dbgclient is None:
             raise AnsibleError("the dbg connection needs the dbgclient package on the controller (pip install dbgclient)")
         if self.client is None:
-            if self.become and self.become.get_option("become_pass"):
-                raise AnsibleError("dbg connection: become with a password is not supported; log in as the user "
-                                   "the task needs (ansible_user) or use passwordless become")
             target = self._target()
             display.vvv("DBG CONNECT %s AS %s" % (target, self.get_option("remote_user")), host=target)
             try:
@@ -116,10 +114,27 @@ class Connection(ConnectionBase):
         display.vvv("DBG EXEC %s" % cmd, host=self.get_option("remote_addr"))
         try:
             process = self.client.popen(to_text(cmd, errors="surrogate_or_strict"))
+            if sudoable and self.become and self.become.expect_prompt():
+                self._answer_become_prompt(process)
             stdout, stderr = process.communicate(in_data)
         except dbgclient.DbgError as error:
             raise AnsibleConnectionFailure("dbg: running %s: %s" % (cmd, error)) from None
         return process.returncode, stdout, stderr
+
+    def _answer_become_prompt(self, process):
+        """become with a password (sudo -S, su, ...): the password goes to stdin once the
+        prompt shows, unless the escalation succeeds without one. What came before is the
+        escalation's own talk, not the command's output."""
+        output = b""
+        while not self.become.check_success(output) and not self.become.check_password_prompt(output):
+            stdout, stderr = process.read_output(timeout=self.get_option("timeout"))
+            if not stdout and not stderr:
+                raise AnsibleError("dbg: the privilege escalation ended while waiting for its password prompt:\n"
+                                   + to_native(output))
+            output += stdout + stderr
+        if not self.become.check_success(output):
+            password = self.become.get_option("become_pass", playcontext=self._play_context)
+            process.write(to_bytes(password, errors="surrogate_or_strict") + b"\n")
 
     def put_file(self, in_path, out_path):
         super().put_file(in_path, out_path)
