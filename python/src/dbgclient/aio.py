@@ -18,7 +18,7 @@ from . import messages as m
 from . import tls
 from .client import CLIENT_NAME, PROTOCOL_VERSION
 from .errors import ConnectError, DbgError, ProtocolError, RemoteError, TransportError, remote_error
-from .session import ExecResult, FileInfo, _file_chunk, quote
+from .session import ExecResult, FileInfo, LoggedIn, _file_chunk, quote
 from .target import parse
 from .wire import CONTROL, DBG, ERROR, EVENT, FrameReader, REQUEST, encode_frame
 
@@ -162,16 +162,8 @@ async def open_connection(target: str, timeout: Optional[float] = 30.0, fingerpr
     return AsyncConnection(reader, writer, parsed, timeout)
 
 
-class AsyncClient:
-    """A logged-in connection: commands and files, as `dbgclient.Client` has them."""
-
-    chunk = 256 << 10
-    window = 8
-
-    def __init__(self, connection: AsyncConnection, session: m.SessionInfo):
-        self.connection = connection
-        self.session = session
-        self.token = session.token
+class AsyncClient(LoggedIn):
+    """Commands and files, as `dbgclient.Client` has them, for asyncio."""
 
     async def close(self) -> None:
         await self.connection.close()

@@ -5,8 +5,8 @@ is the connection's most recent session (on a Unix socket, the peer's user)."""
 from typing import Dict, Optional, Union
 
 from . import messages as m
-from .errors import CommandError, TruncatedOutput
 from .process import DistroStreams, Process
+from .session import ExecResult
 from .shell import DistroShells, Shell
 
 
@@ -16,32 +16,14 @@ def _env(env: Union[None, str, Dict[str, str]]) -> str:
     return env if isinstance(env, str) else "\n".join("%s=%s" % item for item in env.items())
 
 
-class RunResult:
-    """A distro Run: `exit_code`, `stdout`, `stderr` (at most --max-output each; when
-    either was cut, stderr ends with a line saying so: `truncated`)."""
-
-    CUT = b"dbgd: output cut:"
-
-    def __init__(self, args, result: m.RunResult):
-        self.args = args
-        self.exit_code = result.exit_code
-        self.stdout = result.stdout
-        self.stderr = result.stderr
-
-    @property
-    def returncode(self) -> int:
-        return self.exit_code
-
-    @property
-    def truncated(self) -> bool:
-        return self.stderr.rstrip(b"\n").rsplit(b"\n", 1)[-1].startswith(self.CUT)
-
-    def check(self) -> "RunResult":
-        if self.exit_code != 0:
-            raise CommandError(self.args, self)
-        if self.truncated:
-            raise TruncatedOutput("%r: its output went beyond the agent's --max-output and was cut" % (self.args,))
-        return self
+def _run_result(args, result: m.RunResult) -> ExecResult:
+    """A distro Run as an `ExecResult`: RunResult has no truncation flags; when output
+    was cut, stderr's last line says which (`dbgd: output cut: stdout was longer ...`)."""
+    last = result.stderr.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    cut = last.startswith(b"dbgd: output cut:")
+    return ExecResult(args, m.ExecResult(exit_code=result.exit_code, stdout=result.stdout, stderr=result.stderr,
+                                         stdout_truncated=cut and b"stdout" in last,
+                                         stderr_truncated=cut and b"stderr" in last))
 
 
 class Distro:
@@ -67,9 +49,9 @@ class Distro:
     def remove(self) -> None:
         self._connection.distro("Remove", m.Empty())
 
-    def run(self, command: str, workdir: str = "", bind: str = "", env=None, input: bytes = b"") -> RunResult:
+    def run(self, command: str, workdir: str = "", bind: str = "", env=None, input: bytes = b"") -> ExecResult:
         """Runs `command` (split like RunCommand's, no shell) inside the rootfs."""
-        return RunResult(command, self._connection.distro("Run", m.RunRequest(
+        return _run_result(command, self._connection.distro("Run", m.RunRequest(
             command=command, workdir=workdir, bind=bind, env=_env(env), input=input)))
 
     def popen(self, command: str, workdir: str = "", bind: str = "", env=None, terminal: bool = False, rows: int = 0,

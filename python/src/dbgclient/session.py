@@ -7,7 +7,6 @@ import stat as stat_module
 from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Sequence, Union
 
 from . import messages as m
-from .client import Connection
 from .errors import CommandError, NotFound, ProtocolError, RemoteError, TransportError, TruncatedOutput
 from .wire import DBG, Reader
 
@@ -86,19 +85,24 @@ def quote(word: StrPath) -> str:
     return "'" + word.replace("'", "'\\''") + "'"
 
 
-class Client:
-    """A connection and the session logged in on it (`connect` makes one)."""
+class LoggedIn:
+    """A connection and the session logged in on it; file transfers move `window`
+    requests of `chunk` bytes at a time (as `dbg` does)."""
 
     chunk = 256 << 10
     window = 8
 
-    def __init__(self, connection: Connection, session: m.SessionInfo):
+    def __init__(self, connection, session: m.SessionInfo):
         self.connection = connection
         self.session = session
 
     @property
     def token(self) -> str:
         return self.session.token
+
+
+class Client(LoggedIn):
+    """The blocking client (`connect` makes one)."""
 
     def close(self) -> None:
         self.connection.close()
