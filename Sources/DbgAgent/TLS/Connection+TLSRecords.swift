@@ -8,8 +8,8 @@ import DbgWire
 /// from there into the record being made. Encryption on the loop costs less than the
 /// socketpair and the thread it replaces, whose copies and wake-ups it saves.
 extension Connection {
-    /// How many network reads one receive makes at most (64 KiB each): the loop moves on
-    /// to other connections in between, as for a plain socket's one read.
+    /// How many network reads one receive makes at most (128 KiB of read-ahead each):
+    /// the loop moves on to other connections in between, as after a plain socket's read.
     static let recordReadsPerReceive = 4
 
     /// Decrypts into the free part of the receive buffer: what was read ahead first,
