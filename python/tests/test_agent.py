@@ -336,3 +336,15 @@ def test_the_application_runtime(agent, tmp_path):
             assert unknown.value.code == -32601
     finally:
         running.stop()
+
+
+def test_a_process_has_file_objects_like_popen(board):
+    process = board.popen(["sh", "-c", "while read line; do echo \"got $line\"; done; echo bye >&2; exit 2"])
+    process.stdin.write(b"one\ntwo\n")
+    process.stdin.flush()
+    assert process.stdout.readline() == b"got one\n"
+    process.stdin.write(b"three\n")
+    process.stdin.close()
+    assert list(process.stdout) == [b"got two\n", b"got three\n"]
+    assert process.stderr.read() == b"bye\n"
+    assert process.wait(timeout=10) == 2

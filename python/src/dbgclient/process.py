@@ -2,6 +2,7 @@
 stdin, stdout and stderr of any length, signals and the exit status, like
 `subprocess.Popen`."""
 
+import io
 import signal as signals
 import time
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -65,11 +66,55 @@ def dbg_process(client, argv: Union[Sequence, str], cwd: str = "", env: Optional
     return Process(client.connection, DbgStreams(client.token), started, argv)
 
 
+class ProcessInput(io.RawIOBase):
+    """`Process.stdin`: a writable file (`write`, `close`: end of input)."""
+
+    def __init__(self, process: "Process"):
+        self._process = process
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._process.write(bytes(data))
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._process.close_stdin()
+        super().close()
+
+
+class ProcessOutput(io.RawIOBase):
+    """`Process.stdout` or `.stderr`: a readable file (`read(n)`, `read()` to the end,
+    `readline`, iteration); b"" once the process exited and all was read."""
+
+    def __init__(self, process: "Process", read_more):
+        self._process = process
+        self._read_more = read_more
+        self._buffer = bytearray()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        while not self._buffer:
+            data = self._read_more()
+            if not data:
+                return 0
+            self._buffer += data
+        count = min(len(target), len(self._buffer))
+        target[:count] = self._buffer[:count]
+        del self._buffer[:count]
+        return count
+
+
 class Process:
-    """A program running on the board (dbg's ProcessStart, or a distro's RunStart). Its
-    output is kept until read (`read_stdout`, `read_stderr`, `communicate`); its input
-    is sent within the agent's window (`write` waits for credit). `returncode` is None
-    until it exited (then the status, 128+N after signal N), and `signal`,
+    """A program running on the board (dbg's ProcessStart, or a distro's RunStart), like
+    `subprocess.Popen`: `stdin`, `stdout` and `stderr` are file objects (buffered:
+    `readline` and iteration work), or the methods below. Output is kept until read;
+    input is sent within the agent's window (`write` waits for credit). `returncode` is
+    None until it exited (then the status, 128+N after signal N), and `signal`,
     `core_dumped`, `timed_out` say how."""
 
     def __init__(self, connection, streams, started: m.ProcessStarted, args):
@@ -86,6 +131,9 @@ class Process:
         self.signal = 0
         self.core_dumped = False
         self.timed_out = False
+        self.stdin = io.BufferedWriter(ProcessInput(self))
+        self.stdout = io.BufferedReader(ProcessOutput(self, self.read_stdout))
+        self.stderr = io.BufferedReader(ProcessOutput(self, self.read_stderr))
 
     def __enter__(self) -> "Process":
         return self
