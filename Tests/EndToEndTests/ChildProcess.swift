@@ -76,6 +76,16 @@ final class ChildProcess: @unchecked Sendable {
 
     func signal(_ number: Int32) { if isRunning { kill(pid, number) } }
 
+    /// SIGTERM, then SIGKILL if it has not exited within `grace` seconds; waits for it.
+    /// (ser2net, say, does not always end on SIGTERM: it outlived every run before.)
+    func stop(grace: TimeInterval = 2) {
+        signal(SIGTERM)
+        if waitForExit(timeout: grace) == nil {
+            signal(SIGKILL)
+            _ = waitForExit(timeout: grace)
+        }
+    }
+
     /// Waits up to `timeout` seconds for the exit; nil if it is still running.
     func waitForExit(timeout: TimeInterval) -> Int32? {
         let deadline = Date(timeIntervalSinceNow: timeout)

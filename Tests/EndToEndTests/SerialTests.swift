@@ -107,7 +107,7 @@ struct SerialTests {
         let yaml = "connection: &dbg#  accepter: \(accepter)#  connector: serialdev,\(serial.line.clientDevice),\(baud)n81,local#"
             + "  options:#    kickolduser: true"
         let server = try ChildProcess([SerialTests.ser2net, "-n", "-u", "-Y", yaml])
-        defer { server.signal(SIGTERM) }
+        defer { server.stop() }
         let deadline = Date(timeIntervalSinceNow: 10)
         while (try? AgentConnection(.tcp(host: "127.0.0.1", port: port), timeoutSeconds: 1)) == nil, Date() < deadline {
             usleep(50_000)
