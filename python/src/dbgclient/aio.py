@@ -113,9 +113,8 @@ class AsyncConnection:
         return response.decode(payload) if response is not None else None
 
     async def call(self, service: int, op: int, request: m.Message, response: Optional[type] = None):
-        table = m.CONTROL_OPS if service == CONTROL else m.DBG_OPS
-        if response is None and table[op][2]:
-            response = m.TYPES[table[op][2]]
+        if response is None:
+            response = m.response_type(service, op)
         _, future = self.send(service, op, request)
         return await self.answer(future, response)
 
@@ -234,9 +233,6 @@ class AsyncClient(LoggedIn):
         view = memoryview(data)
         return await self._write_chunks(path, (view[start:start + limit] for start in range(0, len(view), limit)),
                                         mode)
-
-    def _chunk_limit(self) -> int:
-        return max(4096, min(self.chunk, self.connection.agent_max_frame - 8192))
 
     async def _write_chunks(self, path, chunks, mode: int, digest=None) -> int:
         """Writes the chunks from offset 0 (the file is cut to them), `window` in flight."""

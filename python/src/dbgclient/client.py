@@ -196,7 +196,7 @@ class Connection:
     def call(self, service: int, op: int, request: m.Message, response: Optional[Type[m.Message]] = None):
         """Sends a request and waits for its answer (see `answer`)."""
         if response is None:
-            response = _response_type(service, op)
+            response = m.response_type(service, op)
         return self.answer(self.send(service, op, request), response)
 
     # Control service
@@ -217,14 +217,6 @@ class Connection:
     def distro(self, op: str, request: m.Message):
         """A distro service request by op name (e.g. "Status"), answered."""
         return self.call(DISTRO, m.DISTRO_OP[op], request)
-
-
-def _response_type(service: int, op: int) -> Optional[Type[m.Message]]:
-    table = {CONTROL: m.CONTROL_OPS, DBG: m.DBG_OPS, DISTRO: m.DISTRO_OPS}.get(service, {})
-    if op not in table:
-        raise ValueError("no response type known for service 0x%x op 0x%04x" % (service, op))
-    name = table[op][2]
-    return m.TYPES[name] if name else None
 
 
 def open_connection(target: str, timeout: Optional[float] = 30.0, max_frame: int = 16 << 20,

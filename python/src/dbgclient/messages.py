@@ -7,9 +7,9 @@ Field types: "string" (str, UTF-8 with surrogate escapes, so any bytes survive),
 ("list", "TypeName") for a u32 count followed by that many messages.
 """
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from .wire import Reader, Writer
+from .wire import CONTROL, DBG, DISTRO, Reader, Writer
 
 FIELDS: Dict[str, Tuple[Tuple[str, Any], ...]] = {
     "Empty": (),
@@ -142,6 +142,17 @@ DISTRO_OP.update({name: op for op, (name, _) in DISTRO_EVENTS.items()})
 OP = {name: op for table in (CONTROL_OPS, DBG_OPS) for op, (name, _, _) in table.items()}
 OP.update({name: op for op, (name, _) in DBG_EVENTS.items()})
 
+
+
+def response_type(service: int, op: int) -> "Optional[type]":
+    """The message type answering `op` of `service`; None for a one-way op."""
+    table = {CONTROL: CONTROL_OPS, DBG: DBG_OPS, DISTRO: DISTRO_OPS}.get(service, {})
+    if op not in table:
+        raise ValueError("no response type known for service 0x%x op 0x%04x" % (service, op))
+    name = table[op][2]
+    return TYPES[name] if name else None
+
+
 # FileInfo.type and DirEntry.type (section 6).
 FILE_TYPES = {0: "unknown", 1: "file", 2: "directory", 3: "symlink", 4: "char-device", 5: "block-device",
               6: "fifo", 7: "socket"}
@@ -245,5 +256,5 @@ for _name, _fields in FIELDS.items():
 globals().update(TYPES)
 
 __all__: List[str] = ["FIELDS", "TYPES", "OP", "CONTROL_OPS", "DBG_OPS", "DBG_EVENTS", "DISTRO_OPS", "DISTRO_EVENTS",
-                       "DISTRO_OP", "FILE_TYPES", "Message"] \
+                       "DISTRO_OP", "FILE_TYPES", "Message", "response_type"] \
     + list(TYPES)

@@ -100,6 +100,10 @@ class LoggedIn:
     def token(self) -> str:
         return self.session.token
 
+    def _chunk_limit(self) -> int:
+        # A WriteFile's payload holds the token, the path and some fields besides the data.
+        return max(4096, min(self.chunk, self.connection.agent_max_frame - 8192))
+
 
 class Client(LoggedIn):
     """The blocking client (`connect` makes one)."""
@@ -273,10 +277,6 @@ class Client(LoggedIn):
 
     def write_bytes(self, path: StrPath, data: bytes, mode: int = 0o644) -> int:
         return self.write_chunks(path, iter([data]), mode)
-
-    def _chunk_limit(self) -> int:
-        # A WriteFile's payload holds the token, the path and some fields besides the data.
-        return max(4096, min(self.chunk, self.connection.agent_max_frame - 8192))
 
     # Whole files, like dbg push and pull
 
