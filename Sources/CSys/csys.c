@@ -2,6 +2,7 @@
 #include "csys.h"
 #include <netdb.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/vfs.h>
@@ -104,6 +105,38 @@ int csys_set_nofile_soft_limit(uint64_t soft) {
 
 int csys_open(const char *path, int flags) {
     return open(path, flags, 0);
+}
+
+// <sys/mount.h> has the older block ioctls; these two come from <linux/fs.h>, which
+// musl's headers lack.
+#ifndef BLKDISCARD
+#define BLKDISCARD _IO(0x12, 119)
+#endif
+#ifndef BLKZEROOUT
+#define BLKZEROOUT _IO(0x12, 127)
+#endif
+
+const int CSYS_O_DIRECT = O_DIRECT;
+
+int csys_block_size(int fd, uint64_t *bytes) { return ioctl(fd, BLKGETSIZE64, bytes); }
+
+int csys_block_sector_size(int fd, unsigned int *bytes) {
+    int size = 0;
+    if (ioctl(fd, BLKSSZGET, &size) != 0) return -1;
+    *bytes = (unsigned int)size;
+    return 0;
+}
+
+int csys_block_flush(int fd) { return ioctl(fd, BLKFLSBUF, 0); }
+
+int csys_block_discard(int fd, uint64_t offset, uint64_t length) {
+    uint64_t range[2] = { offset, length };
+    return ioctl(fd, BLKDISCARD, range);
+}
+
+int csys_block_zero_out(int fd, uint64_t offset, uint64_t length) {
+    uint64_t range[2] = { offset, length };
+    return ioctl(fd, BLKZEROOUT, range);
 }
 
 int csys_open_log(const char *path) {
@@ -263,6 +296,8 @@ int csys_wait_ready(int fd, int writable, int timeout_ms) {
 }
 
 dev_t csys_makedev(uint32_t major, uint32_t minor) { return makedev(major, minor); }
+uint32_t csys_major(uint64_t device) { return major((dev_t)device); }
+uint32_t csys_minor(uint64_t device) { return minor((dev_t)device); }
 
 int csys_syncfs(int fd) { return syncfs(fd); }
 

@@ -370,6 +370,8 @@ const char *csys_resolve_message(int error);
 // poll for one descriptor: 1 ready, 0 not yet (timeout or a signal), -1 with errno.
 int csys_wait_ready(int fd, int writable, int timeout_ms);
 dev_t csys_makedev(uint32_t major, uint32_t minor);
+uint32_t csys_major(uint64_t device);
+uint32_t csys_minor(uint64_t device);
 int csys_dup_cloexec(int fd);
 // A new file (O_EXCL, O_NOFOLLOW) for writing: refuses to open anything that exists.
 int csys_openat_create(int dirfd, const char *name, mode_t mode);
@@ -439,6 +441,21 @@ int csys_address_watch_socket(void);
 
 // open and fcntl are variadic, which Swift cannot call.
 int csys_open(const char *path, int flags);
+// O_DIRECT needs _GNU_SOURCE, which this header cannot assume (its value differs by architecture).
+extern const int CSYS_O_DIRECT;
+static const int CSYS_O_EXCL = O_EXCL;
+static const int CSYS_EBUSY = EBUSY;
+
+// Block devices (flashing); ioctl is variadic. Each returns 0 or -1 with errno.
+// BLKGETSIZE64: the device's size in bytes.
+int csys_block_size(int fd, uint64_t *bytes);
+// BLKSSZGET: the logical sector size.
+int csys_block_sector_size(int fd, unsigned int *bytes);
+// BLKFLSBUF: write back and drop the device's cached pages, so reads come from it.
+int csys_block_flush(int fd);
+// BLKDISCARD and BLKZEROOUT of [offset, offset + length).
+int csys_block_discard(int fd, uint64_t offset, uint64_t length);
+int csys_block_zero_out(int fd, uint64_t offset, uint64_t length);
 int csys_set_nonblocking(int fd);
 
 // Running under an init system: the log file (appended to, created 0640), the pidfile

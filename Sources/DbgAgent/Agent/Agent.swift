@@ -188,12 +188,17 @@ final class Agent {
         #if !DBG_NO_APP
         total += (app?.log.capacity ?? 0) + (rpc?.budgetBytes ?? 0)
         #endif
+        var flash = ""
+        #if !DBG_NO_FLASH
+        total += core.flasher.budgetBytes
+        flash = ", flashing \(kib(core.flasher.budgetBytes)) KiB"
+        #endif
         Log.info("memory budget \(kib(total)) KiB: \(sutra.connections.capacity) connections x "
             + "\(kib(sutra.connections.slotBytes)) KiB "
             + "(receive \(kib(config.receiveBufferSize)) + transmit \(kib(config.transmitBufferSize))), "
             + "\(config.maxExec) commands x \(kib(2 * config.maxOutput)) KiB of output, "
             + "\(config.maxShells) shells x \(kib(core.processes.shells.budgetBytes / config.maxShells)) KiB of input, "
-            + "\(config.maxStreams) streaming processes x \(kib(StreamingProcess.inputWindow)) KiB of input; "
+            + "\(config.maxStreams) streaming processes x \(kib(StreamingProcess.inputWindow)) KiB of input" + flash + "; "
             + "pages are committed only while in use")
         Log.info("authentication: \(config.authMethod.name), \(config.maxAuthInFlight) worker threads, "
             + "\(config.maxSessions) sessions")

@@ -20,6 +20,8 @@ final class CompletionQueue {
         case fileJob(Int)
         /// The distro thread's Install or Remove.
         case distroJob
+        /// A flash request's progress event or answer (index: `Flasher` entry).
+        case flash(Int)
         /// A JSON-RPC message to the application runtime whose calls have all finished
         /// (index: message slot of `AppRuntime`).
         case appAnswer(Int)

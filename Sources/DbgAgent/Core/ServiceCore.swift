@@ -11,6 +11,10 @@ final class ServiceCore {
     let files: SessionFiles
     let timer: DeadlineTimer
     let loop: EventLoop
+    #if !DBG_NO_FLASH
+    /// Flashing block devices (FlashOpen and the rest).
+    let flasher: Flasher
+    #endif
     /// Indexed by `ConnectionRef.frontEnd`.
     private var frontEnds: [any FrontEnd] = []
     /// Services with per-connection state of their own (distro's job) hear of closes.
@@ -19,9 +23,14 @@ final class ServiceCore {
     init(config: AgentConfig, timer: DeadlineTimer, loop: EventLoop) throws(StartupError) {
         self.timer = timer
         self.loop = loop
+        #if DBG_NO_FLASH
+        let flashWork = 0
+        #else
+        let flashWork = Flasher.capacity
+        #endif
         // Everything that can finish at once; the distro job is the one outside the core.
         completions = CompletionQueue(capacity: SessionStore.capacity(config) + config.maxExec + config.maxShells
-            + config.maxStreams + FileJobs.capacity + 1 + AgentConfig.appMessages(config))
+            + config.maxStreams + FileJobs.capacity + 1 + AgentConfig.appMessages(config) + flashWork)
         #if hasFeature(Embedded)
         let stackSize = 256 << 10  // musl's 128 KiB default is tight for the hash functions
         #else
@@ -31,6 +40,9 @@ final class ServiceCore {
             sessions = try SessionStore(config: config, loop: loop, timer: timer, completions: completions, stackSize: stackSize)
             processes = try ProcessHost(config: config, loop: loop, timer: timer, completions: completions)
             fileJobs = try FileJobs(loop: loop, completions: completions, stackSize: stackSize)
+            #if !DBG_NO_FLASH
+            flasher = try Flasher(bufferSize: Int(config.maxFrame), loop: loop, completions: completions, stackSize: stackSize)
+            #endif
         } catch {
             throw StartupError("cannot set up the service core: \(error.message)")
         }
@@ -63,6 +75,9 @@ final class ServiceCore {
         processes.hangUpShells(ofSession: session.serial)
         processes.hangUpStreams(ofSession: session.serial)
         files.sessionEnded(session.serial)
+        #if !DBG_NO_FLASH
+        flasher.sessionEnded(session.serial)
+        #endif
     }
 
     /// A connection closed: its sessions end, its commands are killed, its shells hung
@@ -71,6 +86,9 @@ final class ServiceCore {
         sessions.connectionClosed(connection) { session in files.sessionEnded(session.serial) }
         processes.connectionClosed(connection)
         fileJobs.connectionClosed(connection)
+        #if !DBG_NO_FLASH
+        flasher.connectionClosed(connection)
+        #endif
         for observer in closeObservers { observer(connection) }
         completions.removeAll(of: connection)
     }

@@ -80,6 +80,12 @@ final class DbgService {
             #else
             serve(Dbg.AppCallRequest.self, request, &connection, appCall)
             #endif
+        case .flashOpen, .flashWrite, .flashVerify, .flashFinish:
+            #if DBG_NO_FLASH
+            connection.fail(request.header, .unsupported, "this dbgd was built without flashing (DBG_FLASH=OFF)")
+            #else
+            handleFlash(op, request, &connection)
+            #endif
         }
     }
 
@@ -116,6 +122,10 @@ final class DbgService {
         case .appAnswer(let slot):
             #if !DBG_NO_APP
             return deliverAppAnswer(slot, &connection)
+            #endif
+        case .flash(let index):
+            #if !DBG_NO_FLASH
+            return deliverFlash(index, &connection)
             #endif
         case .distroJob:
             break  // the distro service's own; the router never hands it here

@@ -244,7 +244,7 @@ final class DistroService {
             return relay.finishExit(index, &connection)
         case .processExit(let index):
             return streams.finishExit(index, &connection)
-        case .appAnswer:
+        case .appAnswer, .flash:
             break  // the dbg service's own; the router never hands it here
         case .fileJob(let index):
             guard connection.transmit.reserveWritable(Connection.answerRoom) else { return false }

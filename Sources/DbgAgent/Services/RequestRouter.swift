@@ -44,7 +44,7 @@ struct RequestRouter {
         case .processExit(let index): service = core.processes.streams[index].reply.request.service
         case .fileJob(let index): service = core.fileJobs.reply(of: index)?.request.service
         case .distroJob: service = ServiceID.distro
-        case .appAnswer: service = ServiceID.dbg
+        case .appAnswer, .flash: service = ServiceID.dbg
         }
         return service == ServiceID.distro ? distro.deliver(work, &connection) : dbg.deliver(work, &connection, closing: &closing)
     }

@@ -25,6 +25,10 @@ public enum Dbg {
         case processSignal = 0x0653
         case processResize = 0x0654
         case appCall = 0x0660
+        case flashOpen = 0x0670
+        case flashWrite = 0x0671
+        case flashVerify = 0x0672
+        case flashFinish = 0x0673
 
         /// One-way: no response unless sent with a non-zero id (then an empty ack).
         public var isOneWay: Bool {
@@ -59,6 +63,10 @@ public enum Dbg {
             case .processSignal: return "ProcessSignal"
             case .processResize: return "ProcessResize"
             case .appCall: return "AppCall"
+            case .flashOpen: return "FlashOpen"
+            case .flashWrite: return "FlashWrite"
+            case .flashVerify: return "FlashVerify"
+            case .flashFinish: return "FlashFinish"
             }
         }
     }
@@ -70,6 +78,7 @@ public enum Dbg {
         case processStderr = 0x0659
         case processInputCredit = 0x065A
         case processExit = 0x065B
+        case flashProgress = 0x0678
     }
 
     public struct AuthRequest: WireCodable, Equatable {
@@ -839,5 +848,236 @@ public enum Dbg {
         public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(message: try r.read("Message")) }
 
         public func encode(to w: inout WireWriter) throws(WireError) { try w.write(message) }
+    }
+
+    /// FlashOpen (root only): a block device to write an image to. One flash runs on a
+    /// board at a time.
+    public struct FlashOpenRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var device: WireBytes
+        /// The image's decoded size; checked against the device's before anything is
+        /// written. 0: not known (a compressed stream), checked as it is decoded.
+        public var imageSize: UInt64
+        /// The data is one compressed stream (gzip, xz or zstd, told by its first bytes),
+        /// decoded on the board and written from offset 0. Otherwise raw bytes at device
+        /// offsets.
+        public var stream: Bool
+        /// Discard the device and zero the image's extent (BLKZEROOUT) first; blocks of
+        /// zeros in a stream are then skipped.
+        public var discard: Bool
+        /// Flash a device that is mounted, holds the agent's root or is a swap area. The
+        /// size check is never skipped.
+        public var force: Bool
+
+        public init(token: WireBytes, device: WireBytes, imageSize: UInt64, stream: Bool, discard: Bool, force: Bool) {
+            self.token = token
+            self.device = device
+            self.imageSize = imageSize
+            self.stream = stream
+            self.discard = discard
+            self.force = force
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read("Token"), device: try r.read("Device"), imageSize: try r.read("ImageSize"),
+                 stream: try r.read("Stream"), discard: try r.read("Discard"), force: try r.read("Force"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(device)
+            try w.write(imageSize)
+            try w.write(stream)
+            try w.write(discard)
+            try w.write(force)
+        }
+    }
+
+    public struct FlashOpened: WireCodable, Equatable {
+        public var flashID: UInt32
+        public var deviceSize: UInt64
+        /// The device's logical sector: writes aligned to it bypass the page cache.
+        public var sectorSize: UInt32
+        /// Aligned writes bypass the page cache (O_DIRECT).
+        public var direct: Bool
+
+        public init(flashID: UInt32, deviceSize: UInt64, sectorSize: UInt32, direct: Bool) {
+            self.flashID = flashID
+            self.deviceSize = deviceSize
+            self.sectorSize = sectorSize
+            self.direct = direct
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(flashID: try r.read("FlashID"), deviceSize: try r.read("DeviceSize"),
+                 sectorSize: try r.read("SectorSize"), direct: try r.read("Direct"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(flashID)
+            try w.write(deviceSize)
+            try w.write(sectorSize)
+            try w.write(direct)
+        }
+    }
+
+    /// Answered once the bytes are on the device (or decoded and written, for a stream).
+    public struct FlashWriteRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var flashID: UInt32
+        /// Raw: the device offset, never below the end of the previous write. Stream: the
+        /// offset in the stream, which must follow on from the previous write.
+        public var offset: UInt64
+        public var data: WireBytes
+
+        public init(token: WireBytes, flashID: UInt32, offset: UInt64, data: WireBytes) {
+            self.token = token
+            self.flashID = flashID
+            self.offset = offset
+            self.data = data
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read("Token"), flashID: try r.read("FlashID"), offset: try r.read("Offset"),
+                 data: try r.read("Data"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(flashID)
+            try w.write(offset)
+            try w.write(data)
+        }
+    }
+
+    public struct FlashWriteResult: WireCodable, Equatable {
+        /// Image bytes taken so far (decoded, for a stream), blocks of zeros skipped
+        /// included.
+        public var written: UInt64
+
+        public init(written: UInt64) { self.written = written }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(written: try r.read("Written")) }
+
+        public func encode(to w: inout WireWriter) throws(WireError) { try w.write(written) }
+    }
+
+    /// FlashVerify: SHA-256 of a device range read back from the device (after the writes
+    /// sent before it), as a HashResult.
+    public struct FlashVerifyRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var flashID: UInt32
+        public var offset: UInt64
+        public var length: UInt64
+
+        public init(token: WireBytes, flashID: UInt32, offset: UInt64, length: UInt64) {
+            self.token = token
+            self.flashID = flashID
+            self.offset = offset
+            self.length = length
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read("Token"), flashID: try r.read("FlashID"), offset: try r.read("Offset"),
+                 length: try r.read("Length"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(flashID)
+            try w.write(offset)
+            try w.write(length)
+        }
+    }
+
+    /// FlashFinish: flush the device (fsync, BLKFLSBUF), read back what was written if
+    /// asked, and close it.
+    public struct FlashFinishRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var flashID: UInt32
+        /// Read back every range written, in order, and hash it (FlashProgress events on
+        /// the way).
+        public var readBack: Bool
+        /// Stop here: flush and close without reading back (the device is partially
+        /// written).
+        public var abort: Bool
+
+        public init(token: WireBytes, flashID: UInt32, readBack: Bool, abort: Bool) {
+            self.token = token
+            self.flashID = flashID
+            self.readBack = readBack
+            self.abort = abort
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read("Token"), flashID: try r.read("FlashID"), readBack: try r.read("ReadBack"),
+                 abort: try r.read("Abort"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(flashID)
+            try w.write(readBack)
+            try w.write(abort)
+        }
+    }
+
+    public struct FlashResult: WireCodable, Equatable {
+        /// Bytes written to the device (blocks of zeros skipped not counted).
+        public var written: UInt64
+        /// Image bytes taken (decoded, for a stream), blocks of zeros skipped included.
+        public var length: UInt64
+        /// SHA-256 of the image bytes taken, in order.
+        public var digest: WireBytes
+        /// SHA-256 of the ranges taken, read back from the device in the same order:
+        /// equal to Digest when the device holds the image. Empty unless asked.
+        public var readBack: WireBytes
+
+        public init(written: UInt64, length: UInt64, digest: WireBytes, readBack: WireBytes) {
+            self.written = written
+            self.length = length
+            self.digest = digest
+            self.readBack = readBack
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(written: try r.read("Written"), length: try r.read("Length"), digest: try r.read("Digest"),
+                 readBack: try r.read("ReadBack"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(written)
+            try w.write(length)
+            try w.write(digest)
+            try w.write(readBack)
+        }
+    }
+
+    /// A long step of a flash: Phase 1 zeroing the image's extent (Discard), 2 flushing,
+    /// 3 reading back.
+    public struct FlashProgressEvent: WireCodable, Equatable {
+        public var flashID: UInt32
+        public var phase: UInt32
+        public var done: UInt64
+        public var total: UInt64
+
+        public init(flashID: UInt32, phase: UInt32, done: UInt64, total: UInt64) {
+            self.flashID = flashID
+            self.phase = phase
+            self.done = done
+            self.total = total
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(flashID: try r.read("FlashID"), phase: try r.read("Phase"), done: try r.read("Done"),
+                 total: try r.read("Total"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(flashID)
+            try w.write(phase)
+            try w.write(done)
+            try w.write(total)
+        }
     }
 }

@@ -15,31 +15,35 @@ final class ProgressLine {
         enabled = !quiet && Terminal.stderrIsTerminal
     }
 
-    func update(_ done: UInt64) {
+    /// `wire`: bytes on the wire, when they differ from the bytes counted (a compressed
+    /// stream), shown with their own rate.
+    func update(_ done: UInt64, wire: UInt64? = nil) {
         guard enabled else { return }
         let now = MonotonicClock.nanoseconds()
         guard now - lastDraw >= 100_000_000 else { return }
         lastDraw = now
-        draw(done)
+        draw(done, wire: wire)
     }
 
-    func finish(_ done: UInt64) {
+    func finish(_ done: UInt64, wire: UInt64? = nil) {
         guard enabled else { return }
-        draw(done)
+        draw(done, wire: wire)
         writeOut(2, Array("\n".utf8))
     }
 
-    private func draw(_ done: UInt64) {
+    private func draw(_ done: UInt64, wire: UInt64?) {
         let seconds = max(MonotonicClock.seconds(since: start), 0.001)
         let rate = Double(done) / seconds
         let percent = total > 0 ? Int(Double(done) * 100 / Double(total)) : 100
         let left = rate > 0 && total > done ? Int(Double(total - done) / rate) : 0
-        let line = "\r" + label + " " + String(percent).leftPadded(3) + "% " + bytes(done) + " " + bytes(UInt64(rate)) + "/s ETA "
-            + String(left / 60) + ":" + String(left % 60).leftPadded(2, with: "0") + "\u{1b}[K"
+        let onWire = wire.map { " (wire " + ProgressLine.bytes($0) + " " + ProgressLine.bytes(UInt64(Double($0) / seconds)) + "/s)" } ?? ""
+        let line = "\r" + label + " " + String(percent).leftPadded(3) + "% " + ProgressLine.bytes(done) + " " + ProgressLine.bytes(UInt64(rate)) + "/s"
+            + onWire + " ETA " + String(left / 60) + ":" + String(left % 60).leftPadded(2, with: "0") + "\u{1b}[K"
         writeOut(2, Array(line.utf8))
     }
 
-    private func bytes(_ count: UInt64) -> String {
+    /// "12.3 MB".
+    static func bytes(_ count: UInt64) -> String {
         let units = ["B", "KB", "MB", "GB", "TB"]
         var value = Double(count)
         var unit = 0
