@@ -20,16 +20,19 @@ public struct RemoteFlash {
     public enum Piece {
         /// Image bytes at a device offset (raw), or the next bytes of a compressed stream.
         case data(offset: UInt64, UnsafeRawBufferPointer)
-        /// Read back a device range once what came before is written; `expected` is what
-        /// its SHA-256 must be, `label` how a mismatch is reported.
-        case check(offset: UInt64, length: UInt64, expected: [UInt8], label: String)
+        /// The SHA-256 of a device range once what came before is written: of the bytes as
+        /// written when they were exactly the writes since the last check, else (or with
+        /// `fromDevice`) read back. `expected` is what it must be, `label` how a mismatch
+        /// is reported.
+        case check(offset: UInt64, length: UInt64, expected: [UInt8], label: String, fromDevice: Bool = false)
     }
 
-    /// Opens `device`; long zeroing (Discard) reports through `progress`.
-    public func open(_ device: String, imageSize: UInt64, stream: Bool, discard: Bool, force: Bool,
+    /// Opens `device`; long zeroing (Discard) reports through `progress`. `hash`: the board
+    /// keeps the SHA-256 of the image as it takes it (FlashResult.Digest).
+    public func open(_ device: String, imageSize: UInt64, stream: Bool, discard: Bool, force: Bool, hash: Bool = true,
                      progress: (Dbg.FlashProgressEvent) -> Void = { _ in }) throws(ClientError) -> Dbg.FlashOpened {
         try callReporting(.flashOpen, Dbg.FlashOpenRequest(token: token, device: WireBytes(device), imageSize: imageSize,
-                                                           stream: stream, discard: discard, force: force), progress)
+                                                           stream: stream, discard: discard, force: force, hash: hash), progress)
     }
 
     /// Sends every piece `next` gives (nil at the end) with `window` writes in flight;
@@ -60,9 +63,10 @@ public struct RemoteFlash {
                     inFlight[id] = .some(nil)
                     sizes[id] = bytes.count
                     writes += 1
-                case .check(let offset, let length, let expected, let label):
+                case .check(let offset, let length, let expected, let label, let fromDevice):
                     try connection.send(service: ServiceID.dbg, op: Dbg.Op.flashVerify.rawValue, id: id,
-                                        Dbg.FlashVerifyRequest(token: token, flashID: flash, offset: offset, length: length))
+                                        Dbg.FlashVerifyRequest(token: token, flashID: flash, offset: offset, length: length,
+                                                               fromDevice: fromDevice))
                     inFlight[id] = (expected, label)
                 }
             }

@@ -41,7 +41,8 @@ final class ServiceCore {
             processes = try ProcessHost(config: config, loop: loop, timer: timer, completions: completions)
             fileJobs = try FileJobs(loop: loop, completions: completions, stackSize: stackSize)
             #if !DBG_NO_FLASH
-            flasher = try Flasher(bufferSize: Int(config.maxFrame), loop: loop, completions: completions, stackSize: stackSize)
+            flasher = try Flasher(bufferSize: Int(config.maxFrame), loop: loop, timer: timer, completions: completions,
+                                  stackSize: stackSize)
             #endif
         } catch {
             throw StartupError("cannot set up the service core: \(error.message)")
@@ -99,7 +100,11 @@ final class ServiceCore {
     /// Runs what is due at `now` (throttled attempts, timeouts, idle open files, the
     /// orphan sweep); returns the next deadline.
     func expire(now: Milliseconds) -> Milliseconds? {
-        [sessions.startDue(now: now), processes.expire(now: now), files.closeIdle(now: now)].compactMap { $0 }.min()
+        var due = [sessions.startDue(now: now), processes.expire(now: now), files.closeIdle(now: now)]
+        #if !DBG_NO_FLASH
+        due.append(flasher.expire(now: now))
+        #endif
+        return due.compactMap { $0 }.min()
     }
 
     /// Before the agent exits: processes are killed and PAM sessions closed, in place.

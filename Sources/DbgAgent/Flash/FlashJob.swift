@@ -9,7 +9,7 @@ struct FlashJob {
         case write(UnsafeRawBufferPointer, at: UInt64)
         /// The next piece of a compressed stream, in a buffer of the pool.
         case feed(UnsafeRawBufferPointer)
-        case verify(offset: UInt64, length: UInt64)
+        case verify(offset: UInt64, length: UInt64, fromDevice: Bool)
         case endStream
         case flush
         case readBack
@@ -40,7 +40,8 @@ struct FlashJob {
             case .zeroOut(let start): return .zeroed(try writer.zeroOut(from: start))
             case .write(let bytes, let offset): try writer.write(bytes, at: offset)
             case .feed(let bytes): try writer.feed(bytes)
-            case .verify(let offset, let length): return .digest(try writer.verify(offset: offset, length: length))
+            case .verify(let offset, let length, let fromDevice):
+                return .digest(try writer.verify(offset: offset, length: length, fromDevice: fromDevice))
             case .endStream: try writer.endStream()
             case .flush: try writer.flush()
             case .readBack: return .readBack(try writer.readBackBatch())

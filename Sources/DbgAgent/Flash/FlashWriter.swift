@@ -37,7 +37,14 @@ final class FlashWriter: @unchecked Sendable {
     private(set) var taken: UInt64 = 0
     /// Bytes written to the device.
     private(set) var written: UInt64 = 0
-    private var digest: SHA256? = SHA256()
+    /// Of every image byte taken, when asked for.
+    private var digest: SHA256?
+    /// The bytes written since the last check, contiguous from `segmentStart`: a check
+    /// of exactly that range needs no read-back. Kept for raw writes without `digest`
+    /// (a block map's ranges), so that no byte is hashed twice.
+    private var segment: SHA256?
+    private var segmentStart: UInt64 = 0
+    private var segmentEnd: UInt64 = 0
     private(set) var ranges: [(start: UInt64, end: UInt64)] = []
     private var bufferedDirty = false
     /// The first failure: the device's state is unknown after it, so every later write
@@ -49,9 +56,10 @@ final class FlashWriter: @unchecked Sendable {
     private(set) var readBackDone: UInt64 = 0
     private var readBackDigest: SHA256? = SHA256()
 
-    init(target: FlashTarget, stream: Bool, imageSize: UInt64, discard: Bool, staging: UnsafeMutableRawBufferPointer,
-         readBuffer: UnsafeMutableRawBufferPointer) {
+    init(target: FlashTarget, stream: Bool, imageSize: UInt64, discard: Bool, hashing: Bool,
+         staging: UnsafeMutableRawBufferPointer, readBuffer: UnsafeMutableRawBufferPointer) {
         self.target = target
+        if hashing { digest = SHA256() } else if !stream { segment = SHA256() }
         self.stream = stream
         skipZeros = discard && stream
         limit = imageSize > 0 ? imageSize : target.size
@@ -81,7 +89,7 @@ final class FlashWriter: @unchecked Sendable {
     /// does not go back).
     func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(ServiceError) {
         if let failure { throw failure }
-        digest!.update(bytes)
+        take(bytes, at: offset)
         try writeDevice(bytes, at: offset)
         try record(offset, UInt64(bytes.count))
         taken = offset + UInt64(bytes.count)
@@ -113,9 +121,18 @@ final class FlashWriter: @unchecked Sendable {
         try emitStaged()
     }
 
-    /// SHA-256 of a device range, read back from the device after everything before it.
-    func verify(offset: UInt64, length: UInt64) throws(ServiceError) -> [UInt8] {
+    /// SHA-256 of a device range after everything before it: of the bytes as written when
+    /// they were exactly the writes since the last check (and `fromDevice` is false),
+    /// else read back from the device.
+    func verify(offset: UInt64, length: UInt64, fromDevice: Bool) throws(ServiceError) -> [UInt8] {
         if let failure { throw failure }
+        defer {
+            if digest == nil && !stream { segment = SHA256() }
+            segmentStart = segmentEnd
+        }
+        if !fromDevice && segmentStart == offset && segmentEnd == offset + length, let written = segment.take() {
+            return written.finish()
+        }
         try syncBuffered()
         var hasher = SHA256()
         try read(from: offset, to: offset + length, into: &hasher)
@@ -163,6 +180,18 @@ final class FlashWriter: @unchecked Sendable {
 
     // MARK: Pieces
 
+    /// Image bytes into the digest and the current segment.
+    private func take(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) {
+        digest?.update(bytes)
+        guard segment != nil else { return }
+        if offset != segmentEnd {
+            segment = SHA256()
+            segmentStart = offset
+        }
+        segment!.update(bytes)
+        segmentEnd = offset + UInt64(bytes.count)
+    }
+
     private func fail(_ error: ServiceError) -> ServiceError {
         if failure == nil { failure = error }
         return error
@@ -205,7 +234,7 @@ final class FlashWriter: @unchecked Sendable {
         guard taken + UInt64(staged) <= limit else {
             throw fail(ServiceError(.tooLarge, "the decoded image is larger than \(limit == target.size ? "\(target.path) (\(limit) bytes)" : "its stated size (\(limit) bytes)")"))
         }
-        digest!.update(bytes)
+        take(bytes, at: taken)
         if skipZeros {
             try writeSkippingZeros(bytes, at: taken)
         } else {

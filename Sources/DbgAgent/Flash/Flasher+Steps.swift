@@ -15,6 +15,7 @@ extension Flasher {
 
     private func step(_ index: Int, after work: FlashJob.Work, _ outcome: Result<FlashJob.Outcome, ServiceError>) {
         var entry = pending[index]!
+        flash?.lastUse = MonotonicClock.now()
         var failed: ServiceError?
         if case .failure(let error) = outcome {
             failed = error
@@ -137,7 +138,7 @@ extension Flasher {
 
     /// Closes the flash behind its queued steps, unless an open or finish under way
     /// closes it already.
-    private func abandon() {
+    func abandon() {
         guard let current = flash, !current.closing, !current.busy else { return }
         let index = pending.count - 1
         Log.info("flash: \(current.writer.target.path): its connection or session ended; closing it")

@@ -14,6 +14,9 @@ final class Flasher {
     /// Requests in flight: the writes, a verify, a finish, and one kept for the close of
     /// a flash whose connection went away.
     static let capacity = window + 3
+    /// A flash without a request for this long is closed: its client went away without
+    /// closing its connection (a connection master keeps that open).
+    static let idleMs: Milliseconds = 120_000
 
     struct Pending {
         enum Request {
@@ -52,17 +55,20 @@ final class Flasher {
         /// Zeroing (before the first write is taken) or finishing: no writes now.
         var busy = false
         var closing = false
+        var lastUse: Milliseconds
     }
 
     let buffers: SlotPool
     let workers: WorkerPool<FlashJob>
     let completions: CompletionQueue
+    let timer: DeadlineTimer
     var flash: Flash?
     var pending: [Pending?]
     private var lastID: UInt32 = 0
 
-    init(bufferSize: Int, loop: EventLoop, completions: CompletionQueue, stackSize: Int) throws(Errno) {
+    init(bufferSize: Int, loop: EventLoop, timer: DeadlineTimer, completions: CompletionQueue, stackSize: Int) throws(Errno) {
         self.completions = completions
+        self.timer = timer
         // The window's buffers, the decoder's staging buffer and the read-back buffer.
         buffers = try SlotPool(slotSize: bufferSize, slotCount: Flasher.window + 2)
         pending = [Pending?](repeating: nil, count: Flasher.capacity)
@@ -88,8 +94,10 @@ final class Flasher {
         let target = try FlashTarget.open(device, imageSize: request.imageSize, force: request.force)
         lastID = lastID &+ 1 == 0 ? 1 : lastID &+ 1
         let writer = FlashWriter(target: target, stream: request.stream, imageSize: request.imageSize, discard: request.discard,
-                                 staging: buffers.slot(Flasher.window), readBuffer: buffers.slot(Flasher.window + 1))
-        flash = Flash(id: lastID, owner: reply.connection, serial: session, user: user.name, writer: writer, freeBuffers: Array(0..<Flasher.window))
+                                 hashing: request.hash, staging: buffers.slot(Flasher.window), readBuffer: buffers.slot(Flasher.window + 1))
+        flash = Flash(id: lastID, owner: reply.connection, serial: session, user: user.name, writer: writer,
+                      freeBuffers: Array(0..<Flasher.window), lastUse: MonotonicClock.now())
+        timer.schedule(MonotonicClock.now() + Flasher.idleMs)
         Log.info("flash: \(user.name) writes \(device) (\(request.imageSize > 0 ? "\(request.imageSize)-byte image" : "image of unknown size")"
             + (request.stream ? ", compressed stream" : ", raw") + (request.discard ? ", discard" : "")
             + (request.force ? ", forced" : "") + (target.direct == nil ? ", buffered" : ", O_DIRECT") + ")")
@@ -138,7 +146,8 @@ final class Flasher {
         guard request.length > 0, request.offset <= size, request.length <= size - request.offset else {
             throw ServiceError(.badRequest, "Offset and Length: not a range of the device (\(size) bytes)")
         }
-        try start(.verify(length: request.length), .verify(offset: request.offset, length: request.length), reply: reply)
+        try start(.verify(length: request.length), .verify(offset: request.offset, length: request.length, fromDevice: request.fromDevice),
+                  reply: reply)
     }
 
     func finish(_ request: Dbg.FlashFinishRequest, session: UInt64, reply: ReplyAddress) throws(ServiceError) {
@@ -160,12 +169,24 @@ final class Flasher {
         return flash
     }
 
+    /// Closes a flash left idle (nothing in flight, no request for `idleMs`); the next
+    /// deadline while one is open.
+    func expire(now: Milliseconds) -> Milliseconds? {
+        guard let flash, !flash.busy, !flash.closing else { return nil }
+        let due = flash.lastUse + Flasher.idleMs
+        guard now >= due, pending.allSatisfy({ $0 == nil }) else { return max(due, now + 1000) }
+        Log.info("flash: \(flash.writer.target.path): no request for \(Flasher.idleMs / 1000) s; closing it (partially written)")
+        abandon()
+        return nil
+    }
+
     private func start(_ request: Pending.Request, _ work: FlashJob.Work, reply: ReplyAddress) throws(ServiceError) {
         // The last entry is kept for the close of an abandoned flash.
         guard let index = pending.indices.dropLast().first(where: { pending[$0] == nil }) else {
             throw ServiceError(.busy, "\(Flasher.capacity - 1) flash requests are already in flight")
         }
         pending[index] = Pending(reply: reply, request: request)
+        flash?.lastUse = MonotonicClock.now()
         submit(index, work)
     }
 

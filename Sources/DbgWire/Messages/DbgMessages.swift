@@ -868,19 +868,25 @@ public enum Dbg {
         /// Flash a device that is mounted, holds the agent's root or is a swap area. The
         /// size check is never skipped.
         public var force: Bool
+        /// Keep the SHA-256 of every image byte taken (FlashResult.Digest, and what
+        /// ReadBack is compared with).
+        public var hash: Bool
 
-        public init(token: WireBytes, device: WireBytes, imageSize: UInt64, stream: Bool, discard: Bool, force: Bool) {
+        public init(token: WireBytes, device: WireBytes, imageSize: UInt64, stream: Bool, discard: Bool, force: Bool,
+             hash: Bool) {
             self.token = token
             self.device = device
             self.imageSize = imageSize
             self.stream = stream
             self.discard = discard
             self.force = force
+            self.hash = hash
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
             Self(token: try r.read("Token"), device: try r.read("Device"), imageSize: try r.read("ImageSize"),
-                 stream: try r.read("Stream"), discard: try r.read("Discard"), force: try r.read("Force"))
+                 stream: try r.read("Stream"), discard: try r.read("Discard"), force: try r.read("Force"),
+                 hash: try r.read("Hash"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -890,6 +896,7 @@ public enum Dbg {
             try w.write(stream)
             try w.write(discard)
             try w.write(force)
+            try w.write(hash)
         }
     }
 
@@ -962,24 +969,30 @@ public enum Dbg {
         public func encode(to w: inout WireWriter) throws(WireError) { try w.write(written) }
     }
 
-    /// FlashVerify: SHA-256 of a device range read back from the device (after the writes
-    /// sent before it), as a HashResult.
+    /// FlashVerify: SHA-256 of a device range (after the writes sent before it), as a
+    /// HashResult.
     public struct FlashVerifyRequest: WireCodable, Equatable {
         public var token: WireBytes
         public var flashID: UInt32
         public var offset: UInt64
         public var length: UInt64
+        /// Read the range back from the device. Otherwise the bytes are hashed as they
+        /// were written, when the flash keeps no whole-image hash (FlashOpen's Hash
+        /// false: one hash per byte is enough) and the writes since the previous
+        /// FlashVerify were exactly this range; else it is read back too.
+        public var fromDevice: Bool
 
-        public init(token: WireBytes, flashID: UInt32, offset: UInt64, length: UInt64) {
+        public init(token: WireBytes, flashID: UInt32, offset: UInt64, length: UInt64, fromDevice: Bool) {
             self.token = token
             self.flashID = flashID
             self.offset = offset
             self.length = length
+            self.fromDevice = fromDevice
         }
 
         public static func decode(from r: inout WireReader) throws(WireError) -> Self {
             Self(token: try r.read("Token"), flashID: try r.read("FlashID"), offset: try r.read("Offset"),
-                 length: try r.read("Length"))
+                 length: try r.read("Length"), fromDevice: try r.read("FromDevice"))
         }
 
         public func encode(to w: inout WireWriter) throws(WireError) {
@@ -987,6 +1000,7 @@ public enum Dbg {
             try w.write(flashID)
             try w.write(offset)
             try w.write(length)
+            try w.write(fromDevice)
         }
     }
 

@@ -82,7 +82,9 @@ final class FlashPieces {
     private let stream: Bool
     private let map: BlockMap?
     private let skipZeros: Bool
-    private var hasher: SHA256? = SHA256()
+    /// Raw images only: a block map's checks cover what is sent, a stream was hashed by
+    /// its first pass.
+    private var hasher: SHA256?
     /// The chunk in the buffer: its image offset, length, and how far it was handed out.
     private var chunkOffset: UInt64 = 0
     private var chunkLength = 0
@@ -100,12 +102,13 @@ final class FlashPieces {
         stream = plan.mode == .stream
         self.map = map
         self.skipZeros = skipZeros
+        if plan.mode == .raw { hasher = SHA256() }
     }
 
     deinit { buffer.deallocate() }
 
-    /// SHA-256 of every byte handed out (decoded image bytes; nothing for a stream).
-    func digest() -> [UInt8] { hasher.take()?.finish() ?? [] }
+    /// SHA-256 of every byte handed out, for a raw image (nil otherwise).
+    func digest() -> [UInt8]? { hasher.take()?.finish() }
 
     func next() throws(LocalFailure) -> RemoteFlash.Piece? {
         while true {
@@ -133,7 +136,7 @@ final class FlashPieces {
         cursor = end
         guard end > start else { return nil }
         let bytes = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
-        if !stream { hasher!.update(bytes) }
+        hasher?.update(bytes)
         return .data(offset: chunkOffset + UInt64(start), bytes)
     }
 
