@@ -17,7 +17,7 @@ let package = Package(
         // Syscall headers and the few helpers that must be C. `firmware/` holds the
         // musl-only glue that only the CMake build compiles.
         .target(name: "CSys", exclude: ["firmware"]),
-        // gzip, xz and zstd streams for distro rootfs archives (zlib, liblzma, libzstd).
+        // gzip, xz and zstd streams for distro rootfs archives and flashed images (zlib, liblzma, libzstd).
         .target(name: "CDecompress", linkerSettings: [
             .linkedLibrary("z"), .linkedLibrary("lzma"), .linkedLibrary("zstd"),
         ]),
@@ -66,7 +66,7 @@ var fuzzTargets: [Target] {
     let targets: [(String, [Target.Dependency])] = [
         ("Frames", agent), ("Messages", ["DbgWire"]), ("Link", ["DbgWire"]), ("Tar", agent),
         ("HTTP", agent), ("Command", agent), ("Accounts", agent), ("Telnet", ["DbgClient"]), ("MDNS", ["DbgPlatform"]),
-        ("JSON", ["DbgWire"]), ("RPC", agent), ("TLS", agent + ["CTLS", "DbgPlatform"]),
+        ("JSON", ["DbgWire"]), ("RPC", agent), ("TLS", agent + ["CTLS", "DbgPlatform"]), ("Bmap", ["DbgClient"]),
     ]
     return targets.map { name, dependencies in
         .executableTarget(name: "fuzz-\(name.lowercased())", dependencies: dependencies, path: "Tests/Fuzz/Fuzz\(name)")

@@ -1,4 +1,4 @@
-// Streaming decompression for distro Install: gzip (zlib), xz (liblzma) and zstd
+// Streaming decompression for distro Install and flashing: gzip (zlib), xz (liblzma) and zstd
 // (libzstd), chosen by the stream's first bytes. The libraries' own headers stay in this
 // file; Swift sees only csys_decoder_*.
 #include "decompress.h"

@@ -240,6 +240,52 @@ struct FlashTests {
         _ = try flash.finish(opened.flashID, readBack: false, abort: true)
     }
 
+    @Test("a write the device refuses is answered with its error, so are the writes after it; the device still closes")
+    func deviceError() throws {
+        let fixture = try FlashFixture()
+        let device = try LoopDevice(size: 8 << 20)
+        defer {
+            shell("blockdev --setrw '\(device.path)'")
+            device.detach()
+        }
+        let connection = try fixture.agent.connect()
+        let session = try connection.authenticate(user: "root", password: "rootpw")
+        let flash = RemoteFlash(connection: connection, token: session.token)
+        let opened = try flash.open(device.path, imageSize: 1 << 20, stream: false, discard: false, force: false)
+        guard shell("blockdev --setro '\(device.path)'") == 0 else {
+            print("FlashTests.deviceError: blockdev --setro is not allowed here; not checked")
+            return
+        }
+        let chunk = [UInt8](repeating: 0x5a, count: 64 << 10)
+        var sent = 0
+        try chunk.withUnsafeBytes { bytes in
+            #expect(throws: ClientError.self) {
+                _ = try flash.send(opened.flashID, { () throws(ClientError) -> RemoteFlash.Piece? in
+                    guard sent < 4 else { return nil }
+                    sent += 1
+                    return .data(offset: UInt64(sent - 1) * UInt64(bytes.count), bytes)
+                })
+            }
+            // The next write gets the same error: the device's state is unknown after it.
+            do {
+                _ = try flash.send(opened.flashID, { () throws(ClientError) -> RemoteFlash.Piece? in
+                    defer { sent += 1 }
+                    return sent == 4 ? .data(offset: 4 << 16, bytes) : nil
+                })
+                Issue.record("a write after a failed one was taken")
+            } catch {
+                #expect("\(error)".contains("writing at offset 0"), "\(error)")
+            }
+        }
+        #expect(throws: ClientError.self) { _ = try flash.finish(opened.flashID, readBack: false) }
+        #expect(fixture.agent.waitForLine(timeout: 10) { $0.contains("\(device.path): 0 bytes written") && $0.contains("failed") } != nil,
+                "\(fixture.agent.log.suffix(4))")
+        // Closed: the next flash opens it.
+        shell("blockdev --setrw '\(device.path)'")
+        _ = try flash.finish(try flash.open(device.path, imageSize: 4096, stream: false, discard: false, force: false).flashID,
+                             readBack: false, abort: true)
+    }
+
     @Test("a flash cut off by Ctrl-C or a lost connection: dbg says how far it got, the agent closes the device and flashes again")
     func interrupted() throws {
         let images = FlashImages.shared

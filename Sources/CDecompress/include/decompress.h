@@ -1,4 +1,4 @@
-// Streaming decompression for distro Install (decompress.c). A target of its own, apart
+// Streaming decompression for distro Install and flashing (decompress.c). A target of its own, apart
 // from CSys, so that only the agent links zlib, liblzma and libzstd: the client shares
 // CSys and needs none of them.
 #ifndef CDECOMPRESS_H

@@ -25,9 +25,9 @@ extension Flasher {
         switch (entry.request, work) {
         case (.write(let buffer), _):
             flash?.freeBuffers.append(buffer)
-            if case .success(.done(let taken)) = outcome { entry.answer = .success(.written(taken)) }
+            entry.answer = outcome.map { if case .done(let taken) = $0 { .written(taken) } else { .written(0) } }
         case (.verify(let length), _):
-            if case .success(.digest(let digest)) = outcome { entry.answer = .success(.digest(digest, length)) }
+            entry.answer = outcome.map { if case .digest(let digest) = $0 { .digest(digest, length) } else { .digest([], length) } }
         case (_, .close):
             entry.answer = closed(entry)
         case (.open, .zeroOut):
@@ -46,12 +46,12 @@ extension Flasher {
             next = failed == nil ? .flush : nil
         case (.finish(let readBack), .flush):
             if failed == nil && readBack, let flash {
-                entry.progress = Dbg.FlashProgressEvent(flashID: flash.id, phase: 3, done: 0, total: flash.writer.totalRangeBytes)
+                entry.progress = Dbg.FlashProgressEvent(flashID: flash.id, phase: 2, done: 0, total: flash.writer.totalRangeBytes)
                 next = .readBack
             }
         case (.finish, .readBack):
             if failed == nil, case .success(.readBack(false)) = outcome, let flash {
-                entry.progress = Dbg.FlashProgressEvent(flashID: flash.id, phase: 3, done: flash.writer.readBackDone,
+                entry.progress = Dbg.FlashProgressEvent(flashID: flash.id, phase: 2, done: flash.writer.readBackDone,
                                                         total: flash.writer.totalRangeBytes)
                 next = .readBack
             }

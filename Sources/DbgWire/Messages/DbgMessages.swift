@@ -1009,7 +1009,7 @@ public enum Dbg {
     public struct FlashFinishRequest: WireCodable, Equatable {
         public var token: WireBytes
         public var flashID: UInt32
-        /// Read back every range written, in order, and hash it (FlashProgress events on
+        /// Read back every range written, in order, and hash it (FlashProgress phase 2 on
         /// the way).
         public var readBack: Bool
         /// Stop here: flush and close without reading back (the device is partially
@@ -1067,8 +1067,8 @@ public enum Dbg {
         }
     }
 
-    /// A long step of a flash: Phase 1 zeroing the image's extent (Discard), 2 flushing,
-    /// 3 reading back.
+    /// A long step of a flash: Phase 1 zeroing the image's extent (Discard), 2 reading
+    /// back.
     public struct FlashProgressEvent: WireCodable, Equatable {
         public var flashID: UInt32
         public var phase: UInt32
