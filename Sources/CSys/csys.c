@@ -139,6 +139,11 @@ int csys_block_zero_out(int fd, uint64_t offset, uint64_t length) {
     return ioctl(fd, BLKZEROOUT, range);
 }
 
+int csys_sync_range(int fd, uint64_t offset, uint64_t length) {
+    return sync_file_range(fd, (off_t)offset, (off_t)length,
+                           SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+}
+
 int csys_open_log(const char *path) {
     // O_NONBLOCK: a FIFO without a reader fails at once instead of blocking (and is then refused).
     return open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0640);

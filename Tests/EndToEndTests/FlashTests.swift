@@ -286,6 +286,33 @@ struct FlashTests {
                              readBack: false, abort: true)
     }
 
+    @Test("unaligned writes go through the page cache: written back and read back with progress events, the digests equal")
+    func unalignedWrites() throws {
+        let fixture = try FlashFixture()
+        let size = 70 << 20  // two batches of 64 MiB each way
+        let device = try LoopDevice(size: size + (1 << 20))
+        defer { device.detach() }
+        let connection = try fixture.agent.connect()
+        let session = try connection.authenticate(user: "root", password: "rootpw")
+        let flash = RemoteFlash(connection: connection, token: session.token)
+        let opened = try flash.open(device.path, imageSize: UInt64(size) + 1, stream: false, discard: false, force: false)
+        var chunk = [UInt8](repeating: 0, count: 512 << 10)
+        for index in chunk.indices { chunk[index] = UInt8(truncatingIfNeeded: index &* 7 &+ index >> 9) }
+        var sent = 0
+        try chunk.withUnsafeBytes { bytes in
+            _ = try flash.send(opened.flashID, { () throws(ClientError) -> RemoteFlash.Piece? in
+                guard sent < size else { return nil }
+                defer { sent += bytes.count }
+                return .data(offset: 1 + UInt64(sent), bytes)  // one byte off every sector
+            })
+        }
+        var phases: [UInt32: Int] = [:]
+        let result = try flash.finish(opened.flashID, readBack: true) { event in phases[event.phase, default: 0] += 1 }
+        #expect(result.written == UInt64(size) && result.length == UInt64(size) + 1)
+        #expect(!result.readBack.bytes.isEmpty && result.readBack == result.digest)
+        #expect(phases[2] ?? 0 >= 1 && phases[3] ?? 0 >= 1, "\(phases)")
+    }
+
     @Test("a flash cut off by Ctrl-C or a lost connection: dbg says how far it got, the agent closes the device and flashes again")
     func interrupted() throws {
         let images = FlashImages.shared

@@ -456,6 +456,8 @@ int csys_block_flush(int fd);
 // BLKDISCARD and BLKZEROOUT of [offset, offset + length).
 int csys_block_discard(int fd, uint64_t offset, uint64_t length);
 int csys_block_zero_out(int fd, uint64_t offset, uint64_t length);
+// sync_file_range, waiting: the range's dirty pages written back (_GNU_SOURCE).
+int csys_sync_range(int fd, uint64_t offset, uint64_t length);
 int csys_set_nonblocking(int fd);
 
 // Running under an init system: the log file (appended to, created 0640), the pidfile

@@ -11,6 +11,8 @@ struct FlashJob {
         case feed(UnsafeRawBufferPointer)
         case verify(offset: UInt64, length: UInt64, fromDevice: Bool)
         case endStream
+        /// Write back one batch of what went through the page cache.
+        case flushBatch
         case flush
         case readBack
         case close
@@ -23,8 +25,8 @@ struct FlashJob {
         /// the writer while its jobs run).
         case done(taken: UInt64)
         case digest([UInt8])
-        /// Read back; true when every range is.
-        case readBack(Bool)
+        /// Written back or read back; true when every range is.
+        case batch(Bool)
     }
 
     /// The request's entry in `Flasher`'s table.
@@ -44,7 +46,8 @@ struct FlashJob {
                 return .digest(try writer.verify(offset: offset, length: length, fromDevice: fromDevice))
             case .endStream: try writer.endStream()
             case .flush: try writer.flush()
-            case .readBack: return .readBack(try writer.readBackBatch())
+            case .flushBatch: return .batch(try writer.flushBatch())
+            case .readBack: return .batch(try writer.readBackBatch())
             case .close: writer.close()
             }
             return .done(taken: writer.taken)

@@ -13,8 +13,8 @@ final class FlashWriter: @unchecked Sendable {
     static let maxRanges = 1 << 16
     /// BLKZEROOUT per job: a progress event between two.
     static let zeroBatch: UInt64 = 256 << 20
-    /// Bytes read back per job: a progress event between two.
-    static let readBackBatch: UInt64 = 64 << 20
+    /// Bytes written back or read back per job: a progress event between two.
+    static let batch: UInt64 = 64 << 20
     /// The decoders' windows, as for distro archives (xz -9 needs 64 MiB).
     static let decoderMemoryLimit: UInt64 = 80 << 20
 
@@ -50,6 +50,10 @@ final class FlashWriter: @unchecked Sendable {
     /// The first failure: the device's state is unknown after it, so every later write
     /// gets it too.
     private(set) var failure: ServiceError?
+    /// The write-back of what went through the page cache so far.
+    private var flushRange = 0
+    private var flushOffset: UInt64 = 0
+    private(set) var flushDone: UInt64 = 0
     /// The read-back so far: the range it is in, the offset it reached, and its hash.
     private var readBackRange = 0
     private var readBackOffset: UInt64 = 0
@@ -139,6 +143,27 @@ final class FlashWriter: @unchecked Sendable {
         return hasher.finish()
     }
 
+    /// Writes back one batch of what went through the page cache (sync_file_range over
+    /// the ranges written, so that a long write-back reports progress); true when all is.
+    func flushBatch() throws(ServiceError) -> Bool {
+        if let failure { throw failure }
+        guard bufferedDirty else { return true }
+        var budget = FlashWriter.batch
+        while flushRange < ranges.count && budget > 0 {
+            let range = ranges[flushRange]
+            let start = max(range.start, flushOffset)
+            let end = min(range.end, start + budget)
+            guard csys_sync_range(target.buffered.rawValue, start, end - start) == 0 else {
+                throw fail(.io("\(target.path): writing back", .current))
+            }
+            budget -= end - start
+            flushDone += end - start
+            flushOffset = end
+            if end == range.end { flushRange += 1 }
+        }
+        return flushRange == ranges.count
+    }
+
     /// Everything on the device (fsync: the page cache and the device's own cache), and
     /// the device's cached pages dropped, so that reads come from the medium.
     func flush() throws(ServiceError) {
@@ -151,7 +176,7 @@ final class FlashWriter: @unchecked Sendable {
     /// Reads back the next batch of the ranges written; true when all are done.
     func readBackBatch() throws(ServiceError) -> Bool {
         if let failure { throw failure }
-        var budget = FlashWriter.readBackBatch
+        var budget = FlashWriter.batch
         while readBackRange < ranges.count && budget > 0 {
             let range = ranges[readBackRange]
             let start = max(range.start, readBackOffset)

@@ -43,15 +43,23 @@ extension Flasher {
                                                                direct: writer.target.direct != nil)))
             }
         case (.finish, .endStream):
-            next = failed == nil ? .flush : nil
+            next = failed == nil ? .flushBatch : nil
+        case (.finish, .flushBatch):
+            if failed == nil, case .success(.batch(let complete)) = outcome, let flash {
+                if !complete {
+                    entry.progress = Dbg.FlashProgressEvent(flashID: flash.id, phase: 2, done: flash.writer.flushDone,
+                                                            total: flash.writer.totalRangeBytes)
+                }
+                next = complete ? .flush : .flushBatch
+            }
         case (.finish(let readBack), .flush):
             if failed == nil && readBack, let flash {
-                entry.progress = Dbg.FlashProgressEvent(flashID: flash.id, phase: 2, done: 0, total: flash.writer.totalRangeBytes)
+                entry.progress = Dbg.FlashProgressEvent(flashID: flash.id, phase: 3, done: 0, total: flash.writer.totalRangeBytes)
                 next = .readBack
             }
         case (.finish, .readBack):
-            if failed == nil, case .success(.readBack(false)) = outcome, let flash {
-                entry.progress = Dbg.FlashProgressEvent(flashID: flash.id, phase: 2, done: flash.writer.readBackDone,
+            if failed == nil, case .success(.batch(false)) = outcome, let flash {
+                entry.progress = Dbg.FlashProgressEvent(flashID: flash.id, phase: 3, done: flash.writer.readBackDone,
                                                         total: flash.writer.totalRangeBytes)
                 next = .readBack
             }

@@ -157,7 +157,7 @@ final class Flasher {
             self.flash!.closing = true
             try start(.finish(readBack: false), .close, reply: reply)
         } else {
-            try start(.finish(readBack: request.readBack), flash.writer.stream ? .endStream : .flush, reply: reply)
+            try start(.finish(readBack: request.readBack), flash.writer.stream ? .endStream : .flushBatch, reply: reply)
         }
     }
 

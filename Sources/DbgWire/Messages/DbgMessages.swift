@@ -1004,12 +1004,13 @@ public enum Dbg {
         }
     }
 
-    /// FlashFinish: flush the device (fsync, BLKFLSBUF), read back what was written if
-    /// asked, and close it.
+    /// FlashFinish: flush the device (what went through the page cache written back 64
+    /// MiB at a time, fsync, BLKFLSBUF), read back what was written if asked, and close
+    /// it.
     public struct FlashFinishRequest: WireCodable, Equatable {
         public var token: WireBytes
         public var flashID: UInt32
-        /// Read back every range written, in order, and hash it (FlashProgress phase 2 on
+        /// Read back every range written, in order, and hash it (FlashProgress phase 3 on
         /// the way).
         public var readBack: Bool
         /// Stop here: flush and close without reading back (the device is partially
@@ -1067,8 +1068,8 @@ public enum Dbg {
         }
     }
 
-    /// A long step of a flash: Phase 1 zeroing the image's extent (Discard), 2 reading
-    /// back.
+    /// A long step of a flash: Phase 1 zeroing the image's extent (Discard), 2 writing
+    /// back what went through the page cache, 3 reading back.
     public struct FlashProgressEvent: WireCodable, Equatable {
         public var flashID: UInt32
         public var phase: UInt32

@@ -54,7 +54,7 @@ struct FlashRun {
         let reading = ProgressLine("reading back \(device)", total: 0, quiet: quiet || !readBack)
         let result = try attempt("flash \(device): finishing") {
             try remote.finish(opened.flashID, readBack: readBack) { event in
-                if event.phase == 2 { reading.update(event.done) }
+                if event.phase == 3 { reading.update(event.done) }
             }
         }
         if readBack { reading.finish(result.length) }
