@@ -11,7 +11,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dbg-bench",
         abstract: "Measure a running dbgd.",
-        subcommands: [PingBench.self, FanoutBench.self, AuthBench.self, ExecBench.self, ShellBench.self, StreamBench.self, FilesBench.self, DistroBench.self, SerialBench.self,
+        subcommands: [PingBench.self, FanoutBench.self, AuthBench.self, ExecBench.self, ShellBench.self, StreamBench.self, FilesBench.self, DistroBench.self, SerialBench.self, SerialFlashBench.self,
                       HashCommand.self]
     )
 }
