@@ -282,18 +282,12 @@ struct SerialBench: ParsableCommand {
         for rate in baud {
             for damage in [0, errorEvery] {
                 let line = try LineSimulator(baud: rate, errorEvery: damage)
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: agent)
-                process.arguments = ["--serial", "\(line.agentDevice),\(rate)"] + agentFlags.split(separator: " ").map(String.init)
-                process.standardError = FileHandle.nullDevice
-                process.standardOutput = FileHandle.nullDevice
-                try process.run()
+                let process = try startAgent(agent, flags: agentFlags, serving: line)
                 defer {
                     process.terminate()
                     process.waitUntilExit()
                     line.stop()
                 }
-                usleep(300_000)
                 let connection = try AgentConnection(.serial(path: line.clientDevice, baud: rate), timeoutSeconds: 60)
                 let token = try connection.authenticate(user: login.user, password: login.password).token
                 var files = RemoteFiles(connection: connection, token: token)
@@ -322,6 +316,19 @@ struct SerialBench: ParsableCommand {
     }
 
     private func percent(_ fraction: Double) -> String { String(format: "%.1f%%", fraction * 100) }
+}
+
+/// Starts `agent` with --serial on the line's far end (and `flags`), and gives it time to
+/// open the line.
+func startAgent(_ agent: String, flags: String, serving line: LineSimulator) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: agent)
+    process.arguments = ["--serial", "\(line.agentDevice),\(line.baud)"] + flags.split(separator: " ").map(String.init)
+    process.standardError = FileHandle.nullDevice
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    usleep(300_000)
+    return process
 }
 
 struct ShellBench: ParsableCommand {

@@ -35,18 +35,12 @@ struct SerialFlashBench: ParsableCommand {
 
     func run() throws {
         let line = try LineSimulator(baud: baud)
-        let agentProcess = Process()
-        agentProcess.executableURL = URL(fileURLWithPath: agent)
-        agentProcess.arguments = ["--serial", "\(line.agentDevice),\(baud)"] + agentFlags.split(separator: " ").map(String.init)
-        agentProcess.standardError = FileHandle.nullDevice
-        agentProcess.standardOutput = FileHandle.nullDevice
-        try agentProcess.run()
+        let agentProcess = try startAgent(agent, flags: agentFlags, serving: line)
         defer {
             agentProcess.terminate()
             agentProcess.waitUntilExit()
             line.stop()
         }
-        usleep(300_000)
         let client = Process()
         client.executableURL = URL(fileURLWithPath: dbg)
         client.arguments = ["-H", "serial:\(line.clientDevice),\(baud)", "-u", "root", "flash", "-q", image, device]

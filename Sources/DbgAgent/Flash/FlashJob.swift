@@ -3,6 +3,8 @@ import DbgWire
 /// One step of a flash, run by the flash thread in the order submitted.
 struct FlashJob {
     enum Work {
+        /// Check and open the device.
+        case open
         /// Discard and zero one batch of the image's extent from this offset.
         case zeroOut(from: UInt64)
         /// A raw chunk, in a buffer of the flash's pool.
@@ -39,6 +41,7 @@ struct FlashJob {
         let (writer, work) = (self.writer, self.work)
         outcome = Result { () throws(ServiceError) -> Outcome in
             switch work {
+            case .open: try writer.open()
             case .zeroOut(let start): return .zeroed(try writer.zeroOut(from: start))
             case .write(let bytes, let offset): try writer.write(bytes, at: offset)
             case .feed(let bytes): try writer.feed(bytes)

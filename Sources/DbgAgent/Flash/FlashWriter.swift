@@ -18,15 +18,27 @@ final class FlashWriter: @unchecked Sendable {
     /// The decoders' windows, as for distro archives (xz -9 needs 64 MiB).
     static let decoderMemoryLimit: UInt64 = 80 << 20
 
-    let target: FlashTarget
-    let stream: Bool
+    /// What FlashOpen asked for.
+    struct Settings {
+        let device: String
+        let imageSize: UInt64
+        let stream: Bool
+        let discard: Bool
+        let force: Bool
+        let hashing: Bool
+    }
+
+    let settings: Settings
+    /// Opened by `open`, the first job: checking and opening a device may wait on it.
+    private(set) var target: FlashTarget!
+    var stream: Bool { settings.stream }
     /// The device reads zeros where the image has them (Discard zeroed it): zero blocks
     /// of a stream are skipped.
-    let skipZeros: Bool
+    var skipZeros: Bool { settings.discard && settings.stream }
     /// Where the image must end: its size when told, else the device's.
-    let limit: UInt64
+    private(set) var limit: UInt64 = 0
     /// The extent Discard zeroes.
-    let zeroExtent: UInt64
+    private(set) var zeroExtent: UInt64 = 0
     private let staging: UnsafeMutableRawBufferPointer
     private let readBuffer: UnsafeMutableRawBufferPointer
 
@@ -60,15 +72,9 @@ final class FlashWriter: @unchecked Sendable {
     private(set) var readBackDone: UInt64 = 0
     private var readBackDigest: SHA256? = SHA256()
 
-    init(target: FlashTarget, stream: Bool, imageSize: UInt64, discard: Bool, hashing: Bool,
-         staging: UnsafeMutableRawBufferPointer, readBuffer: UnsafeMutableRawBufferPointer) {
-        self.target = target
-        if hashing { digest = SHA256() } else if !stream { segment = SHA256() }
-        self.stream = stream
-        skipZeros = discard && stream
-        limit = imageSize > 0 ? imageSize : target.size
-        let sector = UInt64(target.sectorSize)
-        zeroExtent = min(target.size, (limit + sector - 1) / sector * sector)
+    init(_ settings: Settings, staging: UnsafeMutableRawBufferPointer, readBuffer: UnsafeMutableRawBufferPointer) {
+        self.settings = settings
+        if settings.hashing { digest = SHA256() } else if !settings.stream { segment = SHA256() }
         self.staging = staging
         self.readBuffer = readBuffer
     }
@@ -76,6 +82,15 @@ final class FlashWriter: @unchecked Sendable {
     var totalRangeBytes: UInt64 { ranges.reduce(0) { $0 + ($1.end - $1.start) } }
 
     // MARK: Steps (each one job on the flash thread)
+
+    /// Checks and opens the device.
+    func open() throws(ServiceError) {
+        let target = try FlashTarget.open(settings.device, imageSize: settings.imageSize, force: settings.force)
+        self.target = target
+        limit = settings.imageSize > 0 ? settings.imageSize : target.size
+        let sector = UInt64(target.sectorSize)
+        zeroExtent = min(target.size, (limit + sector - 1) / sector * sector)
+    }
 
     /// Discards the device (where it can) and zeroes one batch of the image's extent
     /// from `start`; returns where the next batch starts (`zeroExtent` at the end).
@@ -200,7 +215,7 @@ final class FlashWriter: @unchecked Sendable {
     func close() {
         if let decoder { csys_decoder_free(decoder) }
         decoder = nil
-        target.close()
+        target?.close()
     }
 
     // MARK: Pieces

@@ -30,17 +30,34 @@ extension Flasher {
             entry.answer = outcome.map { if case .digest(let digest) = $0 { .digest(digest, length) } else { .digest([], length) } }
         case (_, .close):
             entry.answer = closed(entry)
+        case (.open, .open):
+            guard let flash else {
+                entry.answer = .failure(ServiceError(.internalError, "the flash went away while it opened"))
+                break
+            }
+            if let failed {
+                // Refused before anything was open: nothing to close.
+                self.flash = nil
+                entry.answer = .failure(failed)
+                break
+            }
+            let (settings, target) = (flash.writer.settings, flash.writer.target!)
+            Log.info("flash: \(flash.user) writes \(flash.device) (" + (settings.imageSize > 0 ? "\(settings.imageSize)-byte image"
+                : "image of unknown size") + (settings.stream ? ", compressed stream" : ", raw")
+                + (settings.discard ? ", discard" : "") + (settings.force ? ", forced" : "")
+                + (target.direct == nil ? ", buffered" : ", O_DIRECT") + ")")
+            if settings.discard {
+                next = .zeroOut(from: 0)
+            } else {
+                entry.answer = opened(flash)
+            }
         case (.open, .zeroOut):
             guard failed == nil, case .success(.zeroed(let done)) = outcome, let flash else { break }
-            let writer = flash.writer
-            if done < writer.zeroExtent {
-                entry.progress = Dbg.FlashProgressEvent(flashID: flash.id, phase: 1, done: done, total: writer.zeroExtent)
+            if done < flash.writer.zeroExtent {
+                entry.progress = Dbg.FlashProgressEvent(flashID: flash.id, phase: 1, done: done, total: flash.writer.zeroExtent)
                 next = .zeroOut(from: done)
             } else {
-                self.flash!.busy = false
-                entry.answer = .success(.opened(Dbg.FlashOpened(flashID: flash.id, deviceSize: writer.target.size,
-                                                               sectorSize: UInt32(writer.target.sectorSize),
-                                                               direct: writer.target.direct != nil)))
+                entry.answer = opened(flash)
             }
         case (.finish, .endStream):
             next = failed == nil ? .flushBatch : nil
@@ -91,6 +108,14 @@ extension Flasher {
         }
     }
 
+    /// The device is open (and zeroed): writes may come.
+    private func opened(_ flash: Flash) -> Result<Answer, ServiceError> {
+        self.flash!.busy = false
+        let target = flash.writer.target!
+        return .success(.opened(Dbg.FlashOpened(flashID: flash.id, deviceSize: target.size, sectorSize: UInt32(target.sectorSize),
+                                               direct: target.direct != nil)))
+    }
+
     /// The device is closed: the flash ends, and its finish is answered.
     private func closed(_ entry: Pending) -> Result<Answer, ServiceError> {
         guard let flash else { return .failure(ServiceError(.internalError, "no flash to close")) }
@@ -104,7 +129,7 @@ extension Flasher {
         } else {
             outcome = "ended before its finish (partially written)"
         }
-        Log.info("flash: \(writer.target.path): \(writer.written) bytes written, \(writer.taken) image bytes taken, \(outcome)")
+        Log.info("flash: \(flash.device): \(writer.written) bytes written, \(writer.taken) image bytes taken, \(outcome)")
         self.flash = nil
         for index in 0..<(Flasher.window + 2) { buffers.release(index) }
         if let failure = entry.failure { return .failure(failure) }
@@ -149,7 +174,7 @@ extension Flasher {
     func abandon() {
         guard let current = flash, !current.closing, !current.busy else { return }
         let index = pending.count - 1
-        Log.info("flash: \(current.writer.target.path): its connection or session ended; closing it")
+        Log.info("flash: \(current.device): its connection or session ended; closing it")
         flash!.closing = true
         flash!.busy = true
         // Queued behind the steps still waiting: the close comes last.

@@ -47,6 +47,7 @@ final class Flasher {
         let owner: ConnectionRef
         let serial: UInt64
         let user: String
+        let device: String
         let writer: FlashWriter
         /// Raw: where the last write ended (offsets only go forward). Stream: the next
         /// stream offset.
@@ -84,29 +85,20 @@ final class Flasher {
 
     // MARK: Requests
 
-    /// Opens the device; the answer comes at once, or after zeroing (Discard).
+    /// Opens the device on the flash thread (the checks and the open may wait on it); the
+    /// answer comes once it is open, and zeroed with Discard.
     func open(_ request: Dbg.FlashOpenRequest, device: String, as user: UserAccount, session: UInt64,
-              reply: ReplyAddress) throws(ServiceError) -> Dbg.FlashOpened? {
+              reply: ReplyAddress) throws(ServiceError) {
         guard user.uid == 0 else { throw ServiceError(.denied, "flashing a device needs root") }
-        if let flash {
-            throw ServiceError(.busy, "\(flash.writer.target.path) is being flashed by \(flash.user); one flash at a time")
-        }
-        let target = try FlashTarget.open(device, imageSize: request.imageSize, force: request.force)
+        if let flash { throw ServiceError(.busy, "\(flash.device) is being flashed by \(flash.user); one flash at a time") }
         lastID = lastID &+ 1 == 0 ? 1 : lastID &+ 1
-        let writer = FlashWriter(target: target, stream: request.stream, imageSize: request.imageSize, discard: request.discard,
-                                 hashing: request.hash, staging: buffers.slot(Flasher.window), readBuffer: buffers.slot(Flasher.window + 1))
-        flash = Flash(id: lastID, owner: reply.connection, serial: session, user: user.name, writer: writer,
-                      freeBuffers: Array(0..<Flasher.window), lastUse: MonotonicClock.now())
+        let settings = FlashWriter.Settings(device: device, imageSize: request.imageSize, stream: request.stream,
+                                            discard: request.discard, force: request.force, hashing: request.hash)
+        let writer = FlashWriter(settings, staging: buffers.slot(Flasher.window), readBuffer: buffers.slot(Flasher.window + 1))
+        flash = Flash(id: lastID, owner: reply.connection, serial: session, user: user.name, device: device, writer: writer,
+                      freeBuffers: Array(0..<Flasher.window), busy: true, lastUse: MonotonicClock.now())
         timer.schedule(MonotonicClock.now() + Flasher.idleMs)
-        Log.info("flash: \(user.name) writes \(device) (\(request.imageSize > 0 ? "\(request.imageSize)-byte image" : "image of unknown size")"
-            + (request.stream ? ", compressed stream" : ", raw") + (request.discard ? ", discard" : "")
-            + (request.force ? ", forced" : "") + (target.direct == nil ? ", buffered" : ", O_DIRECT") + ")")
-        let opened = Dbg.FlashOpened(flashID: lastID, deviceSize: target.size, sectorSize: UInt32(target.sectorSize),
-                                     direct: target.direct != nil)
-        guard request.discard else { return opened }
-        flash!.busy = true
-        try start(.open, .zeroOut(from: 0), reply: reply)
-        return nil
+        try start(.open, .open, reply: reply)
     }
 
     func write(_ request: Dbg.FlashWriteRequest, session: UInt64, reply: ReplyAddress) throws(ServiceError) {
@@ -175,7 +167,7 @@ final class Flasher {
         guard let flash, !flash.busy, !flash.closing else { return nil }
         let due = flash.lastUse + Flasher.idleMs
         guard now >= due, pending.allSatisfy({ $0 == nil }) else { return max(due, now + 1000) }
-        Log.info("flash: \(flash.writer.target.path): no request for \(Flasher.idleMs / 1000) s; closing it (partially written)")
+        Log.info("flash: \(flash.device): no request for \(Flasher.idleMs / 1000) s; closing it (partially written)")
         abandon()
         return nil
     }

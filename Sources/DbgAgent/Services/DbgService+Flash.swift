@@ -20,10 +20,8 @@ extension DbgService {
             throw ServiceError(.badRequest, "Device: empty, too long or with a NUL byte")
         }
         let device = String(decoding: request.device.bytes, as: UTF8.self)
-        if let opened = try core.flasher.open(request, device: device, as: session.user.account, session: session.serial,
-                                              reply: ReplyAddress(connection: connection.ref, request: header)) {
-            connection.respond(to: header, with: opened)
-        }
+        try core.flasher.open(request, device: device, as: session.user.account, session: session.serial,
+                              reply: ReplyAddress(connection: connection.ref, request: header))
     }
 
     private func writeFlash(_ request: Dbg.FlashWriteRequest, _ header: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
