@@ -514,9 +514,10 @@ def main():
         log("core suite over the serial line: passed")
         init_scenarios(board, tcp, figures)
         log("init script scenarios: passed")
-        # Reboot: init stops everything, the board comes back, and so does dbgd.
+        # Reboot through dbg reboot: init stops everything, the board comes back, and so
+        # does dbgd.
         board.forget_console_output()
-        board.send("reboot")
+        tcp("reboot")
         rebooted = time.monotonic()
         board.wait_for_shell()
         # The initramfs keeps nothing across a reboot, /var/lib/dbgd included: the board

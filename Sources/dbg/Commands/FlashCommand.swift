@@ -96,9 +96,11 @@ struct Flash: Command {
     }
 }
 
-/// `dbg reboot`: reboots the board (its reboot command, a second after dbg has its answer).
+/// `dbg reboot`: reboots the board through its own `reboot` (init stops the services,
+/// dbgd among them, and the board comes back).
 struct Reboot: Command {
-    static let spec = CommandSpec(name: "reboot", abstract: "Reboot the board (as root).", options: [], arguments: [])
+    static let spec = CommandSpec(name: "reboot", abstract: "Reboot the board (as root, through its reboot command).",
+                                  options: [], arguments: [])
 
     let agent: AgentOptions
 
@@ -109,12 +111,18 @@ struct Reboot: Command {
         try attempt("reboot") { try Reboot.request(login) }
     }
 
-    /// Detached from the session (setsid), so that the agent's clean-up when dbg leaves
-    /// does not take it along; a second's delay lets the answer out first.
+    /// `reboot` asks init and returns at once; should init stop dbgd before the answer
+    /// is out, the connection ends, which is the reboot going ahead too. (A detached
+    /// delayed reboot would not do: the agent ends what its commands leave behind.)
     static func request(_ login: LoggedInAgent) throws {
-        let line = "nohup setsid sh -c 'sleep 1; exec reboot' >/dev/null 2>&1 </dev/null &"
-        let result: Dbg.ExecResult = try login.connection.call(service: ServiceID.dbg, op: Dbg.Op.runShell.rawValue,
-            Dbg.ExecRequest(token: login.token, command: WireBytes(line), cwd: WireBytes(""), timeoutSec: 10))
+        let result: Dbg.ExecResult
+        do throws(ClientError) {
+            result = try login.connection.call(service: ServiceID.dbg, op: Dbg.Op.runShell.rawValue,
+                Dbg.ExecRequest(token: login.token, command: WireBytes("reboot"), cwd: WireBytes(""), timeoutSec: 30))
+        } catch {
+            if case .io = error { return }
+            throw error
+        }
         guard result.exitCode == 0 else {
             throw LocalFailure("the board did not take the reboot (exit \(result.exitCode)): \(String(decoding: result.stderr.bytes, as: UTF8.self))")
         }
