@@ -27,11 +27,13 @@ MODULES = ["virtio_mmio", "virtio_net", "virtio_console", "tls", "ctr", "gcm", "
            "poly1305_generic", "chacha20poly1305"]
 MACHINES = {
     "aarch64": {"qemu": "qemu-system-aarch64", "machine": ["-M", "virt", "-cpu", "cortex-a53"], "console": "ttyAMA0"},
-    # reboot=t: microvm has neither ACPI nor a keyboard controller to reset through, and
-    # the kernel's default order tries those first (a reboot once hung there in CI); a
-    # triple fault makes QEMU reset at once.
-    "x86_64": {"qemu": "qemu-system-x86_64", "machine": ["-M", "microvm,rtc=on", "-cpu", "max"], "console": "ttyS0",
-               "kernel_args": "reboot=t"},
+    # acpi=on: without the ACPI tables (and their PM timer) the kernel of Debian 12 found
+    # no clock to calibrate the TSC against under QEMU 7.2's software emulation and stopped
+    # at "tsc: Marking TSC unstable" (seen with 7.2+dfsg-7+deb12u18). reboot=t: microvm has
+    # no keyboard controller to reset through, and the kernel's default order tries that
+    # and ACPI first (a reboot once hung there in CI); a triple fault makes QEMU reset at once.
+    "x86_64": {"qemu": "qemu-system-x86_64", "machine": ["-M", "microvm,rtc=on,acpi=on", "-cpu", "max"],
+               "console": "ttyS0", "kernel_args": "reboot=t"},
 }
 
 
