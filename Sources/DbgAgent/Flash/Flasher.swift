@@ -91,6 +91,7 @@ final class Flasher {
               reply: ReplyAddress) throws(ServiceError) {
         guard user.uid == 0 else { throw ServiceError(.denied, "flashing a device needs root") }
         if let flash { throw ServiceError(.busy, "\(flash.device) is being flashed by \(flash.user); one flash at a time") }
+        let entry = try freeEntry()
         lastID = lastID &+ 1 == 0 ? 1 : lastID &+ 1
         let settings = FlashWriter.Settings(device: device, imageSize: request.imageSize, stream: request.stream,
                                             discard: request.discard, force: request.force, hashing: request.hash)
@@ -98,7 +99,7 @@ final class Flasher {
         flash = Flash(id: lastID, owner: reply.connection, serial: session, user: user.name, device: device, writer: writer,
                       freeBuffers: Array(0..<Flasher.window), busy: true, lastUse: MonotonicClock.now())
         timer.schedule(MonotonicClock.now() + Flasher.idleMs)
-        try start(.open, .open, reply: reply)
+        start(entry, .open, .open, reply: reply)
     }
 
     func write(_ request: Dbg.FlashWriteRequest, session: UInt64, reply: ReplyAddress) throws(ServiceError) {
@@ -122,6 +123,7 @@ final class Flasher {
             let offset = request.offset
             work = { .write($0, at: offset) }
         }
+        let entry = try freeEntry()
         guard let buffer = flash.freeBuffers.popLast() else {
             throw ServiceError(.busy, "more than \(Flasher.window) FlashWrite requests in flight")
         }
@@ -129,7 +131,7 @@ final class Flasher {
         request.data.withUnsafeBytes { slot.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: count) }
         flash.next = request.offset + UInt64(count)
         self.flash = flash
-        try start(.write(buffer: buffer), work(UnsafeRawBufferPointer(rebasing: slot[0..<count])), reply: reply)
+        start(entry, .write(buffer: buffer), work(UnsafeRawBufferPointer(rebasing: slot[0..<count])), reply: reply)
     }
 
     func verify(_ request: Dbg.FlashVerifyRequest, session: UInt64, reply: ReplyAddress) throws(ServiceError) {
@@ -138,18 +140,19 @@ final class Flasher {
         guard request.length > 0, request.offset <= size, request.length <= size - request.offset else {
             throw ServiceError(.badRequest, "Offset and Length: not a range of the device (\(size) bytes)")
         }
-        try start(.verify(length: request.length), .verify(offset: request.offset, length: request.length, fromDevice: request.fromDevice),
-                  reply: reply)
+        start(try freeEntry(), .verify(length: request.length),
+              .verify(offset: request.offset, length: request.length, fromDevice: request.fromDevice), reply: reply)
     }
 
     func finish(_ request: Dbg.FlashFinishRequest, session: UInt64, reply: ReplyAddress) throws(ServiceError) {
         let flash = try current(request.flashID, session: session)
+        let entry = try freeEntry()
         self.flash!.busy = true
         if request.abort {
             self.flash!.closing = true
-            try start(.finish(readBack: false), .close, reply: reply)
+            start(entry, .finish(readBack: false), .close, reply: reply)
         } else {
-            try start(.finish(readBack: request.readBack), flash.writer.stream ? .endStream : .flushBatch, reply: reply)
+            start(entry, .finish(readBack: request.readBack), flash.writer.stream ? .endStream : .flushBatch, reply: reply)
         }
     }
 
@@ -172,11 +175,16 @@ final class Flasher {
         return nil
     }
 
-    private func start(_ request: Pending.Request, _ work: FlashJob.Work, reply: ReplyAddress) throws(ServiceError) {
-        // The last entry is kept for the close of an abandoned flash.
+    /// A free entry for a request, found before anything changes (the last entry is kept
+    /// for the close of an abandoned flash).
+    private func freeEntry() throws(ServiceError) -> Int {
         guard let index = pending.indices.dropLast().first(where: { pending[$0] == nil }) else {
             throw ServiceError(.busy, "\(Flasher.capacity - 1) flash requests are already in flight")
         }
+        return index
+    }
+
+    private func start(_ index: Int, _ request: Pending.Request, _ work: FlashJob.Work, reply: ReplyAddress) {
         pending[index] = Pending(reply: reply, request: request)
         flash?.lastUse = MonotonicClock.now()
         submit(index, work)
