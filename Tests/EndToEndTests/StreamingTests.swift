@@ -292,6 +292,28 @@ struct StreamingTests {
         #expect(try driver.wait(mine).signal == SIGKILL)
     }
 
+    @Test("one-way requests that cross a process's exit are dropped: no error frame reaches the next call")
+    func crossingTheExit() throws {
+        let fixture = try CommandFixture()
+        let agent = try fixture.startAgent()
+        let session = try fixture.login(agent)
+        let driver = ProcessDriver(session)
+        let ended = try driver.start(argv: ["true"])
+        #expect(try driver.wait(ended).exitCode == 0)
+        // What a client sends while the exit is on its way to it.
+        try driver.closeInput(ended)
+        try driver.signal(ended, SIGTERM)
+        try session.connection.processInput(token: session.token, process: ended, Array("late\n".utf8))
+        try session.connection.resizeProcess(token: session.token, process: ended, rows: 24, cols: 80)
+        // The next call gets its own answer, not an error for one of those.
+        #expect(try session.connection.ping([7]) == [7])
+        #expect(driver.errors.isEmpty, "\(driver.errors)")
+        // An id never issued is still refused.
+        try driver.signal(ended + 1000, SIGTERM)
+        let refused = try session.connection.receive().remoteError()
+        #expect(refused?.description.contains("no process with ProcessID \(ended + 1000)") == true)
+    }
+
     @Test("a client that goes away takes its process group along: SIGHUP, SIGKILL 2 s later; 1,000 processes leak nothing")
     func disconnect() throws {
         let fixture = try CommandFixture()

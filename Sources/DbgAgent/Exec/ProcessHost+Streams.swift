@@ -17,6 +17,13 @@ extension SlotTable where Slot == StreamingProcess {
     func index(of id: UInt32) -> Int? { (0..<capacity).first { self[$0].state != .free && self[$0].id == id } }
 }
 
+extension ProcessHost {
+    /// A ProcessID issued earlier whose process is gone (exited and told): what a one-way
+    /// request racing with the exit names. (After 2^32 starts the ids wrap; such a late
+    /// request is then answered NotFound, as any unknown id is.)
+    func hasEnded(process id: UInt32) -> Bool { id != 0 && id <= lastProcessID && streams.index(of: id) == nil }
+}
+
 /// Streaming processes: stdin, stdout and stderr are pipes (or one PTY) that the loop
 /// watches, stdout and stderr only while the connection keeps up, stdin while input
 /// waits. The front end relays the output and the credits (it owns the frame layouts);

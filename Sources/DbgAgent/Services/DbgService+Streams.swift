@@ -29,20 +29,23 @@ extension DbgService {
     }
 
     func processInput(_ input: Dbg.ProcessInputRequest, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
-        try streams.input(input.data, try ownedProcess(input.token, input.processID, connection), request, &connection)
+        guard let index = try ownedProcess(input.token, input.processID, request, connection) else { return }
+        try streams.input(input.data, index, request, &connection)
     }
 
     func closeProcessInput(_ close: Dbg.ProcessRef, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
-        try streams.closeInput(try ownedProcess(close.token, close.processID, connection), request, &connection)
+        guard let index = try ownedProcess(close.token, close.processID, request, connection) else { return }
+        try streams.closeInput(index, request, &connection)
     }
 
     func signalProcess(_ signal: Dbg.ProcessSignalRequest, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
-        try streams.signal(try ownedProcess(signal.token, signal.processID, connection), signal.signal, request, &connection)
+        guard let index = try ownedProcess(signal.token, signal.processID, request, connection) else { return }
+        try streams.signal(index, signal.signal, request, &connection)
     }
 
     func resizeProcess(_ resize: Dbg.ProcessResizeRequest, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
-        try streams.resize(try ownedProcess(resize.token, resize.processID, connection), rows: resize.rows, cols: resize.cols,
-                           request, &connection)
+        guard let index = try ownedProcess(resize.token, resize.processID, request, connection) else { return }
+        try streams.resize(index, rows: resize.rows, cols: resize.cols, request, &connection)
     }
 
     /// Argv word for word, or the user's shell with `-c Command`.
@@ -65,10 +68,14 @@ extension DbgService {
     }
 
     /// The process `id` (running, or exited and not yet told), if the request's session
-    /// started it.
-    private func ownedProcess(_ token: WireBytes, _ id: UInt32, _ connection: borrowing Connection) throws(ServiceError) -> Int {
+    /// started it; nil for a one-way request to a process that has ended since (input, a
+    /// close, a signal or a resize that crossed its exit: dropped, since nobody waits for
+    /// an answer and an error frame would only reach the client's next call).
+    private func ownedProcess(_ token: WireBytes, _ id: UInt32, _ request: FrameHeader,
+                              _ connection: borrowing Connection) throws(ServiceError) -> Int? {
         let session = try session(for: token, on: connection)
         guard let index = core.processes.streams.index(of: id), !core.processes.streams[index].reply.isDetached else {
+            if request.id == 0 && core.processes.hasEnded(process: id) { return nil }
             throw ServiceError(.notFound, "no process with ProcessID " + String(id))
         }
         guard core.processes.streams[index].ownerSerial == session.serial else {

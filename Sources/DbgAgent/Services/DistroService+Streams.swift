@@ -17,28 +17,34 @@ extension DistroService {
     }
 
     func runInput(_ input: ProcessData, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
-        try streams.input(input.data, try ownedRun(input.processID, connection), request, &connection)
+        guard let index = try ownedRun(input.processID, request, connection) else { return }
+        try streams.input(input.data, index, request, &connection)
     }
 
     func closeRunInput(_ close: Distro.RunRef, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
-        try streams.closeInput(try ownedRun(close.processID, connection), request, &connection)
+        guard let index = try ownedRun(close.processID, request, connection) else { return }
+        try streams.closeInput(index, request, &connection)
     }
 
     func signalRun(_ signal: Distro.RunSignalRequest, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
-        try streams.signal(try ownedRun(signal.processID, connection), signal.signal, request, &connection)
+        guard let index = try ownedRun(signal.processID, request, connection) else { return }
+        try streams.signal(index, signal.signal, request, &connection)
     }
 
     func resizeRun(_ resize: Distro.RunResizeRequest, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
-        try streams.resize(try ownedRun(resize.processID, connection), rows: resize.rows, cols: resize.cols, request, &connection)
+        guard let index = try ownedRun(resize.processID, request, connection) else { return }
+        try streams.resize(index, rows: resize.rows, cols: resize.cols, request, &connection)
     }
 
     /// The streamed run `id` (running, or exited and not yet told), if it was started on
-    /// this connection.
-    private func ownedRun(_ id: UInt32, _ connection: borrowing Connection) throws(ServiceError) -> Int {
+    /// this connection; nil for a one-way request to a run that has ended since (as for
+    /// the dbg service's processes).
+    private func ownedRun(_ id: UInt32, _ request: FrameHeader, _ connection: borrowing Connection) throws(ServiceError) -> Int? {
         _ = try admission(connection)
         let streams = core.processes
         guard let index = streams.streams.index(of: id), streams.streams[index].reply.request.service == ServiceID.distro,
               !streams.streams[index].reply.isDetached else {
+            if request.id == 0 && streams.hasEnded(process: id) { return nil }
             throw ServiceError(.notFound, "no distro run with ProcessID " + String(id))
         }
         guard streams.streams[index].reply.connection == connection.ref else {
