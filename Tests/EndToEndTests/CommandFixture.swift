@@ -87,11 +87,12 @@ func children(of pid: pid_t) -> (all: [pid_t], zombies: Int) {
     return (all, zombies)
 }
 
-/// How many descriptors a process holds, leaving out the one of /proc itself: the agent
-/// opens it for each sweep for left-behind processes (OrphanSweep) and closes it at the
-/// sweep's end, so a count taken during a sweep would see one more.
+/// How many descriptors a process holds, leaving out those into /proc: the agent opens
+/// /proc and then each candidate's /proc/PID/stat during a sweep for left-behind
+/// processes (OrphanSweep) and closes them at once, so a count taken during a sweep (a
+/// loaded machine makes sweeps long) would see one or two more.
 func openDescriptors(of pid: pid_t) -> Int {
-    descriptorTargets(of: pid).filter { !$0.hasSuffix("-> /proc") }.count
+    descriptorTargets(of: pid).filter { !$0.hasSuffix("-> /proc") && !$0.contains("-> /proc/") }.count
 }
 
 /// What each of a process's descriptors is ("3 -> socket:[1234]"), for failure messages.
