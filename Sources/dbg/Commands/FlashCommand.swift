@@ -74,7 +74,7 @@ struct Flash: Command {
         let file = try attempt("flash \(image)") { try FlashImage(image) }
         let map = try bmapPath.map { path in
             try attempt("flash --bmap \(path)") { () throws -> BlockMap in
-                guard let text = readFile(path) else { throw LocalFailure("cannot read \(path): \(describeErrno())") }
+                guard let text = LocalPath(path).bytes() else { throw LocalFailure("cannot read \(path): \(describeErrno())") }
                 return try BlockMap(parsing: text)
             }
         }
@@ -127,11 +127,4 @@ struct Reboot: Command {
             throw LocalFailure("the board did not take the reboot (exit \(result.exitCode)): \(String(decoding: result.stderr.bytes, as: UTF8.self))")
         }
     }
-}
-
-private func readFile(_ path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    return readToEnd(fd)
 }

@@ -78,11 +78,14 @@ struct LocalPath {
     }
 
     /// The whole file as text; nil when it cannot be read.
-    func text() -> String? {
+    func text() -> String? { bytes().map { String(decoding: $0, as: UTF8.self) } }
+
+    /// The whole file; nil when it cannot be read.
+    func bytes() -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        return readToEnd(fd).map { String(decoding: $0, as: UTF8.self) }
+        return readToEnd(fd)
     }
 }
 
