@@ -92,7 +92,24 @@ func children(of pid: pid_t) -> (all: [pid_t], zombies: Int) {
 /// processes (OrphanSweep) and closes them at once, so a count taken during a sweep (a
 /// loaded machine makes sweeps long) would see one or two more.
 func openDescriptors(of pid: pid_t) -> Int {
-    descriptorTargets(of: pid).filter { !$0.hasSuffix("-> /proc") && !$0.contains("-> /proc/") }.count
+    countedTargets(of: pid).count
+}
+
+/// The counted descriptors once two readings 50 ms apart agree (at most 2 s): an agent that
+/// has just started may still hold a file for a moment (CI here saw one more at first).
+func settledDescriptors(of pid: pid_t) -> [String] {
+    var last = countedTargets(of: pid)
+    for _ in 0..<40 {
+        usleep(50_000)
+        let now = countedTargets(of: pid)
+        if now == last { break }
+        last = now
+    }
+    return last
+}
+
+private func countedTargets(of pid: pid_t) -> [String] {
+    descriptorTargets(of: pid).filter { !$0.hasSuffix("-> /proc") && !$0.contains("-> /proc/") }
 }
 
 /// What each of a process's descriptors is ("3 -> socket:[1234]"), for failure messages.

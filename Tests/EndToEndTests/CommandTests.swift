@@ -153,7 +153,7 @@ struct CommandTests {
         let agent = try fixture.startAgent()
         let session = try fixture.login(agent)
         #expect(try session.run("true").exitCode == 0)
-        let descriptors = openDescriptors(of: agent.pid)
+        let descriptors = settledDescriptors(of: agent.pid).count
         for _ in 0..<5_000 {
             guard try session.run("true").exitCode == 0 else {
                 Issue.record("true failed")

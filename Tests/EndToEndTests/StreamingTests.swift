@@ -318,8 +318,8 @@ struct StreamingTests {
     func disconnect() throws {
         let fixture = try CommandFixture()
         let agent = try fixture.startAgent()
-        let before = openDescriptors(of: agent.pid)
-        let targetsBefore = descriptorTargets(of: agent.pid)
+        let targetsBefore = settledDescriptors(of: agent.pid)
+        let before = targetsBefore.count
         for _ in 0..<3 {
             let driver = ProcessDriver(try fixture.login(agent))
             let stubborn = try driver.start(command: "trap '' HUP; echo $$; exec sleep 100")
