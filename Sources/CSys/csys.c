@@ -1,5 +1,6 @@
 #define _GNU_SOURCE 1
 #include "csys.h"
+#include <sys/statvfs.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -68,6 +69,14 @@ uint64_t csys_wall_ms(void) {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+int csys_disk_space(const char *path, uint64_t *total, uint64_t *available) {
+    struct statvfs info;
+    if (statvfs(path, &info) != 0) return -1;
+    *total = (uint64_t)info.f_blocks * info.f_frsize;
+    *available = (uint64_t)info.f_bavail * info.f_frsize;
+    return 0;
 }
 
 uint64_t csys_monotonic_us(void) {

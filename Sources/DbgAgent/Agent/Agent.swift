@@ -22,6 +22,10 @@ final class Agent {
     let app: AppRuntime?
     let rpc: RPCFrontEnd?
     #endif
+    #if !DBG_NO_HTTP
+    /// --http: the HTTP + WebSocket API and the web console.
+    let http: HTTPFrontEnd?
+    #endif
     #if !DBG_NO_TLS
     /// The board's key, when the agent serves TCP, and the line that says where it came
     /// from (logged once serving, so a start-up that fails prints only its error).
@@ -78,6 +82,17 @@ final class Agent {
             for listener in listeners { listener.close() }
             throw error
         }
+        #if !DBG_NO_HTTP
+        do throws(StartupError) {
+            http = try Agent.startHTTP(config, core: core, distro: distro)
+        } catch {
+            for listener in listeners { listener.close() }
+            throw error
+        }
+        #if !DBG_NO_APP
+        if let http, let app { http.statusProviders.append(("app", { app.status() })) }
+        #endif
+        #endif
         #if !DBG_NO_MDNS
         do throws(StartupError) {
             discovery = config.mdns ? try MDNSResponder(identity: BoardIdentity(instanceName: config.mdnsName),
@@ -107,6 +122,9 @@ final class Agent {
         if let identityNotice { Log.info(identityNotice) }
         #endif
         sutra.start()
+        #if !DBG_NO_HTTP
+        http?.start()
+        #endif
         // Orphaned descendants of commands become ours, so they can be cleaned up
         // (OrphanSweep). qemu-user refuses this prctl; a real kernel has it since 3.4.
         if csys_become_subreaper() != 0 {
@@ -117,6 +135,7 @@ final class Agent {
         if let discovery, let due = discovery.expire(now: MonotonicClock.now()) { timer.schedule(due) }
         #endif
         Log.info("\(AgentVersion.line) ready")
+        core.news.add(.agent, AgentVersion.line + " started")
         do throws(StartupError) {
             try serving()
         } catch {
@@ -150,6 +169,9 @@ final class Agent {
         #endif
         core.shutdown()
         sutra.shutdown()
+        #if !DBG_NO_HTTP
+        http?.shutdown()
+        #endif
     }
 
     private func handleSignals() {
@@ -170,6 +192,9 @@ final class Agent {
         let now = MonotonicClock.now()
         sutra.expire(now: now)
         if let due = core.expire(now: now) { timer.schedule(due) }
+        #if !DBG_NO_HTTP
+        if let http, let due = http.expire(now: now) { timer.schedule(due) }
+        #endif
         #if !DBG_NO_APP
         if let app, let due = app.expire(now: now) { timer.schedule(due) }
         #endif
@@ -187,6 +212,9 @@ final class Agent {
         #endif
         #if !DBG_NO_APP
         total += (app?.log.capacity ?? 0) + (rpc?.budgetBytes ?? 0)
+        #endif
+        #if !DBG_NO_HTTP
+        total += http?.budgetBytes ?? 0
         #endif
         var flash = ""
         #if !DBG_NO_FLASH
@@ -225,6 +253,13 @@ final class Agent {
                 + String(kib(app.log.capacity)) + " KiB"
                 + (rpc.map { ", socket " + (app.config.rpcSocket ?? "") + " with " + String($0.connections.capacity) + " connections x "
                     + String(kib($0.connections.bufferBytes)) + " KiB" } ?? ", no socket"))
+        }
+        #endif
+        #if !DBG_NO_HTTP
+        if let http {
+            Log.info("http: " + String(http.connections.capacity) + " connections x " + String(kib(http.connections.bufferBytes))
+                + " KiB (request, answer, message and two output lines), sessions end after "
+                + String(config.http.sessionIdleMs / 1000) + " s unused")
         }
         #endif
         Log.info("distro: root \(distro.root.description); an install decompresses with at most "
@@ -282,7 +317,7 @@ private func ensureDescriptorLimit(_ config: AgentConfig) throws(StartupError) {
     // the open-file cache; listeners, epoll, timerfd, signalfd, eventfd, the EMFILE
     // reserve and stdio.
     let needed = UInt64(5 * config.maxConnections + 2 * config.maxExec + config.maxShells + 3 * config.maxStreams + 32
-        + config.effectiveListen.count + 16)
+        + config.effectiveListen.count + 2 * config.http.connections + config.http.addresses.count + 16)
     var soft: UInt64 = 0
     var hard: UInt64 = 0
     guard csys_nofile_limit(&soft, &hard) == 0, soft < needed else { return }

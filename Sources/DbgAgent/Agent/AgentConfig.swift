@@ -77,6 +77,8 @@ struct AgentConfig: Equatable {
 
     /// The application runtime and its socket.
     var app = AppConfig()
+    /// The HTTP + WebSocket API.
+    var http = HTTPConfig()
 
     /// Where the agent keeps what it makes once (the board's TLS key).
     var stateDirectory = "/var/lib/dbgd"

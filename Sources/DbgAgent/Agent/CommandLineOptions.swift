@@ -96,6 +96,8 @@ enum CommandLineOptions {
               --mdns-name NAME          the service's instance name (default: the host name)
 
         \(appUsage)
+
+        \(httpUsage)
           -v, --verbose                 log every connection and protocol error
           -h, --help                    show this help
           -V, --version                 show the version
@@ -277,6 +279,7 @@ enum CommandLineOptions {
             config.logSizeFlag = Int(n)
         default:
             if let handled = applyApp(key, argument, to: &config.app) { return handled }
+            if let handled = applyHTTP(key, argument, to: &config.http) { return handled }
             return ConfigError("internal error: unhandled option \(key)")
         }
         return nil
@@ -370,7 +373,7 @@ enum CommandLineOptions {
             entry("state-dir", CSYS_REQUIRED_ARGUMENT, Key.stateDirectory),
             entry("require-tls", CSYS_NO_ARGUMENT, Key.requireTLS),
             entry("authorized-keys", CSYS_REQUIRED_ARGUMENT, Key.authorizedKeys),
-        ] + appOptions.map { entry($0.0, CSYS_REQUIRED_ARGUMENT, $0.1) } + [
+        ] + (appOptions + httpOptions).map { entry($0.0, CSYS_REQUIRED_ARGUMENT, $0.1) } + [
             entry("verbose", CSYS_NO_ARGUMENT, UInt8(ascii: "v")),
             entry("help", CSYS_NO_ARGUMENT, UInt8(ascii: "h")),
             entry("version", CSYS_NO_ARGUMENT, UInt8(ascii: "V")),

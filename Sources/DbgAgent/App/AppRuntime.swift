@@ -58,6 +58,7 @@ final class AppRuntime: FrontEnd {
         }
         number = core.register(self)
         supervisor.changed = { self.supervisorChanged() }
+        supervisor.news = core.news
         core.processes.reapOthers = { self.supervisor.reap() }
         core.processes.otherPIDs = { self.supervisor.isRunning ? [self.supervisor.pid] : [] }
         core.whenConnectionCloses { self.connectionClosed($0) }

@@ -49,6 +49,8 @@ final class AppSupervisor {
     /// Told of every change a waiting caller may care about: the process ended, a line
     /// arrived.
     var changed: () -> Void = {}
+    /// Where starts, stops and restarts are also told (the HTTP API's news).
+    var news: NewsRing?
 
     init(log: LogRing, stopTimeoutMs: Milliseconds, restartOnFailure: Bool, loop: EventLoop, timer: DeadlineTimer,
          spec: @escaping () throws(ServiceError) -> LaunchSpec) {
@@ -84,7 +86,7 @@ final class AppSupervisor {
         restartAt = nil
         startedAt = MonotonicClock.now()
         sinceWallMs = csys_wall_ms()
-        log.append("main started (pid " + String(pid) + ")", stream: .agent)
+        tell("main started (pid " + String(pid) + ")")
         changed()
     }
 
@@ -105,7 +107,7 @@ final class AppSupervisor {
             let due = MonotonicClock.now() + stopTimeoutMs
             killAt = due
             timer.schedule(due)
-            log.append("main stopping (SIGTERM to process group " + String(pid) + ")", stream: .agent)
+            tell("main stopping (SIGTERM to process group " + String(pid) + ")")
         case .waitingToRestart:
             restartAt = nil
             state = .stopped
@@ -126,7 +128,7 @@ final class AppSupervisor {
         killAt = nil
         let now = MonotonicClock.now()
         let failed = state == .running && !(csys_term_signal(status) == 0 && csys_exit_code(status) == 0)
-        log.append("main exited: " + AppSupervisor.describe(status), stream: .agent)
+        tell("main exited: " + AppSupervisor.describe(status))
         // A process it left in its group goes with it.
         _ = kill(-pid, CSYS_SIGKILL)
         sinceWallMs = csys_wall_ms()
@@ -136,7 +138,7 @@ final class AppSupervisor {
             restartAt = now + delay
             timer.schedule(now + delay)
             state = .waitingToRestart
-            log.append("restarting main in " + String(delay) + " ms", stream: .agent)
+            tell("restarting main in " + String(delay) + " ms")
         } else {
             state = .stopped
             failuresInARow = 0
@@ -150,7 +152,7 @@ final class AppSupervisor {
             guard now >= due else { return due }
             _ = kill(-pid, CSYS_SIGKILL)
             killAt = nil
-            log.append("main did not stop within " + String(stopTimeoutMs) + " ms: SIGKILL", stream: .agent)
+            tell("main did not stop within " + String(stopTimeoutMs) + " ms: SIGKILL")
         }
         if let due = restartAt {
             guard now >= due else { return due }
@@ -160,7 +162,7 @@ final class AppSupervisor {
             do throws(ServiceError) {
                 try start()
             } catch {
-                log.append("cannot restart main: " + error.message, stream: .agent)
+                tell("cannot restart main: " + error.message)
                 changed()
             }
         }
@@ -170,6 +172,12 @@ final class AppSupervisor {
     /// Before the agent exits: main's group is killed.
     func shutdown() {
         if isRunning { _ = kill(-pid, CSYS_SIGKILL) }
+    }
+
+    /// A line of the agent's own in the log ring, and news.
+    private func tell(_ text: String) {
+        log.append(text, stream: .agent)
+        news?.add(.app, "app: " + text)
     }
 
     /// "status 3", "signal 9".

@@ -26,8 +26,10 @@ final class SessionStore {
     private var failures: [(connection: ConnectionRef, count: Int)] = []
     private let timer: DeadlineTimer
     private let completions: CompletionQueue
+    /// Logins and failed logins are news.
+    private let news: NewsRing
 
-    init(config: AgentConfig, loop: EventLoop, timer: DeadlineTimer, completions: CompletionQueue,
+    init(config: AgentConfig, loop: EventLoop, timer: DeadlineTimer, completions: CompletionQueue, news: NewsRing,
          stackSize: Int) throws(Errno) {
         let authenticator = Authenticator(method: config.authMethod, passwdPath: config.passwdPath,
                                           shadowPath: config.shadowPath, groupPath: config.groupPath,
@@ -36,6 +38,7 @@ final class SessionStore {
         self.authenticator = authenticator
         self.timer = timer
         self.completions = completions
+        self.news = news
         attempts = AuthAttempts(maxRunning: config.maxAuthInFlight)
         sessions = SessionTable(capacity: config.maxSessions)
         // Each attempt and session needs at most one job at a time.
@@ -102,10 +105,16 @@ final class SessionStore {
             guard case .authenticate(let auth) = job, let result = auth.result, let attempt = attempts[auth.attempt]
             else { return }
             let index = auth.attempt
+            let who = "'" + attempt.username + "' from " + auth.remoteHost
             switch result {
-            case .success: throttle.recordSuccess(attempt.peer)
-            case .failure(.rejected): throttle.recordFailure(attempt.peer, now: now)
-            case .failure(.unavailable), .failure(.keyNotListed): break
+            case .success:
+                throttle.recordSuccess(attempt.peer)
+                news.add(.login, who + " logged in")
+            case .failure(.rejected):
+                throttle.recordFailure(attempt.peer, now: now)
+                news.add(.loginFailed, "login failed for " + who)
+            case .failure(.unavailable), .failure(.keyNotListed):
+                news.add(.loginFailed, "login refused for " + who)
             }
             guard !attempt.reply.isDetached else {
                 // Its connection closed while the worker ran: nobody to answer.
@@ -153,6 +162,8 @@ final class SessionStore {
     func lookup(_ token: WireBytes, on connection: ConnectionRef) -> SessionTable.Lookup {
         sessions.lookup(token, on: connection)
     }
+
+    func touch(_ index: Int) { sessions.touch(index, now: MonotonicClock.now()) }
 
     /// The connection's most recent session.
     func latest(on connection: ConnectionRef) -> Session? { sessions.latest(on: connection) }

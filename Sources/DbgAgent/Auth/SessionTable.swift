@@ -10,6 +10,10 @@ struct Session {
     /// The connection it was created on, the only one it may be used on.
     var connection: ConnectionRef
     var user: AuthenticatedUser
+    /// When it began, in wall-clock milliseconds (what GET /api/v1/auth tells).
+    var since: UInt64 = 0
+    /// When it was last used (monotonic): an HTTP session ends after long disuse.
+    var lastUsed: Milliseconds = 0
 }
 
 /// The fixed table of sessions (`--max-sessions`). Tokens are compared in constant time
@@ -42,7 +46,8 @@ struct SessionTable {
     mutating func create(for user: AuthenticatedUser, on connection: ConnectionRef) -> Session? {
         guard let index = slots.firstIndex(where: { $0 == nil }), let token = SessionTable.newToken() else { return nil }
         lastSerial += 1
-        let session = Session(serial: lastSerial, token: token, connection: connection, user: user)
+        let session = Session(serial: lastSerial, token: token, connection: connection, user: user, since: csys_wall_ms(),
+                              lastUsed: MonotonicClock.now())
         slots[index] = session
         count += 1
         return session
@@ -70,6 +75,17 @@ struct SessionTable {
             if session.serial > latest?.serial ?? 0 { latest = session }
         }
         return latest
+    }
+
+    /// The live session with this serial.
+    func index(ofSerial serial: UInt64) -> Int? { slots.firstIndex { $0?.serial == serial } }
+
+    /// Notes a use of a session (HTTP sessions end after long disuse).
+    mutating func touch(_ index: Int, now: Milliseconds) { slots[index]?.lastUsed = now }
+
+    /// Sessions of `connection` unused since before `cutoff`.
+    func unused(on connection: ConnectionRef, since cutoff: Milliseconds) -> [Int] {
+        slots.indices.filter { slots[$0]?.connection == connection && slots[$0]!.lastUsed < cutoff }
     }
 
     /// Removes a session; its PAM session, if any, is the caller's to end.

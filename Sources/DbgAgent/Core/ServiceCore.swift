@@ -11,6 +11,8 @@ final class ServiceCore {
     let files: SessionFiles
     let timer: DeadlineTimer
     let loop: EventLoop
+    /// Recent events for the HTTP API's news.
+    let news = NewsRing()
     #if !DBG_NO_FLASH
     /// Flashing block devices (FlashOpen and the rest).
     let flasher: Flasher
@@ -37,7 +39,8 @@ final class ServiceCore {
         let stackSize = 0
         #endif
         do throws(Errno) {
-            sessions = try SessionStore(config: config, loop: loop, timer: timer, completions: completions, stackSize: stackSize)
+            sessions = try SessionStore(config: config, loop: loop, timer: timer, completions: completions, news: news,
+                                    stackSize: stackSize)
             processes = try ProcessHost(config: config, loop: loop, timer: timer, completions: completions)
             fileJobs = try FileJobs(loop: loop, completions: completions, stackSize: stackSize)
             #if !DBG_NO_FLASH

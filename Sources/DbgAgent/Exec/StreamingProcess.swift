@@ -153,6 +153,13 @@ struct StreamingProcess: ~Copyable {
         return credit
     }
 
+    /// Counts what was written as no longer in flight, for a front end that gives no
+    /// credits (a WebSocket takes input as the window allows).
+    mutating func settleCredit() {
+        inFlight -= creditDue
+        creditDue = 0
+    }
+
     /// A signal to the process group (the session's leader's group with a terminal).
     func signal(_ number: Int32) { _ = kill(-pid, number) }
 

@@ -207,9 +207,11 @@ final class DistroService {
                 case .success(let summary):
                     Log.info("distro: installed \(install.source) into \(root.description) (\(summary.format), "
                         + "\(summary.entries) entries, \(summary.bytes) bytes)")
+                    core.news.add(.distro, "distro: installed \(install.source) (\(summary.entries) entries)")
                     pending!.result = .success(())
                 case .failure(let failure):
                     Log.info("distro: install of \(install.source) failed: \(failure.message)")
+                    core.news.add(.distro, "distro: install of \(install.source) failed: \(failure.message)")
                     pending!.result = .failure(failure)
                 }
             case .remove(let remove):
@@ -218,6 +220,7 @@ final class DistroService {
                     pending!.result = .failure(failure)
                 } else {
                     Log.info("distro: removed \(root.description)")
+                    core.news.add(.distro, "distro: removed")
                     pending!.result = .success(())
                 }
             }

@@ -11,15 +11,15 @@ enum ListenAddress: Equatable, Sendable {
     static let defaultTCP = ListenAddress.tcp(host: "::", port: defaultPort, ipv6: true)
 
     /// Parses the argument of `--listen`; the error says what is wrong with it.
-    static func parseTCP(_ text: String) throws(ConfigError) -> ListenAddress {
-        let invalid = ConfigError("--listen '" + text + "': expected IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:5037 or [::]:5037")
+    static func parseTCP(_ text: String, flag: String = "--listen") throws(ConfigError) -> ListenAddress {
+        let invalid = ConfigError(flag + " '" + text + "': expected IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:5037 or [::]:5037")
         let parts: Endpoint.HostPort
         do throws(Endpoint.SplitError) {
             parts = try Endpoint.split(Array(text.utf8))
         } catch {
             switch error {
-            case .unbracketedIPv6: throw ConfigError("--listen '" + text + "': put an IPv6 address in brackets, e.g. [::1]:5037")
-            case .badPort: throw ConfigError("--listen '" + text + "': the port must be a number from 0 to 65535")
+            case .unbracketedIPv6: throw ConfigError(flag + " '" + text + "': put an IPv6 address in brackets, e.g. [::1]:5037")
+            case .badPort: throw ConfigError(flag + " '" + text + "': the port must be a number from 0 to 65535")
             case .unclosedBracket, .textAfterBracket: throw invalid
             }
         }
@@ -28,7 +28,7 @@ enum ListenAddress: Equatable, Sendable {
         let ipv6 = parts.bracketed
         let resolved = ipv6 ? SocketAddress.ipv6(host, port: port) : SocketAddress.ipv4(host, port: port)
         guard resolved != nil else {
-            throw ConfigError("--listen '" + text + "': '" + host + "' is not a numeric IPv" + (ipv6 ? "6" : "4") + " address")
+            throw ConfigError(flag + " '" + text + "': '" + host + "' is not a numeric IPv" + (ipv6 ? "6" : "4") + " address")
         }
         return .tcp(host: host, port: port, ipv6: ipv6)
     }

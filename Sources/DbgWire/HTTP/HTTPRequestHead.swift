@@ -186,7 +186,7 @@ public struct HTTPRequestHead: Equatable, Sendable {
         return .other
     }
 
-    static func equal(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ text: StaticString) -> Bool {
+    public static func equal(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ text: StaticString) -> Bool {
         guard range.count == text.utf8CodeUnitCount else { return false }
         for index in 0..<range.count where bytes[range.lowerBound + index] != text.utf8Start[index] { return false }
         return true

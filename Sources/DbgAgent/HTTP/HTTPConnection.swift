@@ -1,0 +1,177 @@
+import CSys
+import DbgWire
+
+/// One HTTP connection, and after an upgrade its WebSocket: the socket, its slot of the
+/// buffer pool, and where it is in its life. Lives in a fixed slot of the HTTP front
+/// end's table; every buffer is a slice of that slot, so serving never allocates per byte.
+struct HTTPConnection: ~Copyable {
+    enum Phase: Equatable {
+        case free
+        /// Reading requests (keep-alive); answered in order, one at a time.
+        case requests
+        /// A POST /api/v1/auth waits for its worker: nothing more is read meanwhile.
+        case awaitingLogin
+        /// Upgraded (`socket` says where the call is).
+        case webSocket
+        /// The last answer goes out, then the socket closes (`closeAt` at the latest).
+        case closing
+    }
+
+    /// Bytes of each part of a slot. A request head is at most 8 KiB and a body at most
+    /// `maxBody`; WebSocket frames are read piece by piece, so no frame has to fit.
+    static let receiveBytes = 16 << 10
+    static let transmitBytes = 64 << 10
+    /// A binary (control) message is put together here: 1009 beyond.
+    static let messageBytes = 16 << 10
+    /// Each output stream's line being put together; a longer line goes out in pieces.
+    static let lineBytes = 32 << 10
+    static var slotBytes: Int { receiveBytes + transmitBytes + messageBytes + 2 * lineBytes }
+    static let maxBody = 8 << 10
+
+    var phase = Phase.free
+    var fd: OwnedDescriptor?
+    var generation: UInt32 = 0
+    var peer = SocketAddress()
+    var receive: ByteBuffer
+    var transmit: ByteBuffer
+    var message: ByteBuffer
+    /// stdout's and stderr's lines (by `StreamingProcess.Stream` raw value - 1).
+    var lines: [ByteBuffer]
+    var registered: Interest?
+    var acceptedAt: Milliseconds = 0
+    /// When the request now being read began (its first byte), or the last answer went.
+    var lastActivity: Milliseconds = 0
+    /// The request being read has some bytes (the head deadline runs).
+    var headStarted = false
+    /// The peer will send no more.
+    var peerEnded = false
+    /// Close once the transmit buffer is empty.
+    var closeAfterFlush = false
+    /// Whether the request awaiting its login keeps the connection.
+    var answerKeepsAlive = true
+    var closeAt: Milliseconds = 0
+    var closeReason = ""
+    var socket = WebSocketState()
+
+    init(memory: UnsafeMutableRawBufferPointer) {
+        var offset = 0
+        func part(_ count: Int) -> ByteBuffer {
+            defer { offset += count }
+            return ByteBuffer(UnsafeMutableRawBufferPointer(rebasing: memory[offset..<(offset + count)]))
+        }
+        receive = part(HTTPConnection.receiveBytes)
+        transmit = part(HTTPConnection.transmitBytes)
+        message = part(HTTPConnection.messageBytes)
+        lines = [part(HTTPConnection.lineBytes), part(HTTPConnection.lineBytes)]
+    }
+
+    var isOpen: Bool { phase != .free }
+
+    mutating func open(_ descriptor: FileDescriptor, peer: SocketAddress, now: Milliseconds) {
+        fd = OwnedDescriptor(descriptor.rawValue)
+        self.peer = peer
+        phase = .requests
+        acceptedAt = now
+        lastActivity = now
+    }
+
+    mutating func reset() {
+        phase = .free
+        fd = nil
+        generation &+= 1
+        receive.clear()
+        transmit.clear()
+        message.clear()
+        lines[0].clear()
+        lines[1].clear()
+        registered = nil
+        headStarted = false
+        peerEnded = false
+        closeAfterFlush = false
+        closeReason = ""
+        socket = WebSocketState()
+    }
+
+    enum Received { case some, ended, failed }
+
+    /// Reads what fits in the receive buffer.
+    mutating func read() -> Received {
+        guard let socket = fd?.descriptor else { return .failed }
+        guard receive.reserveWritable(1) else { return .some }
+        do throws(Errno) {
+            let got = try socket.read(into: receive.writable)
+            if got == 0 { return .ended }
+            receive.didWrite(got)
+            return .some
+        } catch {
+            return error == .wouldBlock || error == .interrupted ? .some : .failed
+        }
+    }
+
+    /// Writes what the socket takes; false when the peer is gone.
+    mutating func flush() -> Bool {
+        guard !transmit.isEmpty, let socket = fd?.descriptor else { return true }
+        do throws(Errno) {
+            let written = try socket.write(transmit.readable)
+            transmit.didRead(written)
+        } catch {
+            return error == .wouldBlock || error == .interrupted
+        }
+        return true
+    }
+
+    /// Appends bytes to the transmit buffer; false when they do not fit.
+    @discardableResult
+    mutating func send(_ bytes: [UInt8]) -> Bool {
+        guard transmit.reserveWritable(bytes.count) else { return false }
+        bytes.withUnsafeBytes { transmit.writable.copyMemory(from: $0) }
+        transmit.didWrite(bytes.count)
+        return true
+    }
+
+    var transmitRoom: Int { transmit.capacity - transmit.readableCount }
+}
+
+/// Where a WebSocket connection is: the call it runs and the frame being read.
+struct WebSocketState {
+    enum Stage: Equatable {
+        /// Upgraded; the CallMessage has not come yet.
+        case awaitingCall
+        /// The call runs as the streaming process in this slot of the process host.
+        case running(stream: Int)
+        /// The ResultMessage and a close frame are queued or sent; the peer's close is awaited.
+        case finished
+    }
+
+    var stage = Stage.awaitingCall
+    /// The session the connection was opened with (its serial; processes belong to it).
+    var sessionSerial: UInt64 = 0
+    /// The data frame being read: its opcode, payload bytes still to come, mask and how
+    /// far into its payload the reading is.
+    var frameOpcode = WebSocketFrame.Opcode.continuation
+    var frameRemaining: UInt64 = 0
+    var frameMask: UInt32 = 0
+    var frameOffset: UInt64 = 0
+    var inFrame = false
+    var frameFinal = false
+    /// The data message whose frames are coming (text or binary); nil between messages.
+    var messageOpcode: WebSocketFrame.Opcode?
+    /// A text message's UTF-8 so far (1007 at the first bad byte).
+    var utf8 = UTF8Validator()
+    /// An output message left open (a line longer than a piece): which stream's.
+    var openOutput: Int?
+    /// The call was cancelled (a SignalMessage); its result says so.
+    var cancelled = false
+    /// The input was closed (end of input): later input is dropped.
+    var inputClosed = false
+    /// This text message so far: its length, and a first U+0004 held back (alone, the
+    /// message means end of input).
+    var textLength: UInt64 = 0
+    var heldEndOfInput = false
+    /// A text message ended and its newline has not fit in the input window yet.
+    var newlineDue = false
+    /// Input waits for room in the process's input window: the socket is not read.
+    var waitingForRoom = false
+    /// Our close frame is queued.
+    var closeSent = false
+}
