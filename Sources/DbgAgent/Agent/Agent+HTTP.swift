@@ -7,7 +7,7 @@ extension Agent {
         var listeners: [Listener] = []
         do throws(StartupError) {
             for address in config.http.addresses { listeners.append(try Listener.open(address)) }
-            let http = try HTTPFrontEnd(config: config, core: core, listeners: listeners)
+            let http = try HTTPFrontEnd(config: config, core: core, distro: distro, listeners: listeners)
             http.statusProviders.append(("distro", {
                 .object([JSONMember("installed", .bool(distro.root.isInstalled)), JSONMember("root", .string(distro.root.description))])
             }))

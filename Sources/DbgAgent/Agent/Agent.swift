@@ -90,7 +90,10 @@ final class Agent {
             throw error
         }
         #if !DBG_NO_APP
-        if let http, let app { http.statusProviders.append(("app", { app.status() })) }
+        if let http, let app {
+            http.app = app
+            http.statusProviders.append(("app", { app.status() }))
+        }
         #endif
         #endif
         #if !DBG_NO_MDNS

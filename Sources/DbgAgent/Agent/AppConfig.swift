@@ -32,6 +32,8 @@ struct AppConfig: Equatable {
 }
 
 extension AgentConfig {
-    /// Runtime messages in flight: one per socket connection, and per Sutra connection.
-    static func appMessages(_ config: AgentConfig) -> Int { config.app.rpcConnections + config.maxConnections }
+    /// Runtime messages in flight: one per socket connection, and per Sutra or HTTP connection.
+    static func appMessages(_ config: AgentConfig) -> Int {
+        config.app.rpcConnections + config.maxConnections + (config.http.isOn ? config.http.connections : 0)
+    }
 }

@@ -96,4 +96,39 @@ extension HTTPConnection {
         }
         return true
     }
+
+    /// The queued lines (`socket.queued`) as text messages, a long one in pieces; true
+    /// when all are out.
+    mutating func sendQueued() -> Bool {
+        let stream = 2  // an output of its own for `openOutput`
+        while let line = socket.queued.first {
+            if let open = socket.openOutput, open != stream {
+                guard transmitRoom >= 2 + HTTPConnection.resultRoom else { return false }
+                sendFrame(.continuation, fin: true, UnsafeRawBufferPointer(start: nil, count: 0))
+                socket.openOutput = nil
+            }
+            let room = transmitRoom - HTTPConnection.resultRoom - 4
+            guard room >= 64 else { return false }
+            let limit = min(room, HTTPConnection.maxOutputPiece)
+            let done = line.withUnsafeBytes { bytes -> Bool in
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[socket.queuedSent...])
+                let (read, written) = UTF8Repair.copy(rest, into: nil, maxOut: limit, final: true)
+                let last = read == rest.count
+                let opcode: WebSocketFrame.Opcode = socket.openOutput == stream ? .continuation : .text
+                let headLength = WebSocketFrame.serverHeadLength(UInt64(written))
+                _ = transmit.reserveWritable(headLength + written)
+                transmit.didWrite(WebSocketFrame.writeServerHead(opcode, fin: last, length: UInt64(written), into: transmit.writable))
+                _ = UTF8Repair.copy(rest, into: transmit.writable, maxOut: limit, final: true)
+                transmit.didWrite(written)
+                socket.queuedSent += read
+                socket.openOutput = last ? nil : stream
+                return last
+            }
+            if done {
+                socket.queued.removeFirst()
+                socket.queuedSent = 0
+            }
+        }
+        return true
+    }
 }

@@ -139,11 +139,29 @@ struct WebSocketState {
         case awaitingCall
         /// The call runs as the streaming process in this slot of the process host.
         case running(stream: Int)
+        /// An action, or app-logs, through the application runtime: its message in
+        /// flight (nil while the lines of the last answer go out).
+        case app(AppCall, message: Int?)
+        /// distro-install: the distro thread's job.
+        case installing
         /// The ResultMessage and a close frame are queued or sent; the peer's close is awaited.
         case finished
     }
 
+    /// The calls that go through the application runtime.
+    enum AppCall: Equatable {
+        case action
+        /// Following the log; `next` is the `since` of the next round.
+        case logs(next: UInt64)
+    }
+
     var stage = Stage.awaitingCall
+    /// Lines to send that did not come from a pipe (the runtime's answers, an install's
+    /// news), and how much of the first has gone out; the ResultMessage waits for them.
+    var queued: [[UInt8]] = []
+    var queuedSent = 0
+    /// The result to send once `queued` is out (an action's, an install's).
+    var resultAfterQueue: Bool?
     /// The session the connection was opened with (its serial; processes belong to it).
     var sessionSerial: UInt64 = 0
     /// The data frame being read: its opcode, payload bytes still to come, mask and how

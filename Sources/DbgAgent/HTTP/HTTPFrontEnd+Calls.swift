@@ -5,7 +5,7 @@ import DbgWire
 /// streaming process of the process host, started as the session's user. Its output
 /// goes out as text lines, its end as the ResultMessage, then the connection closes.
 extension HTTPFrontEnd {
-    static let calls = "exec, sh"
+    static let calls = "exec, sh, action, app-logs, distro-install"
 
     func call(_ slot: Int, _ name: [UInt8], _ params: JSONValue) {
         guard let index = core.sessions.sessions.index(ofSerial: connections[slot].socket.sessionSerial) else {
@@ -35,6 +35,13 @@ extension HTTPFrontEnd {
                 return finishCall(slot, success: false, message: "sh: params are one command line", closeCode: 1008)
             }
             argv = [Array(account.shell.utf8), Array("-c".utf8), words[0]]
+        case Array("action".utf8):
+            return startAction(slot, words)
+        case Array("app-logs".utf8):
+            guard words.isEmpty else { return finishCall(slot, success: false, message: "app-logs: takes no params", closeCode: 1008) }
+            return startAppLogs(slot, since: 0)
+        case Array("distro-install".utf8):
+            return startInstall(slot, words)
         default:
             return finishCall(slot, success: false, message: "unknown call '" + String(decoding: name, as: UTF8.self)
                 + "' (this agent has " + HTTPFrontEnd.calls + ")", closeCode: 1008)
@@ -62,8 +69,14 @@ extension HTTPFrontEnd {
     /// SignalMessage cancel: SIGTERM to the process group, SIGKILL after the grace time;
     /// the result says "cancelled" once it is reaped.
     func cancel(_ slot: Int) {
-        guard case .running(let stream) = connections[slot].socket.stage else { return }
         connections[slot].socket.cancelled = true
+        switch connections[slot].socket.stage {
+        case .app(.logs, _): return finishCall(slot, success: true)  // following ends only so
+        case .app(.action, _): return finishCall(slot, success: false, message: "cancelled")
+        case .installing: return distro.cancelInstall(of: ref(slot))
+        default: break
+        }
+        guard case .running(let stream) = connections[slot].socket.stage else { return }
         let now = MonotonicClock.now()
         core.processes.streams[stream].end(with: CSYS_SIGTERM, now: now)
         core.timer.schedule(now + StreamingProcess.killGraceMs)
@@ -162,6 +175,7 @@ extension HTTPFrontEnd {
     /// After the transmit buffer drained: lines waiting go out, the pipes are watched
     /// again, and an exit that waited for room is told.
     func outputMoved(_ slot: Int) {
+        if !connections[slot].socket.queued.isEmpty { queuedMoved(slot) }
         guard case .running(let stream) = connections[slot].socket.stage else { return }
         if let completion = core.completions.first(of: ref(slot)), case .processExit(let index) = completion.work {
             if finishExit(slot, stream: index) { core.completions.remove(completion) }

@@ -206,7 +206,7 @@ extension HTTPFrontEnd {
                 return fail(slot, 1008, "the first message must be a CallMessage {\"call\": NAME, \"params\": [...]}")
             }
             call(slot, name, value["params"] ?? .array([]))
-        case .running:
+        case .running, .app, .installing:
             guard case .string(let signal)? = value["signal"] else {
                 return fail(slot, 1008, "after the CallMessage only SignalMessages {\"signal\": \"cancel\"} may come")
             }
@@ -227,8 +227,8 @@ extension HTTPFrontEnd {
         switch connections[slot].socket.stage {
         case .awaitingCall:
             return fail(slot, 1008, "a text frame before the CallMessage")
-        case .finished:
-            return
+        case .finished, .app, .installing:
+            return  // no process reads input
         case .running:
             guard !connections[slot].socket.inputClosed else { return }
         }

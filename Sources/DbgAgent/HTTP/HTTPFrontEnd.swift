@@ -9,6 +9,12 @@ import DbgWire
 final class HTTPFrontEnd: FrontEnd {
     let config: AgentConfig
     let core: ServiceCore
+    /// distro-install's.
+    let distro: DistroService
+    #if !DBG_NO_APP
+    /// action's and app-logs'; nil when the runtime is off.
+    var app: AppRuntime?
+    #endif
     let listeners: [Listener]
     var connections: SlotTable<HTTPConnection>
     private(set) var number: UInt8 = 0
@@ -27,9 +33,10 @@ final class HTTPFrontEnd: FrontEnd {
     /// the loop; it is served again on its next turn.
     static let stepsPerTurn = 64
 
-    init(config: AgentConfig, core: ServiceCore, listeners: [Listener]) throws(StartupError) {
+    init(config: AgentConfig, core: ServiceCore, distro: DistroService, listeners: [Listener]) throws(StartupError) {
         self.config = config
         self.core = core
+        self.distro = distro
         self.listeners = listeners
         do throws(Errno) {
             connections = try SlotTable(capacity: config.http.connections, bufferBytes: HTTPConnection.slotBytes) { _, memory in
@@ -149,6 +156,8 @@ final class HTTPFrontEnd: FrontEnd {
             }
             guard connections[slot].isOpen else { return }
             if !progressed { break }
+            // Each answer goes out now: the next request (pipelined) is taken once it has.
+            guard connections[slot].flush() else { return close(slot, reason: "the peer went away") }
         }
         guard connections[slot].flush() else { return close(slot, reason: "the peer went away") }
         if connections[slot].phase == .webSocket { outputMoved(slot) }
@@ -159,7 +168,13 @@ final class HTTPFrontEnd: FrontEnd {
         if connections[slot].peerEnded {
             switch connections[slot].phase {
             case .closing: return close(slot, reason: connections[slot].closeReason)
-            case .requests where connections[slot].transmit.isEmpty: return close(slot, reason: "the peer finished")
+            case .requests where connections[slot].transmit.isEmpty:
+                guard connections[slot].receive.isEmpty else {
+                    // What is left can never become a request.
+                    respond(slot, .error(400, "the connection ended inside a request head"), keepAlive: false)
+                    return pump(slot)
+                }
+                return close(slot, reason: "the peer finished")
             case .webSocket: return close(slot, reason: "the peer closed the connection without a close frame")
             default: break
             }
@@ -289,6 +304,14 @@ final class HTTPFrontEnd: FrontEnd {
             case .processExit(let index):
                 guard finishExit(slot, stream: index) else { return pump(slot) }  // waits for room
                 core.completions.remove(completion)
+            case .appAnswer(let message):
+                core.completions.remove(completion)
+                #if !DBG_NO_APP
+                runtimeMessageDone(slot, message: message)
+                #endif
+            case .distroJob:
+                core.completions.remove(completion)
+                installFinished(slot)
             default:
                 core.completions.remove(completion)
             }

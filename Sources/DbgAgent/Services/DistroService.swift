@@ -140,8 +140,16 @@ final class DistroService {
 
     private func install(_ install: Distro.InstallRequest, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
         try requireAdministrator(connection, "Install")
+        try startInstall(install.url.bytes, reply: ReplyAddress(connection: connection.ref, request: request))
+    }
+
+    /// Starts installing the archive at `url` (empty: --distro-url) for a caller already
+    /// checked to be root; `.distroJob` is posted to `reply` when it is done (Install, or
+    /// the HTTP API's distro-install). Returns the source as logged.
+    @discardableResult
+    func startInstall(_ url: [UInt8], reply: ReplyAddress) throws(ServiceError) -> String {
         if let busy = busyWithJob { throw ServiceError(.busy, busy) }
-        var url = install.url.bytes
+        var url = url
         if url.isEmpty {
             guard !defaultURL.isEmpty else {
                 throw ServiceError(.unsupported, "no default URL: name an archive, or start dbgd with --distro-url")
@@ -156,7 +164,22 @@ final class DistroService {
         let job = InstallJob(root: root, location: location, cancel: CancelFlag(), serial: jobSerial)
         guard jobs.submit(.install(job)) else { throw ServiceError(.busy, "the distro thread is busy") }
         Log.info("distro: installing \(job.source) into \(root.description)")
-        pending = PendingDistroJob(kind: .install, cancel: job.cancel, reply: ReplyAddress(connection: connection.ref, request: request))
+        pending = PendingDistroJob(kind: .install, cancel: job.cancel, reply: reply)
+        return job.source
+    }
+
+    /// The finished job of `connection` (posted as `.distroJob`), taken; nil when there is
+    /// none.
+    func takeFinished(for connection: ConnectionRef) -> Result<Void, ServiceError>? {
+        guard let job = pending, job.reply.connection == connection, let result = job.result else { return nil }
+        pending = nil
+        return result
+    }
+
+    /// Cancels the install of `connection` (the HTTP API's cancel); it ends as cancelled.
+    func cancelInstall(of connection: ConnectionRef) {
+        guard let job = pending, job.reply.connection == connection, job.result == nil else { return }
+        job.cancel.raise(.clientGone)
     }
 
     private func remove(_: Empty, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
