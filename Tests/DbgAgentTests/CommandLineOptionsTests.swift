@@ -128,6 +128,19 @@ struct CommandLineOptionsTests {
         #expect(try config("--unix", "/run/dbgd.sock").effectiveListen == [.unix(path: "/run/dbgd.sock")])
     }
 
+    @Test("HTTP API flags: off by default, repeatable addresses, limits")
+    func http() throws {
+        #expect(try config().http == HTTPConfig())
+        #expect(!(try config()).http.isOn)
+        let on = try config("--http", "127.0.0.1:8080", "--http", "[::1]:0", "--http-connections", "4",
+                            "--http-session-timeout", "60")
+        #expect(on.http.addresses == [.tcp(host: "127.0.0.1", port: 8080, ipv6: false), .tcp(host: "::1", port: 0, ipv6: true)])
+        #expect(on.http.connections == 4 && on.http.sessionIdleMs == 60_000 && on.http.isOn)
+        #expect(errorMessage(parse("--http", "localhost:80")) == "--http 'localhost:80': 'localhost' is not a numeric IPv4 address")
+        #expect(errorMessage(parse("--http-connections", "0"))?.hasPrefix("--http-connections '0'") == true)
+        #expect(errorMessage(parse("--http-session-timeout", "0"))?.hasPrefix("--http-session-timeout '0'") == true)
+    }
+
     @Test("help and version")
     func helpAndVersion() {
         #expect(parse("--help") == .success(.help))

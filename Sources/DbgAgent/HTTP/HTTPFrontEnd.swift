@@ -98,17 +98,25 @@ final class HTTPFrontEnd: FrontEnd {
                 fd.close()
                 continue
             }
-            let now = MonotonicClock.now()
-            connections[slot].open(fd, peer: peer, now: now)
-            do throws(Errno) {
-                try core.loop.add(fd, .readable, token(slot))
-                connections[slot].registered = .readable
-            } catch {
-                close(slot, reason: "epoll: " + error.message)
-                continue
-            }
-            core.timer.schedule(now + HTTPFrontEnd.keepAliveMs)
+            adopt(fd, peer: peer, slot: slot)
         }
+    }
+
+    /// Serves a connected socket in a free slot (accept, and the tests and fuzz target
+    /// over a socket pair); false when epoll refused it (it is closed).
+    @discardableResult
+    func adopt(_ fd: FileDescriptor, peer: SocketAddress, slot: Int) -> Bool {
+        let now = MonotonicClock.now()
+        connections[slot].open(fd, peer: peer, now: now)
+        do throws(Errno) {
+            try core.loop.add(fd, .readable, token(slot))
+            connections[slot].registered = .readable
+        } catch {
+            close(slot, reason: "epoll: " + error.message)
+            return false
+        }
+        core.timer.schedule(now + HTTPFrontEnd.keepAliveMs)
+        return true
     }
 
     private func token(_ slot: Int) -> EventToken {
@@ -118,7 +126,12 @@ final class HTTPFrontEnd: FrontEnd {
     private func ready(_ token: EventToken, _ readiness: Readiness) {
         let slot = Int(token.index)
         guard slot < connections.capacity, connections[slot].isOpen, connections[slot].generation == token.generation else { return }
-        if readiness.readable && wantsInput(slot) {
+        serve(slot, readable: readiness.readable)
+    }
+
+    /// The socket of `slot` is ready: what arrived is read (when wanted) and served.
+    func serve(_ slot: Int, readable: Bool) {
+        if readable && wantsInput(slot) {
             switch connections[slot].read() {
             case .ended: connections[slot].peerEnded = true
             case .failed: return close(slot, reason: "the peer went away")

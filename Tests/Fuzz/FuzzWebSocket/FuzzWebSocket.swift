@@ -2,7 +2,9 @@
 // UTF8Validator). Frames are taken one after another from the input until one is
 // refused or incomplete: a head never claims more than the input holds, control frames
 // are whole and short, unmasking twice gives the bytes back, and text is checked as
-// UTF-8 piece by piece with the same verdict as in one piece. Then the input as a key.
+// UTF-8 piece by piece with the same verdict as in one piece. Then the input as a key,
+// and as process output made UTF-8 (UTF8Repair): always valid, valid input unchanged,
+// and a piece cut anywhere never splits a character.
 import DbgWire
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -34,8 +36,26 @@ public func fuzzWebSocket(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         precondition(Array(payload) == before)
         offset += head + Int(frame.length)
     }
+    checkRepair(UnsafeRawBufferPointer(start: data, count: size))
     if size <= 64, let accept = WebSocketHandshake.accept(key: Array(UnsafeRawBufferPointer(start: data, count: size))) {
         precondition(accept.count == 28 && accept.last == UInt8(ascii: "="))
     }
     return 0
+}
+
+private func checkRepair(_ input: UnsafeRawBufferPointer) {
+    let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 3 * input.count + 3, alignment: 1)
+    defer { out.deallocate() }
+    let (read, written) = UTF8Repair.copy(input, into: out, maxOut: out.count, final: true)
+    precondition(read == input.count && written <= out.count)
+    var check = UTF8Validator()
+    precondition(check.feed(UnsafeRawBufferPointer(rebasing: out[0..<written])) && check.isComplete)
+    var original = UTF8Validator()
+    if original.feed(input) && original.isComplete { precondition(written == read && out.prefix(written).elementsEqual(input)) }
+    // A limited piece that is not final ends on a character boundary.
+    let limit = input.count / 2 + 3
+    let (partRead, partWritten) = UTF8Repair.copy(input, into: out, maxOut: limit, final: false)
+    precondition(partRead <= input.count && partWritten <= limit)
+    var piece = UTF8Validator()
+    precondition(piece.feed(UnsafeRawBufferPointer(rebasing: out[0..<partWritten])) && piece.isComplete)
 }
