@@ -32,7 +32,7 @@ button:disabled{opacity:.5;cursor:default}.row{display:flex;gap:.5rem;flex-wrap:
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .9rem;margin:0}dt{color:var(--mute)}dd{margin:0;overflow-wrap:anywhere}
 pre{margin:.6rem 0 0;background:#0f1115;color:#d7dde8;border-radius:6px;padding:.6rem;min-height:8rem;max-height:55vh;overflow:auto;font:13px/1.4 ui-monospace,monospace;white-space:pre-wrap;overflow-wrap:anywhere}
 .st{font-size:.9rem;color:var(--mute);margin-top:.4rem}.st.ok{color:var(--ok)}.st.bad{color:var(--bad)}
-ul{list-style:none;margin:0;padding:0}li{padding:.3rem 0;border-top:1px solid var(--line);font-size:.92rem}li:first-child{border:0}
+ul{list-style:none;margin:0;padding:0}#news{max-height:16rem;overflow:auto}li{padding:.3rem 0;border-top:1px solid var(--line);font-size:.92rem}li:first-child{border:0}
 li time{color:var(--mute);margin-right:.5rem;font-variant-numeric:tabular-nums}.hide{display:none}
 @media (min-width:48rem){main{grid-template-columns:1fr 1fr}#run{grid-column:1/3}}
 </style></head><body>
@@ -43,13 +43,13 @@ li time{color:var(--mute);margin-right:.5rem;font-variant-numeric:tabular-nums}.
 <input id="p" name="password" type="password" autocomplete="current-password" placeholder="password">
 <button>Log in</button></form><div id="lst" class="st"></div></section>
 <section id="sys"><h2>System</h2><dl id="sysl"></dl></section>
+<section id="newsb" class="hide"><h2>News</h2><ul id="news"></ul></section>
 <section id="run" class="hide"><h2>Run</h2>
 <form id="rf" class="row"><select id="kind"><option value="sh">shell line</option><option value="exec">program (argv)</option><option value="app-logs">app log</option></select>
 <input id="cmd" placeholder="uname -a" autocomplete="off"><button id="go">Run</button><button id="stop" type="button" class="sec" disabled>Cancel</button></form>
 <pre id="o" aria-live="polite"></pre>
 <form id="inf" class="row"><input id="line" placeholder="input line (Enter sends)" autocomplete="off" disabled><button id="eof" type="button" class="sec" disabled>End input</button></form>
 <div id="rst" class="st"></div></section>
-<section id="newsb" class="hide"><h2>News</h2><ul id="news"></ul></section>
 </main>
 <script>
 "use strict";
@@ -69,7 +69,7 @@ async function loadSystem(){
  const r=await api("GET","/api/v1/systems");const dl=$("sysl");dl.textContent="";
  if(!r.ok||!r.json){row(dl,"error",String(r.status));return}
  const s=r.json[0];row(dl,"name",s.name);row(dl,"agent",s.version+" ("+s.architecture+")");
- if(s.kernel){row(dl,"kernel",s.kernel);row(dl,"uptime",dur(s.uptime));row(dl,"load",s.load.join(" "));
+ if(s.kernel){row(dl,"kernel",s.kernel);row(dl,"uptime",dur(s.uptime));row(dl,"load",s.load.map(n=>n==null?"?":n.toFixed(2)).join(" "));
   row(dl,"memory",kib(s.memory.availableKiB)+" free of "+kib(s.memory.totalKiB));
   for(const d of s.disks)if(d.totalBytes!=null)row(dl,"disk "+d.path,kib(Math.round(d.availableBytes/1024))+" free of "+kib(Math.round(d.totalBytes/1024)));
   if(s.distro)row(dl,"distro",s.distro.installed?"installed":"not installed");
