@@ -99,7 +99,10 @@ struct ClientTests {
         let fixture = try CommandFixture()
         let agent = try fixture.startAgent()
         let dbg = DbgTool(agent)
-        #expect(try dbg.run(["info"]).out.contains("agent:     dbgd 0.1.0"))
+        let info = try dbg.run(["info"]).out
+        #expect(info.contains("agent:     dbgd 0.1.0") && info.contains("\nhttp:      off (dbgd --http ADDR:PORT"))
+        let withHTTP = try fixture.startAgent(["--http", "127.0.0.1:0"])
+        #expect(try DbgTool(withHTTP).run(["info"]).out.contains("\nhttp:      http://127.0.0.1:"), "where the web console is")
         let json = try dbg.run(["info", "--json"]).stdout
         let object = try JSONSerialization.jsonObject(with: Data(json)) as? [String: Any]
         #expect(object?["protocol"] as? Int == 1 && (object?["services"] as? [Int]) == [0, 0x60, 0x70])

@@ -64,10 +64,22 @@ final class Agent {
         (app, rpc) = (started?.0, started?.1)
         dbg.app = app
         #endif
+        #if !DBG_NO_HTTP
+        http = try Agent.startHTTP(config, core: core, distro: distro)
+        #if !DBG_NO_APP
+        if let http, let app {
+            http.app = app
+            http.statusProviders.append(("app", { app.status() }))
+        }
+        #endif
+        let httpFeature = " http=" + (http.map { $0.listeners.map { $0.address.description }.joined(separator: ",") } ?? "off")
+        #else
+        let httpFeature = " http=off"
+        #endif
         let router = RequestRouter(control: ControlService(
             maxFrame: config.maxFrame, services: RequestRouter.served,
             features: WireBytes("transport=tcp,unix,serial auth=\(config.authMethod.name) max-connections=\(config.maxConnections) "
-                + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)" + keyFeature)),
+                + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)" + keyFeature + httpFeature)),
             dbg: dbg, distro: distro)
         let listeners = try Agent.openListeners(config)
         #if DBG_NO_TLS
@@ -80,28 +92,20 @@ final class Agent {
                                       listeners: listeners, serialLines: config.serialLines.map { SerialLine($0) }, tls: tlsRelay)
         } catch {
             for listener in listeners { listener.close() }
+            #if !DBG_NO_HTTP
+            http?.shutdown()
+            #endif
             throw error
         }
-        #if !DBG_NO_HTTP
-        do throws(StartupError) {
-            http = try Agent.startHTTP(config, core: core, distro: distro)
-        } catch {
-            for listener in listeners { listener.close() }
-            throw error
-        }
-        #if !DBG_NO_APP
-        if let http, let app {
-            http.app = app
-            http.statusProviders.append(("app", { app.status() }))
-        }
-        #endif
-        #endif
         #if !DBG_NO_MDNS
         do throws(StartupError) {
             discovery = config.mdns ? try MDNSResponder(identity: BoardIdentity(instanceName: config.mdnsName),
                                                         servicePort: Agent.announcedPort(listeners)) : nil
         } catch {
             for listener in listeners { listener.close() }
+            #if !DBG_NO_HTTP
+            http?.shutdown()
+            #endif
             throw error
         }
         #endif

@@ -68,9 +68,16 @@ struct Info: Command {
         print("max frame: \(hello.maxFrame) bytes")
         print("services:  \(hello.services.map(serviceName).joined(separator: ", "))")
         print("features:  \(hello.features.string)")
+        let features = hello.features.string.split(separator: " ")
         // The key clients pin for TLS (present when the agent serves TCP).
-        if let key = hello.features.string.split(separator: " ").first(where: { $0.hasPrefix("key=") }) {
+        if let key = features.first(where: { $0.hasPrefix("key=") }) {
             print("board key: \(key.dropFirst(4))")
+        }
+        // The HTTP API and web console (dbgd --http), where the agent serves them.
+        if let http = features.first(where: { $0.hasPrefix("http=") }) {
+            let addresses = http.dropFirst(5)
+            print("http:      " + (addresses == "off" ? "off (dbgd --http ADDR:PORT serves the API and the web console)"
+                : addresses.split(separator: ",").map { "http://\($0)/" }.joined(separator: " ")))
         }
     }
 
