@@ -141,6 +141,17 @@ def test_rest_routes_with_urllib(http):
     assert http.request("GET", "/api/v1/auth")[0] == 401
 
 
+def test_http_sessions_take_at_most_half_the_table(http):
+    tokens = [http.login() for _ in range(9)]  # --max-sessions 16: 8 for HTTP
+    assert http.request("GET", "/api/v1/auth", token=tokens[0])[0] == 401, "the one unused for longest made room"
+    assert all(http.request("GET", "/api/v1/auth", token=token)[0] == 200 for token in tokens[1:])
+    import dbgclient
+    with dbgclient.connect(http.agent.address, user=http.agent.user, password=PASSWORD) as board:
+        assert board.run(["true"]).exit_code == 0, "Sutra clients still log in"
+    for token in tokens[1:]:
+        assert http.request("DELETE", "/api/v1/auth", token=token)[0] == 200
+
+
 def test_rest_with_curl_keeps_the_connection(http):
     token = http.login()
     jar = http.agent.folder / "jar"
@@ -202,15 +213,28 @@ def test_cancel_and_close_end_the_process_group(http):
     started = time.monotonic()
     lines, result, _ = run_call(http, token, "sh", ["echo started; sleep 60"], signals=["cancel"])
     assert result == {"success": False, "message": "cancelled"} and time.monotonic() - started < 10
-    marker = "dbg-ws-close-%d" % os.getpid()
+    marker = "sleep %d" % (6000 + os.getpid() % 1000)  # a command line of this test alone
     with http.ws(token) as ws:
-        ws.send(json.dumps({"call": "sh", "params": ["echo $$; exec -a %s sleep 60" % marker]}).encode())
+        ws.send(json.dumps({"call": "sh", "params": ["echo $$; exec %s" % marker]}).encode())
         pid = int(ws.recv(timeout=10))
+        assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0, "it runs"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0:
         time.sleep(0.1)
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode != 0, "closing is cancelling"
     assert not os.path.exists("/proc/%d" % pid) or "Z" in open("/proc/%d/stat" % pid).read().split()[2]
+    # A connection that drops without a close frame is a cancel too.
+    sock = handshake(http, token)
+    call = json.dumps({"call": "sh", "params": ["exec " + marker]}).encode()
+    sock.sendall(frame(2, call))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode != 0:
+        time.sleep(0.05)
+    sock.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0:
+        time.sleep(0.1)
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode != 0, "dropping is cancelling"
 
 
 def test_websocket_authentication(http):

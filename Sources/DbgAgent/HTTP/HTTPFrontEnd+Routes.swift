@@ -138,6 +138,7 @@ extension HTTPFrontEnd {
         let who = "'\(attempt.username)' from \(connections[slot].peer.description) (HTTP)"
         switch result {
         case .success(let user):
+            makeRoomForSession()
             guard let session = core.sessions.open(for: user, on: sessionHolder) else {
                 return respond(slot, .error(503, "all \(core.sessions.sessions.capacity) sessions are in use"), keepAlive: keepAlive)
             }
@@ -160,6 +161,22 @@ extension HTTPFrontEnd {
             respond(slot, .error(500, "authentication is unavailable on this agent (see its log)"), keepAlive: keepAlive)
         }
     }
+
+    /// HTTP sessions take at most half of --max-sessions, so that scripts which log in
+    /// and never log out cannot keep Sutra clients out: at the limit, the one unused for
+    /// longest ends.
+    private func makeRoomForSession() {
+        let table = core.sessions.sessions
+        let mine = (0..<table.capacity).filter { table.isUsed($0) && table[$0].connection == sessionHolder }
+        guard mine.count >= HTTPFrontEnd.sessionShare(config),
+              let oldest = mine.min(by: { table[$0].lastUsed < table[$1].lastUsed }) else { return }
+        let session = core.sessions.remove(oldest)
+        Log.info("'\(session.user.account.name)' logged out: the HTTP API's \(mine.count) sessions are its most "
+            + "(half of --max-sessions), and this one was unused for longest")
+        core.sessionEnded(session)
+    }
+
+    static func sessionShare(_ config: AgentConfig) -> Int { max(1, config.maxSessions / 2) }
 
     private func whoAmI(_ slot: Int, _ request: HTTPRequest) {
         guard let (_, session) = currentSession(request, allowQuery: false) else { return unauthorized(slot, request) }
