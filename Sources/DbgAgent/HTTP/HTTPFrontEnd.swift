@@ -264,7 +264,8 @@ final class HTTPFrontEnd: FrontEnd {
         case .free, .awaitingLogin: return nil
         case .closing: return connections[slot].closeAt
         case .requests:
-            guard connections[slot].transmit.isEmpty else { return nil }  // a slow reader is back-pressure, not idleness
+            // Also while an answer waits to go out: answers are small, and a peer that
+            // reads none of it for this long only holds a slot.
             return connection + (connections[slot].headStarted ? config.handshakeTimeoutMs : HTTPFrontEnd.keepAliveMs)
         case .webSocket:
             return connections[slot].socket.stage == .awaitingCall ? connection + config.handshakeTimeoutMs : nil
