@@ -317,16 +317,20 @@ def raw_exchange(http, payload: bytes, timeout=5.0, pause=None) -> bytes:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # cut off: what it answered is read below
         sock.shutdown(socket.SHUT_WR) if pause is None else None
-        answer = b""
-        try:
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                answer += chunk
-        except (socket.timeout, ConnectionResetError):
-            pass
-        return answer
+        return read_until_closed(sock)
+
+
+def read_until_closed(sock) -> bytes:
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return data
 
 
 def status_of(answer: bytes) -> int:
@@ -426,15 +430,7 @@ def frame(opcode, payload=b"", fin=True, masked=True, rsv=0, length=None):
 
 def server_frames(sock):
     """The frames the server sends until it closes: (opcode, payload)."""
-    data = b""
-    try:
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except (socket.timeout, ConnectionResetError):
-        pass
+    data = read_until_closed(sock)
     frames = []
     while len(data) >= 2:
         opcode, size = data[0] & 0x0F, data[1] & 0x7F

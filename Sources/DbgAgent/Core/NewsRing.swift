@@ -5,18 +5,9 @@ import CSys
 /// A ring of `capacity` entries, each text cut at `maxText` bytes: the oldest entry goes
 /// when a new one comes, so it never grows.
 final class NewsRing {
-    enum Kind: Equatable {
-        case agent, login, loginFailed, app, distro
-
-        var name: String {
-            switch self {
-            case .agent: return "agent"
-            case .login: return "login"
-            case .loginFailed: return "login-failed"
-            case .app: return "app"
-            case .distro: return "distro"
-            }
-        }
+    /// As the API names them.
+    enum Kind: String {
+        case agent, login, loginFailed = "login-failed", app, distro
     }
 
     struct Item {

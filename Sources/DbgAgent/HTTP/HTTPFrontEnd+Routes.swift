@@ -208,7 +208,7 @@ extension HTTPFrontEnd {
     private func newsJSON() -> JSONValue {
         .array(core.news.newestFirst.map { item in
             .object([JSONMember("id", .integer(Int64(item.serial))), JSONMember("time", .integer(Int64(item.time / 1000))),
-                     JSONMember("kind", .string(item.kind.name)), JSONMember("text", .string(item.text))])
+                     JSONMember("kind", .string(item.kind.rawValue)), JSONMember("text", .string(item.text))])
         })
     }
 }

@@ -38,21 +38,8 @@ public enum UTF8Repair {
     /// The length of the valid character at `start`; 0 when the input ends inside a valid
     /// prefix of one; -1 when the bytes there are not valid UTF-8.
     private static func sequenceLength(_ input: UnsafeRawBufferPointer, at start: Int) -> Int {
-        let lead = input[start]
-        var needed = 0
-        var lower: UInt8 = 0x80
-        var upper: UInt8 = 0xBF
-        switch lead {
-        case 0x00...0x7F: return 1
-        case 0xC2...0xDF: needed = 1
-        case 0xE0: (needed, lower) = (2, 0xA0)
-        case 0xE1...0xEC, 0xEE...0xEF: needed = 2
-        case 0xED: (needed, upper) = (2, 0x9F)
-        case 0xF0: (needed, lower) = (3, 0x90)
-        case 0xF1...0xF3: needed = 3
-        case 0xF4: (needed, upper) = (3, 0x8F)
-        default: return -1
-        }
+        guard let (needed, lower, upper) = UTF8Validator.lead(input[start]) else { return -1 }
+        if needed == 0 { return 1 }
         for step in 1...needed {
             guard start + step < input.count else { return 0 }
             let byte = input[start + step]

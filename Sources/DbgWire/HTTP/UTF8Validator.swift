@@ -17,19 +17,27 @@ public struct UTF8Validator: Equatable, Sendable {
                 (needed, lower, upper) = (needed - 1, 0x80, 0xBF)
                 continue
             }
-            switch byte {
-            case 0x00...0x7F: continue
-            case 0xC2...0xDF: needed = 1
-            case 0xE0: (needed, lower) = (2, 0xA0)
-            case 0xE1...0xEC, 0xEE...0xEF: needed = 2
-            case 0xED: (needed, upper) = (2, 0x9F)
-            case 0xF0: (needed, lower) = (3, 0x90)
-            case 0xF1...0xF3: needed = 3
-            case 0xF4: (needed, upper) = (3, 0x8F)
-            default: return false
-            }
+            guard let lead = UTF8Validator.lead(byte) else { return false }
+            (needed, lower, upper) = (lead.needed, lead.lower, lead.upper)
         }
         return true
+    }
+
+    /// What a byte that begins a character asks of the bytes after it: how many follow,
+    /// and the range the first of them must fall in (the others: 0x80...0xBF). Nil for a
+    /// byte that cannot begin one; 0 following for ASCII.
+    static func lead(_ byte: UInt8) -> (needed: Int, lower: UInt8, upper: UInt8)? {
+        switch byte {
+        case 0x00...0x7F: return (0, 0x80, 0xBF)
+        case 0xC2...0xDF: return (1, 0x80, 0xBF)
+        case 0xE0: return (2, 0xA0, 0xBF)
+        case 0xE1...0xEC, 0xEE...0xEF: return (2, 0x80, 0xBF)
+        case 0xED: return (2, 0x80, 0x9F)
+        case 0xF0: return (3, 0x90, 0xBF)
+        case 0xF1...0xF3: return (3, 0x80, 0xBF)
+        case 0xF4: return (3, 0x80, 0x8F)
+        default: return nil
+        }
     }
 
     /// No character is left open: where a message may end.
