@@ -253,6 +253,14 @@ def test_websocket_authentication(http):
     with http.ws(token, origin="http://evil.example") as ws:
         ws.send(json.dumps({"call": "exec", "params": ["true"]}).encode())
         assert json.loads(ws.recv(timeout=10)) == {"success": True}, "a token given on purpose works from anywhere"
+    # Logging out ends what the session runs, and a call it has not made yet.
+    with http.ws(token) as running, http.ws(token) as waiting:
+        running.send(json.dumps({"call": "sh", "params": ["echo up; sleep 60"]}).encode())
+        assert running.recv(timeout=10) == "up"
+        assert http.request("DELETE", "/api/v1/auth", token=token)[0] == 200
+        assert json.loads(running.recv(timeout=10)) == {"success": False, "message": "killed by signal 1"}
+        waiting.send(json.dumps({"call": "exec", "params": ["true"]}).encode())
+        assert json.loads(waiting.recv(timeout=10)) == {"success": False, "message": "the session has ended (logged out)"}
 
 
 def test_app_calls(http):

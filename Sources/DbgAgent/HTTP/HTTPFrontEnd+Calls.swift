@@ -7,11 +7,18 @@ import DbgWire
 extension HTTPFrontEnd {
     static let calls = "exec, sh, action, app-logs, distro-install"
 
-    func call(_ slot: Int, _ name: [UInt8], _ params: JSONValue) {
+    /// The user of the session the WebSocket was opened with; nil (and the call ends
+    /// saying so) when it has ended since.
+    func sessionAccount(_ slot: Int) -> UserAccount? {
         guard let index = core.sessions.sessions.index(ofSerial: connections[slot].socket.sessionSerial) else {
-            return finishCall(slot, success: false, message: "the session has ended (logged out)")
+            finishCall(slot, success: false, message: "the session has ended (logged out)")
+            return nil
         }
-        let account = core.sessions.sessions[index].user.account
+        return core.sessions.sessions[index].user.account
+    }
+
+    func call(_ slot: Int, _ name: [UInt8], _ params: JSONValue) {
+        guard let account = sessionAccount(slot) else { return }
         guard case .array(let values) = params else {
             return finishCall(slot, success: false, message: "params: must be an array of strings", closeCode: 1008)
         }

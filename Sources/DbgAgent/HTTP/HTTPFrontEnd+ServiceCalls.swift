@@ -32,10 +32,7 @@ extension HTTPFrontEnd {
         finishCall(slot, success: false, message: "this dbgd was built without the application runtime (DBG_APP=OFF)")
         #else
         guard let app else { return finishCall(slot, success: false, message: "the application runtime is off on this agent") }
-        guard let index = core.sessions.sessions.index(ofSerial: connections[slot].socket.sessionSerial) else {
-            return finishCall(slot, success: false, message: "the session has ended (logged out)")
-        }
-        let account = core.sessions.sessions[index].user.account
+        guard let account = sessionAccount(slot) else { return }
         let request = JSONWriter.encode(.object([JSONMember("jsonrpc", .string("2.0")), JSONMember("id", .integer(1)),
                                                  JSONMember("method", .string(method)), JSONMember("params", .object(params))]))
         let submitted = request.withUnsafeBytes {
@@ -105,10 +102,7 @@ extension HTTPFrontEnd {
         guard words.count <= 1 else {
             return finishCall(slot, success: false, message: "distro-install: params are the URL (none: --distro-url)", closeCode: 1008)
         }
-        guard let index = core.sessions.sessions.index(ofSerial: connections[slot].socket.sessionSerial) else {
-            return finishCall(slot, success: false, message: "the session has ended (logged out)")
-        }
-        let uid = core.sessions.sessions[index].user.account.uid
+        guard let uid = sessionAccount(slot)?.uid else { return }
         guard uid == 0 else {
             return finishCall(slot, success: false, message: "distro-install needs uid 0 (the caller is uid " + String(uid) + ")")
         }

@@ -184,6 +184,7 @@ final class HTTPFrontEnd: FrontEnd {
             case .requests where connections[slot].transmit.isEmpty:
                 guard connections[slot].receive.isEmpty else {
                     // What is left can never become a request.
+                    connections[slot].receive.clear()
                     respond(slot, .error(400, "the connection ended inside a request head"), keepAlive: false)
                     return pump(slot)
                 }
