@@ -79,6 +79,11 @@ int csys_disk_space(const char *path, uint64_t *total, uint64_t *available) {
     return 0;
 }
 
+int csys_unsent_bytes(int fd) {
+    int count = 0;
+    return ioctl(fd, TIOCOUTQ, &count) == 0 ? count : -1;
+}
+
 uint64_t csys_monotonic_us(void) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);

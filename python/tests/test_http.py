@@ -522,3 +522,51 @@ def test_console_page_is_small_and_self_contained(http):
     assert b"http://" not in page and b"https://" not in page, "no external assets"
     assert "default-src 'none'" in policy
     print("console page: %d bytes" % len(page))
+
+
+def test_a_slow_reader_gets_all_the_output(http):
+    """The agent has queued everything and its close long before this client reads it:
+    it waits while the client goes on taking the bytes, then the close comes."""
+    token = http.login()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.settimeout(10)
+    sock.connect(tuple(http.host.rsplit(":", 1)[:1]) + (int(http.host.rsplit(":", 1)[1]),))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(("GET /api/v1/ws/?token=%s HTTP/1.1\r\nHost: b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n" % (token, key)).encode())
+    sock.sendall(frame(2, json.dumps({"call": "sh", "params": ["seq 100000"]}).encode()))
+    time.sleep(3)  # longer than the agent's linger after its close
+    data = b""
+    while True:
+        chunk = sock.recv(8192)
+        if not chunk:
+            break
+        data += chunk
+        time.sleep(0.002)
+    sock.close()
+    data = data[data.index(b"\r\n\r\n") + 4:]
+    lines, results, offset = 0, [], 0
+    while offset + 2 <= len(data):
+        opcode, size = data[offset] & 0x0F, data[offset + 1] & 0x7F
+        head = 2
+        if size == 126:
+            size, head = struct.unpack("!H", data[offset + 2:offset + 4])[0], 4
+        if opcode == 1:
+            lines += 1
+        elif opcode == 2:
+            results.append(json.loads(data[offset + head:offset + head + size]))
+        offset += head + size
+    assert lines == 100000 and results == [{"success": True}]
+    # A client library that reads at its own pace from its own socket buffer: its close
+    # frame comes seconds after the agent's, and must not meet a closed socket.
+    with http.ws(token) as ws:
+        ws.send(json.dumps({"call": "sh", "params": ["seq 8000"]}).encode())
+        count = 0
+        for message in ws:
+            if isinstance(message, str):
+                count += 1
+                time.sleep(0.0004)
+            else:
+                assert json.loads(message) == {"success": True}
+        assert count == 8000 and ws.close_code == 1000

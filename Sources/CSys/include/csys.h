@@ -170,6 +170,8 @@ uint64_t csys_monotonic_us(void);
 uint64_t csys_wall_ms(void);
 // Size and free space (for unprivileged users) of the file system holding path, in bytes.
 int csys_disk_space(const char *path, uint64_t *total, uint64_t *available);
+// Bytes a socket has queued to send that the peer has not acknowledged yet; -1 on error.
+int csys_unsent_bytes(int fd);
 // Days since 1970-01-01 by the wall clock (shadow's date unit).
 uint64_t csys_today(void);
 

@@ -49,6 +49,11 @@ struct HTTPConnection: ~Copyable {
     /// Whether the request awaiting its login keeps the connection.
     var answerKeepsAlive = true
     var closeAt: Milliseconds = 0
+    /// How long the peer is given after the last answer (and after each time it took more).
+    var lingerMs: Milliseconds = 0
+    /// While closing: what the socket still had to send at the last look (the peer that
+    /// keeps taking it keeps the connection).
+    var unsent = Int.max
     var closeReason = ""
     var socket = WebSocketState()
 
@@ -86,6 +91,7 @@ struct HTTPConnection: ~Copyable {
         headStarted = false
         peerEnded = false
         closeAfterFlush = false
+        unsent = Int.max
         closeReason = ""
         socket = WebSocketState()
     }

@@ -221,10 +221,14 @@ final class HTTPFrontEnd: FrontEnd {
     /// The last answer is out: the sending side shuts, and what the peer still sends is
     /// read and dropped until it closes or the linger time is over, so that it reads the
     /// answer instead of a reset.
+    /// A WebSocket's peer answers the close frame and then closes (RFC 6455 section 7.1.1):
+    /// it is given longer, since a client library may still be working through the
+    /// output it has taken.
     private func beginLinger(_ slot: Int) {
         if let fd = connections[slot].fd?.descriptor { _ = CSys.shutdown(fd.rawValue, CSYS_SHUT_WR) }
+        connections[slot].lingerMs = connections[slot].phase == .webSocket ? HTTPFrontEnd.keepAliveMs : HTTPFrontEnd.lingerMs
         connections[slot].phase = .closing
-        let due = MonotonicClock.now() + HTTPFrontEnd.lingerMs
+        let due = MonotonicClock.now() + connections[slot].lingerMs
         connections[slot].closeAt = due
         core.timer.schedule(due)
     }
@@ -283,8 +287,20 @@ final class HTTPFrontEnd: FrontEnd {
             finishCall(slot, success: false, message: "no CallMessage within " + String(config.handshakeTimeoutMs / 1000) + " s",
                        closeCode: 1008)
             pump(slot)
+        case .closing:
+            // A peer still reading what was sent (a WebSocket's last output, thousands
+            // of lines) is given the time it needs, as long as it goes on taking it.
+            let socket = connections[slot].fd?.descriptor
+            let unsent = socket.map { Int(csys_unsent_bytes($0.rawValue)) } ?? -1
+            if unsent > 0 && unsent < connections[slot].unsent {
+                connections[slot].unsent = unsent
+                connections[slot].closeAt = MonotonicClock.now() + connections[slot].lingerMs
+                core.timer.schedule(connections[slot].closeAt)
+                return
+            }
+            close(slot, reason: "linger time over")
         default:
-            close(slot, reason: connections[slot].phase == .closing ? "linger time over" : "idle")
+            close(slot, reason: "idle")
         }
     }
 
