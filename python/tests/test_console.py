@@ -127,6 +127,14 @@ def test_console_in_chromium(http, tmp_path):  # noqa: F811
         browser.wait("document.getElementById('rst').innerText === 'cancelled'")
         assert time.monotonic() - started < 10
         browser.wait("document.getElementById('news').innerText.includes('logged in')")
+        # An action with its input, its result JSON as the last line.
+        browser.eval("document.getElementById('kind').value = 'action';"
+                     "document.getElementById('cmd').value = 'greet {\"name\": \"web\"}';"
+                     "document.getElementById('rf').requestSubmit(); true")
+        browser.wait("document.getElementById('rst').innerText === 'done'")
+        assert json.loads(browser.eval("document.getElementById('o').innerText").strip()) == {
+            "greeting": "hello", "input": {"name": "web"}}
+        browser.eval("document.getElementById('kind').value = 'sh'; true")
         browser.eval("document.getElementById('cmd').value = 'uname -a; uptime'; document.getElementById('rf').requestSubmit(); true")
         browser.wait("document.getElementById('rst').innerText === 'done'")
         shot = browser.screenshot()

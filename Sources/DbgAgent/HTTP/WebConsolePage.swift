@@ -45,7 +45,7 @@ li time{color:var(--mute);margin-right:.5rem;font-variant-numeric:tabular-nums}.
 <section id="sys"><h2>System</h2><dl id="sysl"></dl></section>
 <section id="newsb" class="hide"><h2>News</h2><ul id="news"></ul></section>
 <section id="run" class="hide"><h2>Run</h2>
-<form id="rf" class="row"><select id="kind"><option value="sh">shell line</option><option value="exec">program (argv)</option><option value="app-logs">app log</option></select>
+<form id="rf" class="row"><select id="kind"><option value="sh">shell line</option><option value="exec">program (argv)</option><option value="action">action (name, JSON input)</option><option value="app-logs">app log</option></select>
 <input id="cmd" placeholder="uname -a" autocomplete="off"><button id="go">Run</button><button id="stop" type="button" class="sec" disabled>Cancel</button></form>
 <pre id="o" aria-live="polite"></pre>
 <form id="inf" class="row"><input id="line" placeholder="input line (Enter sends)" autocomplete="off" disabled><button id="eof" type="button" class="sec" disabled>End input</button></form>
@@ -97,7 +97,8 @@ function out(text){const o=$("o");const end=o.scrollTop+o.clientHeight>=o.scroll
 function send(obj){ws.send(enc.encode(JSON.stringify(obj)))}
 $("rf").onsubmit=e=>{e.preventDefault();if(ws)return;
  const kind=$("kind").value,cmd=$("cmd").value.trim();
- let params;if(kind==="sh")params=[cmd];else if(kind==="exec")params=cmd.split(/\s+/).filter(Boolean);else params=[];
+ let params;if(kind==="sh")params=[cmd];else if(kind==="exec")params=cmd.split(/\s+/).filter(Boolean);
+ else if(kind==="action"){const m=cmd.match(/^(\S+)\s*(.*)$/);params=m?(m[2]?[m[1],m[2]]:[m[1]]):[]}else params=[];
  if(kind!=="app-logs"&&!params.length)return;
  $("o").textContent="";status($("rst"),"running…");
  ws=new WebSocket((location.protocol==="https:"?"wss://":"ws://")+location.host+"/api/v1/ws/");ws.binaryType="arraybuffer";
