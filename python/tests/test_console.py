@@ -74,9 +74,11 @@ class Browser:
         return result["result"].get("value")
 
     def wait(self, expression, timeout=20):
+        """Until `expression` is true; false while it throws (the page may still be loading)."""
+        probe = "(() => { try { return !!(%s); } catch (error) { return false; } })()" % expression
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.eval(expression):
+            if self.eval(probe):
                 return
             time.sleep(0.1)
         raise AssertionError("never true: %s (page: %s)" % (expression, self.eval("document.body.innerText")[:500]))

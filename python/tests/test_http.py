@@ -570,3 +570,22 @@ def test_a_slow_reader_gets_all_the_output(http):
             else:
                 assert json.loads(message) == {"success": True}
         assert count == 8000 and ws.close_code == 1000
+
+
+def test_sessions_end_when_unused_but_not_under_a_running_call(agent, tmp_path):
+    folder = tmp_path / "short-sessions"
+    folder.mkdir()
+    for name in ("passwd", "shadow", "group"):
+        shutil.copy(agent.folder / name, folder / name)
+    (folder / "home").symlink_to(agent.home)
+    running = Agent(folder, ["--http", "127.0.0.1:0", "--http-session-timeout", "2"], create_account=False)
+    try:
+        short = HTTPAgent(running)
+        idle, busy = short.login(), short.login()
+        lines, result, _ = run_call(short, busy, "sh", ["sleep 4; echo still here"])
+        assert lines == ["still here"] and result == {"success": True}, "a call keeps its session"
+        assert short.request("GET", "/api/v1/auth", token=busy)[0] == 200
+        assert short.request("GET", "/api/v1/auth", token=idle)[0] == 401, "unused for 2 s: ended"
+        assert "HTTP session unused for 2 s" in running.log.read_text(errors="replace")
+    finally:
+        running.stop()

@@ -7,13 +7,14 @@ import DbgWire
 extension HTTPFrontEnd {
     static let calls = "exec, sh, action, app-logs, distro-install"
 
-    /// The user of the session the WebSocket was opened with; nil (and the call ends
-    /// saying so) when it has ended since.
+    /// The user of the session the WebSocket was opened with (a call is a use of it);
+    /// nil (and the call ends saying so) when it has ended since.
     func sessionAccount(_ slot: Int) -> UserAccount? {
         guard let index = core.sessions.sessions.index(ofSerial: connections[slot].socket.sessionSerial) else {
             finishCall(slot, success: false, message: "the session has ended (logged out)")
             return nil
         }
+        core.sessions.touch(index)
         return core.sessions.sessions[index].user.account
     }
 

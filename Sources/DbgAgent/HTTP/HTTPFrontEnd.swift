@@ -307,6 +307,13 @@ final class HTTPFrontEnd: FrontEnd {
     /// Sessions of POST /api/v1/auth unused for too long end; returns when the next may.
     private func expireSessions(now: Milliseconds) -> Milliseconds? {
         let idle = config.http.sessionIdleMs
+        // A call still running is a use of its session: a long one is not cut off.
+        for slot in 0..<connections.capacity where connections[slot].phase == .webSocket
+            && connections[slot].socket.stage != .awaitingCall && connections[slot].socket.stage != .finished {
+            if let index = core.sessions.sessions.index(ofSerial: connections[slot].socket.sessionSerial) {
+                core.sessions.touch(index)
+            }
+        }
         for index in core.sessions.sessions.unused(on: sessionHolder, since: now - min(now, idle)) {
             let session = core.sessions.remove(index)
             Log.info("'\(session.user.account.name)' logged out (HTTP session unused for \(idle / 1000) s)")
