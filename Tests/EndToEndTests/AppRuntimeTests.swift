@@ -103,10 +103,18 @@ struct AppFixture {
         #expect(chown.waitForExit(timeout: 30) == 0)
     }
 
+    /// Writes an executable through cp: a file the test process opened for writing could
+    /// be inherited, still open, by a child another test forks at that moment, and the
+    /// agent's exec of it would then fail with ETXTBSY (CI here, once).
     private func write(_ text: String, to relative: String) throws {
         let file = directory.appendingPathComponent(relative)
         try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try text.write(to: file, atomically: false, encoding: .utf8)
+        let staged = root.appendingPathComponent("staged-" + UUID().uuidString)
+        try text.write(to: staged, atomically: false, encoding: .utf8)
+        let copy = try ChildProcess(["cp", staged.path, file.path])
+        _ = copy.output.readDataToEndOfFile()
+        #expect(copy.waitForExit(timeout: 30) == 0, "cp \(staged.path) \(file.path)")
+        try? FileManager.default.removeItem(at: staged)
         chmod(file.path, 0o755)
     }
 
