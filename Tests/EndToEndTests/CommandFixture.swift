@@ -87,16 +87,12 @@ func children(of pid: pid_t) -> (all: [pid_t], zombies: Int) {
     return (all, zombies)
 }
 
-/// How many descriptors a process holds, leaving out those into /proc: the agent opens
-/// /proc and then each candidate's /proc/PID/stat during a sweep for left-behind
-/// processes (OrphanSweep) and closes them at once, so a count taken during a sweep (a
-/// loaded machine makes sweeps long) would see one or two more.
-func openDescriptors(of pid: pid_t) -> Int {
-    countedTargets(of: pid).count
-}
-
-/// The counted descriptors once two readings 50 ms apart agree (at most 2 s): an agent that
-/// has just started may still hold a file for a moment (CI here saw one more at first).
+/// The descriptors a process holds ("3 -> socket:[1234]"), once two readings 50 ms apart
+/// agree (at most 2 s): an agent may hold a file for a moment at any time (CI here saw
+/// one more just after the start, and under qemu at the end of a test). Those into /proc
+/// are left out: the agent opens /proc and each candidate's /proc/PID/stat during a
+/// sweep for left-behind processes (OrphanSweep) and closes them at once, and a loaded
+/// machine makes sweeps long.
 func settledDescriptors(of pid: pid_t) -> [String] {
     var last = countedTargets(of: pid)
     for _ in 0..<40 {

@@ -160,7 +160,7 @@ struct CommandTests {
                 return
             }
         }
-        #expect(openDescriptors(of: agent.pid) == descriptors)
+        #expect(settledDescriptors(of: agent.pid).count == descriptors)
         #expect(children(of: agent.pid).all.isEmpty)
     }
 
