@@ -79,13 +79,20 @@ struct AuthenticationTests {
         }
         var known: [Double] = []
         var unknown: [Double] = []
-        for round in 1...3 {
+        for round in 1...5 {
             known.append(try duration("alice", from: "127.0.3.\(round)"))
             unknown.append(try duration("mallory", from: "127.0.4.\(round)"))
         }
-        let knownMedian = known.sorted()[1]
-        let unknownMedian = unknown.sorted()[1]
-        #expect(abs(knownMedian - unknownMedian) < max(0.03, 0.5 * knownMedian), "known \(known), unknown \(unknown)")
+        let knownMedian = known.sorted()[2]
+        let unknownMedian = unknown.sorted()[2]
+        if AgentProcess.isEmulated {
+            // Under qemu on a loaded machine one hash varies by tens of milliseconds (CI here
+            // saw 60 ms apart at an 87 ms median): the unknown user must still cost a hash,
+            // not nothing, and not two.
+            #expect(unknownMedian > 0.4 * knownMedian && unknownMedian < 2.5 * knownMedian, "known \(known), unknown \(unknown)")
+        } else {
+            #expect(abs(knownMedian - unknownMedian) < max(0.03, 0.5 * knownMedian), "known \(known), unknown \(unknown)")
+        }
     }
 
     @Test("the third failure on a connection closes it after the error frame")
