@@ -30,41 +30,54 @@ extension HTTPConnection {
     }
 
     /// The first `count` bytes of output stream `stream`'s line buffer as text: the end of
-    /// a line when `endsMessage`, else a piece of a line too long for one frame. Bytes
-    /// that are not UTF-8 become U+FFFD; a character cut by the end of a piece waits for
-    /// the next. Another stream's open message is ended first (its line then continues
-    /// in a new message). Returns false when the transmit buffer has no room for all of
-    /// it (what went out is taken from the line buffer; the rest waits).
+    /// a line when `endsMessage`, else a piece of a line too long for one frame. A
+    /// character cut by the end of a piece waits for the next. Returns false when the
+    /// transmit buffer has no room for all of it (what went out is taken from the line
+    /// buffer; the rest waits).
     mutating func sendOutput(_ stream: Int, count: Int, endsMessage: Bool) -> Bool {
-        if let open = socket.openOutput, open != stream {
-            guard transmitRoom >= 2 + HTTPConnection.resultRoom else { return false }
-            sendFrame(.continuation, fin: true, UnsafeRawBufferPointer(start: nil, count: 0))
-            socket.openOutput = nil
-        }
+        guard endOpenOutput(except: stream) else { return false }
         var remaining = count
         repeat {
-            let room = transmitRoom - HTTPConnection.resultRoom - 4
-            guard room >= 64 || (remaining == 0 && room >= 0) else { return false }
             let source = UnsafeRawBufferPointer(rebasing: lines[stream].readable[0..<remaining])
-            let limit = min(room, HTTPConnection.maxOutputPiece)
-            let (read, written) = UTF8Repair.copy(source, into: nil, maxOut: limit, final: endsMessage)
-            let last = endsMessage && read == remaining
-            guard read > 0 || last else { return true }  // only a cut character left: it waits
-            let opcode: WebSocketFrame.Opcode = socket.openOutput == stream ? .continuation : .text
-            let headLength = WebSocketFrame.serverHeadLength(UInt64(written))
-            guard transmit.reserveWritable(headLength + written) else { return false }
-            transmit.didWrite(WebSocketFrame.writeServerHead(opcode, fin: last, length: UInt64(written), into: transmit.writable))
-            // The line buffer is read again: reserveWritable may have moved the transmit
-            // bytes, never the line's.
-            let again = UnsafeRawBufferPointer(rebasing: lines[stream].readable[0..<remaining])
-            _ = UTF8Repair.copy(again, into: transmit.writable, maxOut: limit, final: endsMessage)
-            transmit.didWrite(written)
+            guard let (read, last) = sendPiece(source, of: stream, endsMessage: endsMessage) else { return false }
+            if read == 0 && !last { return true }  // only a cut character left: it waits
             lines[stream].didRead(read)
             remaining -= read
-            socket.openOutput = last ? nil : stream
             if last { return true }
         } while remaining > 0
         return true
+    }
+
+    /// Another output's open message is ended first (its line then continues in a new
+    /// message); false when there is no room for that.
+    private mutating func endOpenOutput(except stream: Int) -> Bool {
+        guard let open = socket.openOutput, open != stream else { return true }
+        guard transmitRoom >= 2 + HTTPConnection.resultRoom else { return false }
+        sendFrame(.continuation, fin: true, UnsafeRawBufferPointer(start: nil, count: 0))
+        socket.openOutput = nil
+        return true
+    }
+
+    /// One text frame of output `stream` from `source`, at most a piece and what room
+    /// allows (the result's room kept), that ends the message when all of `source` went
+    /// and `endsMessage`. Bytes that are not UTF-8 become U+FFFD. Returns the bytes of
+    /// `source` taken and whether the message ended; nil when there is no room.
+    private mutating func sendPiece(_ source: UnsafeRawBufferPointer, of stream: Int,
+                                    endsMessage: Bool) -> (read: Int, last: Bool)? {
+        let room = transmitRoom - HTTPConnection.resultRoom - 4
+        guard room >= 64 || (source.isEmpty && room >= 0) else { return nil }
+        let limit = min(room, HTTPConnection.maxOutputPiece)
+        let (read, written) = UTF8Repair.copy(source, into: nil, maxOut: limit, final: endsMessage)
+        let last = endsMessage && read == source.count
+        guard read > 0 || last else { return (0, false) }
+        let opcode: WebSocketFrame.Opcode = socket.openOutput == stream ? .continuation : .text
+        let headLength = WebSocketFrame.serverHeadLength(UInt64(written))
+        guard transmit.reserveWritable(headLength + written) else { return nil }
+        transmit.didWrite(WebSocketFrame.writeServerHead(opcode, fin: last, length: UInt64(written), into: transmit.writable))
+        _ = UTF8Repair.copy(source, into: transmit.writable, maxOut: limit, final: endsMessage)
+        transmit.didWrite(written)
+        socket.openOutput = last ? nil : stream
+        return (read, last)
     }
 
     /// Sends every complete line of stream `stream` (without its LF, or CR LF); a full
@@ -102,29 +115,13 @@ extension HTTPConnection {
     mutating func sendQueued() -> Bool {
         let stream = 2  // an output of its own for `openOutput`
         while let line = socket.queued.first {
-            if let open = socket.openOutput, open != stream {
-                guard transmitRoom >= 2 + HTTPConnection.resultRoom else { return false }
-                sendFrame(.continuation, fin: true, UnsafeRawBufferPointer(start: nil, count: 0))
-                socket.openOutput = nil
+            guard endOpenOutput(except: stream) else { return false }
+            let sent = line.withUnsafeBytes { bytes in
+                sendPiece(UnsafeRawBufferPointer(rebasing: bytes[socket.queuedSent...]), of: stream, endsMessage: true)
             }
-            let room = transmitRoom - HTTPConnection.resultRoom - 4
-            guard room >= 64 else { return false }
-            let limit = min(room, HTTPConnection.maxOutputPiece)
-            let done = line.withUnsafeBytes { bytes -> Bool in
-                let rest = UnsafeRawBufferPointer(rebasing: bytes[socket.queuedSent...])
-                let (read, written) = UTF8Repair.copy(rest, into: nil, maxOut: limit, final: true)
-                let last = read == rest.count
-                let opcode: WebSocketFrame.Opcode = socket.openOutput == stream ? .continuation : .text
-                let headLength = WebSocketFrame.serverHeadLength(UInt64(written))
-                _ = transmit.reserveWritable(headLength + written)
-                transmit.didWrite(WebSocketFrame.writeServerHead(opcode, fin: last, length: UInt64(written), into: transmit.writable))
-                _ = UTF8Repair.copy(rest, into: transmit.writable, maxOut: limit, final: true)
-                transmit.didWrite(written)
-                socket.queuedSent += read
-                socket.openOutput = last ? nil : stream
-                return last
-            }
-            if done {
+            guard let (read, last) = sent else { return false }
+            socket.queuedSent += read
+            if last {
                 socket.queued.removeFirst()
                 socket.queuedSent = 0
             }
