@@ -113,7 +113,7 @@ extension ProcessHost {
     /// while input waits.
     func updateInterest(ofStream index: Int, outputRoom: Bool) {
         guard streams[index].state != .free, !streams[index].reply.isDetached else { return }
-        let inputWaits = !streams[index].pendingInput.isEmpty
+        let inputWaits = !streams[index].window.pending.isEmpty
         watch(index, .stdin, inputWaits ? .writable : nil)
         watch(index, .stdout, outputRoom ? .readable : nil)
         watch(index, .stderr, outputRoom ? .readable : nil)
@@ -187,7 +187,7 @@ extension ProcessHost {
             releaseStream(index)
         } else {
             for stream in [StreamingProcess.Stream.stdin, .stdout, .stderr] { closeStream(index, stream) }
-            streams[index].pendingInput.clear()
+            streams[index].window.reset()
             streams[index].reply.detach()
         }
     }
@@ -214,10 +214,8 @@ extension ProcessHost {
         streams[index].timedOut = false
         streams[index].inputEnding = false
         streams[index].inputClosed = false
-        streams[index].inFlight = 0
-        streams[index].creditDue = 0
         streams[index].ownerSerial = 0
-        streams[index].pendingInput.clear()
+        streams[index].window.reset()
         streams[index].generation &+= 1
         streams.releasePages(index)
     }

@@ -39,13 +39,8 @@ struct StreamingProcess: ~Copyable {
     var reply = ReplyAddress.none
     /// The login session that started it: the only one that may use it.
     var ownerSerial: UInt64 = 0
-    /// Input received and not written to stdin yet.
-    var pendingInput: ByteBuffer
-    /// Input received and not credited back yet (pending, or written since the last
-    /// credit): at most `inputWindow`.
-    var inFlight = 0
-    /// Written to stdin since the last credit.
-    var creditDue = 0
+    /// Input received and not written to stdin yet, and its credits.
+    var window: InputWindow
     /// ProcessCloseInput came: further input is the client's mistake.
     var inputClosed = false
     /// And stdin closes once the pending input is written.
@@ -55,7 +50,7 @@ struct StreamingProcess: ~Copyable {
     /// After a timeout, a hang-up or a disconnect: when SIGKILL follows.
     var killAt: Milliseconds?
 
-    init(inputBuffer: UnsafeMutableRawBufferPointer) { pendingInput = ByteBuffer(inputBuffer) }
+    init(inputBuffer: UnsafeMutableRawBufferPointer) { window = InputWindow(inputBuffer) }
 
     func descriptor(_ stream: Stream) -> FileDescriptor? {
         switch stream {
@@ -81,53 +76,24 @@ struct StreamingProcess: ~Copyable {
         registered[stream.rawValue] = nil  // a closed descriptor leaves epoll with its close
     }
 
-    /// Takes `bytes` of input: written now as far as stdin takes them, the rest kept.
-    /// The caller has checked the window, so the rest always fits.
+    /// Takes `bytes` of input (the caller checked the window's room): written now as far
+    /// as stdin takes them, the rest kept. Once the process closed its stdin (or ended),
+    /// what comes is dropped and credited.
     mutating func input(_ bytes: UnsafeRawBufferPointer) {
-        inFlight += bytes.count
-        guard stdin != nil else {
-            // The process closed its stdin (or ended): what comes is dropped, as a pipe
-            // without a reader would, and credited, so that the client goes on.
-            creditDue += bytes.count
-            return
-        }
-        var written = 0
-        if pendingInput.isEmpty, let fd = stdin?.descriptor {
-            do throws(Errno) {
-                written = try fd.write(bytes)
-            } catch {
-                if error != .wouldBlock { return inputFailed() }
-            }
-        }
-        creditDue += written
-        let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
-        guard !rest.isEmpty else { return }
-        _ = pendingInput.reserveWritable(rest.count)
-        pendingInput.writable.copyMemory(from: rest)
-        pendingInput.didWrite(rest.count)
+        if window.take(bytes, into: descriptor(.stdin)) != nil { inputFailed() }
     }
 
     /// Writes waiting input as far as stdin takes it; closes stdin when asked to and
     /// nothing waits any more.
     mutating func flushInput() {
-        while !pendingInput.isEmpty, let fd = stdin?.descriptor {
-            do throws(Errno) {
-                let written = try fd.write(pendingInput.readable)
-                pendingInput.didRead(written)
-                creditDue += written
-            } catch {
-                if error == .wouldBlock { return }
-                return inputFailed()
-            }
-        }
-        if inputEnding && pendingInput.isEmpty { endInput() }
+        if let fd = descriptor(.stdin), window.flush(into: fd) != nil { return inputFailed() }
+        if inputEnding && window.pending.isEmpty { endInput() }
     }
 
     /// The process closed its stdin (EPIPE) or it failed: what waits is moot, and is
     /// credited as taken so that the client is not left waiting.
     private mutating func inputFailed() {
-        creditDue += pendingInput.readableCount
-        pendingInput.clear()
+        window.drop()
         close(.stdin)
     }
 
@@ -141,23 +107,6 @@ struct StreamingProcess: ~Copyable {
         } else {
             close(.stdin)
         }
-    }
-
-    /// The credit to send now: some input was written and either nothing waits any more
-    /// or a quarter of the window is due (credits come in batches, not per write).
-    mutating func takeCredit() -> Int? {
-        guard creditDue > 0, pendingInput.isEmpty || creditDue >= StreamingProcess.inputWindow / 4 else { return nil }
-        let credit = creditDue
-        creditDue = 0
-        inFlight -= credit
-        return credit
-    }
-
-    /// Counts what was written as no longer in flight, for a front end that gives no
-    /// credits (a WebSocket takes input as the window allows).
-    mutating func settleCredit() {
-        inFlight -= creditDue
-        creditDue = 0
     }
 
     /// A signal to the process group (the session's leader's group with a terminal).

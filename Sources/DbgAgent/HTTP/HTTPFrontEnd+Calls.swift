@@ -106,8 +106,8 @@ extension HTTPFrontEnd {
     func inputRoom(_ slot: Int) -> Int? {
         guard case .running(let stream) = connections[slot].socket.stage, !connections[slot].socket.inputClosed,
               core.processes.streams[stream].state == .running else { return nil }
-        core.processes.streams[stream].settleCredit()
-        return StreamingProcess.inputWindow - core.processes.streams[stream].inFlight
+        core.processes.streams[stream].window.settle()
+        return core.processes.streams[stream].window.room
     }
 
     /// Input for stdin; false when the window has no room for it.

@@ -53,9 +53,9 @@ struct StreamRelay {
                 + " had its ProcessCloseInput")
         }
         if processes.streams[index].state == .running {
-            guard data.count <= StreamingProcess.inputWindow - processes.streams[index].inFlight else {
+            guard data.count <= processes.streams[index].window.room else {
                 throw ServiceError(.badRequest, "ProcessInput: " + String(data.count) + " bytes with "
-                    + String(processes.streams[index].inFlight) + " in flight exceed the input window of "
+                    + String(processes.streams[index].window.inFlight) + " in flight exceed the input window of "
                     + String(StreamingProcess.inputWindow) + " (wait for ProcessInputCredit)")
             }
             data.withUnsafeBytes { processes.streams[index].input($0) }
@@ -123,8 +123,7 @@ struct StreamRelay {
         // A terminal's last output may still be on its way through the line discipline:
         // all of it has come once the master reports its end (every slave closed).
         if processes.streams[index].terminal && processes.streams[index].stdout != nil { return false }
-        processes.streams[index].creditDue += processes.streams[index].pendingInput.readableCount  // never to be written
-        processes.streams[index].pendingInput.clear()
+        processes.streams[index].window.drop()  // never to be written
         sendCredit(index, &connection)
         let signal = csys_term_signal(status)
         let events = events(of: index)
@@ -155,7 +154,7 @@ struct StreamRelay {
                     break
                 case .noRoom:
                     drained = false
-                case .ended:
+                case .ended, .failed:
                     processes.closeStream(index, stream)
                 }
                 break
@@ -166,8 +165,8 @@ struct StreamRelay {
 
     /// A ProcessInputCredit when one is due and fits.
     private func sendCredit(_ index: Int, _ connection: inout Connection) {
-        guard processes.streams[index].creditDue > 0, connection.transmit.reserveWritable(Connection.answerRoom),
-              let credit = processes.streams[index].takeCredit() else { return }
+        guard processes.streams[index].window.creditDue > 0, connection.transmit.reserveWritable(Connection.answerRoom),
+              let credit = processes.streams[index].window.takeCredit() else { return }
         let events = events(of: index)
         _ = connection.emit(service: events.service, op: events.credit,
                             ProcessCredit(processID: processes.streams[index].id, bytes: UInt32(credit)))
