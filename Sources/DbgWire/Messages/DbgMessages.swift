@@ -29,11 +29,17 @@ public enum Dbg {
         case flashWrite = 0x0671
         case flashVerify = 0x0672
         case flashFinish = 0x0673
+        case streamConnect = 0x0680
+        case streamListen = 0x0681
+        case streamUnlisten = 0x0682
+        case streamSend = 0x0683
+        case streamAck = 0x0684
+        case streamClose = 0x0685
 
         /// One-way: no response unless sent with a non-zero id (then an empty ack).
         public var isOneWay: Bool {
             switch self {
-            case .shellInput, .shellResize, .shellClose, .processInput, .processCloseInput, .processSignal, .processResize: return true
+            case .shellInput, .shellResize, .shellClose, .processInput, .processCloseInput, .processSignal, .processResize, .streamSend, .streamAck, .streamClose: return true
             default: return false
             }
         }
@@ -67,6 +73,12 @@ public enum Dbg {
             case .flashWrite: return "FlashWrite"
             case .flashVerify: return "FlashVerify"
             case .flashFinish: return "FlashFinish"
+            case .streamConnect: return "StreamConnect"
+            case .streamListen: return "StreamListen"
+            case .streamUnlisten: return "StreamUnlisten"
+            case .streamSend: return "StreamSend"
+            case .streamAck: return "StreamAck"
+            case .streamClose: return "StreamClose"
             }
         }
     }
@@ -79,6 +91,11 @@ public enum Dbg {
         case processInputCredit = 0x065A
         case processExit = 0x065B
         case flashProgress = 0x0678
+        case streamReceived = 0x0688
+        case streamCredit = 0x0689
+        case streamEnded = 0x068A
+        case streamClosed = 0x068B
+        case streamAccepted = 0x068C
     }
 
     public struct AuthRequest: WireCodable, Equatable {
@@ -1093,6 +1110,296 @@ public enum Dbg {
             try w.write(phase)
             try w.write(done)
             try w.write(total)
+        }
+    }
+
+    /// StreamConnect: a stream to a TCP address or a Unix socket on the board
+    /// (forwarding).
+    public struct StreamConnectRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        /// tcp:HOST:PORT (a numeric address or a name; [v6]:PORT), or unix:PATH
+        /// (connected as the session's user).
+        public var address: WireBytes
+        /// StreamReceived bytes the client takes in flight per stream (StreamAck gives
+        /// them back): 4 KiB to 16 MiB.
+        public var window: UInt32
+
+        public init(token: WireBytes, address: WireBytes, window: UInt32) {
+            self.token = token
+            self.address = address
+            self.window = window
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read("Token"), address: try r.read("Address"), window: try r.read("Window"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(address)
+            try w.write(window)
+        }
+    }
+
+    public struct StreamOpened: WireCodable, Equatable {
+        public var streamID: UInt32
+        /// StreamSend bytes the client may have in flight: StreamCredit gives back what
+        /// the socket took.
+        public var window: UInt32
+
+        public init(streamID: UInt32, window: UInt32) {
+            self.streamID = streamID
+            self.window = window
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(streamID: try r.read("StreamID"), window: try r.read("Window"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(streamID)
+            try w.write(window)
+        }
+    }
+
+    /// StreamListen: the board listens, and announces each connection it accepts as
+    /// StreamAccepted.
+    public struct StreamListenRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        /// tcp:[HOST:]PORT (HOST 127.0.0.1 when left out, PORT 0: any free port; below
+        /// 1024 only for root).
+        public var address: WireBytes
+        /// As StreamConnect's, for every stream accepted.
+        public var window: UInt32
+
+        public init(token: WireBytes, address: WireBytes, window: UInt32) {
+            self.token = token
+            self.address = address
+            self.window = window
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read("Token"), address: try r.read("Address"), window: try r.read("Window"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(address)
+            try w.write(window)
+        }
+    }
+
+    public struct StreamListening: WireCodable, Equatable {
+        public var listenerID: UInt32
+        /// The address bound, with the port the kernel chose: tcp:127.0.0.1:40123.
+        public var address: WireBytes
+
+        public init(listenerID: UInt32, address: WireBytes) {
+            self.listenerID = listenerID
+            self.address = address
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(listenerID: try r.read("ListenerID"), address: try r.read("Address"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(listenerID)
+            try w.write(address)
+        }
+    }
+
+    public struct ListenerRef: WireCodable, Equatable {
+        public var token: WireBytes
+        public var listenerID: UInt32
+
+        public init(token: WireBytes, listenerID: UInt32) {
+            self.token = token
+            self.listenerID = listenerID
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read("Token"), listenerID: try r.read("ListenerID"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(listenerID)
+        }
+    }
+
+    public struct StreamSendRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var streamID: UInt32
+        public var data: WireBytes
+
+        public init(token: WireBytes, streamID: UInt32, data: WireBytes) {
+            self.token = token
+            self.streamID = streamID
+            self.data = data
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read("Token"), streamID: try r.read("StreamID"), data: try r.read("Data"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(streamID)
+            try w.write(data)
+        }
+    }
+
+    /// StreamAck: the client has passed on Bytes of StreamReceived data; the agent may
+    /// send that much more.
+    public struct StreamAckRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var streamID: UInt32
+        public var bytes: UInt32
+
+        public init(token: WireBytes, streamID: UInt32, bytes: UInt32) {
+            self.token = token
+            self.streamID = streamID
+            self.bytes = bytes
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read("Token"), streamID: try r.read("StreamID"), bytes: try r.read("Bytes"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(streamID)
+            try w.write(bytes)
+        }
+    }
+
+    /// StreamClose: the client's side ended. Not Abort: the socket's sending half is shut
+    /// down once the data sent before it is written (the peer reads end of file), and the
+    /// stream ends when the peer ends too. Abort: the socket is reset and the stream is
+    /// gone.
+    public struct StreamCloseRequest: WireCodable, Equatable {
+        public var token: WireBytes
+        public var streamID: UInt32
+        public var abort: Bool
+
+        public init(token: WireBytes, streamID: UInt32, abort: Bool) {
+            self.token = token
+            self.streamID = streamID
+            self.abort = abort
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(token: try r.read("Token"), streamID: try r.read("StreamID"), abort: try r.read("Abort"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(token)
+            try w.write(streamID)
+            try w.write(abort)
+        }
+    }
+
+    /// StreamReceived: bytes the socket gave, at most the client's window in flight.
+    public struct StreamData: WireCodable, Equatable {
+        public var streamID: UInt32
+        public var data: WireBytes
+
+        public init(streamID: UInt32, data: WireBytes) {
+            self.streamID = streamID
+            self.data = data
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(streamID: try r.read("StreamID"), data: try r.read("Data"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(streamID)
+            try w.write(data)
+        }
+    }
+
+    public struct StreamCreditEvent: WireCodable, Equatable {
+        public var streamID: UInt32
+        public var bytes: UInt32
+
+        public init(streamID: UInt32, bytes: UInt32) {
+            self.streamID = streamID
+            self.bytes = bytes
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(streamID: try r.read("StreamID"), bytes: try r.read("Bytes"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(streamID)
+            try w.write(bytes)
+        }
+    }
+
+    /// StreamEnded: the socket's peer shut down its sending half (end of file).
+    public struct StreamRef: WireCodable, Equatable {
+        public var streamID: UInt32
+
+        public init(streamID: UInt32) { self.streamID = streamID }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self { Self(streamID: try r.read("StreamID")) }
+
+        public func encode(to w: inout WireWriter) throws(WireError) { try w.write(streamID) }
+    }
+
+    /// StreamClosed: the stream is gone, after its last StreamReceived and StreamCredit.
+    /// Errno 0: both sides ended.
+    public struct StreamClosedEvent: WireCodable, Equatable {
+        public var streamID: UInt32
+        public var errno: Int32
+        public var message: WireBytes
+
+        public init(streamID: UInt32, errno: Int32, message: WireBytes) {
+            self.streamID = streamID
+            self.errno = errno
+            self.message = message
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(streamID: try r.read("StreamID"), errno: try r.read("Errno"), message: try r.read("Message"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(streamID)
+            try w.write(errno)
+            try w.write(message)
+        }
+    }
+
+    /// StreamAccepted: a listener's new connection, a stream with the listener's window;
+    /// StreamSend's window is StreamOpened's.
+    public struct StreamAcceptedEvent: WireCodable, Equatable {
+        public var listenerID: UInt32
+        public var streamID: UInt32
+        public var window: UInt32
+        /// tcp:ADDRESS:PORT of the connecting side.
+        public var peer: WireBytes
+
+        public init(listenerID: UInt32, streamID: UInt32, window: UInt32, peer: WireBytes) {
+            self.listenerID = listenerID
+            self.streamID = streamID
+            self.window = window
+            self.peer = peer
+        }
+
+        public static func decode(from r: inout WireReader) throws(WireError) -> Self {
+            Self(listenerID: try r.read("ListenerID"), streamID: try r.read("StreamID"), window: try r.read("Window"),
+                 peer: try r.read("Peer"))
+        }
+
+        public func encode(to w: inout WireWriter) throws(WireError) {
+            try w.write(listenerID)
+            try w.write(streamID)
+            try w.write(window)
+            try w.write(peer)
         }
     }
 }
