@@ -45,6 +45,7 @@ static const int CSYS_AF_INET6 = AF_INET6;
 static const int CSYS_AF_UNIX = AF_UNIX;
 static const int CSYS_SOL_SOCKET = SOL_SOCKET;
 static const int CSYS_SO_REUSEADDR = SO_REUSEADDR;
+static const int CSYS_SO_LINGER = SO_LINGER;
 static const int CSYS_SO_KEEPALIVE = SO_KEEPALIVE;
 static const int CSYS_IPPROTO_TCP = IPPROTO_TCP;
 static const int CSYS_IPPROTO_IPV6 = IPPROTO_IPV6;

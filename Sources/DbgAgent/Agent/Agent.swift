@@ -213,7 +213,7 @@ final class Agent {
     /// One line with the whole budget: every pool, mapped once at start-up.
     private func logBudget() {
         let kib = { (bytes: Int) in (bytes + 1023) / 1024 }
-        var total = sutra.connections.budgetBytes + core.processes.budgetBytes
+        var total = sutra.connections.budgetBytes + core.processes.budgetBytes + core.forwarder.streams.budgetBytes
         #if !DBG_NO_TLS
         total += tls?.budgetBytes ?? 0
         #endif
@@ -233,7 +233,9 @@ final class Agent {
             + "(receive \(kib(config.receiveBufferSize)) + transmit \(kib(config.transmitBufferSize))), "
             + "\(config.maxExec) commands x \(kib(2 * config.maxOutput)) KiB of output, "
             + "\(config.maxShells) shells x \(kib(core.processes.shells.budgetBytes / config.maxShells)) KiB of input, "
-            + "\(config.maxStreams) streaming processes x \(kib(StreamingProcess.inputWindow)) KiB of input" + flash + "; "
+            + "\(config.maxStreams) streaming processes x \(kib(StreamingProcess.inputWindow)) KiB of input, "
+            + (config.forwarding ? "\(config.maxForwards) forwarded streams x \(kib(ForwardedStream.window)) KiB" : "forwarding off")
+            + flash + "; "
             + "pages are committed only while in use")
         Log.info("authentication: \(config.authMethod.name), \(config.maxAuthInFlight) worker threads, "
             + "\(config.maxSessions) sessions")
@@ -320,11 +322,12 @@ final class Agent {
 private func ensureDescriptorLimit(_ config: AgentConfig) throws(StartupError) {
     // Per connection its socket and splice pipe (and for TLS the relay's socket and
     // bridge); per command two pipes; per shell a PTY;
-    // per streaming process three pipes (or a PTY and a duplicate);
+    // per streaming process three pipes (or a PTY and a duplicate); per forwarded stream
+    // its socket, and the forwarding listeners;
     // the open-file cache; listeners, epoll, timerfd, signalfd, eventfd, the EMFILE
     // reserve and stdio.
     let needed = UInt64(5 * config.maxConnections + 2 * config.maxExec + config.maxShells + 3 * config.maxStreams + 32
-        + config.effectiveListen.count + 2 * config.http.connections + config.http.addresses.count + 16)
+        + config.maxForwards + Forwarder.maxListeners + config.effectiveListen.count + 2 * config.http.connections + config.http.addresses.count + 16)
     var soft: UInt64 = 0
     var hard: UInt64 = 0
     guard csys_nofile_limit(&soft, &hard) == 0, soft < needed else { return }

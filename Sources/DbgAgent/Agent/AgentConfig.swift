@@ -47,6 +47,9 @@ struct AgentConfig: Equatable {
     var maxExec = 16
     /// Streaming processes at once (each with three pipes or a PTY, and an input window).
     var maxStreams = 16
+    /// Forwarded streams at once; `forwarding` false refuses forwarding altogether.
+    var maxForwards = 64
+    var forwarding = true
     /// Bytes of stdout and of stderr kept per command: `--max-output`, or by default
     /// 64 KiB or what fits in a frame next to the other stream.
     var maxOutputFlag: Int?
@@ -102,6 +105,7 @@ struct AgentConfig: Equatable {
     static let maxExecRange = 1...1024
     static let maxShellsRange = 1...1024
     static let maxStreamsRange = 1...1024
+    static let maxForwardsRange = 1...4096
     static let maxOutputRange = 1024...(16 << 20)
     static let logSizeRange = (16 << 10)...(1 << 30)
 

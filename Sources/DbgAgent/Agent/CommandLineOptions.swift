@@ -42,6 +42,9 @@ enum CommandLineOptions {
               --max-exec N              commands running at once (default 16, 1..1024)
               --max-shells N            interactive shells at once (default 8, 1..1024)
               --max-streams N           streaming processes (dbg exec) at once (default 16, 1..1024)
+              --max-forwards N          forwarded streams (dbg forward, reverse) at once
+                                        (default 64, 1..4096)
+              --no-forwarding           refuse port forwarding (StreamConnect, StreamListen)
               --max-output BYTES        stdout and stderr kept per command (default 64K, or
                                         less to fit --max-frame, which must hold both)
               --chunk BYTES             ReadFile chunk when Size is 0 (default 256K)
@@ -219,6 +222,10 @@ enum CommandLineOptions {
             return setCount(&config.maxShells, argument, AgentConfig.maxShellsRange, "--max-shells")
         case Key.maxStreams:
             return setCount(&config.maxStreams, argument, AgentConfig.maxStreamsRange, "--max-streams")
+        case Key.maxForwards:
+            return setCount(&config.maxForwards, argument, AgentConfig.maxForwardsRange, "--max-forwards")
+        case Key.noForwarding:
+            config.forwarding = false
         case Key.maxExec:
             return setCount(&config.maxExec, argument, AgentConfig.maxExecRange, "--max-exec")
         case Key.maxOutput:
@@ -331,6 +338,8 @@ enum CommandLineOptions {
         static let stateDirectory: UInt8 = 29
         static let requireTLS: UInt8 = 30
         static let authorizedKeys: UInt8 = 31
+        static let maxForwards: UInt8 = 32
+        static let noForwarding: UInt8 = 33
     }
 
     private static func withOptionTable<R, E: Error>(_ body: (UnsafePointer<option>) throws(E) -> R) throws(E) -> R {
@@ -359,6 +368,8 @@ enum CommandLineOptions {
             entry("group", CSYS_REQUIRED_ARGUMENT, Key.group),
             entry("max-shells", CSYS_REQUIRED_ARGUMENT, Key.maxShells),
             entry("max-streams", CSYS_REQUIRED_ARGUMENT, Key.maxStreams),
+            entry("max-forwards", CSYS_REQUIRED_ARGUMENT, Key.maxForwards),
+            entry("no-forwarding", CSYS_NO_ARGUMENT, Key.noForwarding),
             entry("chunk", CSYS_REQUIRED_ARGUMENT, Key.chunk),
             entry("max-chunk", CSYS_REQUIRED_ARGUMENT, Key.maxChunk),
             entry("distro-root", CSYS_REQUIRED_ARGUMENT, Key.distroRoot),

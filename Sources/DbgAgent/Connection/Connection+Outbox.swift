@@ -42,6 +42,9 @@ extension Connection {
         case nothingNew
         /// The source reports the end (0 bytes, EIO from a PTY whose slave is closed).
         case ended
+        /// The read failed otherwise (a socket reset): what a stream's end reports; for
+        /// pipes and PTYs the same as `ended`.
+        case failed(Errno)
         /// No room in the transmit buffer.
         case noRoom
     }
@@ -59,7 +62,8 @@ extension Connection {
         do throws(Errno) {
             got = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: space[prefix..<(prefix + room)]))
         } catch {
-            return error == .wouldBlock ? .nothingNew : .ended
+            if error == .wouldBlock { return .nothingNew }
+            return error.code == CSYS_EIO ? .ended : .failed(error)
         }
         if got == 0 { return .ended }
         var writer = WireWriter(UnsafeMutableRawBufferPointer(rebasing: space[0..<prefix]))

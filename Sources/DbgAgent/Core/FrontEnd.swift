@@ -14,4 +14,14 @@ protocol FrontEnd: AnyObject {
     /// A streaming process of `connection` has output to relay (or its end), or room
     /// for waiting input.
     func streamReady(_ stream: Int, of connection: ConnectionRef)
+
+    /// A forwarded stream of `connection` was accepted, finished connecting, has bytes
+    /// to relay (or its end), or room for waiting input.
+    func forwardReady(_ stream: Int, of connection: ConnectionRef)
+}
+
+extension FrontEnd {
+    /// A front end without forwarding (yet) resets what it is told of: nothing of its
+    /// connections can have opened a stream, so this does not happen.
+    func forwardReady(_ stream: Int, of connection: ConnectionRef) {}
 }

@@ -9,6 +9,8 @@ final class ServiceCore {
     let processes: ProcessHost
     let fileJobs: FileJobs
     let files: SessionFiles
+    /// Forwarded streams and listeners (StreamConnect, StreamListen).
+    let forwarder: Forwarder
     let timer: DeadlineTimer
     let loop: EventLoop
     /// Recent events for the HTTP API's news.
@@ -43,6 +45,7 @@ final class ServiceCore {
                                     stackSize: stackSize)
             processes = try ProcessHost(config: config, loop: loop, timer: timer, completions: completions)
             fileJobs = try FileJobs(loop: loop, completions: completions, stackSize: stackSize)
+            forwarder = try Forwarder(config: config, loop: loop)
             #if !DBG_NO_FLASH
             flasher = try Flasher(bufferSize: Int(config.maxFrame), loop: loop, timer: timer, completions: completions,
                                   stackSize: stackSize)
@@ -55,6 +58,7 @@ final class ServiceCore {
             self.frontEnd(of: connection)?.shellReady(shell, of: connection, readiness)
         }
         processes.streamReady = { stream, connection in self.frontEnd(of: connection)?.streamReady(stream, of: connection) }
+        forwarder.ready = { stream, connection in self.frontEnd(of: connection)?.forwardReady(stream, of: connection) }
     }
 
     /// Adds a front end; its connections' refs carry the number returned.
@@ -78,6 +82,7 @@ final class ServiceCore {
     func sessionEnded(_ session: Session) {
         processes.hangUpShells(ofSession: session.serial)
         processes.hangUpStreams(ofSession: session.serial)
+        forwarder.sessionEnded(session.serial)
         files.sessionEnded(session.serial)
         #if !DBG_NO_FLASH
         flasher.sessionEnded(session.serial)
@@ -89,6 +94,7 @@ final class ServiceCore {
     func connectionClosed(_ connection: ConnectionRef) {
         sessions.connectionClosed(connection) { session in files.sessionEnded(session.serial) }
         processes.connectionClosed(connection)
+        forwarder.connectionClosed(connection)
         fileJobs.connectionClosed(connection)
         #if !DBG_NO_FLASH
         flasher.connectionClosed(connection)
@@ -113,6 +119,7 @@ final class ServiceCore {
     /// Before the agent exits: processes are killed and PAM sessions closed, in place.
     func shutdown() {
         processes.shutdown()
+        forwarder.shutdown()
         sessions.shutdown()
     }
 }

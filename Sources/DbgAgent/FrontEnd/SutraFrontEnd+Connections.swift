@@ -150,6 +150,7 @@ extension SutraFrontEnd {
         updateInterest(index)
         shells.outputMoved(connections[index])
         streams.outputMoved(&connections[index])
+        forwards.outputMoved(&connections[index])
     }
 
     /// Queues the answers to this connection's finished work, oldest first, while there

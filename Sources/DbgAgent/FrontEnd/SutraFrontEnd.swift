@@ -13,6 +13,7 @@ final class SutraFrontEnd: FrontEnd {
     let router: RequestRouter
     let shells: ShellRelay
     let streams: StreamRelay
+    let forwards: ForwardRelay
     var connections: ConnectionTable
     let listeners: [Listener]
     let serialLines: [SerialLine]
@@ -49,6 +50,7 @@ final class SutraFrontEnd: FrontEnd {
         self.tls = tls
         shells = ShellRelay(processes: core.processes)
         streams = StreamRelay(processes: core.processes)
+        forwards = ForwardRelay(forwarder: core.forwarder)
         do throws(Errno) {
             connections = try ConnectionTable(capacity: config.maxConnections, receiveSize: config.receiveBufferSize,
                                               transmitSize: config.transmitBufferSize)
@@ -118,6 +120,13 @@ final class SutraFrontEnd: FrontEnd {
     func shellReady(_ shell: Int, of connection: ConnectionRef, _ readiness: Readiness) {
         guard let slot = openSlot(of: connection) else { return }
         _ = shells.shellReady(shell, readiness, &connections[slot])
+        pump(slot)
+    }
+
+    /// A forwarded stream: accepted, connected, bytes, its end, or room for input.
+    func forwardReady(_ stream: Int, of connection: ConnectionRef) {
+        guard let slot = openSlot(of: connection) else { return }
+        forwards.streamReady(stream, &connections[slot])
         pump(slot)
     }
 

@@ -93,7 +93,7 @@ struct ShellRelay {
                 continue
             case .nothingNew, .noRoom:
                 return
-            case .ended:
+            case .ended, .failed:
                 processes.outputEnded(ofShell: index)
             }
         }

@@ -1,0 +1,90 @@
+import CSys
+import DbgPlatform
+
+/// A socket the board listens on for a client (StreamListen, `dbg reverse`): each
+/// connection it accepts becomes a stream of the same session and connection.
+struct StreamListener {
+    var fd: FileDescriptor?
+    var id: UInt32 = 0
+    var generation: UInt32 = 0
+    var reply = ReplyAddress.none
+    var ownerSerial: UInt64 = 0
+    var clientWindow = 0
+    var registered = false
+    var address = ""
+
+    var isOpen: Bool { fd != nil }
+}
+
+extension Forwarder {
+    /// Listens on `address` (TCP) for the session; returns the slot.
+    func listen(_ address: ForwardAddress, clientWindow: Int, ownerSerial: UInt64, reply: ReplyAddress) throws(OpenError) -> Int {
+        guard case .tcp(let host, let port, let ipv6) = address,
+              let target = ipv6 ? SocketAddress.ipv6(host, port: port) : SocketAddress.ipv4(host, port: port) else {
+            throw .failed(.invalidArgument)
+        }
+        guard let index = listeners.firstIndex(where: { !$0.isOpen }) else { throw .noSlot }
+        let raw = socket(target.family, CSYS_SOCK_STREAM | CSYS_SOCK_NONBLOCK | CSYS_SOCK_CLOEXEC, 0)
+        guard raw >= 0 else { throw .failed(.current) }
+        let fd = FileDescriptor(raw)
+        var one: Int32 = 1
+        _ = setsockopt(raw, CSYS_SOL_SOCKET, CSYS_SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard target.withSockaddr({ bind(raw, $0, $1) }) == 0, CSys.listen(raw, 128) == 0 else {
+            let error = Errno.current
+            fd.close()
+            throw .failed(error)
+        }
+        var bound = SocketAddress()
+        _ = bound.withMutableSockaddr { getsockname(raw, $0, &$1) }
+        listeners[index].fd = fd
+        listeners[index].id = nextListenerID()
+        listeners[index].reply = reply
+        listeners[index].ownerSerial = ownerSerial
+        listeners[index].clientWindow = clientWindow
+        listeners[index].address = "tcp:" + bound.description
+        updateListenerInterest()
+        return index
+    }
+
+    func listenerIndex(of id: UInt32) -> Int? { listeners.firstIndex { $0.isOpen && $0.id == id } }
+
+    func closeListener(_ index: Int) {
+        guard let fd = listeners[index].fd else { return }
+        if listeners[index].registered { loop.remove(fd) }
+        fd.close()
+        Log.info("forward: listener " + String(listeners[index].id) + " on " + listeners[index].address + " closed")
+        listeners[index] = StreamListener(generation: listeners[index].generation &+ 1)
+    }
+
+    private func listenerToken(_ index: Int) -> EventToken {
+        EventToken(listenerKind, index: UInt32(index), generation: listeners[index].generation)
+    }
+
+    /// Listeners accept while a stream slot is free (a connection beyond waits in the
+    /// backlog).
+    func updateListenerInterest() {
+        let room = streams.freeSlot != nil
+        for index in listeners.indices where listeners[index].isOpen && listeners[index].registered != room {
+            guard let fd = listeners[index].fd else { continue }
+            listeners[index].registered = loop.update(fd, from: listeners[index].registered ? .readable : nil,
+                                                      to: room ? .readable : nil, listenerToken(index)) != nil
+        }
+    }
+
+    func accept(_ token: EventToken) {
+        let index = Int(token.index)
+        guard index < listeners.count, listeners[index].isOpen, listenerToken(index) == token, let fd = listeners[index].fd else {
+            return
+        }
+        while let slot = streams.freeSlot {
+            var peer = SocketAddress()
+            let raw = peer.withMutableSockaddr { csys_accept(fd.rawValue, $0, &$1) }
+            guard raw >= 0 else { break }  // nothing pending (or the peer gave up)
+            occupyAccepted(slot, OwnedDescriptor(raw), listener: index, peer: "tcp:" + peer.description)
+            Log.info("forward: listener " + String(listeners[index].id) + " accepted stream " + String(streams[slot].id)
+                + " from " + streams[slot].address)
+            ready?(slot, listeners[index].reply.connection)
+        }
+        updateListenerInterest()
+    }
+}
