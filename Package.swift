@@ -67,7 +67,7 @@ var fuzzTargets: [Target] {
         ("Frames", agent), ("Messages", ["DbgWire"]), ("Link", ["DbgWire"]), ("Tar", agent),
         ("HTTP", agent), ("Command", agent), ("Accounts", agent), ("Telnet", ["DbgClient"]), ("MDNS", ["DbgPlatform"]),
         ("JSON", ["DbgWire"]), ("RPC", agent), ("TLS", agent + ["CTLS", "DbgPlatform"]), ("Bmap", ["DbgClient"]),
-        ("Request", ["DbgWire"]), ("WebSocket", ["DbgWire"]), ("WebAPI", agent),
+        ("Request", ["DbgWire"]), ("WebSocket", ["DbgWire"]), ("WebAPI", agent), ("Forward", ["DbgPlatform"]),
     ]
     return targets.map { name, dependencies in
         .executableTarget(name: "fuzz-\(name.lowercased())", dependencies: dependencies, path: "Tests/Fuzz/Fuzz\(name)")
