@@ -147,10 +147,23 @@ extension SutraFrontEnd {
         }
         advanceClosing(index)
         guard connections[index].isActive else { return }
-        updateInterest(index)
+        let queued = connections[index].pendingOutput
         shells.outputMoved(connections[index])
         streams.outputMoved(&connections[index])
+        #if !DBG_NO_FORWARD
         forwards.outputMoved(&connections[index])
+        #endif
+        // What they queued (credits, a forwarded socket's bytes) goes out now, not with
+        // the connection's next event.
+        if connections[index].pendingOutput > queued {
+            do throws(Errno) {
+                try connections[index].flush()
+            } catch {
+                close(index, reason: "write failed: \(error.message)")
+                return
+            }
+        }
+        updateInterest(index)
     }
 
     /// Queues the answers to this connection's finished work, oldest first, while there
