@@ -4,7 +4,10 @@ import CSys
 /// StreamConnect and StreamListen write it: `tcp:HOST:PORT`, `tcp:PORT` (the loopback
 /// address) or `unix:PATH`. Hosts are numeric (`127.0.0.1`, `[::1]`) or `localhost`:
 /// the agent resolves no names, since a lookup could hold up its loop.
-public enum ForwardAddress: Equatable, Sendable {
+///
+/// Not Equatable: comparing its String would pull Unicode normalization into the
+/// firmware; compare `description`'s bytes.
+public enum ForwardAddress: Sendable {
     case tcp(host: String, port: UInt16, ipv6: Bool)
     case unix(path: [UInt8])
 
@@ -38,8 +41,7 @@ public enum ForwardAddress: Equatable, Sendable {
         guard let port = parts.port, !parts.host.isEmpty else {
             throw Invalid(message: shown + ": expected tcp:PORT or tcp:HOST:PORT, with a port from 1 to 65535")
         }
-        var host = String(decoding: parts.host, as: UTF8.self)
-        if host == "localhost" { host = "127.0.0.1" }
+        let host = parts.host == Array("localhost".utf8) ? "127.0.0.1" : String(decoding: parts.host, as: UTF8.self)
         guard isNumeric(host, ipv6: parts.bracketed) else {
             throw Invalid(message: shown + ": '" + host + "' is not a numeric IPv" + (parts.bracketed ? "6" : "4")
                 + " address (names are not looked up on the board)")

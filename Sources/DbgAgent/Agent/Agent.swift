@@ -76,10 +76,15 @@ final class Agent {
         #else
         let httpFeature = " http=off"
         #endif
+        #if DBG_NO_FORWARD
+        let forwardFeature = " forward=off"
+        #else
+        let forwardFeature = " forward=" + (config.forwarding ? String(config.maxForwards) : "off")
+        #endif
         let router = RequestRouter(control: ControlService(
             maxFrame: config.maxFrame, services: RequestRouter.served,
             features: WireBytes("transport=tcp,unix,serial auth=\(config.authMethod.name) max-connections=\(config.maxConnections) "
-                + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)" + keyFeature + httpFeature)),
+                + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)" + keyFeature + httpFeature + forwardFeature)),
             dbg: dbg, distro: distro)
         let listeners = try Agent.openListeners(config)
         #if DBG_NO_TLS
@@ -213,7 +218,7 @@ final class Agent {
     /// One line with the whole budget: every pool, mapped once at start-up.
     private func logBudget() {
         let kib = { (bytes: Int) in (bytes + 1023) / 1024 }
-        var total = sutra.connections.budgetBytes + core.processes.budgetBytes + core.forwarder.streams.budgetBytes
+        var total = sutra.connections.budgetBytes + core.processes.budgetBytes
         #if !DBG_NO_TLS
         total += tls?.budgetBytes ?? 0
         #endif
@@ -222,6 +227,11 @@ final class Agent {
         #endif
         #if !DBG_NO_HTTP
         total += http?.budgetBytes ?? 0
+        #endif
+        var forwarding = "forwarding off"
+        #if !DBG_NO_FORWARD
+        total += core.forwarder.streams.budgetBytes
+        if config.forwarding { forwarding = "\(config.maxForwards) forwarded streams x \(kib(ForwardedStream.window)) KiB" }
         #endif
         var flash = ""
         #if !DBG_NO_FLASH
@@ -234,7 +244,7 @@ final class Agent {
             + "\(config.maxExec) commands x \(kib(2 * config.maxOutput)) KiB of output, "
             + "\(config.maxShells) shells x \(kib(core.processes.shells.budgetBytes / config.maxShells)) KiB of input, "
             + "\(config.maxStreams) streaming processes x \(kib(StreamingProcess.inputWindow)) KiB of input, "
-            + (config.forwarding ? "\(config.maxForwards) forwarded streams x \(kib(ForwardedStream.window)) KiB" : "forwarding off")
+            + forwarding
             + flash + "; "
             + "pages are committed only while in use")
         Log.info("authentication: \(config.authMethod.name), \(config.maxAuthInFlight) worker threads, "
@@ -323,11 +333,11 @@ private func ensureDescriptorLimit(_ config: AgentConfig) throws(StartupError) {
     // Per connection its socket and splice pipe (and for TLS the relay's socket and
     // bridge); per command two pipes; per shell a PTY;
     // per streaming process three pipes (or a PTY and a duplicate); per forwarded stream
-    // its socket, and the forwarding listeners;
+    // its socket, and the forwarding listeners (Forwarder.maxListeners);
     // the open-file cache; listeners, epoll, timerfd, signalfd, eventfd, the EMFILE
     // reserve and stdio.
     let needed = UInt64(5 * config.maxConnections + 2 * config.maxExec + config.maxShells + 3 * config.maxStreams + 32
-        + config.maxForwards + Forwarder.maxListeners + config.effectiveListen.count + 2 * config.http.connections + config.http.addresses.count + 16)
+        + config.maxForwards + 16 + config.effectiveListen.count + 2 * config.http.connections + config.http.addresses.count + 16)
     var soft: UInt64 = 0
     var hard: UInt64 = 0
     guard csys_nofile_limit(&soft, &hard) == 0, soft < needed else { return }

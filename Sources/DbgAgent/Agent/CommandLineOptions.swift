@@ -222,10 +222,16 @@ enum CommandLineOptions {
             return setCount(&config.maxShells, argument, AgentConfig.maxShellsRange, "--max-shells")
         case Key.maxStreams:
             return setCount(&config.maxStreams, argument, AgentConfig.maxStreamsRange, "--max-streams")
-        case Key.maxForwards:
-            return setCount(&config.maxForwards, argument, AgentConfig.maxForwardsRange, "--max-forwards")
-        case Key.noForwarding:
-            config.forwarding = false
+        case Key.maxForwards, Key.noForwarding:
+            #if DBG_NO_FORWARD
+            return ConfigError("--max-forwards, --no-forwarding: this dbgd was built without port forwarding (DBG_FORWARD=OFF)")
+            #else
+            if key == Key.noForwarding {
+                config.forwarding = false
+            } else {
+                return setCount(&config.maxForwards, argument, AgentConfig.maxForwardsRange, "--max-forwards")
+            }
+            #endif
         case Key.maxExec:
             return setCount(&config.maxExec, argument, AgentConfig.maxExecRange, "--max-exec")
         case Key.maxOutput:

@@ -9,8 +9,10 @@ final class ServiceCore {
     let processes: ProcessHost
     let fileJobs: FileJobs
     let files: SessionFiles
+    #if !DBG_NO_FORWARD
     /// Forwarded streams and listeners (StreamConnect, StreamListen).
     let forwarder: Forwarder
+    #endif
     let timer: DeadlineTimer
     let loop: EventLoop
     /// Recent events for the HTTP API's news.
@@ -45,7 +47,9 @@ final class ServiceCore {
                                     stackSize: stackSize)
             processes = try ProcessHost(config: config, loop: loop, timer: timer, completions: completions)
             fileJobs = try FileJobs(loop: loop, completions: completions, stackSize: stackSize)
+            #if !DBG_NO_FORWARD
             forwarder = try Forwarder(config: config, loop: loop)
+            #endif
             #if !DBG_NO_FLASH
             flasher = try Flasher(bufferSize: Int(config.maxFrame), loop: loop, timer: timer, completions: completions,
                                   stackSize: stackSize)
@@ -58,7 +62,9 @@ final class ServiceCore {
             self.frontEnd(of: connection)?.shellReady(shell, of: connection, readiness)
         }
         processes.streamReady = { stream, connection in self.frontEnd(of: connection)?.streamReady(stream, of: connection) }
+        #if !DBG_NO_FORWARD
         forwarder.ready = { stream, connection in self.frontEnd(of: connection)?.forwardReady(stream, of: connection) }
+        #endif
     }
 
     /// Adds a front end; its connections' refs carry the number returned.
@@ -82,7 +88,9 @@ final class ServiceCore {
     func sessionEnded(_ session: Session) {
         processes.hangUpShells(ofSession: session.serial)
         processes.hangUpStreams(ofSession: session.serial)
+        #if !DBG_NO_FORWARD
         forwarder.sessionEnded(session.serial)
+        #endif
         files.sessionEnded(session.serial)
         #if !DBG_NO_FLASH
         flasher.sessionEnded(session.serial)
@@ -94,7 +102,9 @@ final class ServiceCore {
     func connectionClosed(_ connection: ConnectionRef) {
         sessions.connectionClosed(connection) { session in files.sessionEnded(session.serial) }
         processes.connectionClosed(connection)
+        #if !DBG_NO_FORWARD
         forwarder.connectionClosed(connection)
+        #endif
         fileJobs.connectionClosed(connection)
         #if !DBG_NO_FLASH
         flasher.connectionClosed(connection)
@@ -119,7 +129,9 @@ final class ServiceCore {
     /// Before the agent exits: processes are killed and PAM sessions closed, in place.
     func shutdown() {
         processes.shutdown()
+        #if !DBG_NO_FORWARD
         forwarder.shutdown()
+        #endif
         sessions.shutdown()
     }
 }

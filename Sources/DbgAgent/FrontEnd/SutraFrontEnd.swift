@@ -13,7 +13,9 @@ final class SutraFrontEnd: FrontEnd {
     let router: RequestRouter
     let shells: ShellRelay
     let streams: StreamRelay
+    #if !DBG_NO_FORWARD
     let forwards: ForwardRelay
+    #endif
     var connections: ConnectionTable
     let listeners: [Listener]
     let serialLines: [SerialLine]
@@ -50,7 +52,9 @@ final class SutraFrontEnd: FrontEnd {
         self.tls = tls
         shells = ShellRelay(processes: core.processes)
         streams = StreamRelay(processes: core.processes)
+        #if !DBG_NO_FORWARD
         forwards = ForwardRelay(forwarder: core.forwarder)
+        #endif
         do throws(Errno) {
             connections = try ConnectionTable(capacity: config.maxConnections, receiveSize: config.receiveBufferSize,
                                               transmitSize: config.transmitBufferSize)
@@ -123,12 +127,14 @@ final class SutraFrontEnd: FrontEnd {
         pump(slot)
     }
 
+    #if !DBG_NO_FORWARD
     /// A forwarded stream: accepted, connected, bytes, its end, or room for input.
     func forwardReady(_ stream: Int, of connection: ConnectionRef) {
         guard let slot = openSlot(of: connection) else { return }
         forwards.streamReady(stream, &connections[slot])
         pump(slot)
     }
+    #endif
 
     /// A streaming process's pipes: output, its end, or room for waiting input.
     func streamReady(_ stream: Int, of connection: ConnectionRef) {

@@ -6,6 +6,17 @@ import DbgWire
 /// the session that opened it. The bytes and the stream's news go out through the
 /// forward relay.
 extension DbgService {
+    func handleForward(_ op: Dbg.Op, _ request: Request, _ connection: inout Connection) {
+        switch op {
+        case .streamConnect: serve(Dbg.StreamConnectRequest.self, request, &connection, connectStream)
+        case .streamListen: serve(Dbg.StreamListenRequest.self, request, &connection, listenStream)
+        case .streamUnlisten: serve(Dbg.ListenerRef.self, request, &connection, unlistenStream)
+        case .streamSend: serve(Dbg.StreamSendRequest.self, request, &connection, sendStream)
+        case .streamAck: serve(Dbg.StreamAckRequest.self, request, &connection, ackStream)
+        default: serve(Dbg.StreamCloseRequest.self, request, &connection, closeStream)
+        }
+    }
+
     func connectStream(_ open: Dbg.StreamConnectRequest, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
         let session = try forwardingSession(open.token, connection)
         let address = try DbgService.forwardAddress(open.address, anyPort: false)

@@ -14,8 +14,10 @@ final class DbgService {
     let core: ServiceCore
     let relay: ShellRelay
     let streams: StreamRelay
+    #if !DBG_NO_FORWARD
     let forwards: ForwardRelay
     var forwarder: Forwarder { core.forwarder }
+    #endif
     let defaultChunk: Int
     let maxChunk: Int
     let execTimeoutSeconds: Int64
@@ -30,7 +32,9 @@ final class DbgService {
         self.core = core
         relay = ShellRelay(processes: core.processes)
         streams = StreamRelay(processes: core.processes)
+        #if !DBG_NO_FORWARD
         forwards = ForwardRelay(forwarder: core.forwarder)
+        #endif
         defaultChunk = config.defaultChunk
         maxChunk = config.maxChunk
         execTimeoutSeconds = config.execTimeoutSeconds
@@ -77,12 +81,12 @@ final class DbgService {
         case .processCloseInput: serve(Dbg.ProcessRef.self, request, &connection, closeProcessInput)
         case .processSignal: serve(Dbg.ProcessSignalRequest.self, request, &connection, signalProcess)
         case .processResize: serve(Dbg.ProcessResizeRequest.self, request, &connection, resizeProcess)
-        case .streamConnect: serve(Dbg.StreamConnectRequest.self, request, &connection, connectStream)
-        case .streamListen: serve(Dbg.StreamListenRequest.self, request, &connection, listenStream)
-        case .streamUnlisten: serve(Dbg.ListenerRef.self, request, &connection, unlistenStream)
-        case .streamSend: serve(Dbg.StreamSendRequest.self, request, &connection, sendStream)
-        case .streamAck: serve(Dbg.StreamAckRequest.self, request, &connection, ackStream)
-        case .streamClose: serve(Dbg.StreamCloseRequest.self, request, &connection, closeStream)
+        case .streamConnect, .streamListen, .streamUnlisten, .streamSend, .streamAck, .streamClose:
+            #if DBG_NO_FORWARD
+            connection.fail(request.header, .unsupported, "this dbgd was built without port forwarding (DBG_FORWARD=OFF)")
+            #else
+            handleForward(op, request, &connection)
+            #endif
         case .appCall:
             #if DBG_NO_APP
             connection.fail(request.header, .unsupported, "this dbgd was built without the application runtime (DBG_APP=OFF)")
