@@ -14,15 +14,17 @@ extension AgentConnection {
         public var timeoutSeconds: Int32 = 0
 
         public init() {}
+
+        public func request(token: WireBytes) -> Dbg.ProcessStartRequest {
+            Dbg.ProcessStartRequest(
+                token: token, argv: argv.map { Dbg.Argument(value: WireBytes($0)) }, command: WireBytes(command),
+                cwd: WireBytes(cwd), env: environment.map { Dbg.Argument(value: WireBytes($0)) },
+                terminal: terminal != nil, rows: terminal?.rows ?? 0, cols: terminal?.cols ?? 0, timeoutSec: timeoutSeconds)
+        }
     }
 
     public func startProcess(token: String, _ spec: ProcessSpec) throws(ClientError) -> ProcessStarted {
-        let request = Dbg.ProcessStartRequest(
-            token: WireBytes(token), argv: spec.argv.map { Dbg.Argument(value: WireBytes($0)) }, command: WireBytes(spec.command),
-            cwd: WireBytes(spec.cwd), env: spec.environment.map { Dbg.Argument(value: WireBytes($0)) },
-            terminal: spec.terminal != nil, rows: spec.terminal?.rows ?? 0, cols: spec.terminal?.cols ?? 0,
-            timeoutSec: spec.timeoutSeconds)
-        return try call(service: ServiceID.dbg, op: Dbg.Op.processStart.rawValue, request)
+        try call(service: ServiceID.dbg, op: Dbg.Op.processStart.rawValue, spec.request(token: WireBytes(token)))
     }
 
     /// Stdin bytes, one-way; the caller keeps within the input window.

@@ -27,6 +27,8 @@ public final class StreamMux: @unchecked Sendable {
     public var onAccepted: ((Dbg.StreamAcceptedEvent) -> Void)?
     /// An error the agent sent for a one-way request (a stream that had gone).
     public var onStrayError: ((ClientError) -> Void)?
+    /// Events that are not the streams' (a process's output and exit, for dbg gdbserver).
+    public var onOtherEvent: ((ReceivedFrame) -> Void)?
 
     public init(connection: AgentConnection, token: WireBytes, window: Int = 1 << 20) {
         self.connection = connection
@@ -73,7 +75,11 @@ public final class StreamMux: @unchecked Sendable {
             onStrayError?(.remote(code: error.code, errno: error.errno, message: error.message.string))
             return
         }
-        guard header.kind == .event, header.service == ServiceID.dbg, let event = Dbg.Event(rawValue: header.op) else { return }
+        guard header.kind == .event else { return }
+        guard header.service == ServiceID.dbg, let event = Dbg.Event(rawValue: header.op) else {
+            onOtherEvent?(ReceivedFrame(header: header, payload: Array(payload)))
+            return
+        }
         switch event {
         case .streamReceived:
             let data = try ReceivedFrame.decode(header, payload, as: Dbg.StreamData.self)
@@ -92,7 +98,7 @@ public final class StreamMux: @unchecked Sendable {
             prepare(accepted.streamID, credit: Int(accepted.window))
             onAccepted?(accepted)
         default:
-            break
+            onOtherEvent?(ReceivedFrame(header: header, payload: Array(payload)))
         }
     }
 
@@ -141,6 +147,16 @@ public final class StreamMux: @unchecked Sendable {
     /// The board listens on `address`; its connections arrive through `onAccepted`.
     public func listen(_ address: String) throws(ClientError) -> Dbg.StreamListening {
         try call(.streamListen, Dbg.StreamListenRequest(token: token, address: WireBytes(address), window: UInt32(window)))
+    }
+
+    /// Closes a listener of `listen`.
+    public func unlisten(_ id: UInt32) throws(ClientError) {
+        let _: Empty = try call(.streamUnlisten, Dbg.ListenerRef(token: token, listenerID: id))
+    }
+
+    /// Starts a streaming process; its output and exit come through `onOtherEvent`.
+    public func startProcess(_ spec: AgentConnection.ProcessSpec) throws(ClientError) -> ProcessStarted {
+        try call(.processStart, spec.request(token: token))
     }
 
     /// Relays between the stream `id` (opened by `connect`, or accepted) and the local

@@ -44,7 +44,7 @@ enum DbgCommand {
         subcommands: [Ping.node, Info.node, Exec.node, Sh.node, Push.node, Pull.node, Ls.node, Stat.node, Mkdir.node, Rm.node,
                       Mv.node, Cat.node, Hash.node, Shell.node, DistroCommand.spec, Wait.node, Boards.node, Devices.node,
                       Connect.node, Disconnect.node, Keygen.node, CopyID.node, AppCommand.spec, ActionCommand.spec, BackupCommand.spec, RPC.node,
-                      Flash.node, Reboot.node, Forward.node, Reverse.node])
+                      Flash.node, Reboot.node, Forward.node, Reverse.node, GDBServer.node])
 
     static func main() {
         exit(run(Array(CommandLine.arguments.dropFirst())))

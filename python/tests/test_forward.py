@@ -5,6 +5,7 @@ refusal with its reason."""
 import hashlib
 import os
 import pathlib
+import re
 import shutil
 import socket
 import subprocess
@@ -51,7 +52,8 @@ class Dbg:
         if not self.first:
             self.stop()
             raise AssertionError("dbg %s ended: %s" % (words, self.process.stderr.read()))
-        self.port = int(self.first.split()[1].rsplit(":", 1)[1])
+        # "forwarding tcp:127.0.0.1:PORT ..." or "target remote localhost:PORT"
+        self.port = int(re.search(r"(?:localhost|127\.0\.0\.1):(\d+)", self.first).group(1))
 
     def stop(self):
         if self.process.poll() is None:
@@ -279,3 +281,65 @@ def test_forward_ends_with_a_message_when_the_agent_goes_away(tmp_path):
     finally:
         err = forward.stop()
     assert forward.process.returncode == 1 and "the agent went away" in err
+
+
+PROGRAM = r"""
+#include <stdio.h>
+#include <unistd.h>
+volatile int waiting = %d;
+int square(int v) { return v * v; }
+int main(void) {
+    int x = 6;
+    int y = square(x);
+    while (waiting) usleep(10000);
+    printf("%%d\n", y);
+    return y == 36 ? 0 : 1;
+}
+"""
+
+
+def build_program(folder, waiting):
+    for tool in ("gcc", "gdb", "gdbserver"):
+        if not shutil.which(tool):
+            pytest.skip("no %s here (Scripts/setup installs it)" % tool)
+    source = folder / ("prog%d.c" % waiting)
+    source.write_text(PROGRAM % waiting)
+    binary = folder / ("prog%d" % waiting)
+    subprocess.run(["gcc", "-g", "-O0", "-o", str(binary), str(source)], check=True)
+    return binary
+
+
+def gdb(port, binary, *commands):
+    words = ["gdb", "-nx", "-batch", "-ex", "set sysroot /", "-ex", "target remote localhost:%d" % port]
+    for command in commands:
+        words += ["-ex", command]
+    return subprocess.run(words + [str(binary)], capture_output=True, text=True, timeout=120).stdout
+
+
+def test_gdbserver_a_gdb_session_breaks_steps_reads_and_runs_to_the_end(agent):
+    binary = build_program(agent.folder, 0)
+    server = Dbg(agent, "gdbserver", str(binary))
+    try:
+        assert server.first.startswith("target remote localhost:")
+        out = gdb(server.port, binary, "break main", "continue", "next", "next", "print x", "print y", "continue")
+        assert "Breakpoint 1, main () at" in out and "$1 = 6" in out and "$2 = 36" in out, out
+        assert "exited normally" in out, out
+        server.process.wait(30)
+    finally:
+        err = server.stop()
+    assert server.process.returncode == 0 and "Listening on port" in err
+
+
+def test_gdbserver_attaches_to_a_running_process(agent):
+    binary = build_program(agent.folder, 1)
+    running = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, text=True)
+    server = Dbg(agent, "gdbserver", "--attach", str(running.pid))
+    try:
+        out = gdb(server.port, binary, "print waiting", "set var waiting = 0", "detach")
+        assert "$1 = 1" in out, out
+        assert running.wait(30) == 0 and running.stdout.read() == "36\n"
+        server.process.wait(30)
+    finally:
+        server.stop()
+        if running.poll() is None:
+            running.kill()
