@@ -63,8 +63,10 @@ struct LifecycleTests {
         // 16 commands x 2 x 32,736 B of capture (+ 64 KiB discard), 8 shells x 68 KiB of input and
         // 16 streaming processes x 256 KiB of input, and 4 TLS sessions x 232 KiB (BearSSL's
         // engine and its records, 64 KiB read ahead of it and 2 x 64 KiB of gathered output),
-        // and flashing's 6 buffers of a frame each (4 for writes in flight, staging, read-back).
-        #expect(budget.hasPrefix("dbgd: memory budget 7824 KiB: 4 connections x 196 KiB"), "\(budget)")
+        // flashing's 6 buffers of a frame each (4 for writes in flight, staging, read-back), and
+        // 64 forwarded streams x 128 KiB of pending input.
+        #expect(budget.hasPrefix("dbgd: memory budget 16016 KiB: 4 connections x 196 KiB"), "\(budget)")
+        #expect(budget.contains("64 forwarded streams x 128 KiB"), "\(budget)")
         #expect(budget.contains("flashing 384 KiB"), "\(budget)")
         #expect(budget.contains("16 streaming processes x 256 KiB of input"), "\(budget)")
         #expect(agent.log.contains { $0.contains("tls: 4 sessions x 232 KiB") }, "\(agent.log)")

@@ -146,7 +146,9 @@ struct TLSTests {
         // Writable by others: ignored, with a line saying why.
         chmod(file, 0o666)
         #expect(try keyOnly.run(["exec", "--", "true"]).status == 254)
-        #expect(agent.log.contains { $0.contains("ignoring \(file): writable by its group or others") }, "\(agent.log)")
+        // The log is read by a thread of the test: wait for the line rather than look once.
+        #expect(agent.waitForLine(timeout: 10) { $0.contains("ignoring \(file): writable by its group or others") } != nil,
+                "\(agent.log)")
 
         // The system's list works too; taking the key out of it refuses the next login.
         try FileManager.default.removeItem(atPath: file)
