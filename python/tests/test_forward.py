@@ -343,3 +343,27 @@ def test_gdbserver_attaches_to_a_running_process(agent):
         server.stop()
         if running.poll() is None:
             running.kill()
+
+
+def test_list_and_remove_show_and_end_the_running_forwards(agent, tmp_path):
+    env_dir = tmp_path / "run"
+    env_dir.mkdir(mode=0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(env_dir)
+    try:
+        first = Dbg(agent, "forward", "tcp:0", "tcp:1")
+        second = Dbg(agent, "reverse", "tcp:0", "tcp:1")
+        listed = run_dbg(agent, "forward", "--list")
+        assert listed.returncode == 0
+        assert listed.stdout == "%s tcp:127.0.0.1:%d tcp:127.0.0.1:1\n" % (agent.address, first.port), listed.stdout
+        assert run_dbg(agent, "reverse", "--list").stdout == "%s tcp:127.0.0.1:%d tcp:127.0.0.1:1\n" % (
+            agent.address, second.port)
+        missing = run_dbg(agent, "forward", "--remove", "tcp:1")
+        assert missing.returncode == 1 and "none running from tcp:127.0.0.1:1" in missing.stderr
+        assert run_dbg(agent, "forward", "--remove", "tcp:%d" % first.port).returncode == 0
+        assert first.process.wait(10) == 128 + 15
+        assert run_dbg(agent, "forward", "--list").stdout == ""
+        assert run_dbg(agent, "reverse", "--remove-all").returncode == 0
+        assert second.process.wait(10) == 128 + 15
+        assert os.listdir(env_dir / "dbg" / "forwards") == []
+    finally:
+        del os.environ["XDG_RUNTIME_DIR"]

@@ -48,6 +48,54 @@ struct Forwarding {
         }
     }
 
+    /// Accepts local connections on `listener` for ever, each relayed to a new stream to
+    /// `remote` (on a thread of its own while the stream opens).
+    func serve(_ listener: Int32, local: ForwardAddress, remote: String, name: @escaping @Sendable (Int) -> String) -> Never {
+        var serial = 0
+        while true {
+            let fd = accept(listener, nil, nil)
+            if fd < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                Terminal.error("dbg: accept: " + String(cString: strerror(errno)))
+                exit(ExitStatus.failure)
+            }
+            serial += 1
+            let what = name(serial)
+            LocalSockets.noDelay(fd, local)
+            startThread { [self] in
+                do {
+                    let opened = try mux.connect(remote)
+                    relay(opened.streamID, fd: fd, what: what)
+                } catch {
+                    Terminal.error("dbg: " + what + ": " + ((error as? ClientError)?.message ?? "\(error)"))
+                    close(fd)
+                }
+            }
+        }
+    }
+
+    static let managementSpecs: [OptionSpec] = [
+        .flag("list", nil, "List the ones running (this user's, from this machine): TARGET FROM TO."),
+        .option("remove", nil, "FROM", "End the one running from FROM."),
+        .flag("remove-all", nil, "End all that are running."),
+    ]
+
+    /// --list, --remove or --remove-all, if one was given: done here, with dbg's status.
+    static func manage(_ kind: String, _ arguments: ParsedArguments, bind: String? = nil) throws -> Int32? {
+        if arguments.flag("list") {
+            for entry in ForwardRegistry.entries(kind) { writeOut(1, Array((entry.line + "\n").utf8)) }
+            return 0
+        }
+        let from = try arguments.value("remove").map { try address($0, anyPort: true, bind: bind).description }
+        guard from != nil || arguments.flag("remove-all") else { return nil }
+        let removed = ForwardRegistry.remove(kind, from: from)
+        if let from, removed.isEmpty {
+            Terminal.error("dbg: " + kind + ": none running from " + from)
+            return ExitStatus.failure
+        }
+        return 0
+    }
+
     /// The message and status dbg ends with when the agent goes away.
     static func agentGone(_ error: ClientError) -> Never {
         Terminal.error("dbg: the agent went away: " + error.message)
@@ -64,54 +112,44 @@ struct Forward: Command {
             machine; dbg forward tcp:2345 unix:/run/app.sock reaches a Unix socket on the board, connected \
             as your user there. Without LOCAL, a free local port is taken and printed. The first line on \
             stdout says where dbg listens. Each connection is a stream of its own with its own flow \
-            control: a slow one does not hold up the others.
+            control: a slow one does not hold up the others. dbg forward --list shows the forwards \
+            running, --remove LOCAL ends one.
             """,
         options: [.option("bind", nil, "HOST", "Local address to listen on for tcp:PORT (default 127.0.0.1)."),
-                  Forwarding.verboseSpec],
-        arguments: [ArgumentSpec(name: "[LOCAL] REMOTE", count: .many(1),
+                  Forwarding.verboseSpec] + Forwarding.managementSpecs,
+        arguments: [ArgumentSpec(name: "[LOCAL] REMOTE", count: .many(0),
                                  help: "tcp:PORT, tcp:HOST:PORT or unix:PATH; REMOTE is on the board.")])
 
     let agent: AgentOptions
-    let local: ForwardAddress
-    let remote: ForwardAddress
+    let addresses: (local: ForwardAddress, remote: ForwardAddress)?
+    let managed: Int32?
     let verbose: Bool
 
     init(_ arguments: ParsedArguments) throws {
         agent = try AgentOptions(arguments)
-        let words = arguments.arguments
-        guard words.count <= 2 else { throw ValidationError("expected [LOCAL] REMOTE, e.g. tcp:8080 tcp:80") }
-        remote = try Forwarding.address(words.last!, anyPort: false)
-        local = try Forwarding.address(words.count == 2 ? words[0] : "tcp:0", anyPort: true, bind: arguments.value("bind"))
         verbose = arguments.flag("verbose")
+        managed = try Forwarding.manage("forward", arguments, bind: arguments.value("bind"))
+        let words = arguments.arguments
+        guard managed == nil else {
+            addresses = nil
+            return
+        }
+        guard (1...2).contains(words.count) else { throw ValidationError("expected [LOCAL] REMOTE, e.g. tcp:8080 tcp:80") }
+        addresses = (try Forwarding.address(words.count == 2 ? words[0] : "tcp:0", anyPort: true, bind: arguments.value("bind")),
+                     try Forwarding.address(words.last!, anyPort: false))
     }
 
     func run() throws {
+        if let managed { throw ExitCode(managed) }
+        guard let (local, remote) = addresses else { return }
         let forwarding = try Forwarding(agent, verbose: verbose)
         let (listener, bound) = try attempt("forward") { try LocalSockets.listen(local) }
-        if case .unix(let path) = local { atexit_unlink(path) }
-        let remote = self.remote
+        if case .unix(let path) = local { ExitCleanup.unlinkAtExit(String(decoding: path, as: UTF8.self)) }
+        ForwardRegistry.register(kind: "forward", target: agent.target, from: bound, to: remote.description)
         writeOut(1, Array(("forwarding " + bound + " to " + remote.description + " on the board\n").utf8))
         forwarding.start { error in Forwarding.agentGone(error) }
-        var serial = 0
-        while true {
-            let fd = accept(listener, nil, nil)
-            if fd < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                throw LocalFailure("accept on " + bound + ": " + String(cString: strerror(errno)))
-            }
-            serial += 1
-            let what = "connection " + String(serial) + " to " + remote.description
-            LocalSockets.noDelay(fd, local)
-            startThread {
-                do {
-                    let opened = try forwarding.mux.connect(remote.description)
-                    forwarding.relay(opened.streamID, fd: fd, what: what)
-                } catch {
-                    Terminal.error("dbg: " + what + ": " + ((error as? ClientError)?.message ?? "\(error)"))
-                    close(fd)
-                }
-            }
-        }
+        let to = remote.description
+        forwarding.serve(listener, local: local, remote: to) { "connection " + String($0) + " to " + to }
     }
 }
 
@@ -122,27 +160,35 @@ struct Reverse: Command {
         discussion: """
             dbg reverse tcp:9000 tcp:8000 lets programs on the board reach this machine's port 8000 at \
             127.0.0.1:9000 there (tcp:0.0.0.0:9000 for the board's other interfaces; ports below 1024 \
-            need root on the board). The first line on stdout says where the board listens.
+            need root on the board). The first line on stdout says where the board listens. dbg reverse \
+            --list shows the ones running, --remove REMOTE ends one.
             """,
-        options: [Forwarding.verboseSpec],
-        arguments: [.one("REMOTE", "tcp:PORT or tcp:HOST:PORT on the board (port 0: any free port)."),
-                    .one("LOCAL", "tcp:PORT, tcp:HOST:PORT or unix:PATH on this machine.")])
+        options: [Forwarding.verboseSpec] + Forwarding.managementSpecs,
+        arguments: [ArgumentSpec(name: "REMOTE LOCAL", count: .many(0),
+                                 help: "tcp:[HOST:]PORT on the board (port 0: any free port); tcp:PORT, tcp:HOST:PORT or unix:PATH here.")])
 
     let agent: AgentOptions
-    let remote: ForwardAddress
-    let local: ForwardAddress
+    let addresses: (remote: ForwardAddress, local: ForwardAddress)?
+    let managed: Int32?
     let verbose: Bool
 
     init(_ arguments: ParsedArguments) throws {
         agent = try AgentOptions(arguments)
-        remote = try Forwarding.address(arguments.arguments[0], anyPort: true)
-        local = try Forwarding.address(arguments.arguments[1], anyPort: false)
         verbose = arguments.flag("verbose")
+        managed = try Forwarding.manage("reverse", arguments)
+        guard managed == nil else {
+            addresses = nil
+            return
+        }
+        let words = arguments.arguments
+        guard words.count == 2 else { throw ValidationError("expected REMOTE LOCAL, e.g. tcp:9000 tcp:8000") }
+        addresses = (try Forwarding.address(words[0], anyPort: true), try Forwarding.address(words[1], anyPort: false))
     }
 
     func run() throws {
+        if let managed { throw ExitCode(managed) }
+        guard let (remote, local) = addresses else { return }
         let forwarding = try Forwarding(agent, verbose: verbose)
-        let local = self.local
         forwarding.mux.onAccepted = { accepted in
             let what = "connection from " + accepted.peer.string + " to " + local.description
             let id = accepted.streamID
@@ -163,22 +209,15 @@ struct Reverse: Command {
             done.raise()
         }
         let listening = try attempt("reverse") { try forwarding.mux.listen(remote.description) }
+        ForwardRegistry.register(kind: "reverse", target: agent.target, from: listening.address.string, to: local.description)
         writeOut(1, Array(("forwarding " + listening.address.string + " on the board to " + local.description + "\n").utf8))
         while !done.wait(seconds: 3600) {}
         Forwarding.agentGone(ended.value ?? .io("closed"))
     }
 }
 
-/// A value one thread sets and another reads after a semaphore.
+/// A value one thread sets and another reads after a signal.
 final class Box<T>: @unchecked Sendable {
     var value: T
     init(_ value: T) { self.value = value }
 }
-
-/// Removes a Unix socket's file when dbg exits.
-private func atexit_unlink(_ path: [UInt8]) {
-    unlinkAtExit = String(decoding: path, as: UTF8.self)
-    _ = unlink(unlinkAtExit!)
-    atexit { if let path = unlinkAtExit { unlink(path) } }
-}
-nonisolated(unsafe) private var unlinkAtExit: String?

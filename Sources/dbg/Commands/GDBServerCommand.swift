@@ -90,23 +90,7 @@ struct GDBServer: Command {
         let (listener, bound) = try attempt("gdbserver") { try LocalSockets.listen(local) }
         writeOut(1, Array(("target remote localhost:" + (bound.split(separator: ":").last.map(String.init) ?? "?") + "\n").utf8))
         let remote = "tcp:127.0.0.1:" + String(boardPort)
-        startThread {
-            while true {
-                let fd = accept(listener, nil, nil)
-                if fd < 0 {
-                    if errno == EINTR || errno == ECONNABORTED { continue }
-                    return
-                }
-                LocalSockets.noDelay(fd, local)
-                do {
-                    let opened = try mux.connect(remote)
-                    forwarding.relay(opened.streamID, fd: fd, what: "gdb's connection")
-                } catch {
-                    Terminal.error("dbg: gdbserver: " + ((error as? ClientError)?.message ?? "\(error)"))
-                    close(fd)
-                }
-            }
-        }
+        startThread { forwarding.serve(listener, local: local, remote: remote) { _ in "gdb's connection" } }
         while !exited.wait(seconds: 3600) {}
         finish(exit.value)
     }
