@@ -11,8 +11,10 @@ struct Forwarding {
     let mux: StreamMux
     let verbose: Bool
 
+    /// A connection of its own, not a connection master's: the master routes the events of
+    /// processes and shells, not of streams, and a forward holds its connection anyway.
     init(_ agent: AgentOptions, verbose: Bool) throws {
-        let login = try agent.login()
+        let login = try agent.login(ownConnection: true)
         mux = StreamMux(connection: login.connection, token: login.token)
         self.verbose = verbose
     }

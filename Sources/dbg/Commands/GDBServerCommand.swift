@@ -51,7 +51,7 @@ struct GDBServer: Command {
             case .processStdout, .processStderr:
                 guard let data = try? frame.decode(ProcessData.self) else { return }
                 writeOut(2, data.data.bytes)
-                if String(decoding: data.data.bytes, as: UTF8.self).contains("Listening on port") { listening.raise() }
+                if GDBServer.says(data.data.bytes, "Listening on port") { listening.raise() }
             case .processExit:
                 exit.value = try? frame.decode(ProcessExitEvent.self)
                 exited.raise()
@@ -93,6 +93,14 @@ struct GDBServer: Command {
         startThread { forwarding.serve(listener, local: local, remote: remote) { _ in "gdb's connection" } }
         while !exited.wait(seconds: 3600) {}
         finish(exit.value)
+    }
+
+    /// Whether gdbserver's output holds `words` (bytes compared: String's contains would
+    /// pull _StringProcessing into the client).
+    static func says(_ output: [UInt8], _ words: String) -> Bool {
+        let needle = Array(words.utf8)
+        guard output.count >= needle.count else { return false }
+        return (0...(output.count - needle.count)).contains { output[$0..<($0 + needle.count)].elementsEqual(needle) }
     }
 
     /// dbg's status is gdbserver's.

@@ -79,6 +79,11 @@ struct Info: Command {
             print("http:      " + (addresses == "off" ? "off (dbgd --http ADDR:PORT serves the API and the web console)"
                 : addresses.split(separator: ",").map { "http://\($0)/" }.joined(separator: " ")))
         }
+        // Port forwarding (dbg forward, reverse, gdbserver): the streams it may have open.
+        if let forward = features.first(where: { $0.hasPrefix("forward=") }) {
+            let limit = forward.dropFirst(8)
+            print("forward:   " + (limit == "off" ? "off (switched off, or not built)" : "up to \(limit) streams"))
+        }
     }
 
     private func serviceName(_ id: UInt32) -> String {

@@ -125,10 +125,11 @@ struct AgentOptions {
         return try login().connection
     }
 
-    /// A connection with a session: the connection master's, or a new one logged in with
-    /// `password` (nil: the password from the usual places). Authentication failures exit 254.
-    func login(password given: String? = nil) throws -> LoggedInAgent {
-        if given == nil, let shared = throughMaster(), let session = shared.masterSession {
+    /// A connection with a session: the connection master's (unless `ownConnection`), or a
+    /// new one logged in with `password` (nil: the password from the usual places).
+    /// Authentication failures exit 254.
+    func login(password given: String? = nil, ownConnection: Bool = false) throws -> LoggedInAgent {
+        if given == nil, !ownConnection, let shared = throughMaster(), let session = shared.masterSession {
             return LoggedInAgent(connection: shared, token: WireBytes(session.token.string), session: session)
         }
         let connection = try connectDirectly()
