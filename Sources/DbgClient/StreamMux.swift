@@ -58,6 +58,8 @@ public final class StreamMux: @unchecked Sendable {
 
     private func dispatch(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) throws(ClientError) {
         if header.id != 0 {
+            // An answer nobody waits for any more (its caller gave up) is dropped.
+            guard state.withLock({ waiting.contains(header.id) }) else { return }
             let frame = ReceivedFrame(header: header, payload: Array(payload))
             if header.kind == .response, header.op == Dbg.Op.streamConnect.rawValue {
                 // Its bytes may follow at once, before the caller attaches a socket.

@@ -367,3 +367,19 @@ def test_list_and_remove_show_and_end_the_running_forwards(agent, tmp_path):
         assert os.listdir(env_dir / "dbg" / "forwards") == []
     finally:
         del os.environ["XDG_RUNTIME_DIR"]
+
+
+def test_gdbserver_ends_when_dbg_ends(agent):
+    binary = build_program(agent.folder, 1)
+    server = Dbg(agent, "gdbserver", str(binary))
+
+    def running():
+        found = subprocess.run(["pgrep", "-f", "gdbserver --once 127.0.0.1:[0-9]+ %s$" % binary], capture_output=True)
+        return found.returncode == 0
+
+    assert running()
+    server.stop()
+    deadline = time.monotonic() + 10
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running(), "gdbserver outlived dbg gdbserver"

@@ -21,7 +21,7 @@ protocol FrontEnd: AnyObject {
 }
 
 extension FrontEnd {
-    /// A front end without forwarding (yet) resets what it is told of: nothing of its
-    /// connections can have opened a stream, so this does not happen.
+    /// A front end without forwarding (yet) needs nothing here: none of its connections
+    /// can have opened a stream.
     func forwardReady(_ stream: Int, of connection: ConnectionRef) {}
 }

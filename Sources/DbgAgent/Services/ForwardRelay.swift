@@ -48,6 +48,7 @@ struct ForwardRelay {
         } else {
             let request = forwarder.streams[index].reply.request
             if let failure = forwarder.streams[index].failure {
+                Log.info("forward: stream " + String(id) + " to " + forwarder.streams[index].address + " failed: " + failure.message)
                 connection.fail(request, ServiceError(failure, path: Array(forwarder.streams[index].address.utf8)))
                 forwarder.release(index)
                 return false

@@ -23,10 +23,12 @@ enum ForwardRegistry {
         (Environment.nonEmpty("XDG_RUNTIME_DIR").map { $0 + "/dbg" } ?? "/tmp/dbg-" + String(getuid())) + "/forwards"
     }
 
-    /// Records this dbg's forward until it exits.
+    /// Records this dbg's forward until it exits (not at all when the folder cannot be
+    /// trusted: the forward runs, but --list will not show it).
     static func register(kind: String, target: String, from: String, to: String) {
         let base = String(directory.dropLast("/forwards".count))
         for folder in [base, directory] where mkdir(folder, 0o700) != 0 && errno != EEXIST { return }
+        guard isTrusted else { return }
         let path = directory + "/" + String(getpid())
         let text = Array((kind + " " + target + " " + from + " " + to + "\n").utf8)
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
@@ -36,9 +38,19 @@ enum ForwardRegistry {
         ExitCleanup.unlinkAtExit(path)
     }
 
+    /// Whether the folders are this user's alone: a folder another user could write to
+    /// could name any process for --remove to end.
+    private static var isTrusted: Bool {
+        [String(directory.dropLast("/forwards".count)), directory].allSatisfy { folder in
+            var info = stat()
+            return lstat(folder, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR && info.st_uid == getuid()
+                && info.st_mode & 0o077 == 0
+        }
+    }
+
     /// The forwards of `kind` still running, oldest first.
     static func entries(_ kind: String) -> [Entry] {
-        guard let folder = opendir(directory) else { return [] }
+        guard isTrusted, let folder = opendir(directory) else { return [] }
         defer { closedir(folder) }
         var found: [Entry] = []
         while let item = readdir(folder) {
