@@ -401,19 +401,8 @@ final class TestHTTPServer: @unchecked Sendable {
     var requests: [String] { lock.withLock { seen } }
 
     init(files: [String: Data]) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (fd, port) = try listenOnLoopback(backlog: 8)
         self.fd = fd
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0, listen(fd, 8) == 0 else {
-            close(fd)
-            throw AgentProcessError("test HTTP server: cannot listen")
-        }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        let port = UInt16(bigEndian: address.sin_port)
         self.port = port
         let first = files.keys.sorted().first ?? "/"
         Thread { [self] in

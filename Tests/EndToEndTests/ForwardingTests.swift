@@ -9,17 +9,7 @@ final class LoopbackServer: @unchecked Sendable {
     let port: UInt16
 
     init(_ serve: @escaping @Sendable (Int32) -> Void) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.fd = fd
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound, listen(fd, 16) == 0 else { throw AgentProcessError("cannot listen on loopback") }
-        port = UInt16(bigEndian: address.sin_port)
+        (fd, port) = try listenOnLoopback()
         let listener = fd
         Thread.detachNewThread {
             while true {
@@ -117,15 +107,7 @@ final class StreamDriver {
     }
 
     /// A Ping answered: every frame sent before it has been handled and its events read.
-    func barrier() throws {
-        let id = connection.makeID()
-        try connection.send(service: ServiceID.control, op: Control.Op.ping.rawValue, id: id, Control.Ping(data: .empty))
-        var answered = false
-        while !answered {
-            let frame = try connection.receive()
-            if frame.header.kind == .response && frame.header.id == id { answered = true } else { handle(frame) }
-        }
-    }
+    func barrier() throws { try connection.barrier(handle) }
 
     func read(timeout: TimeInterval = 30, until done: () -> Bool) throws {
         let deadline = Date(timeIntervalSinceNow: timeout)

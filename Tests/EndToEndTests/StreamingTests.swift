@@ -51,15 +51,7 @@ final class ProcessDriver {
 
     /// A Ping answered: the agent has handled every frame sent before it, and its answers
     /// to them (credits included) have been read.
-    func barrier() throws {
-        let id = connection.makeID()
-        try connection.send(service: ServiceID.control, op: Control.Op.ping.rawValue, id: id, Control.Ping(data: .empty))
-        var answered = false
-        while !answered {
-            let frame = try connection.receive()
-            if frame.header.kind == .response && frame.header.id == id { answered = true } else { handle(frame) }
-        }
-    }
+    func barrier() throws { try connection.barrier(handle) }
 
     func out(_ process: UInt32) -> String { String(decoding: stdout[process] ?? [], as: UTF8.self) }
     func err(_ process: UInt32) -> String { String(decoding: stderr[process] ?? [], as: UTF8.self) }
