@@ -246,6 +246,26 @@ struct ForwardingTests {
         #expect(failure { close(try LoopbackServer.connect(port)) } != nil)
     }
 
+    @Test("a client that stops reading: the stream's end and its bytes wait without the agent spinning; all arrive later")
+    func stalledClient() throws {
+        let payload = patternBytes(8 << 20)
+        let server = try LoopbackServer { fd in
+            _ = LoopbackServer.write(fd, payload)
+            close(fd)  // end of file at once: the stream's end must wait for room too
+        }
+        defer { server.stop() }
+        let fixture = try CommandFixture()
+        let agent = try fixture.startAgent()
+        let driver = StreamDriver(try fixture.login(agent))
+        let stream = try driver.connect("tcp:127.0.0.1:\(server.port)", window: 16 << 20)
+        let before = cpuSeconds(of: agent.pid)
+        Thread.sleep(forTimeInterval: 2)  // nothing read: the transmit buffer and the socket fill
+        let used = cpuSeconds(of: agent.pid) - before
+        #expect(used < 0.5, "the agent used \(used) s of CPU while its client read nothing")
+        try driver.read { driver.ended.contains(stream) }
+        #expect(driver.received[stream]! == payload)
+    }
+
     @Test("refused with a reason: bad addresses and windows, names, privileged ports, Unix listeners, others' streams, the limit")
     func refusals() throws {
         let fixture = try CommandFixture()

@@ -152,12 +152,6 @@ final class Forwarder {
                                                 streamToken(index))
     }
 
-    func updateInterest(ofStreamsOf connection: ConnectionRef, outputRoom: Bool) {
-        for index in 0..<streams.capacity where streams[index].state != .free && streams[index].reply.connection == connection {
-            updateInterest(ofStream: index, outputRoom: outputRoom)
-        }
-    }
-
     // MARK: Ends
 
     /// The stream's socket closes and its slot is free; `reset` sends the peer a reset

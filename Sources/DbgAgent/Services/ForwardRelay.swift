@@ -13,27 +13,37 @@ struct ForwardRelay {
 
     /// Everything a stream may do now, after its socket was ready or it was accepted.
     func streamReady(_ index: Int, _ connection: inout Connection) {
+        catchUp(index, &connection, reading: true)
+    }
+
+    /// After a connection's output moved: what waited for room goes out (an announcement,
+    /// credits, a stream's end), and the sockets are watched again. Their bytes are read
+    /// when epoll says so, not here: what this queues is flushed by the pump's caller,
+    /// and room taken here would leave the socket unwatched with nobody to look again.
+    func outputMoved(_ connection: inout Connection) {
+        for index in 0..<forwarder.streams.capacity
+        where forwarder.streams[index].state == .open && forwarder.streams[index].reply.connection == connection.ref {
+            catchUp(index, &connection, reading: false)
+        }
+    }
+
+    /// Whatever waits for room (the announcement, the end) leaves the socket unwatched
+    /// until the output moves, so that a level-triggered end of file or a writable socket
+    /// cannot spin the loop meanwhile.
+    private func catchUp(_ index: Int, _ connection: inout Connection, reading: Bool) {
         guard forwarder.streams[index].state == .open else { return }
+        defer {
+            if forwarder.streams[index].state != .free {
+                forwarder.updateInterest(ofStream: index, outputRoom: connection.hasOutputRoom)
+            }
+        }
         if !forwarder.streams[index].announced {
             guard announce(index, &connection) else { return }
         }
         sendCredit(index, &connection)
-        relayReceived(index, &connection)
-        if forwarder.streams[index].isFinished {
-            guard finish(index, &connection) else { return }
-            return
-        }
-        forwarder.updateInterest(ofStream: index, outputRoom: connection.hasOutputRoom)
-    }
-
-    /// After a connection's output moved: its streams resume or pause, and what found
-    /// no room goes out.
-    func outputMoved(_ connection: inout Connection) {
-        for index in 0..<forwarder.streams.capacity
-        where forwarder.streams[index].state == .open && forwarder.streams[index].reply.connection == connection.ref {
-            streamReady(index, &connection)
-        }
-        forwarder.updateInterest(ofStreamsOf: connection.ref, outputRoom: connection.hasOutputRoom)
+        if reading { relayReceived(index, &connection) }
+        tellEnd(index, &connection)
+        if forwarder.streams[index].isFinished { _ = finish(index, &connection) }
     }
 
     /// StreamConnect's answer (or its error, and the slot is freed), or StreamAccepted.
@@ -81,11 +91,15 @@ struct ForwardRelay {
                 return
             }
         }
-        if forwarder.streams[index].readEnded, !forwarder.streams[index].endTold,
-           connection.transmit.reserveWritable(Connection.answerRoom),
-           connection.emit(service: ServiceID.dbg, op: Dbg.Event.streamEnded.rawValue, Dbg.StreamRef(streamID: id)) {
-            forwarder.streams[index].endTold = true
-        }
+    }
+
+    /// StreamEnded once the socket's end was read, when it fits.
+    private func tellEnd(_ index: Int, _ connection: inout Connection) {
+        guard forwarder.streams[index].readEnded, !forwarder.streams[index].endTold,
+              connection.transmit.reserveWritable(Connection.answerRoom),
+              connection.emit(service: ServiceID.dbg, op: Dbg.Event.streamEnded.rawValue,
+                              Dbg.StreamRef(streamID: forwarder.streams[index].id)) else { return }
+        forwarder.streams[index].endTold = true
     }
 
     /// StreamClosed, and the slot is freed. False without room.
