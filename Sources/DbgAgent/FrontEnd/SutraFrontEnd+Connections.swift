@@ -154,7 +154,7 @@ extension SutraFrontEnd {
         forwards.outputMoved(&connections[index])
         #endif
         // What they queued (credits, a forwarded socket's bytes) goes out now, not with
-        // the connection's next event.
+        // the connection's next event; the room it took may be back.
         if connections[index].pendingOutput > queued {
             do throws(Errno) {
                 try connections[index].flush()
@@ -162,6 +162,9 @@ extension SutraFrontEnd {
                 close(index, reason: "write failed: \(error.message)")
                 return
             }
+            #if !DBG_NO_FORWARD
+            forwards.watch(&connections[index])
+            #endif
         }
         updateInterest(index)
     }

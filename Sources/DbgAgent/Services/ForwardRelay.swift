@@ -12,25 +12,30 @@ struct ForwardRelay {
     let forwarder: Forwarder
 
     /// Everything a stream may do now, after its socket was ready or it was accepted.
-    func streamReady(_ index: Int, _ connection: inout Connection) {
-        catchUp(index, &connection, reading: true)
-    }
+    func streamReady(_ index: Int, _ connection: inout Connection) { catchUp(index, &connection) }
 
     /// After a connection's output moved: what waited for room goes out (an announcement,
-    /// credits, a stream's end), and the sockets are watched again. Their bytes are read
-    /// when epoll says so, not here: what this queues is flushed by the pump's caller,
-    /// and room taken here would leave the socket unwatched with nobody to look again.
+    /// credits, a stream's end, the sockets' bytes). The pump flushes what this queued and
+    /// then calls `watch`, since the room this took may have come back.
     func outputMoved(_ connection: inout Connection) {
         for index in 0..<forwarder.streams.capacity
         where forwarder.streams[index].state == .open && forwarder.streams[index].reply.connection == connection.ref {
-            catchUp(index, &connection, reading: false)
+            catchUp(index, &connection)
+        }
+    }
+
+    /// The connection's streams watched for what the room now allows.
+    func watch(_ connection: inout Connection) {
+        for index in 0..<forwarder.streams.capacity
+        where forwarder.streams[index].state == .open && forwarder.streams[index].reply.connection == connection.ref {
+            forwarder.updateInterest(ofStream: index, outputRoom: connection.hasOutputRoom)
         }
     }
 
     /// Whatever waits for room (the announcement, the end) leaves the socket unwatched
     /// until the output moves, so that a level-triggered end of file or a writable socket
     /// cannot spin the loop meanwhile.
-    private func catchUp(_ index: Int, _ connection: inout Connection, reading: Bool) {
+    private func catchUp(_ index: Int, _ connection: inout Connection) {
         guard forwarder.streams[index].state == .open else { return }
         defer {
             if forwarder.streams[index].state != .free {
@@ -41,7 +46,7 @@ struct ForwardRelay {
             guard announce(index, &connection) else { return }
         }
         sendCredit(index, &connection)
-        if reading { relayReceived(index, &connection) }
+        relayReceived(index, &connection)
         tellEnd(index, &connection)
         if forwarder.streams[index].isFinished { _ = finish(index, &connection) }
     }
