@@ -62,7 +62,7 @@ final class Forwarder {
         let target: SocketAddress?
         switch address {
         case .tcp(let host, let port, let ipv6): target = ipv6 ? .ipv6(host, port: port) : .ipv4(host, port: port)
-        case .unix(let path): target = SocketAddress.unix(String(decoding: path, as: UTF8.self))
+        case .unix(let path): target = SocketAddress.unix(bytes: path)  // as sent: a path need not be UTF-8
         }
         guard let target else { throw .failed(.invalidArgument) }
         let raw = socket(target.family, CSYS_SOCK_STREAM | CSYS_SOCK_NONBLOCK | CSYS_SOCK_CLOEXEC, 0)

@@ -32,12 +32,14 @@ struct SocketAddress {
     }
 
     /// nil when the path does not fit in sun_path (with its NUL).
-    static func unix(_ path: String) -> SocketAddress? {
+    static func unix(_ path: String) -> SocketAddress? { unix(bytes: Array(path.utf8)) }
+
+    /// The same for a path as bytes, which need not be UTF-8 (a path from the wire).
+    static func unix(bytes: [UInt8]) -> SocketAddress? {
         var address = SocketAddress()
         let fits = address.withMutable(sockaddr_un.self) { sun in
             sun.sun_family = sa_family_t(CSYS_AF_UNIX)
             return withUnsafeMutableBytes(of: &sun.sun_path) { raw in
-                let bytes = Array(path.utf8)
                 guard bytes.count < raw.count, !bytes.contains(0) else { return false }
                 raw.copyBytes(from: bytes)
                 raw[bytes.count] = 0
