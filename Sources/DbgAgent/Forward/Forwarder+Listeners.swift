@@ -4,7 +4,7 @@ import DbgPlatform
 /// A socket the board listens on for a client (StreamListen, `dbg reverse`): each
 /// connection it accepts becomes a stream of the same session and connection.
 struct StreamListener {
-    var fd: FileDescriptor?
+    var socket: Listener?
     var id: UInt32 = 0
     var generation: UInt32 = 0
     var reply = ReplyAddress.none
@@ -13,7 +13,7 @@ struct StreamListener {
     var registered = false
     var address = ""
 
-    var isOpen: Bool { fd != nil }
+    var isOpen: Bool { socket != nil }
 }
 
 extension Forwarder {
@@ -26,22 +26,19 @@ extension Forwarder {
         guard let index = listeners.firstIndex(where: { !$0.isOpen }) else { throw .noSlot }
         let raw = socket(target.family, CSYS_SOCK_STREAM | CSYS_SOCK_NONBLOCK | CSYS_SOCK_CLOEXEC, 0)
         guard raw >= 0 else { throw .failed(.current) }
-        let fd = FileDescriptor(raw)
-        var one: Int32 = 1
-        _ = setsockopt(raw, CSYS_SOL_SOCKET, CSYS_SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        guard target.withSockaddr({ bind(raw, $0, $1) }) == 0, CSys.listen(raw, 128) == 0 else {
-            let error = Errno.current
-            fd.close()
+        let listener: Listener
+        do throws(Errno) {
+            listener = try Listener.listenTCP(FileDescriptor(raw), target, ipv6: ipv6)
+        } catch {
+            FileDescriptor(raw).close()
             throw .failed(error)
         }
-        var bound = SocketAddress()
-        _ = bound.withMutableSockaddr { getsockname(raw, $0, &$1) }
-        listeners[index].fd = fd
+        listeners[index].socket = listener
         listeners[index].id = nextListenerID()
         listeners[index].reply = reply
         listeners[index].ownerSerial = ownerSerial
         listeners[index].clientWindow = clientWindow
-        listeners[index].address = "tcp:" + bound.description
+        listeners[index].address = "tcp:" + listener.address.description
         updateListenerInterest()
         return index
     }
@@ -49,9 +46,9 @@ extension Forwarder {
     func listenerIndex(of id: UInt32) -> Int? { listeners.firstIndex { $0.isOpen && $0.id == id } }
 
     func closeListener(_ index: Int) {
-        guard let fd = listeners[index].fd else { return }
-        if listeners[index].registered { loop.remove(fd) }
-        fd.close()
+        guard let socket = listeners[index].socket else { return }
+        if listeners[index].registered { loop.remove(socket.fd) }
+        socket.close()
         Log.info("forward: listener " + String(listeners[index].id) + " on " + listeners[index].address + " closed")
         listeners[index] = StreamListener(generation: listeners[index].generation &+ 1)
     }
@@ -65,7 +62,7 @@ extension Forwarder {
     func updateListenerInterest() {
         let room = streams.freeSlot != nil
         for index in listeners.indices where listeners[index].isOpen && listeners[index].registered != room {
-            guard let fd = listeners[index].fd else { continue }
+            guard let fd = listeners[index].socket?.fd else { continue }
             listeners[index].registered = loop.update(fd, from: listeners[index].registered ? .readable : nil,
                                                       to: room ? .readable : nil, listenerToken(index)) != nil
         }
@@ -73,14 +70,11 @@ extension Forwarder {
 
     func accept(_ token: EventToken) {
         let index = Int(token.index)
-        guard index < listeners.count, listeners[index].isOpen, listenerToken(index) == token, let fd = listeners[index].fd else {
-            return
-        }
-        while let slot = streams.freeSlot {
-            var peer = SocketAddress()
-            let raw = peer.withMutableSockaddr { csys_accept(fd.rawValue, $0, &$1) }
-            guard raw >= 0 else { break }  // nothing pending (or the peer gave up)
-            occupyAccepted(slot, OwnedDescriptor(raw), listener: index, peer: "tcp:" + peer.description)
+        guard index < listeners.count, listenerToken(index) == token, let socket = listeners[index].socket else { return }
+        // Nothing pending, or an error accept(2) reports (EMFILE): the listener stays
+        // watched, and tries again on its next event.
+        while let slot = streams.freeSlot, let (fd, peer) = (try? socket.accept()) ?? nil {
+            occupyAccepted(slot, OwnedDescriptor(fd.rawValue), listener: index, peer: "tcp:" + peer.description)
             Log.info("forward: listener " + String(listeners[index].id) + " accepted stream " + String(streams[slot].id)
                 + " from " + streams[slot].address)
             ready?(slot, listeners[index].reply.connection)

@@ -226,7 +226,6 @@ final class Forwarder {
 
     /// Accepted streams take their ids as connected ones do.
     func occupyAccepted(_ index: Int, _ fd: consuming OwnedDescriptor, listener: Int, peer: String) {
-        tuneTCP(fd.descriptor)
         occupy(index, fd, clientWindow: listeners[listener].clientWindow, ownerSerial: listeners[listener].ownerSerial,
                reply: listeners[listener].reply, address: peer)
         streams[index].listenerID = listeners[listener].id

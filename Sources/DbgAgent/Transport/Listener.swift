@@ -21,10 +21,11 @@ struct Listener {
         do throws(StartupError) {
             switch target {
             case .tcp(_, _, let ipv6):
-                setOption(fd, CSYS_SOL_SOCKET, CSYS_SO_REUSEADDR, 1)
-                // Dual stack: "[::]" also accepts IPv4 (as mapped addresses).
-                if ipv6 { setOption(fd, CSYS_IPPROTO_IPV6, CSYS_IPV6_V6ONLY, 0) }
-                try bindOrThrow(fd, requested)
+                do throws(Errno) {
+                    return try listenTCP(fd, requested, ipv6: ipv6)
+                } catch {
+                    throw StartupError("cannot listen on \(requested.description): \(error.message)")
+                }
             case .unix(let path):
                 try removeStaleSocket(path, requested)
                 // The Unix socket is local trusted access: only the agent's user (or the
@@ -51,6 +52,21 @@ struct Listener {
         var bound = SocketAddress()
         _ = bound.withMutableSockaddr { getsockname(fd.rawValue, $0, &$1) }
         if case .unix(let path) = target { return Listener(fd: fd, address: bound, unixPath: path) }
+        return Listener(fd: fd, address: bound, unixPath: nil)
+    }
+
+    /// A TCP listener on the socket `fd` (which the caller closes when this fails):
+    /// reusable address, dual stack for "[::]", bound to `address`. Also the forwarder's
+    /// listeners (StreamListen).
+    static func listenTCP(_ fd: FileDescriptor, _ address: SocketAddress, ipv6: Bool) throws(Errno) -> Listener {
+        setOption(fd, CSYS_SOL_SOCKET, CSYS_SO_REUSEADDR, 1)
+        // Dual stack: "[::]" also accepts IPv4 (as mapped addresses).
+        if ipv6 { setOption(fd, CSYS_IPPROTO_IPV6, CSYS_IPV6_V6ONLY, 0) }
+        guard address.withSockaddr({ bind(fd.rawValue, $0, $1) }) == 0, CSys.listen(fd.rawValue, 511) == 0 else {
+            throw .current
+        }
+        var bound = SocketAddress()
+        _ = bound.withMutableSockaddr { getsockname(fd.rawValue, $0, &$1) }
         return Listener(fd: fd, address: bound, unixPath: nil)
     }
 
