@@ -23,10 +23,11 @@ public struct ReceivedFrame: Sendable {
     }
 
     /// Decodes a payload where it lies (a `receive` body's); fields are copies.
+    /// `inPlace`: its bytes fields are views into `payload` (valid while it is).
     public static func decode<M: WireCodable>(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer,
-                                              as _: M.Type = M.self) throws(ClientError) -> M {
+                                              as _: M.Type = M.self, inPlace: Bool = false) throws(ClientError) -> M {
         do throws(WireError) {
-            return try M.decode(payload: payload, copyingBytes: true)
+            return try M.decode(payload: payload, copyingBytes: !inPlace)
         } catch {
             throw .malformed("op 0x\(hex(UInt32(header.op), digits: 4)): \(error.message)")
         }
@@ -322,20 +323,23 @@ public final class AgentConnection: @unchecked Sendable {
         if let failure { throw .io("sending to \(target.description) failed: \(describe(failure))") }
     }
 
-    /// Reads until `count` unread bytes are buffered.
+    /// Reads until `count` unread bytes are buffered. Each read takes all the buffer
+    /// holds (several frames of a bulk transfer), and the unread bytes move to the front
+    /// only when what is asked for would not fit behind them; the buffer grows to twice
+    /// the largest frame so that such a move is rare.
     private func fill(_ count: Int) throws(ClientError) {
         if receiveEnd - receiveStart >= count { return }
-        if receiveStart > 0 {
+        if receiveBuffer.count - receiveStart < count {
+            if receiveBuffer.count < count {
+                receiveBuffer.append(contentsOf: [UInt8](repeating: 0, count: 2 * count - receiveBuffer.count))
+            }
             receiveBuffer.withUnsafeMutableBytes { raw in
                 raw.baseAddress!.copyMemory(from: raw.baseAddress! + receiveStart, byteCount: receiveEnd - receiveStart)
             }
             receiveEnd -= receiveStart
             receiveStart = 0
         }
-        if receiveBuffer.count < count {
-            receiveBuffer.append(contentsOf: [UInt8](repeating: 0, count: count - receiveBuffer.count))
-        }
-        while receiveEnd < count {
+        while receiveEnd - receiveStart < count {
             let end = receiveEnd
             let n = receiveBuffer.withUnsafeMutableBytes { raw in
                 tls?.receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[end...])) ?? recv(fd, raw.baseAddress! + end, raw.count - end, 0)

@@ -4,6 +4,10 @@ import Glibc
 /// the socket gives while the agent's window allows (and StreamClose at its end), the
 /// writer writes what the agent sent and acknowledges it (and shuts the socket's sending
 /// half at StreamEnded). The socket closes once both are done.
+///
+/// While the writer has nothing in hand, the receiving thread writes StreamReceived
+/// bytes to the socket itself, without waiting (MSG_DONTWAIT): a socket that keeps up
+/// costs no copy and no thread switch; what it does not take goes to the writer.
 final class LocalStream: @unchecked Sendable {
     private unowned let mux: StreamMux
     let id: UInt32
@@ -14,6 +18,10 @@ final class LocalStream: @unchecked Sendable {
     private var credit: Int
     /// StreamReceived bytes not yet written to the socket.
     private var queue: [[UInt8]] = []
+    /// The writer is writing what it took from `queue`.
+    private var writing = false
+    /// Written to the socket, not yet acknowledged.
+    private var unacknowledged = 0
     private var remoteEnd = false
     private var closed = false
     private var failure: String?
@@ -44,10 +52,19 @@ final class LocalStream: @unchecked Sendable {
 
     // MARK: From the receiving thread
 
-    func received(_ bytes: [UInt8]) {
+    /// StreamReceived bytes (valid only during the call).
+    func received(_ bytes: UnsafeRawBufferPointer) {
         condition.withLock {
-            queue.append(bytes)
-            condition.broadcast()
+            var rest = bytes
+            if queue.isEmpty, !writing, fd >= 0, !closed, !rest.isEmpty {
+                let written = send(fd, rest.baseAddress!, rest.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+                if written > 0 {
+                    unacknowledged += written
+                    rest = UnsafeRawBufferPointer(rebasing: rest[written...])
+                }  // a failure is the writer's to find, trying what is queued
+            }
+            if !rest.isEmpty { queue.append(Array(rest)) }
+            if !rest.isEmpty || acknowledgementDue { condition.broadcast() }
         }
     }
 
@@ -97,38 +114,55 @@ final class LocalStream: @unchecked Sendable {
                 return
             }
             condition.withLock { credit -= count }
-            guard mux.sendData(id, Array(buffer[0..<count])) else { return agentGone() }
+            let sent = buffer.withUnsafeBytes { mux.sendData(id, UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            guard sent else { return agentGone() }
         }
     }
 
+    /// With the lock held. Once the stream has ended nothing more comes, so the agent
+    /// needs no more credit.
+    private var acknowledgementDue: Bool { unacknowledged >= mux.ackBatch && !remoteEnd && !closed }
+
+    private enum WriterStep {
+        case write([[UInt8]])
+        case acknowledge(Int)
+        case shut
+        case stop
+    }
+
     private func writeSocket() {
-        var unacknowledged = 0
         var shut = false
         while true {
-            let next: [[UInt8]]? = condition.withLock {
-                while queue.isEmpty && !closed && (!remoteEnd || shut) { condition.wait() }
-                if queue.isEmpty && (closed || (remoteEnd && !shut)) { return nil }
-                defer { queue.removeAll() }
-                return queue
+            let step = condition.withLock { () -> WriterStep in
+                while queue.isEmpty && !acknowledgementDue && !closed && (!remoteEnd || shut) { condition.wait() }
+                if !queue.isEmpty {
+                    writing = true
+                    defer { queue.removeAll() }
+                    return .write(queue)
+                }
+                if acknowledgementDue {
+                    defer { unacknowledged = 0 }
+                    return .acknowledge(unacknowledged)
+                }
+                return closed ? .stop : .shut
             }
-            guard let next else {
-                let stop = condition.withLock { closed }
-                if stop { return }
-                shutdown(fd, Int32(SHUT_WR))  // the far side ended: so does ours
-                shut = true
-                continue
-            }
-            for chunk in next {
-                guard writeAll(chunk) else {
+            switch step {
+            case .write(let chunks):
+                for chunk in chunks where !writeAll(chunk) {
                     mux.close(id, abort: true)
                     return remoteClosed(error: "the local connection was closed")
                 }
-                unacknowledged += chunk.count
-            }
-            let drained = condition.withLock { queue.isEmpty }
-            if drained || unacknowledged >= mux.ackBatch {
-                mux.acknowledge(id, unacknowledged)
-                unacknowledged = 0
+                condition.withLock {
+                    writing = false
+                    unacknowledged += chunks.reduce(0) { $0 + $1.count }
+                }
+            case .acknowledge(let count):
+                mux.acknowledge(id, count)
+            case .shut:
+                shutdown(fd, Int32(SHUT_WR))  // the far side ended: so does ours
+                shut = true
+            case .stop:
+                return
             }
         }
     }

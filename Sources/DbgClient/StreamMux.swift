@@ -84,8 +84,8 @@ public final class StreamMux: @unchecked Sendable {
         }
         switch event {
         case .streamReceived:
-            let data = try ReceivedFrame.decode(header, payload, as: Dbg.StreamData.self)
-            stream(data.streamID)?.received(data.data.bytes)
+            let data = try ReceivedFrame.decode(header, payload, as: Dbg.StreamData.self, inPlace: true)
+            data.data.withUnsafeBytes { bytes in stream(data.streamID)?.received(bytes) }
         case .streamCredit:
             let credit = try ReceivedFrame.decode(header, payload, as: Dbg.StreamCreditEvent.self)
             stream(credit.streamID)?.credited(Int(credit.bytes))
@@ -177,8 +177,8 @@ public final class StreamMux: @unchecked Sendable {
 
     // MARK: For LocalStream
 
-    func sendData(_ id: UInt32, _ bytes: [UInt8]) -> Bool {
-        send(.streamSend, Dbg.StreamSendRequest(token: token, streamID: id, data: WireBytes(bytes)))
+    func sendData(_ id: UInt32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        send(.streamSend, Dbg.StreamSendRequest(token: token, streamID: id, data: WireBytes(viewing: bytes)))
     }
 
     func acknowledge(_ id: UInt32, _ count: Int) {
