@@ -361,7 +361,7 @@ def expect(condition, message):
 
 def core_suite(client, figures, label, transfer_bytes, busybox_root, distro=False):
     """The end-to-end suite's core through the real client: login, exec, streaming, shell,
-    push/pull verified, distro install and run."""
+    push/pull verified, a forwarded connection, distro install and run."""
     out = client("exec", "--", "uname", "-m").stdout.decode().strip()
     expect(out in ("aarch64", "x86_64"), f"uname -m over {label}: {out!r}")
     expect(client("sh", "echo $((6 * 7))").stdout == b"42\n", f"sh over {label}")
@@ -396,6 +396,7 @@ def core_suite(client, figures, label, transfer_bytes, busybox_root, distro=Fals
     mib = transfer_bytes / (1 << 20)
     figures[f"push over {label}"] = f"{mib / pushed:.2f} MiB/s ({mib:.0f} MiB in {pushed:.2f} s)"
     figures[f"pull over {label}"] = f"{mib / pulled:.2f} MiB/s ({mib:.0f} MiB in {pulled:.2f} s)"
+    forward_through(client, label)
     if distro:
         archive = os.path.join(client.folder, "rootfs.tar.gz")
         with open(archive, "wb") as f:
@@ -405,6 +406,25 @@ def core_suite(client, figures, label, transfer_bytes, busybox_root, distro=Fals
         out = client("distro", "run", "--", "cat", "/etc/os-release").stdout
         expect(out == b"ID=boardtest\n", f"distro run over {label}: {out!r}")
         client("distro", "remove")
+
+
+def forward_through(client, label):
+    """`dbg forward` of the board's own dbgd port: a second dbg goes through the first
+    one's connection (TLS inside the forwarded stream) and runs a command and a push."""
+    forward = subprocess.Popen([client.dbg, "forward", "tcp:0", "tcp:5037"], env=client.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = forward.stdout.readline()
+        expect(line.startswith("forwarding tcp:127.0.0.1:"), f"dbg forward over {label} printed {line!r}")
+        through = Client(client.dbg, "tls://" + line.split()[1].removeprefix("tcp:"), client.folder)
+        out = through("exec", "--", "uname", "-m").stdout.decode().strip()
+        expect(out in ("aarch64", "x86_64"), f"uname -m through dbg forward over {label}: {out!r}")
+        data = os.urandom(256 << 10)
+        digest = through("exec", "--", "sha256sum", input=data).stdout.decode().split()[0]
+        expect(digest == hashlib.sha256(data).hexdigest(), f"streamed stdin through dbg forward over {label}")
+    finally:
+        forward.terminate()
+        forward.wait(timeout=30)
 
 
 def init_scenarios(board, tcp, figures):
