@@ -68,6 +68,7 @@ var fuzzTargets: [Target] {
         ("HTTP", agent), ("Command", agent), ("Accounts", agent), ("Telnet", ["DbgClient"]), ("MDNS", ["DbgPlatform"]),
         ("JSON", ["DbgWire"]), ("RPC", agent), ("TLS", agent + ["CTLS", "DbgPlatform"]), ("Bmap", ["DbgClient"]),
         ("Request", ["DbgWire"]), ("WebSocket", ["DbgWire"]), ("WebAPI", agent), ("Forward", ["DbgPlatform"]),
+        ("Channels", ["DbgWire"]),
     ]
     return targets.map { name, dependencies in
         .executableTarget(name: "fuzz-\(name.lowercased())", dependencies: dependencies, path: "Tests/Fuzz/Fuzz\(name)")
