@@ -149,9 +149,9 @@ extension HTTPFrontEnd {
         connections[slot].closeReason = success ? "call finished" : "call failed: " + message
     }
 
-    /// Exactly once per connection (seed 003).
+    /// Exactly once per connection (seed 003); a channel connection has none.
     func sendResult(_ slot: Int, success: Bool, message: String) {
-        guard connections[slot].socket.stage != .finished else { return }
+        guard connections[slot].socket.stage != .finished, connections[slot].socket.channels == nil else { return }
         connections[slot].socket.stage = .finished
         var members = [JSONMember("success", .bool(success))]
         if !success { members.append(JSONMember("message", .string(message))) }

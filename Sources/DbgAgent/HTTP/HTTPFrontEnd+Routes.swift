@@ -75,9 +75,17 @@ extension HTTPFrontEnd {
         }
         if request.isPath("/api/v1/ws/") || request.isPath("/api/v1/ws") {
             guard method == .get else { return allow("GET") }
-            return upgrade(slot, request)
+            return upgrade(slot, request, channels: false)
         }
-        answer(slot, request, .error(404, "no such resource (the API is under /api/v1/: auth, systems, news, ws/)"))
+        if request.isChannelPath {
+            #if DBG_NO_CHANNELS
+            return answer(slot, request, .error(501, "the channel protocol (seed 004) is not built into this agent"))
+            #else
+            guard method == .get else { return allow("GET") }
+            return upgrade(slot, request, channels: true)
+            #endif
+        }
+        answer(slot, request, .error(404, "no such resource (the API is under /api/v1/: auth, systems, news, ws/; channels at /wsv2/TOKEN)"))
     }
 
     /// An answer to a request that keeps the connection as the request asked.
@@ -96,6 +104,16 @@ extension HTTPFrontEnd {
     func currentSession(_ request: HTTPRequest, allowQuery: Bool) -> (index: Int, session: Session)? {
         guard let (token, source) = request.token(allowQuery: allowQuery) else { return nil }
         if source == .cookie && request.isCrossOrigin { return nil }
+        return session(ofToken: token)
+    }
+
+    /// The session of /wsv2/TOKEN (the channel protocol): the path's token.
+    func channelSession(_ request: HTTPRequest) -> (index: Int, session: Session)? {
+        request.channelToken.flatMap(session(ofToken:))
+    }
+
+    /// A session made through this front end (POST /api/v1/auth), used now.
+    private func session(ofToken token: [UInt8]) -> (index: Int, session: Session)? {
         guard case .found(let index) = core.sessions.lookup(WireBytes(token), on: sessionHolder) else { return nil }
         core.sessions.touch(index)
         return (index, core.sessions.sessions[index])

@@ -8,7 +8,9 @@ import DbgWire
 extension HTTPFrontEnd {
     // MARK: Handshake
 
-    func upgrade(_ slot: Int, _ request: HTTPRequest) {
+    /// `channels`: the channel protocol (seed 004) at /wsv2/TOKEN, whose token is the
+    /// path's; else the calls of seed 003, whose token is the header's, cookie's or query's.
+    func upgrade(_ slot: Int, _ request: HTTPRequest, channels: Bool) {
         let head = request.head
         guard head.upgradeWebSocket, head.connectionUpgrade else {
             return answer(slot, request, .error(426, "a WebSocket handshake is expected here (Upgrade: websocket, Connection: Upgrade)",
@@ -22,8 +24,9 @@ extension HTTPFrontEnd {
             return answer(slot, request, .error(400, "Sec-WebSocket-Key: expected 16 bytes in base64"))
         }
         guard request.body.isEmpty else { return answer(slot, request, .error(400, "a WebSocket handshake has no body")) }
-        guard let (_, session) = currentSession(request, allowQuery: true) else {
-            return answer(slot, request, .error(401, "log in first (POST /api/v1/auth), then give the cookie or ?token=TOKEN"))
+        guard let (_, session) = channels ? channelSession(request) : currentSession(request, allowQuery: true) else {
+            return answer(slot, request, .error(401, channels ? "log in first (POST /api/v1/auth), then open /wsv2/TOKEN"
+                                                              : "log in first (POST /api/v1/auth), then give the cookie or ?token=TOKEN"))
         }
         let reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
             + String(decoding: accept, as: UTF8.self) + "\r\n\r\n"
@@ -34,12 +37,26 @@ extension HTTPFrontEnd {
         connections[slot].socket.sessionSerial = session.serial
         let now = MonotonicClock.now()
         connections[slot].lastActivity = now
-        core.timer.schedule(now + config.handshakeTimeoutMs)
+        if channels {
+            #if !DBG_NO_CHANNELS
+            connections[slot].socket.channels = ChannelTable()
+            channelsOpened(slot)
+            #endif
+        } else {
+            core.timer.schedule(now + config.handshakeTimeoutMs)
+        }
     }
 
     // MARK: Frames in
 
-    func inputBlocked(_ slot: Int) -> Bool { connections[slot].socket.waitingForRoom }
+    /// A call's input waits for room in its process's input window; a channel
+    /// connection's next message waits for room for its answer.
+    func inputBlocked(_ slot: Int) -> Bool {
+        #if !DBG_NO_CHANNELS
+        if connections[slot].socket.channels != nil && !hasChannelReplyRoom(slot) { return true }
+        #endif
+        return connections[slot].socket.waitingForRoom
+    }
 
     /// Reads the frames received so far; false when nothing moved.
     func readFrames(_ slot: Int) -> Bool {
@@ -52,7 +69,7 @@ extension HTTPFrontEnd {
             if connections[slot].socket.inFrame {
                 guard readPayload(slot) else { return progressed }
             } else {
-                guard readFrameHead(slot) else { return progressed }
+                guard !inputBlocked(slot), readFrameHead(slot) else { return progressed }
             }
             progressed = true
         }
@@ -87,6 +104,10 @@ extension HTTPFrontEnd {
         } else {
             guard connections[slot].socket.messageOpcode == nil else {
                 fail(slot, WebSocketFrame.Refusal.protocolError, "a new message before the previous one ended")
+                return true
+            }
+            if frame.opcode == .text && connections[slot].socket.channels != nil {
+                fail(slot, WebSocketFrame.Refusal.unsupportedData, "a text frame: channels take binary frames, each one api.Command")
                 return true
             }
             connections[slot].socket.messageOpcode = frame.opcode
@@ -152,6 +173,11 @@ extension HTTPFrontEnd {
                 return fail(slot, WebSocketFrame.Refusal.invalidData, "a text message that ends inside a character")
             }
             textEnded(slot)
+        } else if connections[slot].socket.channels != nil {
+            #if !DBG_NO_CHANNELS
+            channelMessage(slot, connections[slot].message.readable)
+            #endif
+            connections[slot].message.clear()
         } else {
             let bytes = Array(connections[slot].message.readable)
             connections[slot].message.clear()
@@ -180,7 +206,7 @@ extension HTTPFrontEnd {
             // connection) and the close is answered.
             if !connections[slot].socket.closeSent {
                 if case .running = connections[slot].socket.stage { cancel(slot) }
-                sendResult(slot, success: false, message: "the client closed the connection")
+                sendResult(slot, success: false, message: "the client closed the connection")  // not on channels
                 sendClose(slot, code: payload.count >= 2 ? code : 1000)
             }
             connections[slot].closeAfterFlush = true

@@ -41,6 +41,24 @@ struct HTTPRequest {
         return true
     }
 
+    /// The channel protocol's endpoint (seed 004): /wsv2/TOKEN.
+    var isChannelPath: Bool { channelTokenRange != nil }
+
+    /// The token of /wsv2/TOKEN, if well-formed (64 hex digits).
+    var channelToken: [UInt8]? {
+        guard let range = channelTokenRange, HTTPRequest.isToken(bytes, range) else { return nil }
+        return Array(bytes[range])
+    }
+
+    private var channelTokenRange: Range<Int>? {
+        let prefix: StaticString = "/wsv2/"
+        let length = prefix.utf8CodeUnitCount
+        guard path.count >= length, HTTPRequestHead.equal(bytes, path.lowerBound..<(path.lowerBound + length), prefix) else {
+            return nil
+        }
+        return (path.lowerBound + length)..<path.upperBound
+    }
+
     // MARK: Credentials
 
     static let cookieName: StaticString = "dbg_token"

@@ -24,6 +24,8 @@ struct WebSocketState {
     }
 
     var stage = Stage.awaitingCall
+    /// A channel connection's channels (seed 004, /wsv2/TOKEN); nil for the calls of seed 003.
+    var channels: ChannelTable?
     /// Lines to send that did not come from a pipe (the runtime's answers, an install's
     /// news), and how much of the first has gone out; the ResultMessage waits for them.
     var queued: [[UInt8]] = []

@@ -23,6 +23,8 @@ public struct WebSocketFrame: Equatable, Sendable {
         public static func == (a: Refusal, b: Refusal) -> Bool { a.code == b.code && a.reason.utf8Start == b.reason.utf8Start }
 
         public static let protocolError: UInt16 = 1002
+        /// A data frame of a type the endpoint does not take (text on the channel protocol).
+        public static let unsupportedData: UInt16 = 1003
         public static let invalidData: UInt16 = 1007
         public static let tooBig: UInt16 = 1009
     }
