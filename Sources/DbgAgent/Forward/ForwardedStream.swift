@@ -80,6 +80,30 @@ struct ForwardedStream: ~Copyable {
         bytesToSocket += UInt64(bytes.count + before - window.pending.readableCount)
     }
 
+    /// Free for the slot's next stream: everything as new but the window's memory, and
+    /// the generation moves on (so stale events are recognised).
+    mutating func reset() {
+        state = .free
+        socket = nil
+        registered = nil
+        reply = .none
+        ownerSerial = 0
+        listenerID = 0
+        announced = false
+        clientWindow = 0
+        sendCredit = 0
+        window.reset()
+        readEnded = false
+        endTold = false
+        writeEnding = false
+        writeShut = false
+        failure = nil
+        bytesToSocket = 0
+        bytesFromSocket = 0
+        address = ""
+        generation &+= 1
+    }
+
     mutating func shutIfDone() {
         guard writeEnding, !writeShut, window.pending.isEmpty, let fd = descriptor else { return }
         writeShut = true

@@ -19,10 +19,7 @@ struct StreamListener {
 extension Forwarder {
     /// Listens on `address` (TCP) for the session; returns the slot.
     func listen(_ address: ForwardAddress, clientWindow: Int, ownerSerial: UInt64, reply: ReplyAddress) throws(OpenError) -> Int {
-        guard case .tcp(let host, let port, let ipv6) = address,
-              let target = ipv6 ? SocketAddress.ipv6(host, port: port) : SocketAddress.ipv4(host, port: port) else {
-            throw .failed(.invalidArgument)
-        }
+        guard case .tcp(_, _, let ipv6) = address, let target = address.socketAddress else { throw .failed(.invalidArgument) }
         guard let index = listeners.firstIndex(where: { !$0.isOpen }) else { throw .noSlot }
         let raw = socket(target.family, CSYS_SOCK_STREAM | CSYS_SOCK_NONBLOCK | CSYS_SOCK_CLOEXEC, 0)
         guard raw >= 0 else { throw .failed(.current) }

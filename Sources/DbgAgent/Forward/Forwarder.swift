@@ -59,12 +59,7 @@ final class Forwarder {
     func connect(_ address: ForwardAddress, as identity: UserAccount?, clientWindow: Int, ownerSerial: UInt64,
                  reply: ReplyAddress) throws(OpenError) -> Int {
         guard let index = streams.freeSlot else { throw .noSlot }
-        let target: SocketAddress?
-        switch address {
-        case .tcp(let host, let port, let ipv6): target = ipv6 ? .ipv6(host, port: port) : .ipv4(host, port: port)
-        case .unix(let path): target = SocketAddress.unix(bytes: path)  // as sent: a path need not be UTF-8
-        }
-        guard let target else { throw .failed(.invalidArgument) }
+        guard let target = address.socketAddress else { throw .failed(.invalidArgument) }
         let raw = socket(target.family, CSYS_SOCK_STREAM | CSYS_SOCK_NONBLOCK | CSYS_SOCK_CLOEXEC, 0)
         guard raw >= 0 else { throw .failed(.current) }
         let fd = OwnedDescriptor(raw)
@@ -169,25 +164,7 @@ final class Forwarder {
                 + String(streams[index].bytesToSocket) + " bytes to it, " + String(streams[index].bytesFromSocket) + " from it"
                 + (streams[index].failure.map { ", " + $0.message } ?? "") + (reset ? ", reset" : ""))
         }
-        streams[index].socket = nil
-        streams[index].registered = nil
-        streams[index].state = .free
-        streams[index].reply = .none
-        streams[index].ownerSerial = 0
-        streams[index].listenerID = 0
-        streams[index].announced = false
-        streams[index].clientWindow = 0
-        streams[index].sendCredit = 0
-        streams[index].window.reset()
-        streams[index].readEnded = false
-        streams[index].endTold = false
-        streams[index].writeEnding = false
-        streams[index].writeShut = false
-        streams[index].failure = nil
-        streams[index].bytesToSocket = 0
-        streams[index].bytesFromSocket = 0
-        streams[index].address = ""
-        streams[index].generation &+= 1
+        streams[index].reset()
         streams.releasePages(index)
         updateListenerInterest()
     }
@@ -230,5 +207,15 @@ final class Forwarder {
                reply: listeners[listener].reply, address: peer)
         streams[index].listenerID = listeners[listener].id
         streams[index].state = .open
+    }
+}
+
+extension ForwardAddress {
+    /// Where to connect or bind (a Unix path as sent: it need not be UTF-8).
+    var socketAddress: SocketAddress? {
+        switch self {
+        case .tcp(let host, let port, let ipv6): return ipv6 ? .ipv6(host, port: port) : .ipv4(host, port: port)
+        case .unix(let path): return .unix(bytes: path)
+        }
     }
 }
