@@ -2,15 +2,16 @@
 api.Command messages over WebSocket. The Python side uses classes that Debian's protoc
 generates from Scripts/api.proto and the official protobuf runtime, so an encoding
 mistake of the agent shows up here, not in its own decoder; the WebSocket is the PyPI
-`websockets` client. So far the agent serves the control channel: containerState READY,
-ping, openChan (every service refused, saying so), closeChan; malformed Commands are
-answered with an error and the connection goes on."""
+`websockets` client. So far the agent serves the control channel (containerState READY,
+ping, openChan, closeChan) and the exec service; the other services are refused, saying
+so; malformed Commands are answered with an error and the connection goes on."""
 
 import importlib
 import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -99,7 +100,7 @@ def test_the_control_channel(http, api):
         assert answer.openChanRes.state == api.OpenChannelRes.ERROR and answer.openChanRes.id == 3
         assert "unknown service 'nosuch'" in answer.openChanRes.error
 
-        for service in ("exec", "shell", "shellrun2", "files", "gcsfiles", "proxy"):
+        for service in ("shell", "shellrun2", "files", "gcsfiles", "proxy"):
             answer = channels.call(openChan=api.OpenChannel(service=service), ref=service)
             assert answer.openChanRes.state == api.OpenChannelRes.ERROR and answer.ref == service
             assert "not served by this agent yet" in answer.openChanRes.error, answer
@@ -137,6 +138,97 @@ def test_the_token_is_the_paths(http, api):
     assert refused.value.response.status_code == 401
     status, _, _ = http.request("POST", "/wsv2/" + token)
     assert status == 405
+
+
+def open_exec(channels, api):
+    answer = channels.call(openChan=api.OpenChannel(service="exec", action=api.OpenChannel.CREATE), ref="open")
+    assert answer.openChanRes.state == api.OpenChannelRes.CREATED and answer.ref == "open", answer
+    assert answer.openChanRes.id > 0
+    return answer.openChanRes.id
+
+
+def run(channels, api, channel, args, env=None, inputs=(), ref="run"):
+    """Runs an exec on `channel`; returns its output and its result (the body after
+    state Stopped), checking the order: Running, output, Stopped, result."""
+    command = api.Command(channel=channel, ref=ref)
+    command.exec.args.extend(args)
+    for key, value in (env or {}).items():
+        command.exec.env[key] = value
+    channels.send(command)
+    running = channels.receive()
+    if running.WhichOneof("body") == "error":
+        return "", running
+    assert running.WhichOneof("body") == "state" and running.state == api.Running and running.ref == ref, running
+    for text in inputs:
+        channels.send(api.Command(channel=channel, input=text))
+    output = []
+    while True:
+        message = channels.receive()
+        assert message.channel == channel
+        if message.WhichOneof("body") == "output":
+            output.append(message.output)
+            continue
+        assert message.WhichOneof("body") == "state" and message.state == api.Stopped and message.ref == ref, message
+        break
+    result = channels.receive()
+    assert result.ref == ref and result.channel == channel
+    return "".join(output), result
+
+
+def test_exec_runs_argv_as_the_user_with_env_input_and_exit_status(http, api):
+    channels = Channels(http, api, http.login())
+    try:
+        channels.receive()
+        channel = open_exec(channels, api)
+        output, result = run(channels, api, channel, ["sh", "-c", "echo hi; sleep 0.1; echo err >&2; sleep 0.1; id -u; exit 3"])
+        assert output.splitlines() == ["hi", "err", str(os.getuid())]  # the account's uid (conftest)
+        assert result.error == "exit status 3"
+        output, result = run(channels, api, channel, ["sh", "-c", "echo $GREETING $HOME"], env={"GREETING": "hello"}, ref="env")
+        home = (http.agent.folder / "passwd").read_text().split(":")[5]
+        assert output == "hello %s\n" % home and result.WhichOneof("body") == "ok"
+        output, result = run(channels, api, channel, ["head", "-n", "2"], inputs=["one\n", "two\nthree\n"], ref="in")
+        assert output == "one\ntwo\n" and result.WhichOneof("body") == "ok"
+        output, result = run(channels, api, channel, ["sh", "-c", "kill -9 $$"], ref="kill")
+        assert result.error == "killed by signal 9"
+        # Bytes that are not UTF-8 arrive as U+FFFD (an output is a proto3 string).
+        output, result = run(channels, api, channel, ["printf", "a\\377b\\303"], ref="bad")
+        assert output == "a\ufffdb\ufffd"
+        output, result = run(channels, api, channel, ["sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' x"], ref="bulk")
+        assert output == "x" * 1000000 and result.WhichOneof("body") == "ok"
+        _, result = run(channels, api, channel, ["/nonexistent/program"], ref="missing")
+        assert result.WhichOneof("body") == "error" and "/nonexistent/program" in result.error
+        _, result = run(channels, api, channel, [], ref="empty")
+        assert result.error.startswith("exec: args is the argv")
+    finally:
+        channels.close()
+
+
+def test_exec_channels_run_side_by_side_and_close_hangs_up(http, api):
+    channels = Channels(http, api, http.login())
+    try:
+        channels.receive()
+        first, second = open_exec(channels, api), open_exec(channels, api)
+        assert first != second
+        command = api.Command(channel=first, ref="sleep")
+        command.exec.args.extend(["sleep", "30"])
+        channels.send(command)
+        assert channels.receive().state == api.Running
+        command.ref = "again"
+        channels.send(command)
+        answer = channels.receive()
+        assert answer.error == "a process already runs on this channel" and answer.ref == "again"
+        output, result = run(channels, api, second, ["echo", "beside"])
+        assert output == "beside\n" and result.WhichOneof("body") == "ok"
+        started = time.monotonic()
+        answer = channels.call(closeChan=api.CloseChannel(id=first, action=api.CloseChannel.CLOSE), ref="close")
+        assert answer.closeChanRes.id == first and answer.closeChanRes.status == api.CloseChannelRes.CLOSE
+        answer = channels.call(channel=first, input="x", ref="gone")
+        assert answer.error == "channel %d is not open" % first
+        assert time.monotonic() - started < 5
+        answer = channels.call(openChan=api.OpenChannel(service="exec", action=api.OpenChannel.ATTACH))
+        assert answer.openChanRes.state == api.OpenChannelRes.ERROR
+    finally:
+        channels.close()
 
 
 def varint(value):

@@ -1,20 +1,67 @@
 /// A channel connection's channels (seed 004, /wsv2/TOKEN). Channel 0, the control
-/// channel, is always open; openChan opens the others, each carrying one service. No
-/// service is served yet (each openChan is answered ERROR, saying so), so no other
-/// channel is ever open.
+/// channel, is always open; openChan opens the others, each carrying one service.
 struct ChannelTable {
-    /// The services of the seed, by the names clients open them with.
-    static let services: [(name: StaticString, alias: StaticString)] = [
-        ("exec", "exec"), ("shell", "shellrun2"), ("files", "gcsfiles"), ("proxy", "proxy"),
+    /// The services of the seed, by the names clients open them with (the seed's, and
+    /// the production protocol's), and what serves each (nil: not served yet).
+    static let services: [(name: StaticString, alias: StaticString, served: Service?)] = [
+        ("exec", "exec", .exec), ("shell", "shellrun2", nil), ("files", "gcsfiles", nil), ("proxy", "proxy", nil),
     ]
 
+    /// Channels a connection may have open at once.
+    static let capacity = 16
+
+    enum Service: Equatable {
+        case exec
+    }
+
+    struct Channel {
+        let id: Int32
+        let service: Service
+        /// exec: the streaming process of the exec that runs, and that exec's session and
+        /// ref, which its result carries.
+        var stream: Int?
+        var session: Int32 = 0
+        var ref: [UInt8] = []
+        /// The start of a character that the last read of stdout or stderr cut off.
+        var carry: [[UInt8]] = [[], []]
+
+        init(id: Int32, service: Service) {
+            self.id = id
+            self.service = service
+        }
+    }
+
+    private(set) var channels: [Channel] = []
+    /// Channel numbers are not reused within a connection: a late answer cannot be
+    /// taken for a new channel's.
+    private var lastID: Int32 = 0
+
+    /// The new channel's number; nil when `capacity` are open.
+    mutating func open(_ service: Service) -> Int32? {
+        guard channels.count < ChannelTable.capacity, lastID < Int32.max else { return nil }
+        lastID += 1
+        channels.append(Channel(id: lastID, service: service))
+        return lastID
+    }
+
+    mutating func close(at index: Int) { channels.remove(at: index) }
+
+    func index(of id: Int32) -> Int? { channels.firstIndex { $0.id == id } }
+
+    func index(ofStream stream: Int) -> Int? { channels.firstIndex { $0.stream == stream } }
+
+    subscript(index: Int) -> Channel {
+        get { channels[index] }
+        set { channels[index] = newValue }
+    }
+
     /// The service `name` names (its seed name or the production alias), if any.
-    static func service(named name: UnsafeRawBufferPointer) -> StaticString? {
-        for (service, alias) in services where equal(name, service) || equal(name, alias) { return service }
+    static func service(named name: UnsafeRawBufferPointer) -> (name: StaticString, served: Service?)? {
+        for (service, alias, served) in services where equal(name, service) || equal(name, alias) { return (service, served) }
         return nil
     }
 
-    private static func equal(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+    static func equal(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
         bytes.elementsEqual(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 }

@@ -173,6 +173,9 @@ extension HTTPFrontEnd {
 
     /// The call's pipes: input written as stdin takes it, output read into lines.
     func processReady(_ slot: Int, stream: Int) {
+        #if !DBG_NO_CHANNELS
+        if connections[slot].socket.channels != nil { return channelProcessReady(slot, stream: stream) }
+        #endif
         guard case .running(let mine) = connections[slot].socket.stage, mine == stream else { return }
         core.processes.streams[stream].flushInput()
         connections[slot].socket.waitingForRoom = false
@@ -183,6 +186,9 @@ extension HTTPFrontEnd {
     /// After the transmit buffer drained: lines waiting go out, the pipes are watched
     /// again, and an exit that waited for room is told.
     func outputMoved(_ slot: Int) {
+        #if !DBG_NO_CHANNELS
+        if connections[slot].socket.channels != nil { return channelOutputMoved(slot) }
+        #endif
         if !connections[slot].socket.queued.isEmpty { queuedMoved(slot) }
         guard case .running(let stream) = connections[slot].socket.stage else { return }
         if let completion = core.completions.first(of: ref(slot)), case .processExit(let index) = completion.work {
@@ -226,6 +232,9 @@ extension HTTPFrontEnd {
     /// The call's process was reaped: the rest of its output, its last lines, then the
     /// ResultMessage. False while output waits for room (the exit stays posted).
     func finishExit(_ slot: Int, stream: Int) -> Bool {
+        #if !DBG_NO_CHANNELS
+        if connections[slot].socket.channels != nil { return channelExit(slot, stream: stream) }
+        #endif
         guard case .exited(let status) = core.processes.streams[stream].state else { return true }
         guard case .running(let mine) = connections[slot].socket.stage, mine == stream else {
             core.processes.releaseStream(stream)

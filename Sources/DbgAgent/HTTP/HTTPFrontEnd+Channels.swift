@@ -2,18 +2,19 @@ import DbgWire
 
 /// The channel protocol (seed 004) at /wsv2/TOKEN: each binary message is one protobuf
 /// `api.Command`. On connect the agent sends `containerState {READY}` on channel 0, the
-/// control channel, which takes openChan, closeChan and ping. Every answer carries the
-/// request's channel, session and ref. A message that is not a Command, or a body that
-/// is not served where it came, is answered with an `error` body and the connection goes
-/// on; only WebSocket-level faults close it.
+/// control channel, which takes openChan, closeChan and ping; the channels it opens carry
+/// a service each (`+ChannelExec`). Every answer carries the request's channel, session
+/// and ref. A message that is not a Command, or a body that is not served where it came,
+/// is answered with an `error` body and the connection goes on; only WebSocket-level
+/// faults close it.
 extension HTTPFrontEnd {
     /// An answer's largest size: the request's ref (at most a whole message) and a message.
     static var channelReplyBytes: Int { HTTPConnection.messageBytes + 1024 }
 
-    /// Room in the transmit buffer for the answer to the next message.
-    func hasChannelReplyRoom(_ slot: Int) -> Bool {
+    /// Room in the transmit buffer for the answer to the next message (or `answers`).
+    func hasChannelReplyRoom(_ slot: Int, answers: Int = 1) -> Bool {
         let bytes = HTTPFrontEnd.channelReplyBytes
-        return connections[slot].transmitRoom >= bytes + WebSocketFrame.serverHeadLength(UInt64(bytes))
+        return connections[slot].transmitRoom >= answers * (bytes + WebSocketFrame.serverHeadLength(UInt64(bytes)))
     }
 
     func channelsOpened(_ slot: Int) {
@@ -22,30 +23,46 @@ extension HTTPFrontEnd {
         sendCommand(slot, ready)
     }
 
-    /// One binary message (valid during the call).
-    func channelMessage(_ slot: Int, _ payload: UnsafeRawBufferPointer) {
+    /// One binary message (valid during the call). False when it waits for room in a
+    /// process's input window: it is handed in again once there is some.
+    func channelMessage(_ slot: Int, _ payload: UnsafeRawBufferPointer) -> Bool {
         let command: API.Command
         do throws(ProtobufError) {
             command = try API.Command.decode(payload: payload)
         } catch {
-            return reply(slot, to: API.Command(), .error(WireBytes("a binary message that is not an api.Command: " + error.message)))
+            reply(slot, to: API.Command(), .error(WireBytes("a binary message that is not an api.Command: " + error.message)))
+            return true
         }
         guard let body = command.body else {
-            return reply(slot, to: command, .error("a Command without a body"))
+            reply(slot, to: command, .error("a Command without a body"))
+            return true
         }
-        if case .ping = body { return reply(slot, to: command, .pong(API.Pong())) }
+        if case .ping = body {
+            reply(slot, to: command, .pong(API.Pong()))
+            return true
+        }
         if case .unimplemented(let field) = body {
             let name = API.Command.bodyName(ofField: field)?.text ?? "?"
-            return reply(slot, to: command, .error(WireBytes("the body " + name + " (field " + String(field) + ") is not implemented by this agent")))
+            reply(slot, to: command, .error(WireBytes("the body " + name + " (field " + String(field) + ") is not implemented by this agent")))
+            return true
         }
-        guard command.channel == 0 else {
-            return reply(slot, to: command, .error(WireBytes("channel " + String(command.channel) + " is not open")))
+        guard command.channel != 0 else {
+            controlMessage(slot, command, body)
+            return true
         }
+        guard let index = connections[slot].socket.channels?.index(of: command.channel) else {
+            reply(slot, to: command, .error(WireBytes("channel " + String(command.channel) + " is not open")))
+            return true
+        }
+        return execMessage(slot, index, command, body)
+    }
+
+    private func controlMessage(_ slot: Int, _ command: API.Command, _ body: API.Command.Body) {
         switch body {
         case .openChan(let open):
             openChannel(slot, command, open)
         case .closeChan(let close):
-            reply(slot, to: command, .error(WireBytes("channel " + String(close.id) + " is not open")))
+            closeChannel(slot, command, close)
         default:
             reply(slot, to: command, .error("channel 0 takes openChan, closeChan and ping"))
         }
@@ -53,35 +70,64 @@ extension HTTPFrontEnd {
 
     private func openChannel(_ slot: Int, _ command: API.Command, _ open: API.OpenChannel) {
         var answer = API.OpenChannelRes(id: open.id, state: .error)
-        let known = open.service.withUnsafeBytes { ChannelTable.service(named: $0) }
-        let shown = open.service.withUnsafeBytes { String(decoding: $0.prefix(64), as: UTF8.self) }
-        if let known {
-            answer.error = WireBytes("the " + known.text + " service is not served by this agent yet: it serves the control channel only")
-        } else {
+        guard let known = open.service.withUnsafeBytes({ ChannelTable.service(named: $0) }) else {
+            let shown = open.service.withUnsafeBytes { String(decoding: $0.prefix(64), as: UTF8.self) }
             answer.error = WireBytes("unknown service '" + shown + "' (the seed's are exec, shell, files and proxy)")
+            return reply(slot, to: command, .openChanRes(answer))
         }
-        reply(slot, to: command, .openChanRes(answer))
+        guard let service = known.served else {
+            answer.error = WireBytes("the " + known.name.text + " service is not served by this agent yet (exec is)")
+            return reply(slot, to: command, .openChanRes(answer))
+        }
+        guard open.action != .attach else {
+            answer.error = "an exec channel cannot be attached to: open it with CREATE"
+            return reply(slot, to: command, .openChanRes(answer))
+        }
+        guard let id = connections[slot].socket.channels?.open(service) else {
+            answer.error = WireBytes("all " + String(ChannelTable.capacity) + " channels of this connection are open")
+            return reply(slot, to: command, .openChanRes(answer))
+        }
+        reply(slot, to: command, .openChanRes(API.OpenChannelRes(id: id, state: .created)))
+    }
+
+    /// Any action closes an exec channel (only a shell outlives its channel, and that
+    /// only on DISCONNECT); a process still running on it is hung up.
+    private func closeChannel(_ slot: Int, _ command: API.Command, _ close: API.CloseChannel) {
+        guard let index = connections[slot].socket.channels?.index(of: close.id) else {
+            return reply(slot, to: command, .error(WireBytes("channel " + String(close.id) + " is not open")))
+        }
+        if let stream = connections[slot].socket.channels?[index].stream { core.processes.hangUp(stream: stream, detach: true) }
+        connections[slot].socket.channels?.close(at: index)
+        reply(slot, to: command, .closeChanRes(API.CloseChannelRes(id: close.id, status: .close)))
     }
 
     /// An answer on the request's channel, with its session and ref.
-    private func reply(_ slot: Int, to request: API.Command, _ body: API.Command.Body) {
+    func reply(_ slot: Int, to request: API.Command, _ body: API.Command.Body) {
         var answer = API.Command(channel: request.channel, session: request.session, ref: request.ref)
         answer.body = body
         sendCommand(slot, answer)
     }
 
-    /// One Command as one binary message. The caller made sure there is room
-    /// (`hasChannelReplyRoom`); a Command that does not fit is a bug, said in the log.
+    /// One Command as one binary message, written straight into the transmit buffer
+    /// behind room for the longest head it can need and moved up when its head is
+    /// shorter. The caller made sure there is room (`hasChannelReplyRoom`); a Command
+    /// that does not fit is a bug, said in the log.
     func sendCommand(_ slot: Int, _ command: API.Command) {
-        var buffer = [UInt8](repeating: 0, count: HTTPFrontEnd.channelReplyBytes)
-        let written = buffer.withUnsafeMutableBytes { raw in Result { () throws(ProtobufError) in try command.encode(into: raw) } }
-        switch written {
-        case .success(let count):
-            if !buffer.withUnsafeBytes({ connections[slot].sendFrame(.binary, fin: true, UnsafeRawBufferPointer(rebasing: $0[0..<count])) }) {
-                Log.info("channels: an answer of " + String(count) + " bytes found no room")
-            }
-        case .failure(let error):
-            Log.info("channels: an answer could not be written: " + error.message)
+        let longestHead = WebSocketFrame.serverHeadLength(UInt64(HTTPFrontEnd.channelReplyBytes))
+        guard connections[slot].transmit.reserveWritable(longestHead + HTTPFrontEnd.channelReplyBytes) else {
+            return Log.info("channels: no room for an answer")
         }
+        let area = connections[slot].transmit.writable
+        let payloadArea = UnsafeMutableRawBufferPointer(rebasing: area[longestHead..<(longestHead + HTTPFrontEnd.channelReplyBytes)])
+        let count: Int
+        do throws(ProtobufError) {
+            count = try command.encode(into: payloadArea)
+        } catch {
+            return Log.info("channels: an answer could not be written: " + error.message)
+        }
+        let head = WebSocketFrame.serverHeadLength(UInt64(count))
+        if head < longestHead { (area.baseAddress! + head).copyMemory(from: payloadArea.baseAddress!, byteCount: count) }
+        _ = WebSocketFrame.writeServerHead(.binary, fin: true, length: UInt64(count), into: area)
+        connections[slot].transmit.didWrite(head + count)
     }
 }

@@ -62,6 +62,13 @@ extension HTTPFrontEnd {
     func readFrames(_ slot: Int) -> Bool {
         var progressed = false
         while connections[slot].phase == .webSocket && !connections[slot].closeAfterFlush {
+            #if !DBG_NO_CHANNELS
+            if connections[slot].socket.messagePending {
+                guard channelMessage(slot, connections[slot].message.readable) else { return progressed }
+                connections[slot].socket.messagePending = false
+                connections[slot].message.clear()
+            }
+            #endif
             if connections[slot].socket.newlineDue {
                 guard deliverInput(slot, [0x0A]) else { return progressed }
                 connections[slot].socket.newlineDue = false
@@ -175,7 +182,10 @@ extension HTTPFrontEnd {
             textEnded(slot)
         } else if connections[slot].socket.channels != nil {
             #if !DBG_NO_CHANNELS
-            channelMessage(slot, connections[slot].message.readable)
+            guard channelMessage(slot, connections[slot].message.readable) else {
+                connections[slot].socket.messagePending = true  // handed in again by readFrames
+                return
+            }
             #endif
             connections[slot].message.clear()
         } else {

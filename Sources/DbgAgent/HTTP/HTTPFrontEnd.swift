@@ -273,7 +273,9 @@ final class HTTPFrontEnd: FrontEnd {
             // reads none of it for this long only holds a slot.
             return connection + (connections[slot].headStarted ? config.handshakeTimeoutMs : HTTPFrontEnd.keepAliveMs)
         case .webSocket:
-            return connections[slot].socket.stage == .awaitingCall ? connection + config.handshakeTimeoutMs : nil
+            // A channel connection has no first message to wait for.
+            let awaiting = connections[slot].socket.stage == .awaitingCall && connections[slot].socket.channels == nil
+            return awaiting ? connection + config.handshakeTimeoutMs : nil
         }
     }
 
@@ -307,9 +309,10 @@ final class HTTPFrontEnd: FrontEnd {
     /// Sessions of POST /api/v1/auth unused for too long end; returns when the next may.
     private func expireSessions(now: Milliseconds) -> Milliseconds? {
         let idle = config.http.sessionIdleMs
-        // A call still running is a use of its session: a long one is not cut off.
-        for slot in 0..<connections.capacity where connections[slot].phase == .webSocket
-            && connections[slot].socket.stage != .awaitingCall && connections[slot].socket.stage != .finished {
+        // A call still running, or a channel connection, is a use of its session: a long
+        // one is not cut off.
+        for slot in 0..<connections.capacity where connections[slot].phase == .webSocket && (connections[slot].socket.channels != nil
+            || (connections[slot].socket.stage != .awaitingCall && connections[slot].socket.stage != .finished)) {
             if let index = core.sessions.sessions.index(ofSerial: connections[slot].socket.sessionSerial) {
                 core.sessions.touch(index)
             }

@@ -59,6 +59,8 @@ struct WebSocketState {
     var newlineDue = false
     /// Input waits for room in the process's input window: the socket is not read.
     var waitingForRoom = false
+    /// A channel connection's message waits in `message` for that room.
+    var messagePending = false
     /// Our close frame is queued.
     var closeSent = false
 }
