@@ -70,6 +70,13 @@ class Agent:
         self.stop()
         raise RuntimeError("dbgd did not start: " + self.log.read_text(errors="replace"))
 
+    def share_account(self, folder: pathlib.Path) -> None:
+        """Puts this agent's passwd, shadow and group files and home into `folder`, for a
+        second agent (`create_account=False`) that lets the same user in."""
+        for name in ("passwd", "shadow", "group"):
+            shutil.copy(self.folder / name, folder / name)
+        (folder / "home").symlink_to(self.home)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -150,9 +157,7 @@ def serial_agent(agent, tmp_path):
         line = Line(damage)
         folder = tmp_path / ("serial-%d" % len(started))
         folder.mkdir()
-        for name in ("passwd", "shadow", "group"):
-            shutil.copy(agent.folder / name, folder / name)
-        (folder / "home").symlink_to(agent.home)
+        agent.share_account(folder)
         running = Agent(folder, ["--serial", "%s,%d" % (line.paths[0], baud)], create_account=False)
         started.append((running, line))
         return running, "serial:%s,%d" % (line.paths[1], baud), line

@@ -2,7 +2,6 @@
 
 import hashlib
 import os
-import shutil
 
 import pytest
 
@@ -310,9 +309,7 @@ def test_the_application_runtime(agent, tmp_path):
         os.chmod(app_dir / script, 0o755)
     folder = tmp_path / "agent"
     folder.mkdir()
-    for name in ("passwd", "shadow", "group"):
-        shutil.copy(agent.folder / name, folder / name)
-    (folder / "home").symlink_to(agent.home)
+    agent.share_account(folder)
     running = Agent(folder, ["--app-dir", str(app_dir), "--rpc-socket", str(folder / "rpc.sock"),
                              "--backup-dir", str(folder / "backups")], create_account=False)
     try:

@@ -42,9 +42,7 @@ def api(tmp_path_factory):
 @pytest.fixture(scope="module")
 def http(agent, tmp_path_factory):
     folder = tmp_path_factory.mktemp("channels-agent")
-    for name in ("passwd", "shadow", "group"):
-        shutil.copy(agent.folder / name, folder / name)
-    (folder / "home").symlink_to(agent.home)
+    agent.share_account(folder)
     running = Agent(folder, ["--http", "127.0.0.1:0", "--rpc-socket", "none"], create_account=False)
     yield HTTPAgent(running)
     running.stop()

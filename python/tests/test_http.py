@@ -9,7 +9,6 @@ import io
 import json
 import os
 import re
-import shutil
 import socket
 import struct
 import subprocess
@@ -59,9 +58,7 @@ class HTTPAgent:
 @pytest.fixture(scope="module")
 def http(agent, tmp_path_factory):
     folder = tmp_path_factory.mktemp("http-agent")
-    for name in ("passwd", "shadow", "group"):
-        shutil.copy(agent.folder / name, folder / name)
-    (folder / "home").symlink_to(agent.home)
+    agent.share_account(folder)
     app_dir = folder / "app"
     (app_dir / "actions" / "greet").mkdir(parents=True)
     (app_dir / "main").write_text("#!/bin/sh\necho main started\nwhile sleep 0.2; do echo tick; done\n")
@@ -575,9 +572,7 @@ def test_a_slow_reader_gets_all_the_output(http):
 def test_sessions_end_when_unused_but_not_under_a_running_call(agent, tmp_path):
     folder = tmp_path / "short-sessions"
     folder.mkdir()
-    for name in ("passwd", "shadow", "group"):
-        shutil.copy(agent.folder / name, folder / name)
-    (folder / "home").symlink_to(agent.home)
+    agent.share_account(folder)
     running = Agent(folder, ["--http", "127.0.0.1:0", "--http-session-timeout", "2"], create_account=False)
     try:
         short = HTTPAgent(running)
