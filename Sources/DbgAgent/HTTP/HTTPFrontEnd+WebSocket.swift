@@ -76,7 +76,8 @@ extension HTTPFrontEnd {
             if connections[slot].socket.inFrame {
                 guard readPayload(slot) else { return progressed }
             } else {
-                guard !inputBlocked(slot), readFrameHead(slot) else { return progressed }
+                // A channel connection's next message waits for room for its answer.
+                guard connections[slot].socket.channels == nil || !inputBlocked(slot), readFrameHead(slot) else { return progressed }
             }
             progressed = true
         }
