@@ -3,19 +3,22 @@ api.Command messages over WebSocket. The Python side uses classes that Debian's 
 generates from Scripts/api.proto and the official protobuf runtime, so an encoding
 mistake of the agent shows up here, not in its own decoder; the WebSocket is the PyPI
 `websockets` client. So far the agent serves the control channel (containerState READY,
-ping, openChan, closeChan) and the exec service; the other services are refused, saying
-so; malformed Commands are answered with an error and the connection goes on."""
+ping, openChan, closeChan) and the exec and files services; the other services are
+refused, saying so; malformed Commands are answered with an error and the connection
+goes on."""
 
 import importlib
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
 
-from conftest import Agent
+from conftest import PASSWORD, Agent
 from test_http import HTTPAgent
 
 websockets = pytest.importorskip("websockets")
@@ -98,7 +101,7 @@ def test_the_control_channel(http, api):
         assert answer.openChanRes.state == api.OpenChannelRes.ERROR and answer.openChanRes.id == 3
         assert "unknown service 'nosuch'" in answer.openChanRes.error
 
-        for service in ("shell", "shellrun2", "files", "gcsfiles", "proxy"):
+        for service in ("shell", "shellrun2", "proxy"):
             answer = channels.call(openChan=api.OpenChannel(service=service), ref=service)
             assert answer.openChanRes.state == api.OpenChannelRes.ERROR and answer.ref == service
             assert "not served by this agent yet" in answer.openChanRes.error, answer
@@ -227,6 +230,110 @@ def test_exec_channels_run_side_by_side_and_close_hangs_up(http, api):
         assert answer.openChanRes.state == api.OpenChannelRes.ERROR
     finally:
         channels.close()
+
+
+def test_files_every_body_as_the_user(http, api, tmp_path):
+    channels = Channels(http, api, http.login())
+    home = (http.agent.folder / "passwd").read_text().split(":")[5]
+    base = os.path.join(home, "channel-files")
+    try:
+        channels.receive()
+        answer = channels.call(openChan=api.OpenChannel(service="gcsfiles"), ref="open")
+        assert answer.openChanRes.state == api.OpenChannelRes.CREATED
+        channel = answer.openChanRes.id
+
+        def call(ref, **body):
+            return channels.call(channel=channel, ref=ref, **body)
+
+        assert call("mkdir", mkdir=api.File(path=base + "/a/b")).WhichOneof("body") == "ok"
+        content = bytes(range(256)) * 40  # 10 KiB, every byte value
+        assert call("write", write=api.File(path=base + "/a/data.bin", content=content)).WhichOneof("body") == "ok"
+        read = call("read", read=api.File(path=base + "/a/data.bin"))
+        assert read.WhichOneof("body") == "file" and read.file.content == content and read.ref == "read"
+        assert read.file.path == base + "/a/data.bin"
+        # A relative path is the user's home's.
+        assert call("relative", read=api.File(path="channel-files/a/data.bin")).file.content == content
+
+        stat = call("stat", stat=api.File(path=base + "/a/data.bin")).statRes
+        assert stat.exists and stat.type == api.File.REGULAR and stat.size == len(content)
+        assert stat.fileMode == "-rw-r--r--" and abs(stat.modTime - time.time()) < 60
+        stat = call("stat", stat=api.File(path=base + "/a")).statRes
+        assert stat.exists and stat.type == api.File.DIRECTORY and stat.fileMode.startswith("d")
+        assert not call("missing", stat=api.File(path=base + "/nothing")).statRes.exists
+
+        listed = call("readdir", readdir=api.File(path=base + "/a")).files.files
+        assert sorted((f.path, f.type) for f in listed) == [("b", api.File.DIRECTORY), ("data.bin", api.File.REGULAR)]
+
+        moved = call("move", move=api.Move(oldPath=base + "/a/data.bin", newPath=base + "/moved.bin"))
+        assert moved.WhichOneof("body") == "ok" and moved.ref == "move"
+        assert not call("gone", stat=api.File(path=base + "/a/data.bin")).statRes.exists
+        assert call("moved", read=api.File(path=base + "/moved.bin")).file.content == content
+
+        answer = call("notempty", tryRemove=api.File(path=base + "/a"))
+        assert answer.WhichOneof("body") == "error" and answer.ref == "notempty"
+        assert call("rmfile", tryRemove=api.File(path=base + "/moved.bin")).WhichOneof("body") == "ok"
+
+        answer = call("dir", read=api.File(path=base + "/a"))
+        assert "is a directory" in answer.error
+        answer = call("nofile", read=api.File(path=base + "/nothing"))
+        assert answer.WhichOneof("body") == "error" and "no such file" in answer.error
+        with open(os.path.join(base, "big.bin"), "wb") as f:
+            f.write(b"x" * (20 << 10))
+        answer = call("big", read=api.File(path=base + "/big.bin"))
+        assert "the most one answer holds here" in answer.error, answer
+        assert "16384" in answer.error
+
+        removed = call("remove", remove=api.File(path=base))
+        assert removed.WhichOneof("body") == "ok" and removed.ref == "remove"
+        assert not os.path.exists(base)
+        answer = call("wrong", input="x")
+        assert answer.error.startswith("a files channel takes read, write")
+    finally:
+        channels.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_files_are_the_users_not_the_agents(api, tmp_path):
+    """Permission denied as the user: with the tests as root the account is uid 65534,
+    whose home is its own and whose reach ends at root's files; otherwise a file of
+    mode 000 of the account's own."""
+    folder = tmp_path / "user-agent"
+    folder.mkdir()
+    # The home where the user can reach it (pytest's own folders are root's alone).
+    home = pathlib.Path(tempfile.mkdtemp(prefix="dbgchannels-"))
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    (closed / "secret").write_bytes(b"not yours")
+    uid, gid = (65534, 65534) if os.getuid() == 0 else (os.getuid(), os.getgid())
+    if os.getuid() == 0:
+        os.chown(home, uid, gid)
+    else:
+        os.chmod(closed / "secret", 0)
+        os.chmod(closed, 0)
+    hashed = subprocess.run(["openssl", "passwd", "-6", PASSWORD], check=True, capture_output=True, text=True).stdout.strip()
+    # root is listed (without a password) for the files the agent checks owners of.
+    (folder / "passwd").write_text("root:x:0:0::/root:/bin/sh\npytester:x:%d:%d::%s:/bin/sh\n" % (uid, gid, home))
+    (folder / "shadow").write_text("pytester:%s:19000:0:99999:7:::\n" % hashed)
+    (folder / "group").write_text("")
+    running = Agent(folder, ["--http", "127.0.0.1:0", "--rpc-socket", "none"], create_account=False)
+    http = HTTPAgent(running)
+    channels = Channels(http, api, http.login())
+    try:
+        channels.receive()
+        channel = channels.call(openChan=api.OpenChannel(service="files")).openChanRes.id
+        answer = channels.call(channel=channel, read=api.File(path=str(closed / "secret")), ref="r")
+        assert answer.WhichOneof("body") == "error" and "permission denied" in answer.error.lower(), answer
+        answer = channels.call(channel=channel, write=api.File(path=str(closed / "new"), content=b"x"), ref="w")
+        assert "permission denied" in answer.error.lower(), answer
+        assert not os.path.exists(closed / "new") if os.getuid() == 0 else True
+        answer = channels.call(channel=channel, write=api.File(path="mine.txt", content=b"ok"), ref="own")
+        assert answer.WhichOneof("body") == "ok", answer
+        assert (home / "mine.txt").stat().st_uid == uid
+    finally:
+        channels.close()
+        running.stop()
+        os.chmod(closed, 0o700)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def varint(value):

@@ -4,7 +4,7 @@ struct ChannelTable {
     /// The services of the seed, by the names clients open them with (the seed's, and
     /// the production protocol's), and what serves each (nil: not served yet).
     static let services: [(name: StaticString, alias: StaticString, served: Service?)] = [
-        ("exec", "exec", .exec), ("shell", "shellrun2", nil), ("files", "gcsfiles", nil), ("proxy", "proxy", nil),
+        ("exec", "exec", .exec), ("shell", "shellrun2", nil), ("files", "gcsfiles", .files), ("proxy", "proxy", nil),
     ]
 
     /// Channels a connection may have open at once.
@@ -12,6 +12,7 @@ struct ChannelTable {
 
     enum Service: Equatable {
         case exec
+        case files
     }
 
     struct Channel {
@@ -32,6 +33,9 @@ struct ChannelTable {
     }
 
     private(set) var channels: [Channel] = []
+    /// The file job (a recursive remove, a move) a files channel waits for: one per
+    /// connection at a time; the channel, session and ref its answer carries.
+    var fileJob: (channel: Int32, session: Int32, ref: [UInt8])?
     /// Channel numbers are not reused within a connection: a late answer cannot be
     /// taken for a new channel's.
     private var lastID: Int32 = 0

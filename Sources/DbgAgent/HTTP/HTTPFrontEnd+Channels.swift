@@ -54,7 +54,10 @@ extension HTTPFrontEnd {
             reply(slot, to: command, .error(WireBytes("channel " + String(command.channel) + " is not open")))
             return true
         }
-        return execMessage(slot, index, command, body)
+        switch connections[slot].socket.channels?[index].service {
+        case .files: return filesMessage(slot, command, body)
+        default: return execMessage(slot, index, command, body)
+        }
     }
 
     private func controlMessage(_ slot: Int, _ command: API.Command, _ body: API.Command.Body) {
@@ -76,11 +79,11 @@ extension HTTPFrontEnd {
             return reply(slot, to: command, .openChanRes(answer))
         }
         guard let service = known.served else {
-            answer.error = WireBytes("the " + known.name.text + " service is not served by this agent yet (exec is)")
+            answer.error = WireBytes("the " + known.name.text + " service is not served by this agent yet (exec and files are)")
             return reply(slot, to: command, .openChanRes(answer))
         }
         guard open.action != .attach else {
-            answer.error = "an exec channel cannot be attached to: open it with CREATE"
+            answer.error = "only a shell can be attached to: open this channel with CREATE"
             return reply(slot, to: command, .openChanRes(answer))
         }
         guard let id = connections[slot].socket.channels?.open(service) else {

@@ -353,6 +353,11 @@ final class HTTPFrontEnd: FrontEnd {
             case .distroJob:
                 core.completions.remove(completion)
                 installFinished(slot)
+            #if !DBG_NO_CHANNELS
+            case .fileJob(let index):
+                guard channelFileJobDone(slot, job: index) else { return pump(slot) }  // waits for room
+                core.completions.remove(completion)
+            #endif
             default:
                 core.completions.remove(completion)
             }
