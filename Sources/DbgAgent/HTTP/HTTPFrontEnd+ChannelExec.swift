@@ -94,11 +94,15 @@ extension HTTPFrontEnd {
         core.processes.updateInterest(ofStream: stream, outputRoom: hasChannelReplyRoom(slot))
     }
 
-    /// After the transmit buffer drained: exits that waited for room are told, and the
-    /// channels' pipes are read and watched again.
+    /// After the transmit buffer drained: exits and file jobs that waited for room are
+    /// told, and the channels' pipes are read and watched again.
     func channelOutputMoved(_ slot: Int) {
-        while let completion = core.completions.first(of: ref(slot)), case .processExit(let stream) = completion.work {
-            guard channelExit(slot, stream: stream) else { break }
+        waiting: while let completion = core.completions.first(of: ref(slot)) {
+            switch completion.work {
+            case .processExit(let stream): guard channelExit(slot, stream: stream) else { break waiting }
+            case .fileJob(let index): guard channelFileJobDone(slot, job: index) else { break waiting }
+            default: break waiting
+            }
             core.completions.remove(completion)
         }
         for channel in connections[slot].socket.channels?.channels ?? [] {

@@ -2,7 +2,9 @@
 // reach a real HTTPFrontEnd through a socket pair in pieces the input chooses; with the
 // first byte odd, a valid WebSocket handshake with a live session's token comes first,
 // so that frames, messages and calls are reached too (with its top bit set too, the
-// channel protocol's at /wsv2/TOKEN, so that Commands are). Whatever comes, the agent answers
+// channel protocol's at /wsv2/TOKEN, so that Commands are: only as root, where the
+// session's user is uid 65534, because its files service acts on real paths as that
+// user; run as anyone else it would act as the fuzzer's own user). Whatever comes, the agent answers
 // with HTTP/1.1 heads or server frames and never traps. The session's user has no home,
 // so a call fails before any process starts (nothing the fuzzer writes is run).
 import CSys
@@ -30,7 +32,7 @@ public func fuzzWebAPI(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let piece = Int((data[0] >> 1) % 64) + 1
     var input: [UInt8] = []
     if data[0] & 1 == 1 {
-        let target = data[0] & 0x80 != 0 ? "/wsv2/" : "/api/v1/ws/?token="
+        let target = data[0] & 0x80 != 0 && geteuid() == 0 ? "/wsv2/" : "/api/v1/ws/?token="
         input = Array(("GET " + target + String(decoding: token, as: UTF8.self) + " HTTP/1.1\r\nHost: b\r\n"
             + "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").utf8)
