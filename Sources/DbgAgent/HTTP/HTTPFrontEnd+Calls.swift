@@ -7,15 +7,22 @@ import DbgWire
 extension HTTPFrontEnd {
     static let calls = "exec, sh, action, app-logs, distro-install"
 
-    /// The user of the session the WebSocket was opened with (a call is a use of it);
-    /// nil (and the call ends saying so) when it has ended since.
+    /// The session the WebSocket was opened with, marked as used now (a call or a
+    /// channel's work is a use of it); nil when it has ended since.
+    func webSocketSession(_ slot: Int) -> Session? {
+        guard let index = core.sessions.sessions.index(ofSerial: connections[slot].socket.sessionSerial) else { return nil }
+        core.sessions.touch(index)
+        return core.sessions.sessions[index]
+    }
+
+    /// The user of the session the WebSocket was opened with; nil (and the call ends
+    /// saying so) when it has ended since.
     func sessionAccount(_ slot: Int) -> UserAccount? {
-        guard let index = core.sessions.sessions.index(ofSerial: connections[slot].socket.sessionSerial) else {
+        guard let session = webSocketSession(slot) else {
             finishCall(slot, success: false, message: "the session has ended (logged out)")
             return nil
         }
-        core.sessions.touch(index)
-        return core.sessions.sessions[index].user.account
+        return session.user.account
     }
 
     func call(_ slot: Int, _ name: [UInt8], _ params: JSONValue) {

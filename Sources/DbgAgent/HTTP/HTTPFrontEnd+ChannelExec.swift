@@ -32,11 +32,9 @@ extension HTTPFrontEnd {
         guard let program = exec.args.first, !program.isEmpty, !exec.args.contains(where: { $0.containsNUL }) else {
             return reply(slot, to: command, .error("exec: args is the argv, the program first, without NUL bytes"))
         }
-        guard let session = core.sessions.sessions.index(ofSerial: connections[slot].socket.sessionSerial) else {
+        guard let account = webSocketSession(slot)?.user.account else {
             return reply(slot, to: command, .error("the session has ended (logged out)"))
         }
-        core.sessions.touch(session)
-        let account = core.sessions.sessions[session].user.account
         var environment = UserEnvironment.variables(for: account)
         for entry in exec.env {
             let key = entry.key.bytes

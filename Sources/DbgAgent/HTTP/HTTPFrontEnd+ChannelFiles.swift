@@ -19,12 +19,10 @@ extension HTTPFrontEnd {
                 break
             }
         }
-        guard let index = core.sessions.sessions.index(ofSerial: connections[slot].socket.sessionSerial) else {
+        guard let session = webSocketSession(slot) else {
             reply(slot, to: command, .error("the session has ended (logged out)"))
             return true
         }
-        core.sessions.touch(index)
-        let session = core.sessions.sessions[index]
         do throws(ServiceError) {
             switch body {
             case .read(let file): try readFile(slot, command, file, session)

@@ -313,9 +313,7 @@ final class HTTPFrontEnd: FrontEnd {
         // one is not cut off.
         for slot in 0..<connections.capacity where connections[slot].phase == .webSocket && (connections[slot].socket.channels != nil
             || (connections[slot].socket.stage != .awaitingCall && connections[slot].socket.stage != .finished)) {
-            if let index = core.sessions.sessions.index(ofSerial: connections[slot].socket.sessionSerial) {
-                core.sessions.touch(index)
-            }
+            _ = webSocketSession(slot)
         }
         for index in core.sessions.sessions.unused(on: sessionHolder, since: now - min(now, idle)) {
             let session = core.sessions.remove(index)
