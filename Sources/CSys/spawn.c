@@ -2,6 +2,7 @@
 #include "csys.h"
 #include "spawn-steps.h"
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/syscall.h>
 
 // Everything between vfork and execve runs in the child while it shares the parent's
@@ -194,4 +195,37 @@ int csys_open_pty(int *master, int *slave, unsigned short rows, unsigned short c
 int csys_set_window_size(int master, unsigned short rows, unsigned short cols) {
     struct winsize size = { .ws_row = rows, .ws_col = cols };
     return ioctl(master, TIOCSWINSZ, &size);
+}
+
+int csys_set_terminal_mode(int master, int mode) {
+    struct termios t;
+    if (tcgetattr(master, &t) != 0) return -1;
+    if (mode == CSYS_TERMINAL_PIPE) {
+        // stty raw icrnl isig -echo: bytes pass as they are, except that CR is read
+        // as NL and ^C, ^\ and ^Z still signal.
+        cfmakeraw(&t);
+        t.c_iflag |= ICRNL;
+        t.c_lflag |= ISIG;
+        t.c_lflag &= ~(tcflag_t)ECHO;
+    } else {
+        // stty sane: line editing, echo, signals, NL sent as CR NL, the usual keys.
+        t.c_iflag &= ~(tcflag_t)(IGNBRK | INLCR | IGNCR | IXOFF | IXANY | ISTRIP | PARMRK);
+        t.c_iflag |= BRKINT | ICRNL | IMAXBEL | IXON;
+        t.c_oflag &= ~(tcflag_t)(OCRNL | ONOCR | ONLRET | OFILL);
+        t.c_oflag |= OPOST | ONLCR;
+        t.c_cflag |= CREAD;
+        t.c_lflag &= ~(tcflag_t)(ECHONL | NOFLSH | TOSTOP | ECHOPRT);
+        t.c_lflag |= ICANON | ISIG | IEXTEN | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE;
+        t.c_cc[VINTR] = 0x03;
+        t.c_cc[VQUIT] = 0x1c;
+        t.c_cc[VERASE] = 0x7f;
+        t.c_cc[VKILL] = 0x15;
+        t.c_cc[VEOF] = 0x04;
+        t.c_cc[VSTART] = 0x11;
+        t.c_cc[VSTOP] = 0x13;
+        t.c_cc[VSUSP] = 0x1a;
+        t.c_cc[VMIN] = 1;
+        t.c_cc[VTIME] = 0;
+    }
+    return tcsetattr(master, TCSANOW, &t);
 }

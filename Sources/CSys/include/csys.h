@@ -314,6 +314,11 @@ int csys_input_file(const void *bytes, size_t length);
 int csys_open_pty(int *master, int *slave, unsigned short rows, unsigned short cols);
 // TIOCSWINSZ: the kernel then sends SIGWINCH to the terminal's foreground process group.
 int csys_set_window_size(int master, unsigned short rows, unsigned short cols);
+// A terminal's line discipline, set through its master: CSYS_TERMINAL_SANE is `stty sane`,
+// CSYS_TERMINAL_PIPE `stty raw icrnl isig -echo` (output as close to what the program
+// wrote as a terminal allows). Returns 0, or -1 with errno.
+enum { CSYS_TERMINAL_SANE = 0, CSYS_TERMINAL_PIPE = 1 };
+int csys_set_terminal_mode(int master, int mode);
 static const int CSYS_EIO = EIO;
 static const int CSYS_EBADF = EBADF;
 static const int CSYS_EPIPE = EPIPE, CSYS_EPROTO = EPROTO;

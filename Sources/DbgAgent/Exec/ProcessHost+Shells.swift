@@ -87,6 +87,13 @@ extension ProcessHost {
         guard csys_set_window_size(try shells[index].openMaster().rawValue, rows, cols) == 0 else { throw .current }
     }
 
+    /// The terminal's line discipline: `pipe` is `stty raw icrnl isig -echo`, else
+    /// `stty sane`.
+    func setTerminalMode(shell index: Int, pipe: Bool) throws(Errno) {
+        let mode = pipe ? Int32(CSYS_TERMINAL_PIPE) : Int32(CSYS_TERMINAL_SANE)
+        guard csys_set_terminal_mode(try shells[index].openMaster().rawValue, mode) == 0 else { throw .current }
+    }
+
     /// SIGHUP to the shell's session, SIGKILL after the grace time; its exit is still
     /// posted.
     func hangUp(shell index: Int) {

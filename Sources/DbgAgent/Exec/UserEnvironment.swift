@@ -18,8 +18,6 @@ enum UserEnvironment {
         return named.map { Array($0.0.utf8) + Array($0.1.utf8) } + [Array("PATH=".utf8) + searchPath(for: account)] + extra
     }
 
-    /// Whose identity a child takes: the user's when the agent is root, else the agent's
-    /// own (which is the user's: a non-root agent only lets its own user in).
     /// Sets a `NAME=value` entry, replacing an entry of the same NAME; false when it has
     /// no `=` or an empty NAME.
     static func set(_ entry: [UInt8], in environment: inout [[UInt8]]) -> Bool {
@@ -33,7 +31,19 @@ enum UserEnvironment {
         return true
     }
 
+    /// Whose identity a child takes: the user's when the agent is root, else the agent's
+    /// own (which is the user's: a non-root agent only lets its own user in).
     static func identity(for account: UserAccount) -> UserAccount? {
         geteuid() == 0 ? account : nil
+    }
+
+    /// The user's login shell (argv[0] its name with a leading '-', as login(1) starts
+    /// it) in `cwd`, for a terminal.
+    static func loginShell(for account: UserAccount, cwd: [UInt8]) -> LaunchSpec {
+        let program = Array(account.shell.utf8)
+        let name = program.split(separator: UInt8(ascii: "/")).last.map(Array.init) ?? program
+        return LaunchSpec(program: program, argv: [[UInt8(ascii: "-")] + name],
+                          environment: variables(for: account, extra: [terminalType]),
+                          searchPath: searchPath(for: account), cwd: cwd, identity: identity(for: account))
     }
 }

@@ -4,7 +4,7 @@ struct ChannelTable {
     /// The services of the seed, by the names clients open them with (the seed's, and
     /// the production protocol's), and what serves each (nil: not served yet).
     static let services: [(name: StaticString, alias: StaticString, served: Service?)] = [
-        ("exec", "exec", .exec), ("shell", "shellrun2", nil), ("files", "gcsfiles", .files), ("proxy", "proxy", nil),
+        ("exec", "exec", .exec), ("shell", "shellrun2", .shell), ("files", "gcsfiles", .files), ("proxy", "proxy", nil),
     ]
 
     /// Channels a connection may have open at once.
@@ -12,6 +12,7 @@ struct ChannelTable {
 
     enum Service: Equatable {
         case exec
+        case shell
         case files
     }
 

@@ -8,10 +8,6 @@ import DbgWire
 /// status N", "killed by signal N"), both with the exec's ref. One exec at a time per
 /// channel; closing the channel hangs the process up.
 extension HTTPFrontEnd {
-    /// Bytes read from a pipe at a time: as UTF-8 made valid (each bad byte becomes the
-    /// 3 bytes of U+FFFD) an output message fits in an answer.
-    static let channelOutputPiece = 4 << 10
-
     /// A message for an exec channel; false when its input waits for room.
     func execMessage(_ slot: Int, _ index: Int, _ command: API.Command, _ body: API.Command.Body) -> Bool {
         switch body {
@@ -93,7 +89,7 @@ extension HTTPFrontEnd {
     }
 
     /// After the transmit buffer drained: exits and file jobs that waited for room are
-    /// told, and the channels' pipes are read and watched again.
+    /// told, the channels' pipes are read and watched again, and their shells' PTYs.
     func channelOutputMoved(_ slot: Int) {
         waiting: while let completion = core.completions.first(of: ref(slot)) {
             switch completion.work {
@@ -103,11 +99,12 @@ extension HTTPFrontEnd {
             }
             core.completions.remove(completion)
         }
-        for channel in connections[slot].socket.channels?.channels ?? [] {
-            guard let stream = channel.stream, let index = connections[slot].socket.channels?.index(of: channel.id) else { continue }
+        for index in connections[slot].socket.channels?.channels.indices ?? 0..<0 {
+            guard let stream = connections[slot].socket.channels?[index].stream else { continue }
             relayChannelOutput(slot, index, stream)
             core.processes.updateInterest(ofStream: stream, outputRoom: hasChannelReplyRoom(slot))
         }
+        shellOutputMoved(slot)
     }
 
     /// stdout and stderr as `output` while there is room; true when both were read empty
@@ -121,61 +118,29 @@ extension HTTPFrontEnd {
                     drained = false
                     break
                 }
-                let read: Int
+                guard var channel = connections[slot].socket.channels?[index] else { return true }
+                let text: UnsafeRawBufferPointer?
                 do throws(Errno) {
-                    read = try readOutput(slot, index, pipe, from: fd)
+                    text = try outputText.read(from: fd, carry: &channel.carry[pipe.rawValue - 1])
                 } catch {
                     if error == .wouldBlock || error == .interrupted { break }
-                    read = 0
+                    text = nil
                 }
-                if read == 0 {
+                let ended = text == nil
+                let output = text ?? outputText.finish(&channel.carry[pipe.rawValue - 1])
+                connections[slot].socket.channels?[index] = channel
+                if !output.isEmpty {
+                    var command = API.Command(channel: channel.id, session: channel.session)
+                    command.body = .output(WireBytes(viewing: output))
+                    sendCommand(slot, command)
+                }
+                if ended {
                     core.processes.closeStream(stream, pipe)
-                    sendOutput(slot, index, pipe, final: true)
                     break
                 }
             }
         }
         return drained
-    }
-
-    /// Reads a piece of `pipe` behind what the last read left of a character, and sends
-    /// what is whole of it as one `output`. Returns the bytes read (0: the pipe ended).
-    private func readOutput(_ slot: Int, _ index: Int, _ pipe: StreamingProcess.Stream, from fd: FileDescriptor) throws(Errno) -> Int {
-        let carry = connections[slot].socket.channels?[index].carry[pipe.rawValue - 1] ?? []
-        var staging = connections[slot].lines[0]
-        staging.clear()
-        _ = staging.reserveWritable(carry.count + HTTPFrontEnd.channelOutputPiece)
-        carry.withUnsafeBytes { staging.writable.copyMemory(from: $0) }
-        staging.didWrite(carry.count)
-        let count = try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: staging.writable.prefix(HTTPFrontEnd.channelOutputPiece)))
-        staging.didWrite(count)
-        connections[slot].lines[0] = staging
-        if count > 0 { sendOutput(slot, index, pipe, final: false) }
-        return count
-    }
-
-    /// What `lines[0]` holds (after a read), or the carry alone (`final`: the pipe ended,
-    /// a cut character becomes U+FFFD), as an `output` on the channel.
-    private func sendOutput(_ slot: Int, _ index: Int, _ pipe: StreamingProcess.Stream, final: Bool) {
-        guard var channel = connections[slot].socket.channels?[index] else { return }
-        if final {
-            connections[slot].lines[0].clear()
-            _ = connections[slot].lines[0].reserveWritable(channel.carry[pipe.rawValue - 1].count)
-            channel.carry[pipe.rawValue - 1].withUnsafeBytes { connections[slot].lines[0].writable.copyMemory(from: $0) }
-            connections[slot].lines[0].didWrite(channel.carry[pipe.rawValue - 1].count)
-        }
-        let input = connections[slot].lines[0].readable
-        var repaired = connections[slot].lines[1]
-        repaired.clear()
-        _ = repaired.reserveWritable(3 * input.count)
-        let (read, written) = UTF8Repair.copy(input, into: repaired.writable, maxOut: repaired.writable.count, final: final)
-        channel.carry[pipe.rawValue - 1] = Array(input[read...])
-        connections[slot].socket.channels?[index] = channel
-        connections[slot].lines[0].clear()
-        guard written > 0 else { return }
-        var output = API.Command(channel: channel.id, session: channel.session)
-        output.body = .output(WireBytes(viewing: UnsafeRawBufferPointer(rebasing: repaired.writable.prefix(written))))
-        sendCommand(slot, output)
     }
 
     /// A channel's process was reaped: the rest of its output, `state Stopped`, then its

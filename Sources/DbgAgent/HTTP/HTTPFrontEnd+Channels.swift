@@ -23,6 +23,17 @@ extension HTTPFrontEnd {
         sendCommand(slot, ready)
     }
 
+    /// The session they were opened with has ended: channel connections close (1008),
+    /// their shell channels disconnected first so that nothing more reaches them.
+    func closeChannels(ofSession serial: UInt64) {
+        for slot in 0..<connections.capacity where connections[slot].phase == .webSocket
+            && connections[slot].socket.channels != nil && connections[slot].socket.sessionSerial == serial {
+            detachShells(of: slot)
+            fail(slot, 1008, "the session has ended")
+            pump(slot)
+        }
+    }
+
     /// One binary message (valid during the call). False when it waits for room in a
     /// process's input window: it is handed in again once there is some.
     func channelMessage(_ slot: Int, _ payload: UnsafeRawBufferPointer) -> Bool {
@@ -56,6 +67,7 @@ extension HTTPFrontEnd {
         }
         switch connections[slot].socket.channels?[index].service {
         case .files: return filesMessage(slot, command, body)
+        case .shell: return shellMessage(slot, command, body)
         default: return execMessage(slot, index, command, body)
         }
     }
@@ -79,11 +91,13 @@ extension HTTPFrontEnd {
             return reply(slot, to: command, .openChanRes(answer))
         }
         guard let service = known.served else {
-            answer.error = WireBytes("the " + known.name.text + " service is not served by this agent yet (exec and files are)")
+            answer.error = WireBytes("the " + known.name.text + " service is not served by this agent yet (exec, shell and files are)")
             return reply(slot, to: command, .openChanRes(answer))
         }
-        guard open.action != .attach else {
-            answer.error = "only a shell can be attached to: open this channel with CREATE"
+        if service == .shell { return openShellChannel(slot, command, open) }
+        guard open.action == .create || open.action == .attachOrCreate else {
+            answer.error = open.action == .attach ? "only a shell can be attached to: open this channel with CREATE"
+                : WireBytes("openChan: action " + String(open.action.rawValue) + " is not CREATE, ATTACH or ATTACH_OR_CREATE")
             return reply(slot, to: command, .openChanRes(answer))
         }
         guard let id = connections[slot].socket.channels?.open(service) else {
@@ -93,15 +107,24 @@ extension HTTPFrontEnd {
         reply(slot, to: command, .openChanRes(API.OpenChannelRes(id: id, state: .created)))
     }
 
-    /// Any action closes an exec channel (only a shell outlives its channel, and that
-    /// only on DISCONNECT); a process still running on it is hung up.
+    /// Any action closes an exec or files channel, and hangs up a process still running
+    /// on it; a shell channel's action says what becomes of its shell (`+ChannelShells`).
     private func closeChannel(_ slot: Int, _ command: API.Command, _ close: API.CloseChannel) {
+        guard close.action == .disconnect || close.action == .tryClose || close.action == .close else {
+            let action = String(close.action.rawValue)
+            return reply(slot, to: command, .error(WireBytes("closeChan: action " + action + " is not DISCONNECT, TRY_CLOSE or CLOSE")))
+        }
         guard let index = connections[slot].socket.channels?.index(of: close.id) else {
             return reply(slot, to: command, .error(WireBytes("channel " + String(close.id) + " is not open")))
         }
-        if let stream = connections[slot].socket.channels?[index].stream { core.processes.hangUp(stream: stream, detach: true) }
-        connections[slot].socket.channels?.close(at: index)
-        reply(slot, to: command, .closeChanRes(API.CloseChannelRes(id: close.id, status: .close)))
+        var status = API.CloseChannelRes.Status.close
+        if connections[slot].socket.channels?[index].service == .shell {
+            status = closeShellChannel(slot, channel: close.id, close.action)
+        } else if let stream = connections[slot].socket.channels?[index].stream {
+            core.processes.hangUp(stream: stream, detach: true)
+        }
+        if status != .nothing { connections[slot].socket.channels?.close(at: index) }
+        reply(slot, to: command, .closeChanRes(API.CloseChannelRes(id: close.id, status: status)))
     }
 
     /// An answer on the request's channel, with its session and ref.

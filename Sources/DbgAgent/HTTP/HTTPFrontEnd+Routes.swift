@@ -191,7 +191,7 @@ extension HTTPFrontEnd {
         let session = core.sessions.remove(oldest)
         Log.info("'\(session.user.account.name)' logged out: the HTTP API's \(mine.count) sessions are its most "
             + "(half of --max-sessions), and this one was unused for longest")
-        core.sessionEnded(session)
+        endSession(session)
     }
 
     static func sessionShare(_ config: AgentConfig) -> Int { max(1, config.maxSessions / 2) }
@@ -206,7 +206,7 @@ extension HTTPFrontEnd {
         guard let (index, _) = currentSession(request, allowQuery: false) else { return unauthorized(slot, request) }
         let session = core.sessions.remove(index)
         Log.info("'\(session.user.account.name)' logged out (HTTP)")
-        core.sessionEnded(session)
+        endSession(session)
         answer(slot, request, .json(200, .object([JSONMember("success", .bool(true))]),
                                     fields: ["Set-Cookie: " + HTTPRequest.cookieName.text + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"]))
     }

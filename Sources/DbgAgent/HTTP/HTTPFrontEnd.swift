@@ -22,6 +22,12 @@ final class HTTPFrontEnd: FrontEnd {
     private var connectionKind = EventToken.Kind.none
     /// What a logged-in GET /api/v1/systems adds, by name (the distro's and the app's state).
     var statusProviders: [(String, () -> JSONValue)] = []
+    #if !DBG_NO_CHANNELS
+    /// The channel protocol's shells and the channels attached to each.
+    var sharedShells: SharedShellTable
+    /// Where a channel's process or shell output becomes `output` text.
+    let outputText = ChannelOutputText()
+    #endif
     /// Turned-away connections come in floods; their log lines are summarised.
     private var refusalLog = RateLimitedLog(intervalMs: 1000)
 
@@ -45,6 +51,9 @@ final class HTTPFrontEnd: FrontEnd {
         } catch {
             throw StartupError("cannot set up the HTTP connections: \(error.message)")
         }
+        #if !DBG_NO_CHANNELS
+        sharedShells = SharedShellTable(capacity: config.maxShells)
+        #endif
         number = core.register(self)
         listenerKind = core.loop.register { token, _ in self.accept(from: Int(token.index)) }
         connectionKind = core.loop.register { token, readiness in self.ready(token, readiness) }
@@ -237,6 +246,9 @@ final class HTTPFrontEnd: FrontEnd {
         guard connections[slot].isOpen else { return }
         let closing = ref(slot)
         Log.debug("HTTP connection from \(connections[slot].peer.description) closed: \(reason)")
+        #if !DBG_NO_CHANNELS
+        detachShells(of: slot)
+        #endif
         if let fd = connections[slot].fd?.descriptor, connections[slot].registered != nil { core.loop.remove(fd) }
         connections[slot].reset()
         connections.releasePages(slot)
@@ -318,7 +330,7 @@ final class HTTPFrontEnd: FrontEnd {
         for index in core.sessions.sessions.unused(on: sessionHolder, since: now - min(now, idle)) {
             let session = core.sessions.remove(index)
             Log.info("'\(session.user.account.name)' logged out (HTTP session unused for \(idle / 1000) s)")
-            core.sessionEnded(session)
+            endSession(session)
         }
         var next: Milliseconds?
         for index in 0..<core.sessions.sessions.capacity where core.sessions.sessions.isUsed(index) {
@@ -329,9 +341,21 @@ final class HTTPFrontEnd: FrontEnd {
         return next
     }
 
+    /// A session of the front end ended (logout, expiry, the oldest made way): the core
+    /// lets go of its work, and the channel connections opened with it close.
+    func endSession(_ session: Session) {
+        core.sessionEnded(session)
+        #if !DBG_NO_CHANNELS
+        closeChannels(ofSession: session.serial)
+        #endif
+    }
+
     // MARK: FrontEnd
 
     func completionsReady(for connection: ConnectionRef) {
+        #if !DBG_NO_CHANNELS
+        if connection == sessionHolder { return sharedShellCompletions() }
+        #endif
         let slot = connection.slot
         guard slot >= 0, slot < connections.capacity, connections[slot].isOpen,
               connections[slot].generation == connection.generation else { return }
@@ -363,7 +387,12 @@ final class HTTPFrontEnd: FrontEnd {
         pump(slot)
     }
 
-    func shellReady(_ shell: Int, of connection: ConnectionRef, _ readiness: Readiness) {}
+    /// Only the channel protocol's shells, which the front end itself owns, are here.
+    func shellReady(_ shell: Int, of connection: ConnectionRef, _ readiness: Readiness) {
+        #if !DBG_NO_CHANNELS
+        if connection == sessionHolder { channelShellReady(shell, readiness) }
+        #endif
+    }
 
     func streamReady(_ stream: Int, of connection: ConnectionRef) {
         let slot = connection.slot

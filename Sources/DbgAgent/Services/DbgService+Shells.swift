@@ -12,13 +12,7 @@ extension DbgService {
         let account = session.user.account
         let cwd = DbgService.workingDirectory(open.cwd.bytes, home: Array(account.home.utf8))
         if let problem = DbgService.directoryProblem(cwd, as: account) { throw problem }
-        // A login shell: argv[0] is the shell's name with a leading '-'.
-        let program = Array(account.shell.utf8)
-        let name = program.split(separator: UInt8(ascii: "/")).last.map(Array.init) ?? program
-        let spec = LaunchSpec(
-            program: program, argv: [[UInt8(ascii: "-")] + name],
-            environment: UserEnvironment.variables(for: account, extra: [UserEnvironment.terminalType]),
-            searchPath: UserEnvironment.searchPath(for: account), cwd: cwd, identity: UserEnvironment.identity(for: account))
+        let spec = UserEnvironment.loginShell(for: account, cwd: cwd)
         try relay.open(spec, size, ownerSerial: session.serial, request, &connection)
     }
 
