@@ -183,4 +183,41 @@ struct ProtobufTests {
         }
         #expect((try? encode(command, capacity: 105)) != nil)
     }
+
+    @Test("a streamed file's head and content read as one Command; a write's head is found in its first bytes")
+    func streamedFileContent() throws {
+        let content = [UInt8]((0..<300).map { UInt8(truncatingIfNeeded: $0) })
+        var buffer = [UInt8](repeating: 0, count: 128)
+        let headCount = try buffer.withUnsafeMutableBytes { raw in
+            try StreamedFileContent.writeHead(channel: 3, session: -2, ref: "r1", field: StreamedFileContent.fileField,
+                                              path: "/p", contentLength: UInt64(content.count), into: raw)
+        }
+        let message = Array(buffer[0..<headCount]) + content
+        #expect(try decoded(message) { command in
+            guard case .file(let file)? = command.body else { return false }
+            return command.channel == 3 && command.session == -2 && command.ref == "r1" && file.path == "/p"
+                && file.type == .regular && file.content.bytes == content
+        })
+
+        // A write as protobuf libraries write it: channel, session, the body, then ref.
+        var write = API.Command(channel: 5, session: 1, ref: "w")
+        write.body = .write(API.File(path: "/q", content: WireBytes(content)))
+        let bytes = try encode(write)
+        let head = try bytes.withUnsafeBytes { raw in try StreamedFileContent.readWriteHead(UnsafeRawBufferPointer(rebasing: raw[0..<40])) }
+        #expect(head?.channel == 5 && head?.session == 1 && head?.ref.isEmpty == true && head?.path == "/q")
+        #expect(head.map { Array(bytes[$0.contentOffset..<($0.contentOffset + 300)]) } == content)
+        #expect(head?.contentLength == 300)
+
+        // Not a streamed write: the content fits the bytes at hand, or is not the File's
+        // last field, or there is no write.
+        #expect(try bytes.withUnsafeBytes { try StreamedFileContent.readWriteHead($0) } == nil)
+        var notLast = API.Command(channel: 5)
+        notLast.body = .write(API.File(path: "/q", type: .directory, content: WireBytes(content)))
+        var reordered = try encode(notLast)
+        let typeField: [UInt8] = [0x10, 0x01]  // File.type, moved behind the content
+        reordered.removeSubrange(reordered.firstRange(of: typeField)!)
+        reordered += typeField
+        #expect(try reordered.withUnsafeBytes { try StreamedFileContent.readWriteHead(UnsafeRawBufferPointer(rebasing: $0[0..<40])) } == nil)
+        #expect(try encode(API.Command(channel: 5, ref: "x")).withUnsafeBytes { try StreamedFileContent.readWriteHead($0) } == nil)
+    }
 }

@@ -276,11 +276,10 @@ def test_files_every_body_as_the_user(http, api, tmp_path):
         assert "is a directory" in answer.error
         answer = call("nofile", read=api.File(path=base + "/nothing"))
         assert answer.WhichOneof("body") == "error" and "no such file" in answer.error
-        with open(os.path.join(base, "big.bin"), "wb") as f:
-            f.write(b"x" * (20 << 10))
-        answer = call("big", read=api.File(path=base + "/big.bin"))
-        assert "the most one answer holds here" in answer.error, answer
-        assert "16384" in answer.error
+        with open(os.path.join(base, "huge.bin"), "wb") as f:
+            f.truncate((64 << 20) + 1)  # sparse
+        answer = call("huge", read=api.File(path=base + "/huge.bin"))
+        assert answer.error.endswith("huge.bin: 67108865 bytes, larger than 67108864, the most one file answer carries"), answer
 
         removed = call("remove", remove=api.File(path=base))
         assert removed.WhichOneof("body") == "ok" and removed.ref == "remove"
@@ -290,6 +289,91 @@ def test_files_every_body_as_the_user(http, api, tmp_path):
     finally:
         channels.close()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def masked_frame(payload, fin=True, opcode=0x2):
+    """A client frame (mask 0), for messages the websockets client would not send."""
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if len(payload) < 126:
+        head += bytes([0x80 | len(payload)])
+    elif len(payload) < 1 << 16:
+        head += bytes([0x80 | 126]) + len(payload).to_bytes(2, "big")
+    else:
+        head += bytes([0x80 | 127]) + len(payload).to_bytes(8, "big")
+    return head + b"\0\0\0\0" + payload
+
+
+def test_files_larger_than_a_message_buffer_stream_both_ways(http, api):
+    """A read answer and a write request of 1 MiB and more are still one message each,
+    streamed by the agent; other channels' output waits behind a file answer; malformed
+    large writes are answered or closed."""
+    channels = Channels(http, api, http.login())
+    home = (http.agent.folder / "passwd").read_text().split(":")[5]
+    base = os.path.join(home, "channel-streams")
+    os.makedirs(base, exist_ok=True)
+    try:
+        channels.receive()
+        channel = channels.call(openChan=api.OpenChannel(service="files")).openChanRes.id
+        for size in (16 << 10, (16 << 10) + 1, 1 << 20, (5 << 20) + 3):
+            content = os.urandom(size)
+            path = "%s/f%d.bin" % (base, size)
+            answer = channels.call(channel=channel, write=api.File(path=path, content=content), ref="w%d" % size)
+            assert answer.WhichOneof("body") == "ok" and answer.ref == "w%d" % size, answer
+            with open(path, "rb") as f:
+                assert f.read() == content
+            answer = channels.call(channel=channel, read=api.File(path=path), ref="r%d" % size)
+            assert answer.WhichOneof("body") == "file" and answer.ref == "r%d" % size and answer.file.path == path
+            assert answer.file.content == content and answer.file.type == api.File.REGULAR
+        # An exec's output and a file answer at once: each message whole, in its place.
+        exec_channel = channels.call(openChan=api.OpenChannel(service="exec")).openChanRes.id
+        command = api.Command(channel=exec_channel, ref="yes")
+        command.exec.args.extend(["sh", "-c", "yes | head -c 3000000"])
+        channels.send(command)
+        channels.send(api.Command(channel=channel, read=api.File(path=path), ref="both"))
+        output, done, file = 0, False, None
+        while not (done and file):
+            message = channels.receive()
+            if message.WhichOneof("body") == "output":
+                output += len(message.output)
+            elif message.ref == "both":
+                file = message.file.content
+            elif message.WhichOneof("body") == "ok" and message.ref == "yes":
+                done = True
+        assert output == 3000000 and file == content
+        # Overwriting a longer file truncates it.
+        answer = channels.call(channel=channel, write=api.File(path=path, content=b"y" * (1 << 20)), ref="again")
+        assert answer.WhichOneof("body") == "ok" and os.path.getsize(path) == 1 << 20
+
+        # A write that ends inside its content: answered, and the connection goes on.
+        whole = api.Command(channel=channel, write=api.File(path=base + "/cut.bin", content=b"z" * 100_000),
+                            ref="cut").SerializeToString()
+        cut = whole[:whole.index(b"z" * 16) + 50_000]
+        channels.ws.socket.sendall(masked_frame(cut))
+        answer = channels.receive()
+        assert answer.error == "the message ended inside the write's content: 50000 of 100000 bytes came", answer
+        # On a channel that is not a files channel.
+        answer = channels.call(channel=exec_channel, write=api.File(path=base + "/x", content=b"x" * 40_000), ref="e")
+        assert answer.error == "channel %d is not an open files channel" % exec_channel and answer.ref == "e"
+        assert not os.path.exists(base + "/x")
+        assert channels.call(ping=api.Ping()).WhichOneof("body") == "pong"
+    finally:
+        channels.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+    # Closed with 1009: a large message that is not a write, and a write whose content
+    # is over 64 MiB (field 32 holding path "p" and content of 64 MiB + 1; only 20 KiB
+    # of it is sent).
+    file_head = b"\x0a\x01p\x1a" + varint((64 << 20) + 1)
+    too_much = b"\x82\x02" + varint(len(file_head) + (64 << 20) + 1) + file_head + b"\0" * 20_000
+    for message in (api.Command(input="x" * 20_000).SerializeToString(), too_much):
+        closing = Channels(http, api, http.login())
+        closing.receive()
+        closing.ws.socket.sendall(masked_frame(message))
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            while True:
+                closing.receive()
+        assert closed.value.rcvd.code == 1009
+        closing.close()
 
 
 def test_files_are_the_users_not_the_agents(api, tmp_path):

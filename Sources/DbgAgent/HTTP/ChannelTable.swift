@@ -37,6 +37,34 @@ struct ChannelTable {
     /// The file job (a recursive remove, a move) a files channel waits for: one per
     /// connection at a time; the channel, session and ref its answer carries.
     var fileJob: (channel: Int32, session: Int32, ref: [UInt8])?
+    /// A `file` answer larger than the transmit buffer: its head is out and its content
+    /// follows from the file as the buffer drains; nothing else is written to the
+    /// connection until it is out.
+    var outgoingFile: OutgoingFile?
+    /// A `write` larger than the message buffer, whose content goes into the file as it
+    /// arrives; answered at the end of its message.
+    var incomingFile: IncomingFile?
+
+    struct OutgoingFile {
+        let path: [UInt8]
+        var offset: UInt64
+        let end: UInt64
+    }
+
+    struct IncomingFile {
+        let channel: Int32
+        let session: Int32
+        let ref: [UInt8]
+        /// The resolved path; empty when `failure` was known at the start.
+        let path: [UInt8]
+        var offset: UInt64 = 0
+        let length: UInt64
+        /// Why the write failed: the rest of the content is read and dropped, and the
+        /// answer says this.
+        var failure: String?
+        var remaining: UInt64 { length - offset }
+    }
+
     /// Channel numbers are not reused within a connection: a late answer cannot be
     /// taken for a new channel's.
     private var lastID: Int32 = 0

@@ -91,6 +91,8 @@ extension HTTPFrontEnd {
     /// After the transmit buffer drained: exits and file jobs that waited for room are
     /// told, the channels' pipes are read and watched again, and their shells' PTYs.
     func channelOutputMoved(_ slot: Int) {
+        continueFileAnswer(slot)
+        guard connections[slot].socket.channels?.outgoingFile == nil, connections[slot].isOpen else { return }
         waiting: while let completion = core.completions.first(of: ref(slot)) {
             switch completion.work {
             case .processExit(let stream): guard channelExit(slot, stream: stream) else { break waiting }

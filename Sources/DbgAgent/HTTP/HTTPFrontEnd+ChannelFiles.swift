@@ -4,7 +4,8 @@ import DbgWire
 /// The `files` service of the channel protocol: every file body of the seed, as the
 /// session's user, through the core's session files (the same code as Sutra's Stat,
 /// ListDir, Mkdir, Remove, Rename, FileRead and FileWrite). A file's content travels in
-/// one message: one that would not fit an answer is refused, naming the limit. A
+/// one message, streamed when large (`+ChannelFileStreams`); beyond the limit the
+/// request is refused, naming it. A
 /// recursive remove and a move of a regular file are file jobs (never on the loop):
 /// answered when done, one at a time per connection.
 extension HTTPFrontEnd {
@@ -85,7 +86,9 @@ extension HTTPFrontEnd {
 
     // MARK: Bodies
 
-    /// `file {path, content}`: the whole file, when it fits one answer.
+    /// `file {path, content}`: the whole file in one message. A regular file larger than
+    /// an answer's buffer streams (`+ChannelFileStreams`), up to `channelFileBytes`; a file
+    /// without a size (procfs, a device) must fit the buffer.
     private func readFile(_ slot: Int, _ command: API.Command, _ file: API.File, _ session: Session) throws(ServiceError) {
         let path = try SessionFiles.path(file.path, of: session)
         let info = try core.files.stat(path, as: session)
@@ -93,14 +96,21 @@ extension HTTPFrontEnd {
         guard info.type != Dbg.FileType.directory.rawValue else { throw ServiceError(.badRequest, shown + ": is a directory (readdir lists it)") }
         // What an answer holds besides the content: the ref, the path, and field heads.
         let limit = HTTPFrontEnd.channelReplyBytes - command.ref.count - file.path.count - 64
-        let tooLarge = ServiceError(.badRequest, shown + ": larger than " + String(limit)
-            + " bytes, the most one answer holds here (messages are at most " + String(HTTPConnection.messageBytes) + " bytes)")
-        guard info.size <= UInt64(limit) else { throw tooLarge }
         let descriptor = try core.files.descriptor(path, for: .read, mode: 0, as: session)
+        if info.type == Dbg.FileType.regular.rawValue && info.size > UInt64(limit) {
+            guard info.size <= HTTPFrontEnd.channelFileBytes else {
+                throw ServiceError(.badRequest, shown + ": " + String(info.size) + " bytes, larger than "
+                    + String(HTTPFrontEnd.channelFileBytes) + ", the most one file answer carries")
+            }
+            return sendFileAnswer(slot, to: command, path: path, shownPath: file.path, size: info.size)
+        }
         connections[slot].lines[1].clear()
         let scratch = UnsafeMutableRawBufferPointer(rebasing: connections[slot].lines[1].writable.prefix(limit + 1))
         let (count, _) = try SessionFiles.readUnsized(descriptor, at: 0, into: scratch, path: path)
-        guard count <= limit else { throw tooLarge }  // a file without a size (procfs) that gave more
+        guard count <= limit else {
+            throw ServiceError(.badRequest, shown + ": a file without a size that gives more than " + String(limit)
+                + " bytes, the most one answer holds for it")
+        }
         var answer = API.File(path: file.path, type: .regular)
         answer.content = WireBytes(viewing: UnsafeRawBufferPointer(rebasing: scratch.prefix(count)))
         reply(slot, to: command, .file(answer))

@@ -12,7 +12,9 @@ extension HTTPFrontEnd {
     static var channelReplyBytes: Int { HTTPConnection.messageBytes + 1024 }
 
     /// Room in the transmit buffer for the answer to the next message (or `answers`).
+    /// Never while a file answer goes out: nothing may come between its bytes.
     func hasChannelReplyRoom(_ slot: Int, answers: Int = 1) -> Bool {
+        guard connections[slot].socket.channels?.outgoingFile == nil else { return false }
         let bytes = HTTPFrontEnd.channelReplyBytes
         return connections[slot].transmitRoom >= answers * (bytes + WebSocketFrame.serverHeadLength(UInt64(bytes)))
     }
@@ -29,6 +31,11 @@ extension HTTPFrontEnd {
         for slot in 0..<connections.capacity where connections[slot].phase == .webSocket
             && connections[slot].socket.channels != nil && connections[slot].socket.sessionSerial == serial {
             detachShells(of: slot)
+            // A file answer's frame cannot be cut short by a close frame.
+            guard connections[slot].socket.channels?.outgoingFile == nil else {
+                close(slot, reason: "the session has ended")
+                continue
+            }
             fail(slot, 1008, "the session has ended")
             pump(slot)
         }
@@ -37,6 +44,8 @@ extension HTTPFrontEnd {
     /// One binary message (valid during the call). False when it waits for room in a
     /// process's input window: it is handed in again once there is some.
     func channelMessage(_ slot: Int, _ payload: UnsafeRawBufferPointer) -> Bool {
+        if connections[slot].socket.channels?.incomingFile != nil { return finishIncomingFile(slot, rest: payload) }
+        guard hasChannelReplyRoom(slot) else { return false }  // a message read while the room was taken
         let command: API.Command
         do throws(ProtobufError) {
             command = try API.Command.decode(payload: payload)
@@ -139,6 +148,9 @@ extension HTTPFrontEnd {
     /// shorter. The caller made sure there is room (`hasChannelReplyRoom`); a Command
     /// that does not fit is a bug, said in the log.
     func sendCommand(_ slot: Int, _ command: API.Command) {
+        guard connections[slot].socket.channels?.outgoingFile == nil else {
+            return Log.info("channels: an answer while a file answer goes out (dropped)")
+        }
         let longestHead = WebSocketFrame.serverHeadLength(UInt64(HTTPFrontEnd.channelReplyBytes))
         guard connections[slot].transmit.reserveWritable(longestHead + HTTPFrontEnd.channelReplyBytes) else {
             return Log.info("channels: no room for an answer")

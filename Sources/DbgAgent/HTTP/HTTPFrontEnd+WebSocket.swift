@@ -84,6 +84,15 @@ extension HTTPFrontEnd {
         return progressed
     }
 
+    /// The largest binary message taken: the message buffer, or for a channel
+    /// connection a write whose content streams into its file.
+    private func maxBinaryMessage(_ slot: Int) -> UInt64 {
+        #if !DBG_NO_CHANNELS
+        if connections[slot].socket.channels != nil { return HTTPFrontEnd.channelFileBytes + UInt64(connections[slot].message.capacity) }
+        #endif
+        return UInt64(connections[slot].message.capacity)
+    }
+
     /// A frame's head (a control frame whole); false when more bytes are needed.
     private func readFrameHead(_ slot: Int) -> Bool {
         let bytes = connections[slot].receive.readable
@@ -119,14 +128,17 @@ extension HTTPFrontEnd {
                 return true
             }
             connections[slot].socket.messageOpcode = frame.opcode
+            connections[slot].socket.messageLength = 0
             connections[slot].socket.utf8 = UTF8Validator()
             connections[slot].socket.textLength = 0
             connections[slot].socket.heldEndOfInput = false
         }
-        if connections[slot].socket.messageOpcode == .binary,
-           UInt64(connections[slot].message.readableCount) + frame.length > UInt64(connections[slot].message.capacity) {
-            fail(slot, WebSocketFrame.Refusal.tooBig, "a binary message larger than " + String(connections[slot].message.capacity) + " bytes")
-            return true
+        if connections[slot].socket.messageOpcode == .binary {
+            connections[slot].socket.messageLength += frame.length
+            guard connections[slot].socket.messageLength <= maxBinaryMessage(slot) else {
+                fail(slot, WebSocketFrame.Refusal.tooBig, "a binary message larger than " + String(maxBinaryMessage(slot)) + " bytes")
+                return true
+            }
         }
         connections[slot].receive.didRead(headLength)
         connections[slot].socket.inFrame = true
@@ -152,6 +164,30 @@ extension HTTPFrontEnd {
                 return false
             }
         }
+        var intoFile = false
+        if !isText {
+            #if !DBG_NO_CHANNELS
+            // A channel connection's write larger than the message buffer: its content
+            // goes into the file (`+ChannelFileStreams`).
+            if connections[slot].socket.channels != nil && connections[slot].message.writable.isEmpty
+                && connections[slot].socket.channels?.incomingFile == nil && !beginIncomingFile(slot) {
+                fail(slot, WebSocketFrame.Refusal.tooBig, "a binary message larger than " + String(connections[slot].message.capacity)
+                    + " bytes that is not a write with its content last")
+                return true
+            }
+            if isReceivingFileContent(slot) {
+                count = min(count, Int(min(UInt64(Int.max), connections[slot].socket.channels?.incomingFile?.remaining ?? 0)))
+                intoFile = true
+            }
+            #endif
+            if !intoFile {
+                count = min(count, connections[slot].message.writable.count)
+                guard count > 0 else {
+                    fail(slot, WebSocketFrame.Refusal.tooBig, "a binary message larger than " + String(connections[slot].message.capacity) + " bytes")
+                    return true
+                }
+            }
+        }
         let payload = UnsafeMutableRawBufferPointer(mutating: UnsafeRawBufferPointer(rebasing: connections[slot].receive.readable[0..<count]))
         WebSocketFrame.unmask(payload, key: connections[slot].socket.frameMask, offset: connections[slot].socket.frameOffset)
         if isText {
@@ -160,6 +196,10 @@ extension HTTPFrontEnd {
                 return true
             }
             text(slot, UnsafeRawBufferPointer(payload))
+        } else if intoFile {
+            #if !DBG_NO_CHANNELS
+            writeIncomingFile(slot, UnsafeRawBufferPointer(payload))
+            #endif
         } else {
             connections[slot].message.writable.copyMemory(from: UnsafeRawBufferPointer(payload))
             connections[slot].message.didWrite(count)

@@ -43,6 +43,8 @@ struct WebSocketState {
     var frameFinal = false
     /// The data message whose frames are coming (text or binary); nil between messages.
     var messageOpcode: WebSocketFrame.Opcode?
+    /// The binary message's length so far, by its frames' heads.
+    var messageLength: UInt64 = 0
     /// A text message's UTF-8 so far (1007 at the first bad byte).
     var utf8 = UTF8Validator()
     /// An output message left open (a line longer than a piece): which stream's.

@@ -100,6 +100,16 @@ public struct ProtobufReader {
         return value
     }
 
+    /// How far into its bytes the reader is.
+    public var offset: Int { position }
+
+    /// The length of the length-delimited field `nextField` found, leaving its bytes,
+    /// which need not be at hand: a streamed field whose value follows later.
+    public mutating func streamedLength() throws(ProtobufError) -> UInt64 {
+        try expect(.lengthDelimited)
+        return try rawVarint()
+    }
+
     /// A nested message's reader.
     public mutating func message() throws(ProtobufError) -> ProtobufReader {
         try expect(.lengthDelimited)

@@ -88,6 +88,13 @@ public struct ProtobufWriter {
         store(UInt64(length), at: lengthAt)
     }
 
+    /// The key and length of a length-delimited field whose `length` bytes the caller
+    /// sends after what is written here (a streamed field).
+    public mutating func streamedHead(_ field: UInt32, length: UInt64) throws(ProtobufError) {
+        try key(field, .lengthDelimited)
+        try rawVarint(length)
+    }
+
     /// A packed repeated varint field (proto3's default for repeated scalars).
     public mutating func packedVarints(_ field: UInt32, _ values: [UInt64]) throws(ProtobufError) {
         guard !values.isEmpty else { return }

@@ -1,11 +1,17 @@
 // libFuzzer target: one WebSocket binary message of the channel protocol (seed 004), read
 // by API.Command's generated decoder on ProtobufReader. Reading never traps and never
 // reads past the input; what was read writes (ProtobufWriter) to canonical bytes that
-// read back as the same Command, and writing that again gives the same bytes.
+// read back as the same Command, and writing that again gives the same bytes. The same
+// bytes as the first of a large message: a streamed write's head is found within them.
 import DbgWire
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzChannels(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    let input = UnsafeRawBufferPointer(start: data, count: size)
+    if let head = try? StreamedFileContent.readWriteHead(input) {
+        precondition(head.contentOffset <= size && UInt64(head.contentOffset) + head.contentLength > UInt64(size),
+                     "a streamed write's content starts in the bytes read and runs past them")
+    }
     guard var command = try? API.Command.decode(payload: UnsafeRawBufferPointer(start: data, count: size)) else { return 0 }
     // A body the agent does not implement is not written back.
     if case .unimplemented = command.body { command.body = nil }
