@@ -2,10 +2,9 @@
 api.Command messages over WebSocket. The Python side uses classes that Debian's protoc
 generates from Scripts/api.proto and the official protobuf runtime, so an encoding
 mistake of the agent shows up here, not in its own decoder; the WebSocket is the PyPI
-`websockets` client. So far the agent serves the control channel (containerState READY,
-ping, openChan, closeChan) and the exec and files services; the other services are
-refused, saying so; malformed Commands are answered with an error and the connection
-goes on."""
+`websockets` client. Here: the control channel (containerState READY, ping, openChan,
+closeChan), the exec and files services, and malformed input, answered with an error
+while the connection goes on; the shell and proxy services have their own files."""
 
 import importlib
 import os
@@ -101,9 +100,9 @@ def test_the_control_channel(http, api):
         assert answer.openChanRes.state == api.OpenChannelRes.ERROR and answer.openChanRes.id == 3
         assert "unknown service 'nosuch'" in answer.openChanRes.error
 
-        answer = channels.call(openChan=api.OpenChannel(service="proxy"), ref="proxy")
-        assert answer.openChanRes.state == api.OpenChannelRes.ERROR and answer.ref == "proxy"
-        assert "not served by this agent yet" in answer.openChanRes.error, answer
+        for service in ("exec", "gcsfiles", "proxy"):  # (shellrun2: test_channel_shells.py)
+            answer = channels.call(openChan=api.OpenChannel(service=service), ref=service)
+            assert answer.openChanRes.state == api.OpenChannelRes.CREATED and answer.ref == service, answer
 
         answer = channels.call(closeChan=api.CloseChannel(id=5, action=api.CloseChannel.CLOSE), ref="c1")
         assert answer.WhichOneof("body") == "error" and "channel 5 is not open" in answer.error and answer.ref == "c1"
@@ -111,8 +110,8 @@ def test_the_control_channel(http, api):
         answer = channels.call(toast=api.Toast(text="hi"), ref="t")
         assert answer.error == "the body toast (field 11) is not implemented by this agent" and answer.ref == "t"
 
-        answer = channels.call(channel=4, input="ls\n", ref="i")
-        assert answer.channel == 4 and answer.error == "channel 4 is not open" and answer.ref == "i"
+        answer = channels.call(channel=40, input="ls\n", ref="i")
+        assert answer.channel == 40 and answer.error == "channel 40 is not open" and answer.ref == "i"
 
         answer = channels.call(channel=0, input="ls\n")
         assert answer.error == "channel 0 takes openChan, closeChan and ping"

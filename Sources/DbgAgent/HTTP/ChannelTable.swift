@@ -4,8 +4,13 @@ struct ChannelTable {
     /// The services of the seed, by the names clients open them with (the seed's, and
     /// the production protocol's), and what serves each (nil: not served yet).
     static let services: [(name: StaticString, alias: StaticString, served: Service?)] = [
-        ("exec", "exec", .exec), ("shell", "shellrun2", .shell), ("files", "gcsfiles", .files), ("proxy", "proxy", nil),
+        ("exec", "exec", .exec), ("shell", "shellrun2", .shell), ("files", "gcsfiles", .files), ("proxy", "proxy", proxyService),
     ]
+    #if DBG_NO_FORWARD
+    static let proxyService: Service? = nil
+    #else
+    static let proxyService: Service? = .proxy
+    #endif
 
     /// Channels a connection may have open at once.
     static let capacity = 16
@@ -14,14 +19,19 @@ struct ChannelTable {
         case exec
         case shell
         case files
+        case proxy
     }
 
     struct Channel {
         let id: Int32
         let service: Service
-        /// exec: the streaming process of the exec that runs, and that exec's session and
-        /// ref, which its result carries.
+        /// exec: the streaming process of the exec that runs.
         var stream: Int?
+        /// proxy: the forwarded stream of its socket, its slot and id (the forwarder frees
+        /// a stream when its session ends, and the slot may be taken again).
+        var proxy: (slot: Int, id: UInt32)?
+        /// The session and ref of the exec that runs, or of a proxy's connect (then of
+        /// its disconnect), which their answers carry.
         var session: Int32 = 0
         var ref: [UInt8] = []
         /// The start of a character that the last read of stdout or stderr cut off.
@@ -82,6 +92,8 @@ struct ChannelTable {
     func index(of id: Int32) -> Int? { channels.firstIndex { $0.id == id } }
 
     func index(ofStream stream: Int) -> Int? { channels.firstIndex { $0.stream == stream } }
+
+    func index(ofProxy stream: Int) -> Int? { channels.firstIndex { $0.proxy?.slot == stream } }
 
     subscript(index: Int) -> Channel {
         get { channels[index] }

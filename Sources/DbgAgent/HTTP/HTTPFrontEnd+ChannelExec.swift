@@ -89,7 +89,8 @@ extension HTTPFrontEnd {
     }
 
     /// After the transmit buffer drained: exits and file jobs that waited for room are
-    /// told, the channels' pipes are read and watched again, and their shells' PTYs.
+    /// told, the channels' pipes and sockets are read and watched again, and their shells'
+    /// PTYs.
     func channelOutputMoved(_ slot: Int) {
         continueFileAnswer(slot)
         guard connections[slot].socket.channels?.outgoingFile == nil, connections[slot].isOpen else { return }
@@ -106,6 +107,12 @@ extension HTTPFrontEnd {
             relayChannelOutput(slot, index, stream)
             core.processes.updateInterest(ofStream: stream, outputRoom: hasChannelReplyRoom(slot))
         }
+        #if !DBG_NO_FORWARD
+        for index in connections[slot].socket.channels?.channels.indices ?? 0..<0
+        where connections[slot].socket.channels?[index].proxy != nil {
+            proxyReady(slot, index)
+        }
+        #endif
         shellOutputMoved(slot)
     }
 

@@ -77,6 +77,9 @@ extension HTTPFrontEnd {
         switch connections[slot].socket.channels?[index].service {
         case .files: return filesMessage(slot, command, body)
         case .shell: return shellMessage(slot, command, body)
+        #if !DBG_NO_FORWARD
+        case .proxy: return proxyMessage(slot, index, command, body)
+        #endif
         default: return execMessage(slot, index, command, body)
         }
     }
@@ -100,7 +103,7 @@ extension HTTPFrontEnd {
             return reply(slot, to: command, .openChanRes(answer))
         }
         guard let service = known.served else {
-            answer.error = WireBytes("the " + known.name.text + " service is not served by this agent yet (exec, shell and files are)")
+            answer.error = WireBytes("the " + known.name.text + " service is not in this build of the agent (DBG_FORWARD=OFF)")
             return reply(slot, to: command, .openChanRes(answer))
         }
         if service == .shell { return openShellChannel(slot, command, open) }
@@ -132,6 +135,9 @@ extension HTTPFrontEnd {
         } else if let stream = connections[slot].socket.channels?[index].stream {
             core.processes.hangUp(stream: stream, detach: true)
         }
+        #if !DBG_NO_FORWARD
+        endProxy(slot, index, reset: true)
+        #endif
         if status != .nothing { connections[slot].socket.channels?.close(at: index) }
         reply(slot, to: command, .closeChanRes(API.CloseChannelRes(id: close.id, status: status)))
     }

@@ -4,7 +4,8 @@
 // so that frames, messages and calls are reached too (with its top bit set too, the
 // channel protocol's at /wsv2/TOKEN, so that Commands are: only as root, where the
 // session's user is uid 65534, because its files service acts on real paths as that
-// user; run as anyone else it would act as the fuzzer's own user). Whatever comes, the agent answers
+// user; run as anyone else it would act as the fuzzer's own user; forwarding is off, so
+// a proxy channel connects nowhere). Whatever comes, the agent answers
 // with HTTP/1.1 heads or server frames and never traps. The session's user has no home,
 // so a call fails before any process starts (nothing the fuzzer writes is run).
 import CSys
@@ -16,6 +17,8 @@ nonisolated(unsafe) private let setUp: (HTTPFrontEnd, [UInt8])? = {
     var config = AgentConfig()
     config.http.connections = 2
     config.distroRoot = "/nonexistent-fuzz-distro"
+    // A proxy channel's connect is refused: the fuzzer's bytes never reach real sockets.
+    config.forwarding = false
     guard let loop = try? EventLoop(), let timer = try? DeadlineTimer(),
           let core = try? ServiceCore(config: config, timer: timer, loop: loop),
           let distro = try? DistroService(config: config, core: core),
