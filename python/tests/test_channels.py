@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 
+import dbgclient
 import pytest
 
 from conftest import PASSWORD, Agent
@@ -137,6 +138,23 @@ def test_the_token_is_the_paths(http, api):
     assert refused.value.response.status_code == 401
     status, _, _ = http.request("POST", "/wsv2/" + token)
     assert status == 405
+
+
+def test_a_sutra_login_opens_channels_and_its_end_closes_them(http, api):
+    """TOKEN may be a Sutra Authenticate's: the channels live while that session does."""
+    board = dbgclient.connect(http.agent.address, user=http.agent.user, password=PASSWORD)
+    channels = Channels(http, api, board.token)
+    try:
+        assert channels.receive().WhichOneof("body") == "containerState"
+        output, result = run(channels, api, open_exec(channels, api), ["echo", "via sutra"])
+        assert output == "via sutra\n" and result.WhichOneof("body") == "ok"
+        board.close()  # the session ends with its connection
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            while True:
+                channels.receive()
+        assert closed.value.rcvd.code == 1008
+    finally:
+        channels.close()
 
 
 def open_exec(channels, api):

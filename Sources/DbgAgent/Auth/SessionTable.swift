@@ -54,6 +54,14 @@ struct SessionTable {
     }
 
     func lookup(_ token: WireBytes, on connection: ConnectionRef) -> Lookup {
+        guard let index = index(ofToken: token), let session = slots[index] else { return .unknown }
+        guard session.connection == connection else { return .otherConnection }
+        return .found(index)
+    }
+
+    /// The live session with this token, whichever connection it belongs to (the channel
+    /// protocol takes any session's token in its path).
+    func index(ofToken token: WireBytes) -> Int? {
         var found: Int?
         token.withUnsafeBytes { presented in
             // Every live token is compared, so the time does not tell which one matched.
@@ -63,9 +71,7 @@ struct SessionTable {
                 if equal { found = index }
             }
         }
-        guard let index = found, let session = slots[index] else { return .unknown }
-        guard session.connection == connection else { return .otherConnection }
-        return .found(index)
+        return found
     }
 
     /// The connection's most recent session.

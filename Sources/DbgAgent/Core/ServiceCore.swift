@@ -25,6 +25,7 @@ final class ServiceCore {
     private var frontEnds: [any FrontEnd] = []
     /// Services with per-connection state of their own (distro's job) hear of closes.
     private var closeObservers: [(ConnectionRef) -> Void] = []
+    private var sessionObservers: [(UInt64) -> Void] = []
 
     init(config: AgentConfig, timer: DeadlineTimer, loop: EventLoop) throws(StartupError) {
         self.timer = timer
@@ -83,8 +84,8 @@ final class ServiceCore {
         completions.drainReady { connection in frontEnd(of: connection)?.completionsReady(for: connection) }
     }
 
-    /// A session ends (Logout): its shells and streaming processes are hung up and its
-    /// open files closed.
+    /// A session ends (Logout): its shells and streaming processes are hung up, its
+    /// open files closed, and the observers told.
     func sessionEnded(_ session: Session) {
         processes.hangUpShells(ofSession: session.serial)
         processes.hangUpStreams(ofSession: session.serial)
@@ -95,12 +96,20 @@ final class ServiceCore {
         #if !DBG_NO_FLASH
         flasher.sessionEnded(session.serial)
         #endif
+        for observer in sessionObservers { observer(session.serial) }
     }
 
     /// A connection closed: its sessions end, its commands are killed, its shells hung
     /// up, its waiting answers dropped; work still running finishes and answers nobody.
     func connectionClosed(_ connection: ConnectionRef) {
-        sessions.connectionClosed(connection) { session in files.sessionEnded(session.serial) }
+        var ended: [UInt64] = []
+        sessions.connectionClosed(connection) { session in
+            files.sessionEnded(session.serial)
+            ended.append(session.serial)
+        }
+        // Told once the session table is no longer being changed: an observer may look
+        // sessions up.
+        for serial in ended { for observer in sessionObservers { observer(serial) } }
         processes.connectionClosed(connection)
         #if !DBG_NO_FORWARD
         forwarder.connectionClosed(connection)
@@ -115,6 +124,11 @@ final class ServiceCore {
 
     /// `observer` hears of every connection that closes (after the core's own clean-up).
     func whenConnectionCloses(_ observer: @escaping (ConnectionRef) -> Void) { closeObservers.append(observer) }
+
+    /// `observer` hears of every session that ends, by its serial: a logout, an expiry,
+    /// or its connection's close (a front end whose connections use sessions they do
+    /// not own closes them).
+    func whenSessionEnds(_ observer: @escaping (UInt64) -> Void) { sessionObservers.append(observer) }
 
     /// Runs what is due at `now` (throttled attempts, timeouts, idle open files, the
     /// orphan sweep); returns the next deadline.

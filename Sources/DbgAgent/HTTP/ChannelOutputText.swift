@@ -19,6 +19,8 @@ struct ChannelOutputText {
         text = .allocate(byteCount: 3 * raw.count, alignment: 16)
     }
 
+    var budgetBytes: Int { raw.count + text.count }
+
     /// Reads a piece of `fd` behind `carry`. Returns the whole characters read (possibly
     /// none), with the start of a cut one left in `carry`; nil when the read found the
     /// end (`carry` untouched: `finish` says what it held).

@@ -1,18 +1,6 @@
 /// What the service core tells the HTTP front end: work of a connection finished, a
-/// process's pipes, a channel shell's PTY or a proxy channel's socket is ready; and what
-/// it tells the core when one of its sessions ends.
+/// process's pipes, a channel shell's PTY or a proxy channel's socket is ready.
 extension HTTPFrontEnd {
-    /// A session of the front end ended (logout, expiry, the oldest made way): the core
-    /// lets go of its work, and the channel connections opened with it close.
-    func endSession(_ session: Session) {
-        core.sessionEnded(session)
-        #if !DBG_NO_CHANNELS
-        closeChannels(ofSession: session.serial)
-        #endif
-    }
-
-    // MARK: FrontEnd
-
     /// The slot of `connection` while it is open (not a later connection in its slot).
     private func openSlot(of connection: ConnectionRef) -> Int? {
         let slot = connection.slot

@@ -107,9 +107,13 @@ extension HTTPFrontEnd {
         return session(ofToken: token)
     }
 
-    /// The session of /wsv2/TOKEN (the channel protocol): the path's token.
+    /// The session of /wsv2/TOKEN (the channel protocol): the path's token, of a session
+    /// made here or by a Sutra Authenticate (the production protocol has one login for
+    /// all its front ends); used now.
     func channelSession(_ request: HTTPRequest) -> (index: Int, session: Session)? {
-        request.channelToken.flatMap(session(ofToken:))
+        guard let token = request.channelToken, let index = core.sessions.sessions.index(ofToken: WireBytes(token)) else { return nil }
+        core.sessions.touch(index)
+        return (index, core.sessions.sessions[index])
     }
 
     /// A session made through this front end (POST /api/v1/auth), used now.
@@ -191,7 +195,7 @@ extension HTTPFrontEnd {
         let session = core.sessions.remove(oldest)
         Log.info("'\(session.user.account.name)' logged out: the HTTP API's \(mine.count) sessions are its most "
             + "(half of --max-sessions), and this one was unused for longest")
-        endSession(session)
+        core.sessionEnded(session)
     }
 
     static func sessionShare(_ config: AgentConfig) -> Int { max(1, config.maxSessions / 2) }
@@ -206,7 +210,7 @@ extension HTTPFrontEnd {
         guard let (index, _) = currentSession(request, allowQuery: false) else { return unauthorized(slot, request) }
         let session = core.sessions.remove(index)
         Log.info("'\(session.user.account.name)' logged out (HTTP)")
-        endSession(session)
+        core.sessionEnded(session)
         answer(slot, request, .json(200, .object([JSONMember("success", .bool(true))]),
                                     fields: ["Set-Cookie: " + HTTPRequest.cookieName.text + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"]))
     }

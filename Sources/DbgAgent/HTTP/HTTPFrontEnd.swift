@@ -55,6 +55,11 @@ final class HTTPFrontEnd: FrontEnd {
         sharedShells = SharedShellTable(capacity: config.maxShells)
         #endif
         number = core.register(self)
+        #if !DBG_NO_CHANNELS
+        // A channel connection may use any session (a Sutra login's too): it closes
+        // when its session ends, wherever that happens.
+        core.whenSessionEnds { serial in self.closeChannels(ofSession: serial) }
+        #endif
         listenerKind = core.loop.register { token, _ in self.accept(from: Int(token.index)) }
         connectionKind = core.loop.register { token, readiness in self.ready(token, readiness) }
         do throws(Errno) {
@@ -66,7 +71,13 @@ final class HTTPFrontEnd: FrontEnd {
         }
     }
 
-    var budgetBytes: Int { connections.budgetBytes }
+    var budgetBytes: Int {
+        #if !DBG_NO_CHANNELS
+        return connections.budgetBytes + outputText.budgetBytes
+        #else
+        return connections.budgetBytes
+        #endif
+    }
 
     /// The owner of the sessions made by POST /api/v1/auth: no connection (one past the
     /// table), so that a session outlives the request that made it, and tokens of Sutra
@@ -330,7 +341,7 @@ final class HTTPFrontEnd: FrontEnd {
         for index in core.sessions.sessions.unused(on: sessionHolder, since: now - min(now, idle)) {
             let session = core.sessions.remove(index)
             Log.info("'\(session.user.account.name)' logged out (HTTP session unused for \(idle / 1000) s)")
-            endSession(session)
+            core.sessionEnded(session)
         }
         var next: Milliseconds?
         for index in 0..<core.sessions.sessions.capacity where core.sessions.sessions.isUsed(index) {
