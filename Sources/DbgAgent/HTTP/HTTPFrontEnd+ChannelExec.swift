@@ -67,11 +67,7 @@ extension HTTPFrontEnd {
             reply(slot, to: command, .error("no process runs on this channel"))
             return true
         }
-        core.processes.streams[stream].window.settle()
-        guard core.processes.streams[stream].window.room >= text.count else {
-            connections[slot].socket.waitingForRoom = true
-            return false
-        }
+        guard inputFits(slot, text.count, &core.processes.streams[stream].window) else { return false }
         text.withUnsafeBytes { core.processes.streams[stream].input($0) }
         core.processes.updateInterest(ofStream: stream, outputRoom: hasChannelReplyRoom(slot))
         return true

@@ -78,11 +78,7 @@ extension HTTPFrontEnd {
             reply(slot, to: command, .error("send after disconnect"))
             return true
         }
-        core.forwarder.streams[stream].window.settle()
-        guard core.forwarder.streams[stream].window.room >= bytes.count else {
-            connections[slot].socket.waitingForRoom = true
-            return false
-        }
+        guard inputFits(slot, bytes.count, &core.forwarder.streams[stream].window) else { return false }
         bytes.withUnsafeBytes { core.forwarder.streams[stream].send($0) }
         proxyReady(slot, index)
         return true

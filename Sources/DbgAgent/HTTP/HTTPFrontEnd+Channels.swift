@@ -142,6 +142,18 @@ extension HTTPFrontEnd {
         reply(slot, to: command, .closeChanRes(API.CloseChannelRes(id: close.id, status: status)))
     }
 
+    /// Whether `count` bytes of input fit `window` now (what was written no longer
+    /// counts: a WebSocket gives no credits); when not, the message waits, and the
+    /// connection is not read, until they do.
+    func inputFits(_ slot: Int, _ count: Int, _ window: inout InputWindow) -> Bool {
+        window.settle()
+        guard window.room >= count else {
+            connections[slot].socket.waitingForRoom = true
+            return false
+        }
+        return true
+    }
+
     /// An answer on the request's channel, with its session and ref.
     func reply(_ slot: Int, to request: API.Command, _ body: API.Command.Body) {
         var answer = API.Command(channel: request.channel, session: request.session, ref: request.ref)
