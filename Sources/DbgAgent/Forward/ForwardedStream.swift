@@ -61,6 +61,9 @@ struct ForwardedStream: ~Copyable {
         }
     }
 
+    /// What ended it, after its address, as a client is told; nil while nothing failed.
+    var failureText: String? { failure.map { address + ": " + $0.message } }
+
     /// Both directions are over and the client knows: the stream can go.
     var isFinished: Bool { failure != nil || (endTold && writeShut) }
 

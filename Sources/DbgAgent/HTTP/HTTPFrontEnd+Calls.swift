@@ -11,8 +11,7 @@ extension HTTPFrontEnd {
     /// channel's work is a use of it); nil when it has ended since.
     func webSocketSession(_ slot: Int) -> Session? {
         guard let index = core.sessions.sessions.index(ofSerial: connections[slot].socket.sessionSerial) else { return nil }
-        core.sessions.touch(index)
-        return core.sessions.sessions[index]
+        return used(index).session
     }
 
     /// The user of the session the WebSocket was opened with; nil (and the call ends

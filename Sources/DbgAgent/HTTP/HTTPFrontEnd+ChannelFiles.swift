@@ -5,9 +5,8 @@ import DbgWire
 /// session's user, through the core's session files (the same code as Sutra's Stat,
 /// ListDir, Mkdir, Remove, Rename, FileRead and FileWrite). A file's content travels in
 /// one message, streamed when large (`+ChannelFileStreams`); beyond the limit the
-/// request is refused, naming it. A
-/// recursive remove and a move of a regular file are file jobs (never on the loop):
-/// answered when done, one at a time per connection.
+/// request is refused, naming it. A recursive remove and a move of a regular file are
+/// file jobs (never on the loop): answered when done, one at a time per connection.
 extension HTTPFrontEnd {
     /// A message for a files channel; false when it waits for the connection's file job.
     func filesMessage(_ slot: Int, _ command: API.Command, _ body: API.Command.Body) -> Bool {
@@ -125,7 +124,7 @@ extension HTTPFrontEnd {
             return reply(slot, to: command, .statRes(API.StatResult(exists: false)))
         }
         reply(slot, to: command, .statRes(API.StatResult(
-            exists: true, type: info.type == Dbg.FileType.directory.rawValue ? .directory : .regular, size: Int64(clamping: info.size),
+            exists: true, type: HTTPFrontEnd.fileKind(info.type), size: Int64(clamping: info.size),
             fileMode: WireBytes(HTTPFrontEnd.modeString(type: info.type, mode: info.mode)), modTime: info.mtime)))
     }
 
@@ -144,7 +143,7 @@ extension HTTPFrontEnd {
                     throw ServiceError(.badRequest, String(decoding: path, as: UTF8.self) + ": more entries than one answer holds ("
                         + String(HTTPFrontEnd.channelReplyBytes) + " bytes)")
                 }
-                entries.append(API.File(path: entry.name.owned, type: entry.type == Dbg.FileType.directory.rawValue ? .directory : .regular))
+                entries.append(API.File(path: entry.name.owned, type: HTTPFrontEnd.fileKind(entry.type)))
             }
             if page.done { break }
             cookie = page.nextCookie
@@ -152,20 +151,16 @@ extension HTTPFrontEnd {
         reply(slot, to: command, .files(API.Files(files: entries)))
     }
 
+    /// The seed's type of a file: DIRECTORY, or REGULAR for everything else (its enum
+    /// has only these two).
+    static func fileKind(_ type: UInt32) -> API.File.Kind {
+        type == Dbg.FileType.directory.rawValue ? .directory : .regular
+    }
+
     /// ls's way of showing a mode: the type, then rwx for owner, group and others (with
     /// s, S, t and T for the set-id and sticky bits).
     static func modeString(type: UInt32, mode: UInt32) -> [UInt8] {
-        let kind: Unicode.Scalar
-        switch Dbg.FileType(rawValue: type) {
-        case .directory: kind = "d"
-        case .symlink: kind = "l"
-        case .characterDevice: kind = "c"
-        case .blockDevice: kind = "b"
-        case .fifo: kind = "p"
-        case .socket: kind = "s"
-        default: kind = "-"
-        }
-        var out: [UInt8] = [UInt8(ascii: kind)]
+        var out: [UInt8] = [Dbg.FileType.lsLetter(type)]
         let special: [(UInt32, UInt8)] = [(0o4000, UInt8(ascii: "s")), (0o2000, UInt8(ascii: "s")), (0o1000, UInt8(ascii: "t"))]
         for who in 0..<3 {
             let bits = (mode >> UInt32(6 - 3 * who)) & 7

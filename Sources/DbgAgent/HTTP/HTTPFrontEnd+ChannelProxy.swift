@@ -121,8 +121,8 @@ extension HTTPFrontEnd {
         if !forwarder.streams[stream].announced {
             guard forwarder.streams[stream].state == .open, hasChannelReplyRoom(slot) else { return }
             var answer = API.Command(channel: channel.id, session: channel.session, ref: WireBytes(channel.ref))
-            if let failure = forwarder.streams[stream].failure {
-                answer.body = .error(WireBytes(forwarder.streams[stream].address + ": " + failure.message))
+            if let failure = forwarder.streams[stream].failureText {
+                answer.body = .error(WireBytes(failure))
                 sendCommand(slot, answer)
                 return endProxy(slot, index, reset: false)
             }
@@ -137,8 +137,7 @@ extension HTTPFrontEnd {
             guard hasChannelReplyRoom(slot) else { return forwarder.updateInterest(ofStream: stream, outputRoom: false) }
             // With the client's disconnect's ref when it asked.
             var told = API.Command(channel: channel.id, session: channel.session, ref: closed ? WireBytes(channel.ref) : .empty)
-            told.body = .disconnect(API.Disconnect(error: WireBytes(forwarder.streams[stream].failure.map {
-                forwarder.streams[stream].address + ": " + $0.message } ?? "")))
+            told.body = .disconnect(API.Disconnect(error: WireBytes(forwarder.streams[stream].failureText ?? "")))
             sendCommand(slot, told)
             return endProxy(slot, index, reset: forwarder.streams[stream].failure != nil)
         }

@@ -112,13 +112,17 @@ extension HTTPFrontEnd {
     /// all its front ends); used now.
     func channelSession(_ request: HTTPRequest) -> (index: Int, session: Session)? {
         guard let token = request.channelToken, let index = core.sessions.sessions.index(ofToken: WireBytes(token)) else { return nil }
-        core.sessions.touch(index)
-        return (index, core.sessions.sessions[index])
+        return used(index)
     }
 
     /// A session made through this front end (POST /api/v1/auth), used now.
     private func session(ofToken token: [UInt8]) -> (index: Int, session: Session)? {
         guard case .found(let index) = core.sessions.lookup(WireBytes(token), on: sessionHolder) else { return nil }
+        return used(index)
+    }
+
+    /// The session in slot `index`, marked as used now.
+    func used(_ index: Int) -> (index: Int, session: Session) {
         core.sessions.touch(index)
         return (index, core.sessions.sessions[index])
     }

@@ -113,7 +113,7 @@ struct ForwardRelay {
         let failure = forwarder.streams[index].failure
         _ = connection.emit(service: ServiceID.dbg, op: Dbg.Event.streamClosed.rawValue, Dbg.StreamClosedEvent(
             streamID: forwarder.streams[index].id, errno: failure?.code ?? 0,
-            message: WireBytes(failure.map { forwarder.streams[index].address + ": " + $0.message } ?? "")))
+            message: WireBytes(forwarder.streams[index].failureText ?? "")))
         forwarder.release(index, reset: failure != nil)
         return true
     }

@@ -11,3 +11,18 @@ extension Dbg {
         case unknown = 0
     }
 }
+
+extension Dbg.FileType {
+    /// The letter `ls -l` shows the type with ('-' for a regular file or an unknown type).
+    public static func lsLetter(_ rawValue: UInt32) -> UInt8 {
+        switch Dbg.FileType(rawValue: rawValue) {
+        case .directory: return UInt8(ascii: "d")
+        case .symlink: return UInt8(ascii: "l")
+        case .characterDevice: return UInt8(ascii: "c")
+        case .blockDevice: return UInt8(ascii: "b")
+        case .fifo: return UInt8(ascii: "p")
+        case .socket: return UInt8(ascii: "s")
+        default: return UInt8(ascii: "-")
+        }
+    }
+}

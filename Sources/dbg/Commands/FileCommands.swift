@@ -204,15 +204,7 @@ func typeName(_ type: UInt32) -> String {
 }
 
 func typeLetter(_ type: UInt32) -> String {
-    switch Dbg.FileType(rawValue: type) ?? .unknown {
-    case .directory: return "d"
-    case .symlink: return "l"
-    case .characterDevice: return "c"
-    case .blockDevice: return "b"
-    case .fifo: return "p"
-    case .socket: return "s"
-    default: return "-"
-    }
+    String(UnicodeScalar(Dbg.FileType.lsLetter(type)))
 }
 
 func modeString(_ mode: UInt32) -> String {
