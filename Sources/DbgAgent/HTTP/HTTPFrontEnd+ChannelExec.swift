@@ -80,36 +80,13 @@ extension HTTPFrontEnd {
         core.processes.streams[stream].flushInput()
         connections[slot].socket.waitingForRoom = false
         guard let index = connections[slot].socket.channels?.index(ofStream: stream) else { return }
-        relayChannelOutput(slot, index, stream)
-        core.processes.updateInterest(ofStream: stream, outputRoom: hasChannelReplyRoom(slot))
+        serveExecOutput(slot, index, stream)
     }
 
-    /// After the transmit buffer drained: exits and file jobs that waited for room are
-    /// told, the channels' pipes and sockets are read and watched again, and their shells'
-    /// PTYs.
-    func channelOutputMoved(_ slot: Int) {
-        continueFileAnswer(slot)
-        guard connections[slot].socket.channels?.outgoingFile == nil, connections[slot].isOpen else { return }
-        waiting: while let completion = core.completions.first(of: ref(slot)) {
-            switch completion.work {
-            case .processExit(let stream): guard channelExit(slot, stream: stream) else { break waiting }
-            case .fileJob(let index): guard channelFileJobDone(slot, job: index) else { break waiting }
-            default: break waiting
-            }
-            core.completions.remove(completion)
-        }
-        for index in connections[slot].socket.channels?.channels.indices ?? 0..<0 {
-            guard let stream = connections[slot].socket.channels?[index].stream else { continue }
-            relayChannelOutput(slot, index, stream)
-            core.processes.updateInterest(ofStream: stream, outputRoom: hasChannelReplyRoom(slot))
-        }
-        #if !DBG_NO_FORWARD
-        for index in connections[slot].socket.channels?.channels.indices ?? 0..<0
-        where connections[slot].socket.channels?[index].proxy != nil {
-            proxyReady(slot, index)
-        }
-        #endif
-        shellOutputMoved(slot)
+    /// The channel's pipes read while there is room, and watched for what the room allows.
+    func serveExecOutput(_ slot: Int, _ index: Int, _ stream: Int) {
+        relayChannelOutput(slot, index, stream)
+        core.processes.updateInterest(ofStream: stream, outputRoom: hasChannelReplyRoom(slot))
     }
 
     /// stdout and stderr as `output` while there is room; true when both were read empty

@@ -16,25 +16,15 @@ extension HTTPFrontEnd {
 
     /// `file {path, content}` for a regular file of `size` bytes, streamed.
     func sendFileAnswer(_ slot: Int, to command: API.Command, path: [UInt8], shownPath: WireBytes, size: UInt64) {
-        let longestHead = WebSocketFrame.serverHeadLength(UInt64.max)
-        guard connections[slot].transmit.reserveWritable(longestHead + HTTPFrontEnd.channelReplyBytes) else {
-            return Log.info("channels: no room for an answer")
-        }
-        let area = connections[slot].transmit.writable
-        let headArea = UnsafeMutableRawBufferPointer(rebasing: area[longestHead...])
-        let count: Int
         do throws(ProtobufError) {
-            count = try StreamedFileContent.writeHead(channel: command.channel, session: command.session, ref: command.ref,
-                                                      field: StreamedFileContent.fileField, path: shownPath, contentLength: size,
-                                                      into: headArea)
+            let written = try writeBinaryFrame(slot, following: size) { (area) throws(ProtobufError) in
+                try StreamedFileContent.writeHead(channel: command.channel, session: command.session, ref: command.ref,
+                                                  field: StreamedFileContent.fileField, path: shownPath, contentLength: size, into: area)
+            }
+            guard written else { return Log.info("channels: no room for an answer") }
         } catch {
             return reply(slot, to: command, .error(WireBytes("the answer could not be written: " + error.message)))
         }
-        let length = UInt64(count) + size
-        let head = WebSocketFrame.serverHeadLength(length)
-        if head < longestHead { (area.baseAddress! + head).copyMemory(from: headArea.baseAddress!, byteCount: count) }
-        _ = WebSocketFrame.writeServerHead(.binary, fin: true, length: length, into: area)
-        connections[slot].transmit.didWrite(head + count)
         connections[slot].socket.channels?.outgoingFile = ChannelTable.OutgoingFile(path: path, offset: 0, end: size)
         continueFileAnswer(slot)
     }
@@ -112,11 +102,6 @@ extension HTTPFrontEnd {
         writeIncomingFile(slot, content)
         connections[slot].message.clear()
         return true
-    }
-
-    /// Whether a message's payload goes into a file now (its content is coming).
-    func isReceivingFileContent(_ slot: Int) -> Bool {
-        (connections[slot].socket.channels?.incomingFile?.remaining ?? 0) > 0
     }
 
     /// Content of the write: into the file at its offset, or dropped after a failure.

@@ -41,6 +41,29 @@ extension HTTPFrontEnd {
         }
     }
 
+    /// After the transmit buffer drained: exits and file jobs that waited for room are
+    /// told, the channels' pipes and sockets are read and watched again, and their shells'
+    /// PTYs.
+    func channelOutputMoved(_ slot: Int) {
+        continueFileAnswer(slot)
+        guard connections[slot].socket.channels?.outgoingFile == nil, connections[slot].isOpen else { return }
+        waiting: while let completion = core.completions.first(of: ref(slot)) {
+            switch completion.work {
+            case .processExit(let stream): guard channelExit(slot, stream: stream) else { break waiting }
+            case .fileJob(let index): guard channelFileJobDone(slot, job: index) else { break waiting }
+            default: break waiting
+            }
+            core.completions.remove(completion)
+        }
+        for index in connections[slot].socket.channels?.channels.indices ?? 0..<0 {
+            if let stream = connections[slot].socket.channels?[index].stream { serveExecOutput(slot, index, stream) }
+            #if !DBG_NO_FORWARD
+            if connections[slot].socket.channels?[index].proxy != nil { proxyReady(slot, index) }
+            #endif
+        }
+        shellOutputMoved(slot)
+    }
+
     /// One binary message (valid during the call). False when it waits for room in a
     /// process's input window: it is handed in again once there is some.
     func channelMessage(_ slot: Int, _ payload: UnsafeRawBufferPointer) -> Bool {
@@ -161,29 +184,38 @@ extension HTTPFrontEnd {
         sendCommand(slot, answer)
     }
 
-    /// One Command as one binary message, written straight into the transmit buffer
-    /// behind room for the longest head it can need and moved up when its head is
-    /// shorter. The caller made sure there is room (`hasChannelReplyRoom`); a Command
-    /// that does not fit is a bug, said in the log.
+    /// One Command as one binary message, written straight into the transmit buffer.
+    /// The caller made sure there is room (`hasChannelReplyRoom`); a Command that does
+    /// not fit is a bug, said in the log.
     func sendCommand(_ slot: Int, _ command: API.Command) {
         guard connections[slot].socket.channels?.outgoingFile == nil else {
             return Log.info("channels: an answer while a file answer goes out (dropped)")
         }
-        let longestHead = WebSocketFrame.serverHeadLength(UInt64(HTTPFrontEnd.channelReplyBytes))
-        guard connections[slot].transmit.reserveWritable(longestHead + HTTPFrontEnd.channelReplyBytes) else {
-            return Log.info("channels: no room for an answer")
+        do throws(ProtobufError) {
+            guard try writeBinaryFrame(slot, { (area) throws(ProtobufError) in try command.encode(into: area) }) else {
+                return Log.info("channels: no room for an answer")
+            }
+        } catch {
+            Log.info("channels: an answer could not be written: " + error.message)
         }
+    }
+
+    /// A binary frame whose payload starts with what `encode` writes (at most
+    /// `channelReplyBytes`) and goes on with `following` bytes the caller adds after it
+    /// (a streamed file's content). The payload is written behind room for the longest
+    /// head it can need, and moved up when its head is shorter. False without room.
+    func writeBinaryFrame(_ slot: Int, following: UInt64 = 0,
+                          _ encode: (UnsafeMutableRawBufferPointer) throws(ProtobufError) -> Int) throws(ProtobufError) -> Bool {
+        let longestHead = WebSocketFrame.serverHeadLength(UInt64(HTTPFrontEnd.channelReplyBytes) + following)
+        guard connections[slot].transmit.reserveWritable(longestHead + HTTPFrontEnd.channelReplyBytes) else { return false }
         let area = connections[slot].transmit.writable
         let payloadArea = UnsafeMutableRawBufferPointer(rebasing: area[longestHead..<(longestHead + HTTPFrontEnd.channelReplyBytes)])
-        let count: Int
-        do throws(ProtobufError) {
-            count = try command.encode(into: payloadArea)
-        } catch {
-            return Log.info("channels: an answer could not be written: " + error.message)
-        }
-        let head = WebSocketFrame.serverHeadLength(UInt64(count))
+        let count = try encode(payloadArea)
+        let length = UInt64(count) + following
+        let head = WebSocketFrame.serverHeadLength(length)
         if head < longestHead { (area.baseAddress! + head).copyMemory(from: payloadArea.baseAddress!, byteCount: count) }
-        _ = WebSocketFrame.writeServerHead(.binary, fin: true, length: UInt64(count), into: area)
+        _ = WebSocketFrame.writeServerHead(.binary, fin: true, length: length, into: area)
         connections[slot].transmit.didWrite(head + count)
+        return true
     }
 }

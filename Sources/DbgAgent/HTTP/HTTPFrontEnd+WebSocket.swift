@@ -175,8 +175,8 @@ extension HTTPFrontEnd {
                     + " bytes that is not a write with its content last")
                 return true
             }
-            if isReceivingFileContent(slot) {
-                count = min(count, Int(min(UInt64(Int.max), connections[slot].socket.channels?.incomingFile?.remaining ?? 0)))
+            if let remaining = connections[slot].socket.channels?.incomingFile?.remaining, remaining > 0 {
+                count = Int(min(UInt64(count), remaining))
                 intoFile = true
             }
             #endif
