@@ -1,19 +1,32 @@
 // Streaming decompression for distro Install and flashing: gzip (zlib), xz (liblzma) and zstd
 // (libzstd), chosen by the stream's first bytes. The libraries' own headers stay in this
-// file; Swift sees only csys_decoder_*.
+// file; Swift sees only csys_decoder_*. A format built without (DBG_NO_GZIP, DBG_NO_XZ,
+// DBG_NO_ZSTD: CMakeLists.txt) is still recognised, and refused by name.
 #include "decompress.h"
 #include <stdlib.h>
 #include <string.h>
+#ifndef DBG_NO_GZIP
 #include <zlib.h>
+#endif
+#ifndef DBG_NO_XZ
 #include <lzma.h>
+#endif
+#ifndef DBG_NO_ZSTD
 #include <zstd.h>
+#endif
 
 struct csys_decoder {
     int format;
     int started;  // gzip: a member is being decoded (several may follow each other)
+#ifndef DBG_NO_GZIP
     z_stream gzip;
+#endif
+#ifndef DBG_NO_XZ
     lzma_stream xz;
+#endif
+#ifndef DBG_NO_ZSTD
     ZSTD_DStream *zstd;
+#endif
     char message[128];
 };
 
@@ -23,6 +36,21 @@ int csys_decoder_detect(const void *bytes, size_t length) {
     if (length >= 6 && memcmp(b, "\xfd" "7zXZ\0", 6) == 0) return CSYS_FORMAT_XZ;
     if (length >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd) return CSYS_FORMAT_ZSTD;
     return CSYS_FORMAT_PLAIN;
+}
+
+const char *csys_decoder_missing(int format) {
+    switch (format) {
+#ifdef DBG_NO_GZIP
+    case CSYS_FORMAT_GZIP: return "this dbgd was built without gzip (DBG_GZIP=OFF)";
+#endif
+#ifdef DBG_NO_XZ
+    case CSYS_FORMAT_XZ: return "this dbgd was built without xz (DBG_XZ=OFF)";
+#endif
+#ifdef DBG_NO_ZSTD
+    case CSYS_FORMAT_ZSTD: return "this dbgd was built without zstd (DBG_ZSTD=OFF)";
+#endif
+    default: return NULL;
+    }
 }
 
 static void set_message(struct csys_decoder *d, const char *text) {
@@ -37,8 +65,11 @@ struct csys_decoder *csys_decoder_new(int format, uint64_t memory_limit) {
     if (!d) return NULL;
     d->format = format;
     switch (format) {
+#ifndef DBG_NO_GZIP
     case CSYS_FORMAT_GZIP:
         break;  // inflateInit2 at the start of each member
+#endif
+#ifndef DBG_NO_XZ
     case CSYS_FORMAT_XZ: {
         lzma_stream init = LZMA_STREAM_INIT;
         d->xz = init;
@@ -48,6 +79,8 @@ struct csys_decoder *csys_decoder_new(int format, uint64_t memory_limit) {
         }
         break;
     }
+#endif
+#ifndef DBG_NO_ZSTD
     case CSYS_FORMAT_ZSTD: {
         d->zstd = ZSTD_createDStream();
         int window_log = 10;
@@ -59,6 +92,7 @@ struct csys_decoder *csys_decoder_new(int format, uint64_t memory_limit) {
         }
         break;
     }
+#endif
     default:
         free(d);
         return NULL;
@@ -68,14 +102,21 @@ struct csys_decoder *csys_decoder_new(int format, uint64_t memory_limit) {
 
 void csys_decoder_free(struct csys_decoder *d) {
     if (!d) return;
+#ifndef DBG_NO_GZIP
     if (d->format == CSYS_FORMAT_GZIP && d->started) inflateEnd(&d->gzip);
+#endif
+#ifndef DBG_NO_XZ
     if (d->format == CSYS_FORMAT_XZ) lzma_end(&d->xz);
+#endif
+#ifndef DBG_NO_ZSTD
     if (d->format == CSYS_FORMAT_ZSTD) ZSTD_freeDStream(d->zstd);
+#endif
     free(d);
 }
 
 const char *csys_decoder_message(const struct csys_decoder *d) { return d->message; }
 
+#ifndef DBG_NO_GZIP
 static int run_gzip(struct csys_decoder *d, const unsigned char *in, size_t in_length, size_t *consumed,
                     unsigned char *out, size_t out_length, size_t *produced) {
     if (!d->started) {
@@ -104,7 +145,9 @@ static int run_gzip(struct csys_decoder *d, const unsigned char *in, size_t in_l
     set_message(d, d->gzip.msg ? d->gzip.msg : "corrupt gzip data");
     return CSYS_DECODE_ERROR;
 }
+#endif
 
+#ifndef DBG_NO_XZ
 static int run_xz(struct csys_decoder *d, const unsigned char *in, size_t in_length, size_t *consumed,
                   unsigned char *out, size_t out_length, size_t *produced, int finish) {
     d->xz.next_in = in;
@@ -131,7 +174,9 @@ static int run_xz(struct csys_decoder *d, const unsigned char *in, size_t in_len
     }
     return CSYS_DECODE_ERROR;
 }
+#endif
 
+#ifndef DBG_NO_ZSTD
 static int run_zstd(struct csys_decoder *d, const unsigned char *in, size_t in_length, size_t *consumed,
                     unsigned char *out, size_t out_length, size_t *produced) {
     ZSTD_inBuffer input = { in, in_length, 0 };
@@ -146,15 +191,22 @@ static int run_zstd(struct csys_decoder *d, const unsigned char *in, size_t in_l
     // 0: a frame is complete; further frames may follow.
     return status == 0 ? CSYS_DECODE_MEMBER_END : CSYS_DECODE_OK;
 }
+#endif
 
 int csys_decoder_run(struct csys_decoder *d, const void *in, size_t in_length, size_t *consumed,
                      void *out, size_t out_length, size_t *produced, int finish) {
     *consumed = 0;
     *produced = 0;
     switch (d->format) {
+#ifndef DBG_NO_GZIP
     case CSYS_FORMAT_GZIP: return run_gzip(d, in, in_length, consumed, out, out_length, produced);
+#endif
+#ifndef DBG_NO_XZ
     case CSYS_FORMAT_XZ: return run_xz(d, in, in_length, consumed, out, out_length, produced, finish);
+#endif
+#ifndef DBG_NO_ZSTD
     case CSYS_FORMAT_ZSTD: return run_zstd(d, in, in_length, consumed, out, out_length, produced);
-    default: set_message(d, "unknown format"); return CSYS_DECODE_ERROR;
+#endif
+    default: (void)finish; set_message(d, "unknown format"); return CSYS_DECODE_ERROR;
     }
 }

@@ -378,3 +378,8 @@ int csys_peek_byte(int fd, uint8_t *byte) {
     do got = recv(fd, byte, 1, MSG_PEEK | MSG_DONTWAIT); while (got < 0 && errno == EINTR);
     return (int)got;
 }
+
+#ifndef DBG_CRYPT_SCHEMES
+#define DBG_CRYPT_SCHEMES "the system's libcrypt (all it knows)"
+#endif
+const char *csys_crypt_schemes(void) { return DBG_CRYPT_SCHEMES; }

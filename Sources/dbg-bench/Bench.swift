@@ -11,7 +11,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dbg-bench",
         abstract: "Measure a running dbgd.",
-        subcommands: [PingBench.self, FanoutBench.self, AuthBench.self, ExecBench.self, ShellBench.self, StreamBench.self, FilesBench.self, DistroBench.self, SerialBench.self, SerialFlashBench.self,
+        subcommands: [PingBench.self, FanoutBench.self, IdleBench.self, AuthBench.self, ExecBench.self, ShellBench.self, StreamBench.self, FilesBench.self, DistroBench.self, SerialBench.self, SerialFlashBench.self,
                       HashCommand.self]
     )
 }
@@ -111,6 +111,48 @@ struct FanoutBench: ParsableCommand {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         print("fanout: \(connections) connections x \(pings) pings in \(String(format: "%.2f", seconds)) s "
             + "(\(Int(Double(connections * pings) / seconds)) pings/s)")
+    }
+}
+
+struct IdleBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "idle",
+        abstract: "The agent's resident memory with many idle logged-in connections: before, and while they are held."
+    )
+
+    @OptionGroup var agent: AgentAddress
+    @OptionGroup var login: Credentials
+
+    @Option(help: "Connections to open, log in and hold (the agent needs as many connection and session slots).")
+    var connections: Int = 200
+
+    @Option(help: "The agent's pid, whose VmRSS is read from /proc.")
+    var pid: Int32
+
+    func run() throws {
+        let target = try agent.target()
+        let before = try residentKiB()
+        var held: [AgentConnection] = []
+        for _ in 0..<connections {
+            let connection = try AgentConnection(target)
+            _ = try connection.authenticate(user: login.user, password: login.password)
+            _ = try connection.ping([1])
+            held.append(connection)
+        }
+        Thread.sleep(forTimeInterval: 0.5)  // the agent settles (workers' stacks, buffers)
+        let during = try residentKiB()
+        print("idle_connections: \(connections) logged in and idle; agent rss \(before) KiB before, \(during) KiB with them, "
+            + "\((during - before) / connections) KiB per connection")
+        withExtendedLifetime(held) {}
+    }
+
+    private func residentKiB() throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else {
+            throw ValidationError("no VmRSS for pid \(pid)")
+        }
+        return kib
     }
 }
 

@@ -29,7 +29,7 @@ struct PumpTests {
                                                                features: "test"),
                                        dbg: DbgService(config: config, core: core), distro: distro)
             frontEnd = try SutraFrontEnd(config: config, loop: loop, timer: timer, core: core, router: router, listeners: [],
-                                         serialLines: [], tls: nil)
+                                         tls: nil)
         }
 
         deinit { try? FileManager.default.removeItem(atPath: scratch) }

@@ -25,6 +25,8 @@ enum {
 };
 struct csys_decoder;
 int csys_decoder_detect(const void *bytes, size_t length);
+// Why this build cannot decode the format (left out by a build switch), or NULL.
+const char *csys_decoder_missing(int format);
 // NULL when the format is unknown or memory is short. `memory_limit` bounds the
 // decoder's window (xz, zstd).
 struct csys_decoder *csys_decoder_new(int format, uint64_t memory_limit);

@@ -187,6 +187,9 @@ int csys_set_nofile_soft_limit(uint64_t soft);
 char *crypt_rn(const char *phrase, const char *setting, void *data, int size);
 char *crypt_gensalt_rn(const char *prefix, unsigned long count, const char *rbytes, int nrbytes,
                        char *output, int output_size);
+// The schemes the firmware's libxcrypt was built with (DBG_CRYPT_SCHEMES, CMakeLists.txt);
+// on the host, the system's libcrypt.
+const char *csys_crypt_schemes(void);
 
 // Threads: a detached thread running fn(arg) with the given stack size (0: default).
 int csys_thread_start(void *(*fn)(void *), void *arg, size_t stack_size);

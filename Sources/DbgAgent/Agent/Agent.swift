@@ -11,7 +11,9 @@ final class Agent {
     let timer: DeadlineTimer
     let signals: SignalStream
     let core: ServiceCore
+    #if !DBG_NO_DISTRO
     let distro: DistroService
+    #endif
     let sutra: SutraFrontEnd
     #if !DBG_NO_MDNS
     /// --mdns: the board answers multicast DNS for its dbg service.
@@ -57,7 +59,9 @@ final class Agent {
         #else
         let keyFeature = ""
         #endif
+        #if !DBG_NO_DISTRO
         distro = try DistroService(config: config, core: core)
+        #endif
         let dbg = DbgService(config: config, core: core)
         #if !DBG_NO_APP
         let started = try Agent.startApp(config, core: core)
@@ -65,7 +69,10 @@ final class Agent {
         dbg.app = app
         #endif
         #if !DBG_NO_HTTP
-        http = try Agent.startHTTP(config, core: core, distro: distro)
+        http = try Agent.startHTTP(config, core: core)
+        #if !DBG_NO_DISTRO
+        if let http { Agent.add(distro, to: http) }
+        #endif
         #if !DBG_NO_APP
         if let http, let app {
             http.app = app
@@ -81,11 +88,15 @@ final class Agent {
         #else
         let forwardFeature = " forward=" + (config.forwarding ? String(config.maxForwards) : "off")
         #endif
-        let router = RequestRouter(control: ControlService(
+        let control = ControlService(
             maxFrame: config.maxFrame, services: RequestRouter.served,
-            features: WireBytes("transport=tcp,unix,serial auth=\(config.authMethod.name) max-connections=\(config.maxConnections) "
-                + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)" + keyFeature + httpFeature + forwardFeature)),
-            dbg: dbg, distro: distro)
+            features: WireBytes("transport=" + Agent.transports + " auth=\(config.authMethod.name) max-connections=\(config.maxConnections) "
+                + "arch=\(AgentVersion.architecture) build=\(AgentVersion.flavor)" + keyFeature + httpFeature + forwardFeature))
+        #if DBG_NO_DISTRO
+        let router = RequestRouter(control: control, dbg: dbg)
+        #else
+        let router = RequestRouter(control: control, dbg: dbg, distro: distro)
+        #endif
         let listeners = try Agent.openListeners(config)
         #if DBG_NO_TLS
         let tlsRelay: TLSRelay? = nil
@@ -94,7 +105,7 @@ final class Agent {
         #endif
         do throws(StartupError) {
             sutra = try SutraFrontEnd(config: config, loop: loop, timer: timer, core: core, router: router,
-                                      listeners: listeners, serialLines: config.serialLines.map { SerialLine($0) }, tls: tlsRelay)
+                                      listeners: listeners, tls: tlsRelay)
         } catch {
             for listener in listeners { listener.close() }
             #if !DBG_NO_HTTP
@@ -174,7 +185,9 @@ final class Agent {
         #if !DBG_NO_MDNS
         discovery?.shutdown()
         #endif
+        #if !DBG_NO_DISTRO
         distro.shutdown()
+        #endif
         #if !DBG_NO_APP
         app?.shutdown()
         rpc?.shutdown()
@@ -238,11 +251,16 @@ final class Agent {
         total += core.flasher.budgetBytes
         flash = ", flashing \(kib(core.flasher.budgetBytes)) KiB"
         #endif
+        #if DBG_NO_SHELLS
+        let shellBudget = ""
+        #else
+        let shellBudget = "\(config.maxShells) shells x \(kib(core.processes.shells.budgetBytes / config.maxShells)) KiB of input, "
+        #endif
         Log.info("memory budget \(kib(total)) KiB: \(sutra.connections.capacity) connections x "
             + "\(kib(sutra.connections.slotBytes)) KiB "
             + "(receive \(kib(config.receiveBufferSize)) + transmit \(kib(config.transmitBufferSize))), "
             + "\(config.maxExec) commands x \(kib(2 * config.maxOutput)) KiB of output, "
-            + "\(config.maxShells) shells x \(kib(core.processes.shells.budgetBytes / config.maxShells)) KiB of input, "
+            + shellBudget
             + "\(config.maxStreams) streaming processes x \(kib(StreamingProcess.inputWindow)) KiB of input, "
             + forwarding
             + flash + "; "
@@ -257,10 +275,12 @@ final class Agent {
                 + (config.requireTLS ? "; cleartext refused on TCP" : ""))
         }
         #endif
+        #if !DBG_NO_SERIAL
         if !sutra.serialLines.isEmpty {
             Log.info("serial lines: \(sutra.serialLines.count), each with \(kib(SerialLine.bufferBytes)) KiB of link buffers, "
                 + "one connection at a time")
         }
+        #endif
         #if !DBG_NO_MDNS
         if discovery != nil {
             Log.info("mdns: one \(kib(MDNSResponder.packetBytes)) KiB packet buffer, a 64 KiB socket receive buffer")
@@ -281,8 +301,10 @@ final class Agent {
                 + String(config.http.sessionIdleMs / 1000) + " s unused")
         }
         #endif
+        #if !DBG_NO_DISTRO
         Log.info("distro: root \(distro.root.description); an install decompresses with at most "
             + "\(ArchiveStream.decoderMemoryLimit >> 20) MiB of window, one install at a time")
+        #endif
     }
 
     #if !DBG_NO_TLS
@@ -306,6 +328,15 @@ final class Agent {
             return listener.address.port
         }
         throw StartupError("--mdns announces a TCP port: give --listen (or leave the default listener)")
+    }
+
+    /// What Hello's features name as transports.
+    static var transports: String {
+        #if DBG_NO_SERIAL
+        return "tcp,unix"
+        #else
+        return "tcp,unix,serial"
+        #endif
     }
 
     private static func openListeners(_ config: AgentConfig) throws(StartupError) -> [Listener] {

@@ -6,8 +6,13 @@ struct AgentConfig: Equatable {
     /// Where to accept connections; `[::]:5037` when none of --listen, --unix and
     /// --serial is given.
     var listen: [ListenAddress] = []
+    #if DBG_NO_SERIAL
+    var servesSerial: Bool { false }
+    #else
     /// Serial lines to serve, each one connection at a time.
     var serialLines: [SerialLine.Spec] = []
+    var servesSerial: Bool { !serialLines.isEmpty }
+    #endif
     var maxConnections = 16
     /// The largest payload accepted or sent (the header's `length`).
     var maxFrame: UInt32 = 1 << 20
@@ -133,7 +138,7 @@ struct AgentConfig: Equatable {
     /// peer gets the error frame instead of a reset.
     static let lingerMs: Milliseconds = 2_000
 
-    var effectiveListen: [ListenAddress] { listen.isEmpty && serialLines.isEmpty ? [ListenAddress.defaultTCP] : listen }
+    var effectiveListen: [ListenAddress] { listen.isEmpty && !servesSerial ? [ListenAddress.defaultTCP] : listen }
 
     var receiveBufferSize: Int { FrameHeader.size + Int(maxFrame) }
     var transmitBufferSize: Int { FrameHeader.size + Int(maxFrame) + AgentConfig.transmitBatch }

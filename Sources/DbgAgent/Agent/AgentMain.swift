@@ -24,7 +24,7 @@ public func dbgdMain(argc: Int32, argv: UnsafeMutablePointer<UnsafeMutablePointe
         printToStdout(CommandLineOptions.usage)
         return 0
     case .version:
-        printToStdout(AgentVersion.line)
+        printToStdout(AgentVersion.description)
         return 0
     case .run(let config):
         return serve(config)

@@ -10,101 +10,135 @@ enum CommandLineRequest: Equatable {
 
 /// `dbgd` flags, parsed with getopt_long.
 enum CommandLineOptions {
-    static let usage = """
-        Usage: dbgd [OPTIONS]
+    /// `--help`: the flags of what this dbgd was built with.
+    static var usage: String {
+        var text = """
+            Usage: dbgd [OPTIONS]
 
-        Remote debugging agent: serves the Sutra v2 protocol over TCP and Unix sockets.
+            Remote debugging agent: serves the Sutra v2 protocol over TCP and Unix sockets.
 
-        Transports (default: --listen [::]:5037 when neither is given):
-          -l, --listen ADDR:PORT        accept TCP on a numeric IPv4 or [IPv6] address;
-                                        repeatable; port 0 picks a free port
-          -u, --unix PATH               accept on a Unix socket (mode 0600); repeatable
-              --serial DEV[,BAUD]       serve a serial line (UART, USB gadget ttyGS0) in raw
-                                        mode, BAUD a standard rate up to 4000000 (default
-                                        115200); repeatable; waits for a device that is
-                                        absent, and reopens one that goes away
+            Transports (default: --listen [::]:5037 when neither is given):
+              -l, --listen ADDR:PORT        accept TCP on a numeric IPv4 or [IPv6] address;
+                                            repeatable; port 0 picks a free port
+              -u, --unix PATH               accept on a Unix socket (mode 0600); repeatable
+            """ + "\n"
+        #if !DBG_NO_SERIAL
+        text += """
+                  --serial DEV[,BAUD]       serve a serial line (UART, USB gadget ttyGS0) in raw
+                                            mode, BAUD a standard rate up to 4000000 (default
+                                            115200); repeatable; waits for a device that is
+                                            absent, and reopens one that goes away
+            """ + "\n"
+        #endif
+        text += """
 
-        Limits (each sizes a pool allocated once at start-up):
-          -c, --max-connections N       concurrent connections (default 16, 1..16384)
-          -f, --max-frame BYTES         largest frame payload, K/M suffixes allowed
-                                        (default 1M, 4K..64M)
-              --handshake-timeout SEC   first frame must arrive within SEC (default 10)
-              --idle-timeout SEC        close connections silent for SEC (default 0: never)
-              --login-idle-timeout SEC  close network connections that have not logged in
-                                        when silent for SEC (default 30; 0: never)
-              --max-unauth-per-address N  network connections one address may hold before
-                                        logging in (default: half of --max-connections);
-                                        when the table is full, the oldest such connection
-                                        of the address holding most makes room
-              --max-auth N              authentications in progress at once, one worker
-                                        thread each (default 4, 1..64)
-              --max-sessions N          logged-in sessions (default 16, 1..4096)
-              --max-exec N              commands running at once (default 16, 1..1024)
-              --max-shells N            interactive shells at once (default 8, 1..1024)
-              --max-streams N           streaming processes (dbg exec) at once (default 16, 1..1024)
-              --max-forwards N          forwarded streams (dbg forward, reverse) at once
-                                        (default 64, 1..4096)
-              --no-forwarding           refuse port forwarding (StreamConnect, StreamListen)
-              --max-output BYTES        stdout and stderr kept per command (default 64K, or
-                                        less to fit --max-frame, which must hold both)
-              --chunk BYTES             ReadFile chunk when Size is 0 (default 256K)
-              --max-chunk BYTES         larger Sizes are clamped (default 1M, and what fits
-                                        in --max-frame)
-              --exec-timeout SEC        when a request says 0 (default 30)
-              --max-exec-timeout SEC    longer requests are clamped (default 3600)
+            Limits (each sizes a pool allocated once at start-up):
+              -c, --max-connections N       concurrent connections (default 16, 1..16384)
+              -f, --max-frame BYTES         largest frame payload, K/M suffixes allowed
+                                            (default 1M, 4K..64M)
+                  --handshake-timeout SEC   first frame must arrive within SEC (default 10)
+                  --idle-timeout SEC        close connections silent for SEC (default 0: never)
+                  --login-idle-timeout SEC  close network connections that have not logged in
+                                            when silent for SEC (default 30; 0: never)
+                  --max-unauth-per-address N  network connections one address may hold before
+                                            logging in (default: half of --max-connections);
+                                            when the table is full, the oldest such connection
+                                            of the address holding most makes room
+                  --max-auth N              authentications in progress at once, one worker
+                                            thread each (default 4, 1..64)
+                  --max-sessions N          logged-in sessions (default 16, 1..4096)
+                  --max-exec N              commands running at once (default 16, 1..1024)
+            """ + "\n"
+        #if !DBG_NO_SHELLS
+        text += "      --max-shells N            interactive shells at once (default 8, 1..1024)\n"
+        #endif
+        text += """
+                  --max-streams N           streaming processes (dbg exec) at once (default 16, 1..1024)
+            """ + "\n"
+        #if !DBG_NO_FORWARD
+        text += """
+                  --max-forwards N          forwarded streams (dbg forward, reverse) at once
+                                            (default 64, 1..4096)
+                  --no-forwarding           refuse port forwarding (StreamConnect, StreamListen)
+            """ + "\n"
+        #endif
+        text += """
+                  --max-output BYTES        stdout and stderr kept per command (default 64K, or
+                                            less to fit --max-frame, which must hold both)
+                  --chunk BYTES             ReadFile chunk when Size is 0 (default 256K)
+                  --max-chunk BYTES         larger Sizes are clamped (default 1M, and what fits
+                                            in --max-frame)
+                  --exec-timeout SEC        when a request says 0 (default 30)
+                  --max-exec-timeout SEC    longer requests are clamped (default 3600)
 
-        Authentication:
-              --auth pam|shadow         PAM service "dbgd" (host builds' default) or
-                                        crypt(3) against the shadow file (firmware's default)
-              --passwd FILE             user database (default /etc/passwd)
-              --group FILE              supplementary groups (default /etc/group)
-              --shadow FILE             password hashes for --auth shadow (default /etc/shadow)
-              --allow-empty-passwords   an empty shadow password field admits an empty password
+            Authentication:
+                  --auth pam|shadow         PAM service "dbgd" (host builds' default) or
+                                            crypt(3) against the shadow file (firmware's default)
+                  --passwd FILE             user database (default /etc/passwd)
+                  --group FILE              supplementary groups (default /etc/group)
+                  --shadow FILE             password hashes for --auth shadow (default /etc/shadow)
+                  --allow-empty-passwords   an empty shadow password field admits an empty password
+            """ + "\n\n"
+        #if !DBG_NO_DISTRO
+        text += """
+            Distro (a Linux rootfs to run commands and shells in):
+                  --distro-root DIR         where it is installed (default /var/lib/dbgd/distro)
+                  --distro-url URL          what Install fetches when its URL is empty: a path,
+                                            file:// or http:// (default: none)
+            """ + "\n\n"
+        #endif
+        text += """
+            Running as a service:
+                  --background              detach once serving: exit 0 when the agent listens,
+                                            or print its start-up error and exit non-zero
+                                            (needs --log-file)
+                  --pidfile PATH            lock PATH (a second dbgd with it refuses to start),
+                                            write the pid once serving, remove it at exit
+                  --log-file PATH           log there instead of stderr, appending
+                  --log-size BYTES          move the log to PATH.1 past this size (default 1M,
+                                            16K..1G)
+              Under systemd with Type=notify, readiness is sent to $NOTIFY_SOCKET.
+            """ + "\n\n"
+        #if !DBG_NO_TLS
+        text += """
+            TLS (TCP listeners take TLS 1.2 and cleartext on one port, told apart by the first
+            byte; Unix sockets and serial lines stay cleartext):
+                  --require-tls             take only TLS on TCP: a cleartext client is refused
+                                            with an error saying so
+                  --authorized-keys DIR     client keys that log USER in without a password
+                                            over TLS: DIR/USER (default /etc/dbgd/authorized_keys)
+                                            and ~USER/.config/dbgd/authorized_keys, one
+                                            fingerprint (SHA256:...) per line
 
-        Distro (a Linux rootfs to run commands and shells in):
-              --distro-root DIR         where it is installed (default /var/lib/dbgd/distro)
-              --distro-url URL          what Install fetches when its URL is empty: a path,
-                                        file:// or http:// (default: none)
-
-        Running as a service:
-              --background              detach once serving: exit 0 when the agent listens,
-                                        or print its start-up error and exit non-zero
-                                        (needs --log-file)
-              --pidfile PATH            lock PATH (a second dbgd with it refuses to start),
-                                        write the pid once serving, remove it at exit
-              --log-file PATH           log there instead of stderr, appending
-              --log-size BYTES          move the log to PATH.1 past this size (default 1M,
-                                        16K..1G)
-          Under systemd with Type=notify, readiness is sent to $NOTIFY_SOCKET.
-
-        TLS (TCP listeners take TLS 1.2 and cleartext on one port, told apart by the first
-        byte; Unix sockets and serial lines stay cleartext):
-              --require-tls             take only TLS on TCP: a cleartext client is refused
-                                        with an error saying so
-              --authorized-keys DIR     client keys that log USER in without a password
-                                        over TLS: DIR/USER (default /etc/dbgd/authorized_keys)
-                                        and ~USER/.config/dbgd/authorized_keys, one
-                                        fingerprint (SHA256:...) per line
-
-        State:
-              --state-dir DIR           what the agent makes once and keeps: the board's key
-                                        for TLS, identity.key (default /var/lib/dbgd; on a
-                                        read-only file system a key for this run only, with
-                                        a warning)
-
-        Discovery:
-              --mdns                    answer multicast DNS for _dbg._tcp.local (dbg devices,
-                                        dbg -H mdns:NAME): name, addresses, port, version,
-                                        architecture, serial number
-              --mdns-name NAME          the service's instance name (default: the host name)
-
-        \(appUsage)
-
-        \(httpUsage)
-          -v, --verbose                 log every connection and protocol error
-          -h, --help                    show this help
-          -V, --version                 show the version
-        """
+            State:
+                  --state-dir DIR           what the agent makes once and keeps: the board's key
+                                            for TLS, identity.key (default /var/lib/dbgd; on a
+                                            read-only file system a key for this run only, with
+                                            a warning)
+            """ + "\n\n"
+        #endif
+        #if !DBG_NO_MDNS
+        text += """
+            Discovery:
+                  --mdns                    answer multicast DNS for _dbg._tcp.local (dbg devices,
+                                            dbg -H mdns:NAME): name, addresses, port, version,
+                                            architecture, serial number
+                  --mdns-name NAME          the service's instance name (default: the host name)
+            """ + "\n\n"
+        #endif
+        #if !DBG_NO_APP
+        text += appUsage + "\n\n"
+        #endif
+        #if !DBG_NO_HTTP
+        text += httpUsage + "\n"
+        #endif
+        text += """
+              -v, --verbose                 log every connection and protocol error
+              -h, --help                    show this help
+              -V, --version                 show the version
+            """
+        return text
+    }
 
     /// Parses argv; `argv[0]` is the program name.
     static func parse(
@@ -197,19 +231,29 @@ enum CommandLineOptions {
             if key == Key.passwd { config.passwdPath = argument } else { config.shadowPath = argument }
         case Key.allowEmptyPasswords:
             config.allowEmptyPasswords = true
-        case Key.distroRoot:
+        case Key.distroRoot, Key.distroURL:
+            #if DBG_NO_DISTRO
+            return ConfigError("--distro-root, --distro-url: this dbgd was built without the distro service (DBG_DISTRO=OFF)")
+            #else
+            if key == Key.distroURL {
+                config.distroURL = argument
+                return nil
+            }
             guard argument.utf8.first == UInt8(ascii: "/"), argument.utf8.count > 1 else {
                 return ConfigError("--distro-root '\(argument)': needs an absolute path other than /")
             }
             config.distroRoot = argument
-        case Key.distroURL:
-            config.distroURL = argument
+            #endif
         case Key.serial:
+            #if DBG_NO_SERIAL
+            return ConfigError("--serial: this dbgd was built without serial lines (DBG_SERIAL=OFF)")
+            #else
             guard let spec = SerialLine.Spec.parse(argument) else {
                 return ConfigError("--serial '\(argument)': expected DEV or DEV,BAUD with a standard rate "
                     + "(1200, 2400, ... 115200, 230400, 460800, 921600, 1000000 ... 4000000)")
             }
             config.serialLines.append(spec)
+            #endif
         case Key.maxAuth:
             return setCount(&config.maxAuthInFlight, argument, AgentConfig.maxAuthInFlightRange, "--max-auth")
         case Key.chunk, Key.maxChunk:
@@ -219,7 +263,11 @@ enum CommandLineOptions {
             }
             if key == Key.chunk { config.defaultChunk = Int(n) } else { config.maxChunkFlag = Int(n) }
         case Key.maxShells:
+            #if DBG_NO_SHELLS
+            return ConfigError("--max-shells: this dbgd was built without shells (DBG_SHELLS=OFF)")
+            #else
             return setCount(&config.maxShells, argument, AgentConfig.maxShellsRange, "--max-shells")
+            #endif
         case Key.maxStreams:
             return setCount(&config.maxStreams, argument, AgentConfig.maxStreamsRange, "--max-streams")
         case Key.maxForwards, Key.noForwarding:

@@ -59,9 +59,11 @@ final class ServiceCore {
             throw StartupError("cannot set up the service core: \(error.message)")
         }
         files = SessionFiles(jobs: fileJobs, timer: timer)
+        #if !DBG_NO_SHELLS
         processes.shellReady = { shell, connection, readiness in
             self.frontEnd(of: connection)?.shellReady(shell, of: connection, readiness)
         }
+        #endif
         processes.streamReady = { stream, connection in self.frontEnd(of: connection)?.streamReady(stream, of: connection) }
         #if !DBG_NO_FORWARD
         forwarder.ready = { stream, connection in self.frontEnd(of: connection)?.forwardReady(stream, of: connection) }
@@ -87,7 +89,9 @@ final class ServiceCore {
     /// A session ends (Logout): its shells and streaming processes are hung up, its
     /// open files closed, and the observers told.
     func sessionEnded(_ session: Session) {
+        #if !DBG_NO_SHELLS
         processes.hangUpShells(ofSession: session.serial)
+        #endif
         processes.hangUpStreams(ofSession: session.serial)
         #if !DBG_NO_FORWARD
         forwarder.sessionEnded(session.serial)

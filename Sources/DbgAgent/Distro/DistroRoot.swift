@@ -93,30 +93,11 @@ struct DistroRoot {
             // id parent major:minor root mount-point options ...
             let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
             guard fields.count > 4 else { return true }
-            let point = DistroRoot.unescapeMountPath(Array(fields[4]))
+            let point = MountInfo.unescape(Array(fields[4]))
             if point == path || point.starts(with: inside) { points.append(point) }
             return true
         }
         return points.sorted { $0.count > $1.count }
-    }
-
-    /// mountinfo writes space, tab, newline and backslash as \ooo.
-    static func unescapeMountPath(_ field: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        var index = 0
-        while index < field.count {
-            if field[index] == UInt8(ascii: "\\"), index + 3 < field.count {
-                let digits = field[(index + 1)...(index + 3)]
-                if digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "7") }) {
-                    out.append(digits.reduce(0) { $0 &* 8 &+ ($1 - UInt8(ascii: "0")) })
-                    index += 4
-                    continue
-                }
-            }
-            out.append(field[index])
-            index += 1
-        }
-        return out
     }
 
     /// Detaches every mount at or under the root (left by someone outside the agent: the

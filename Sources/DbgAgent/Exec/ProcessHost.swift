@@ -11,12 +11,18 @@ import DbgWire
 /// SIGCHLD reaps, the timer enforces deadlines.
 final class ProcessHost {
     let commands: CommandTable
+    #if !DBG_NO_SHELLS
     let shells: ShellTable
+    /// The last SessionID handed out; they are never reused while the agent runs.
+    private var lastShellID: UInt32 = 0
+    private(set) var shellKind = EventToken.Kind.none
+    /// Where a shell's PTY news goes (the shell's slot, its connection, what the PTY
+    /// reported): to its connection's front end, through the core.
+    var shellReady: ((Int, ConnectionRef, Readiness) -> Void)?
+    #endif
     let streams: StreamTable
     /// Output beyond a capture's bound is read into this and dropped.
     let discard = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
-    /// The last SessionID handed out; they are never reused while the agent runs.
-    private var lastShellID: UInt32 = 0
     /// The last ProcessID handed out, the same way.
     var lastProcessID: UInt32 = 0
     let loop: EventLoop
@@ -25,12 +31,8 @@ final class ProcessHost {
     private var orphans = OrphanSweep()
     /// The event sources: capture pipes, and PTY masters.
     private(set) var outputKind = EventToken.Kind.none
-    private(set) var shellKind = EventToken.Kind.none
     private(set) var streamKind = EventToken.Kind.none
-    /// Where a shell's PTY news goes (the shell's slot, its connection, what the PTY
-    /// reported): to its connection's front end, through the core.
-    var shellReady: ((Int, ConnectionRef, Readiness) -> Void)?
-    /// The same for a streaming process's pipes (or PTY).
+    /// Where a streaming process's pipes (or PTY) news goes.
     var streamReady: ((Int, ConnectionRef) -> Void)?
     /// Processes started outside these tables (the application's main): reaped on
     /// SIGCHLD by their owner, and counted as running by the orphan sweep.
@@ -42,13 +44,17 @@ final class ProcessHost {
         self.timer = timer
         self.completions = completions
         commands = try CommandTable(capacity: config.maxExec, maxOutput: config.maxOutput)
+        #if !DBG_NO_SHELLS
         shells = try ShellTable(capacity: config.maxShells, inputBufferSize: config.receiveBufferSize)
+        #endif
         streams = try StreamTable(capacity: config.maxStreams)
         outputKind = loop.register { token, _ in self.commandOutputReady(token) }
+        #if !DBG_NO_SHELLS
         shellKind = loop.register { token, readiness in
             guard let (shell, connection) = self.shell(for: token) else { return }
             self.shellReady?(shell, connection, readiness)
         }
+        #endif
         streamKind = loop.register { token, _ in
             guard let (stream, connection) = self.stream(for: token) else { return }
             self.streamReady?(stream, connection)
@@ -187,7 +193,9 @@ final class ProcessHost {
     /// SIGCHLD: reaps the commands and shells that exited and posts them.
     func reap() {
         reapCommands()
+        #if !DBG_NO_SHELLS
         reapShells()
+        #endif
         reapStreams()
         reapOthers()
         // What exited may have left descendants behind, or been one of them.
@@ -197,7 +205,12 @@ final class ProcessHost {
     /// Runs what is due at `now` (timeouts, kills, the orphan sweep); returns the next
     /// deadline.
     func expire(now: Milliseconds) -> Milliseconds? {
-        [expireCommands(now: now), expireShells(now: now), expireStreams(now: now), orphans.sweepIfDue(now: now) { runningPIDs }]
+        #if DBG_NO_SHELLS
+        let shellsDue: Milliseconds? = nil
+        #else
+        let shellsDue = expireShells(now: now)
+        #endif
+        return [expireCommands(now: now), shellsDue, expireStreams(now: now), orphans.sweepIfDue(now: now) { runningPIDs }]
             .compactMap { $0 }.min()
     }
 
@@ -205,7 +218,9 @@ final class ProcessHost {
     private var runningPIDs: [Int32] {
         var pids = otherPIDs()
         for index in 0..<commands.capacity where commands[index].state == .running { pids.append(commands[index].pid) }
+        #if !DBG_NO_SHELLS
         for index in 0..<shells.capacity where shells[index].state == .running { pids.append(shells[index].pid) }
+        #endif
         for index in 0..<streams.capacity where streams[index].state == .running { pids.append(streams[index].pid) }
         return pids
     }
@@ -213,7 +228,9 @@ final class ProcessHost {
     /// A closed connection: its commands' groups are killed and forgotten once reaped,
     /// its shells hung up.
     func connectionClosed(_ connection: ConnectionRef) {
+        #if !DBG_NO_SHELLS
         dropShells(of: connection)
+        #endif
         dropStreams(of: connection)
         for index in 0..<commands.capacity where commands[index].reply.connection == connection {
             switch commands[index].state {
@@ -235,18 +252,28 @@ final class ProcessHost {
             commands[index].signalGroup(CSYS_SIGKILL)
         }
         let now = MonotonicClock.now()
+        #if !DBG_NO_SHELLS
         for index in 0..<shells.capacity { shells[index].hangUp(now: now) }
+        #endif
         for index in 0..<streams.capacity { streams[index].end(with: CSYS_SIGKILL, now: now) }
         orphans.sweep(running: [])
     }
 
-    var budgetBytes: Int { commands.budgetBytes + discard.count + shells.budgetBytes + streams.budgetBytes }
+    var budgetBytes: Int {
+        #if DBG_NO_SHELLS
+        commands.budgetBytes + discard.count + streams.budgetBytes
+        #else
+        commands.budgetBytes + discard.count + shells.budgetBytes + streams.budgetBytes
+        #endif
+    }
 
+    #if !DBG_NO_SHELLS
     /// A SessionID never handed out before (0 is skipped).
     func newShellID() -> UInt32 {
         lastShellID = lastShellID == UInt32.max ? 1 : lastShellID + 1
         return lastShellID
     }
+    #endif
 }
 
 extension ProcessHost.StartError {

@@ -18,8 +18,10 @@ enum FileWork {
     case hash(offset: UInt64, length: UInt64)
     /// fsync the file, rename it to `to`, then fsync the directory `to` is in.
     case syncAndRename(to: [UInt8], replace: Bool)
+    #if !DBG_NO_DISTRO
     /// The bytes a tree occupies (distro Status).
     case diskUsage
+    #endif
     /// Remove, recursive.
     case removeTree
 }
@@ -60,8 +62,10 @@ struct FileJob {
                 case .removeTree:
                     try FileTree.remove(path, recursive: true)
                     return .done
+                #if !DBG_NO_DISTRO
                 case .diskUsage:
                     return .diskUsage(try DistroRoot.diskUsage(path))
+                #endif
                 }
             }
         }

@@ -74,9 +74,9 @@ struct FlashTarget {
             guard fields.count > 4 else { return true }
             var mounted = BlockDevice(numbers: Array(fields[2])).map(disk.contains) ?? false
             if !mounted, let dash = fields.firstIndex(where: { $0.count == 1 && $0.first == UInt8(ascii: "-") }), dash + 2 < fields.count {
-                mounted = BlockDevice(path: DistroRoot.unescapeMountPath(Array(fields[dash + 2]))).map(disk.contains) ?? false
+                mounted = BlockDevice(path: MountInfo.unescape(Array(fields[dash + 2]))).map(disk.contains) ?? false
             }
-            if mounted { mountedAt = DistroRoot.unescapeMountPath(Array(fields[4])) }
+            if mounted { mountedAt = MountInfo.unescape(Array(fields[4])) }
             return !mounted
         }
         if let mountedAt {
@@ -86,7 +86,7 @@ struct FlashTarget {
         var swap = false
         try? TextFile.forEachLine("/proc/swaps") { line in
             guard let name = line.split(separator: UInt8(ascii: " ")).first, name.first == UInt8(ascii: "/") else { return true }
-            swap = BlockDevice(path: DistroRoot.unescapeMountPath(Array(name))).map(disk.contains) ?? false
+            swap = BlockDevice(path: MountInfo.unescape(Array(name))).map(disk.contains) ?? false
             return !swap
         }
         if swap { throw ServiceError(.denied, "\(path) is a swap area in use (swapoff it, or --force)") }

@@ -122,6 +122,7 @@ final class FlashWriter: @unchecked Sendable {
             guard format != CSYS_FORMAT_PLAIN, bytes.count >= 6 else {
                 throw fail(ServiceError(.badRequest, "the stream is not gzip, xz or zstd (a raw image is sent at offsets)"))
             }
+            if let missing = csys_decoder_missing(format) { throw fail(ServiceError(.unsupported, String(cString: missing))) }
             decoder = csys_decoder_new(format, FlashWriter.decoderMemoryLimit)
             if decoder == nil { throw fail(ServiceError(.io, "cannot start the decoder (out of memory)")) }
         }

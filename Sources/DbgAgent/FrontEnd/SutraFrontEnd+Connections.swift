@@ -148,7 +148,9 @@ extension SutraFrontEnd {
         advanceClosing(index)
         guard connections[index].isActive else { return }
         let queued = connections[index].pendingOutput
+        #if !DBG_NO_SHELLS
         shells.outputMoved(connections[index])
+        #endif
         streams.outputMoved(&connections[index])
         #if !DBG_NO_FORWARD
         forwards.outputMoved(&connections[index])
@@ -334,7 +336,9 @@ extension SutraFrontEnd {
             }
         }
         if next != 0 { timer.schedule(next) }
+        #if !DBG_NO_SERIAL
         expireSerialLines(now: now)
+        #endif
     }
 
     private func deadline(of connection: borrowing Connection) -> Milliseconds? {

@@ -11,14 +11,18 @@ final class SutraFrontEnd: FrontEnd {
     let timer: DeadlineTimer
     let core: ServiceCore
     let router: RequestRouter
+    #if !DBG_NO_SHELLS
     let shells: ShellRelay
+    #endif
     let streams: StreamRelay
     #if !DBG_NO_FORWARD
     let forwards: ForwardRelay
     #endif
     var connections: ConnectionTable
     let listeners: [Listener]
+    #if !DBG_NO_SERIAL
     let serialLines: [SerialLine]
+    #endif
     /// TLS for network connections (a ClientHello as first byte); nil when the agent
     /// serves no TCP or is built without it.
     let tls: TLSRelay?
@@ -41,16 +45,20 @@ final class SutraFrontEnd: FrontEnd {
     }
 
     init(config: AgentConfig, loop: EventLoop, timer: DeadlineTimer, core: ServiceCore, router: RequestRouter,
-         listeners: [Listener], serialLines: [SerialLine], tls: TLSRelay?) throws(StartupError) {
+         listeners: [Listener], tls: TLSRelay?) throws(StartupError) {
         self.config = config
         self.loop = loop
         self.timer = timer
         self.core = core
         self.router = router
         self.listeners = listeners
-        self.serialLines = serialLines
+        #if !DBG_NO_SERIAL
+        serialLines = config.serialLines.map { SerialLine($0) }
+        #endif
         self.tls = tls
+        #if !DBG_NO_SHELLS
         shells = ShellRelay(processes: core.processes)
+        #endif
         streams = StreamRelay(processes: core.processes)
         #if !DBG_NO_FORWARD
         forwards = ForwardRelay(forwarder: core.forwarder)
@@ -64,8 +72,10 @@ final class SutraFrontEnd: FrontEnd {
         reserveFD = try? FileDescriptor.open("/dev/null", writable: false)
         kinds.listener = loop.register { token, _ in self.acceptConnections(from: Int(token.index)) }
         kinds.connection = loop.register { token, readiness in self.connectionReady(token, readiness) }
+        #if !DBG_NO_SERIAL
         kinds.serialTTY = loop.register { token, readiness in self.serialTTYReady(Int(token.index), readiness) }
         kinds.serialBridge = loop.register { token, readiness in self.serialBridgeReady(Int(token.index), readiness) }
+        #endif
         connections.frontEnd = core.register(self)
         do throws(Errno) {
             for (index, listener) in listeners.enumerated() {
@@ -80,7 +90,9 @@ final class SutraFrontEnd: FrontEnd {
     func start() {
         for listener in listeners { Log.info("listening on \(listener.address.description)") }
         warnAboutCleartext()
+        #if !DBG_NO_SERIAL
         openSerialLines()
+        #endif
     }
 
     /// Before the agent exits: every connection and serial line closes, and the
@@ -89,7 +101,9 @@ final class SutraFrontEnd: FrontEnd {
         for index in 0..<connections.capacity where connections[index].isActive {
             close(index, reason: "agent shutting down")
         }
+        #if !DBG_NO_SERIAL
         closeSerialLines()
+        #endif
         for listener in listeners { listener.close() }
     }
 
@@ -122,9 +136,11 @@ final class SutraFrontEnd: FrontEnd {
 
     /// PTY output and input room, for the connection the shell belongs to.
     func shellReady(_ shell: Int, of connection: ConnectionRef, _ readiness: Readiness) {
+        #if !DBG_NO_SHELLS
         guard let slot = openSlot(of: connection) else { return }
         _ = shells.shellReady(shell, readiness, &connections[slot])
         pump(slot)
+        #endif
     }
 
     #if !DBG_NO_FORWARD

@@ -55,7 +55,11 @@ extension HTTPFrontEnd {
             guard words.isEmpty else { return finishCall(slot, success: false, message: "app-logs: takes no params", closeCode: 1008) }
             return startAppLogs(slot, since: 0)
         case Array("distro-install".utf8):
+            #if DBG_NO_DISTRO
+            return finishCall(slot, success: false, message: "distro-install: this dbgd was built without the distro service (DBG_DISTRO=OFF)")
+            #else
             return startInstall(slot, words)
+            #endif
         default:
             return finishCall(slot, success: false, message: "unknown call '" + String(decoding: name, as: UTF8.self)
                 + "' (this agent has " + HTTPFrontEnd.calls + ")", closeCode: 1008)
@@ -87,7 +91,9 @@ extension HTTPFrontEnd {
         switch connections[slot].socket.stage {
         case .app(.logs, _): return finishCall(slot, success: true)  // following ends only so
         case .app(.action, _): return finishCall(slot, success: false, message: "cancelled")
+        #if !DBG_NO_DISTRO
         case .installing: return distro.cancelInstall(of: ref(slot))
+        #endif
         default: break
         }
         guard case .running(let stream) = connections[slot].socket.stage else { return }

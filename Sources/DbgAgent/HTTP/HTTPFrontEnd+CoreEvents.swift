@@ -27,9 +27,11 @@ extension HTTPFrontEnd {
                 #if !DBG_NO_APP
                 runtimeMessageDone(slot, message: message)
                 #endif
+            #if !DBG_NO_DISTRO
             case .distroJob:
                 core.completions.remove(completion)
                 installFinished(slot)
+            #endif
             #if !DBG_NO_CHANNELS
             case .fileJob(let index):
                 guard channelFileJobDone(slot, job: index) else { return pump(slot) }  // waits for room

@@ -96,6 +96,7 @@ extension HTTPFrontEnd {
         if case .app(.logs(let next), message: nil) = connections[slot].socket.stage { startAppLogs(slot, since: next) }
     }
 
+    #if !DBG_NO_DISTRO
     // MARK: distro-install
 
     func startInstall(_ slot: Int, _ words: [[UInt8]]) {
@@ -128,4 +129,5 @@ extension HTTPFrontEnd {
             finishCall(slot, success: false, message: connections[slot].socket.cancelled ? "cancelled" : error.message)
         }
     }
+    #endif
 }

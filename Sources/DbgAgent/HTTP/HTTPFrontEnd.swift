@@ -9,8 +9,10 @@ import DbgWire
 final class HTTPFrontEnd: FrontEnd {
     let config: AgentConfig
     let core: ServiceCore
-    /// distro-install's.
-    let distro: DistroService
+    #if !DBG_NO_DISTRO
+    /// distro-install's; set once at start-up.
+    var distro: DistroService!
+    #endif
     #if !DBG_NO_APP
     /// action's and app-logs'; nil when the runtime is off.
     var app: AppRuntime?
@@ -39,10 +41,9 @@ final class HTTPFrontEnd: FrontEnd {
     /// the loop; it is served again on its next turn.
     static let stepsPerTurn = 64
 
-    init(config: AgentConfig, core: ServiceCore, distro: DistroService, listeners: [Listener]) throws(StartupError) {
+    init(config: AgentConfig, core: ServiceCore, listeners: [Listener]) throws(StartupError) {
         self.config = config
         self.core = core
-        self.distro = distro
         self.listeners = listeners
         do throws(Errno) {
             connections = try SlotTable(capacity: config.http.connections, bufferBytes: HTTPConnection.slotBytes) { _, memory in

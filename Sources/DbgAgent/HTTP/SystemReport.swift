@@ -17,7 +17,7 @@ enum SystemReport {
             members.append(JSONMember("load", .array(load)))
             members.append(JSONMember("memory", memory()))
             members.append(JSONMember("disks", .array([disk("/")])))
-            members.append(JSONMember("services", .array(["control", "dbg", "distro"].map { .string($0) })))
+            members.append(JSONMember("services", .array(RequestRouter.servedNames.map { .string($0) })))
             for (name, status) in extra { members.append(JSONMember(name, status())) }
         }
         return .array([.object(members)])

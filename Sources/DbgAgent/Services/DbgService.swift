@@ -12,7 +12,9 @@ import DbgWire
 final class DbgService {
 
     let core: ServiceCore
+    #if !DBG_NO_SHELLS
     let relay: ShellRelay
+    #endif
     let streams: StreamRelay
     #if !DBG_NO_FORWARD
     let forwards: ForwardRelay
@@ -30,7 +32,9 @@ final class DbgService {
 
     init(config: AgentConfig, core: ServiceCore) {
         self.core = core
+        #if !DBG_NO_SHELLS
         relay = ShellRelay(processes: core.processes)
+        #endif
         streams = StreamRelay(processes: core.processes)
         #if !DBG_NO_FORWARD
         forwards = ForwardRelay(forwarder: core.forwarder)
@@ -47,9 +51,11 @@ final class DbgService {
     func readiness(of request: Request, on connection: borrowing Connection) -> RequestReadiness {
         switch Dbg.Op(rawValue: request.header.op) {
         case .readFile: return connection.spliceRemaining > 0 ? .afterOutput : .now
+        #if !DBG_NO_SHELLS
         case .shellInput:
             guard let input = try? Dbg.ShellInputRequest.decode(payload: request.payload) else { return .now }
             return core.processes.inputIsBlocked(shell: input.sessionID) ? .blocked : .now
+        #endif
         default: return .now
         }
     }
@@ -64,18 +70,28 @@ final class DbgService {
         case .logout: serve(Dbg.SessionToken.self, request, &connection, logout)
         case .runCommand: serve(Dbg.ExecRequest.self, request, &connection, runCommand)
         case .runShell: serve(Dbg.ExecRequest.self, request, &connection, runShell)
+        #if DBG_NO_SHELLS
+        case .shellOpen, .shellInput, .shellResize, .shellClose:
+            connection.fail(request.header, .unsupported, "this dbgd was built without shells (DBG_SHELLS=OFF)")
+        #else
         case .shellOpen: serve(Dbg.ShellOpenRequest.self, request, &connection, openShell)
         case .shellInput: serve(Dbg.ShellInputRequest.self, request, &connection, shellInput)
         case .shellResize: serve(Dbg.ShellResizeRequest.self, request, &connection, resizeShell)
         case .shellClose: serve(Dbg.ShellCloseRequest.self, request, &connection, closeShell)
+        #endif
         case .readFile: serve(Dbg.ReadFileRequest.self, request, &connection, readFile)
         case .writeFile: serve(Dbg.WriteFileRequest.self, request, &connection, writeFile)
+        #if DBG_NO_FILE_OPS
+        case .stat, .listDir, .mkdir, .remove, .rename, .hash:
+            connection.fail(request.header, .unsupported, "this dbgd was built without the file extension ops (DBG_FILE_OPS=OFF)")
+        #else
         case .stat: serve(Dbg.PathRequest.self, request, &connection, statFile)
         case .listDir: serve(Dbg.ListDirRequest.self, request, &connection, listDirectory)
         case .mkdir: serve(Dbg.MkdirRequest.self, request, &connection, makeDirectory)
         case .remove: serve(Dbg.RemoveRequest.self, request, &connection, removeFile)
         case .rename: serve(Dbg.RenameRequest.self, request, &connection, renameFile)
         case .hash: serve(Dbg.HashRequest.self, request, &connection, hashFile)
+        #endif
         case .processStart: serve(Dbg.ProcessStartRequest.self, request, &connection, startProcess)
         case .processInput: serve(Dbg.ProcessInputRequest.self, request, &connection, processInput)
         case .processCloseInput: serve(Dbg.ProcessRef.self, request, &connection, closeProcessInput)
@@ -126,10 +142,16 @@ final class DbgService {
             connection.respond(to: processes.commands[index].reply.request, with: processes.commands[index].execResult)
             core.processes.releaseCommand(index)
         case .fileJob(let index):
+            #if !DBG_NO_FILE_OPS
             guard connection.transmit.reserveWritable(Connection.answerRoom) else { return false }
             deliverFileJob(core.fileJobs.take(index), &connection)
+            #else
+            _ = core.fileJobs.take(index)  // none is started: the ops that start them are left out
+            #endif
         case .shellExit(let index):
+            #if !DBG_NO_SHELLS
             return relay.finishExit(index, &connection)
+            #endif
         case .processExit(let index):
             return streams.finishExit(index, &connection)
         case .appAnswer(let slot):

@@ -25,6 +25,7 @@ extension DistroService {
         }
     }
 
+    #if !DBG_NO_SHELLS
     func openShell(_ open: Distro.ShellOpenRequest, _ request: FrameHeader, _ connection: inout Connection) throws(ServiceError) {
         let caller = try caller(connection)
         let size = try ProcessHost.terminalSize(open.rows, open.cols)
@@ -62,6 +63,8 @@ extension DistroService {
 
     /// Everything of a Run or ShellOpen but the program: the rootfs, binds, environment
     /// and directory.
+    #endif
+
     func launchSpec(_ caller: Caller, workdir: WireBytes, bind: WireBytes, env: WireBytes,
                             terminal: Bool) throws(ServiceError) -> LaunchSpec {
         guard root.isInstalled, pending?.kind != .remove || pending?.result != nil else {

@@ -13,7 +13,9 @@ import DbgWire
 /// connection's most recent session. Install and Remove need uid 0.
 final class DistroService {
     let core: ServiceCore
+    #if !DBG_NO_SHELLS
     let relay: ShellRelay
+    #endif
     let streams: StreamRelay
     let root: DistroRoot
     let defaultURL: [UInt8]
@@ -27,7 +29,9 @@ final class DistroService {
 
     init(config: AgentConfig, core: ServiceCore) throws(StartupError) {
         self.core = core
+        #if !DBG_NO_SHELLS
         relay = ShellRelay(processes: core.processes)
+        #endif
         streams = StreamRelay(processes: core.processes)
         root = DistroRoot(config.distroRoot)
         defaultURL = Array(config.distroURL.utf8)
@@ -55,10 +59,15 @@ final class DistroService {
         case .install: serve(Distro.InstallRequest.self, request, &connection, install)
         case .run: serve(Distro.RunRequest.self, request, &connection, run)
         case .remove: serve(Empty.self, request, &connection, remove)
+        #if DBG_NO_SHELLS
+        case .shellOpen, .shellInput, .shellResize, .shellClose:
+            connection.fail(request.header, .unsupported, "this dbgd was built without shells (DBG_SHELLS=OFF)")
+        #else
         case .shellOpen: serve(Distro.ShellOpenRequest.self, request, &connection, openShell)
         case .shellInput: serve(Distro.ShellInputRequest.self, request, &connection, shellInput)
         case .shellResize: serve(Distro.ShellResizeRequest.self, request, &connection, resizeShell)
         case .shellClose: serve(Distro.ShellCloseRequest.self, request, &connection, closeShell)
+        #endif
         case .runStart: serve(Distro.RunStartRequest.self, request, &connection, startRun)
         case .runInput: serve(ProcessData.self, request, &connection, runInput)
         case .runCloseInput: serve(Distro.RunRef.self, request, &connection, closeRunInput)
@@ -69,9 +78,13 @@ final class DistroService {
 
     /// ShellInput waits while earlier keystrokes for its shell still wait for the PTY.
     func readiness(of request: Request) -> RequestReadiness {
+        #if DBG_NO_SHELLS
+        return .now
+        #else
         guard request.header.op == Distro.Op.shellInput.rawValue,
               let input = try? Distro.ShellInputRequest.decode(payload: request.payload) else { return .now }
         return core.processes.inputIsBlocked(shell: input.sessionID) ? .blocked : .now
+        #endif
     }
 
     // MARK: Identity
@@ -209,9 +222,13 @@ final class DistroService {
         let commands = (0..<processes.commands.capacity).filter {
             processes.commands[$0].state == .running && processes.commands[$0].reply.request.service == ServiceID.distro
         }
+        #if DBG_NO_SHELLS
+        let shells: [Int] = []
+        #else
         let shells = (0..<processes.shells.capacity).filter {
             processes.shells[$0].state != .free && processes.shells[$0].reply.request.service == ServiceID.distro
         }
+        #endif
         let streams = (0..<processes.streams.capacity).filter {
             processes.streams[$0].state == .running && processes.streams[$0].reply.request.service == ServiceID.distro
         }
@@ -267,7 +284,9 @@ final class DistroService {
             connection.respond(to: processes.commands[index].reply.request, with: processes.commands[index].runResult)
             processes.releaseCommand(index)
         case .shellExit(let index):
+            #if !DBG_NO_SHELLS
             return relay.finishExit(index, &connection)
+            #endif
         case .processExit(let index):
             return streams.finishExit(index, &connection)
         case .appAnswer, .flash:

@@ -5,16 +5,24 @@ import DbgWire
 struct RequestRouter {
     let control: ControlService
     let dbg: DbgService
+    #if DBG_NO_DISTRO
+    /// The services Hello reports, and GET /api/v1/systems by name.
+    static let served = [ServiceID.control, ServiceID.dbg]
+    static let servedNames = ["control", "dbg"]
+    #else
     let distro: DistroService
 
-    /// The services Hello reports.
     static let served = [ServiceID.control, ServiceID.dbg, ServiceID.distro]
+    static let servedNames = ["control", "dbg", "distro"]
+    #endif
 
     /// Whether the request can be handled now; if not, the connection's frames wait.
     func readiness(of request: Request, on connection: borrowing Connection) -> RequestReadiness {
         switch request.header.service {
         case ServiceID.dbg: return dbg.readiness(of: request, on: connection)
+        #if !DBG_NO_DISTRO
         case ServiceID.distro: return distro.readiness(of: request)
+        #endif
         default: return .now
         }
     }
@@ -26,7 +34,11 @@ struct RequestRouter {
         case ServiceID.dbg:
             dbg.handle(request, on: &connection)
         case ServiceID.distro:
+            #if DBG_NO_DISTRO
+            connection.fail(request.header, .unsupported, "this dbgd was built without the distro service (DBG_DISTRO=OFF)")
+            #else
             distro.handle(request, on: &connection)
+            #endif
         default:
             connection.fail(request.header, .unsupported, "unknown service 0x\(hex(request.header.service, digits: 8))")
         }
@@ -40,13 +52,22 @@ struct RequestRouter {
         switch work {
         case .authentication: service = ServiceID.dbg
         case .command(let index): service = core.processes.commands[index].reply.request.service
-        case .shellExit(let index): service = core.processes.shells[index].reply.request.service
+        case .shellExit(let index):
+            #if DBG_NO_SHELLS
+            service = nil  // none is started: the ops that start them are left out
+            _ = index
+            #else
+            service = core.processes.shells[index].reply.request.service
+            #endif
         case .processExit(let index): service = core.processes.streams[index].reply.request.service
         case .fileJob(let index): service = core.fileJobs.reply(of: index)?.request.service
         case .distroJob: service = ServiceID.distro
         case .appAnswer, .flash: service = ServiceID.dbg
         }
-        return service == ServiceID.distro ? distro.deliver(work, &connection) : dbg.deliver(work, &connection, closing: &closing)
+        #if !DBG_NO_DISTRO
+        if service == ServiceID.distro { return distro.deliver(work, &connection) }
+        #endif
+        return dbg.deliver(work, &connection, closing: &closing)
     }
 }
 

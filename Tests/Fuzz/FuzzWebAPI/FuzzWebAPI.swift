@@ -22,7 +22,8 @@ nonisolated(unsafe) private let setUp: (HTTPFrontEnd, [UInt8])? = {
     guard let loop = try? EventLoop(), let timer = try? DeadlineTimer(),
           let core = try? ServiceCore(config: config, timer: timer, loop: loop),
           let distro = try? DistroService(config: config, core: core),
-          let http = try? HTTPFrontEnd(config: config, core: core, distro: distro, listeners: []) else { return nil }
+          let http = try? HTTPFrontEnd(config: config, core: core, listeners: []) else { return nil }
+    Agent.add(distro, to: http)
     let user = AuthenticatedUser(account: UserAccount(name: "fuzz", uid: 65534, gid: 65534, home: "/nonexistent-fuzz-home",
                                                       shell: "/bin/false"), pam: nil)
     guard let session = core.sessions.open(for: user, on: http.sessionHolder) else { return nil }

@@ -56,6 +56,7 @@ struct ArchiveStream {
         while end < 6 && !inputEnded { try fill() }
         format = csys_decoder_detect(buffer.baseAddress, end)
         guard format != CSYS_FORMAT_PLAIN else { return }
+        if let missing = csys_decoder_missing(format) { throw ServiceError(.unsupported, String(cString: missing)) }
         decoder = csys_decoder_new(format, ArchiveStream.decoderMemoryLimit)
         if decoder == nil { throw ServiceError(.io, "cannot start the \(formatName) decoder (out of memory)") }
     }
