@@ -1,5 +1,7 @@
 import DbgClient
+import DbgWire
 import Foundation
+import Testing
 
 /// A dbgd started for one test: the binary under test (the SwiftPM build, or a static
 /// firmware build named by DBGD_BIN, run through DBGD_LAUNCHER such as
@@ -19,13 +21,40 @@ final class AgentProcess: @unchecked Sendable {
     /// Under an emulator the process's RSS is the emulator's, not the agent's.
     static var isEmulated: Bool { !launcher.isEmpty }
 
+    /// What `dbgd --version` says: the line, the features built, the hash schemes.
+    static let versionText = output(of: "--version")
+
+    /// What `dbgd --help` says.
+    static let help = output(of: "--help")
+
+    private static func output(of flag: String) -> String {
+        guard let run = try? ChildProcess(launcher + [binary, flag]) else { return "" }
+        let text = String(decoding: run.output.readDataToEndOfFile(), as: UTF8.self)
+        _ = run.waitForExit(timeout: 30)
+        return text
+    }
+
     /// The static firmware build (no PAM); the host build says "host" in its version.
-    static let isFirmware: Bool = {
-        guard let version = try? ChildProcess(launcher + [binary, "--version"]) else { return false }
-        let text = String(decoding: version.output.readDataToEndOfFile(), as: UTF8.self)
-        _ = version.waitForExit(timeout: 30)
-        return text.contains("firmware")
+    static var isFirmware: Bool { versionText.contains("firmware") }
+
+    /// The optional features the binary was built with (a build profile, CMakeLists.txt).
+    static let features: Set<String> = {
+        let line = versionText.split(separator: "\n").first { $0.hasPrefix("features: ") } ?? ""
+        return Set(line.dropFirst("features: ".count).split(separator: " ").map(String.init))
     }()
+
+    /// The services Hello lists: the distro service's only when it is built.
+    static var services: [UInt32] {
+        [ServiceID.control, ServiceID.dbg] + (features.contains("distro") ? [ServiceID.distro] : [])
+    }
+
+    /// Whether crypt(3) in the binary verifies `scheme` ("md5crypt", as libxcrypt's
+    /// hashes.conf names them): the host's libcrypt and a full firmware know them all.
+    static func verifies(_ scheme: String) -> Bool {
+        let line = versionText.split(separator: "\n").first { $0.hasPrefix("password hashes: ") } ?? ""
+        let schemes = line.dropFirst("password hashes: ".count).split(separator: ",").map(String.init)
+        return !isFirmware || schemes == ["all"] || schemes.contains(scheme)
+    }
 
     private let child: ChildProcess
     /// Collected by a reader thread that holds only this, not the AgentProcess: the
@@ -187,4 +216,12 @@ final class AgentLog: @unchecked Sendable {
 struct AgentProcessError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Runs the suite or test only against a dbgd built with `feature`; otherwise it is
+    /// skipped, and the run says why.
+    static func needs(_ feature: String) -> Self {
+        .enabled(if: AgentProcess.features.contains(feature), "this dbgd was built without \(feature) (its build profile)")
+    }
 }

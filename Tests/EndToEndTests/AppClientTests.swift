@@ -7,7 +7,7 @@ import Testing
 /// `dbg app`, `dbg action`, `dbg backup` and `dbg rpc`: the example application deployed,
 /// started, run and backed up through the dbg service's AppCall, over TCP and over a
 /// serial line (the same runtime the socket reaches).
-@Suite("App runtime through dbg", .serialized)
+@Suite("App runtime through dbg", .serialized, .needs("app"))
 struct AppClientTests {
     @Test(arguments: ["tcp", "serial"])
     func deployRunAndBackUp(_ transport: String) throws {

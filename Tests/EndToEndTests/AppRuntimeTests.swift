@@ -5,7 +5,7 @@ import Testing
 /// The application runtime (seed 002) through its socket, checked by a Python client
 /// that uses only the standard library (Python/app_rpc.py): every method, batches,
 /// notifications, error codes and malformed input; supervision; the sandbox; who may call.
-@Suite struct AppRuntimeTests {
+@Suite(.needs("app")) struct AppRuntimeTests {
     @Test func everyMethodOverTheSocket() throws {
         let app = try AppFixture()
         let agent = try app.start()

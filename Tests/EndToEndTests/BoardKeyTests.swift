@@ -3,7 +3,7 @@ import Testing
 
 /// The board's key (issue 18): made once in --state-dir, logged with its fingerprint,
 /// kept across restarts, shown by dbg info.
-@Suite struct BoardKeyTests {
+@Suite(.needs("tls")) struct BoardKeyTests {
     @Test func keptAcrossRestartsAndShownByInfo() throws {
         let fixture = try CommandFixture()
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("dbgd-state-\(UUID().uuidString.prefix(8))")

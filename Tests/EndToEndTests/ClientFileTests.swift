@@ -3,7 +3,7 @@ import DbgWire
 import Foundation
 import Testing
 
-@Suite("dbg client: files")
+@Suite("dbg client: files", .needs("file-ops"))
 struct ClientFileTests {
     private func localFile(_ bytes: Int, in directory: String) throws -> String {
         let path = directory + "/local-\(UUID().uuidString.prefix(6)).bin"

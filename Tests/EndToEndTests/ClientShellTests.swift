@@ -53,7 +53,7 @@ struct LocalTerminalDriver {
     }
 }
 
-@Suite("dbg client: interactive shell")
+@Suite("dbg client: interactive shell", .needs("shells"))
 struct ClientShellTests {
     @Test("on a terminal: raw mode, the size and its changes, Ctrl-C reaches the board, the exit status comes back")
     func terminal() throws {

@@ -12,7 +12,7 @@ struct ControlServiceTests {
         #expect(hello.version == Control.protocolVersion)
         #expect(hello.maxFrame == 256 << 10)
         #expect(hello.agent.string.hasPrefix("dbgd 0.1.0 ("))
-        #expect(hello.services == [ServiceID.control, ServiceID.dbg, ServiceID.distro])
+        #expect(hello.services == AgentProcess.services)
         #expect(hello.features.string.contains("max-connections=16"))
     }
 

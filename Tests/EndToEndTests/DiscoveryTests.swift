@@ -97,7 +97,7 @@ enum Zeroconf {
         """
 }
 
-@Suite("Discovery: multicast DNS between two network namespaces", .serialized,
+@Suite("Discovery: multicast DNS between two network namespaces", .serialized, .needs("mdns"),
        .enabled(if: getuid() == 0, "network namespaces need root"), .enabled(if: Zeroconf.available, "Scripts/setup installs zeroconf"))
 struct DiscoveryTests {
     @Test("zeroconf browses and resolves the agent (SRV, TXT, A); dbg devices lists it; -H mdns:NAME and mdns:SERIAL reach it")

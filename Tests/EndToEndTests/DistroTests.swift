@@ -78,7 +78,7 @@ func remoteCode(_ body: () throws -> Void) -> ErrorCode? {
 }
 
 // Namespaces as the agent runs them in CI, and Install, need root.
-@Suite(.serialized, .enabled(if: CommandFixture.isRoot))
+@Suite(.serialized, .enabled(if: CommandFixture.isRoot), .needs("distro"))
 struct DistroTests {
     @Test func installRunShellRemove() throws {
         let distro = try DistroFixture()

@@ -12,7 +12,7 @@ extension LoggedIn {
     var wireToken: WireBytes { WireBytes(token) }
 }
 
-@Suite("File extension ops")
+@Suite("File extension ops", .needs("file-ops"))
 struct FileOpsTests {
     @Test("Stat describes files, directories and symlinks (not followed)")
     func stat() throws {

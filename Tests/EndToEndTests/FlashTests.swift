@@ -15,6 +15,11 @@ struct FlashImages {
     var bmap: String { directory + "/image.bmap" }
     func compressed(_ suffix: String) -> String { raw + "." + suffix }
 
+    /// A compressed image the agent under test decodes: zstd, or gzip in a build without
+    /// zstd (the standard profile).
+    var streamed: String { compressed(FlashImages.streamSuffix) }
+    static var streamSuffix: String { AgentProcess.features.contains("zstd") ? "zst" : "gz" }
+
     /// Why the tests cannot run here (nil: they can).
     static let unavailable: String? = {
         guard geteuid() == 0 else { return "flashing needs root (loop devices)" }
@@ -103,7 +108,7 @@ struct FlashFixture {
     }
 }
 
-@Suite("Flashing", .serialized, .enabled(if: FlashImages.unavailable == nil, "\(FlashImages.unavailable ?? "")"))
+@Suite("Flashing", .serialized, .needs("flash"), .enabled(if: FlashImages.unavailable == nil, "\(FlashImages.unavailable ?? "")"))
 struct FlashTests {
     @Test("raw, zstd, xz and gzip images land byte for byte, read back and verified; compressed ones go compressed")
     func formats() throws {
@@ -111,10 +116,16 @@ struct FlashTests {
         let fixture = try FlashFixture()
         let device = try LoopDevice(size: FlashImages.size + (16 << 20))
         defer { device.detach() }
-        for suffix in ["", "zst", "xz", "gz"] {
+        // A build without a format's decoder refuses its stream, naming the switch.
+        for (suffix, feature, buildSwitch) in [("", "", ""), ("zst", "zstd", "DBG_ZSTD"), ("xz", "xz", "DBG_XZ"), ("gz", "gzip", "DBG_GZIP")] {
             let image = suffix.isEmpty ? images.raw : images.compressed(suffix)
             device.fill("/dev/urandom")
             let outcome = try fixture.dbg.run(["flash", "--verify", "--json", image, device.path], timeout: 300)
+            if !feature.isEmpty && !AgentProcess.features.contains(feature) {
+                #expect(outcome.status != 0 && outcome.stderr.contains("this dbgd was built without \(feature) (\(buildSwitch)=OFF)"),
+                        "\(suffix): \(outcome.stderr)")
+                continue
+            }
             #expect(outcome.status == 0, "\(suffix): \(outcome.stderr)")
             #expect(device.holds(images.raw, length: FlashImages.size), "\(suffix)")
             let report = fixture.report(outcome)
@@ -134,7 +145,7 @@ struct FlashTests {
         defer { device.detach() }
         let map = try BlockMap(parsing: [UInt8](try Data(contentsOf: URL(fileURLWithPath: images.bmap))))
         #expect(map.mappedBytes < UInt64(FlashImages.size) / 2 && map.checksumType == "sha256")
-        for (image, verify) in [(images.raw, false), (images.compressed("zst"), false), (images.raw, true)] {
+        for (image, verify) in [(images.raw, false), (images.streamed, false), (images.raw, true)] {
             device.fill("/dev/zero")  // unmapped blocks are not written: the image has zeros there
             let outcome = try fixture.dbg.run(["flash", "--bmap", images.bmap, "--json"] + (verify ? ["--verify"] : [])
                                               + [image, device.path], timeout: 300)
@@ -167,7 +178,7 @@ struct FlashTests {
         let fixture = try FlashFixture()
         let device = try LoopDevice(size: FlashImages.size)
         defer { device.detach() }
-        for image in [images.raw, images.compressed("zst")] {
+        for image in [images.raw, images.streamed] {
             device.fill("/dev/urandom")
             let outcome = try fixture.dbg.run(["flash", "--discard", "--verify", "--json", image, device.path], timeout: 300)
             #expect(outcome.status == 0, "\(outcome.stderr)")
@@ -183,7 +194,7 @@ struct FlashTests {
         let fixture = try FlashFixture()
         let small = try LoopDevice(size: 4 << 20)
         defer { small.detach() }
-        var outcome = try fixture.dbg.run(["flash", images.compressed("zst"), small.path])
+        var outcome = try fixture.dbg.run(["flash", images.streamed, small.path])
         #expect(outcome.status == 1 && outcome.stderr.contains("larger than \(small.path)"), "\(outcome.stderr)")
         outcome = try fixture.dbg.run(["flash", "--force", images.raw, small.path])
         #expect(outcome.status == 1 && outcome.stderr.contains("larger than"), "--force never skips the size check")
@@ -211,7 +222,7 @@ struct FlashTests {
         device.fill(images.raw)
         let mountPoint = images.directory + "/mnt-\(UUID().uuidString.prefix(6))"
         if shell("mkdir -p '\(mountPoint)' && mount -o ro '\(device.path)' '\(mountPoint)'") == 0 {
-            outcome = try fixture.dbg.run(["flash", images.compressed("zst"), device.path])
+            outcome = try fixture.dbg.run(["flash", images.streamed, device.path])
             #expect(outcome.status == 1 && outcome.stderr.contains("is mounted on \(mountPoint)"), "\(outcome.stderr)")
             #expect(shell("umount '\(mountPoint)' || { sleep 1; umount '\(mountPoint)'; }") == 0)
         } else {
@@ -334,7 +345,7 @@ struct FlashTests {
             #expect(fixture.agent.waitForLines(round + 1, timeout: 20) { $0.contains("\(device.path): ") && $0.contains("bytes written") }
                     == round + 1, "\(fixture.agent.log.suffix(5))")
         }
-        let again = try fixture.dbg.run(["flash", "--json", images.compressed("zst"), device.path], timeout: 300)
+        let again = try fixture.dbg.run(["flash", "--json", images.streamed, device.path], timeout: 300)
         #expect(again.status == 0, "\(again.stderr)")
         #expect(device.holds(images.raw, length: FlashImages.size))
     }
@@ -343,8 +354,10 @@ struct FlashTests {
     func serialLine() throws {
         let tree = FileManager.default.temporaryDirectory.appendingPathComponent("dbg-small-\(UUID().uuidString.prefix(8))").path
         let image = tree + "/small.img"
-        #expect(shell("mkdir -p '\(tree)/t' && echo hello > '\(tree)/t/hello' && head -c 32K /dev/urandom > '\(tree)/t/random' && truncate -s 4M '\(image)' && mkfs.ext4 -q -F -d '\(tree)/t' '\(image)' && zstd -q -19 '\(image)'") == 0)
-        let compressedSize = (try FileManager.default.attributesOfItem(atPath: image + ".zst")[.size] as? Int) ?? 0
+        #expect(shell("mkdir -p '\(tree)/t' && echo hello > '\(tree)/t/hello' && head -c 32K /dev/urandom > '\(tree)/t/random' && truncate -s 4M '\(image)' && mkfs.ext4 -q -F -d '\(tree)/t' '\(image)'") == 0)
+        let suffix = FlashImages.streamSuffix
+        #expect(shell(suffix == "zst" ? "zstd -q -19 '\(image)'" : "gzip -9 -k '\(image)'") == 0)
+        let compressedSize = (try FileManager.default.attributesOfItem(atPath: image + "." + suffix)[.size] as? Int) ?? 0
         let line = try LineSimulator(baud: 115_200)
         let fixture = try FlashFixture(["--serial", "\(line.agentDevice),115200"])
         var dbg = fixture.dbg
@@ -352,12 +365,12 @@ struct FlashTests {
         let device = try LoopDevice(size: 8 << 20)
         defer { device.detach() }
         let before = line.statistics.carried
-        let outcome = try dbg.run(["flash", "--verify", "--json", image + ".zst", device.path], timeout: 120)
+        let outcome = try dbg.run(["flash", "--verify", "--json", image + "." + suffix, device.path], timeout: 120)
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(device.holds(image, length: 4 << 20))
         let carried = line.statistics.carried - before
         // Both directions and the login: framing and answers on top of the file.
         #expect(carried < compressedSize + 8192, "\(carried) bytes carried for a \(compressedSize)-byte file")
-        print("FlashTests.serialLine: \(compressedSize)-byte image.zst, \(carried) bytes on the line in both directions")
+        print("FlashTests.serialLine: \(compressedSize)-byte image.\(suffix), \(carried) bytes on the line in both directions")
     }
 }

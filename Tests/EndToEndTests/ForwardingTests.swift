@@ -149,7 +149,7 @@ private func failure(_ body: () throws -> Void) -> String? {
     }
 }
 
-@Suite("Forwarding")
+@Suite("Forwarding", .needs("forward"))
 struct ForwardingTests {
     @Test("the agent sends no more than the client's window until acknowledged; StreamSend beyond its window is refused")
     func windows() throws {

@@ -6,7 +6,7 @@ import Testing
 /// Regression tests for what a hostile black-box test found in the file ops: offsets
 /// that killed the agent, FIFOs that froze it or parked its workers, procfs magic links
 /// past directory permissions, and files that report no size.
-@Suite("Hardening: file ops")
+@Suite("Hardening: file ops", .needs("file-ops"))
 struct HardeningFileTests {
     static let offsets: [UInt64] = [1 << 63, UInt64.max, UInt64(Int64.max)]
 

@@ -6,7 +6,7 @@ import Testing
 /// The PAM backend for real, through pam_wrapper: libpam loads this test's own `dbgd`
 /// service file (pam_matrix checks a password file; pam_faildelay adds PAM's failure
 /// delay). Host build only: the firmware has no PAM.
-@Suite("Authentication (PAM)", .enabled(if: !AgentProcess.isFirmware && PAMService.available))
+@Suite("Authentication (PAM)", .enabled(if: !AgentProcess.isFirmware && PAMService.available, "PAM: the host build with pam_wrapper only"))
 struct PAMAuthenticationTests {
     @Test("good password, bad password, unknown user and an account PAM refuses")
     func outcomes() throws {

@@ -6,7 +6,7 @@ import Testing
 
 /// dbg and dbgd over a serial line: two PTY pairs and a simulated cable between them
 /// (LineSimulator), clean or damaging bytes.
-@Suite("Serial lines", .serialized)
+@Suite("Serial lines", .serialized, .needs("serial"), .needs("shells"))
 struct SerialTests {
     static let baud = 3_000_000
 
@@ -72,10 +72,10 @@ struct SerialTests {
         let info = try serial.dbg.run(["info", "--json"])
         #expect(info.out.contains("serial:"), "\(info.out)")
         // The line's connection is bridged through a socketpair inside the agent; its peer
-        // is still nobody in particular: the distro service wants a session, as on TCP.
+        // is still nobody in particular: the file ops want a session, as on TCP.
         do {
             let raw = try AgentConnection(.serial(path: serial.line.clientDevice, baud: SerialTests.baud))
-            #expect(remoteCode { _ = try raw.distroStatus() } == .unauthenticated)
+            #expect(remoteCode { _ = try RemoteFiles(connection: raw, token: WireBytes([])).stat("/") } == .unauthenticated)
         }
         try transfers(serial)
         try shellIsExact(serial)

@@ -75,7 +75,7 @@ func processGone(_ pid: pid_t, within seconds: TimeInterval) -> Bool {
     return false
 }
 
-@Suite("Interactive shells")
+@Suite("Interactive shells", .needs("shells"))
 struct ShellTests {
     @Test("echo, then exit 3: the output comes first, then ShellExit 3; the SessionID is then gone")
     func echoAndExit() throws {

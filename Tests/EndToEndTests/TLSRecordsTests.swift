@@ -8,7 +8,7 @@ import Testing
 /// the client's side: bulk data both ways, the file paths (spliced and copied chunks), a
 /// connection master's bridge, and the sessions going back to the relay however a
 /// connection ends.
-@Suite("TLS: records made on the loop and in the client")
+@Suite("TLS: records made on the loop and in the client", .needs("tls"))
 struct TLSRecordsTests {
     /// 32 MiB natively; 8 MiB under an emulator.
     static var bulkSize: Int { AgentProcess.isEmulated ? 8 << 20 : 32 << 20 }

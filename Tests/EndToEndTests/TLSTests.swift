@@ -5,7 +5,7 @@ import Testing
 /// TLS on TCP (issue 18), against clients no one here wrote (openssl s_client, Python's
 /// ssl) and dbg itself: the handshake and its parameters, pinning, key login,
 /// --require-tls, and bad input.
-@Suite("TLS: the transport, pinning and key login")
+@Suite("TLS: the transport, pinning and key login", .needs("tls"))
 struct TLSTests {
     static let python = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Python/tls_sutra.py").path
 
