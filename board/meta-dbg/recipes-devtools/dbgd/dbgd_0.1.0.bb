@@ -6,7 +6,7 @@ SECTION = "devel"
 CVE_PRODUCT = "dbgd"
 LICENSE = "MIT & LGPL-2.1-or-later & Zlib & 0BSD & BSD-3-Clause & Apache-2.0"
 LICENSE:append:aarch64 = " & GPL-3.0-with-GCC-exception"
-LIC_FILES_CHKSUM = "file://LICENSES/SUMMARY;md5=aea8678aea13faa99f14ea9f93b113e8"
+LIC_FILES_CHKSUM = "file://LICENSES/SUMMARY;md5=cb79c703dfbe36b4c3bc1093b124fa21"
 
 DBGD_ARCH = "unsupported"
 DBGD_ARCH:aarch64 = "aarch64"
