@@ -1,4 +1,5 @@
 import CSys
+import DbgWire
 
 /// `--pidfile PATH`: claimed (an exclusive lock on the open file) before anything else is
 /// set up, so a second dbgd given the same pidfile stops at once and names the first; the

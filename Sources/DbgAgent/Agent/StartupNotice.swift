@@ -1,4 +1,5 @@
 import CSys
+import DbgWire
 
 /// Telling whoever started the agent that it serves, or why it could not: the waiting
 /// foreground half of `--background`, and systemd (`Type=notify`: a datagram to

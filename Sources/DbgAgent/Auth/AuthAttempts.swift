@@ -1,3 +1,5 @@
+import DbgWire
+
 /// The Authenticate requests between arrival and answer, and the rule for when each may
 /// run. Password guesses are paced per peer address, not per connection or per attempt:
 /// - a peer has at most one attempt running; its others wait, in arrival order, up to

@@ -1,4 +1,5 @@
 import CSys
+import DbgWire
 
 /// Why an authentication did not succeed. Clients see one answer for every `rejected`
 /// reason (Denied, "authentication failed"); the reason goes to the log.

@@ -1,6 +1,7 @@
 #if canImport(CPAM)
 import CPAM
 import CSys
+import DbgWire
 
 /// An open PAM transaction: kept for the life of a session when the agent is root
 /// (pam_open_session was called), ended with pam_close_session on Logout or disconnect.

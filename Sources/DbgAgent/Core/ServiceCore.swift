@@ -1,3 +1,5 @@
+import DbgWire
+
 /// What every front end drives: sessions, processes, files and file jobs, and the queue
 /// through which finished work comes back. The services (dbg, distro) are adapters over
 /// it that never depend on each other; a front end (the Sutra connections today) starts

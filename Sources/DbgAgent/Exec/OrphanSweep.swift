@@ -1,4 +1,5 @@
 import CSys
+import DbgWire
 
 /// Processes that commands and shells leave behind. The agent is a child subreaper, so a
 /// descendant whose parent dies (`setsid sleep 77 &`, a daemon's double fork) becomes

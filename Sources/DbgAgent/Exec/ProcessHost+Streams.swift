@@ -1,4 +1,5 @@
 import CSys
+import DbgWire
 
 /// The fixed table of streaming processes (`--max-streams`), each with a pending-input
 /// buffer of one input window.

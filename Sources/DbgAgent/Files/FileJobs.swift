@@ -1,3 +1,5 @@
+import DbgWire
+
 /// File work that may wait on slow storage (Hash, Rename's syncs, recursive Remove,
 /// distro Status), on threads of its own: never on the loop and never in the
 /// authentication pool. A finished job is posted to the completion queue for its

@@ -1,4 +1,5 @@
 import CSys
+import DbgWire
 
 /// `--log-file PATH --log-size N`: the log is appended to PATH, which stands in for stderr
 /// (so what the C library or a crash prints lands there too), and is moved to PATH.1 once

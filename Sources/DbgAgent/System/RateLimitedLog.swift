@@ -1,3 +1,5 @@
+import DbgWire
+
 /// Logs the first of a burst of similar events at once, then at most one line per
 /// interval saying how many more happened, so a flood cannot flood the log too.
 struct RateLimitedLog {

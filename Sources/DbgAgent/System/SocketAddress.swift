@@ -1,4 +1,5 @@
 import CSys
+import DbgWire
 
 /// A socket address (IPv4, IPv6 or Unix) held inline, so connection slots need no heap.
 struct SocketAddress {

@@ -1,4 +1,5 @@
 import CSys
+import DbgWire
 
 /// A listening socket (TCP or Unix). Accepted connections are non-blocking and close-on-exec.
 struct Listener {
