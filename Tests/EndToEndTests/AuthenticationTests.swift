@@ -7,11 +7,17 @@ import Testing
 /// suite runs against every binary, the static ones included.
 @Suite("Authentication (shadow)")
 struct AuthenticationTests {
-    static let schemes = ["$y$", "$6$", "$5$", "$2b$", "$1$"]
+    /// Each libxcrypt scheme: its prefix, its rounds (0: the default; else the hash begins
+    /// "$6$rounds=6000$", a prefix the agent's crypt formats back), and libxcrypt's name.
+    static let schemes: [(prefix: String, rounds: UInt, name: String)] = [
+        ("$y$", 0, "yescrypt"), ("$6$", 0, "sha512crypt"), ("$5$", 0, "sha256crypt"), ("$2b$", 0, "bcrypt"),
+        ("$1$", 0, "md5crypt"), ("$6$", 6000, "sha512crypt"), ("$5$", 6000, "sha256crypt"),
+    ]
 
     static func accounts() throws -> TestAccounts {
         var users = schemes.enumerated().map { index, scheme in
-            TestUser(name: "user\(index)", uid: 2000 + UInt32(index), password: "pw-\(index) with spaces", scheme: scheme)
+            TestUser(name: "user\(index)", uid: 2000 + UInt32(index), password: "pw-\(index) with spaces",
+                     scheme: scheme.prefix, rounds: scheme.rounds)
         }
         users.append(TestUser(name: "locked", uid: 2100, password: "x", shadowField: "!" + (try systemHash("x", scheme: "$6$"))))
         users.append(TestUser(name: "star", uid: 2101, password: "x", shadowField: "*"))
@@ -21,12 +27,9 @@ struct AuthenticationTests {
         return try TestAccounts(users)
     }
 
-    /// libxcrypt's name of each scheme of `schemes`.
-    static let schemeNames = ["yescrypt", "sha512crypt", "sha256crypt", "bcrypt", "md5crypt"]
-
     @Test("every libxcrypt scheme logs in, and SessionInfo comes from the passwd entry", arguments: Array(schemes.indices))
     func everyScheme(_ index: Int) throws {
-        guard AgentProcess.verifies(Self.schemeNames[index]) else {
+        guard AgentProcess.verifies(Self.schemes[index].name) else {
             // A build without the scheme refuses its accounts like a wrong password.
             let accounts = try Self.accounts()
             let agent = try AgentProcess(["--listen", "127.0.0.1:0"] + accounts.shadowFlags)

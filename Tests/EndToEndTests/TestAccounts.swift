@@ -8,6 +8,8 @@ struct TestUser {
     var password: String
     /// A libxcrypt prefix ("$y$", "$6$", ...) to hash `password` with.
     var scheme = "$6$"
+    /// The scheme's cost (rounds); 0 for its default.
+    var rounds: UInt = 0
     /// Replaces the hash field as written (locked "!...", "*", empty).
     var shadowField: String?
     /// Shadow's expire field (days since 1970).
@@ -40,7 +42,7 @@ struct TestAccounts {
         var shadowText = ""
         for user in users {
             passwdText += "\(user.name):x:\(user.uid):\(user.uid + 100):Test User:\(user.home):\(user.shell)\n"
-            let hash = try user.shadowField ?? systemHash(user.password, scheme: user.scheme)
+            let hash = try user.shadowField ?? systemHash(user.password, scheme: user.scheme, rounds: user.rounds)
             shadowText += "\(user.name):\(hash):19000:0:99999:7::\(user.expireDay.map(String.init) ?? ""):\n"
         }
         try passwdText.write(toFile: directory.appendingPathComponent("passwd").path, atomically: true, encoding: .utf8)
@@ -53,10 +55,11 @@ struct TestAccounts {
     var shadowFlags: [String] { ["--auth", "shadow", "--passwd", passwd, "--shadow", shadow, "--group", group] }
 }
 
-/// crypt(password, fresh salt for `scheme`) by the system's libxcrypt.
-func systemHash(_ password: String, scheme: String) throws -> String {
+/// crypt(password, fresh salt for `scheme` with `rounds`, 0 for its default) by the
+/// system's libxcrypt.
+func systemHash(_ password: String, scheme: String, rounds: UInt = 0) throws -> String {
     var setting = [CChar](repeating: 0, count: 128)
-    guard crypt_gensalt_rn(scheme, 0, nil, 0, &setting, Int32(setting.count)) != nil else {
+    guard crypt_gensalt_rn(scheme, rounds, nil, 0, &setting, Int32(setting.count)) != nil else {
         throw AgentProcessError("libcrypt cannot make a \(scheme) salt")
     }
     let work = UnsafeMutableRawPointer.allocate(byteCount: Int(CSYS_CRYPT_DATA_SIZE), alignment: 16)
