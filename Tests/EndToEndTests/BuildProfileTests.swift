@@ -10,6 +10,7 @@ import Testing
 struct BuildProfileTests {
     static let flags: [(feature: String, arguments: [String], message: String)] = [
         ("shells", ["--max-shells", "2"], "--max-shells: this dbgd was built without shells (DBG_SHELLS=OFF)"),
+        ("streams", ["--max-streams", "2"], "--max-streams: this dbgd was built without streaming processes (DBG_STREAMS=OFF)"),
         ("serial", ["--serial", "/dev/null"], "--serial: this dbgd was built without serial lines (DBG_SERIAL=OFF)"),
         ("tls", ["--require-tls"], "--require-tls: this dbgd was built without TLS (DBG_TLS=OFF)"),
         ("forward", ["--no-forwarding"], "this dbgd was built without port forwarding (DBG_FORWARD=OFF)"),
@@ -41,6 +42,8 @@ struct BuildProfileTests {
         let ops: [(feature: String, service: UInt32, op: UInt16, message: String)] = [
             ("shells", ServiceID.dbg, Dbg.Op.shellOpen.rawValue, "this dbgd was built without shells (DBG_SHELLS=OFF)"),
             ("file-ops", ServiceID.dbg, Dbg.Op.stat.rawValue, "this dbgd was built without the file extension ops (DBG_FILE_OPS=OFF)"),
+            ("streams", ServiceID.dbg, Dbg.Op.processStart.rawValue,
+             "this dbgd was built without streaming processes (DBG_STREAMS=OFF)"),
             ("distro", ServiceID.distro, Distro.Op.status.rawValue, "this dbgd was built without the distro service (DBG_DISTRO=OFF)"),
             ("forward", ServiceID.dbg, Dbg.Op.streamConnect.rawValue, "this dbgd was built without port forwarding (DBG_FORWARD=OFF)"),
             ("flash", ServiceID.dbg, Dbg.Op.flashOpen.rawValue, "this dbgd was built without flashing (DBG_FLASH=OFF)"),

@@ -44,7 +44,8 @@ struct ClientMasterTests {
 
     static let wrongPassword = ["DBG_PASSWORD": "wrong"]
 
-    @Test("100 calls go through one master without logging in again: exec, sh, files, streams, a shell script")
+    @Test("100 calls go through one master without logging in again: exec, sh, files, streams, a shell script",
+          .needs("streams"))
     func hundredCalls() throws {
         let setup = try Setup()
         let master = try setup.connect()
@@ -85,7 +86,8 @@ struct ClientMasterTests {
         #expect(try dbg.run(["exec", "--", "true"], environment: Self.wrongPassword).status == 254)
     }
 
-    @Test("a killed master is noticed and replaced, never waited for; what a killed client left running is hung up")
+    @Test("a killed master is noticed and replaced, never waited for; what a killed client left running is hung up",
+          .needs("streams"))
     func deadMaster() throws {
         let setup = try Setup()
         let dbg = setup.dbg

@@ -100,7 +100,8 @@ struct ClientShellTests {
         #expect(terminal.isCanonical)
     }
 
-    @Test("with stdin a pipe: the input is typed in, then end of file; dbg exits with the shell's status")
+    @Test("with stdin a pipe: the input is typed in, then end of file; dbg exits with the shell's status",
+          .needs("streams"))
     func piped() throws {
         let fixture = try CommandFixture()
         let agent = try fixture.startAgent()

@@ -28,7 +28,7 @@ private func readOutput(of child: ChildProcess, until enough: (String) -> Bool) 
     return seen
 }
 
-@Suite("dbg client: streamed exec and sh")
+@Suite("dbg client: streamed exec and sh", .needs("streams"))
 struct ClientStreamingTests {
     /// 256 MiB natively; 16 MiB under an emulator.
     static var bigSize: Int { AgentProcess.isEmulated ? 16 << 20 : 256 << 20 }

@@ -65,14 +65,14 @@ struct LifecycleTests {
         // engine and its records, 64 KiB read ahead of it and 2 x 64 KiB of gathered output),
         // flashing's 6 buffers of a frame each (4 for writes in flight, staging, read-back), and
         // 64 forwarded streams x 128 KiB of pending input.
-        // A build without TLS, flashing or forwarding has no pool for them.
+        // A build without TLS, flashing, forwarding or streaming processes has no pool for them.
         let features = AgentProcess.features
         let total = 16016 - (features.contains("tls") ? 0 : 4 * 232) - (features.contains("flash") ? 0 : 384)
-            - (features.contains("forward") ? 0 : 64 * 128)
+            - (features.contains("forward") ? 0 : 64 * 128) - (features.contains("streams") ? 0 : 16 * 256)
         #expect(budget.hasPrefix("dbgd: memory budget \(total) KiB: 4 connections x 196 KiB"), "\(budget)")
         #expect(budget.contains("64 forwarded streams x 128 KiB") == features.contains("forward"), "\(budget)")
         #expect(budget.contains("flashing 384 KiB") == features.contains("flash"), "\(budget)")
-        #expect(budget.contains("16 streaming processes x 256 KiB of input"), "\(budget)")
+        #expect(budget.contains("16 streaming processes x 256 KiB of input") == features.contains("streams"), "\(budget)")
         #expect(agent.log.contains { $0.contains("tls: 4 sessions x 232 KiB") } == features.contains("tls"), "\(agent.log)")
     }
 

@@ -116,7 +116,7 @@ func sha256Hex(_ bytes: [UInt8]) throws -> String {
     return String(output.prefix(64))
 }
 
-@Suite("Streaming processes")
+@Suite("Streaming processes", .needs("streams"))
 struct StreamingTests {
     @Test("stdout and stderr stream apart and byte for byte, far beyond --max-output; exit status and signals")
     func output() throws {

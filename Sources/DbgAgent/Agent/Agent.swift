@@ -256,12 +256,17 @@ final class Agent {
         #else
         let shellBudget = "\(config.maxShells) shells x \(kib(core.processes.shells.budgetBytes / config.maxShells)) KiB of input, "
         #endif
+        #if DBG_NO_STREAMS
+        let streamBudget = ""
+        #else
+        let streamBudget = "\(config.maxStreams) streaming processes x \(kib(StreamingProcess.inputWindow)) KiB of input, "
+        #endif
         Log.info("memory budget \(kib(total)) KiB: \(sutra.connections.capacity) connections x "
             + "\(kib(sutra.connections.slotBytes)) KiB "
             + "(receive \(kib(config.receiveBufferSize)) + transmit \(kib(config.transmitBufferSize))), "
             + "\(config.maxExec) commands x \(kib(2 * config.maxOutput)) KiB of output, "
             + shellBudget
-            + "\(config.maxStreams) streaming processes x \(kib(StreamingProcess.inputWindow)) KiB of input, "
+            + streamBudget
             + forwarding
             + flash + "; "
             + "pages are committed only while in use")

@@ -37,6 +37,9 @@ enum AgentVersion {
         #if !DBG_NO_FILE_OPS
         built.append("file-ops")
         #endif
+        #if !DBG_NO_STREAMS
+        built.append("streams")
+        #endif
         #if !DBG_NO_TLS
         built.append("tls")
         #endif

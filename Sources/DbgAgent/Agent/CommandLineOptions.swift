@@ -52,9 +52,9 @@ enum CommandLineOptions {
         #if !DBG_NO_SHELLS
         text += "      --max-shells N            interactive shells at once (default 8, 1..1024)\n"
         #endif
-        text += """
-                  --max-streams N           streaming processes (dbg exec) at once (default 16, 1..1024)
-            """ + "\n"
+        #if !DBG_NO_STREAMS
+        text += "      --max-streams N           streaming processes (dbg exec) at once (default 16, 1..1024)\n"
+        #endif
         #if !DBG_NO_FORWARD
         text += """
                   --max-forwards N          forwarded streams (dbg forward, reverse) at once
@@ -269,7 +269,11 @@ enum CommandLineOptions {
             return setCount(&config.maxShells, argument, AgentConfig.maxShellsRange, "--max-shells")
             #endif
         case Key.maxStreams:
+            #if DBG_NO_STREAMS
+            return ConfigError("--max-streams: this dbgd was built without streaming processes (DBG_STREAMS=OFF)")
+            #else
             return setCount(&config.maxStreams, argument, AgentConfig.maxStreamsRange, "--max-streams")
+            #endif
         case Key.maxForwards, Key.noForwarding:
             #if DBG_NO_FORWARD
             return ConfigError("--max-forwards, --no-forwarding: this dbgd was built without port forwarding (DBG_FORWARD=OFF)")

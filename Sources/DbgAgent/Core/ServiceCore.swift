@@ -66,7 +66,9 @@ final class ServiceCore {
             self.frontEnd(of: connection)?.shellReady(shell, of: connection, readiness)
         }
         #endif
+        #if !DBG_NO_STREAMS
         processes.streamReady = { stream, connection in self.frontEnd(of: connection)?.streamReady(stream, of: connection) }
+        #endif
         #if !DBG_NO_FORWARD
         forwarder.ready = { stream, connection in self.frontEnd(of: connection)?.forwardReady(stream, of: connection) }
         #endif
@@ -94,7 +96,9 @@ final class ServiceCore {
         #if !DBG_NO_SHELLS
         processes.hangUpShells(ofSession: session.serial)
         #endif
+        #if !DBG_NO_STREAMS
         processes.hangUpStreams(ofSession: session.serial)
+        #endif
         #if !DBG_NO_FORWARD
         forwarder.sessionEnded(session.serial)
         #endif

@@ -20,20 +20,24 @@ final class ProcessHost {
     /// reported): to its connection's front end, through the core.
     var shellReady: ((Int, ConnectionRef, Readiness) -> Void)?
     #endif
+    #if !DBG_NO_STREAMS
     let streams: StreamTable
-    /// Output beyond a capture's bound is read into this and dropped.
-    let discard = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
     /// The last ProcessID handed out, the same way.
     var lastProcessID: UInt32 = 0
+    #endif
+    /// Output beyond a capture's bound is read into this and dropped.
+    let discard = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
     let loop: EventLoop
     let timer: DeadlineTimer
     let completions: CompletionQueue
     private var orphans = OrphanSweep()
     /// The event sources: capture pipes, and PTY masters.
     private(set) var outputKind = EventToken.Kind.none
+    #if !DBG_NO_STREAMS
     private(set) var streamKind = EventToken.Kind.none
     /// Where a streaming process's pipes (or PTY) news goes.
     var streamReady: ((Int, ConnectionRef) -> Void)?
+    #endif
     /// Processes started outside these tables (the application's main): reaped on
     /// SIGCHLD by their owner, and counted as running by the orphan sweep.
     var reapOthers: () -> Void = {}
@@ -47,7 +51,9 @@ final class ProcessHost {
         #if !DBG_NO_SHELLS
         shells = try ShellTable(capacity: config.maxShells, inputBufferSize: config.receiveBufferSize)
         #endif
+        #if !DBG_NO_STREAMS
         streams = try StreamTable(capacity: config.maxStreams)
+        #endif
         outputKind = loop.register { token, _ in self.commandOutputReady(token) }
         #if !DBG_NO_SHELLS
         shellKind = loop.register { token, readiness in
@@ -55,10 +61,12 @@ final class ProcessHost {
             self.shellReady?(shell, connection, readiness)
         }
         #endif
+        #if !DBG_NO_STREAMS
         streamKind = loop.register { token, _ in
             guard let (stream, connection) = self.stream(for: token) else { return }
             self.streamReady?(stream, connection)
         }
+        #endif
     }
 
     /// Why a process was not started.
@@ -196,7 +204,9 @@ final class ProcessHost {
         #if !DBG_NO_SHELLS
         reapShells()
         #endif
+        #if !DBG_NO_STREAMS
         reapStreams()
+        #endif
         reapOthers()
         // What exited may have left descendants behind, or been one of them.
         timer.schedule(orphans.request(now: MonotonicClock.now()))
@@ -210,7 +220,12 @@ final class ProcessHost {
         #else
         let shellsDue = expireShells(now: now)
         #endif
-        return [expireCommands(now: now), shellsDue, expireStreams(now: now), orphans.sweepIfDue(now: now) { runningPIDs }]
+        #if DBG_NO_STREAMS
+        let streamsDue: Milliseconds? = nil
+        #else
+        let streamsDue = expireStreams(now: now)
+        #endif
+        return [expireCommands(now: now), shellsDue, streamsDue, orphans.sweepIfDue(now: now) { runningPIDs }]
             .compactMap { $0 }.min()
     }
 
@@ -221,7 +236,9 @@ final class ProcessHost {
         #if !DBG_NO_SHELLS
         for index in 0..<shells.capacity where shells[index].state == .running { pids.append(shells[index].pid) }
         #endif
+        #if !DBG_NO_STREAMS
         for index in 0..<streams.capacity where streams[index].state == .running { pids.append(streams[index].pid) }
+        #endif
         return pids
     }
 
@@ -231,7 +248,9 @@ final class ProcessHost {
         #if !DBG_NO_SHELLS
         dropShells(of: connection)
         #endif
+        #if !DBG_NO_STREAMS
         dropStreams(of: connection)
+        #endif
         for index in 0..<commands.capacity where commands[index].reply.connection == connection {
             switch commands[index].state {
             case .running:
@@ -255,16 +274,21 @@ final class ProcessHost {
         #if !DBG_NO_SHELLS
         for index in 0..<shells.capacity { shells[index].hangUp(now: now) }
         #endif
+        #if !DBG_NO_STREAMS
         for index in 0..<streams.capacity { streams[index].end(with: CSYS_SIGKILL, now: now) }
+        #endif
         orphans.sweep(running: [])
     }
 
     var budgetBytes: Int {
-        #if DBG_NO_SHELLS
-        commands.budgetBytes + discard.count + streams.budgetBytes
-        #else
-        commands.budgetBytes + discard.count + shells.budgetBytes + streams.budgetBytes
+        var total = commands.budgetBytes + discard.count
+        #if !DBG_NO_SHELLS
+        total += shells.budgetBytes
         #endif
+        #if !DBG_NO_STREAMS
+        total += streams.budgetBytes
+        #endif
+        return total
     }
 
     #if !DBG_NO_SHELLS

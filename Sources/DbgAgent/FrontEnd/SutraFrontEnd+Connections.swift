@@ -151,7 +151,9 @@ extension SutraFrontEnd {
         #if !DBG_NO_SHELLS
         shells.outputMoved(connections[index])
         #endif
+        #if !DBG_NO_STREAMS
         streams.outputMoved(&connections[index])
+        #endif
         #if !DBG_NO_FORWARD
         forwards.outputMoved(&connections[index])
         #endif

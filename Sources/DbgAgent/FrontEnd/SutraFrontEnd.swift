@@ -14,7 +14,9 @@ final class SutraFrontEnd: FrontEnd {
     #if !DBG_NO_SHELLS
     let shells: ShellRelay
     #endif
+    #if !DBG_NO_STREAMS
     let streams: StreamRelay
+    #endif
     #if !DBG_NO_FORWARD
     let forwards: ForwardRelay
     #endif
@@ -59,7 +61,9 @@ final class SutraFrontEnd: FrontEnd {
         #if !DBG_NO_SHELLS
         shells = ShellRelay(processes: core.processes)
         #endif
+        #if !DBG_NO_STREAMS
         streams = StreamRelay(processes: core.processes)
+        #endif
         #if !DBG_NO_FORWARD
         forwards = ForwardRelay(forwarder: core.forwarder)
         #endif
@@ -154,8 +158,10 @@ final class SutraFrontEnd: FrontEnd {
 
     /// A streaming process's pipes: output, its end, or room for waiting input.
     func streamReady(_ stream: Int, of connection: ConnectionRef) {
+        #if !DBG_NO_STREAMS
         guard let slot = openSlot(of: connection) else { return }
         streams.streamReady(stream, &connections[slot])
         pump(slot)
+        #endif
     }
 }

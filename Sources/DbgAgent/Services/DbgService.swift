@@ -15,7 +15,9 @@ final class DbgService {
     #if !DBG_NO_SHELLS
     let relay: ShellRelay
     #endif
+    #if !DBG_NO_STREAMS
     let streams: StreamRelay
+    #endif
     #if !DBG_NO_FORWARD
     let forwards: ForwardRelay
     var forwarder: Forwarder { core.forwarder }
@@ -35,7 +37,9 @@ final class DbgService {
         #if !DBG_NO_SHELLS
         relay = ShellRelay(processes: core.processes)
         #endif
+        #if !DBG_NO_STREAMS
         streams = StreamRelay(processes: core.processes)
+        #endif
         #if !DBG_NO_FORWARD
         forwards = ForwardRelay(forwarder: core.forwarder)
         #endif
@@ -92,11 +96,16 @@ final class DbgService {
         case .rename: serve(Dbg.RenameRequest.self, request, &connection, renameFile)
         case .hash: serve(Dbg.HashRequest.self, request, &connection, hashFile)
         #endif
+        #if DBG_NO_STREAMS
+        case .processStart, .processInput, .processCloseInput, .processSignal, .processResize:
+            connection.fail(request.header, .unsupported, "this dbgd was built without streaming processes (DBG_STREAMS=OFF)")
+        #else
         case .processStart: serve(Dbg.ProcessStartRequest.self, request, &connection, startProcess)
         case .processInput: serve(Dbg.ProcessInputRequest.self, request, &connection, processInput)
         case .processCloseInput: serve(Dbg.ProcessRef.self, request, &connection, closeProcessInput)
         case .processSignal: serve(Dbg.ProcessSignalRequest.self, request, &connection, signalProcess)
         case .processResize: serve(Dbg.ProcessResizeRequest.self, request, &connection, resizeProcess)
+        #endif
         case .streamConnect, .streamListen, .streamUnlisten, .streamSend, .streamAck, .streamClose:
             #if DBG_NO_FORWARD
             connection.fail(request.header, .unsupported, "this dbgd was built without port forwarding (DBG_FORWARD=OFF)")
@@ -153,7 +162,9 @@ final class DbgService {
             return relay.finishExit(index, &connection)
             #endif
         case .processExit(let index):
+            #if !DBG_NO_STREAMS
             return streams.finishExit(index, &connection)
+            #endif
         case .appAnswer(let slot):
             #if !DBG_NO_APP
             return deliverAppAnswer(slot, &connection)

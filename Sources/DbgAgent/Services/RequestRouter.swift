@@ -59,7 +59,13 @@ struct RequestRouter {
             #else
             service = core.processes.shells[index].reply.request.service
             #endif
-        case .processExit(let index): service = core.processes.streams[index].reply.request.service
+        case .processExit(let index):
+            #if DBG_NO_STREAMS
+            service = nil  // none is started: the ops that start them are left out
+            _ = index
+            #else
+            service = core.processes.streams[index].reply.request.service
+            #endif
         case .fileJob(let index): service = core.fileJobs.reply(of: index)?.request.service
         case .distroJob: service = ServiceID.distro
         case .appAnswer, .flash: service = ServiceID.dbg

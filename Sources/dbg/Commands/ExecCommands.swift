@@ -1,5 +1,6 @@
 import DbgClient
 import DbgWire
+import Glibc
 
 /// What exec and sh share: where to run, for how long, and how the streams go.
 struct RunOptions {
@@ -52,17 +53,43 @@ struct RunOptions {
             spec.terminal = (rows, cols)
         }
         let token = login.token.string
-        let started = try attempt(what) { () throws(ClientError) in try login.connection.startProcess(token: token, spec) }
+        let started: ProcessStarted
+        do throws(ClientError) {
+            started = try login.connection.startProcess(token: token, spec)
+        } catch {
+            guard case .remote(code: .unsupported, errno: _, message: _) = error else {
+                return try attempt(what) { () throws(ClientError) in throw error }
+            }
+            // A build without streaming processes (DBG_STREAMS=OFF) runs commands captured
+            // only. With nothing to forward that is the same command, its output at the end;
+            // otherwise dbg stops rather than drop the input.
+            guard capturesTheSame else {
+                Terminal.error("dbg: \(what): \(error.message); --capture runs it without stdin, a terminal or --env")
+                throw ExitCode(status(of: error))
+            }
+            Terminal.error("dbg: \(what): \(error.message); running it with --capture (the output comes when it ends)")
+            return try capture(login, op: argv.isEmpty ? .runShell : .runCommand,
+                               command: argv.isEmpty ? command : argv.map(quoteForAgent).joined(separator: " "), what: what)
+        }
         let channel = RemoteProcessChannel.dbg(login.connection, token: token, process: started.processID)
         let session = RemoteProcessSession(connection: login.connection, channel: channel, started: started, terminal: tty,
                                            what: what, timeoutSeconds: timeout)
         return try session.run(forwardInput: !Terminal.stdinIsTerminal || interactive || tty)
     }
 
+    /// Whether `--capture` would run the same thing: no terminal, no environment, and no
+    /// stdin to forward (a terminal without -i, or /dev/null).
+    var capturesTheSame: Bool {
+        guard !tty && !interactive && env.isEmpty else { return false }
+        if Terminal.stdinIsTerminal { return true }
+        var input = stat(), null = stat()
+        return fstat(0, &input) == 0 && stat("/dev/null", &null) == 0
+            && input.st_mode & S_IFMT == S_IFCHR && input.st_rdev == null.st_rdev
+    }
+
     /// Runs the request and relays its output in one answer; returns the status dbg
     /// exits with.
-    func capture(_ agent: AgentOptions, op: Dbg.Op, command: String, what: String) throws -> Int32 {
-        let login = try agent.login()
+    func capture(_ login: LoggedInAgent, op: Dbg.Op, command: String, what: String) throws -> Int32 {
         let request = Dbg.ExecRequest(token: login.token, command: WireBytes(command), cwd: WireBytes(cwd), timeoutSec: timeout)
         // The agent bounds the command (--timeout, or its own default); dbg waits as
         // long as the agent lets it run.
@@ -90,7 +117,9 @@ struct Exec: Command {
             Each argument reaches the program exactly as typed: dbg exec -- ls -l '/tmp/a b'. \
             stdout and stderr stream byte for byte, without a size limit; stdin is forwarded when \
             it is not a terminal (tar c dir | dbg exec -- tar x -C /opt), or with -i. Ctrl-C, \
-            SIGTERM and SIGHUP reach the remote process (a second Ctrl-C within 1 s kills it).
+            SIGTERM and SIGHUP reach the remote process (a second Ctrl-C within 1 s kills it). \
+            An agent built without streaming processes (DBG_STREAMS=OFF) runs it as --capture when \
+            there is nothing to forward, and says so.
             """,
         options: RunOptions.specs,
         arguments: [ArgumentSpec(name: "PROGRAM [ARG...]", count: .passthrough, help: "The program and its arguments.")])
@@ -108,7 +137,7 @@ struct Exec: Command {
 
     func run() throws {
         let status = options.capture
-            ? try options.capture(agent, op: .runCommand, command: words.map(quoteForAgent).joined(separator: " "), what: "exec")
+            ? try options.capture(agent.login(), op: .runCommand, command: words.map(quoteForAgent).joined(separator: " "), what: "exec")
             : try options.stream(agent, argv: words, command: "", what: "exec")
         throw ExitCode(status)
     }
@@ -130,7 +159,7 @@ struct Sh: Command {
     }
 
     func run() throws {
-        throw ExitCode(options.capture ? try options.capture(agent, op: .runShell, command: commandLine, what: "sh")
+        throw ExitCode(options.capture ? try options.capture(agent.login(), op: .runShell, command: commandLine, what: "sh")
                                        : try options.stream(agent, argv: [], command: commandLine, what: "sh"))
     }
 }
