@@ -31,9 +31,10 @@ static void pad(Output *o, char c, long count) {
     for (; count > 0; count--) put(o, &c, 1);
 }
 
-static void stop(const char *why, const char *format) {
-    const char *parts[] = {"dbgd: snprintf: ", why, " in \"", format, "\"\n"};
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) write(2, parts[i], strlen(parts[i]));
+// Writes `parts` to stderr and stops the agent: for a conversion this file lacks, and
+// for a failed assert.
+static _Noreturn void fail(const char *const parts[], size_t count) {
+    for (size_t i = 0; i < count; i++) write(2, parts[i], strlen(parts[i]));
     abort();
 }
 
@@ -136,8 +137,7 @@ int vsnprintf(char *restrict out, size_t size, const char *restrict format, va_l
             intmax_t value = length == 'L' ? va_arg(arguments, long long)
                 : length == 'l' ? va_arg(arguments, long)
                 : length == 'j' ? va_arg(arguments, intmax_t)
-                : length == 'z' ? va_arg(arguments, ptrdiff_t)
-                : length == 't' ? va_arg(arguments, ptrdiff_t)
+                : length == 'z' || length == 't' ? va_arg(arguments, ptrdiff_t)
                 : length == 'H' ? (signed char)va_arg(arguments, int)
                 : length == 'h' ? (short)va_arg(arguments, int)
                 : va_arg(arguments, int);
@@ -159,8 +159,10 @@ int vsnprintf(char *restrict out, size_t size, const char *restrict format, va_l
             integer(&o, &s, *f, value, 0);
             break;
         }
-        default:
-            stop("unsupported conversion", format);
+        default: {
+            const char *parts[] = {"dbgd: snprintf: unsupported conversion in \"", format, "\"\n"};
+            fail(parts, sizeof parts / sizeof parts[0]);
+        }
         }
     }
     if (o.size > 0) o.out[o.length < o.size ? o.length : o.size - 1] = '\0';
@@ -178,13 +180,7 @@ int snprintf(char *restrict out, size_t size, const char *restrict format, ...) 
 // musl's assert prints with fprintf; the same line, written with write(2).
 _Noreturn void __assert_fail(const char *expression, const char *file, int line, const char *function) {
     char number[12];
-    size_t at = sizeof number;
-    for (unsigned rest = line < 0 ? 0 : (unsigned)line; rest != 0 || at == sizeof number; rest /= 10) {
-        number[--at] = (char)('0' + rest % 10);
-    }
-    const char *parts[] = {"Assertion failed: ", expression, " (", file, ": ", function, ": "};
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) write(2, parts[i], strlen(parts[i]));
-    write(2, number + at, sizeof number - at);
-    write(2, ")\n", 2);
-    abort();
+    snprintf(number, sizeof number, "%d", line);
+    const char *parts[] = {"Assertion failed: ", expression, " (", file, ": ", function, ": ", number, ")\n"};
+    fail(parts, sizeof parts / sizeof parts[0]);
 }
