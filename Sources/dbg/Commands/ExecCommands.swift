@@ -68,8 +68,7 @@ struct RunOptions {
                 throw ExitCode(status(of: error))
             }
             Terminal.error("dbg: \(what): \(error.message); running it with --capture (the output comes when it ends)")
-            return try capture(login, op: argv.isEmpty ? .runShell : .runCommand,
-                               command: argv.isEmpty ? command : argv.map(quoteForAgent).joined(separator: " "), what: what)
+            return try capture(login, argv: argv, command: command, what: what)
         }
         let channel = RemoteProcessChannel.dbg(login.connection, token: token, process: started.processID)
         let session = RemoteProcessSession(connection: login.connection, channel: channel, started: started, terminal: tty,
@@ -87,10 +86,13 @@ struct RunOptions {
             && input.st_mode & S_IFMT == S_IFCHR && input.st_rdev == null.st_rdev
     }
 
-    /// Runs the request and relays its output in one answer; returns the status dbg
+    /// Runs the program (argv, quoted for the agent's splitter: RunCommand) or the shell
+    /// command line (RunShell) and relays its output in one answer; returns the status dbg
     /// exits with.
-    func capture(_ login: LoggedInAgent, op: Dbg.Op, command: String, what: String) throws -> Int32 {
-        let request = Dbg.ExecRequest(token: login.token, command: WireBytes(command), cwd: WireBytes(cwd), timeoutSec: timeout)
+    func capture(_ login: LoggedInAgent, argv: [String], command: String, what: String) throws -> Int32 {
+        let op: Dbg.Op = argv.isEmpty ? .runShell : .runCommand
+        let line = argv.isEmpty ? command : argv.map(quoteForAgent).joined(separator: " ")
+        let request = Dbg.ExecRequest(token: login.token, command: WireBytes(line), cwd: WireBytes(cwd), timeoutSec: timeout)
         // The agent bounds the command (--timeout, or its own default); dbg waits as
         // long as the agent lets it run.
         let result: Dbg.ExecResult = try attempt(what) {
@@ -137,7 +139,7 @@ struct Exec: Command {
 
     func run() throws {
         let status = options.capture
-            ? try options.capture(agent.login(), op: .runCommand, command: words.map(quoteForAgent).joined(separator: " "), what: "exec")
+            ? try options.capture(agent.login(), argv: words, command: "", what: "exec")
             : try options.stream(agent, argv: words, command: "", what: "exec")
         throw ExitCode(status)
     }
@@ -159,7 +161,7 @@ struct Sh: Command {
     }
 
     func run() throws {
-        throw ExitCode(options.capture ? try options.capture(agent.login(), op: .runShell, command: commandLine, what: "sh")
+        throw ExitCode(options.capture ? try options.capture(agent.login(), argv: [], command: commandLine, what: "sh")
                                        : try options.stream(agent, argv: [], command: commandLine, what: "sh"))
     }
 }
