@@ -11,10 +11,16 @@ extension Connection {
 
     /// Queues the response to `request`; nothing for a one-way request (id 0).
     mutating func respond<M: WireCodable>(to request: FrameHeader, with message: M) {
+        respond(to: request) { (writer) throws(WireError) in try message.encode(to: &writer) }
+    }
+
+    /// `respond(to:with:)` with the payload written by `payload`: the one copy of the
+    /// answering logic that every message type's `respond` calls.
+    private mutating func respond(to request: FrameHeader, payload: (inout WireWriter) throws(WireError) -> Void) {
         guard request.id != 0 else { return }
         let header = FrameHeader(kind: .response, service: request.service, op: request.op, id: request.id)
         do throws(WireError) {
-            try queue(header, message)
+            try queue(header, payload)
         } catch {
             fail(request, .tooLarge, "response does not fit in the frame limit: \(error.message)")
         }
@@ -23,7 +29,8 @@ extension Connection {
     /// Queues an error frame answering `request` (also for one-way requests, with id 0).
     mutating func fail(_ request: FrameHeader, _ code: ErrorCode, errno: Int32 = 0, _ message: String) {
         let header = FrameHeader(kind: .error, service: request.service, op: request.op, id: request.id)
-        if (try? queue(header, ErrorPayload(code: code, errno: errno, message: WireBytes(message)))) == nil {
+        let payload = ErrorPayload(code: code, errno: errno, message: WireBytes(message))
+        if (try? queue(header) { (writer) throws(WireError) in try payload.encode(to: &writer) }) == nil {
             // Only possible if the dispatch room rule was broken: end the connection loudly.
             state = .closingAfterFlush
             closeReason = "no room to queue an error frame"
@@ -32,7 +39,9 @@ extension Connection {
 
     /// Queues an event frame (id 0).
     mutating func emit<M: WireCodable>(service: UInt32, op: UInt16, _ message: M) -> Bool {
-        (try? queue(FrameHeader(kind: .event, service: service, op: op, id: 0), message)) != nil
+        (try? queue(FrameHeader(kind: .event, service: service, op: op, id: 0)) { (writer) throws(WireError) in
+            try message.encode(to: &writer)
+        }) != nil
     }
 
     enum RelayOutcome {
@@ -131,7 +140,8 @@ extension Connection {
         transmit.didWrite(writer.count)
     }
 
-    private mutating func queue<M: WireCodable>(_ header: FrameHeader, _ message: M) throws(WireError) {
-        transmit.didWrite(try header.encodeFrame(message, into: transmit.writable, maxPayload: peerMaxPayload))
+    private mutating func queue(_ header: FrameHeader, _ payload: (inout WireWriter) throws(WireError) -> Void)
+        throws(WireError) {
+        transmit.didWrite(try header.encodeFrame(into: transmit.writable, maxPayload: peerMaxPayload, payload: payload))
     }
 }
