@@ -2,10 +2,17 @@ import CSys
 
 /// Who an authentication attempt comes from, for throttling: the IP address without the
 /// port (IPv4-mapped IPv6 counts as IPv4), or "local" for a Unix socket.
-struct PeerKey: Hashable {
+struct PeerKey: Equatable, Comparable {
     private var family: Int32
     private var high: UInt64
     private var low: UInt64
+
+    /// An arbitrary but total order, so connections can be grouped by address.
+    static func < (left: PeerKey, right: PeerKey) -> Bool {
+        if left.family != right.family { return left.family < right.family }
+        if left.high != right.high { return left.high < right.high }
+        return left.low < right.low
+    }
 
     init(_ address: SocketAddress) {
         family = address.family

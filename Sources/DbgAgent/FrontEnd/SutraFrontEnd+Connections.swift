@@ -63,22 +63,13 @@ extension SutraFrontEnd {
         return "\(holding) connections from \(peer.hostDescription) have not logged in yet (--max-unauth-per-address)"
     }
 
-    /// The connection to evict for a new one when the table is full: of the address
-    /// holding the most network connections that have not logged in, the oldest. An
-    /// address flooding the agent loses its own connections first.
+    /// The connection to evict for a new one when the table is full: see EvictionChoice.
     private func oldestUnauthenticated() -> Int? {
-        var counts: [PeerKey: Int] = [:]
+        var choice = EvictionChoice()
         for index in 0..<connections.capacity where connections[index].isActive && connections[index].isUnauthenticatedNetworkPeer {
-            counts[PeerKey(connections[index].peer), default: 0] += 1
+            choice.add(peer: PeerKey(connections[index].peer), acceptedAt: connections[index].acceptedAt, slot: index)
         }
-        guard let heaviest = counts.max(by: { $0.value < $1.value })?.key else { return nil }
-        var oldest: Int?
-        for index in 0..<connections.capacity
-        where connections[index].isActive && connections[index].isUnauthenticatedNetworkPeer
-            && PeerKey(connections[index].peer) == heaviest {
-            if oldest == nil || connections[index].acceptedAt < connections[oldest!].acceptedAt { oldest = index }
-        }
-        return oldest
+        return choice.choose()
     }
 
     /// Makes room for a new connection: the evicted one is told why, as far as its socket
