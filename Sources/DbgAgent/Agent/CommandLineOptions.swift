@@ -146,7 +146,8 @@ enum CommandLineOptions {
     ) throws(ConfigError) -> CommandLineRequest {
         var config = AgentConfig()
         csys_getopt_reset()
-        return try withOptionTable { (options) throws(ConfigError) -> CommandLineRequest in
+        return try optionTable().withUnsafeBufferPointer { (entries) throws(ConfigError) -> CommandLineRequest in
+            let options = entries.baseAddress!
             while true {
                 let option = getopt_long(argc, argv, shortOptions.utf8StartCChar, options, nil)
                 if option == -1 { break }
@@ -400,11 +401,12 @@ enum CommandLineOptions {
         static let noForwarding: UInt8 = 33
     }
 
-    private static func withOptionTable<R, E: Error>(_ body: (UnsafePointer<option>) throws(E) -> R) throws(E) -> R {
+    /// getopt_long's table, ended by a zero entry.
+    private static func optionTable() -> [option] {
         func entry(_ name: StaticString, _ argument: Int32, _ key: UInt8) -> option {
             option(name: name.utf8StartCChar, has_arg: argument, flag: nil, val: Int32(key))
         }
-        let table = [
+        return [
             entry("listen", CSYS_REQUIRED_ARGUMENT, UInt8(ascii: "l")),
             entry("unix", CSYS_REQUIRED_ARGUMENT, UInt8(ascii: "u")),
             entry("max-connections", CSYS_REQUIRED_ARGUMENT, UInt8(ascii: "c")),
@@ -448,7 +450,6 @@ enum CommandLineOptions {
             entry("version", CSYS_NO_ARGUMENT, UInt8(ascii: "V")),
             option(name: nil, has_arg: 0, flag: nil, val: 0),
         ]
-        return try table.withUnsafeBufferPointer { (entries) throws(E) -> R in try body(entries.baseAddress!) }
     }
 }
 
