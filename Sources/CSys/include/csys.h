@@ -20,6 +20,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/auxv.h>
 #include <sys/file.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -135,7 +136,9 @@ static const int CSYS_REQUIRED_ARGUMENT = required_argument;
 
 static inline int csys_errno(void) { return errno; }
 static const int CSYS_F_OK = F_OK;
-static inline long csys_page_size(void) { return sysconf(_SC_PAGESIZE); }
+// The kernel passes the page size in the aux vector; musl's sysconf would bring its table
+// of every _SC_ name (1 KB) for this one value.
+static inline long csys_page_size(void) { return (long)getauxval(AT_PAGESZ); }
 
 // getopt_long keeps its state in C globals; Swift 6 rejects direct access to mutable
 // globals, so they are read and reset through these accessors.
