@@ -1,6 +1,7 @@
 """An agent for the end-to-end tests: the host build of dbgd (or DBGD_BIN), on
 loopback and a Unix socket, with a shadow-file account of the current user's uid."""
 
+import functools
 import os
 import pathlib
 import random
@@ -29,6 +30,22 @@ def _dbgd() -> str:
     return binary
 
 
+@functools.lru_cache(maxsize=None)
+def dbgd_features() -> set:
+    """The optional parts this dbgd was built with: `dbgd --version`'s features line."""
+    launcher = os.environ.get("DBGD_LAUNCHER")
+    shown = subprocess.run(([launcher] if launcher else []) + [_dbgd(), "--version"], check=True, capture_output=True,
+                           text=True).stdout
+    found = re.search(r"^features: (.*)$", shown, re.M)
+    return set(found.group(1).split()) if found else set()
+
+
+def needs(feature: str):
+    """Skips a test (saying why) when the agent under test was built without `feature`."""
+    if feature not in dbgd_features():
+        pytest.skip("this dbgd was built without %s (its build profile)" % feature)
+
+
 class Agent:
     """dbgd with the test account, on loopback and a Unix socket (and `extra` flags);
     `create_account=False` takes the passwd, shadow and group files already in `folder`."""
@@ -52,8 +69,10 @@ class Agent:
         command = ([launcher] if launcher else []) + [
             _dbgd(), "--listen", "127.0.0.1:0", "--unix", str(self.socket), "--auth", "shadow",
             "--passwd", str(folder / "passwd"), "--shadow", str(folder / "shadow"), "--group", str(folder / "group"),
-            "--state-dir", str(folder / "state"), "--distro-root", str(folder / "distro"),
-            "--authorized-keys", str(folder / "keys")] + list(extra)
+            "--state-dir", str(folder / "state"), "--authorized-keys", str(folder / "keys")] + list(extra)
+        self.features = dbgd_features()
+        if "distro" in self.features:
+            command += ["--distro-root", str(folder / "distro")]
         self.process = subprocess.Popen(command, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

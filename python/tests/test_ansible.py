@@ -1,6 +1,7 @@
 """The Ansible connection plugin (ansible-core from PyPI, pinned by Scripts/setup), as
 Ansible runs it: a playbook against the test agent, through dbg.board.dbg."""
 
+import json
 import os
 import pathlib
 import shutil
@@ -44,10 +45,14 @@ PLAYBOOK = """
       template: {src: "greeting.j2", dest: "{{ ansible_env.HOME }}/greeting.txt"}
     - name: fetch
       fetch: {src: "{{ ansible_env.HOME }}/dír with space/fïle.txt", dest: "{{ fetched }}/", flat: true}
-    - name: output far beyond RunCommand's limit (streamed)
+    - name: output far beyond RunCommand's limit (streamed; refused, saying why, by an agent without streams)
       shell: head -c 1000000 /dev/zero | tr '\\\\0' x
       register: big
+      ignore_errors: "{{ not streams }}"
     - assert: {that: ["big.stdout | length == 1000000"]}
+      when: streams
+    - assert: {that: ["big is failed", "'--max-output' in big.msg"]}
+      when: not streams
     - name: a failing command
       command: "false"
       register: failed
@@ -72,10 +77,15 @@ def test_a_playbook_through_the_dbg_connection(agent, tmp_path):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(PYTHON), PYTHONPATH=str(PYTHON / "src"),
                ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_DEPRECATION_WARNINGS="0", HOME=str(tmp_path))
-    ran = subprocess.run([playbook_tool, "-i", "inventory", "play.yml", "-e", "fetched=%s" % fetched],
+    # Without streaming processes (the minimal profile) the plugin runs commands captured,
+    # and pipelined modules' stdin goes to the board as a file.
+    streams = "streams" in agent.features
+    extra = json.dumps({"fetched": str(fetched), "streams": streams})
+    ran = subprocess.run([playbook_tool, "-i", "inventory", "play.yml", "-e", extra] + ([] if streams else ["-vvv"]),
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-2000:]
     assert "failed=0" in ran.stdout
+    assert streams or "commands run captured" in ran.stdout, ran.stdout[-3000:]
     assert (fetched / "fïle.txt").read_text() == "héllo wörld\n"
     assert (agent.home / "greeting.txt").read_text() == "hello Linux\n"
 
@@ -122,6 +132,16 @@ def test_become_with_a_password_through_stdin(agent, tmp_path):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(PYTHON), PYTHONPATH=str(PYTHON / "src"),
                ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"), ANSIBLE_NOCOLOR="1", HOME=str(tmp_path))
     (tmp_path / "play.yml").write_text(BECOME_PLAYBOOK)
+    if "streams" not in agent.features:
+        # The prompt is answered through a streaming process: refused, saying so.
+        (tmp_path / "inventory").write_text(
+            "board ansible_host=%s ansible_dbg_port=%s ansible_user=%s ansible_password=%s "
+            "ansible_connection=dbg.board.dbg ansible_python_interpreter=/usr/bin/python3 "
+            "ansible_become_password=s3cret ansible_become_exe=%s\n" % (host, port, agent.user, PASSWORD, sudo))
+        ran = subprocess.run([playbook_tool, "-i", "inventory", "play.yml", "-e", "target=%s" % (tmp_path / "t")],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert ran.returncode != 0 and "DBG_STREAMS=OFF" in ran.stdout + ran.stderr, ran.stdout[-3000:]
+        return
     for password, ok in (("s3cret", True), ("wrong", False)):
         (tmp_path / "inventory").write_text(
             "board ansible_host=%s ansible_dbg_port=%s ansible_user=%s ansible_password=%s "

@@ -10,6 +10,10 @@ DOCUMENTATION = """
         output of any length); files move in windows of chunks, written under a
         temporary name and renamed, checked with SHA-256.
       - Privilege escalation (become) with a password answers its prompt through stdin.
+      - An agent built without streaming processes (the minimal profile, DBG_STREAMS=OFF)
+        runs commands captured instead, output bounded by its --max-output; their stdin
+        (pipelined modules) is put on the board as a file first. become with a password
+        needs streaming processes.
       - Needs the dbgclient package on the controller.
     author: dbg developers
     options:
@@ -61,6 +65,8 @@ DOCUMENTATION = """
 """
 
 import os
+import secrets
+import shlex
 
 from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNotFound
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
@@ -84,6 +90,8 @@ class Connection(ConnectionBase):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.client = None
+        # Set once the agent answers that it has no streaming processes.
+        self._captured_only = False
 
     def _target(self) -> str:
         address = self.get_option("remote_addr")
@@ -109,17 +117,57 @@ class Connection(ConnectionBase):
         return self
 
     def exec_command(self, cmd, in_data=None, sudoable=True):
-        """Runs `cmd` with the user's shell as a streaming process (no output limit)."""
+        """Runs `cmd` with the user's shell as a streaming process (no output limit), or
+        captured when the agent has no streaming processes."""
         super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
         display.vvv("DBG EXEC %s" % cmd, host=self.get_option("remote_addr"))
+        command = to_text(cmd, errors="surrogate_or_strict")
+        if not self._captured_only:
+            try:
+                process = self.client.popen(command)
+            except dbgclient.Unsupported as error:
+                display.vvv("DBG: %s; commands run captured" % error, host=self.get_option("remote_addr"))
+                self._captured_only = True
+            except dbgclient.DbgError as error:
+                raise AnsibleConnectionFailure("dbg: running %s: %s" % (cmd, error)) from None
+            else:
+                try:
+                    if sudoable and self.become and self.become.expect_prompt():
+                        self._answer_become_prompt(process)
+                    stdout, stderr = process.communicate(in_data)
+                except dbgclient.DbgError as error:
+                    raise AnsibleConnectionFailure("dbg: running %s: %s" % (cmd, error)) from None
+                return process.returncode, stdout, stderr
+        return self._exec_captured(command, in_data, sudoable)
+
+    def _exec_captured(self, command, in_data, sudoable):
+        """RunShell for an agent without streaming processes: stdin, if any, is a file put
+        on the board under a random name, which the command line removes."""
+        if sudoable and self.become and self.become.expect_prompt():
+            raise AnsibleError("dbg: become with a password answers its prompt through a streaming process, and "
+                               "this dbgd was built without them (DBG_STREAMS=OFF): use become without a password, "
+                               "or an agent built with streaming processes")
+        stdin_path = None
         try:
-            process = self.client.popen(to_text(cmd, errors="surrogate_or_strict"))
-            if sudoable and self.become and self.become.expect_prompt():
-                self._answer_become_prompt(process)
-            stdout, stderr = process.communicate(in_data)
+            if in_data is not None:
+                stdin_path = "/tmp/.dbg-stdin-" + secrets.token_hex(16)
+                self.client.write_bytes(stdin_path, to_bytes(in_data, errors="surrogate_or_strict"), mode=0o600)
+                quoted = shlex.quote(stdin_path)
+                # On lines of their own, so a comment at the end of `command` ends there.
+                command = "(\n%s\n) < %s; status=$?; rm -f %s; exit $status" % (command, quoted, quoted)
+            result = self.client.sh(command)
         except dbgclient.DbgError as error:
-            raise AnsibleConnectionFailure("dbg: running %s: %s" % (cmd, error)) from None
-        return process.returncode, stdout, stderr
+            if stdin_path is not None:
+                try:
+                    self.client.remove(stdin_path)
+                except dbgclient.DbgError:
+                    pass
+            raise AnsibleConnectionFailure("dbg: running %s: %s" % (command, error)) from None
+        if result.truncated:
+            raise AnsibleError("dbg: the output of %s went beyond the agent's --max-output and was cut (this dbgd "
+                               "was built without streaming processes, DBG_STREAMS=OFF, which have no such limit)"
+                               % command)
+        return result.exit_code, result.stdout, result.stderr
 
     def _answer_become_prompt(self, process):
         """become with a password (sudo -S, su, ...): the password goes to stdin once the
