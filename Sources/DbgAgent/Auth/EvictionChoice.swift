@@ -9,14 +9,15 @@
 struct EvictionChoice {
     struct Candidate {
         var peer: PeerKey
-        var acceptedAt: Milliseconds
+        /// Smaller is older (`Connection.arrival`).
+        var arrival: UInt64
         var slot: Int
     }
 
     private var candidates: [Candidate] = []
 
-    mutating func add(peer: PeerKey, acceptedAt: Milliseconds, slot: Int) {
-        candidates.append(Candidate(peer: peer, acceptedAt: acceptedAt, slot: slot))
+    mutating func add(peer: PeerKey, arrival: UInt64, slot: Int) {
+        candidates.append(Candidate(peer: peer, arrival: arrival, slot: slot))
     }
 
     /// The slot to evict, or nil without candidates.
@@ -28,12 +29,12 @@ struct EvictionChoice {
             var oldest = candidates[start]
             var end = start + 1
             while end < candidates.count && candidates[end].peer == oldest.peer {
-                if candidates[end].acceptedAt < oldest.acceptedAt { oldest = candidates[end] }
+                if candidates[end].arrival < oldest.arrival { oldest = candidates[end] }
                 end += 1
             }
             let count = end - start
             if chosen == nil || count > chosen!.count
-                || (count == chosen!.count && oldest.acceptedAt < chosen!.oldest.acceptedAt) {
+                || (count == chosen!.count && oldest.arrival < chosen!.oldest.arrival) {
                 chosen = (count, oldest)
             }
             start = end

@@ -31,6 +31,9 @@ struct Connection: ~Copyable {
     var receive: ByteBuffer
     var transmit: ByteBuffer
     var acceptedAt: Milliseconds = 0
+    /// The order connections arrived in, finer than `acceptedAt` (a batch of accepts
+    /// shares one reading of the loop's clock).
+    var arrival: UInt64 = 0
     /// When the last complete frame arrived; nil until the first one (the handshake).
     var lastFrameAt: Milliseconds?
     /// The peer shut down its sending side; frames already received are still answered.

@@ -6,6 +6,8 @@ struct ConnectionTable: ~Copyable {
     private let table: SlotTable<Connection>
     /// Indices of free slots, used as a stack (capacity reserved up front).
     private var freeSlots: [Int]
+    /// Connections opened so far: each one's arrival number.
+    private var openedCount: UInt64 = 0
     /// The front end's number in the service core, given to every connection.
     var frontEnd: UInt8 = 0
 
@@ -44,6 +46,8 @@ struct ConnectionTable: ~Copyable {
             if csys_peer_credentials(fd.rawValue, &uid, &gid) == 0 { self[index].localPeer = (uid, gid) }
         }
         self[index].acceptedAt = now
+        openedCount += 1
+        self[index].arrival = openedCount
         self[index].lastFrameAt = nil
         self[index].inputClosed = false
         self[index].loggedIn = false

@@ -67,7 +67,7 @@ extension SutraFrontEnd {
     private func oldestUnauthenticated() -> Int? {
         var choice = EvictionChoice()
         for index in 0..<connections.capacity where connections[index].isActive && connections[index].isUnauthenticatedNetworkPeer {
-            choice.add(peer: PeerKey(connections[index].peer), acceptedAt: connections[index].acceptedAt, slot: index)
+            choice.add(peer: PeerKey(connections[index].peer), arrival: connections[index].arrival, slot: index)
         }
         return choice.choose()
     }
