@@ -15,13 +15,17 @@ struct AuthAttempts {
 
     static func capacity(_ config: AgentConfig) -> Int { config.maxAuthInFlight + maxWaiting }
 
-    private(set) var slots: [AuthAttempt?]
+    /// Grows (never shrinks) up to `capacity` as attempts overlap, within storage
+    /// reserved at start-up: an agent nobody logs in to touches none of it.
+    private(set) var slots: [AuthAttempt?] = []
     let maxRunning: Int
+    let capacity: Int
     private var arrivals: UInt64 = 0
 
     init(maxRunning: Int) {
         self.maxRunning = maxRunning
-        slots = [AuthAttempt?](repeating: nil, count: maxRunning + AuthAttempts.maxWaiting)
+        capacity = maxRunning + AuthAttempts.maxWaiting
+        slots.reserveCapacity(capacity)
     }
 
     subscript(index: Int) -> AuthAttempt? {
@@ -45,9 +49,10 @@ struct AuthAttempts {
         guard fromPeer < AuthAttempts.maxPerPeer else {
             return .busy("\(fromPeer) authentications from \(peerDescription) are already in progress; try again")
         }
-        guard let index = slots.firstIndex(where: { $0 == nil }) else {
-            return .busy("\(slots.count) authentications are already in progress; try again")
+        guard let index = slots.firstIndex(where: { $0 == nil }) ?? (slots.count < capacity ? slots.count : nil) else {
+            return .busy("\(capacity) authentications are already in progress; try again")
         }
+        if index == slots.count { slots.append(nil) }
         var admitted = attempt
         arrivals += 1
         admitted.arrival = arrivals

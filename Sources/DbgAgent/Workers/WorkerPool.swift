@@ -59,31 +59,31 @@ final class WorkerPool<Job>: @unchecked Sendable {
     }
 }
 
-/// A fixed-capacity FIFO.
+/// A fixed-capacity FIFO. A slot is initialised when an element arrives, and the ring
+/// starts over at its first slot whenever it empties, so the pages it touches follow the
+/// deepest the queue has been, not its capacity (an idle agent's resident memory).
 struct Ring<Element> {
-    private let slots: UnsafeMutableBufferPointer<Element?>
+    private let slots: UnsafeMutableBufferPointer<Element>
     private var head = 0
     private(set) var count = 0
     var capacity: Int { slots.count }
 
     init(capacity: Int) {
         slots = .allocate(capacity: capacity)
-        slots.initialize(repeating: nil)
     }
 
     mutating func push(_ element: Element) -> Bool {
         guard count < slots.count else { return false }
-        slots[(head + count) % slots.count] = element
+        (slots.baseAddress! + (head + count) % slots.count).initialize(to: element)
         count += 1
         return true
     }
 
     mutating func pop() -> Element? {
         guard count > 0 else { return nil }
-        let element = slots[head]
-        slots[head] = nil
-        head = (head + 1) % slots.count
+        let element = (slots.baseAddress! + head).move()
         count -= 1
+        head = count == 0 ? 0 : (head + 1) % slots.count
         return element
     }
 }
