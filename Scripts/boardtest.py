@@ -339,7 +339,9 @@ class Client:
         self.folder = folder
 
     def __call__(self, *arguments, input=None, check=True, timeout=120):
-        result = subprocess.run([self.dbg, *arguments], input=input, capture_output=True, env=self.env, timeout=timeout)
+        # Without input, stdin is /dev/null: nothing to forward, whatever this script's own is.
+        result = subprocess.run([self.dbg, *arguments], input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                                capture_output=True, env=self.env, timeout=timeout)
         if check and result.returncode != 0:
             raise Failure(f"dbg {' '.join(arguments)} over {self.host} exited {result.returncode}: "
                           f"{result.stderr.decode(errors='replace').strip()}")
@@ -406,6 +408,32 @@ def core_suite(client, figures, label, transfer_bytes, busybox_root, distro=Fals
         out = client("distro", "run", "--", "cat", "/etc/os-release").stdout
         expect(out == b"ID=boardtest\n", f"distro run over {label}: {out!r}")
         client("distro", "remove")
+
+
+def minimal_suite(client, figures, label, transfer_bytes):
+    """What the minimal profile has, through the real client: login, captured commands
+    (dbg exec and sh run as --capture without streaming processes), push/pull verified."""
+    captured = client("exec", "--", "uname", "-m")
+    out = captured.stdout.decode().strip()
+    expect(out in ("aarch64", "x86_64") and b"--capture" in captured.stderr, f"uname -m over {label}: {out!r}, "
+           f"{captured.stderr!r}")
+    expect(client("sh", "echo $((6 * 7))").stdout == b"42\n", f"sh over {label}")
+    status = client("exec", "--", "sh", "-c", "exit 7", check=False).returncode
+    expect(status == 7, f"exec's exit status over {label}: {status}")
+    refused = client("exec", "--", "cat", input=b"data", check=False)
+    expect(refused.returncode != 0 and b"DBG_STREAMS=OFF" in refused.stderr, f"exec with stdin over {label}: "
+           f"{refused.returncode} {refused.stderr!r}")
+    payload = os.urandom(transfer_bytes)
+    local = os.path.join(client.folder, f"payload-{label}")
+    with open(local, "wb") as f:
+        f.write(payload)
+    client("push", "--quiet", local, "/tmp/payload")
+    remote_hash = client("hash", "/tmp/payload").stdout.decode().split()[0]
+    expect(remote_hash == hashlib.sha256(payload).hexdigest(), f"the pushed file's hash over {label}")
+    back = local + ".back"
+    client("pull", "--quiet", "/tmp/payload", back)
+    expect(read(back) == payload, f"the pulled file over {label}")
+    client("rm", "/tmp/payload")
 
 
 def forward_through(client, label):
@@ -501,12 +529,66 @@ def boot(args, kernel, initrd, folder):
     """QEMU started and dbgd answering over TCP: the board and its two clients."""
     board = Board(args, kernel, initrd, folder)
     board.attach_console()
-    tcp = Client(args.dbg, f"tls://127.0.0.1:{board.port}", folder)
+    tcp = Client(args.dbg, f"{'' if args.minimal else 'tls://'}127.0.0.1:{board.port}", folder)
     serial = Client(args.dbg, f"serial:{board.serial}", folder)
     if not tcp.ping_until_ready(120):
         raise Failure(f"dbgd did not answer over TCP within 120 s of starting QEMU; the console ended with:\n"
                       f"{board.console_tail()}")
     return board, tcp, serial
+
+
+def minimal_profile(board, tcp, serial, figures):
+    """The minimal profile's board: its suite over both transports, then power off."""
+    minimal_suite(tcp, figures, "TCP", 1 << 20)
+    minimal_suite(serial, figures, "serial", 256 << 10)
+    log("minimal profile's suite over TCP and the serial line: passed")
+    figures["dbgd RSS on the board (idle after the suite)"] = rss_on_board(board)
+    power_off(board)
+
+
+def full_profile(board, tcp, serial, figures, folder, busybox_root):
+    """The release's board: kernel TLS, the core suite over both transports, the init
+    script's scenarios, a reboot, power off."""
+    status, tls_line = board.run("grep '^dbgd: tls: ' /var/log/dbgd.log", check=False)
+    expect("records by the kernel (kTLS)" in tls_line, f"the board's dbgd uses kernel TLS: {tls_line.strip()}")
+    core_suite(tcp, figures, "TCP", 8 << 20, busybox_root, distro=True)
+    log("core suite over TCP: passed")
+    # The kernel counts the sockets whose records it did (TLS_TX and TLS_RX set).
+    _, counters = board.run("cat /proc/net/tls_stat")
+    counts = dict(line.split()[:2] for line in counters.splitlines() if len(line.split()) >= 2)
+    expect(int(counts.get("TlsTxSw", 0)) > 0 and int(counts.get("TlsRxSw", 0)) > 0,
+           f"the TLS connections' records were the kernel's: {counters.strip()}")
+    figures["TLS connections whose records the kernel did"] = counts["TlsTxSw"]
+    core_suite(serial, figures, "serial", 1 << 20, busybox_root)
+    log("core suite over the serial line: passed")
+    init_scenarios(board, tcp, figures)
+    log("init script scenarios: passed")
+    # Reboot through dbg reboot: init stops everything, the board comes back, and so
+    # does dbgd.
+    board.forget_console_output()
+    tcp("reboot")
+    rebooted = time.monotonic()
+    board.wait_for_shell()
+    # The initramfs keeps nothing across a reboot, /var/lib/dbgd included: the board
+    # comes back with a new key, which the client must refuse until told otherwise.
+    deadline, refused = time.monotonic() + 60, False
+    while not refused and time.monotonic() < deadline:
+        answer = tcp("ping", "-c", "1", "--connect-timeout", "2", check=False, timeout=30)
+        refused = answer.returncode == 255 and b"HAS CHANGED" in answer.stderr
+    expect(refused, "dbgd serves after a reboot, and its new key is refused until the old one is forgotten")
+    figures["reboot to serving"] = f"{time.monotonic() - rebooted:.2f} s"
+    os.remove(os.path.join(folder, "config", "dbg", "known_agents"))
+    expect(tcp.ping_until_ready(10), "the board's new key is accepted once the old one is forgotten")
+    board.run("/etc/init.d/S50dbgd status")
+    power_off(board)
+
+
+def power_off(board):
+    board.send("poweroff")
+    try:
+        board.qemu.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        raise Failure("the board did not power off")
 
 
 def main():
@@ -517,6 +599,9 @@ def main():
     parser.add_argument("--release", required=True, help="dbgd-VERSION-ARCH.tar.xz from Scripts/release")
     parser.add_argument("--dbg", required=True)
     parser.add_argument("--work", required=True)
+    parser.add_argument("--minimal", metavar="DBGD",
+                        help="the minimal profile's dbgd instead of the release's: TCP in cleartext and the serial "
+                             "line, its suite, the idle memory; not the init script's scenarios")
     args = parser.parse_args()
     started = time.monotonic()
     kernel_root = deb_members(args.kernel_deb, args.work)
@@ -526,10 +611,15 @@ def main():
     folder = tempfile.mkdtemp(prefix="dbg-board-")
     initrd = os.path.join(folder, "initramfs.cpio.gz")
     release = release_files(args.release)
+    options = "--listen [::]:5037 --require-tls --mdns --serial /dev/hvc0"
+    if args.minimal:
+        release["dbgd"] = read(args.minimal)
+        options = "--listen [::]:5037 --serial /dev/hvc0"  # no TLS, no mDNS in this profile
     with open(initrd, "wb") as f:
-        f.write(build_initramfs(args, release, kernel_root, busybox_root, "--listen [::]:5037 --require-tls --mdns --serial /dev/hvc0"))
+        f.write(build_initramfs(args, release, kernel_root, busybox_root, options))
     log(f"{args.arch}: kernel {kernels[0]}, initramfs {os.path.getsize(initrd) // 1024} KiB, "
-        f"{os.path.basename(args.release)}, dbgd {len(release['dbgd'])} bytes")
+        f"{os.path.basename(args.release)}, dbgd {len(release['dbgd'])} bytes"
+        + (f" (the minimal profile's, {args.minimal})" if args.minimal else ""))
     figures = {}
     board = None
     try:
@@ -537,42 +627,10 @@ def main():
         figures["QEMU start to first ping over TCP"] = f"{time.monotonic() - board.started:.2f} s"
         board.wait_for_shell()
         figures["dbgd RSS on the board (idle after boot)"] = rss_on_board(board)
-        status, tls_line = board.run("grep '^dbgd: tls: ' /var/log/dbgd.log", check=False)
-        expect("records by the kernel (kTLS)" in tls_line, f"the board's dbgd uses kernel TLS: {tls_line.strip()}")
-        core_suite(tcp, figures, "TCP", 8 << 20, busybox_root, distro=True)
-        log("core suite over TCP: passed")
-        # The kernel counts the sockets whose records it did (TLS_TX and TLS_RX set).
-        _, counters = board.run("cat /proc/net/tls_stat")
-        counts = dict(line.split()[:2] for line in counters.splitlines() if len(line.split()) >= 2)
-        expect(int(counts.get("TlsTxSw", 0)) > 0 and int(counts.get("TlsRxSw", 0)) > 0,
-               f"the TLS connections' records were the kernel's: {counters.strip()}")
-        figures["TLS connections whose records the kernel did"] = counts["TlsTxSw"]
-        core_suite(serial, figures, "serial", 1 << 20, busybox_root)
-        log("core suite over the serial line: passed")
-        init_scenarios(board, tcp, figures)
-        log("init script scenarios: passed")
-        # Reboot through dbg reboot: init stops everything, the board comes back, and so
-        # does dbgd.
-        board.forget_console_output()
-        tcp("reboot")
-        rebooted = time.monotonic()
-        board.wait_for_shell()
-        # The initramfs keeps nothing across a reboot, /var/lib/dbgd included: the board
-        # comes back with a new key, which the client must refuse until told otherwise.
-        deadline, refused = time.monotonic() + 60, False
-        while not refused and time.monotonic() < deadline:
-            answer = tcp("ping", "-c", "1", "--connect-timeout", "2", check=False, timeout=30)
-            refused = answer.returncode == 255 and b"HAS CHANGED" in answer.stderr
-        expect(refused, "dbgd serves after a reboot, and its new key is refused until the old one is forgotten")
-        figures["reboot to serving"] = f"{time.monotonic() - rebooted:.2f} s"
-        os.remove(os.path.join(folder, "config", "dbg", "known_agents"))
-        expect(tcp.ping_until_ready(10), "the board's new key is accepted once the old one is forgotten")
-        board.run("/etc/init.d/S50dbgd status")
-        board.send("poweroff")
-        try:
-            board.qemu.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            raise Failure("the board did not power off")
+        if args.minimal:
+            minimal_profile(board, tcp, serial, figures)
+        else:
+            full_profile(board, tcp, serial, figures, folder, busybox_root)
     except Failure as failure:
         log(f"{args.arch}: FAILED: {failure}")
         log(f"the console's transcript: {os.path.join(folder, 'console.log')}")
