@@ -40,12 +40,6 @@ def dbgd_features() -> set:
     return set(found.group(1).split()) if found else set()
 
 
-def needs(feature: str):
-    """Skips a test (saying why) when the agent under test was built without `feature`."""
-    if feature not in dbgd_features():
-        pytest.skip("this dbgd was built without %s (its build profile)" % feature)
-
-
 class Agent:
     """dbgd with the test account, on loopback and a Unix socket (and `extra` flags);
     `create_account=False` takes the passwd, shadow and group files already in `folder`."""
