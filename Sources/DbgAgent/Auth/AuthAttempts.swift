@@ -19,12 +19,11 @@ struct AuthAttempts {
     /// reserved at start-up: an agent nobody logs in to touches none of it.
     private(set) var slots: [AuthAttempt?] = []
     let maxRunning: Int
-    let capacity: Int
+    var capacity: Int { maxRunning + AuthAttempts.maxWaiting }
     private var arrivals: UInt64 = 0
 
     init(maxRunning: Int) {
         self.maxRunning = maxRunning
-        capacity = maxRunning + AuthAttempts.maxWaiting
         slots.reserveCapacity(capacity)
     }
 
