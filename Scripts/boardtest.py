@@ -379,25 +379,7 @@ def core_suite(client, figures, label, transfer_bytes, busybox_root, distro=Fals
            f"{shell.returncode} {shell.stdout!r}")
     shell = client("shell", input=b"exit 3\n", check=False)
     expect(shell.returncode == 3, f"dbg shell's status over {label}: {shell.returncode}")
-    # Push and pull, verified.
-    payload = os.urandom(transfer_bytes)
-    local = os.path.join(client.folder, f"payload-{label}")
-    with open(local, "wb") as f:
-        f.write(payload)
-    started = time.monotonic()
-    client("push", "--quiet", local, "/tmp/payload")
-    pushed = time.monotonic() - started
-    remote_hash = client("hash", "/tmp/payload").stdout.decode().split()[0]
-    expect(remote_hash == hashlib.sha256(payload).hexdigest(), f"the pushed file's hash over {label}")
-    back = local + ".back"
-    started = time.monotonic()
-    client("pull", "--quiet", "/tmp/payload", back)
-    pulled = time.monotonic() - started
-    expect(read(back) == payload, f"the pulled file over {label}")
-    client("rm", "/tmp/payload")
-    mib = transfer_bytes / (1 << 20)
-    figures[f"push over {label}"] = f"{mib / pushed:.2f} MiB/s ({mib:.0f} MiB in {pushed:.2f} s)"
-    figures[f"pull over {label}"] = f"{mib / pulled:.2f} MiB/s ({mib:.0f} MiB in {pulled:.2f} s)"
+    push_and_pull(client, figures, label, transfer_bytes)
     forward_through(client, label)
     if distro:
         archive = os.path.join(client.folder, "rootfs.tar.gz")
@@ -423,17 +405,29 @@ def minimal_suite(client, figures, label, transfer_bytes):
     refused = client("exec", "--", "cat", input=b"data", check=False)
     expect(refused.returncode != 0 and b"DBG_STREAMS=OFF" in refused.stderr, f"exec with stdin over {label}: "
            f"{refused.returncode} {refused.stderr!r}")
+    push_and_pull(client, figures, label, transfer_bytes)
+
+
+def push_and_pull(client, figures, label, transfer_bytes):
+    """Push and pull, verified by hash and by content; their rates go into `figures`."""
     payload = os.urandom(transfer_bytes)
     local = os.path.join(client.folder, f"payload-{label}")
     with open(local, "wb") as f:
         f.write(payload)
+    started = time.monotonic()
     client("push", "--quiet", local, "/tmp/payload")
+    pushed = time.monotonic() - started
     remote_hash = client("hash", "/tmp/payload").stdout.decode().split()[0]
     expect(remote_hash == hashlib.sha256(payload).hexdigest(), f"the pushed file's hash over {label}")
     back = local + ".back"
+    started = time.monotonic()
     client("pull", "--quiet", "/tmp/payload", back)
+    pulled = time.monotonic() - started
     expect(read(back) == payload, f"the pulled file over {label}")
     client("rm", "/tmp/payload")
+    mib = transfer_bytes / (1 << 20)
+    figures[f"push over {label}"] = f"{mib / pushed:.2f} MiB/s ({mib:g} MiB in {pushed:.2f} s)"
+    figures[f"pull over {label}"] = f"{mib / pulled:.2f} MiB/s ({mib:g} MiB in {pulled:.2f} s)"
 
 
 def forward_through(client, label):
