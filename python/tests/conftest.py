@@ -30,12 +30,16 @@ def _dbgd() -> str:
     return binary
 
 
+def _dbgd_command(*arguments) -> list:
+    """dbgd with `arguments`, under DBGD_LAUNCHER (an emulator) when it is set."""
+    launcher = os.environ.get("DBGD_LAUNCHER")
+    return ([launcher] if launcher else []) + [_dbgd(), *arguments]
+
+
 @functools.lru_cache(maxsize=None)
 def dbgd_features() -> set:
     """The optional parts this dbgd was built with: `dbgd --version`'s features line."""
-    launcher = os.environ.get("DBGD_LAUNCHER")
-    shown = subprocess.run(([launcher] if launcher else []) + [_dbgd(), "--version"], check=True, capture_output=True,
-                           text=True).stdout
+    shown = subprocess.run(_dbgd_command("--version"), check=True, capture_output=True, text=True).stdout
     found = re.search(r"^features: (.*)$", shown, re.M)
     return set(found.group(1).split()) if found else set()
 
@@ -59,11 +63,10 @@ class Agent:
             (folder / "group").write_text("")
         self.socket = folder / "agent.sock"
         self.log = folder / "agent.log"
-        launcher = os.environ.get("DBGD_LAUNCHER")
-        command = ([launcher] if launcher else []) + [
-            _dbgd(), "--listen", "127.0.0.1:0", "--unix", str(self.socket), "--auth", "shadow",
+        command = _dbgd_command(
+            "--listen", "127.0.0.1:0", "--unix", str(self.socket), "--auth", "shadow",
             "--passwd", str(folder / "passwd"), "--shadow", str(folder / "shadow"), "--group", str(folder / "group"),
-            "--state-dir", str(folder / "state"), "--authorized-keys", str(folder / "keys")] + list(extra)
+            "--state-dir", str(folder / "state"), "--authorized-keys", str(folder / "keys"), *extra)
         self.features = dbgd_features()
         if "distro" in self.features:
             command += ["--distro-root", str(folder / "distro")]

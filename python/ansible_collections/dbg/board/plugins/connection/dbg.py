@@ -122,6 +122,7 @@ class Connection(ConnectionBase):
         super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
         display.vvv("DBG EXEC %s" % cmd, host=self.get_option("remote_addr"))
         command = to_text(cmd, errors="surrogate_or_strict")
+        prompted = bool(sudoable and self.become and self.become.expect_prompt())
         if not self._captured_only:
             try:
                 process = self.client.popen(command)
@@ -132,18 +133,18 @@ class Connection(ConnectionBase):
                 raise AnsibleConnectionFailure("dbg: running %s: %s" % (cmd, error)) from None
             else:
                 try:
-                    if sudoable and self.become and self.become.expect_prompt():
+                    if prompted:
                         self._answer_become_prompt(process)
                     stdout, stderr = process.communicate(in_data)
                 except dbgclient.DbgError as error:
                     raise AnsibleConnectionFailure("dbg: running %s: %s" % (cmd, error)) from None
                 return process.returncode, stdout, stderr
-        return self._exec_captured(command, in_data, sudoable)
+        return self._exec_captured(command, in_data, prompted)
 
-    def _exec_captured(self, command, in_data, sudoable):
+    def _exec_captured(self, command, in_data, prompted):
         """RunShell for an agent without streaming processes: stdin, if any, is a file put
         on the board under a random name, which the command line removes."""
-        if sudoable and self.become and self.become.expect_prompt():
+        if prompted:
             raise AnsibleError("dbg: become with a password answers its prompt through a streaming process, and "
                                "this dbgd was built without them (DBG_STREAMS=OFF): use become without a password, "
                                "or an agent built with streaming processes")
