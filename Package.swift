@@ -38,7 +38,7 @@ let package = Package(
         // libcrypt checks shadow hashes (linked here, not in CSys: the client needs none).
         .target(name: "DbgAgent", dependencies: ["CSys", "CDecompress", "CTLS", "CPAM", "DbgWire", "DbgPlatform"],
                 linkerSettings: [.linkedLibrary("crypt")]),
-        .executableTarget(name: "dbgd", dependencies: ["DbgAgent"]),
+        .executableTarget(name: "dbgd", dependencies: ["DbgAgent"], exclude: ["firmware"]),
         // Host side (normal Swift): a blocking client library, the `dbg` CLI, the bench tool.
         .target(name: "DbgClient", dependencies: ["CSys", "CTLS", "DbgWire", "DbgPlatform"]),
         // No Foundation and no argument-parsing package: the installed client is one small
